@@ -1,0 +1,142 @@
+"""Settings, read from the environment once at start-up.
+
+`load_settings` never reads `.env` itself (that is `__main__`'s job), so tests can pass a plain
+dict. A bad value raises `ConfigError` naming the setting and what is wrong, never the value:
+some settings are secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    discord_token: str = field(repr=False)
+    musicgpt_api_key: str = field(repr=False)
+    musicgpt_api_base: str = "https://api.musicgpt.com/api/public"
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    dev_guild_id: int | None = None
+    database_path: Path = Path("data/bot.sqlite3")
+    public_base_url: str | None = None
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - MusicGPT must reach it from outside
+    webhook_port: int = 8080
+    user_daily_quota: int = 5
+    user_max_active: int = 2
+    musicgpt_max_parallel: int = 1
+    musicgpt_polls_per_minute: int = 20
+    max_audio_mb: int = 25
+    poll_give_up_minutes: int = 30
+    log_level: str = "INFO"
+
+    @property
+    def max_audio_bytes(self) -> int:
+        return self.max_audio_mb * 1024 * 1024
+
+    @property
+    def uses_webhooks(self) -> bool:
+        return self.public_base_url is not None
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set (see .env.example)")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str, parse: Callable[[str, str], T], default: T) -> T:
+    raw = env.get(name, "").strip()
+    return parse(name, raw) if raw else default
+
+
+def _int_at_least(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _port(name: str, raw: str) -> int:
+    value = _int_at_least(0)(name, raw)
+    if value > 65535:
+        raise ConfigError(f"{name} must be a port number between 0 and 65535")
+    return value
+
+
+def _url(*schemes: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL")
+        return raw.rstrip("/") if parts.scheme.startswith("http") else raw
+
+    return parse
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Build Settings from an environment mapping, or raise ConfigError for the first problem."""
+    defaults = Settings(discord_token="-", musicgpt_api_key="-")  # noqa: S106 - placeholders
+    return Settings(
+        discord_token=_required(env, "DISCORD_TOKEN"),
+        musicgpt_api_key=_required(env, "MUSICGPT_API_KEY"),
+        musicgpt_api_base=_optional(
+            env, "MUSICGPT_API_BASE", _url("http", "https"), defaults.musicgpt_api_base
+        ),
+        discord_api_base=_optional(
+            env, "DISCORD_API_BASE", _url("http", "https"), defaults.discord_api_base
+        ),
+        discord_gateway_url=_optional(
+            env, "DISCORD_GATEWAY_URL", _url("ws", "wss"), defaults.discord_gateway_url
+        ),
+        dev_guild_id=_optional(env, "DEV_GUILD_ID", _int_at_least(1), None),
+        database_path=Path(_optional(env, "DATABASE_PATH", _text, str(defaults.database_path))),
+        public_base_url=_optional(env, "PUBLIC_BASE_URL", _url("http", "https"), None),
+        webhook_host=_optional(env, "WEBHOOK_HOST", _text, defaults.webhook_host),
+        webhook_port=_optional(env, "WEBHOOK_PORT", _port, defaults.webhook_port),
+        user_daily_quota=_optional(
+            env, "USER_DAILY_QUOTA", _int_at_least(1), defaults.user_daily_quota
+        ),
+        user_max_active=_optional(
+            env, "USER_MAX_ACTIVE", _int_at_least(1), defaults.user_max_active
+        ),
+        musicgpt_max_parallel=_optional(
+            env, "MUSICGPT_MAX_PARALLEL", _int_at_least(1), defaults.musicgpt_max_parallel
+        ),
+        musicgpt_polls_per_minute=_optional(
+            env, "MUSICGPT_POLLS_PER_MINUTE", _int_at_least(1), defaults.musicgpt_polls_per_minute
+        ),
+        max_audio_mb=_optional(env, "MAX_AUDIO_MB", _int_at_least(1), defaults.max_audio_mb),
+        poll_give_up_minutes=_optional(
+            env, "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
+        ),
+        log_level=_optional(env, "LOG_LEVEL", _log_level, defaults.log_level),
+    )

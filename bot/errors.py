@@ -1,0 +1,58 @@
+"""Exceptions the services raise. None of them know about Discord.
+
+A `UserFacingError` carries a short message fit to show the user as is; anything else is a
+bug or an outage and is logged with its traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserFacingError(Exception):
+    """An error whose message is meant for the user who caused it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the setting, never its value."""
+
+
+class QuotaExceeded(UserFacingError):
+    """The user has no generations left today, or too many in flight."""
+
+
+class AudioRejected(UserFacingError):
+    """The input audio is not something we can send: wrong type, too big, unreadable."""
+
+
+class MusicGPTError(Exception):
+    """Base for everything that went wrong talking to MusicGPT."""
+
+
+class MusicGPTValidationError(MusicGPTError, UserFacingError):
+    """MusicGPT refused the request (422); its own text is the message."""
+
+    def __init__(self, message: str) -> None:
+        UserFacingError.__init__(self, message)
+
+
+class MusicGPTConfigurationError(MusicGPTError):
+    """MusicGPT rejected our API key (401/403): the bot owner must fix the configuration."""
+
+
+class MusicGPTOutOfCredits(MusicGPTError):
+    """The MusicGPT account has no credits left (402 or a 4xx about credits)."""
+
+
+class MusicGPTUnavailable(MusicGPTError):
+    """MusicGPT kept failing (429/5xx/network) after bounded retries."""
+
+
+class MusicGPTSubmitUncertain(MusicGPTError):
+    """A submit failed after MusicGPT may have accepted it; retrying could charge twice."""
+
+
+class PermanentDeliveryError(UserFacingError):
+    """The result can never be posted (channel gone, no permission); retrying is pointless."""

@@ -1,0 +1,524 @@
+"""SQLite storage for tasks, quota charges and a few bot-wide values. The only SQL in the project.
+
+Every state change of a task is one guarded UPDATE (`... WHERE status IN (...)`), so two
+callers racing for the same transition (a webhook and a poll, a restart and a retry) cannot
+both win: whoever gets a row back owns the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.models import (
+    Gender,
+    Output,
+    QuotaRefusal,
+    QuotaUsage,
+    Request,
+    SubmitReceipt,
+    Task,
+    TaskKind,
+    TaskStatus,
+)
+
+# Numbered migrations: index + 1 is the schema version they bring the database to.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('sing', 'inpaint')),
+        status TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER NOT NULL,
+        status_message_id INTEGER,
+        prompt TEXT NOT NULL,
+        lyrics TEXT,
+        gender TEXT,
+        audio_url TEXT,
+        audio_path TEXT,
+        audio_filename TEXT,
+        audio_duration REAL,
+        replace_start REAL,
+        replace_end REAL,
+        lyrics_section_to_replace TEXT,
+        num_outputs INTEGER NOT NULL DEFAULT 2,
+        musicgpt_task_id TEXT UNIQUE,
+        conversion_ids TEXT NOT NULL DEFAULT '[]',
+        eta_seconds INTEGER,
+        credit_estimate REAL,
+        cost REAL,
+        outputs TEXT NOT NULL DEFAULT '[]',
+        error TEXT,
+        delivered_message_ids TEXT NOT NULL DEFAULT '[]',
+        delivery_attempts INTEGER NOT NULL DEFAULT 0,
+        webhook_seen INTEGER NOT NULL DEFAULT 0,
+        poll_count INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        submitted_at REAL,
+        completed_at REAL,
+        finished_at REAL,
+        next_poll_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX tasks_by_status ON tasks (status, id);
+    CREATE INDEX tasks_active_by_user ON tasks (user_id)
+        WHERE status NOT IN ('delivered', 'failed');
+    CREATE INDEX tasks_poll_due ON tasks (next_poll_at) WHERE status = 'submitted';
+
+    CREATE TABLE quota_charges (
+        task_id INTEGER PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        charged_at REAL NOT NULL,
+        refunded_at REAL
+    );
+    CREATE INDEX quota_by_user_day ON quota_charges (user_id, day);
+
+    CREATE TABLE bot_values (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
+IN_FLIGHT_AT_MUSICGPT = (TaskStatus.SUBMITTING.value, TaskStatus.SUBMITTED.value)
+# SQL below is built only from these constants and "?" placeholders (hence ruff's S608 is off
+# for this module); every value travels as a parameter.
+
+_TASK_COLUMNS = """
+    t.*, q.day AS quota_day, q.refunded_at IS NOT NULL AS quota_refunded
+"""
+_TASK_FROM = "tasks t LEFT JOIN quota_charges q ON q.task_id = t.id"
+
+
+def utc_day(now: float) -> str:
+    """The quota day (UTC calendar date) a moment belongs to."""
+    return datetime.fromtimestamp(now, tz=UTC).date().isoformat()
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _outputs_to_json(outputs: Iterable[Output]) -> str:
+    return json.dumps(
+        [
+            {
+                "audio_url": o.audio_url,
+                "conversion_id": o.conversion_id,
+                "duration": o.duration,
+                "title": o.title,
+            }
+            for o in outputs
+        ]
+    )
+
+
+def _outputs_from_json(raw: str) -> tuple[Output, ...]:
+    return tuple(Output(**item) for item in json.loads(raw))
+
+
+def _task_from_row(row: sqlite3.Row) -> Task:
+    return Task(
+        id=row["id"],
+        kind=TaskKind(row["kind"]),
+        status=TaskStatus(row["status"]),
+        user_id=row["user_id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        prompt=row["prompt"],
+        lyrics=row["lyrics"],
+        gender=Gender(row["gender"]) if row["gender"] else None,
+        audio_url=row["audio_url"],
+        audio_path=row["audio_path"],
+        audio_filename=row["audio_filename"],
+        audio_duration=row["audio_duration"],
+        replace_start=row["replace_start"],
+        replace_end=row["replace_end"],
+        lyrics_section_to_replace=row["lyrics_section_to_replace"],
+        num_outputs=row["num_outputs"],
+        status_message_id=row["status_message_id"],
+        musicgpt_task_id=row["musicgpt_task_id"],
+        conversion_ids=tuple(json.loads(row["conversion_ids"])),
+        eta_seconds=row["eta_seconds"],
+        credit_estimate=row["credit_estimate"],
+        cost=row["cost"],
+        outputs=_outputs_from_json(row["outputs"]),
+        error=row["error"],
+        quota_day=row["quota_day"] or "",
+        quota_refunded=bool(row["quota_refunded"]),
+        delivered_message_ids=tuple(json.loads(row["delivered_message_ids"])),
+        delivery_attempts=row["delivery_attempts"],
+        webhook_seen=bool(row["webhook_seen"]),
+        poll_count=row["poll_count"],
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        completed_at=row["completed_at"],
+        finished_at=row["finished_at"],
+        next_poll_at=row["next_poll_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class Store:
+    """One aiosqlite connection; writes that span statements hold `_write_lock`."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path | str) -> AsyncIterator[Store]:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly as wide
+        # as the code that opens it.
+        async with aiosqlite.connect(path, isolation_level=None) as db:
+            db.row_factory = sqlite3.Row
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            store = cls(db)
+            await store._migrate()
+            yield store
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = row[0] if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript commits on its own, so the version bump rides in the same script.
+            await self._db.executescript(
+                f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            else:
+                await self._db.commit()
+
+    async def ping(self) -> bool:
+        async with self._db.execute("SELECT 1") as cursor:
+            return (await cursor.fetchone()) is not None
+
+    # --- reading tasks -------------------------------------------------------------------
+
+    async def _fetch_tasks(self, where: str, params: Sequence[Any] = ()) -> list[Task]:
+        sql = f"SELECT {_TASK_COLUMNS} FROM {_TASK_FROM} WHERE {where}"
+        async with self._db.execute(sql, params) as cursor:
+            return [_task_from_row(row) for row in await cursor.fetchall()]
+
+    async def get_task(self, task_id: int) -> Task | None:
+        tasks = await self._fetch_tasks("t.id = ?", (task_id,))
+        return tasks[0] if tasks else None
+
+    async def get_task_by_musicgpt_id(self, musicgpt_task_id: str) -> Task | None:
+        tasks = await self._fetch_tasks("t.musicgpt_task_id = ?", (musicgpt_task_id,))
+        return tasks[0] if tasks else None
+
+    async def unfinished_tasks(self) -> list[Task]:
+        return await self._fetch_tasks(
+            f"t.status IN ({_placeholders(ACTIVE_STATUSES)}) ORDER BY t.id", ACTIVE_STATUSES
+        )
+
+    async def tasks_with_status(self, status: TaskStatus) -> list[Task]:
+        return await self._fetch_tasks("t.status = ? ORDER BY t.id", (status.value,))
+
+    async def queue_position(self, task_id: int) -> int:
+        """1 for the next queued task to go to MusicGPT; 0 when the task is not queued."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM tasks WHERE status = 'queued' AND id <= ?"
+            " AND EXISTS (SELECT 1 FROM tasks WHERE id = ? AND status = 'queued')",
+            (task_id, task_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def count_in_flight(self) -> int:
+        """Tasks MusicGPT is (or may be) working on: what MUSICGPT_MAX_PARALLEL bounds."""
+        async with self._db.execute(
+            f"SELECT COUNT(*) FROM tasks WHERE status IN ({_placeholders(IN_FLIGHT_AT_MUSICGPT)})",
+            IN_FLIGHT_AT_MUSICGPT,
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def next_poll(self) -> tuple[int, float] | None:
+        """The submitted task due to be polled soonest, with when."""
+        async with self._db.execute(
+            "SELECT id, next_poll_at FROM tasks WHERE status = 'submitted'"
+            " AND next_poll_at IS NOT NULL ORDER BY next_poll_at, id LIMIT 1"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (row["id"], row["next_poll_at"]) if row else None
+
+    # --- quota -----------------------------------------------------------------------------
+
+    async def quota_usage(self, user_id: int, now: float) -> QuotaUsage:
+        return await self._quota_usage(user_id, utc_day(now))
+
+    async def _quota_usage(self, user_id: int, day: str) -> QuotaUsage:
+        async with self._db.execute(
+            "SELECT"
+            " (SELECT COUNT(*) FROM quota_charges"
+            "   WHERE user_id = ? AND day = ? AND refunded_at IS NULL),"
+            f" (SELECT COUNT(*) FROM tasks WHERE user_id = ?"
+            f"   AND status IN ({_placeholders(ACTIVE_STATUSES)}))",
+            (user_id, day, user_id, *ACTIVE_STATUSES),
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None  # noqa: S101 - an aggregate always yields a row
+        return QuotaUsage(used_today=int(row[0]), active=int(row[1]))
+
+    async def create_task(
+        self,
+        request: Request,
+        *,
+        now: float,
+        daily_quota: int,
+        max_active: int,
+        audio_path: str | None = None,
+        audio_duration: float | None = None,
+    ) -> Task | QuotaRefusal:
+        """Charge one generation and insert the task as queued, or refuse; all or nothing."""
+        day = utc_day(now)
+        async with self._transaction() as db:
+            usage = await self._quota_usage(request.user_id, day)
+            if usage.used_today >= daily_quota:
+                return QuotaRefusal(limit="daily", usage=usage)
+            if usage.active >= max_active:
+                return QuotaRefusal(limit="active", usage=usage)
+            cursor = await db.execute(
+                "INSERT INTO tasks (kind, status, user_id, guild_id, channel_id, prompt, lyrics,"
+                " gender, audio_url, audio_path, audio_filename, audio_duration, replace_start,"
+                " replace_end, lyrics_section_to_replace, num_outputs, created_at, updated_at)"
+                " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request.kind.value,
+                    request.user_id,
+                    request.guild_id,
+                    request.channel_id,
+                    request.prompt,
+                    request.lyrics,
+                    request.gender.value if request.gender else None,
+                    request.audio_url,
+                    audio_path,
+                    request.audio_filename,
+                    audio_duration,
+                    request.replace_start,
+                    request.replace_end,
+                    request.lyrics_section_to_replace,
+                    request.num_outputs,
+                    now,
+                    now,
+                ),
+            )
+            task_id = cursor.lastrowid
+            await db.execute(
+                "INSERT INTO quota_charges (task_id, user_id, day, charged_at) VALUES (?, ?, ?, ?)",
+                (task_id, request.user_id, day, now),
+            )
+        task = await self.get_task(int(task_id or 0))
+        assert task is not None  # noqa: S101 - just inserted
+        return task
+
+    async def refund(self, task_id: int, now: float) -> bool:
+        """Give the generation back. True only the first time: a refund is idempotent."""
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "UPDATE quota_charges SET refunded_at = ?"
+                " WHERE task_id = ? AND refunded_at IS NULL",
+                (now, task_id),
+            )
+            return cursor.rowcount == 1
+
+    # --- transitions -----------------------------------------------------------------------
+
+    async def _transition(
+        self, task_id: int, from_statuses: Sequence[TaskStatus], assignments: str, params: Sequence
+    ) -> Task | None:
+        """Apply `assignments` if the task is in one of `from_statuses`; the task, or None."""
+        allowed = [s.value for s in from_statuses]
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                f"UPDATE tasks SET {assignments} WHERE id = ?"
+                f" AND status IN ({_placeholders(allowed)})",
+                (*params, task_id, *allowed),
+            )
+            changed = cursor.rowcount == 1
+        return await self.get_task(task_id) if changed else None
+
+    async def claim_next_queued(self, now: float) -> Task | None:
+        """Move the oldest queued task to `submitting`, if any; the caller then submits it."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT id FROM tasks WHERE status = 'queued' ORDER BY id LIMIT 1"
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            await db.execute(
+                "UPDATE tasks SET status = 'submitting', updated_at = ? WHERE id = ?",
+                (now, row["id"]),
+            )
+        return await self.get_task(row["id"])
+
+    async def mark_submitted(
+        self, task_id: int, receipt: SubmitReceipt, *, next_poll_at: float, now: float
+    ) -> Task | None:
+        return await self._transition(
+            task_id,
+            [TaskStatus.SUBMITTING],
+            "status = 'submitted', musicgpt_task_id = ?, conversion_ids = ?, eta_seconds = ?,"
+            " credit_estimate = ?, submitted_at = ?, next_poll_at = ?, audio_path = NULL,"
+            " updated_at = ?",
+            (
+                receipt.task_id,
+                json.dumps(list(receipt.conversion_ids)),
+                receipt.eta_seconds,
+                receipt.credit_estimate,
+                now,
+                next_poll_at,
+                now,
+            ),
+        )
+
+    async def return_to_queue(self, task_id: int, now: float) -> Task | None:
+        """A submit that certainly did not reach MusicGPT goes back to the head of the queue."""
+        return await self._transition(
+            task_id, [TaskStatus.SUBMITTING], "status = 'queued', updated_at = ?", (now,)
+        )
+
+    async def schedule_poll(self, task_id: int, *, at: float, polled: bool, now: float) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE tasks SET next_poll_at = ?, poll_count = poll_count + ?, updated_at = ?"
+                " WHERE id = ? AND status = 'submitted'",
+                (at, 1 if polled else 0, now, task_id),
+            )
+
+    async def note_webhook(self, task_id: int, now: float) -> Task | None:
+        """Remember a webhook came; a submitted task becomes due for a confirming poll now."""
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE tasks SET webhook_seen = 1, updated_at = ?,"
+                " next_poll_at = CASE WHEN status = 'submitted' THEN ? ELSE next_poll_at END"
+                " WHERE id = ? AND status IN ('submitting', 'submitted')",
+                (now, now, task_id),
+            )
+        return await self.get_task(task_id)
+
+    async def mark_completed(
+        self, task_id: int, outputs: Sequence[Output], cost: float | None, now: float
+    ) -> Task | None:
+        return await self._transition(
+            task_id,
+            [TaskStatus.SUBMITTED],
+            "status = 'completed', outputs = ?, cost = ?, completed_at = ?, next_poll_at = NULL,"
+            " updated_at = ?",
+            (_outputs_to_json(outputs), cost, now, now),
+        )
+
+    async def claim_delivery(self, task_id: int, now: float) -> Task | None:
+        """completed -> delivering. Only one caller wins; it alone may post the result."""
+        return await self._transition(
+            task_id,
+            [TaskStatus.COMPLETED],
+            "status = 'delivering', delivery_attempts = delivery_attempts + 1, updated_at = ?",
+            (now,),
+        )
+
+    async def release_delivery(self, task_id: int, now: float) -> Task | None:
+        """delivering -> completed, so a later attempt can claim it again."""
+        return await self._transition(
+            task_id, [TaskStatus.DELIVERING], "status = 'completed', updated_at = ?", (now,)
+        )
+
+    async def mark_delivered(
+        self, task_id: int, message_ids: Sequence[int], now: float
+    ) -> Task | None:
+        return await self._transition(
+            task_id,
+            [TaskStatus.DELIVERING],
+            "status = 'delivered', delivered_message_ids = ?, finished_at = ?, updated_at = ?",
+            (json.dumps(list(message_ids)), now, now),
+        )
+
+    async def mark_failed(self, task_id: int, error: str, now: float) -> Task | None:
+        """Fail an unfinished task and refund its quota in the same transaction."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE tasks SET status = 'failed', error = ?, finished_at = ?, updated_at = ?,"
+                " next_poll_at = NULL"
+                f" WHERE id = ? AND status IN ({_placeholders(ACTIVE_STATUSES)})",
+                (error, now, now, task_id, *ACTIVE_STATUSES),
+            )
+            changed = cursor.rowcount == 1
+            if changed:
+                await db.execute(
+                    "UPDATE quota_charges SET refunded_at = ?"
+                    " WHERE task_id = ? AND refunded_at IS NULL",
+                    (now, task_id),
+                )
+        return await self.get_task(task_id) if changed else None
+
+    async def set_status_message(self, task_id: int, message_id: int) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE tasks SET status_message_id = ? WHERE id = ?", (message_id, task_id)
+            )
+
+    async def forget_audio_file(self, task_id: int) -> None:
+        async with self._write_lock:
+            await self._db.execute("UPDATE tasks SET audio_path = NULL WHERE id = ?", (task_id,))
+
+    # --- bot-wide values -------------------------------------------------------------------
+
+    async def get_value(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM bot_values WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return row["value"] if row else None
+
+    async def set_value(self, key: str, value: str) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "INSERT INTO bot_values (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    async def get_or_create_value(self, key: str, make: str) -> str:
+        """The stored value for `key`, storing `make` first if there is none."""
+        async with self._write_lock:
+            await self._db.execute(
+                "INSERT INTO bot_values (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, make),
+            )
+        value = await self.get_value(key)
+        assert value is not None  # noqa: S101 - inserted above
+        return value

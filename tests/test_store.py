@@ -1,0 +1,149 @@
+"""The store on a real SQLite file: migrations, atomic quota, guarded transitions."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.models import Output, QuotaRefusal, Request, SubmitReceipt, Task, TaskKind, TaskStatus
+from bot.store import MIGRATIONS, Store, utc_day
+
+NOW = 1_790_000_000.0  # 2026-09-21, any fixed moment will do
+
+
+def make_request(user_id: int = 1, **overrides: object) -> Request:
+    fields: dict[str, object] = {
+        "kind": TaskKind.SING,
+        "user_id": user_id,
+        "guild_id": 10,
+        "channel_id": 20,
+        "prompt": "soft piano ballad",
+        "lyrics": "la la la",
+    }
+    fields.update(overrides)
+    return Request(**fields)  # type: ignore[arg-type]
+
+
+async def create(store: Store, user_id: int = 1, quota: int = 5, active: int = 5) -> Task:
+    task = await store.create_task(
+        make_request(user_id), now=NOW, daily_quota=quota, max_active=active
+    )
+    assert isinstance(task, Task)
+    return task
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    async with Store.open(tmp_path / "bot.sqlite3") as opened:
+        yield opened
+
+
+async def test_migrations_set_user_version_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    async with Store.open(path) as store:
+        assert await store.schema_version() == len(MIGRATIONS)
+    # Re-opening applies nothing twice (it would fail on CREATE TABLE).
+    async with Store.open(path) as store:
+        assert await store.schema_version() == len(MIGRATIONS)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_twenty_concurrent_reservations_against_quota_of_five(store: Store) -> None:
+    results = await asyncio.gather(
+        *(
+            store.create_task(make_request(7), now=NOW, daily_quota=5, max_active=100)
+            for _ in range(20)
+        )
+    )
+    created = [r for r in results if isinstance(r, Task)]
+    refused = [r for r in results if isinstance(r, QuotaRefusal)]
+    assert len(created) == 5
+    assert len(refused) == 15
+    assert all(r.limit == "daily" for r in refused)
+    assert (await store.quota_usage(7, NOW)).used_today == 5
+
+
+async def test_active_limit_is_separate_from_daily(store: Store) -> None:
+    await create(store, active=2)
+    await create(store, active=2)
+    refusal = await store.create_task(make_request(), now=NOW, daily_quota=5, max_active=2)
+    assert isinstance(refusal, QuotaRefusal)
+    assert refusal.limit == "active"
+    assert refusal.usage.active == 2
+
+
+async def test_refund_is_idempotent(store: Store) -> None:
+    task = await create(store, quota=1)
+    assert await store.refund(task.id, NOW) is True
+    assert await store.refund(task.id, NOW) is False
+    assert (await store.quota_usage(1, NOW)).used_today == 0
+    refreshed = await store.get_task(task.id)
+    assert refreshed is not None and refreshed.quota_refunded
+
+
+async def test_quota_resets_on_the_next_utc_day(store: Store) -> None:
+    await create(store, quota=1)
+    tomorrow = NOW + 86_400
+    assert utc_day(tomorrow) != utc_day(NOW)
+    assert (await store.quota_usage(1, tomorrow)).used_today == 0
+
+
+async def test_full_lifecycle_and_guarded_transitions(store: Store) -> None:
+    task = await create(store)
+    assert task.status is TaskStatus.QUEUED
+    assert await store.queue_position(task.id) == 1
+
+    claimed = await store.claim_next_queued(NOW)
+    assert claimed is not None and claimed.status is TaskStatus.SUBMITTING
+    assert await store.claim_next_queued(NOW) is None
+    assert await store.count_in_flight() == 1
+
+    receipt = SubmitReceipt("mg-1", ("c1", "c2"), eta_seconds=40, credit_estimate=45.0)
+    submitted = await store.mark_submitted(task.id, receipt, next_poll_at=NOW + 40, now=NOW)
+    assert submitted is not None
+    assert submitted.conversion_ids == ("c1", "c2")
+    assert await store.get_task_by_musicgpt_id("mg-1") == submitted
+    assert await store.next_poll() == (task.id, NOW + 40)
+
+    outputs = [Output("http://x/a.mp3", "c1", 10.0, "A"), Output("http://x/b.mp3", "c2", 11.0)]
+    completed = await store.mark_completed(task.id, outputs, cost=1.25, now=NOW + 50)
+    assert completed is not None and completed.outputs == tuple(outputs)
+    # A second completion (the other webhook, a poll) changes nothing.
+    assert await store.mark_completed(task.id, outputs, cost=1.25, now=NOW + 51) is None
+
+    assert await store.claim_delivery(task.id, NOW + 52) is not None
+    assert await store.claim_delivery(task.id, NOW + 52) is None
+    delivered = await store.mark_delivered(task.id, [111, 222], NOW + 53)
+    assert delivered is not None and delivered.delivered_message_ids == (111, 222)
+    # A finished task can no longer fail or be refunded through failure.
+    assert await store.mark_failed(task.id, "late", NOW + 54) is None
+    assert (await store.quota_usage(1, NOW)).used_today == 1
+
+
+async def test_failure_refunds_in_the_same_step(store: Store) -> None:
+    task = await create(store)
+    failed = await store.mark_failed(task.id, "MusicGPT said no", NOW)
+    assert failed is not None
+    assert failed.status is TaskStatus.FAILED and failed.quota_refunded
+    assert failed.error == "MusicGPT said no"
+    assert (await store.quota_usage(1, NOW)).used_today == 0
+
+
+async def test_queue_positions_follow_creation_order(store: Store) -> None:
+    first, second, third = [await create(store, user_id=u) for u in (1, 2, 3)]
+    assert [await store.queue_position(t.id) for t in (first, second, third)] == [1, 2, 3]
+    await store.claim_next_queued(NOW)
+    assert [await store.queue_position(t.id) for t in (first, second, third)] == [0, 1, 2]
+
+
+async def test_values_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    async with Store.open(path) as store:
+        secret = await store.get_or_create_value("webhook_secret", "abc")
+        assert await store.get_or_create_value("webhook_secret", "other") == secret
+    async with Store.open(path) as store:
+        assert await store.get_value("webhook_secret") == "abc"
