@@ -318,7 +318,7 @@ class Tracker:
 
     async def _on_submitted(self, task: Task, receipt: SubmitReceipt) -> None:
         now = self._clock()
-        eta = float(receipt.eta_seconds or self._config.default_eta)
+        eta = self._eta(receipt.eta_seconds)
         first_poll = now + eta * (1 + self._config.first_poll_margin)
         if self._config.webhook_base_url:
             first_poll += self._config.webhook_grace
@@ -399,14 +399,17 @@ class Tracker:
         else:
             await self._poll_later(task)
 
+    def _eta(self, eta_seconds: int | None) -> float:
+        return float(self._config.default_eta if eta_seconds is None else eta_seconds)
+
     def _poll_delay(self, task: Task) -> float:
-        eta = float(task.eta_seconds or self._config.default_eta)
+        eta = self._eta(task.eta_seconds)
         delay = eta * 0.25 * (1.5 ** max(task.poll_count, 0))
         return min(max(delay, self._config.min_poll_interval), self._config.max_poll_interval)
 
     async def _poll_later(self, task: Task) -> None:
         now = self._clock()
-        eta = float(task.eta_seconds or self._config.default_eta)
+        eta = self._eta(task.eta_seconds)
         deadline = (task.submitted_at or task.created_at) + eta + self._config.give_up_after
         if now >= deadline:
             minutes = round(self._config.give_up_after / 60)
