@@ -119,6 +119,7 @@ class Request:
     replace_end: float | None = None
     lyrics_section_to_replace: str | None = None
     num_outputs: int = 2
+    upload_limit: int | None = None  # bytes the channel accepts per message, if Discord said
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class Task:
     replace_end: float | None
     lyrics_section_to_replace: str | None
     num_outputs: int
+    upload_limit: int | None
     status_message_id: int | None
     musicgpt_task_id: str | None
     conversion_ids: tuple[str, ...]

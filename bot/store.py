@@ -52,6 +52,7 @@ MIGRATIONS: tuple[str, ...] = (
         replace_end REAL,
         lyrics_section_to_replace TEXT,
         num_outputs INTEGER NOT NULL DEFAULT 2,
+        upload_limit INTEGER,
         musicgpt_task_id TEXT UNIQUE,
         conversion_ids TEXT NOT NULL DEFAULT '[]',
         eta_seconds INTEGER,
@@ -148,6 +149,7 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         replace_end=row["replace_end"],
         lyrics_section_to_replace=row["lyrics_section_to_replace"],
         num_outputs=row["num_outputs"],
+        upload_limit=row["upload_limit"],
         status_message_id=row["status_message_id"],
         musicgpt_task_id=row["musicgpt_task_id"],
         conversion_ids=tuple(json.loads(row["conversion_ids"])),
@@ -316,8 +318,9 @@ class Store:
             cursor = await db.execute(
                 "INSERT INTO tasks (kind, status, user_id, guild_id, channel_id, prompt, lyrics,"
                 " gender, audio_url, audio_path, audio_filename, audio_duration, replace_start,"
-                " replace_end, lyrics_section_to_replace, num_outputs, created_at, updated_at)"
-                " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " replace_end, lyrics_section_to_replace, num_outputs, upload_limit, created_at,"
+                " updated_at)"
+                " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request.kind.value,
                     request.user_id,
@@ -334,6 +337,7 @@ class Store:
                     request.replace_end,
                     request.lyrics_section_to_replace,
                     request.num_outputs,
+                    request.upload_limit,
                     now,
                     now,
                 ),

@@ -169,6 +169,8 @@ class Tracker:
         self._background: set[asyncio.Task[Any]] = set()
         self._delivering: set[int] = set()
         self._loops: list[asyncio.Task[None]] = []
+        # Whether the last call reached MusicGPT (any HTTP answer counts); None before any.
+        self.musicgpt_reachable: bool | None = None
         self.last_musicgpt_contact: float | None = None
 
     @property
@@ -423,7 +425,9 @@ class Tracker:
         await self._store.schedule_poll(task.id, at=next_at, polled=True, now=now)
 
     def _note_contact(self, error: Exception | None) -> None:
-        if not isinstance(error, (MusicGPTUnavailable, MusicGPTSubmitUncertain)):
+        reached = not isinstance(error, (MusicGPTUnavailable, MusicGPTSubmitUncertain))
+        self.musicgpt_reachable = reached
+        if reached:
             self.last_musicgpt_contact = self._clock()
 
     # --- the one update path ---------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""What a status message says, as plain text: stage, queue position, ETA and a progress bar.
+
+Kept apart from Discord so the wording and the arithmetic are tested on their own; `bot.ui`
+puts these strings into an embed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.models import Task, TaskKind, TaskStatus
+from bot.timecodes import format_timecode
+
+BAR_WIDTH = 16
+# A bar that reaches 100% before the song exists looks broken; it waits at 95%.
+MAX_ESTIMATED_FRACTION = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    title: str
+    stage: str
+    details: tuple[tuple[str, str], ...]
+    progress: str | None
+    finished: bool
+    failed: bool
+
+
+def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    return "█" * filled + "░" * (width - filled) + f" {round(fraction * 100)}%"
+
+
+def estimated_fraction(task: Task, now: float) -> float:
+    if task.submitted_at is None or not task.eta_seconds:
+        return 0.0
+    elapsed = max(0.0, now - task.submitted_at)
+    return min(elapsed / task.eta_seconds, MAX_ESTIMATED_FRACTION)
+
+
+def remaining_seconds(task: Task, now: float) -> float | None:
+    if task.submitted_at is None or task.eta_seconds is None:
+        return None
+    return max(0.0, task.submitted_at + task.eta_seconds - now)
+
+
+def describe_length(seconds: float | None) -> str:
+    return format_timecode(seconds) if seconds is not None else "unknown length"
+
+
+def request_details(task: Task) -> tuple[tuple[str, str], ...]:
+    details: list[tuple[str, str]] = [("Prompt", task.prompt)]
+    if task.gender:
+        details.append(("Voice", task.gender.value))
+    if task.kind is TaskKind.INPAINT and task.replace_start is not None:
+        span = f"{format_timecode(task.replace_start)} – {format_timecode(task.replace_end or 0)}"
+        details.append(("Replacing", span))
+        details.append(("Versions", str(task.num_outputs)))
+    source = task.audio_filename or task.audio_url
+    if source:
+        details.append(("Audio", source))
+    return tuple(details)
+
+
+def _stage(task: Task, queue_position: int, now: float) -> tuple[str, str | None]:
+    match task.status:
+        case TaskStatus.QUEUED:
+            where = f"#{queue_position} in line" if queue_position else "in line"
+            return f"⏳ Waiting for a free MusicGPT slot ({where}).", None
+        case TaskStatus.SUBMITTING:
+            return "📤 Sending your audio to MusicGPT…", None
+        case TaskStatus.SUBMITTED:
+            left = remaining_seconds(task, now)
+            if left is None:
+                return "🎙️ MusicGPT is working on it.", None
+            eta = "any moment now" if left < 1 else f"about {_duration(left)} left"
+            return f"🎙️ MusicGPT is working on it: {eta}.", progress_bar(
+                estimated_fraction(task, now)
+            )
+        case TaskStatus.COMPLETED | TaskStatus.DELIVERING:
+            return "📬 Done! Posting your song…", progress_bar(1.0)
+        case TaskStatus.DELIVERED:
+            count = len(task.outputs)
+            return f"✅ Posted {count} version{'s' if count != 1 else ''} below.", None
+        case TaskStatus.FAILED:
+            refund = " Your generation was refunded." if task.quota_refunded else ""
+            return f"❌ {task.error or 'This request failed.'}{refund}", None
+    return task.status.value, None  # pragma: no cover - every status is matched above
+
+
+def status_view(task: Task, queue_position: int, now: float) -> StatusView:
+    stage, progress = _stage(task, queue_position, now)
+    title = "🎤 Singing over your instrumental" if task.kind is TaskKind.SING else "🎨 Inpainting"
+    return StatusView(
+        title=f"{title} · request #{task.id}",
+        stage=stage,
+        details=request_details(task),
+        progress=progress,
+        finished=task.status is TaskStatus.DELIVERED,
+        failed=task.status is TaskStatus.FAILED,
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s"

@@ -1,0 +1,63 @@
+"""The one error boundary: every command, modal and view error ends up in `report_error`."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from bot.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
+
+
+def user_message_for(error: BaseException) -> str | None:
+    """The text to show for an expected error, or None for a bug."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        error = error.__cause__ or error
+        if isinstance(error, app_commands.CommandInvokeError):
+            error = error.original
+    if isinstance(error, UserFacingError):
+        return error.user_message
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server channel."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(error.missing_permissions)
+        return f"I need these permissions in this channel first: {missing}."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    return None
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """Answer privately, whichever stage the interaction is at; never pings anyone."""
+    mentions = discord.AllowedMentions.none()
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions)
+    except discord.HTTPException:
+        # The token may have expired (15 minutes) or Discord refused; nothing more to do.
+        log.warning("couldn't send an ephemeral reply to interaction %s", interaction.id)
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    message = user_message_for(error)
+    if message is None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("unexpected error in %s", command, exc_info=error)
+        message = UNEXPECTED
+    await send_ephemeral(interaction, message)
+
+
+class SingingTree(app_commands.CommandTree):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)

@@ -1,0 +1,85 @@
+"""Discord pieces: the lyrics modals and the status embed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from bot.intake import LYRICS_MAX
+from bot.progress import StatusView
+from bot.tree import report_error
+
+MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
+
+SubmitHandler = Callable[[discord.Interaction, dict[str, str]], Awaitable[None]]
+
+
+class LyricsModal(discord.ui.Modal):
+    """Collects lyrics; `handler` gets the typed values keyed by input id."""
+
+    def __init__(
+        self,
+        *,
+        title: str,
+        inputs: list[tuple[str, str, bool, str]],
+        handler: SubmitHandler,
+        on_abandon: Callable[[], None],
+    ) -> None:
+        super().__init__(title=title, timeout=MODAL_TIMEOUT)
+        self._handler = handler
+        self._on_abandon = on_abandon
+        self._inputs: dict[str, discord.ui.TextInput[LyricsModal]] = {}
+        for custom_id, label, required, placeholder in inputs:
+            text_input: discord.ui.TextInput[LyricsModal] = discord.ui.TextInput(
+                custom_id=custom_id,
+                style=discord.TextStyle.paragraph,
+                required=required,
+                max_length=LYRICS_MAX,
+                placeholder=placeholder,
+            )
+            self._inputs[custom_id] = text_input
+            self.add_item(discord.ui.Label(text=label, component=text_input))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        values = {custom_id: item.value or "" for custom_id, item in self._inputs.items()}
+        await self._handler(interaction, values)
+
+    async def on_timeout(self) -> None:
+        self._on_abandon()
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report_error(interaction, error)
+
+
+def sing_modal(handler: SubmitHandler, on_abandon: Callable[[], None]) -> LyricsModal:
+    return LyricsModal(
+        title="Lyrics for your song",
+        inputs=[("lyrics", "Lyrics", True, "The words to sing over your instrumental")],
+        handler=handler,
+        on_abandon=on_abandon,
+    )
+
+
+def inpaint_modal(handler: SubmitHandler, on_abandon: Callable[[], None]) -> LyricsModal:
+    return LyricsModal(
+        title="Lyrics for the new part",
+        inputs=[
+            ("lyrics", "Lyrics of the whole song", False, "Optional: helps MusicGPT blend in"),
+            ("new_lyrics", "New lyrics for the replaced part", False, "Optional"),
+        ],
+        handler=handler,
+        on_abandon=on_abandon,
+    )
+
+
+COLOURS = {"working": 0x5865F2, "finished": 0x57F287, "failed": 0xED4245}
+
+
+def status_embed(view: StatusView) -> discord.Embed:
+    colour = COLOURS["failed" if view.failed else "finished" if view.finished else "working"]
+    description = view.stage if view.progress is None else f"{view.stage}\n`{view.progress}`"
+    embed = discord.Embed(title=view.title, description=description, colour=colour)
+    for name, value in view.details:
+        embed.add_field(name=name, value=value[:1024], inline=name != "Prompt")
+    return embed
