@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,15 @@ class PendingAudio:
     async def ready(self) -> AudioInfo | None:
         """Wait for the download and content checks; None for a URL (MusicGPT fetches it)."""
         return await self.download if self.download else None
+
+    @contextlib.contextmanager
+    def discarded_on_error(self) -> Iterator[None]:
+        """Whatever goes wrong before the tracker owns the file, the file goes too."""
+        try:
+            yield
+        except BaseException:
+            self.discard()
+            raise
 
     def discard(self) -> None:
         """Drop the audio of a request that was abandoned or refused."""
@@ -142,17 +153,18 @@ class Intake:
         lyrics: str,
         gender: Gender | None,
     ) -> Task:
-        lyrics = lyrics.strip()
-        if not lyrics:
-            raise UserFacingError("The lyrics can't be empty.")
-        _check_length("Lyrics", lyrics)
+        with pending.discarded_on_error():
+            lyrics = lyrics.strip()
+            if not lyrics:
+                raise UserFacingError("The lyrics can't be empty.")
+            _check_length("Lyrics", lyrics)
         request = Request(
             kind=TaskKind.SING,
             user_id=origin.user_id,
             guild_id=origin.guild_id,
             channel_id=origin.channel_id,
             upload_limit=origin.upload_limit,
-            prompt=_clean_prompt(prompt),
+            prompt=prompt,
             lyrics=lyrics,
             gender=gender,
             audio_url=pending.url,
@@ -173,15 +185,16 @@ class Intake:
         num_outputs: int,
     ) -> Task:
         lyrics, new_lyrics = (lyrics or "").strip() or None, (new_lyrics or "").strip() or None
-        _check_length("Lyrics of the whole song", lyrics)
-        _check_length("New lyrics for the replaced part", new_lyrics)
+        with pending.discarded_on_error():
+            _check_length("Lyrics of the whole song", lyrics)
+            _check_length("New lyrics for the replaced part", new_lyrics)
         request = Request(
             kind=TaskKind.INPAINT,
             user_id=origin.user_id,
             guild_id=origin.guild_id,
             channel_id=origin.channel_id,
             upload_limit=origin.upload_limit,
-            prompt=_clean_prompt(prompt),
+            prompt=prompt,
             lyrics=lyrics,
             lyrics_section_to_replace=new_lyrics,
             gender=gender,
@@ -197,6 +210,7 @@ class Intake:
         self, request: Request, pending: PendingAudio, *, span: InpaintRange | None = None
     ) -> Task:
         try:
+            request = dataclasses.replace(request, prompt=_clean_prompt(request.prompt))
             info = await pending.ready()
             duration = info.duration if info else None
             if span is not None:

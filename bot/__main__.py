@@ -1,0 +1,114 @@
+"""`python -m bot`: load `.env`, read settings, open long-lived resources, run the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+
+import aiohttp
+from dotenv import load_dotenv
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+
+log = logging.getLogger("bot")
+
+WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the name of a stored value
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # discord.py's gateway chatter is noise at INFO.
+    logging.getLogger("discord.gateway").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+async def run(settings: Settings) -> None:
+    # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
+    from bot.bot import SingingBot, point_discord_at
+    from bot.intake import Intake
+    from bot.musicgpt import MusicGPTClient
+    from bot.store import Store
+    from bot.tracker import Tracker, TrackerConfig
+    from bot.webhooks import Health, WebhookServer, webhook_base_url
+
+    point_discord_at(settings)
+    async with (
+        aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=15)
+        ) as session,
+        Store.open(settings.database_path) as store,
+    ):
+        secret = await store.get_or_create_value(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
+        tracker = Tracker(
+            store,
+            MusicGPTClient(session, settings.musicgpt_api_base, settings.musicgpt_api_key),
+            TrackerConfig(
+                daily_quota=settings.user_daily_quota,
+                max_active=settings.user_max_active,
+                max_parallel=settings.musicgpt_max_parallel,
+                polls_per_minute=settings.musicgpt_polls_per_minute,
+                give_up_after=settings.poll_give_up_minutes * 60,
+                webhook_base_url=(
+                    webhook_base_url(settings.public_base_url, secret)
+                    if settings.public_base_url
+                    else None
+                ),
+            ),
+        )
+        intake = Intake(
+            session,
+            tracker,
+            audio_dir=settings.database_path.parent / "audio",
+            max_audio_bytes=settings.max_audio_bytes,
+        )
+        bot: SingingBot | None = None
+
+        def is_connected() -> bool:
+            return bot is not None and bot.is_ready() and not bot.is_closed()
+
+        webhook_server = WebhookServer(
+            tracker,
+            secret,
+            Health(discord_connected=is_connected, database_ok=store.ping),
+            host=settings.webhook_host,
+            port=settings.webhook_port,
+        )
+        bot = SingingBot(
+            settings=settings,
+            session=session,
+            tracker=tracker,
+            intake=intake,
+            webhook_server=webhook_server,
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        async with bot:
+            await bot.start(settings.discord_token)
+
+
+def main() -> int:
+    load_dotenv()
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    log.info("starting; database at %s", settings.database_path)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

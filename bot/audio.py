@@ -1,0 +1,665 @@
+"""Check that an uploaded file really is audio we can send, and download attachments safely.
+
+Everything here judges a file by its *content*: a text file renamed to `song.mp3` is still text,
+and an MP3 saved as `song.wav` is still an MP3. `filetype` sniffs the first bytes; `mutagen`
+then parses the stream headers, which both confirms the sniff and gives the duration.
+
+Parsing is synchronous (mutagen does blocking file I/O); the `*_async` wrapper and
+`download_to_file` keep that work off the event loop. Nothing here knows about Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import filetype
+from mutagen.aac import AAC
+from mutagen.flac import FLAC
+from mutagen.mp3 import MPEGInfo
+from mutagen.mp4 import MP4
+from mutagen.ogg import OggFileType
+from mutagen.oggflac import OggFLAC
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
+
+from bot.errors import AudioRejected
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+__all__ = [
+    "AudioInfo",
+    "check_audio_url",
+    "describe_size",
+    "download_to_file",
+    "inspect_audio",
+    "inspect_audio_async",
+]
+
+ACCEPTED_FORMATS: Final = "MP3, WAV, FLAC, OGG or M4A"
+_SEND_HINT: Final = f"Send {ACCEPTED_FORMATS}."
+_DAMAGED: Final = "I couldn't read that audio file; it may be damaged."
+_EMPTY: Final = "That file is empty."
+_BAD_URL: Final = "audio_url must be an http(s) link"
+_MAX_URL_LENGTH: Final = 2048
+
+# filetype itself looks at no more than the first 8 KiB.
+_SNIFF_BYTES: Final = 8192
+# An MP3 without an ID3 tag is only recognised by its frames; the first one must start this
+# close to the beginning, so that a random binary file with a chance frame sync deep inside
+# is not taken for audio.
+_MAX_MP3_JUNK: Final = 4096
+# A moov box holds the index of the whole file: a few KB for a song. Anything this large is
+# not a song we can send (and we refuse to read it into memory).
+_MAX_MOOV_BYTES: Final = 16 * 1024 * 1024
+
+# MP4 sample-entry codecs we pass on: AAC (and anything else carried as `mp4a`) and Apple
+# Lossless, which is what people actually have in .m4a files.
+_MP4_AUDIO_CODECS: Final = ("mp4a", "alac")
+# filetype names these ISO-BMFF / QuickTime containers; all are checked track by track.
+_MP4_KINDS: Final = frozenset({"m4a", "mp4", "m4v", "mov", "3gp"})
+
+_MIME: Final = {
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+}
+
+# How to name what a rejected file is, by filetype's extension. Anything not listed is named
+# from its MIME type (see `_describe_kind`).
+_KIND_NAMES: Final = {
+    "jpg": "a JPEG image",
+    "png": "a PNG image",
+    "apng": "a PNG image",
+    "gif": "a GIF image",
+    "webp": "a WebP image",
+    "heic": "a HEIC image",
+    "avif": "an AVIF image",
+    "ico": "an icon",
+    "psd": "a Photoshop file",
+    "pdf": "a PDF document",
+    "zip": "a ZIP archive",
+    "rar": "a RAR archive",
+    "7z": "a 7-Zip archive",
+    "gz": "a gzip archive",
+    "tar": "a TAR archive",
+    "exe": "a Windows program",
+    "elf": "a program",
+    "doc": "a Word document",
+    "docx": "a Word document",
+    "odt": "a text document",
+    "xls": "a spreadsheet",
+    "xlsx": "a spreadsheet",
+    "ods": "a spreadsheet",
+    "ppt": "a presentation",
+    "pptx": "a presentation",
+    "odp": "a presentation",
+    "epub": "an e-book",
+    "sqlite": "a database",
+    "mkv": "an MKV video",
+    "webm": "a WebM video",
+    "avi": "an AVI video",
+    "wmv": "a WMV video",
+    "flv": "an FLV video",
+    "mpg": "an MPEG video",
+    "midi": "a MIDI file",
+    "aiff": "AIFF audio",
+    "amr": "AMR audio",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """What `inspect_audio` found out about an accepted file."""
+
+    format: str  # "mp3" | "wav" | "flac" | "ogg" | "m4a" | "aac"
+    mime: str
+    size: int  # bytes
+    duration: float | None  # seconds; None when the container doesn't say
+
+
+class _Unreadable(Exception):
+    """Internal: the file claims a format but its structure doesn't hold up."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sizes and URLs
+
+
+def describe_size(n: int) -> str:
+    """A size for people: "812 bytes", "48.5 KB", "25 MB".
+
+    Units are binary (1 MB = 1024 * 1024 bytes) but labelled KB/MB, as Discord does, so the
+    limits we print match the ones users see in the Discord client.
+    """
+    return _describe_size(n)
+
+
+def _describe_size(n: int, *, round_up: bool = False) -> str:
+    # round_up is for the size of a rejected file, so that a file one byte over a 25 MB limit
+    # reads "25.1 MB", never "25 MB; the limit is 25 MB".
+    if n < 1024:
+        return "1 byte" if n == 1 else f"{n} bytes"
+    value = n / 1024
+    unit = "KB"
+    for bigger in ("MB", "GB", "TB"):
+        # Move up a unit before the number would print as "1024 KB".
+        if value < 1023.95:
+            break
+        value /= 1024
+        unit = bigger
+    if value >= 100:
+        shown = str(math.ceil(value) if round_up else round(value))
+    else:
+        tenths = math.ceil(value * 10) if round_up else round(value * 10)
+        shown = f"{tenths / 10:.1f}".removesuffix(".0")
+    return f"{shown} {unit}"
+
+
+def _too_big(size: int, max_bytes: int) -> AudioRejected:
+    return AudioRejected(
+        f"That file is {_describe_size(size, round_up=True)}; "
+        f"the limit is {describe_size(max_bytes)}."
+    )
+
+
+def check_audio_url(url: str) -> str:
+    """Return `url` stripped if it is an http(s) link with a host; raise AudioRejected if not.
+
+    MusicGPT fetches this URL itself, so all we guard against is something that can't be a
+    download link at all (ftp:, javascript:, a bare word, a URL with spaces in it).
+    """
+    url = url.strip()
+    if len(url) > _MAX_URL_LENGTH:
+        raise AudioRejected("audio_url is too long.")
+    # Whitespace or control characters inside a URL mean it was pasted wrong (or is a trick);
+    # urlsplit would quietly accept them.
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise AudioRejected(_BAD_URL)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a malformed or out-of-range port
+    except ValueError:
+        raise AudioRejected(_BAD_URL) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise AudioRejected(_BAD_URL)
+    return url
+
+
+# --------------------------------------------------------------------------------------------
+# Inspecting a file
+
+
+def inspect_audio(path: str | Path, *, max_bytes: int) -> AudioInfo:
+    """Check that the file at `path` is audio we accept, and read its duration.
+
+    Raises AudioRejected with a short message for the user when it isn't. An OSError (the
+    file is missing or unreadable) is our problem, not the user's, and is left to propagate.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioRejected(_EMPTY)
+    if size > max_bytes:
+        raise _too_big(size, max_bytes)
+
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+        audio_offset = _skip_id3(f)
+        if audio_offset:
+            f.seek(audio_offset)
+            payload = f.read(_SNIFF_BYTES)
+        else:
+            payload = head
+
+    fmt = _classify(head, payload, audio_offset)
+    if fmt is None:
+        # Nothing recognised it. An MP3 with no ID3 tag and a frame header filetype doesn't
+        # know (MPEG-2.5, or CRC-protected) has nothing but its frames to go by: let mutagen
+        # look for a run of valid frames right at the start before giving up.
+        try:
+            return _read_mp3(path, size, audio_offset, strict=True)
+        except _Unreadable:
+            pass
+        if _looks_like_text(head):
+            raise AudioRejected(f"That file is text, not audio. {_SEND_HINT}")
+        raise AudioRejected(f"That file doesn't look like audio. {_SEND_HINT}")
+
+    try:
+        return _READERS[fmt](path, size, audio_offset)
+    except _Unreadable as exc:
+        log.debug("unreadable %s file %s: %s", fmt, path, exc)
+        raise AudioRejected(_DAMAGED) from None
+
+
+async def inspect_audio_async(path: str | Path, *, max_bytes: int) -> AudioInfo:
+    """`inspect_audio` in a worker thread: mutagen's reads would otherwise block the loop."""
+    return await asyncio.to_thread(inspect_audio, path, max_bytes=max_bytes)
+
+
+def _skip_id3(f: BinaryIO) -> int:
+    """Offset of the first byte after any ID3v2 tags at the start of the file (0 if none).
+
+    Some taggers stack several tags, and an ID3 tag can also precede FLAC or ADTS AAC, so we
+    look past it to see what the audio really is instead of trusting "ID3" to mean MP3.
+    """
+    offset = 0
+    for _ in range(8):  # a handful of stacked tags at most; don't loop on a crafted file
+        f.seek(offset)
+        header = f.read(10)
+        if len(header) < 10 or header[:3] != b"ID3":
+            break
+        size_bytes = header[6:10]
+        if any(b & 0x80 for b in size_bytes):
+            break  # not a valid (synchsafe) size: not a real tag
+        tag_size = 0
+        for b in size_bytes:
+            tag_size = (tag_size << 7) | b
+        has_footer = bool(header[5] & 0x10)
+        offset += 10 + tag_size + (10 if has_footer else 0)
+    return offset
+
+
+def _is_adts(buf: bytes) -> bool:
+    # 12-bit sync, then the layer bits, which are always 00 in ADTS (MP3 frames have 01).
+    return len(buf) >= 2 and buf[0] == 0xFF and (buf[1] & 0xF6) == 0xF0
+
+
+def _classify(head: bytes, payload: bytes, audio_offset: int) -> str | None:
+    """Which reader to use, from the first bytes; None if nothing recognised them.
+
+    Raises AudioRejected for files that are recognisably something else.
+    """
+    if audio_offset:
+        # An ID3 tag: filetype always says MP3 for these, so judge by what follows the tag.
+        if payload.startswith(b"fLaC"):
+            return "flac"
+        if _is_adts(payload):
+            return "aac"
+        return "mp3"
+
+    kind = filetype.guess(head)
+    if kind is None:
+        return None
+    ext = kind.extension
+    if ext in ("mp3", "wav", "flac", "ogg", "aac"):
+        return ext
+    if ext in _MP4_KINDS:
+        # filetype calls an .m4a "video/mp4" when its brand is isom/mp42 and vice versa;
+        # only the track list can tell audio from video.
+        return "m4a"
+    name = _describe_kind(ext, kind.mime)
+    if kind.mime.startswith("audio/"):
+        raise AudioRejected(f"That file is {name}, which I can't send. {_SEND_HINT}")
+    raise AudioRejected(f"That file is {name}, not audio. {_SEND_HINT}")
+
+
+def _describe_kind(ext: str, mime: str) -> str:
+    if ext in _KIND_NAMES:
+        return _KIND_NAMES[ext]
+    label = ext.upper()
+    # The article follows how the letters are read out: "an SVG", "a PNG".
+    article = "an" if label[:1] in set("AEFHILMNORSX8") else "a"
+    if mime.startswith("image/"):
+        return f"{article} {label} image"
+    if mime.startswith("video/"):
+        return f"{article} {label} video"
+    if mime.startswith("font/") or mime.startswith("application/font"):
+        return "a font"
+    return f"{article} {label} file"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The sniff window may cut a multi-byte character in half at its end.
+        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
+def _clean_duration(seconds: float | None) -> float | None:
+    """A usable duration, None if the container gave nonsense; rejects a zero-length stream."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    if seconds == 0:
+        raise AudioRejected("That audio file is 0 seconds long.")
+    return float(seconds)
+
+
+def _info(fmt: str, size: int, duration: float | None) -> AudioInfo:
+    return AudioInfo(format=fmt, mime=_MIME[fmt], size=size, duration=_clean_duration(duration))
+
+
+def _load(loader: Callable[[], _T]) -> _T:
+    # mutagen raises its own errors for malformed files, but on hostile input its parsers can
+    # also fail with struct.error, IndexError, ValueError... Any failure to parse means the
+    # same thing to us: the file isn't what it claims to be.
+    try:
+        return loader()
+    except Exception as exc:
+        raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# One reader per format. Each raises _Unreadable when the structure doesn't hold up, or
+# AudioRejected when it does but the content is something we don't accept.
+
+
+def _read_mp3(path: Path, size: int, audio_offset: int, *, strict: bool = False) -> AudioInfo:
+    def load() -> MPEGInfo:
+        with path.open("rb") as f:
+            return MPEGInfo(f, offset=audio_offset)
+
+    info = _load(load)
+    # mutagen accepts a stream after as few as two frames in a row, flagging it "sketchy";
+    # it wants four (or a Xing/VBRI header) to be sure. Garbage behind an ID3 tag can chain
+    # two chance frame headers, so only a sure stream counts.
+    if info.sketchy:
+        raise _Unreadable("no run of valid MPEG frames")
+    if strict and getattr(info, "frame_offset", 0) - audio_offset > _MAX_MP3_JUNK:
+        raise _Unreadable("first MPEG frame too far into the file")
+    if info.layer != 3:
+        raise AudioRejected(f"That file is MPEG layer {info.layer} audio, not MP3. {_SEND_HINT}")
+    return _info("mp3", size, info.length)
+
+
+def _read_wav(path: Path, size: int, audio_offset: int) -> AudioInfo:
+    info = _load(lambda: WAVE(path)).info
+    if info.channels <= 0 or info.sample_rate <= 0:
+        raise _Unreadable("no channels or no sample rate")
+    # mutagen trusts the data chunk's declared size; a WAV written to a pipe declares
+    # 0xFFFFFFFF (six days of audio) and a truncated upload declares more than it has. Count
+    # only the bytes that are really there.
+    with path.open("rb") as f:
+        block_align, data_size = _wav_data(f, size)
+    return _info("wav", size, data_size // block_align / info.sample_rate)
+
+
+def _wav_data(f: BinaryIO, size: int) -> tuple[int, int]:
+    """(block_align, bytes of sample data actually present) of a RIFF/WAVE file."""
+    f.seek(0)
+    riff = f.read(12)
+    streamed = riff[4:8] in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff")
+    block_align = 0
+    offset = 12
+    while offset + 8 <= size:
+        f.seek(offset)
+        chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+        body = offset + 8
+        if chunk_id == b"fmt ":
+            fmt = f.read(16)
+            if len(fmt) < 16:
+                raise _Unreadable("short fmt chunk")
+            block_align = struct.unpack("<H", fmt[12:14])[0]
+        elif chunk_id == b"data":
+            if block_align <= 0:
+                raise _Unreadable("data before a usable fmt chunk")
+            available = size - body
+            if chunk_size == 0xFFFFFFFF or (chunk_size == 0 and streamed):
+                return block_align, available  # size unknown when written: runs to EOF
+            return block_align, min(chunk_size, available)
+        offset = body + chunk_size + (chunk_size & 1)  # chunks are padded to even sizes
+    raise _Unreadable("no data chunk")
+
+
+def _read_flac(path: Path, size: int, audio_offset: int) -> AudioInfo:
+    info = _load(lambda: FLAC(path)).info
+    # mutagen only reads the metadata blocks. Make sure an audio frame follows them, or the
+    # "FLAC" is a header with nothing (or garbage) behind it.
+    with path.open("rb") as f:
+        _check_flac_frames(f, audio_offset)
+    # total_samples 0 means the encoder didn't know the length (a stream): not 0 seconds.
+    duration = info.length if info.total_samples else None
+    return _info("flac", size, duration)
+
+
+def _check_flac_frames(f: BinaryIO, offset: int) -> None:
+    f.seek(offset)
+    if f.read(4) != b"fLaC":
+        raise _Unreadable("no fLaC marker")
+    offset += 4
+    while True:
+        f.seek(offset)
+        header = f.read(4)
+        if len(header) < 4:
+            raise _Unreadable("metadata runs past the end of the file")
+        is_last = bool(header[0] & 0x80)
+        offset += 4 + int.from_bytes(header[1:4], "big")
+        if is_last:
+            break
+    f.seek(offset)
+    sync = f.read(2)
+    # A FLAC frame header starts with the 14-bit sync code 0b11111111111110 and a 0 bit.
+    if len(sync) < 2 or sync[0] != 0xFF or (sync[1] & 0xFE) != 0xF8:
+        raise _Unreadable("no audio frame after the metadata")
+
+
+# The first bytes of each codec's identification packet, as in the first page of the file.
+_OGG_AUDIO: Final[dict[bytes, type[OggFileType]]] = {
+    b"\x01vorbis": OggVorbis,
+    b"OpusHead": OggOpus,
+    b"\x7fFLAC\x01": OggFLAC,
+}
+
+
+def _read_ogg(path: Path, size: int, audio_offset: int) -> AudioInfo:
+    with path.open("rb") as f:
+        first_page = f.read(512)
+    codec = _ogg_first_codec(first_page)
+    # The first stream's codec decides: a video file must put its video stream first, so a
+    # Theora header there means a video even if a Vorbis track follows.
+    if codec == b"\x80theora":
+        raise AudioRejected(f"That file is an OGG video, not audio. {_SEND_HINT}")
+    cls = _OGG_AUDIO.get(codec)
+    if cls is None:
+        raise AudioRejected(
+            f"That OGG file doesn't hold Vorbis, Opus or FLAC audio, so I can't send it. "
+            f"{_SEND_HINT}"
+        )
+    reader: type[OggFileType] = cls
+    ogg = _load(lambda: reader(path))
+    return _info("ogg", size, ogg.info.length)
+
+
+def _ogg_first_codec(page: bytes) -> bytes:
+    """The first 8 bytes of the first packet of an Ogg page (b"" if the page is malformed)."""
+    # Page header: "OggS", version, flags, granule(8), serial(4), seq(4), crc(4), nsegs(1),
+    # then the segment table, then the packet data.
+    if len(page) < 27 or not page.startswith(b"OggS"):
+        return b""
+    start = 27 + page[26]
+    ident = page[start : start + 8]
+    for known in (b"\x80theora", *_OGG_AUDIO):
+        if ident.startswith(known):
+            return known
+    return ident
+
+
+def _read_m4a(path: Path, size: int, audio_offset: int) -> AudioInfo:
+    mp4 = _load(lambda: MP4(path))
+    with path.open("rb") as f:
+        handlers = _load(lambda: _mp4_track_handlers(f, size))
+    if b"vide" in handlers:
+        raise AudioRejected(f"That file is an MP4 video, not audio. {_SEND_HINT}")
+    if b"soun" not in handlers:
+        raise AudioRejected(f"That file has no sound in it. {_SEND_HINT}")
+    codec = mp4.info.codec or ""
+    if not codec.startswith(_MP4_AUDIO_CODECS):
+        shown = codec or "an unknown codec"
+        raise AudioRejected(f"That M4A file uses {shown}, which I can't send. {_SEND_HINT}")
+    return _info("m4a", size, mp4.info.length)
+
+
+def _mp4_track_handlers(f: BinaryIO, size: int) -> list[bytes]:
+    """The handler type ("soun", "vide", "text"...) of every track in an MP4/QuickTime file.
+
+    mutagen only reports the first audio track, so it can't tell an .m4a from a video with a
+    sound track; the handler types can, and cost one read of the (small) moov box.
+    """
+    offset = 0
+    moov: bytes | None = None
+    while offset + 8 <= size:
+        f.seek(offset)
+        header = f.read(16)
+        box_size, box_type = struct.unpack(">I4s", header[:8])
+        header_len = 8
+        if box_size == 1:
+            (box_size,) = struct.unpack(">Q", header[8:16])
+            header_len = 16
+        elif box_size == 0:
+            box_size = size - offset  # "to the end of the file"
+        if box_size < header_len:
+            raise _Unreadable("bad box size")
+        if box_type == b"moov":
+            if box_size > _MAX_MOOV_BYTES:
+                raise _Unreadable("moov box too large")
+            f.seek(offset + header_len)
+            moov = f.read(box_size - header_len)
+            break
+        offset += box_size
+    if moov is None:
+        raise _Unreadable("no moov box")
+    return [
+        hdlr[8:12]
+        for trak in _boxes(moov, b"trak")
+        for mdia in _boxes(trak, b"mdia")
+        for hdlr in _boxes(mdia, b"hdlr")
+    ]
+
+
+def _boxes(buf: bytes, wanted: bytes) -> Iterator[bytes]:
+    """Payloads of the child boxes of type `wanted` in a box payload."""
+    offset = 0
+    while offset + 8 <= len(buf):
+        box_size, box_type = struct.unpack_from(">I4s", buf, offset)
+        header_len = 8
+        if box_size == 1 and offset + 16 <= len(buf):
+            (box_size,) = struct.unpack_from(">Q", buf, offset + 8)
+            header_len = 16
+        elif box_size == 0:
+            box_size = len(buf) - offset
+        if box_size < header_len:
+            raise _Unreadable("bad box size")
+        if box_type == wanted:
+            yield buf[offset + header_len : offset + box_size]
+        offset += box_size
+
+
+def _read_aac(path: Path, size: int, audio_offset: int) -> AudioInfo:
+    # ADTS has no length field; mutagen estimates it from the bitrate of the first frames.
+    info = _load(lambda: AAC(path)).info
+    return _info("aac", size, info.length)
+
+
+_READERS: Final[dict[str, Callable[[Path, int, int], AudioInfo]]] = {
+    "mp3": _read_mp3,
+    "wav": _read_wav,
+    "flac": _read_flac,
+    "ogg": _read_ogg,
+    "m4a": _read_m4a,
+    "aac": _read_aac,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Downloading
+
+
+async def download_to_file(
+    session: aiohttp.ClientSession,
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    chunk_size: int = 64 * 1024,
+) -> int:
+    """Stream `url` into `dest` and return the number of bytes written.
+
+    The body is never held in memory whole, and the download stops as soon as it passes
+    `max_bytes` (a Content-Length can lie or be missing, so the count is what decides). On any
+    failure, cancellation included, the partial file is removed. HTTP and network failures
+    become AudioRejected; a local disk error is ours and propagates as OSError.
+    """
+    written = 0
+    f: BinaryIO | None = None
+    try:
+        async with session.get(url) as resp:
+            if resp.status >= 400:
+                reason = f" {resp.reason}" if resp.reason else ""
+                raise AudioRejected(
+                    f"Couldn't download the attachment: HTTP {resp.status}{reason}."
+                )
+            declared = resp.content_length
+            if declared is not None and declared > max_bytes:
+                raise _too_big(declared, max_bytes)
+            # Opened inline, not in a thread: a cancellation while a thread opened it would
+            # lose the handle and leave an empty file behind. Opening is a metadata operation
+            # on a local disk, not worth a thread hop.
+            f = _open_for_writing(dest)
+            async for chunk in resp.content.iter_chunked(chunk_size):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise AudioRejected(f"That file is over the {describe_size(max_bytes)} limit.")
+                await asyncio.to_thread(f.write, chunk)
+            await asyncio.to_thread(f.close)
+    except AudioRejected:
+        _discard(f, dest)
+        raise
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        _discard(f, dest)
+        raise AudioRejected(f"Couldn't download the attachment: {_network_reason(exc)}.") from exc
+    except BaseException:
+        _discard(f, dest)
+        raise
+    return written
+
+
+def _open_for_writing(dest: Path) -> BinaryIO:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest.open("wb")
+
+
+def _discard(f: BinaryIO | None, dest: Path) -> None:
+    # Synchronous on purpose: this also runs while a task is being cancelled, when awaiting a
+    # thread is unreliable, and closing and unlinking one local file takes microseconds.
+    if f is None:
+        return  # we never created the file, so there's nothing of ours to remove
+    with contextlib.suppress(OSError):
+        f.close()
+    with contextlib.suppress(OSError):
+        dest.unlink(missing_ok=True)
+
+
+def _network_reason(exc: BaseException) -> str:
+    """A few words on why a download failed, without URLs or internals."""
+    if isinstance(exc, TimeoutError):
+        return "it timed out"
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "the link is invalid"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "couldn't connect to the server"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return "the connection was cut off"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status}"
+    return "a network error"

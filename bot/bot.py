@@ -1,0 +1,105 @@
+"""The discord.py Bot: wires the services together, loads the cogs, syncs commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.intake import Intake
+from bot.models import Task
+from bot.tracker import Tracker
+from bot.tree import SingingTree
+from bot.webhooks import WebhookServer
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.sing", "cogs.inpaint", "cogs.quota", "cogs.delivery")
+COMMANDS_HASH_KEY = "global_commands_hash"
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Let the bot talk to any Discord-compatible server (or the project's stand-in)."""
+    import yarl
+
+    discord.http.Route.BASE = settings.discord_api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class SingingBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        tracker: Tracker,
+        intake: Intake,
+        webhook_server: WebhookServer,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),
+            tree_cls=SingingTree,
+            # Nothing the bot sends pings anyone unless a message says so explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.session = session
+        self.tracker = tracker
+        self.intake = intake
+        self.webhook_server = webhook_server
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._sync_commands()
+        await self._start_webhook_server()
+        keep = {t.audio_path for t in await self.tracker.unfinished_tasks() if t.audio_path}
+        if removed := self.intake.remove_orphans(keep):
+            log.info("removed %d audio files left by an interrupted request", removed)
+        await self.tracker.start()
+
+    async def _start_webhook_server(self) -> None:
+        try:
+            await self.webhook_server.start()
+        except OSError as error:
+            if self.settings.uses_webhooks:
+                raise
+            # Without PUBLIC_BASE_URL the receiver only serves /healthz: not worth dying for.
+            log.warning("webhook receiver not started (%s); polling only", error.strerror)
+
+    async def _sync_commands(self) -> None:
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild.id)
+            return
+        # Global sync is slow to propagate and rate limited: only when the commands changed.
+        payload = sorted(
+            (command.to_dict(self.tree) for command in self.tree.get_commands()),
+            key=lambda c: c["name"],
+        )
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        store = self.tracker.store
+        if await store.get_value(COMMANDS_HASH_KEY) == digest:
+            log.info("global commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync()
+        await store.set_value(COMMANDS_HASH_KEY, digest)
+        log.info("synced %d global commands", len(synced))
+
+    async def fresh(self, task: Task) -> Task:
+        """The task as the database has it now (say, with its status message id)."""
+        return await self.tracker.store.get_task(task.id) or task
+
+    async def close(self) -> None:
+        await self.tracker.stop()
+        await self.webhook_server.stop()
+        await super().close()

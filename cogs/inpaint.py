@@ -1,0 +1,68 @@
+"""/inpaint: rewrite a stretch of an existing song."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.bot import SingingBot
+from bot.ui import inpaint_modal
+from cogs._common import GENDER_CHOICES, attachment_ref, confirm_queued, gender_of, origin_of
+
+
+class Inpaint(commands.Cog):
+    def __init__(self, bot: SingingBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="inpaint", description="Rewrite a stretch of an existing song.")
+    @app_commands.describe(
+        start="Where the new part starts: 75, 75.5, 1:15 or 1:15.5",
+        end="Where the new part ends, same formats",
+        prompt="How the new part should sound",
+        audio="The song: MP3, WAV, FLAC, OGG or M4A",
+        audio_url="Or a http(s) link to the song",
+        gender="The voice for the new part",
+        outputs="How many versions to make (default 2)",
+    )
+    @app_commands.choices(
+        gender=GENDER_CHOICES,
+        outputs=[app_commands.Choice(name="1", value=1), app_commands.Choice(name="2", value=2)],
+    )
+    async def inpaint(
+        self,
+        interaction: discord.Interaction,
+        start: str,
+        end: str,
+        prompt: str,
+        audio: discord.Attachment | None = None,
+        audio_url: str | None = None,
+        gender: app_commands.Choice[str] | None = None,
+        outputs: app_commands.Choice[int] | None = None,
+    ) -> None:
+        intake = self.bot.intake
+        span = intake.parse_range(start, end)
+        pending = await intake.begin(
+            interaction.user.id, attachment=attachment_ref(audio), audio_url=audio_url
+        )
+
+        async def on_lyrics(modal_interaction: discord.Interaction, values: dict[str, str]) -> None:
+            await modal_interaction.response.defer(ephemeral=True, thinking=True)
+            task = await intake.finish_inpaint(
+                origin_of(modal_interaction),
+                pending,
+                prompt=prompt,
+                span=span,
+                lyrics=values.get("lyrics"),
+                new_lyrics=values.get("new_lyrics"),
+                gender=gender_of(gender),
+                num_outputs=outputs.value if outputs else 2,
+            )
+            await confirm_queued(modal_interaction, await self.bot.fresh(task))
+
+        with pending.discarded_on_error():
+            await interaction.response.send_modal(inpaint_modal(on_lyrics, pending.discard))
+
+
+async def setup(bot: SingingBot) -> None:
+    await bot.add_cog(Inpaint(bot))

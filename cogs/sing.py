@@ -1,0 +1,55 @@
+"""/sing: AI vocals over an instrumental."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.bot import SingingBot
+from bot.ui import sing_modal
+from cogs._common import GENDER_CHOICES, attachment_ref, confirm_queued, gender_of, origin_of
+
+
+class Sing(commands.Cog):
+    def __init__(self, bot: SingingBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="sing", description="Put AI vocals over an instrumental.")
+    @app_commands.describe(
+        prompt="Style, tone or genre of the vocals, e.g. 'soulful R&B, warm and breathy'",
+        audio="The instrumental: MP3, WAV, FLAC, OGG or M4A",
+        audio_url="Or a http(s) link to the instrumental",
+        gender="The voice to sing with",
+    )
+    @app_commands.choices(gender=GENDER_CHOICES)
+    async def sing(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        audio: discord.Attachment | None = None,
+        audio_url: str | None = None,
+        gender: app_commands.Choice[str] | None = None,
+    ) -> None:
+        intake = self.bot.intake
+        pending = await intake.begin(
+            interaction.user.id, attachment=attachment_ref(audio), audio_url=audio_url
+        )
+
+        async def on_lyrics(modal_interaction: discord.Interaction, values: dict[str, str]) -> None:
+            await modal_interaction.response.defer(ephemeral=True, thinking=True)
+            task = await intake.finish_sing(
+                origin_of(modal_interaction),
+                pending,
+                prompt=prompt,
+                lyrics=values["lyrics"],
+                gender=gender_of(gender),
+            )
+            await confirm_queued(modal_interaction, await self.bot.fresh(task))
+
+        with pending.discarded_on_error():
+            await interaction.response.send_modal(sing_modal(on_lyrics, pending.discard))
+
+
+async def setup(bot: SingingBot) -> None:
+    await bot.add_cog(Sing(bot))
