@@ -1,0 +1,98 @@
+"""Settings from the environment, and what `python -m bot` does with bad ones."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {"DISCORD_TOKEN": "discord-secret-token", "MUSICGPT_API_KEY": "mg-secret-key"}
+
+
+def test_defaults() -> None:
+    settings = load_settings(BASE)
+    assert settings.musicgpt_api_base == "https://api.musicgpt.com/api/public"
+    assert settings.discord_api_base == "https://discord.com/api/v10"
+    assert settings.discord_gateway_url == "wss://gateway.discord.gg/"
+    assert settings.dev_guild_id is None
+    assert settings.database_path == Path("data/bot.sqlite3")
+    assert settings.public_base_url is None and not settings.uses_webhooks
+    assert (settings.webhook_host, settings.webhook_port) == ("0.0.0.0", 8080)
+    assert (settings.user_daily_quota, settings.user_max_active) == (5, 2)
+    assert (settings.musicgpt_max_parallel, settings.musicgpt_polls_per_minute) == (1, 20)
+    assert settings.max_audio_mb == 25 and settings.max_audio_bytes == 25 * 1024 * 1024
+    assert settings.log_level == "INFO"
+
+
+def test_overrides() -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "DEV_GUILD_ID": "123",
+            "PUBLIC_BASE_URL": "https://bot.example.com/",
+            "USER_DAILY_QUOTA": "9",
+            "LOG_LEVEL": "debug",
+            "WEBHOOK_PORT": "0",
+        }
+    )
+    assert settings.dev_guild_id == 123
+    assert settings.public_base_url == "https://bot.example.com"
+    assert settings.user_daily_quota == 9 and settings.log_level == "DEBUG"
+    assert settings.webhook_port == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("USER_DAILY_QUOTA", "five", "USER_DAILY_QUOTA must be a whole number"),
+        ("USER_MAX_ACTIVE", "0", "USER_MAX_ACTIVE must be at least 1"),
+        ("WEBHOOK_PORT", "70000", "WEBHOOK_PORT must be a port number"),
+        ("PUBLIC_BASE_URL", "ftp://x", "PUBLIC_BASE_URL must be a http/https URL"),
+        ("DISCORD_GATEWAY_URL", "http://x", "DISCORD_GATEWAY_URL must be a ws/wss URL"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
+        ("DEV_GUILD_ID", "abc", "DEV_GUILD_ID must be a whole number"),
+    ],
+)
+def test_malformed_values_name_the_setting(name: str, value: str, complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint) as caught:
+        load_settings({**BASE, name: value})
+    assert value not in str(caught.value) or value.isdigit()
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    text = repr(load_settings(BASE))
+    assert "discord-secret-token" not in text and "mg-secret-key" not in text
+
+
+def run_bot(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,  # no .env there
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_python_m_bot_without_settings_exits_2_naming_the_token(tmp_path: Path) -> None:
+    result = run_bot({}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_setting_exits_2_without_echoing_secrets(tmp_path: Path) -> None:
+    result = run_bot({**BASE, "MAX_AUDIO_MB": "lots"}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: MAX_AUDIO_MB must be a whole number"
+    assert "secret" not in result.stderr + result.stdout

@@ -1,0 +1,59 @@
+"""House rules that are easy to break without noticing."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+from discord.ext import commands
+
+from bot.bot import EXTENSIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = [
+    "config",
+    "errors",
+    "models",
+    "store",
+    "musicgpt",
+    "audio",
+    "tracker",
+    "webhooks",
+    "intake",
+    "quota",
+    "timecodes",
+    "progress",
+]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_services_never_import_discord() -> None:
+    for name in SERVICES:
+        modules = imported_modules(ROOT / "bot" / f"{name}.py")
+        offending = {m for m in modules if m == "discord" or m.startswith(("discord.", "cogs"))}
+        assert not offending, f"bot/{name}.py imports {offending}"
+
+
+def test_every_extension_loads_and_command_names_are_unique() -> None:
+    names: list[str] = []
+    for extension in EXTENSIONS:
+        module = importlib.import_module(extension)
+        assert callable(module.setup)
+        for cog_class in vars(module).values():
+            if isinstance(cog_class, type) and issubclass(cog_class, commands.Cog):
+                if cog_class.__module__ != extension:
+                    continue
+                names += [c.name for c in cog_class.__cog_app_commands__]
+    assert sorted(names) == ["help", "inpaint", "quota", "sing"]
+    assert len(names) == len(set(names))
