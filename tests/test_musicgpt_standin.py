@@ -1,0 +1,439 @@
+"""The MusicGPT stand-in itself: auth, validation against the spec, lifecycle, webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+
+from bot.models import ConversionStatus
+from bot.musicgpt import parse_conversion
+from tests.standins.audio_gen import sine_wav_bytes
+from tests.standins.musicgpt import HOLD, SPEC_PATH, MusicGPTStandIn, SpecRequest
+
+KEY = "standin-key"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def mg() -> AsyncIterator[MusicGPTStandIn]:
+    async with MusicGPTStandIn(api_key=KEY, delay=0.1) as standin:
+        yield standin
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@dataclass
+class Receiver:
+    """A little webhook endpoint that keeps what it is sent."""
+
+    url: str
+    received: list[dict[str, Any]]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield Receiver(f"http://127.0.0.1:{port}/hook", received)
+    await runner.cleanup()
+
+
+def form(fields: dict[str, str], audio: bytes | None = b"RIFF....WAVE") -> aiohttp.FormData:
+    data = aiohttp.FormData(default_to_multipart=True)
+    for name, value in fields.items():
+        data.add_field(name, value)
+    if audio is not None:
+        data.add_field("audio_file", audio, filename="a.wav", content_type="audio/wav")
+    return data
+
+
+async def post(
+    http: aiohttp.ClientSession,
+    mg: MusicGPTStandIn,
+    endpoint: str,
+    data: Any,
+    *,
+    key: str | None = KEY,
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": key} if key is not None else {}
+    async with http.post(f"{mg.base_url}/v1/{endpoint}", data=data, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def by_id(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn, key: str | None = KEY, **query: str
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": key} if key is not None else {}
+    async with http.get(f"{mg.base_url}/v1/byId", params=query, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+SING = {"prompt": "Soft vocals", "lyrics": "la la"}
+INPAINT = {"prompt": "Opera", "replace_start_at": "1.5", "replace_end_at": "4"}
+
+
+def test_spec_is_valid_openapi() -> None:
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    OpenAPI.from_dict(spec)  # raises if the document is not valid OpenAPI 3.1
+    assert spec["components"]["securitySchemes"]["ApiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": 'The raw API key, without "Bearer".',
+    }
+    assert set(spec["paths"]) == {"/v1/sing_over_instrumental", "/v1/inpaint", "/v1/byId"}
+
+
+@pytest.mark.parametrize("key", [None, "wrong", f"Bearer {KEY}"])
+async def test_wrong_or_missing_key_is_401(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn, key: str | None
+) -> None:
+    status, body = await post(http, mg, "sing_over_instrumental", form(SING), key=key)
+    assert (status, body["success"]) == (401, False)
+    status, _ = await by_id(http, mg, key=key, conversionType="INPAINT", task_id="t")
+    assert status == 401
+    assert mg.tasks == {}
+    assert mg.submits[0].authorized is False
+
+
+async def test_valid_submit_answers_like_musicgpt(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    status, body = await post(http, mg, "sing_over_instrumental", form(SING))
+    assert status == 200
+    assert set(body) == {
+        "success",
+        "message",
+        "task_id",
+        "conversion_id_1",
+        "conversion_id_2",
+        "eta",
+        "credit_estimate",
+    }
+    assert body["success"] is True
+    assert isinstance(body["eta"], int)
+    assert isinstance(body["credit_estimate"], float)
+
+    status, body = await post(http, mg, "inpaint", form(INPAINT | {"num_outputs": "1"}))
+    assert status == 200
+    assert "conversion_id_2" not in body
+
+
+@dataclass
+class SpecResponse:
+    """A response as openapi-core reads it."""
+
+    status_code: int
+    data: bytes
+    headers: dict[str, str]
+    content_type: str = "application/json"
+
+
+async def test_answers_match_the_spec(http: aiohttp.ClientSession, mg: MusicGPTStandIn) -> None:
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    spec["servers"] = [{"url": mg.base_url}]
+    api = OpenAPI.from_dict(spec)
+
+    async def check(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        async with http.request(method, mg.base_url + path, **kwargs) as resp:
+            data = await resp.read()
+            request = SpecRequest(
+                path=resp.url.path,
+                method=method.lower(),
+                parameters=RequestParameters(query=dict(resp.url.query)),
+                body=None,
+                content_type="",
+                host_url=mg.origin,
+            )
+            response = SpecResponse(resp.status, data, dict(resp.headers))
+            api.validate_response(request, response)
+            return json.loads(data)
+
+    auth = {"Authorization": KEY}
+    mg.script_delays(HOLD)
+    receipt = await check("POST", "/v1/sing_over_instrumental", data=form(SING), headers=auth)
+    query = {"conversionType": "SING_OVER_INSTRUMENTAL", "task_id": receipt["task_id"]}
+    await check("GET", "/v1/byId", params=query, headers=auth)
+    mg.complete_task(receipt["task_id"])
+    await mg.wait_task_final(receipt["task_id"])
+    done = await check("GET", "/v1/byId", params=query, headers=auth)
+    assert done["conversion"]["status"] == "COMPLETED"
+    await check("POST", "/v1/inpaint", data=form({"prompt": "p"}), headers=auth)  # 422
+    await check("GET", "/v1/byId", params={**query, "task_id": "nope"}, headers=auth)  # 404
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fields", "audio", "expected"),
+    [
+        ("sing_over_instrumental", SING | {"gender": "robot"}, b"x", "gender"),
+        ("sing_over_instrumental", {"lyrics": "la"}, b"x", "'prompt' is a required property"),
+        ("sing_over_instrumental", {"prompt": "p"}, b"x", "'lyrics' is a required property"),
+        ("sing_over_instrumental", SING, None, "either audio_file or audio_url"),
+        ("sing_over_instrumental", SING | {"lyrics": "a" * 2001}, b"x", "at most 2000"),
+        ("sing_over_instrumental", SING | {"prompt": "  "}, b"x", "prompt must not be empty"),
+        ("sing_over_instrumental", SING, b"", "audio_file is empty"),
+        ("inpaint", INPAINT | {"num_outputs": "3"}, b"x", "num_outputs"),
+        ("inpaint", INPAINT | {"replace_start_at": "abc"}, b"x", "number"),
+        ("inpaint", INPAINT | {"replace_end_at": "1"}, b"x", "valid replace range"),
+        ("inpaint", {"prompt": "p", "replace_start_at": "1"}, b"x", "replace_end_at"),
+        ("inpaint", INPAINT | {"lyrics_section_to_replace": "a" * 2001}, b"x", "at most 2000"),
+    ],
+)
+async def test_invalid_submits_are_422(
+    http: aiohttp.ClientSession,
+    mg: MusicGPTStandIn,
+    endpoint: str,
+    fields: dict[str, str],
+    audio: bytes | None,
+    expected: str,
+) -> None:
+    status, body = await post(http, mg, endpoint, form(fields, audio))
+    assert status == 422
+    assert body["success"] is False
+    assert expected in body["error"]
+    assert mg.tasks == {}
+
+
+async def test_urlencoded_submit_is_422(http: aiohttp.ClientSession, mg: MusicGPTStandIn) -> None:
+    status, body = await post(http, mg, "sing_over_instrumental", SING | {"audio_url": "https://x"})
+    assert status == 422
+    assert "multipart/form-data" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"conversionType": "MUSIC_AI", "task_id": "t"}, 422),
+        ({"task_id": "t"}, 422),
+        ({"conversionType": "INPAINT"}, 422),
+        ({"conversionType": "INPAINT", "task_id": "nope"}, 404),
+    ],
+)
+async def test_bad_by_id_queries(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn, query: dict[str, str], status: int
+) -> None:
+    answer, body = await by_id(http, mg, **query)
+    assert answer == status
+    assert body["success"] is False
+
+
+async def test_upload_is_recorded_without_its_bytes(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    audio = sine_wav_bytes(seconds=1.0)
+    await post(http, mg, "sing_over_instrumental", form(SING, audio))
+    upload = mg.submits[0].upload
+    assert upload is not None
+    assert (upload.size, upload.sha256) == (len(audio), hashlib.sha256(audio).hexdigest())
+    assert upload.filename == "a.wav"
+    assert upload.saved_path is None
+
+
+async def test_keep_uploads_saves_the_file(http: aiohttp.ClientSession) -> None:
+    audio = sine_wav_bytes(seconds=0.5)
+    async with MusicGPTStandIn(api_key=KEY, keep_uploads=True) as mg:
+        await post(http, mg, "sing_over_instrumental", form(SING, audio))
+        upload = mg.submits[0].upload
+        assert upload is not None and upload.saved_path is not None
+        assert upload.saved_path.read_bytes() == audio
+
+
+async def test_task_goes_through_its_states(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    mg.script_delays(0.4)
+    _, receipt = await post(http, mg, "inpaint", form(INPAINT))
+    task_id = receipt["task_id"]
+    seen: list[str] = []
+    for _ in range(100):
+        _, body = await by_id(http, mg, conversionType="INPAINT", task_id=task_id)
+        status = body["conversion"]["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "COMPLETED":
+            break
+        await asyncio.sleep(0.02)
+    assert seen == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+
+    conversion = body["conversion"]
+    assert conversion["conversion_id_1"] == receipt["conversion_id_1"]
+    assert conversion["conversion_path_1"].startswith(mg.origin + "/files/")
+    assert conversion["conversion_duration_1"] == 2.0
+    assert conversion["conversion_cost"] == 1.25
+    _, same = await by_id(
+        http, mg, conversionType="INPAINT", conversion_id=receipt["conversion_id_2"]
+    )
+    assert same == body
+    status, _ = await by_id(http, mg, conversionType="SING_OVER_INSTRUMENTAL", task_id=task_id)
+    assert status == 404  # the wrong conversionType finds nothing
+
+
+async def test_held_task_waits_for_the_test(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    mg.script_delays(HOLD)
+    _, receipt = await post(http, mg, "sing_over_instrumental", form(SING))
+    await asyncio.sleep(0.2)
+    assert mg.task(receipt["task_id"]).status == "IN_PROGRESS"
+    mg.fail_task(receipt["task_id"], "Scripted failure", status="ERROR")
+    task = await mg.wait_task_final(receipt["task_id"])
+    assert (task.status, task.status_msg) == ("ERROR", "Scripted failure")
+
+
+async def test_webhooks_are_posted_per_conversion_plus_lyrics(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn, receiver: Receiver
+) -> None:
+    _, receipt = await post(
+        http, mg, "sing_over_instrumental", form(SING | {"webhook_url": receiver.url})
+    )
+    await mg.wait_task_final(receipt["task_id"])
+
+    assert [d.status for d in mg.webhook_deliveries] == [200, 200, 200]
+    first, second, lyrics = receiver.received
+    for payload, conversion_id in ((first, "conversion_id_1"), (second, "conversion_id_2")):
+        assert set(payload) == {
+            "task_id",
+            "conversion_id",
+            "status",
+            "conversion_path",
+            "conversion_path_wav",
+            "conversion_duration",
+            "title",
+            "lyrics",
+            "conversion_type",
+        }
+        assert payload["task_id"] == receipt["task_id"]
+        assert payload["conversion_id"] == receipt[conversion_id]
+        assert payload["status"] == "COMPLETED"
+        assert payload["conversion_type"] == "SING_OVER_INSTRUMENTAL"
+        assert payload["lyrics"] == "la la"
+        result = parse_conversion(payload)
+        assert result.status is ConversionStatus.COMPLETED
+        assert [o.conversion_id for o in result.outputs] == [receipt[conversion_id]]
+    assert lyrics["subtype"] == "lyrics_timestamped"
+    assert "status" not in lyrics
+    assert isinstance(json.loads(lyrics["lyrics_timestamped"]), list)
+    assert parse_conversion(lyrics).status is ConversionStatus.UNKNOWN
+
+    files = []
+    for payload in (first, second):
+        async with http.get(payload["conversion_path"]) as resp:
+            assert resp.status == 200
+            files.append(await resp.read())
+    assert files[0][:4] == b"RIFF" and files[0] != files[1]
+
+
+async def test_webhooks_repeat_shuffle_and_switch_off(
+    http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    async with MusicGPTStandIn(
+        api_key=KEY, delay=0, webhook_repeat=2, webhook_shuffle=True, seed=3
+    ) as mg:
+        _, receipt = await post(
+            http, mg, "sing_over_instrumental", form(SING | {"webhook_url": receiver.url})
+        )
+        await mg.wait_task_final(receipt["task_id"])
+        assert len(receiver.received) == 6
+        in_order = mg.webhook_payloads(mg.task(receipt["task_id"]))
+        assert sorted(map(json.dumps, receiver.received)) == sorted(
+            json.dumps(p) for p in in_order for _ in range(2)
+        )
+        assert receiver.received != [p for p in in_order for _ in range(2)]
+
+        mg.webhooks_enabled = False
+        _, receipt = await post(
+            http, mg, "sing_over_instrumental", form(SING | {"webhook_url": receiver.url})
+        )
+        await mg.wait_task_final(receipt["task_id"])
+        assert len(receiver.received) == 6
+
+
+async def test_failed_task_webhook_carries_status_msg(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn, receiver: Receiver
+) -> None:
+    mg.fail_next_task("Could not separate vocals")
+    _, receipt = await post(
+        http, mg, "inpaint", form(INPAINT | {"num_outputs": "1", "webhook_url": receiver.url})
+    )
+    await mg.wait_task_final(receipt["task_id"])
+    [payload] = receiver.received
+    assert payload["status"] == "FAILED"
+    assert payload["status_msg"] == "Could not separate vocals"
+    assert payload["conversion_path"] is None
+
+
+async def test_audio_url_only_webhooks(http: aiohttp.ClientSession, receiver: Receiver) -> None:
+    async with MusicGPTStandIn(api_key=KEY, delay=0, webhook_audio_url_only=True) as mg:
+        _, receipt = await post(
+            http, mg, "sing_over_instrumental", form(SING | {"webhook_url": receiver.url})
+        )
+        await mg.wait_task_final(receipt["task_id"])
+    assert "conversion_path" not in receiver.received[0]
+    assert parse_conversion(receiver.received[0]).outputs[0].audio_url.startswith("http://")
+
+
+async def test_faults_fire_count_times_then_stop(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    fault = mg.faults.add("submit", "rate_limit", count=2, retry_after=7)
+    statuses = []
+    for _ in range(3):
+        async with http.post(
+            f"{mg.base_url}/v1/inpaint", data=form(INPAINT), headers={"Authorization": KEY}
+        ) as resp:
+            statuses.append(resp.status)
+            if resp.status == 429:
+                assert resp.headers["Retry-After"] == "7"
+    assert statuses == [429, 429, 200]
+    assert fault.fired == 2
+    assert mg.faults.pending == []
+
+
+async def test_files_route_faults(http: aiohttp.ClientSession, mg: MusicGPTStandIn) -> None:
+    mg.faults.add("files", "server_error")
+    async with http.get(f"{mg.origin}/files/whatever.wav") as resp:
+        assert resp.status == 500
+    async with http.get(f"{mg.origin}/files/whatever.wav") as resp:
+        assert resp.status == 404
+
+
+def test_command_line_run_prints_its_base_url() -> None:
+    command = [sys.executable, "-m", "tests.standins.musicgpt", "--api-key", "k", "--delay", "0"]
+    # A fixed command line: our own interpreter running our own module.
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:  # noqa: S603
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert "http://127.0.0.1:" in line
+            assert line.rstrip().endswith("/api/public")
+        finally:
+            process.terminate()
