@@ -29,6 +29,7 @@ def configure_logging(level: str) -> None:
     )
     # discord.py's gateway chatter is noise at INFO.
     logging.getLogger("discord.gateway").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one line per query is noise
 
 
 async def run(settings: Settings) -> None:

@@ -124,18 +124,23 @@ class Intake:
         await self._tracker.check_quota(user_id)
         if attachment is None:
             return PendingAudio(url=url)
-        path = self._audio_dir / f"{uuid.uuid4().hex}{Path(attachment.filename).suffix[:8]}"
-        pending = PendingAudio(filename=attachment.filename, path=path)
-        pending.download = asyncio.create_task(self._fetch(attachment.url, path))
+        pending = PendingAudio(
+            filename=attachment.filename, path=self._audio_dir / f"{uuid.uuid4().hex}.part"
+        )
+        pending.download = asyncio.create_task(self._fetch(attachment.url, pending))
         return pending
 
-    async def _fetch(self, url: str, path: Path) -> AudioInfo:
+    async def _fetch(self, url: str, pending: PendingAudio) -> AudioInfo:
+        assert pending.path is not None  # noqa: S101 - set by begin()
         try:
-            await download_to_file(self._session, url, path, max_bytes=self._max_bytes)
-            return await inspect_audio_async(path, max_bytes=self._max_bytes)
+            await download_to_file(self._session, url, pending.path, max_bytes=self._max_bytes)
+            info = await inspect_audio_async(pending.path, max_bytes=self._max_bytes)
         except BaseException:
-            path.unlink(missing_ok=True)  # noqa: ASYNC240 - one local unlink, no waiting
+            pending.path.unlink(missing_ok=True)
             raise
+        # MusicGPT sees the file's name: give it the extension its content deserves.
+        pending.path = pending.path.rename(pending.path.with_suffix(f".{info.format}"))
+        return info
 
     @staticmethod
     def parse_range(start: str, end: str) -> InpaintRange:

@@ -734,6 +734,10 @@ class MusicGPTStandIn:
             outputs.append(StandInOutput(conversion_id, name, self.output_seconds, title))
         return outputs
 
+    def output_bytes(self, task_id: str) -> list[bytes]:
+        """The audio of each output of a finished task, in conversion order."""
+        return [(self._files_dir / o.file_name).read_bytes() for o in self.tasks[task_id].outputs]
+
     def _find_task(self, task_id: str | None, conversion_id: str | None) -> StandInTask | None:
         if task_id:
             return self.tasks.get(task_id)
