@@ -12,7 +12,6 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.intake import Intake
-from bot.models import Task
 from bot.tracker import Tracker
 from bot.tree import SingingTree
 from bot.webhooks import WebhookServer
@@ -94,10 +93,6 @@ class SingingBot(commands.Bot):
         synced = await self.tree.sync()
         await store.set_value(COMMANDS_HASH_KEY, digest)
         log.info("synced %d global commands", len(synced))
-
-    async def fresh(self, task: Task) -> Task:
-        """The task as the database has it now (say, with its status message id)."""
-        return await self.tracker.store.get_task(task.id) or task
 
     async def close(self) -> None:
         await self.tracker.stop()

@@ -168,6 +168,7 @@ class Tracker:
         self._poll_wakeup = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._delivering: set[int] = set()
+        self._sent: dict[int, asyncio.Event] = {}  # set when a submit attempt has ended
         self._loops: list[asyncio.Task[None]] = []
         # Whether the last call reached MusicGPT (any HTTP answer counts); None before any.
         self.musicgpt_reachable: bool | None = None
@@ -253,6 +254,21 @@ class Tracker:
         self._dispatch_wakeup.set()
         return created
 
+    async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
+        """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`.
+
+        Lets the command answer "MusicGPT said no: …" privately when that comes quickly,
+        instead of only on the public status message.
+        """
+        sent = self._sent.setdefault(task_id, asyncio.Event())
+        task = await self._store.get_task(task_id)
+        if task is not None and task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTING):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sent.wait(), wait_seconds)
+            task = await self._store.get_task(task_id)
+        self._sent.pop(task_id, None)
+        return task
+
     async def queue_position(self, task_id: int) -> int:
         return await self._store.queue_position(task_id)
 
@@ -316,6 +332,8 @@ class Tracker:
             self._note_contact(None)
             await self._on_submitted(task, receipt)
         finally:
+            if sent := self._sent.get(task.id):
+                sent.set()
             self._dispatch_wakeup.set()
 
     async def _on_submitted(self, task: Task, receipt: SubmitReceipt) -> None:

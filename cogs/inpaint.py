@@ -58,7 +58,7 @@ class Inpaint(commands.Cog):
                 gender=gender_of(gender),
                 num_outputs=outputs.value if outputs else 2,
             )
-            await confirm_queued(modal_interaction, await self.bot.fresh(task))
+            await confirm_queued(modal_interaction, task, self.bot.tracker)
 
         with pending.discarded_on_error():
             await interaction.response.send_modal(inpaint_modal(on_lyrics, pending.discard))

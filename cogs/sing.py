@@ -45,7 +45,7 @@ class Sing(commands.Cog):
                 lyrics=values["lyrics"],
                 gender=gender_of(gender),
             )
-            await confirm_queued(modal_interaction, await self.bot.fresh(task))
+            await confirm_queued(modal_interaction, task, self.bot.tracker)
 
         with pending.discarded_on_error():
             await interaction.response.send_modal(sing_modal(on_lyrics, pending.discard))
