@@ -478,7 +478,7 @@ class Store:
         async with self._transaction() as db:
             cursor = await db.execute(
                 "UPDATE tasks SET status = 'failed', error = ?, finished_at = ?, updated_at = ?,"
-                " next_poll_at = NULL"
+                " next_poll_at = NULL, audio_path = NULL"
                 f" WHERE id = ? AND status IN ({_placeholders(ACTIVE_STATUSES)})",
                 (error, now, now, task_id, *ACTIVE_STATUSES),
             )
