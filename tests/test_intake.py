@@ -1,0 +1,83 @@
+"""Intake rules without Discord: a fake tracker stands in for the queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.errors import AudioRejected, UserFacingError
+from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.timecodes import BadTime
+
+ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
+
+
+class FakeTracker:
+    def __init__(self) -> None:
+        self.submitted: list[tuple[Any, Any, Any]] = []
+
+    async def check_quota(self, user_id: int) -> None:
+        return None
+
+    async def submit(self, request, *, audio_path, audio_duration):
+        self.submitted.append((request, audio_path, audio_duration))
+        return request
+
+
+@pytest.fixture
+async def intake(tmp_path: Path):
+    async with aiohttp.ClientSession() as session:
+        yield Intake(session, FakeTracker(), audio_dir=tmp_path / "audio", max_audio_bytes=1000)
+
+
+async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> None:
+    pending = PendingAudio(url="https://e.com/a.mp3")
+    with pytest.raises(UserFacingError, match="2001 characters; MusicGPT takes at most 2000"):
+        await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="x" * 2001, gender=None)
+    with pytest.raises(UserFacingError, match="New lyrics for the replaced part is 2001"):
+        await intake.finish_inpaint(
+            ORIGIN,
+            pending,
+            prompt="p",
+            span=Intake.parse_range("1", "2"),
+            lyrics=None,
+            new_lyrics="x" * 2001,
+            gender=None,
+            num_outputs=2,
+        )
+
+
+async def test_blank_lyrics_and_prompt_are_refused(intake: Intake) -> None:
+    pending = PendingAudio(url="https://e.com/a.mp3")
+    with pytest.raises(UserFacingError, match="lyrics can't be empty"):
+        await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="  \n ", gender=None)
+    with pytest.raises(UserFacingError, match="prompt can't be empty"):
+        await intake.finish_sing(ORIGIN, pending, prompt="   ", lyrics="la", gender=None)
+
+
+async def test_begin_checks_audio_choice_and_size(intake: Intake) -> None:
+    big = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=5000)
+    with pytest.raises(AudioRejected, match="Attach an audio file"):
+        await intake.begin(1, attachment=None, audio_url="  ")
+    with pytest.raises(AudioRejected, match="not both"):
+        await intake.begin(1, attachment=big, audio_url="https://e.com/a.mp3")
+    with pytest.raises(AudioRejected, match="limit is"):
+        await intake.begin(1, attachment=big, audio_url=None)
+    pending = await intake.begin(1, attachment=None, audio_url=" https://e.com/a.mp3 ")
+    assert pending.url == "https://e.com/a.mp3" and await pending.ready() is None
+
+
+async def test_a_failed_download_leaves_no_file(intake: Intake, tmp_path: Path) -> None:
+    gone = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=10)
+    pending = await intake.begin(1, attachment=gone, audio_url=None)
+    with pytest.raises(AudioRejected, match="Couldn't download"):
+        await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="la", gender=None)
+    assert list((tmp_path / "audio").iterdir()) == []
+
+
+def test_parse_range_rejects_reversed_times() -> None:
+    with pytest.raises(BadTime, match="must come before"):
+        Intake.parse_range("0:30", "0:10")

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import dataclasses
+
+from bot.models import Gender, Output, Task, TaskKind, TaskStatus
+from bot.progress import progress_bar, status_view
+
+BASE = Task(
+    id=7,
+    kind=TaskKind.INPAINT,
+    status=TaskStatus.QUEUED,
+    user_id=1,
+    guild_id=2,
+    channel_id=3,
+    prompt="choir",
+    lyrics=None,
+    gender=Gender.FEMALE,
+    audio_url=None,
+    audio_path=None,
+    audio_filename="song.mp3",
+    audio_duration=30.0,
+    replace_start=75.0,
+    replace_end=90.5,
+    lyrics_section_to_replace=None,
+    num_outputs=2,
+    upload_limit=None,
+    status_message_id=None,
+    musicgpt_task_id=None,
+    conversion_ids=(),
+    eta_seconds=None,
+    credit_estimate=None,
+    cost=None,
+    outputs=(),
+    error=None,
+    quota_day="2026-11-22",
+    quota_refunded=False,
+    delivered_message_ids=(),
+    delivery_attempts=0,
+    webhook_seen=False,
+    poll_count=0,
+    created_at=1000.0,
+    submitted_at=None,
+    completed_at=None,
+    finished_at=None,
+    next_poll_at=None,
+    updated_at=1000.0,
+)
+
+
+def test_progress_bar_shape() -> None:
+    assert progress_bar(0.5, width=4) == "██░░ 50%"
+    assert progress_bar(2.0, width=4) == "████ 100%"
+
+
+def test_queued_shows_position_and_request() -> None:
+    view = status_view(BASE, queue_position=3, now=1000.0)
+    assert "#3 in line" in view.stage and view.progress is None
+    assert ("Replacing", "1:15 – 1:30.5") in view.details
+    assert ("Voice", "female") in view.details
+
+
+def test_progress_advances_with_time_and_stops_short_of_full() -> None:
+    running = dataclasses.replace(
+        BASE, status=TaskStatus.SUBMITTED, submitted_at=1000.0, eta_seconds=40
+    )
+    early = status_view(running, 0, now=1010.0)
+    late = status_view(running, 0, now=1100.0)
+    assert early.progress is not None and early.progress.endswith(" 25%")
+    assert "30 s left" in early.stage
+    assert late.progress is not None and late.progress.endswith(" 95%")
+    assert "any moment now" in late.stage
+
+
+def test_finished_and_failed() -> None:
+    done = dataclasses.replace(
+        BASE, status=TaskStatus.DELIVERED, outputs=(Output("http://x/a"), Output("http://x/b"))
+    )
+    assert "Posted 2 versions" in status_view(done, 0, 0).stage
+    failed = dataclasses.replace(
+        BASE, status=TaskStatus.FAILED, error="MusicGPT failed: boom", quota_refunded=True
+    )
+    view = status_view(failed, 0, 0)
+    assert view.failed and "boom" in view.stage and "refunded" in view.stage
