@@ -13,7 +13,8 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.intake import Intake
 from bot.tracker import Tracker
-from bot.tree import SingingTree
+from bot.tree import SingingTree, send_ephemeral
+from bot.ui import is_stale_modal
 from bot.webhooks import WebhookServer
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,14 @@ class SingingBot(commands.Bot):
         synced = await self.tree.sync()
         await store.set_value(COMMANDS_HASH_KEY, digest)
         log.info("synced %d global commands", len(synced))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if is_stale_modal(interaction):
+            await send_ephemeral(
+                interaction,
+                "That lyrics form has expired (I may have restarted). Please run the command "
+                "again; nothing was charged.",
+            )
 
     async def close(self) -> None:
         await self.tracker.stop()

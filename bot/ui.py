@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 
 import discord
@@ -11,6 +12,18 @@ from bot.progress import StatusView
 from bot.tree import report_error
 
 MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
+MODAL_PREFIX = "lyrics-form:"
+# Lyrics forms open in this process. A submit for any other one was opened before a restart
+# (or timed out): discord.py would drop it silently, so the bot answers it instead.
+OPEN_MODALS: set[str] = set()
+
+
+def is_stale_modal(interaction: discord.Interaction) -> bool:
+    if interaction.type is not discord.InteractionType.modal_submit or not interaction.data:
+        return False
+    custom_id = str(interaction.data.get("custom_id", ""))
+    return custom_id.startswith(MODAL_PREFIX) and custom_id not in OPEN_MODALS
+
 
 SubmitHandler = Callable[[discord.Interaction, dict[str, str]], Awaitable[None]]
 
@@ -26,7 +39,9 @@ class LyricsModal(discord.ui.Modal):
         handler: SubmitHandler,
         on_abandon: Callable[[], None],
     ) -> None:
-        super().__init__(title=title, timeout=MODAL_TIMEOUT)
+        custom_id = f"{MODAL_PREFIX}{uuid.uuid4().hex}"
+        super().__init__(title=title, timeout=MODAL_TIMEOUT, custom_id=custom_id)
+        OPEN_MODALS.add(custom_id)
         self._handler = handler
         self._on_abandon = on_abandon
         self._inputs: dict[str, discord.ui.TextInput[LyricsModal]] = {}
@@ -42,10 +57,12 @@ class LyricsModal(discord.ui.Modal):
             self.add_item(discord.ui.Label(text=label, component=text_input))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
+        OPEN_MODALS.discard(self.custom_id)
         values = {custom_id: item.value or "" for custom_id, item in self._inputs.items()}
         await self._handler(interaction, values)
 
     async def on_timeout(self) -> None:
+        OPEN_MODALS.discard(self.custom_id)
         self._on_abandon()
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
