@@ -1,0 +1,30 @@
+"""Global command sync happens only when the command set changed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.harness import world
+
+
+async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
+    async with world(tmp_path, DEV_GUILD_ID="") as w:
+        synced = await w.dc.wait_commands_synced(None)
+        assert sorted(c["name"] for c in synced) == ["help", "inpaint", "quota", "sing"]
+        global_puts = lambda: w.dc.find_requests(  # noqa: E731
+            method="PUT", path=f"/applications/{w.dc.app_id}/commands"
+        )
+        assert len(global_puts()) == 1
+        assert w.dc.commands(w.dc.guild_id) == []
+
+        await w.bot.stop()
+        await w.start_bot()
+        assert len(global_puts()) == 1  # same commands: no second sync
+
+        # A different command set (simulated by forgetting the stored hash) syncs again.
+        with sqlite3.connect(w.database) as db:
+            db.execute("UPDATE bot_values SET value = 'old' WHERE key = 'global_commands_hash'")
+        await w.bot.stop()
+        await w.start_bot()
+        await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a second global sync")
