@@ -1,0 +1,631 @@
+"""Data model of the Discord stand-in: specs, stored messages, payload builders, mentions.
+
+Nothing here touches the network; `tests.standins.discord` wires it to HTTP and the gateway.
+Payload shapes follow Discord's API v10 as discord.py 2.7.1 parses them (and as
+Discord's OpenAPI description lists their required keys).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import itertools
+import re
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+# Guild.filesize_limit in discord.py 2.7.1 (guild.py `_PREMIUM_GUILD_LIMITS`).
+FILESIZE_LIMITS = {
+    0: 10 * 1024 * 1024,
+    1: 10 * 1024 * 1024,
+    2: 50 * 1024 * 1024,
+    3: 100 * 1024 * 1024,
+}
+DM_FILESIZE_LIMIT = 10 * 1024 * 1024
+
+# Message flags.
+FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_EPHEMERAL = 1 << 6
+FLAG_LOADING = 1 << 7
+FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
+FLAG_COMPONENTS_V2 = 1 << 15
+
+
+class Perm:
+    """Permission bits used by the stand-in."""
+
+    CREATE_INSTANT_INVITE = 1 << 0
+    ADMINISTRATOR = 1 << 3
+    ADD_REACTIONS = 1 << 6
+    STREAM = 1 << 9
+    VIEW_CHANNEL = 1 << 10
+    SEND_MESSAGES = 1 << 11
+    MANAGE_MESSAGES = 1 << 13
+    EMBED_LINKS = 1 << 14
+    ATTACH_FILES = 1 << 15
+    READ_MESSAGE_HISTORY = 1 << 16
+    MENTION_EVERYONE = 1 << 17
+    USE_EXTERNAL_EMOJIS = 1 << 18
+    CONNECT = 1 << 20
+    SPEAK = 1 << 21
+    USE_VAD = 1 << 25
+    CHANGE_NICKNAME = 1 << 26
+    USE_APPLICATION_COMMANDS = 1 << 31
+    SEND_MESSAGES_IN_THREADS = 1 << 38
+    ALL = (1 << 53) - 1
+
+
+DEFAULT_EVERYONE_PERMISSIONS = (
+    Perm.CREATE_INSTANT_INVITE
+    | Perm.ADD_REACTIONS
+    | Perm.STREAM
+    | Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.MENTION_EVERYONE
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.CONNECT
+    | Perm.SPEAK
+    | Perm.USE_VAD
+    | Perm.CHANGE_NICKNAME
+    | Perm.USE_APPLICATION_COMMANDS
+    | Perm.SEND_MESSAGES_IN_THREADS
+)
+DEFAULT_BOT_PERMISSIONS = DEFAULT_EVERYONE_PERMISSIONS | Perm.MANAGE_MESSAGES
+
+
+# --------------------------------------------------------------------------- snowflakes
+
+_snowflake_lock = threading.Lock()
+_last_snowflake = 0
+_increment = itertools.count()
+
+
+def new_snowflake() -> int:
+    """A fresh, strictly increasing snowflake (so ordering by id is ordering by time)."""
+    global _last_snowflake
+    with _snowflake_lock:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        value = (ms << 22) | (1 << 17) | (next(_increment) & 0xFFF)
+        if value <= _last_snowflake:
+            value = _last_snowflake + 1
+        _last_snowflake = value
+        return value
+
+
+def snowflake_time(snowflake: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000, dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def now_iso() -> str:
+    return iso(dt.datetime.now(dt.UTC))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DiscordHTTPError(Exception):
+    """Raised inside handlers; becomes Discord's JSON error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code} {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+def form_error(field_path: str, code: str, message: str) -> DiscordHTTPError:
+    """A 400 "Invalid Form Body" (50035) naming one field, as Discord words it."""
+    errors: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    for part in reversed(field_path.split(".")):
+        errors = {part: errors}
+    return DiscordHTTPError(400, 50035, "Invalid Form Body", errors)
+
+
+def unknown(kind: str, code: int) -> DiscordHTTPError:
+    return DiscordHTTPError(404, code, f"Unknown {kind}")
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass
+class UserSpec:
+    """A Discord user. `id=0` gets a fresh snowflake when the stand-in starts."""
+
+    username: str = "user"
+    id: int = 0
+    global_name: str | None = None
+    bot: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "username": self.username,
+            "discriminator": "0",
+            "global_name": self.global_name,
+            "avatar": None,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": None,
+            "accent_color": None,
+            "avatar_decoration_data": None,
+            "collectibles": None,
+            "primary_guild": None,
+        }
+        if self.bot:
+            data["bot"] = True
+        return data
+
+
+@dataclass
+class RoleSpec:
+    name: str = "role"
+    id: int = 0
+    permissions: int = 0
+    mentionable: bool = False
+    color: int = 0
+    position: int = 1
+    managed: bool = False
+    bot_id: int | None = None  # set for the bot's managed role
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "name": self.name,
+            "color": self.color,
+            "colors": {
+                "primary_color": self.color,
+                "secondary_color": None,
+                "tertiary_color": None,
+            },
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": self.position,
+            "permissions": str(self.permissions),
+            "managed": self.managed,
+            "mentionable": self.mentionable,
+            "flags": 0,
+        }
+        if self.bot_id is not None:
+            data["tags"] = {"bot_id": str(self.bot_id)}
+        return data
+
+
+@dataclass
+class ChannelSpec:
+    """A guild channel (type 0 = text). `bot_denied` is a permission overwrite for the bot."""
+
+    name: str = "general"
+    id: int = 0
+    type: int = 0
+    topic: str | None = None
+    bot_denied: int = 0
+    position: int = 0
+
+
+@dataclass
+class GuildSpec:
+    """A guild the bot is in.
+
+    channels: ChannelSpec or bare ids (text channels named channel-N).
+    member_ids: which users are members (None = every configured user).
+    member_roles: user id -> role ids.
+    """
+
+    name: str = "Test Guild"
+    id: int = 0
+    channels: list[ChannelSpec | int] = field(default_factory=lambda: [ChannelSpec()])
+    premium_tier: int = 0
+    roles: list[RoleSpec] = field(default_factory=list)
+    member_ids: list[int] | None = None
+    member_roles: dict[int, list[int]] = field(default_factory=dict)
+    owner_id: int | None = None
+    everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS
+    bot_permissions: int = DEFAULT_BOT_PERMISSIONS
+    locale: str = "en-US"
+    features: list[str] = field(default_factory=list)
+
+    @property
+    def filesize_limit(self) -> int:
+        return FILESIZE_LIMITS.get(self.premium_tier, FILESIZE_LIMITS[0])
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+@dataclass
+class StoredAttachment:
+    """A file held by the stand-in's CDN: user uploads (`add_attachment`) and bot uploads."""
+
+    id: int
+    filename: str
+    data: bytes | None  # None when served from `path`
+    size: int
+    url: str
+    content_type: str | None = None
+    description: str | None = None
+    path: str | None = None
+    ephemeral: bool = False
+    title: str | None = None
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            return fh.read()
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "filename": self.filename,
+            "size": self.size,
+            "url": self.url,
+            "proxy_url": self.url,
+        }
+        if self.content_type:
+            data["content_type"] = self.content_type
+        if self.description is not None:
+            data["description"] = self.description
+        if self.title is not None:
+            data["title"] = self.title
+        if self.ephemeral:
+            data["ephemeral"] = True
+        return data
+
+
+_FILENAME_BAD = re.compile(r"[^\w.\-]", re.UNICODE)
+
+
+def sanitize_filename(name: str) -> str:
+    """Discord's upload renaming, approximately: whitespace -> '_', odd characters dropped."""
+    cleaned = _FILENAME_BAD.sub("", re.sub(r"\s", "_", name))
+    return cleaned or "unknown"
+
+
+def cdn_signature(secret: bytes, path: str) -> dict[str, str]:
+    """The `ex`/`is`/`hm` query Discord's CDN requires since 2024 (here an HMAC of the path)."""
+    issued = int(time.time())
+    expires = issued + 24 * 3600
+    mac = hashlib.sha256(secret + path.encode() + f"{expires:x}{issued:x}".encode()).hexdigest()
+    return {"ex": f"{expires:x}", "is": f"{issued:x}", "hm": mac}
+
+
+def cdn_signature_ok(secret: bytes, path: str, query: Any) -> bool:
+    try:
+        ex, issued, hm = query["ex"], query["is"], query["hm"]
+    except KeyError:
+        return False
+    mac = hashlib.sha256(secret + path.encode() + f"{ex}{issued}".encode()).hexdigest()
+    return mac == hm
+
+
+# --------------------------------------------------------------------------- mentions
+
+USER_MENTION = re.compile(r"<@!?(\d{1,20})>")
+ROLE_MENTION = re.compile(r"<@&(\d{1,20})>")
+
+
+@dataclass
+class Mentions:
+    """Who a message pings, computed as Discord does from content + allowed_mentions."""
+
+    users: list[int] = field(default_factory=list)
+    roles: list[int] = field(default_factory=list)
+    everyone: bool = False  # "@everyone" pinged
+    here: bool = False  # "@here" pinged
+
+    @property
+    def mention_everyone(self) -> bool:
+        return self.everyone or self.here
+
+    @property
+    def empty(self) -> bool:
+        return not (self.users or self.roles or self.everyone or self.here)
+
+
+def _snowflake_list(value: Any, field_name: str) -> list[int]:
+    if not isinstance(value, list):
+        raise form_error(f"allowed_mentions.{field_name}", "LIST_TYPE_CONVERT", "Must be a list.")
+    if len(value) > 100:
+        raise form_error(
+            f"allowed_mentions.{field_name}",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 100 or fewer in length.",
+        )
+    try:
+        return [int(v) for v in value]
+    except (TypeError, ValueError):
+        raise form_error(
+            f"allowed_mentions.{field_name}", "NUMBER_TYPE_COERCE", "Value is not snowflake."
+        ) from None
+
+
+def resolve_mentions(
+    content: str | None,
+    allowed_mentions: dict[str, Any] | None,
+    *,
+    known_users: set[int],
+    roles: dict[int, RoleSpec],
+    can_mention_everyone: bool,
+    replied_user_id: int | None = None,
+) -> Mentions:
+    """Apply Discord's rules.
+
+    * allowed_mentions absent: every user/role/@everyone/@here in `content` is parsed, and a
+      reply pings the replied-to author.
+    * present: `parse` lists the kinds parsed wholesale; `users`/`roles` whitelist ids that must
+      also appear in `content`; `parse` containing "users" together with a `users` list is a
+      400 (same for roles); `replied_user` defaults to false.
+    * @everyone/@here and unmentionable roles need MENTION_EVERYONE; unknown user ids and roles
+      are not mentions. Mentions in embeds never ping.
+    """
+    content = content or ""
+    if allowed_mentions is None:
+        parse = {"users", "roles", "everyone"}
+        user_whitelist: set[int] = set()
+        role_whitelist: set[int] = set()
+        replied = True
+    else:
+        if not isinstance(allowed_mentions, dict):
+            raise form_error(
+                "allowed_mentions", "DICT_TYPE_CONVERT", "Only dictionaries may be used."
+            )
+        raw_parse = allowed_mentions.get("parse", [])
+        if not isinstance(raw_parse, list) or any(
+            p not in ("users", "roles", "everyone") for p in raw_parse
+        ):
+            raise form_error(
+                "allowed_mentions.parse", "ENUM_TYPE_COERCE", f"Value {raw_parse!r} is not valid."
+            )
+        parse = set(raw_parse)
+        user_whitelist = set(_snowflake_list(allowed_mentions.get("users", []), "users"))
+        role_whitelist = set(_snowflake_list(allowed_mentions.get("roles", []), "roles"))
+        if "users" in parse and user_whitelist:
+            raise form_error(
+                "allowed_mentions",
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                'parse:["users"] and users: [ids] are mutually exclusive.',
+            )
+        if "roles" in parse and role_whitelist:
+            raise form_error(
+                "allowed_mentions",
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                'parse:["roles"] and roles: [ids] are mutually exclusive.',
+            )
+        replied = bool(allowed_mentions.get("replied_user", False))
+
+    result = Mentions()
+    for match in USER_MENTION.finditer(content):
+        uid = int(match.group(1))
+        if uid not in known_users or uid in result.users:
+            continue
+        if "users" in parse or uid in user_whitelist:
+            result.users.append(uid)
+    for match in ROLE_MENTION.finditer(content):
+        rid = int(match.group(1))
+        role = roles.get(rid)
+        if role is None or rid in result.roles:
+            continue
+        if not (role.mentionable or can_mention_everyone):
+            continue
+        if "roles" in parse or rid in role_whitelist:
+            result.roles.append(rid)
+    if "everyone" in parse and can_mention_everyone:
+        result.everyone = "@everyone" in content
+        result.here = "@here" in content
+    if replied and replied_user_id is not None and replied_user_id not in result.users:
+        result.users.append(replied_user_id)
+    return result
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass
+class StoredMessage:
+    """A message as the stand-in holds it. `edits` keeps earlier versions (oldest first)."""
+
+    id: int
+    channel_id: int
+    guild_id: int | None
+    author: dict[str, Any]
+    content: str = ""
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[StoredAttachment] = field(default_factory=list)
+    flags: int = 0
+    allowed_mentions: dict[str, Any] | None = None
+    resolved_mentions: Mentions = field(default_factory=Mentions)
+    message_reference: dict[str, Any] | None = None
+    type: int = 0
+    tts: bool = False
+    nonce: str | int | None = None
+    source: str = "channel"  # channel | interaction_response | followup | user
+    interaction_id: int | None = None
+    interaction_metadata: dict[str, Any] | None = None
+    webhook_id: int | None = None
+    application_id: int | None = None
+    timestamp: str = field(default_factory=now_iso)
+    edited_timestamp: str | None = None
+    deleted: bool = False
+    edits: list[dict[str, Any]] = field(default_factory=list)
+    # Who the message pinged when it was posted (or when a deferred reply got its content);
+    # later edits change `resolved_mentions` but notify nobody, as on Discord.
+    notified_mentions: Mentions = field(default_factory=Mentions)
+
+    @property
+    def author_id(self) -> int:
+        return int(self.author["id"])
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & FLAG_EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        return bool(self.flags & FLAG_LOADING)
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        """filename -> bytes of this message's attachments."""
+        return {a.filename: a.read() for a in self.attachments}
+
+    @property
+    def notified(self) -> Mentions:
+        """Who was actually notified: nobody for ephemeral or @silent messages."""
+        if self.ephemeral or self.flags & FLAG_SUPPRESS_NOTIFICATIONS:
+            return Mentions()
+        return self.notified_mentions
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "embeds": self.embeds,
+            "components": self.components,
+            "attachments": [a.filename for a in self.attachments],
+            "flags": self.flags,
+            "allowed_mentions": self.allowed_mentions,
+            "resolved_mentions": self.resolved_mentions,
+            "edited_timestamp": self.edited_timestamp,
+        }
+
+    def payload(self, users: dict[int, UserSpec], referenced: StoredMessage | None = None) -> dict:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "channel_id": str(self.channel_id),
+            "author": self.author,
+            "content": self.content,
+            "timestamp": self.timestamp,
+            "edited_timestamp": self.edited_timestamp,
+            "tts": self.tts,
+            "mention_everyone": self.resolved_mentions.mention_everyone,
+            "mentions": [users[u].payload() for u in self.resolved_mentions.users if u in users],
+            "mention_roles": [str(r) for r in self.resolved_mentions.roles],
+            "attachments": [a.payload() for a in self.attachments],
+            "embeds": self.embeds,
+            "components": self.components,
+            "pinned": False,
+            "flags": self.flags,
+        }
+        if self.guild_id is not None:
+            data["guild_id"] = str(self.guild_id)
+        if self.nonce is not None:
+            data["nonce"] = self.nonce
+        if self.webhook_id is not None:
+            data["webhook_id"] = str(self.webhook_id)
+        if self.application_id is not None:
+            data["application_id"] = str(self.application_id)
+        if self.interaction_metadata is not None:
+            data["interaction_metadata"] = self.interaction_metadata
+        if self.message_reference is not None:
+            data["message_reference"] = self.message_reference
+            data["referenced_message"] = (
+                referenced.payload(users)
+                if referenced is not None and not referenced.deleted
+                else None
+            )
+        return data
+
+
+# --------------------------------------------------------------------------- multipart
+
+
+@dataclass
+class Part:
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+_PARAM = re.compile(r';\s*([\w*]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+def _header_params(value: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, raw in _PARAM.findall(value):
+        raw = raw.strip()
+        if raw.startswith('"'):
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        params[key.lower()] = raw
+    if "filename*" in params:
+        encoded = params["filename*"]
+        charset, _, rest = encoded.partition("'")
+        _, _, rest = rest.partition("'")
+        params["filename"] = urllib.parse.unquote(rest, encoding=charset or "utf-8")
+    return params
+
+
+def multipart_boundary(content_type: str) -> str | None:
+    return _header_params(";" + content_type.partition(";")[2]).get("boundary")
+
+
+def parse_multipart(body: bytes, boundary: str) -> list[Part]:
+    """Split a multipart/form-data body (aiohttp's FormData as discord.py builds it)."""
+    delimiter = b"--" + boundary.encode()
+    parts: list[Part] = []
+    pos = body.find(delimiter)
+    if pos < 0:
+        raise ValueError("multipart boundary not found")
+    while True:
+        pos += len(delimiter)
+        if body[pos : pos + 2] == b"--":
+            break
+        if body[pos : pos + 2] == b"\r\n":
+            pos += 2
+        head_end = body.find(b"\r\n\r\n", pos)
+        if head_end < 0:
+            raise ValueError("multipart part without headers")
+        headers: dict[str, str] = {}
+        for line in body[pos:head_end].split(b"\r\n"):
+            key, _, value = line.decode("utf-8", "surrogateescape").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        nxt = body.find(b"\r\n" + delimiter, head_end + 4)
+        if nxt < 0:
+            raise ValueError("unterminated multipart part")
+        disposition = _header_params(";" + headers.get("content-disposition", "").partition(";")[2])
+        parts.append(
+            Part(
+                name=disposition.get("name", ""),
+                filename=disposition.get("filename"),
+                content_type=headers.get("content-type"),
+                data=body[head_end + 4 : nxt],
+            )
+        )
+        pos = nxt + 2
+    return parts
+
+
+def b64_secret() -> bytes:
+    return base64.b64encode(new_snowflake().to_bytes(8, "big"))

@@ -1,0 +1,680 @@
+"""The Discord stand-in, driven by a real discord.py 2.7 bot defined here."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from tests.standins.discord import (
+    ChannelSpec,
+    DiscordStandIn,
+    GuildSpec,
+    RoleSpec,
+    UserSpec,
+)
+from tests.standins.discord_model import DiscordHTTPError, Perm, resolve_mentions
+
+MiB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- the bot under test
+
+
+class SongModal(discord.ui.Modal, title="Your song"):
+    """An action-row TextInput (classic) next to a Label-wrapped one (2.6+ style)."""
+
+    lyrics = discord.ui.TextInput(
+        label="Lyrics", style=discord.TextStyle.paragraph, max_length=500, custom_id="lyrics"
+    )
+    mood = discord.ui.Label(
+        text="Mood", component=discord.ui.TextInput(required=False, default="happy")
+    )
+
+    def __init__(self, audio: discord.Attachment, prompt: str, other_id: int) -> None:
+        super().__init__()
+        self.audio = audio
+        self.prompt = prompt
+        self.other_id = other_id
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await self.audio.read()
+        assert isinstance(self.mood.component, discord.ui.TextInput)
+        mood = self.mood.component.value
+        file = discord.File(io.BytesIO(data[::-1]), filename="sung song.mp3")
+        channel = interaction.channel
+        assert isinstance(channel, discord.TextChannel)
+        msg = await channel.send(
+            f"{interaction.user.mention} your {mood} song about {self.prompt}: {self.lyrics.value}"
+            f" (cc <@{self.other_id}> @everyone)",
+            file=file,
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=[interaction.user]
+            ),
+        )
+        await msg.edit(content=msg.content + " [mastered]")
+        await interaction.followup.send(f"posted {msg.jump_url}", ephemeral=True)
+
+
+class Buttons(discord.ui.View):
+    @discord.ui.button(label="Again", custom_id="again")
+    async def again(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.edit_message(content="again!", view=None)
+
+
+def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
+    bot = commands.Bot(
+        command_prefix=commands.when_mentioned,
+        intents=discord.Intents.default(),
+        guild_ready_timeout=0.05,
+        **kwargs,
+    )
+    bot.errors: list[Exception] = []  # type: ignore[attr-defined]
+
+    @bot.tree.command(name="sing", description="Sing over an instrumental")
+    @app_commands.describe(prompt="what about", audio="the instrumental", verses="how many")
+    async def sing(
+        interaction: discord.Interaction, prompt: str, audio: discord.Attachment, verses: int = 1
+    ) -> None:
+        await interaction.response.send_modal(SongModal(audio, prompt, other_id))
+
+    @bot.tree.command(name="slow", description="Answers too late")
+    async def slow(interaction: discord.Interaction) -> None:
+        await asyncio.sleep(0.3)
+        await interaction.response.send_message("late")
+
+    @bot.tree.command(name="silent", description="Never answers")
+    async def silent(interaction: discord.Interaction) -> None:
+        pass
+
+    @bot.tree.command(name="menu", description="A message with a button")
+    async def menu(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("pick", view=Buttons())
+
+    @bot.tree.command(name="files", description="Files in every interaction route")
+    async def files(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            "first", file=discord.File(io.BytesIO(b"1"), "a.txt")
+        )
+        original = await interaction.original_response()
+        await interaction.edit_original_response(
+            content="edited",
+            attachments=[*original.attachments, discord.File(io.BytesIO(b"2"), "b.txt")],
+        )
+        extra = await interaction.followup.send(
+            "extra", file=discord.File(io.BytesIO(b"3"), "c.txt"), wait=True
+        )
+        fetched = await interaction.followup.fetch_message(extra.id)
+        await fetched.edit(content="extra edited", attachments=[])
+        await interaction.followup.send("gone soon", wait=True)
+        await (await interaction.original_response()).delete()
+
+    @bot.tree.command(name="admin", description="Only for admins")
+    @app_commands.default_permissions(administrator=True)
+    async def admin(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("admin")
+
+    music = app_commands.Group(name="music", description="Music things")
+
+    @music.command(name="play", description="Play a title")
+    async def play(interaction: discord.Interaction, title: str, loud: bool = False) -> None:
+        await interaction.response.send_message(f"playing {title} loud={loud}", ephemeral=True)
+
+    bot.tree.add_command(music)
+
+    @bot.tree.error
+    async def on_error(interaction: discord.Interaction, error: Exception) -> None:
+        bot.errors.append(error)  # type: ignore[attr-defined]
+
+    async def setup_hook() -> None:
+        bot.tree.copy_global_to(guild=discord.Object(guild_id))
+        await bot.tree.sync(guild=discord.Object(guild_id))
+
+    async def before_identify_hook(shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py sleeps 5 s before every re-IDENTIFY; not needed against the stand-in."""
+
+    bot.setup_hook = setup_hook  # type: ignore[method-assign]
+    bot.before_identify_hook = before_identify_hook  # type: ignore[method-assign]
+    return bot
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _guilds() -> list[GuildSpec]:
+    return [
+        GuildSpec(
+            "Tier 0",
+            channels=[
+                ChannelSpec("general"),
+                ChannelSpec("no-files", bot_denied=Perm.ATTACH_FILES),
+            ],
+            roles=[RoleSpec("singers", mentionable=True), RoleSpec("mods")],
+        ),
+        GuildSpec("Tier 2", premium_tier=2),
+    ]
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[DiscordStandIn]:
+    async with DiscordStandIn(
+        token="test-token", guilds=_guilds(), users=[UserSpec("alice"), UserSpec("bob")]
+    ) as stand_in:
+        with stand_in.patch_discord_py():
+            yield stand_in
+
+
+@pytest.fixture
+async def bot(dc: DiscordStandIn) -> AsyncIterator[commands.Bot]:
+    client = make_bot(dc.guild_id, dc.user("bob").id)
+    task = asyncio.create_task(client.start(dc.token))
+    try:
+        await dc.wait_ready()
+        await asyncio.wait_for(client.wait_until_ready(), 10)
+        yield client
+    finally:
+        await client.close()
+        await asyncio.wait_for(task, 10)
+
+
+def text_channel(bot: commands.Bot, channel_id: int) -> discord.TextChannel:
+    channel = bot.get_channel(channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    return channel
+
+
+# --------------------------------------------------------------------------- login and gateway
+
+
+async def test_login_ready_and_guild_cache(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    assert bot.user is not None and bot.user.id == dc.app_id
+    assert bot.application_id == dc.app_id
+    logins = [r for r in dc.requests if r.route in ("/users/@me", "/oauth2/applications/@me")]
+    assert [r.route for r in logins] == ["/users/@me", "/oauth2/applications/@me"]
+    assert all(r.authorization == "Bot" and r.status == 200 for r in logins)
+    assert logins[0].headers["Authorization"] == "<redacted>"
+    assert dc.gateway.connects[0] == {"v": "10", "encoding": "json", "compress": "zlib-stream"}
+
+    tier0, tier2 = (bot.get_guild(g.id) for g in dc.guild_specs)
+    assert tier0 is not None and tier2 is not None
+    assert tier0.filesize_limit == 10 * MiB and tier2.filesize_limit == 50 * MiB
+    assert tier0.me is not None and tier0.me.id == dc.app_id
+    assert [c.name for c in tier0.text_channels] == ["general", "no-files"]
+    assert {r.name for r in tier0.roles} >= {"@everyone", "singers", "mods", "TestBot"}
+    assert text_channel(bot, dc.channel_id).permissions_for(tier0.me).attach_files
+    assert not text_channel(bot, dc.channel_ids()[1]).permissions_for(tier0.me).attach_files
+
+
+@pytest.mark.parametrize(
+    "intents",
+    [discord.Intents.all(), discord.Intents(guilds=True, members=True)],
+    ids=["presences: members in GUILD_CREATE", "members only: chunked via op 8"],
+)
+async def test_member_cache_with_privileged_intents(
+    dc: DiscordStandIn, intents: discord.Intents
+) -> None:
+    client = commands.Bot(
+        command_prefix=commands.when_mentioned, intents=intents, guild_ready_timeout=0.05
+    )
+    task = asyncio.create_task(client.start(dc.token))
+    try:
+        await asyncio.wait_for(client.wait_until_ready(), 10)
+        guild = client.get_guild(dc.guild_id)
+        assert guild is not None and guild.chunked
+        assert {m.name for m in guild.members} == {"alice", "bob", "TestBot"}
+        assert guild.owner is not None and guild.owner.name == "alice"
+    finally:
+        await client.close()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_json_content_type_is_exact_and_auth_is_checked(dc: DiscordStandIn) -> None:
+    async with aiohttp.ClientSession() as http:
+        ok = await http.get(dc.api_base + "/users/@me", headers={"Authorization": "Bot test-token"})
+        assert ok.headers["Content-Type"] == "application/json"
+        assert ok.headers["X-RateLimit-Remaining"] and ok.headers["X-RateLimit-Reset-After"]
+        bad = await http.get(dc.api_base + "/users/@me", headers={"Authorization": "Bot nope"})
+        assert bad.status == 401
+        assert await bad.json() == {"message": "401: Unauthorized", "code": 0}
+    wrong = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
+    with pytest.raises(discord.LoginFailure):
+        await wrong.login("nope")
+    await wrong.close()
+
+
+async def test_raw_gateway_zlib_stream(dc: DiscordStandIn) -> None:
+    """One compressor per connection, every frame ending in a Z_SYNC_FLUSH."""
+    inflaters: dict[int, zlib._Decompress] = {}
+
+    async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict:
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.BINARY
+        assert msg.data.endswith(b"\x00\x00\xff\xff")
+        inflate = inflaters.setdefault(id(ws), zlib.decompressobj())
+        return json.loads(inflate.decompress(msg.data))
+
+    url = dc.gateway_url + "?v=10&encoding=json&compress=zlib-stream"
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url) as ws:
+            hello = await receive(ws)
+            assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] > 0
+            await ws.send_json({"op": 1, "d": None})
+            assert (await receive(ws))["op"] == 11
+            await ws.send_json({"op": 2, "d": {"token": "test-token", "intents": 513}})
+            ready = await receive(ws)
+            assert ready["t"] == "READY" and ready["s"] == 1
+            assert ready["d"]["application"] == {"id": str(dc.app_id), "flags": 0}
+            assert ready["d"]["resume_gateway_url"] == dc.gateway_url
+            creates = [await receive(ws) for _ in dc.guild_specs]
+            assert [c["t"] for c in creates] == ["GUILD_CREATE", "GUILD_CREATE"]
+            assert creates[1]["d"]["premium_tier"] == 2
+            await ws.send_json(
+                {"op": 8, "d": {"guild_id": str(dc.guild_id), "query": "", "limit": 0}}
+            )
+            chunk = await receive(ws)
+            assert chunk["t"] == "GUILD_MEMBERS_CHUNK" and len(chunk["d"]["members"]) == 3
+        async with http.ws_connect(url) as ws:
+            await receive(ws)
+            await ws.send_json({"op": 2, "d": {"token": "wrong", "intents": 513}})
+            closed = await ws.receive(timeout=5)
+            assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4004
+
+
+async def test_reconnect_resumes_and_invalid_session_reidentifies(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    resumed = asyncio.create_task(bot.wait_for("resumed", timeout=10))
+    await dc.gateway_reconnect()
+    await resumed
+    assert dc.gateway.resume_count == 1 and dc.gateway.identify_count == 1
+
+    await dc.gateway_invalidate()
+    await dc.wait_until(lambda: dc.gateway.identify_count == 2 and dc.gateway.session_for(None))
+    await dc.wait_ready()
+    ix = await dc.invoke_command("menu")  # interactions still reach the bot
+    assert (await ix.wait_callback()).type == 4
+
+
+# --------------------------------------------------------------------------- commands, modal, files
+
+
+async def test_command_sync_stores_definitions_with_stable_ids(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    synced = await dc.wait_commands_synced(dc.guild_id)
+    sing = next(c for c in synced if c["name"] == "sing")
+    assert [(o["name"], o["type"], o.get("required", False)) for o in sing["options"]] == [
+        ("prompt", 3, True),
+        ("audio", 11, True),
+        ("verses", 4, False),
+    ]
+    assert sing["guild_id"] == str(dc.guild_id) and sing["application_id"] == str(dc.app_id)
+    fetched = await bot.tree.fetch_commands(guild=discord.Object(dc.guild_id))
+    assert {c.name: c.id for c in fetched} == {c["name"]: int(c["id"]) for c in synced}
+    again = await bot.tree.sync(guild=discord.Object(dc.guild_id))
+    assert {c.name: c.id for c in again} == {c.name: c.id for c in fetched}
+    assert dc.find_requests(
+        "PUT", route="/applications/{application_id}/guilds/{guild_id}/commands"
+    )
+
+
+async def test_slash_command_modal_submit_file_edit_followup(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    alice, bob = dc.user("alice"), dc.user("bob")
+    audio = bytes(range(256)) * 4096  # 1 MiB
+    att = dc.add_attachment("beat.mp3", audio)
+
+    ix = await dc.invoke_command(
+        "sing", {"prompt": "rain", "audio": att}, user_id=alice.id, channel_id=dc.channel_id
+    )
+    resolved = ix.payload["data"]["resolved"]["attachments"]
+    assert list(resolved) == [att["id"]] == [ix.payload["data"]["options"][1]["value"]]
+
+    cb = await ix.wait_callback()
+    assert cb.type == 9 and cb.modal is not None and cb.modal["title"] == "Your song"
+    fields = ix.modal_fields()
+    assert (fields[0].custom_id, fields[0].label, fields[0].required) == ("lyrics", "Lyrics", True)
+    assert fields[1].label == "Mood" and fields[1].value == "happy"
+    with pytest.raises(ValueError, match="required"):
+        await ix.submit_modal({"mood": "sad"})
+
+    sub = await ix.submit_modal({"lyrics": "la la la"})  # "Mood" keeps its default
+    comps = sub.payload["data"]["components"]
+    assert comps[0]["type"] == 1 and comps[0]["components"][0]["value"] == "la la la"
+    assert comps[1]["type"] == 18 and comps[1]["component"]["value"] == "happy"
+
+    defer = await sub.wait_callback()
+    assert defer.type == 5 and defer.ephemeral
+    posted = await dc.wait_for_message(
+        dc.channel_id, lambda m: m.source == "channel" and bool(m.edits)
+    )
+    assert posted.content.startswith(f"<@{alice.id}> your happy song about rain: la la la")
+    assert posted.content.endswith("[mastered]") and "[mastered]" not in posted.edits[0]["content"]
+    assert posted.files == {"sung_song.mp3": audio[::-1]}
+    assert posted.attachments[0].content_type == "audio/mpeg"
+    assert posted.allowed_mentions == {"parse": [], "users": [alice.id], "replied_user": True}
+    assert posted.resolved_mentions.users == [alice.id] and bob.id not in posted.notified.users
+    assert not posted.resolved_mentions.everyone and posted.author_id == dc.app_id
+
+    followups = await sub.wait_followups(1)
+    # A followup after a deferred reply fills the "thinking" message, ephemeral as deferred.
+    assert followups[0] is sub.original_message
+    assert followups[0].ephemeral and followups[0].content.startswith("posted https://")
+    assert followups[0].notified.empty
+
+    by_route = {r.route: r for r in dc.requests if r.kind == "rest"}
+    callback = by_route["/interactions/{interaction_id}/{token}/callback"]
+    assert callback.authorization is None and callback.query == {"with_response": "1"}
+    assert by_route["/webhooks/{application_id}/{token}"].authorization is None
+    send = by_route["/channels/{channel_id}/messages"]
+    assert send.authorization == "Bot" and send.files[0].filename == "sung song.mp3"
+    assert dc.find_requests("GET", path=r"^/ephemeral-attachments/")[0].status == 200
+    assert dc.unhandled_requests == []
+    assert dc.internal_errors == []
+    if dc.openapi_enabled:  # the bot's requests and the stand-in's answers both fit the spec
+        assert [str(v) for v in dc.openapi_violations(responses=True)] == []
+
+
+async def test_interaction_files_edits_followups_and_deletes(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("files")
+    await dc.wait_until(lambda: len(ix.messages) == 3 and ix.messages[0].deleted)
+    original, extra, _ = ix.messages
+    assert original.content == "edited" and original.deleted
+    assert original.files == {"a.txt": b"1", "b.txt": b"2"}
+    assert original.edits[0]["attachments"] == ["a.txt"]
+    assert (
+        extra.content == "extra edited" and extra.attachments == [] and extra.source == "followup"
+    )
+    assert [m.content for m in ix.followups] == ["extra edited", "gone soon"]
+    assert ix.callback is not None and [a.filename for a in ix.callback.attachments] == ["a.txt"]
+    assert ix.callback.request.files[0].filename == "a.txt"
+    routes = [(r.method, r.route) for r in dc.requests if r.route and "{token}" in r.route]
+    assert ("PATCH", "/webhooks/{application_id}/{token}/messages/{message_id}") in routes
+    assert ("DELETE", "/webhooks/{application_id}/{token}/messages/{message_id}") in routes
+    assert ("GET", "/webhooks/{application_id}/{token}/messages/{message_id}") in routes
+    assert dc.internal_errors == [] and dc.unhandled_requests == []
+    if dc.openapi_enabled:
+        assert [str(v) for v in dc.openapi_violations(responses=True)] == []
+
+
+async def test_subcommands_permissions_and_option_checks(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("music play", {"title": "rain", "loud": True})
+    assert ix.payload["data"]["options"] == [
+        {
+            "name": "play",
+            "type": 1,
+            "options": [
+                {"name": "title", "type": 3, "value": "rain"},
+                {"name": "loud", "type": 5, "value": True},
+            ],
+        }
+    ]
+    reply = await ix.wait_original()
+    assert reply.content == "playing rain loud=True" and reply.ephemeral
+    assert dc.messages(dc.channel_id, include_ephemeral=False) == []
+    with pytest.raises(ValueError, match="required"):
+        await dc.invoke_command("music play", {})
+    with pytest.raises(ValueError, match="no option"):
+        await dc.invoke_command("music play", {"title": "x", "volume": 3})
+    with pytest.raises(LookupError, match="not synced"):
+        await dc.invoke_command("nope")
+    with pytest.raises(PermissionError):
+        await dc.invoke_command("admin", user_id=dc.user("bob").id)  # alice owns the guild
+    assert (await (await dc.invoke_command("admin")).wait_original()).content == "admin"
+
+
+async def test_component_click_updates_message(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("menu")
+    msg = await ix.wait_original()
+    assert msg.content == "pick" and msg.components[0]["components"][0]["custom_id"] == "again"
+    click = await dc.click(msg, "again")
+    assert (await click.wait_callback()).type == 7
+    assert msg.content == "again!" and msg.components == [] and msg.edits[0]["content"] == "pick"
+
+
+async def test_late_first_response_is_unknown_interaction(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    dc.interaction_ack_deadline = 0.1
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("slow")
+    req = await dc.wait_for_request("POST", r"/callback$")
+    assert req.status == 404 and req.response["code"] == 10062
+    await dc.wait_until(lambda: bot.errors)  # type: ignore[attr-defined]
+    assert ix.callbacks == []
+
+
+async def test_interaction_token_errors(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    silent = await dc.invoke_command("silent")
+    menu = await dc.invoke_command("menu")
+    await menu.wait_callback()
+    hook = f"{dc.api_base}/webhooks/{dc.app_id}"
+    async with aiohttp.ClientSession() as http:
+
+        async def post(url: str, body: dict) -> tuple[int, int]:
+            async with http.post(url, json=body) as resp:
+                return resp.status, (await resp.json())["code"]
+
+        callback = f"{dc.api_base}/interactions/{menu.id}/{menu.token}/callback?with_response=1"
+        assert await post(callback, {"type": 4, "data": {"content": "again"}}) == (400, 40060)
+        assert await post(f"{hook}/{silent.token}?wait=1", {"content": "x"}) == (404, 10015)
+        assert await post(f"{hook}/nope?wait=1", {"content": "x"}) == (404, 10015)
+        menu.expire()
+        assert await post(f"{hook}/{menu.token}?wait=1", {"content": "x"}) == (401, 50027)
+        bad_modal = {"type": 9, "data": {"custom_id": "m", "title": "t" * 46, "components": []}}
+        url = f"{dc.api_base}/interactions/{silent.id}/{silent.token}/callback?with_response=1"
+        assert await post(url, bad_modal) == (400, 50035)
+    assert silent.callbacks == [] and len(menu.messages) == 1
+
+
+# --------------------------------------------------------------------------- channel messages
+
+
+async def test_429_is_retried_once(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    fault = dc.faults.add("POST", r"^/channels/\d+/messages$", 429, retry_after=0.05)
+    msg = await text_channel(bot, dc.channel_id).send("hello")
+    sends = dc.find_requests("POST", path=r"^/channels/\d+/messages$")
+    assert [r.status for r in sends] == [429, 200] and fault.hits == 1
+    assert sends[0].response["retry_after"] == 0.05 and sends[0].response["global"] is False
+    assert [m.content for m in dc.messages(dc.channel_id)] == ["hello"]
+    assert msg.id == dc.messages(dc.channel_id)[0].id
+
+
+async def test_502_is_retried(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    dc.faults.add("GET", r"^/channels/\d+$", 502)
+    channel = await bot.fetch_channel(dc.channel_id)
+    assert channel.id == dc.channel_id
+    assert [r.status for r in dc.find_requests("GET", path=r"^/channels/\d+$")] == [502, 200]
+
+
+async def test_413_fault(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    dc.faults.add("POST", r"/messages$", 413)
+    with pytest.raises(discord.HTTPException) as err:
+        await text_channel(bot, dc.channel_id).send("tiny")
+    assert err.value.status == 413 and err.value.code == 40005
+
+
+async def test_dm_and_gateway_messages(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    alice = dc.user("alice")
+    user = await bot.fetch_user(alice.id)
+    dm = await user.send("hello alice")
+    assert dc.message(dm.id).guild_id is None and dc.filesize_limit(dm.channel.id) == 10 * MiB
+
+    # Without the message-content intent only messages mentioning the bot carry content.
+    seen = asyncio.create_task(bot.wait_for("message", check=lambda m: m.author.id == alice.id))
+    await dc.post_user_message("secret", user_id=alice.id)
+    assert (await asyncio.wait_for(seen, 10)).content == ""
+    seen = asyncio.create_task(bot.wait_for("message", check=lambda m: m.author.id == alice.id))
+    att = dc.add_attachment("take 1.ogg", b"OggS")
+    await dc.post_user_message(f"<@{dc.app_id}> hi", user_id=alice.id, attachments=[att])
+    message = await asyncio.wait_for(seen, 10)
+    assert message.content == f"<@{dc.app_id}> hi" and message.mentions[0].id == dc.app_id
+    assert await message.attachments[0].read() == b"OggS"
+
+
+async def test_missed_events_are_replayed_on_resume(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    seen = asyncio.create_task(bot.wait_for("message", check=lambda m: "while away" in m.content))
+    await dc.gateway_drop(4000)  # resumable close
+    await dc.post_user_message(f"<@{dc.app_id}> while away")  # buffered, not sent live
+    assert (await asyncio.wait_for(seen, 10)).content.endswith("while away")
+    assert dc.gateway.resume_count == 1 and dc.gateway.identify_count == 1
+
+
+async def test_upload_limit_follows_premium_tier(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    big = b"\0" * (11 * MiB)
+    with pytest.raises(discord.HTTPException) as err:
+        await text_channel(bot, dc.channel_id).send(file=discord.File(io.BytesIO(big), "big.wav"))
+    assert err.value.status == 413 and err.value.code == 40005
+    assert dc.messages(dc.channel_id) == []
+
+    tier2 = dc.guild_specs[1]
+    msg = await text_channel(bot, dc.channel_ids(tier2.id)[0]).send(
+        file=discord.File(io.BytesIO(big), "big.wav")
+    )
+    assert msg.attachments[0].size == len(big)
+
+    with pytest.raises(discord.Forbidden) as denied:
+        await text_channel(bot, dc.channel_ids()[1]).send(file=discord.File(io.BytesIO(b"x"), "a"))
+    assert denied.value.code == 50013
+
+
+async def test_history_before_after_around(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    channel = text_channel(bot, dc.channel_id)
+    sent = [await channel.send(f"m{i}") for i in range(5)]
+    await dc.post_user_message("from alice", user_id=dc.user("alice").id)
+    newest = [m.content async for m in channel.history(limit=3)]
+    assert newest == ["from alice", "m4", "m3"]
+    before = [m.content async for m in channel.history(limit=10, before=sent[2])]
+    assert before == ["m1", "m0"]
+    after = [m.content async for m in channel.history(limit=2, after=sent[1])]
+    assert after == ["m2", "m3"]
+    around = [m.content async for m in channel.history(limit=3, around=sent[2])]
+    assert around == ["m3", "m2", "m1"]
+    fetched = await channel.fetch_message(sent[4].id)
+    assert fetched.content == "m4"
+    await sent[4].delete()
+    with pytest.raises(discord.NotFound):
+        await channel.fetch_message(sent[4].id)
+    assert [r.query for r in dc.find_requests("GET", path=r"/messages$")][1] == {
+        "limit": "10",
+        "before": str(sent[2].id),
+    }
+
+
+async def test_reply_and_mentions_as_discord_resolves_them(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    alice, bob = dc.user("alice"), dc.user("bob")
+    singers, mods = (r for r in dc.guild().roles)
+    channel = text_channel(bot, dc.channel_id)
+    note = await dc.post_user_message("sing for me", user_id=alice.id)
+    content = f"<@{bob.id}> <@&{singers.id}> <@&{mods.id}> @here"
+
+    plain = await channel.send(content)  # no allowed_mentions: everything parsed
+    stored = dc.message(plain.id)
+    assert stored.resolved_mentions.users == [bob.id]
+    assert stored.resolved_mentions.roles == [singers.id, mods.id]  # bot may ping any role
+    assert stored.resolved_mentions.here and plain.mention_everyone
+
+    reply = await channel.send(
+        content,
+        reference=discord.MessageReference(message_id=note.id, channel_id=dc.channel_id),
+        allowed_mentions=discord.AllowedMentions(
+            users=False, roles=[singers], everyone=False, replied_user=True
+        ),
+    )
+    stored = dc.message(reply.id)
+    assert stored.type == 19 and stored.message_reference["message_id"] == str(note.id)
+    assert stored.resolved_mentions.users == [alice.id]  # the replied-to author only
+    assert stored.resolved_mentions.roles == [singers.id] and not stored.resolved_mentions.here
+    assert reply.reference is not None and reply.reference.message_id == note.id
+
+
+def test_resolve_mentions_rules() -> None:
+    roles = {1: RoleSpec("open", id=1, mentionable=True), 2: RoleSpec("closed", id=2)}
+    users = {10, 11}
+    text = "<@10> <@!11> <@99> <@&1> <@&2> @everyone"
+
+    def resolve(allowed, *, everyone_perm=True, replied=None):
+        return resolve_mentions(
+            text,
+            allowed,
+            known_users=users,
+            roles=roles,
+            can_mention_everyone=everyone_perm,
+            replied_user_id=replied,
+        )
+
+    default = resolve(None)
+    assert (default.users, default.roles, default.everyone) == ([10, 11], [1, 2], True)
+    weak = resolve(None, everyone_perm=False)
+    assert (weak.roles, weak.everyone) == ([1], False)
+    assert resolve({"parse": []}).empty
+    only = resolve({"parse": ["roles"], "users": ["11", "12"]})
+    assert (only.users, only.roles, only.everyone) == ([11], [1, 2], False)
+    assert resolve({"parse": []}, replied=12).users == []
+    assert resolve({"parse": [], "replied_user": True}, replied=12).users == [12]
+    with pytest.raises(DiscordHTTPError) as err:
+        resolve({"parse": ["users"], "users": ["10"]})
+    assert err.value.status == 400 and err.value.code == 50035
+
+
+# --------------------------------------------------------------------------- CDN, validation
+
+
+async def test_cdn_serves_large_files_ranges_and_requires_signature(
+    dc: DiscordStandIn, tmp_path
+) -> None:
+    data = bytes(range(256)) * (26 * 4096)  # 26 MiB
+    att = dc.add_attachment("big song.wav", data)
+    path = tmp_path / "disk.mp3"
+    path.write_bytes(b"abcdef")
+    on_disk = dc.add_attachment("disk.mp3", path)
+    assert att["filename"] == "big_song.wav" and att["size"] == len(data)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(att["url"]) as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"] == "audio/x-wav"
+            assert await resp.read() == data
+        async with http.get(att["url"], headers={"Range": "bytes=10-19"}) as resp:
+            assert resp.status == 206 and await resp.read() == data[10:20]
+        async with http.get(on_disk["url"], headers={"Range": "bytes=2-"}) as resp:
+            assert await resp.read() == b"cdef"
+        async with http.get(att["url"].split("?")[0]) as resp:
+            assert resp.status == 404
+    dc.faults.add("GET", r"^/ephemeral-attachments/", 500)
+    async with aiohttp.ClientSession() as http, http.get(att["url"]) as resp:
+        assert resp.status == 500
+
+
+async def test_openapi_catches_bad_requests(dc: DiscordStandIn) -> None:
+    if not dc.openapi_enabled:
+        pytest.skip("Discord's openapi.json is absent (../shared/discord/openapi.json)")
+    async with aiohttp.ClientSession() as http:
+        url = f"{dc.api_base}/channels/{dc.channel_id}/messages"
+        headers = {"Authorization": "Bot test-token"}
+        async with http.post(url, json={"content": 5}, headers=headers) as resp:
+            assert resp.status == 400
+        async with http.post(url, json={"content": "ok"}, headers=headers) as resp:
+            assert resp.status == 200
+    violations = dc.openapi_violations()
+    assert len(violations) == 1 and violations[0].kind == "request"
+    assert "content" in violations[0].message
