@@ -11,7 +11,7 @@ import signal
 import sys
 
 import aiohttp
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
@@ -98,7 +98,8 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> int:
-    load_dotenv()
+    # The .env of the directory the bot is started from (`make run`: the project root).
+    load_dotenv(find_dotenv(usecwd=True))
     try:
         settings = load_settings(os.environ)
     except ConfigError as error:

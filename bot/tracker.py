@@ -48,6 +48,7 @@ from bot.models import (
     TaskKind,
     TaskStatus,
 )
+from bot.musicgpt import parse_conversion
 from bot.quota import refusal_message
 from bot.store import Store
 
@@ -357,8 +358,6 @@ class Tracker:
 
     async def handle_webhook(self, task_id: int, payload: Mapping[str, Any]) -> None:
         """A webhook is a hint, not a result: it makes the task due for a confirming poll."""
-        from bot.musicgpt import parse_conversion  # the parser lives with the client
-
         result = parse_conversion(payload)
         if result.status is ConversionStatus.UNKNOWN:
             return  # lyrics timestamps and other `subtype` extras carry no status
