@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -163,17 +164,8 @@ class Intake:
             if not lyrics:
                 raise UserFacingError("The lyrics can't be empty.")
             _check_length("Lyrics", lyrics)
-        request = Request(
-            kind=TaskKind.SING,
-            user_id=origin.user_id,
-            guild_id=origin.guild_id,
-            channel_id=origin.channel_id,
-            upload_limit=origin.upload_limit,
-            prompt=prompt,
-            lyrics=lyrics,
-            gender=gender,
-            audio_url=pending.url,
-            audio_filename=pending.filename,
+        request = _request(
+            TaskKind.SING, origin, pending, prompt=prompt, lyrics=lyrics, gender=gender
         )
         return await self._queue(request, pending)
 
@@ -193,18 +185,14 @@ class Intake:
         with pending.discarded_on_error():
             _check_length("Lyrics of the whole song", lyrics)
             _check_length("New lyrics for the replaced part", new_lyrics)
-        request = Request(
-            kind=TaskKind.INPAINT,
-            user_id=origin.user_id,
-            guild_id=origin.guild_id,
-            channel_id=origin.channel_id,
-            upload_limit=origin.upload_limit,
+        request = _request(
+            TaskKind.INPAINT,
+            origin,
+            pending,
             prompt=prompt,
             lyrics=lyrics,
             lyrics_section_to_replace=new_lyrics,
             gender=gender,
-            audio_url=pending.url,
-            audio_filename=pending.filename,
             replace_start=span.start,
             replace_end=span.end,
             num_outputs=num_outputs if num_outputs in (1, 2) else 2,
@@ -237,6 +225,19 @@ class Intake:
                     path.unlink()
                     removed += 1
         return removed
+
+
+def _request(kind: TaskKind, origin: Origin, pending: PendingAudio, **specifics: Any) -> Request:
+    return Request(
+        kind=kind,
+        user_id=origin.user_id,
+        guild_id=origin.guild_id,
+        channel_id=origin.channel_id,
+        upload_limit=origin.upload_limit,
+        audio_url=pending.url,
+        audio_filename=pending.filename,
+        **specifics,
+    )
 
 
 def _check_length(label: str, text: str | None) -> None:
