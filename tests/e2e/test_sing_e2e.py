@@ -36,7 +36,9 @@ async def test_sing_with_attachment_posts_the_outputs(tmp_path: Path) -> None:
         assert sent.fields["lyrics"] == "Never mind, I'll find someone like you"
         assert sent.fields["gender"] == "female"
         assert sent.upload is not None
-        assert sent.upload.sha256 == hashlib.sha256((FIXTURES / "tone.mp3").read_bytes()).hexdigest()
+        assert (
+            sent.upload.sha256 == hashlib.sha256((FIXTURES / "tone.mp3").read_bytes()).hexdigest()
+        )
         assert "audio_url" not in sent.fields
 
         expected = w.mg.output_bytes(sent.task_id)
