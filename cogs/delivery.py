@@ -122,8 +122,9 @@ class Delivery(commands.Cog):
             if task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTED):
                 try:
                     await self.show_status(task)
-                except discord.HTTPException as error:
-                    log.warning("couldn't refresh status of task %s: %s", task.id, error)
+                except Exception:
+                    # One bad message must not stop the loop for everyone else.
+                    log.exception("couldn't refresh the status of task %s", task.id)
 
     @refresh_progress.before_loop
     async def _before_refresh(self) -> None:
