@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what Discord allows everywhere
 REFRESH_SECONDS = 5.0  # progress edits at most this often per status message
-HISTORY_SEARCH_LIMIT = 100
+# How far back (newest first) find_delivery looks, stopping early at the status message.
+HISTORY_SEARCH_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +213,14 @@ class Delivery(commands.Cog):
         after = discord.Object(task.status_message_id) if task.status_message_id else None
         marker = delivery_marker(task)
         with contextlib.suppress(discord.HTTPException):
-            async for message in channel.history(limit=HISTORY_SEARCH_LIMIT, after=after):
+            # Newest first, back to the status message: the post we look for went out just
+            # before the crash. Oldest first from the status message (discord.py's default
+            # with `after`) read only the first page after it and, in a busy channel, missed
+            # the post behind 100 chat messages, so it was posted twice (found by
+            # tests/e2e/test_restart_e2e.py::test_crash_after_posting_in_a_busy_channel...).
+            async for message in channel.history(
+                limit=HISTORY_SEARCH_LIMIT, after=after, oldest_first=False
+            ):
                 if me and message.author.id == me.id and marker in message.content:
                     return [message.id]
         return None

@@ -1,0 +1,191 @@
+"""MusicGPT and Discord failing in the ways the issue lists: still delivered once, or a clear
+failure with the generation refunded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import aiohttp
+
+from tests.harness import (
+    World,
+    marker,
+    quota_charge,
+    request_song,
+    results_for,
+    status_messages_for,
+    task_row,
+    wait_results_for,
+    wait_status_of,
+    wait_status_text,
+    world,
+)
+from tests.standins.musicgpt import HOLD
+
+LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
+
+
+def posts_for(w: World, task_id: int) -> list:
+    """The bot's POSTs of a request's result to the channel, whatever Discord answered."""
+    return [
+        r
+        for r in w.dc.find_requests("POST", route="/channels/{channel_id}/messages")
+        if marker(task_id) in ((r.json or {}).get("content") or "")
+    ]
+
+
+def output_urls(w: World, mg_task: str) -> list[str]:
+    return [f"{w.mg.origin}/files/{o.file_name}" for o in w.mg.task(mg_task).outputs]
+
+
+async def wait_health(w: World, expected: int, timeout: float = 30) -> dict:
+    """/healthz once it answers `expected` (it is re-read every 50 ms)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        with contextlib.suppress(aiohttp.ClientError):
+            status, body = await w.healthz()
+            if status == expected:
+                return body
+        if loop.time() > deadline:
+            raise AssertionError(f"/healthz never answered {expected}")
+        await asyncio.sleep(0.05)
+
+
+async def test_musicgpt_429_500_and_dropped_answers_still_deliver(tmp_path: Path) -> None:
+    async with world(tmp_path, webhooks=False, **LIMITS) as w:
+        mg = w.mg
+        mg.faults.add("submit", "rate_limit", retry_after=1)
+        mg.faults.add("byId", "server_error")
+        mg.faults.add("byId", "rate_limit", retry_after=1)
+        mg.faults.add("byId", "drop")  # connection closed without an answer
+        mg.faults.add("byId", "unavailable", count=None)  # 503 until cleared
+        task_id = await request_song(w)
+
+        # Once a whole status check has failed (the client tries 4 times), /healthz says
+        # MusicGPT is unreachable; MusicGPT comes back and the next poll delivers.
+        body = await wait_health(w, 503)
+        assert body["musicgpt_reachable"] is False and body["discord_connected"] is True
+        assert task_row(w, task_id)["status"] == "submitted"
+        mg.faults.clear()
+        [result] = (await wait_results_for(w, [task_id]))[task_id]
+        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_health(w, 200)
+
+        assert [s.status for s in mg.submits] == [429, 200]
+        assert mg.submits[1].at - mg.submits[0].at >= 1.0  # Retry-After was honoured
+        statuses = [p.status for p in mg.by_id_requests]
+        assert statuses[:3] == [500, 429, None] and statuses[-1] == 200, statuses
+        assert set(statuses[3:-1]) == {503}, statuses
+        mg_task = mg.submits[1].task_id
+        assert sorted(result.files.values()) == sorted(mg.output_bytes(mg_task))
+        assert len(results_for(w, task_id)) == 1
+
+
+async def test_discord_429_and_5xx_on_the_result_post_deliver_once(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        mg, dc = w.mg, w.dc
+        mg.script_delays(HOLD)
+        task_id = await request_song(w)
+        row = await wait_status_of(w, task_id, "submitted")
+        # Status messages exist by now (later changes are edits), so these hit the result.
+        path = r"/channels/\d+/messages$"
+        dc.faults.add("POST", path, 429, count=1, retry_after=0.3)
+        dc.faults.add("POST", path, 500, count=1)
+        dc.faults.add("POST", path, 502, count=1)
+        mg.complete_task(row["musicgpt_task_id"])
+
+        [result] = (await wait_results_for(w, [task_id]))[task_id]
+        await wait_status_text(w, task_id, "Posted 2 versions")
+        assert [r.status for r in posts_for(w, task_id)] == [429, 500, 502, 200]
+        assert sorted(result.files.values()) == sorted(mg.output_bytes(row["musicgpt_task_id"]))
+        assert len(results_for(w, task_id)) == 1
+        assert len(status_messages_for(w, task_id)) == 1
+
+
+async def test_upload_too_large_falls_back_to_links(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        mg, dc = w.mg, w.dc
+        mg.script_delays(HOLD)
+        task_id = await request_song(w)
+        row = await wait_status_of(w, task_id, "submitted")
+        dc.faults.add("POST", r"/channels/\d+/messages$", 413, count=1)
+        mg.complete_task(row["musicgpt_task_id"])
+
+        [result] = (await wait_results_for(w, [task_id]))[task_id]
+        await wait_status_text(w, task_id, "Posted 2 versions")
+        posts = posts_for(w, task_id)
+        assert [r.status for r in posts] == [413, 200]
+        assert len(posts[0].files) == 2 and posts[1].files == []
+        assert result.attachments == []
+        for url in output_urls(w, row["musicgpt_task_id"]):
+            assert f"<{url}>" in result.content
+        assert len(results_for(w, task_id)) == 1
+
+
+async def test_result_file_download_failure_falls_back_to_a_link(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        mg = w.mg
+        mg.script_delays(HOLD)
+        task_id = await request_song(w)
+        row = await wait_status_of(w, task_id, "submitted")
+        mg_task = row["musicgpt_task_id"]
+        mg.faults.add("files", "server_error", count=1)  # the first output's download fails
+        mg.complete_task(mg_task)
+
+        [result] = (await wait_results_for(w, [task_id]))[task_id]
+        await wait_status_text(w, task_id, "Posted 2 versions")
+        first_url, second_url = output_urls(w, mg_task)
+        first_bytes, second_bytes = mg.output_bytes(mg_task)
+        # Whatever couldn't be fetched is linked; whatever could is attached. Never lost.
+        attached = list(result.files.values())
+        assert second_bytes in attached
+        assert first_bytes in attached or f"<{first_url}>" in result.content
+        assert f"<{second_url}>" not in result.content
+        assert len(results_for(w, task_id)) == 1
+
+
+async def test_discord_refusing_the_post_fails_clearly_with_a_refund(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        mg = w.mg
+        mg.script_delays(HOLD)
+        task_id = await request_song(w)
+        row = await wait_status_of(w, task_id, "submitted")
+        w.dc.faults.add("POST", r"/channels/\d+/messages$", 403, count=None)
+        mg.complete_task(row["musicgpt_task_id"])
+
+        text = await wait_status_text(w, task_id, "not allowed to post")
+        assert "refunded" in text
+        assert (await wait_status_of(w, task_id, "failed"))["error"]
+        assert quota_charge(w, task_id)["refunded_at"] is not None
+        assert results_for(w, task_id) == []
+
+
+async def test_musicgpt_failures_are_explained_and_refunded(tmp_path: Path) -> None:
+    async with world(tmp_path, USER_DAILY_QUOTA="3") as w:
+        mg = w.mg
+        # MusicGPT runs the task and reports FAILED (webhook, then the confirming byId).
+        mg.fail_next_task("The vocals could not be generated")
+        failed = await request_song(w, prompt="will fail at MusicGPT")
+        text = await wait_status_text(w, failed, "The vocals could not be generated")
+        assert "MusicGPT failed" in text and "refunded" in text
+
+        # A submit answered with 500 may have been accepted: never retried, refunded.
+        mg.faults.add("submit", "server_error")
+        uncertain = await request_song(w, prompt="uncertain submit")
+        text = await wait_status_text(w, uncertain, "didn't confirm")
+        assert "refunded" in text
+        assert len(mg.submits) == 2  # the 500 was not retried
+
+        for task_id in (failed, uncertain):
+            row = await wait_status_of(w, task_id, "failed")
+            assert row["error"]
+            assert quota_charge(w, task_id)["refunded_at"] is not None
+            assert results_for(w, task_id) == []
+            assert len(status_messages_for(w, task_id)) == 1
+
+        ix = await w.dc.invoke_command("quota", {}, user_id=w.alice.id)
+        reply = (await ix.wait_callback()).data["content"]
+        assert "**3 of 3**" in reply, reply

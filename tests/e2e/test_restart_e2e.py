@@ -1,0 +1,177 @@
+"""SIGKILL the real bot with requests in every state, restart it: each is delivered exactly once.
+
+The four states the issue names, all at the same kill:
+
+* queued: MUSICGPT_MAX_PARALLEL=1 and another request held at MusicGPT in front of it;
+* submitted: held at MusicGPT (HOLD), finished only after the restart;
+* finished but undelivered: MusicGPT is done, but Discord answers every POST to that channel
+  with 500, so the result can't be posted;
+* mid-delivery: the delivery is claimed, Discord has stored the result message, and the bot
+  dies before recording it. The test freezes the bot right there by holding SQLite's write
+  lock (the bot's `mark_delivered` blocks) and kills it once the stand-in stored the message.
+
+The requests in the second and third states get channels of their own, so the Discord faults
+touch only them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.harness import (
+    DatabaseLock,
+    marker,
+    poll_until,
+    quota_charge,
+    request_song,
+    results_for,
+    status_messages_for,
+    task_row,
+    wait_results_for,
+    wait_status_of,
+    wait_status_text,
+    world,
+)
+from tests.standins.musicgpt import HOLD
+
+LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
+
+
+async def test_sigkill_in_every_state_then_each_request_delivered_once(tmp_path: Path) -> None:
+    async with world(tmp_path, channels=3, MUSICGPT_MAX_PARALLEL="1", **LIMITS) as w:
+        main, mid_channel, broken_channel = w.dc.channel_ids()
+        mg = w.mg
+
+        # Finished but undelivered: every post to its channel fails with 500.
+        mg.script_delays(HOLD)
+        undelivered = await request_song(w, channel_id=broken_channel, prompt="undelivered")
+        row = await wait_status_of(w, undelivered, "submitted")
+        w.dc.faults.add("POST", rf"/channels/{broken_channel}/messages$", 500, count=None)
+        mg.complete_task(row["musicgpt_task_id"])
+        await w.dc.wait_for_request(
+            "POST", rf"/channels/{broken_channel}/messages$", lambda r: r.status == 500
+        )
+
+        # Mid-delivery (held at MusicGPT for now), then one submitted and one queued behind it.
+        mg.script_delays(HOLD, HOLD, 0.5)
+        mid = await request_song(w, channel_id=mid_channel, prompt="mid-delivery")
+        mid_row = await wait_status_of(w, mid, "submitted")
+        submitted = await request_song(w, channel_id=main, prompt="submitted")
+        queued = await request_song(w, channel_id=main, prompt="queued")
+        assert task_row(w, submitted)["status"] == "queued"
+        assert task_row(w, queued)["status"] == "queued"
+
+        # Discord holds the result post 5 s before storing it: time for the queued request to
+        # take the freed slot and for the test to take the lock (checked below, never assumed).
+        w.dc.faults.add("POST", rf"/channels/{mid_channel}/messages$", None, count=1, delay=5.0)
+        mg.complete_task(mid_row["musicgpt_task_id"])
+
+        def result_post_arrived() -> bool:
+            return any(
+                marker(mid) in ((r.json or {}).get("content") or "")
+                for r in w.dc.find_requests("POST", path=rf"/channels/{mid_channel}/messages$")
+            )
+
+        await poll_until(result_post_arrived, 30, "the result post of the mid-delivery request")
+        await wait_status_of(w, submitted, "submitted")  # took the slot `mid` freed
+
+        async with DatabaseLock(w.database) as lock:
+            await w.dc.wait_until(
+                lambda: results_for(w, mid), 15, "Discord to store the mid-delivery result"
+            )
+            await w.bot.stop(kill=True)
+            at_kill = lock.rows()  # nothing could be written since the lock was taken
+
+        assert at_kill[queued]["status"] == "queued"
+        assert at_kill[submitted]["status"] == "submitted"
+        assert at_kill[undelivered]["status"] in ("completed", "delivering")
+        assert at_kill[mid]["status"] == "delivering"
+        assert at_kill[mid]["delivered_message_ids"] == "[]"  # posted, but never recorded
+        assert results_for(w, undelivered) == []
+        assert len(results_for(w, mid)) == 1
+
+        w.dc.faults.clear()
+        await w.restart_bot(kill=True)
+
+        # The submitted one finishes after the restart; its webhook still reaches the bot
+        # (the secret path is kept in the database), and the queued one goes out after it.
+        mg.complete_task(at_kill[submitted]["musicgpt_task_id"])
+        everyone = [queued, submitted, undelivered, mid]
+        for task_id in everyone:
+            await wait_status_of(w, task_id, "delivered", timeout=60)
+            await wait_status_text(w, task_id, "Posted 2 versions")
+        results = await wait_results_for(w, everyone)
+
+        for task_id in everyone:
+            assert len(results[task_id]) == 1, f"request #{task_id}: {results[task_id]}"
+            [result] = results[task_id]
+            assert len(result.files) == 2
+            row = task_row(w, task_id)
+            assert row["delivered_message_ids"] == f"[{result.id}]"
+            assert len(status_messages_for(w, task_id)) == 1  # updated, never re-posted
+            assert quota_charge(w, task_id)["refunded_at"] is None
+        # The restarted bot found its own message instead of posting the mid-delivery one again.
+        mid_posts = [
+            r
+            for r in w.dc.find_requests("POST", path=rf"/channels/{mid_channel}/messages$")
+            if marker(mid) in ((r.json or {}).get("content") or "")
+        ]
+        assert len(mid_posts) == 1
+        assert task_row(w, mid)["delivery_attempts"] == 2
+        # One MusicGPT task per request: nothing was submitted twice.
+        accepted = [s for s in mg.submits if s.status == 200]
+        assert len(accepted) == 4
+        assert len({s.task_id for s in accepted}) == 4
+
+
+async def test_sigkill_while_musicgpt_finishes_then_polled_and_delivered(tmp_path: Path) -> None:
+    """Polling only: MusicGPT finishes while the bot is dead; the new process polls it."""
+    async with world(tmp_path, webhooks=False, **LIMITS) as w:
+        w.mg.script_delays(HOLD)
+        task_id = await request_song(w)
+        row = await wait_status_of(w, task_id, "submitted")
+        await w.bot.stop(kill=True)
+        w.mg.complete_task(row["musicgpt_task_id"])
+        await w.mg.wait_task_final(row["musicgpt_task_id"])
+        await w.restart_bot(kill=True)
+
+        [result] = (await wait_results_for(w, [task_id]))[task_id]
+        await wait_status_text(w, task_id, "Posted 2 versions")
+        assert sorted(result.files.values()) == sorted(w.mg.output_bytes(row["musicgpt_task_id"]))
+        assert len(results_for(w, task_id)) == 1
+        assert len(status_messages_for(w, task_id)) == 1
+        assert len(w.mg.submits) == 1
+
+
+async def test_crash_after_posting_in_a_busy_channel_is_not_posted_again(tmp_path: Path) -> None:
+    """The result went out, the bot died before recording it, and by then the channel had
+    moved on by more than a page of history: the restarted bot must still find its post."""
+    async with world(tmp_path, **LIMITS) as w:
+        w.mg.script_delays(HOLD)
+        task_id = await request_song(w)
+        row = await wait_status_of(w, task_id, "submitted")
+        for n in range(150):  # people keep chatting while MusicGPT works
+            await w.dc.post_user_message(f"chat {n}", user_id=w.bob.id)
+        w.dc.faults.add("POST", r"/channels/\d+/messages$", None, count=1, delay=2.0)
+        w.mg.complete_task(row["musicgpt_task_id"])
+        await poll_until(
+            lambda: any(
+                marker(task_id) in ((r.json or {}).get("content") or "")
+                for r in w.dc.find_requests("POST", path=r"/channels/\d+/messages$")
+            ),
+            30,
+            "the result post",
+        )
+        async with DatabaseLock(w.database) as lock:
+            await w.dc.wait_until(lambda: results_for(w, task_id), 15, "the result to be stored")
+            await w.bot.stop(kill=True)
+            assert lock.rows()[task_id]["status"] == "delivering"
+        for n in range(20):  # and after it
+            await w.dc.post_user_message(f"later {n}", user_id=w.bob.id)
+
+        await w.restart_bot(kill=True)
+        await wait_status_of(w, task_id, "delivered")
+        await wait_status_text(w, task_id, "Posted 2 versions")
+        assert len(results_for(w, task_id)) == 1
+        [result] = results_for(w, task_id)
+        assert task_row(w, task_id)["delivered_message_ids"] == f"[{result.id}]"
