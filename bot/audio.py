@@ -133,6 +133,10 @@ class AudioInfo:
     duration: float | None  # seconds; None when the container doesn't say
 
 
+class DownloadFailed(AudioRejected):
+    """The server or the network failed us (not the file's fault): worth another try."""
+
+
 class _Unreadable(Exception):
     """Internal: the file claims a format but its structure doesn't hold up."""
 
@@ -604,7 +608,7 @@ async def download_to_file(
         async with session.get(url) as resp:
             if resp.status >= 400:
                 reason = f" {resp.reason}" if resp.reason else ""
-                raise AudioRejected(
+                raise DownloadFailed(
                     f"Couldn't download the attachment: HTTP {resp.status}{reason}."
                 )
             declared = resp.content_length
@@ -625,7 +629,7 @@ async def download_to_file(
         raise
     except (aiohttp.ClientError, TimeoutError) as exc:
         _discard(f, dest)
-        raise AudioRejected(f"Couldn't download the attachment: {_network_reason(exc)}.") from exc
+        raise DownloadFailed(f"Couldn't download the attachment: {_network_reason(exc)}.") from exc
     except BaseException:
         _discard(f, dest)
         raise

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import discord
 from discord.ext import commands, tasks
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bot.audio import download_to_file
+from bot.audio import DownloadFailed, download_to_file
 from bot.bot import SingingBot
 from bot.errors import AudioRejected, PermanentDeliveryError
 from bot.models import Output, Task, TaskStatus
@@ -31,6 +32,7 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what Discord allows everywhere
 REFRESH_SECONDS = 5.0  # progress edits at most this often per status message
 # How far back (newest first) find_delivery looks, stopping early at the status message.
 HISTORY_SEARCH_LIMIT = 1000
+DOWNLOAD_ATTEMPTS = 3  # per output file, before it is posted as a link
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +166,7 @@ class Delivery(commands.Cog):
         for output in task.outputs:
             path = self._output_dir / f"{task.id}-{uuid.uuid4().hex}{_suffix(output.audio_url)}"
             try:
-                size = await download_to_file(
-                    self.bot.session, output.audio_url, path, max_bytes=room
-                )
+                size = await self._download(output.audio_url, path, room)
             except AudioRejected as error:
                 log.info("output of task %s not attached: %s", task.id, error.user_message)
                 attachables.append(Attachable(output, None))
@@ -174,6 +174,18 @@ class Delivery(commands.Cog):
             room -= size
             attachables.append(Attachable(output, path))
         return attachables
+
+    async def _download(self, url: str, path: Path, max_bytes: int) -> int:
+        """A few tries for network trouble; too big is final (the output becomes a link)."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(DownloadFailed),
+            stop=stop_after_attempt(DOWNLOAD_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.5, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                return await download_to_file(self.bot.session, url, path, max_bytes=max_bytes)
+        raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
 
     async def _post(self, task: Task, attachables: Sequence[Attachable]) -> int:
         files = [

@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.harness import (
     World,
@@ -125,25 +126,32 @@ async def test_upload_too_large_falls_back_to_links(tmp_path: Path) -> None:
         assert len(results_for(w, task_id)) == 1
 
 
-async def test_result_file_download_failure_falls_back_to_a_link(tmp_path: Path) -> None:
+@pytest.mark.parametrize("failures", [1, None])  # once: retried; for good: linked
+async def test_result_file_download_failure_is_retried_then_linked(
+    tmp_path: Path, failures: int | None
+) -> None:
     async with world(tmp_path, **LIMITS) as w:
         mg = w.mg
         mg.script_delays(HOLD)
         task_id = await request_song(w)
         row = await wait_status_of(w, task_id, "submitted")
         mg_task = row["musicgpt_task_id"]
-        mg.faults.add("files", "server_error", count=1)  # the first output's download fails
+        mg.faults.add("files", "server_error", count=failures)
         mg.complete_task(mg_task)
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
         await wait_status_text(w, task_id, "Posted 2 versions")
-        first_url, second_url = output_urls(w, mg_task)
-        first_bytes, second_bytes = mg.output_bytes(mg_task)
-        # Whatever couldn't be fetched is linked; whatever could is attached. Never lost.
-        attached = list(result.files.values())
-        assert second_bytes in attached
-        assert first_bytes in attached or f"<{first_url}>" in result.content
-        assert f"<{second_url}>" not in result.content
+        urls = output_urls(w, mg_task)
+        attached = sorted(result.files.values())
+        if failures == 1:
+            # The one failed download was tried again: both versions attached, no links.
+            assert attached == sorted(mg.output_bytes(mg_task))
+            assert not any(f"<{url}>" in result.content for url in urls)
+            assert len(mg.file_requests) == 3
+        else:
+            # It never worked: nothing is lost, every version is posted as a link.
+            assert attached == []
+            assert all(f"<{url}>" in result.content for url in urls)
         assert len(results_for(w, task_id)) == 1
 
 
