@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATABASE_PATH=/data/bot.sqlite3
+# MALLOC_ARENA_MAX: worker threads (aiosqlite, file writes) otherwise each reserve an arena.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATABASE_PATH=/data/bot.sqlite3 MALLOC_ARENA_MAX=2
 WORKDIR /app
 
 # Dependencies first, so code changes don't reinstall them.

@@ -48,6 +48,9 @@ class SingingBot(commands.Bot):
             # Nothing the bot sends pings anyone unless a message says so explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            # Without the members intent there is no chunking to wait for; discord.py's 2 s
+            # default only delays readiness (and so recovery's status updates) at start-up.
+            guild_ready_timeout=0.5,
         )
         self.settings = settings
         self.session = session

@@ -203,10 +203,14 @@ class Tracker:
             if task.status is TaskStatus.SUBMITTING:
                 # The process died mid-submit: MusicGPT may or may not have the task, and a
                 # second submit could charge twice. Say so and give the generation back.
-                await self._fail(
-                    task,
-                    "The bot restarted while sending this to MusicGPT, so it was stopped "
-                    "rather than risk running it twice. Please try again.",
+                # Spawned, not awaited: showing it waits for Discord, which start() must not.
+                self._spawn(
+                    self._fail(
+                        task,
+                        "The bot restarted while sending this to MusicGPT, so it was stopped "
+                        "rather than risk running it twice. Please try again.",
+                    ),
+                    f"recover-{task.id}",
                 )
             elif task.status in (TaskStatus.COMPLETED, TaskStatus.DELIVERING):
                 self._start_delivery(task.id)

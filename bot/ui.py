@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -57,7 +58,9 @@ class LyricsModal(discord.ui.Modal):
             self.add_item(discord.ui.Label(text=label, component=text_input))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        OPEN_MODALS.discard(self.custom_id)
+        # Forget the form a while later, not now: the bot's on_interaction sees this same
+        # submit concurrently and must still find the form open.
+        asyncio.get_running_loop().call_later(60, OPEN_MODALS.discard, self.custom_id)
         values = {custom_id: item.value or "" for custom_id, item in self._inputs.items()}
         await self._handler(interaction, values)
 

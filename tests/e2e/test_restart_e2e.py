@@ -175,3 +175,21 @@ async def test_crash_after_posting_in_a_busy_channel_is_not_posted_again(tmp_pat
         assert len(results_for(w, task_id)) == 1
         [result] = results_for(w, task_id)
         assert task_row(w, task_id)["delivered_message_ids"] == f"[{result.id}]"
+
+
+async def test_sigkill_during_the_submit_fails_with_a_refund_and_the_bot_still_starts(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        w.mg.faults.add("sing", "slow", seconds=60)  # the upload never gets its answer
+        task_id = await request_song(w)
+        await wait_status_of(w, task_id, "submitting")
+        await w.bot.stop(kill=True)
+        w.mg.faults.clear()
+
+        await w.start_bot()  # must not hang on the stranded task
+        await wait_status_of(w, task_id, "failed")
+        text = await wait_status_text(w, task_id, "refunded")
+        assert "restarted while sending this to MusicGPT" in text
+        assert quota_charge(w, task_id)["refunded_at"] is not None
+        assert len(w.mg.submits) == 1  # never sent a second time
