@@ -248,9 +248,6 @@ class Store:
             f"t.status IN ({_placeholders(ACTIVE_STATUSES)}) ORDER BY t.id", ACTIVE_STATUSES
         )
 
-    async def tasks_with_status(self, status: TaskStatus) -> list[Task]:
-        return await self._fetch_tasks("t.status = ? ORDER BY t.id", (status.value,))
-
     async def queue_position(self, task_id: int) -> int:
         """1 for the next queued task to go to MusicGPT; 0 when the task is not queued."""
         async with self._db.execute(
@@ -497,10 +494,6 @@ class Store:
             await self._db.execute(
                 "UPDATE tasks SET status_message_id = ? WHERE id = ?", (message_id, task_id)
             )
-
-    async def forget_audio_file(self, task_id: int) -> None:
-        async with self._write_lock:
-            await self._db.execute("UPDATE tasks SET audio_path = NULL WHERE id = ?", (task_id,))
 
     # --- bot-wide values -------------------------------------------------------------------
 
