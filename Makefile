@@ -24,6 +24,7 @@ run: $(RUN_STAMP)  ## start the bot with the settings in .env
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint  ## ruff, then the whole suite (unit and end-to-end through the stand-ins)
 	$(BIN)/python -m pytest
