@@ -25,7 +25,7 @@ from tests.standins.audio_gen import sine_wav_bytes
 from tests.standins.musicgpt import HOLD, SPEC_PATH, MusicGPTStandIn, SpecRequest
 
 KEY = "standin-key"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

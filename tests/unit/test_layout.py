@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.bot import EXTENSIONS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVICES = [
     "config",
     "errors",

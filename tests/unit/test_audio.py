@@ -27,7 +27,7 @@ from bot.audio import (
 )
 from bot.errors import AudioRejected, UserFacingError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "audio"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
 LIMIT = 25 * 1024 * 1024
 HINT = "Send MP3, WAV, FLAC, OGG or M4A."
 DAMAGED = "I couldn't read that audio file; it may be damaged."
@@ -658,6 +658,6 @@ async def test_download_disk_error_is_not_the_users_fault(
 
 def test_audio_module_does_not_import_discord() -> None:
     # bot.audio is a service: it must stay usable (and testable) without discord.py.
-    source = (Path(__file__).parents[1] / "bot" / "audio.py").read_text()
+    source = (Path(__file__).parents[2] / "bot" / "audio.py").read_text()
     assert "import discord" not in source
     assert "from discord" not in source
