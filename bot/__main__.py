@@ -35,11 +35,13 @@ def configure_logging(level: str) -> None:
 async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
+    from bot.http import Health, HttpServer, webhook_base_url
     from bot.intake import Intake
+    from bot.models import QuotaLimits
     from bot.musicgpt import MusicGPTClient
+    from bot.quota import QuotaService
     from bot.store import Store
-    from bot.tracker import Tracker, TrackerConfig
-    from bot.webhooks import Health, WebhookServer, webhook_base_url
+    from bot.tracker import Tracker
 
     point_discord_at(settings)
     async with (
@@ -52,22 +54,20 @@ async def run(settings: Settings) -> None:
         tracker = Tracker(
             store,
             MusicGPTClient(session, settings.musicgpt_api_base, settings.musicgpt_api_key),
-            TrackerConfig(
-                daily_quota=settings.user_daily_quota,
-                max_active=settings.user_max_active,
-                max_parallel=settings.musicgpt_max_parallel,
-                polls_per_minute=settings.musicgpt_polls_per_minute,
-                give_up_after=settings.poll_give_up_minutes * 60,
-                webhook_base_url=(
-                    webhook_base_url(settings.public_base_url, secret)
-                    if settings.public_base_url
-                    else None
-                ),
+            settings,
+            webhook_base_url=(
+                webhook_base_url(settings.public_base_url, secret)
+                if settings.public_base_url
+                else None
             ),
+        )
+        quota = QuotaService(
+            store, QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active)
         )
         intake = Intake(
             session,
             tracker,
+            quota,
             audio_dir=settings.database_path.parent / "audio",
             max_audio_bytes=settings.max_audio_bytes,
         )
@@ -76,7 +76,7 @@ async def run(settings: Settings) -> None:
         def is_connected() -> bool:
             return bot is not None and bot.is_ready() and not bot.is_closed()
 
-        webhook_server = WebhookServer(
+        http_server = HttpServer(
             tracker,
             secret,
             Health(discord_connected=is_connected, database_ok=store.ping),
@@ -86,9 +86,11 @@ async def run(settings: Settings) -> None:
         bot = SingingBot(
             settings=settings,
             session=session,
+            store=store,
             tracker=tracker,
+            quota=quota,
             intake=intake,
-            webhook_server=webhook_server,
+            http_server=http_server,
         )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

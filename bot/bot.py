@@ -11,15 +11,18 @@ import discord
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.http import HttpServer
 from bot.intake import Intake
+from bot.models import Task
+from bot.quota import QuotaService
+from bot.store import Store
 from bot.tracker import Tracker
 from bot.tree import SingingTree, send_ephemeral
-from bot.ui import is_stale_modal
-from bot.webhooks import WebhookServer
+from bot.ui.modals import is_stale_modal
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.sing", "cogs.inpaint", "cogs.quota", "cogs.delivery")
+EXTENSIONS = ("cogs.sing", "cogs.inpaint", "cogs.quota", "cogs.status", "cogs.delivery")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 
@@ -37,9 +40,11 @@ class SingingBot(commands.Bot):
         *,
         settings: Settings,
         session: aiohttp.ClientSession,
+        store: Store,
         tracker: Tracker,
+        quota: QuotaService,
         intake: Intake,
-        webhook_server: WebhookServer,
+        http_server: HttpServer,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -54,23 +59,25 @@ class SingingBot(commands.Bot):
         )
         self.settings = settings
         self.session = session
+        self.store = store
         self.tracker = tracker
+        self.quota = quota
         self.intake = intake
-        self.webhook_server = webhook_server
+        self.http_server = http_server
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
-        await self._start_webhook_server()
-        keep = {t.audio_path for t in await self.tracker.unfinished_tasks() if t.audio_path}
+        await self._start_http_server()
+        keep = {t.audio_path for t in await self.store.unfinished_tasks() if t.audio_path}
         if removed := self.intake.remove_orphans(keep):
             log.info("removed %d audio files left by an interrupted request", removed)
         await self.tracker.start()
 
-    async def _start_webhook_server(self) -> None:
+    async def _start_http_server(self) -> None:
         try:
-            await self.webhook_server.start()
+            await self.http_server.start()
         except OSError as error:
             if self.settings.uses_webhooks:
                 raise
@@ -90,13 +97,20 @@ class SingingBot(commands.Bot):
             key=lambda c: c["name"],
         )
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        store = self.tracker.store
+        store = self.store
         if await store.get_value(COMMANDS_HASH_KEY) == digest:
             log.info("global commands unchanged; not syncing")
             return
         synced = await self.tree.sync()
         await store.set_value(COMMANDS_HASH_KEY, digest)
         log.info("synced %d global commands", len(synced))
+
+    def channel_for(self, task: Task) -> discord.abc.Messageable:
+        """Where a task's status and results go: the channel it was asked in."""
+        channel = self.get_channel(task.channel_id)
+        if isinstance(channel, discord.abc.Messageable):
+            return channel
+        return self.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if is_stale_modal(interaction):
@@ -108,5 +122,5 @@ class SingingBot(commands.Bot):
 
     async def close(self) -> None:
         await self.tracker.stop()
-        await self.webhook_server.stop()
+        await self.http_server.stop()
         await super().close()

@@ -28,8 +28,9 @@ from bot.audio import (
     inspect_audio_async,
 )
 from bot.errors import AudioRejected, UserFacingError
-from bot.models import Gender, Request, Task, TaskKind
-from bot.timecodes import check_range, parse_timecode
+from bot.models import Gender, QuotaRefusal, Request, Task, TaskKind
+from bot.quota import QuotaService
+from bot.timecodes import check_range
 from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,14 @@ class Intake:
         self,
         session: aiohttp.ClientSession,
         tracker: Tracker,
+        quota: QuotaService,
         *,
         audio_dir: Path,
         max_audio_bytes: int,
     ) -> None:
         self._session = session
         self._tracker = tracker
+        self._quota = quota
         self._audio_dir = audio_dir
         self._max_bytes = max_audio_bytes
         audio_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +126,7 @@ class Intake:
                 f"the limit is {describe_size(self._max_bytes)}."
             )
         url = check_audio_url(audio_url) if audio_url else None
-        await self._tracker.check_quota(user_id)
+        await self._quota.check(user_id)
         if attachment is None:
             return PendingAudio(url=url)
         pending = PendingAudio(
@@ -147,11 +150,10 @@ class Intake:
         return info
 
     @staticmethod
-    def parse_range(start: str, end: str) -> InpaintRange:
-        """Times are checked at command time, so a typo is caught before the modal opens."""
-        begin, finish = parse_timecode(start, field="start"), parse_timecode(end, field="end")
-        check_range(begin, finish, None)
-        return InpaintRange(begin, finish)
+    def check_span(start: float, end: float) -> InpaintRange:
+        """Checked at command time, so reversed times are caught before the modal opens."""
+        check_range(start, end, None)
+        return InpaintRange(start, end)
 
     async def finish_sing(
         self,
@@ -211,9 +213,15 @@ class Intake:
             duration = info.duration if info else None
             if span is not None:
                 check_range(span.start, span.end, duration)
-            return await self._tracker.submit(
-                request, audio_path=pending.path, audio_duration=duration
+            created = await self._tracker.submit(
+                request,
+                limits=self._quota.limits,
+                audio_path=pending.path,
+                audio_duration=duration,
             )
+            if isinstance(created, QuotaRefusal):
+                raise self._quota.refused(created)
+            return created
         except BaseException:
             # Refused or broken: the file must not linger. Once queued, the tracker owns it.
             pending.discard()

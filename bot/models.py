@@ -131,6 +131,14 @@ class QuotaUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    """Generations a member may start per UTC day, and have in progress at once."""
+
+    daily: int
+    active: int
+
+
+@dataclass(frozen=True, slots=True)
 class QuotaRefusal:
     """Why a new task was not created: `daily` or `active` limit reached."""
 

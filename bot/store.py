@@ -8,9 +8,10 @@ both win: whoever gets a row back owns the next step.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,64 +114,56 @@ def _placeholders(values: Sequence[object]) -> str:
 
 
 def _outputs_to_json(outputs: Iterable[Output]) -> str:
-    return json.dumps(
-        [
-            {
-                "audio_url": o.audio_url,
-                "conversion_id": o.conversion_id,
-                "duration": o.duration,
-                "title": o.title,
-            }
-            for o in outputs
-        ]
-    )
+    return json.dumps([dataclasses.asdict(o) for o in outputs])
 
 
 def _outputs_from_json(raw: str) -> tuple[Output, ...]:
     return tuple(Output(**item) for item in json.loads(raw))
 
 
+def _ids_from_json(raw: str) -> tuple[Any, ...]:
+    return tuple(json.loads(raw))
+
+
+# How a column's stored value becomes the Task field of the same name; unlisted fields are
+# stored as they are. A new column is a Task field plus, if it needs one, a line here.
+_DECODE: dict[str, Callable[[Any], Any]] = {
+    "kind": TaskKind,
+    "status": TaskStatus,
+    "gender": lambda v: Gender(v) if v else None,
+    "outputs": _outputs_from_json,
+    "conversion_ids": _ids_from_json,
+    "delivered_message_ids": _ids_from_json,
+    "quota_day": lambda v: v or "",
+    "quota_refunded": bool,
+    "webhook_seen": bool,
+}
+_TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
+
+
 def _task_from_row(row: sqlite3.Row) -> Task:
-    return Task(
-        id=row["id"],
-        kind=TaskKind(row["kind"]),
-        status=TaskStatus(row["status"]),
-        user_id=row["user_id"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        prompt=row["prompt"],
-        lyrics=row["lyrics"],
-        gender=Gender(row["gender"]) if row["gender"] else None,
-        audio_url=row["audio_url"],
-        audio_path=row["audio_path"],
-        audio_filename=row["audio_filename"],
-        audio_duration=row["audio_duration"],
-        replace_start=row["replace_start"],
-        replace_end=row["replace_end"],
-        lyrics_section_to_replace=row["lyrics_section_to_replace"],
-        num_outputs=row["num_outputs"],
-        upload_limit=row["upload_limit"],
-        status_message_id=row["status_message_id"],
-        musicgpt_task_id=row["musicgpt_task_id"],
-        conversion_ids=tuple(json.loads(row["conversion_ids"])),
-        eta_seconds=row["eta_seconds"],
-        credit_estimate=row["credit_estimate"],
-        cost=row["cost"],
-        outputs=_outputs_from_json(row["outputs"]),
-        error=row["error"],
-        quota_day=row["quota_day"] or "",
-        quota_refunded=bool(row["quota_refunded"]),
-        delivered_message_ids=tuple(json.loads(row["delivered_message_ids"])),
-        delivery_attempts=row["delivery_attempts"],
-        webhook_seen=bool(row["webhook_seen"]),
-        poll_count=row["poll_count"],
-        created_at=row["created_at"],
-        submitted_at=row["submitted_at"],
-        completed_at=row["completed_at"],
-        finished_at=row["finished_at"],
-        next_poll_at=row["next_poll_at"],
-        updated_at=row["updated_at"],
-    )
+    decode = _DECODE.get
+    return Task(**{name: (decode(name) or _same)(row[name]) for name in _TASK_FIELDS})
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# The columns a new task is inserted with, by name: the Request's fields, plus these.
+_REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(Request))
+_INSERT_COLUMNS = (*_REQUEST_FIELDS, "audio_path", "audio_duration", "created_at", "updated_at")
+_INSERT_TASK = (
+    f"INSERT INTO tasks (status, {', '.join(_INSERT_COLUMNS)})"
+    f" VALUES ('queued', {', '.join(':' + c for c in _INSERT_COLUMNS)})"
+)
+
+
+def _request_params(request: Request) -> dict[str, Any]:
+    params = {name: getattr(request, name) for name in _REQUEST_FIELDS}
+    params["kind"] = request.kind.value
+    params["gender"] = request.gender.value if request.gender else None
+    return params
 
 
 class Store:
@@ -232,15 +225,13 @@ class Store:
 
     async def _fetch_tasks(self, where: str, params: Sequence[Any] = ()) -> list[Task]:
         sql = f"SELECT {_TASK_COLUMNS} FROM {_TASK_FROM} WHERE {where}"
-        async with self._db.execute(sql, params) as cursor:
+        # The one connection would show a transaction's half-done state (a task failed but
+        # its refund not yet written) to a read slipped in between; reads wait their turn.
+        async with self._write_lock, self._db.execute(sql, params) as cursor:
             return [_task_from_row(row) for row in await cursor.fetchall()]
 
     async def get_task(self, task_id: int) -> Task | None:
         tasks = await self._fetch_tasks("t.id = ?", (task_id,))
-        return tasks[0] if tasks else None
-
-    async def get_task_by_musicgpt_id(self, musicgpt_task_id: str) -> Task | None:
-        tasks = await self._fetch_tasks("t.musicgpt_task_id = ?", (musicgpt_task_id,))
         return tasks[0] if tasks else None
 
     async def unfinished_tasks(self) -> list[Task]:
@@ -267,14 +258,13 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def next_poll(self) -> tuple[int, float] | None:
-        """The submitted task due to be polled soonest, with when."""
-        async with self._db.execute(
-            "SELECT id, next_poll_at FROM tasks WHERE status = 'submitted'"
-            " AND next_poll_at IS NOT NULL ORDER BY next_poll_at, id LIMIT 1"
-        ) as cursor:
-            row = await cursor.fetchone()
-        return (row["id"], row["next_poll_at"]) if row else None
+    async def polls_due(self, limit: int) -> list[Task]:
+        """The submitted tasks due to be polled soonest, soonest first (due or not yet)."""
+        return await self._fetch_tasks(
+            "t.status = 'submitted' AND t.next_poll_at IS NOT NULL"
+            " ORDER BY t.next_poll_at, t.id LIMIT ?",
+            (limit,),
+        )
 
     # --- quota -----------------------------------------------------------------------------
 
@@ -314,31 +304,14 @@ class Store:
             if usage.active >= max_active:
                 return QuotaRefusal(limit="active", usage=usage)
             cursor = await db.execute(
-                "INSERT INTO tasks (kind, status, user_id, guild_id, channel_id, prompt, lyrics,"
-                " gender, audio_url, audio_path, audio_filename, audio_duration, replace_start,"
-                " replace_end, lyrics_section_to_replace, num_outputs, upload_limit, created_at,"
-                " updated_at)"
-                " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    request.kind.value,
-                    request.user_id,
-                    request.guild_id,
-                    request.channel_id,
-                    request.prompt,
-                    request.lyrics,
-                    request.gender.value if request.gender else None,
-                    request.audio_url,
-                    audio_path,
-                    request.audio_filename,
-                    audio_duration,
-                    request.replace_start,
-                    request.replace_end,
-                    request.lyrics_section_to_replace,
-                    request.num_outputs,
-                    request.upload_limit,
-                    now,
-                    now,
-                ),
+                _INSERT_TASK,
+                {
+                    **_request_params(request),
+                    "audio_path": audio_path,
+                    "audio_duration": audio_duration,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             task_id = cursor.lastrowid
             await db.execute(
@@ -410,12 +383,6 @@ class Store:
             ),
         )
 
-    async def return_to_queue(self, task_id: int, now: float) -> Task | None:
-        """A submit that certainly did not reach MusicGPT goes back to the head of the queue."""
-        return await self._transition(
-            task_id, [TaskStatus.SUBMITTING], "status = 'queued', updated_at = ?", (now,)
-        )
-
     async def schedule_poll(self, task_id: int, *, at: float, polled: bool, now: float) -> None:
         async with self._write_lock:
             await self._db.execute(
@@ -424,7 +391,7 @@ class Store:
                 (at, 1 if polled else 0, now, task_id),
             )
 
-    async def note_webhook(self, task_id: int, now: float) -> Task | None:
+    async def note_webhook(self, task_id: int, now: float) -> None:
         """Remember a webhook came; a submitted task becomes due for a confirming poll now."""
         async with self._write_lock:
             await self._db.execute(
@@ -433,7 +400,6 @@ class Store:
                 " WHERE id = ? AND status IN ('submitting', 'submitted')",
                 (now, now, task_id),
             )
-        return await self.get_task(task_id)
 
     async def mark_completed(
         self, task_id: int, outputs: Sequence[Output], cost: float | None, now: float

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import discord
 from discord import app_commands
 
+from bot.bot import SingingBot
 from bot.intake import AttachmentRef, Origin
 from bot.models import Gender, Task, TaskStatus
-from bot.tracker import Tracker
+from bot.timecodes import parse_timecode
+from cogs.status import StatusRenderer
 
 # How long the modal's private answer waits to say whether MusicGPT took the request.
 SEND_WAIT_SECONDS = 10.0
 
-GENDER_CHOICES = [app_commands.Choice(name=g.value, value=g.value) for g in Gender]
+# Spelled out (not `Gender`) so the choices read "male", not "MALE", in Discord.
+Voice = Literal["male", "female", "neutral"]
+
+
+class Timecode(app_commands.Transformer):
+    """A time option typed as 75, 75.5, 1:15 or 1:15.5, read into seconds before the command."""
+
+    def __init__(self, option: str) -> None:
+        self.option = option  # named in the refusal: "`start` must be a time like ..."
+
+    async def transform(self, interaction: discord.Interaction, value: str) -> float:
+        return parse_timecode(value, field=self.option)
 
 
 def origin_of(interaction: discord.Interaction) -> Origin:
@@ -30,8 +45,8 @@ def attachment_ref(attachment: discord.Attachment | None) -> AttachmentRef | Non
     return AttachmentRef(url=attachment.url, filename=attachment.filename, size=attachment.size)
 
 
-def gender_of(choice: app_commands.Choice[str] | None) -> Gender | None:
-    return Gender(choice.value) if choice else None
+def gender_of(voice: Voice | None) -> Gender | None:
+    return Gender(voice) if voice else None
 
 
 def status_link(task: Task) -> str:
@@ -41,14 +56,17 @@ def status_link(task: Task) -> str:
     return f"https://discord.com/channels/{guild}/{task.channel_id}/{task.status_message_id}"
 
 
-async def confirm_queued(interaction: discord.Interaction, task: Task, tracker: Tracker) -> None:
-    """Answer the modal privately: refused at once, sent, or waiting in line."""
-    settled = await tracker.wait_until_sent(task.id, SEND_WAIT_SECONDS) or task
+async def confirm_queued(interaction: discord.Interaction, task: Task, bot: SingingBot) -> None:
+    """Post the status message, then answer the modal privately: refused, sent, or in line."""
+    renderer = bot.get_cog(StatusRenderer.__cog_name__)
+    if isinstance(renderer, StatusRenderer):
+        await renderer.show(task.id)
+    settled = await bot.tracker.wait_until_sent(task.id, SEND_WAIT_SECONDS) or task
     if settled.status is TaskStatus.FAILED:
         refund = " Your generation was refunded." if settled.quota_refunded else ""
         text = f"❌ {settled.error}{refund}"
     elif settled.status is TaskStatus.QUEUED:
-        position = await tracker.queue_position(task.id)
+        position = await bot.store.queue_position(task.id)
         text = (
             f"Got it! Request #{task.id} is #{position} in line for MusicGPT. "
             f"Follow it here: {status_link(settled)}"

@@ -1,44 +1,30 @@
-"""The Discord side of the tracker: status messages and posting finished songs.
+"""Posting finished songs, and finding what an earlier run already posted.
 
 Everything goes through the channel (never the interaction token, which dies after 15
-minutes), so a task finishing hours later or after a restart is still shown and posted.
+minutes), so a task finishing hours later or after a restart is still posted. Fetching the
+files is `bot.outputs`' job; this cog only speaks Discord.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import discord
-from discord.ext import commands, tasks
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from discord.ext import commands
 
-from bot.audio import DownloadFailed, download_to_file
 from bot.bot import SingingBot
-from bot.errors import AudioRejected, PermanentDeliveryError
-from bot.models import Output, Task, TaskStatus
-from bot.progress import describe_length, status_view
-from bot.ui import status_embed
+from bot.errors import PermanentDeliveryError
+from bot.models import Task
+from bot.outputs import Attachable, OutputFetcher, discard
+from bot.progress import describe_length
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what Discord allows everywhere
-REFRESH_SECONDS = 5.0  # progress edits at most this often per status message
 # How far back (newest first) find_delivery looks, stopping early at the status message.
 HISTORY_SEARCH_LIMIT = 1000
-DOWNLOAD_ATTEMPTS = 3  # per output file, before it is posted as a link
-
-
-@dataclass(frozen=True, slots=True)
-class Attachable:
-    output: Output
-    path: Path | None  # None: post a link instead
 
 
 def delivery_marker(task: Task) -> str:
@@ -66,79 +52,18 @@ def only_the_requester(task: Task) -> discord.AllowedMentions:
 
 
 class Delivery(commands.Cog):
+    """The tracker's `ResultPoster`."""
+
     def __init__(self, bot: SingingBot) -> None:
         self.bot = bot
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._shown: dict[int, tuple[str, str | None]] = {}
-        self._output_dir = bot.settings.database_path.parent / "outputs"
+        self._outputs = OutputFetcher(bot.session, bot.settings.database_path.parent / "outputs")
 
     async def cog_load(self) -> None:
         self.bot.tracker.attach(self)
-        self.refresh_progress.start()
-
-    async def cog_unload(self) -> None:
-        self.refresh_progress.cancel()
-
-    def _channel(self, task: Task) -> discord.abc.Messageable:
-        channel = self.bot.get_channel(task.channel_id)
-        if isinstance(channel, discord.abc.Messageable):
-            return channel
-        return self.bot.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
-
-    # --- status messages -------------------------------------------------------------------
-
-    async def show_status(self, task: Task) -> None:
-        await self.bot.wait_until_ready()
-        lock = self._locks.setdefault(task.id, asyncio.Lock())
-        async with lock:
-            # Render the newest state, not the snapshot we were handed: updates can overtake
-            # each other on the way here.
-            latest = await self.bot.tracker.store.get_task(task.id)
-            if latest is None:
-                return
-            position = await self.bot.tracker.queue_position(task.id)
-            view = status_view(latest, position, time.time())
-            rendered = (view.stage, view.progress)
-            if self._shown.get(task.id) == rendered:
-                return
-            await self._put_status(latest, status_embed(view))
-            self._shown[task.id] = rendered
-            if latest.status.is_final:
-                self._shown.pop(task.id, None)
-                self._locks.pop(task.id, None)
-
-    async def _put_status(self, task: Task, embed: discord.Embed) -> None:
-        channel = self._channel(task)
-        if task.status_message_id is not None:
-            try:
-                await channel.get_partial_message(task.status_message_id).edit(embed=embed)  # type: ignore[attr-defined]
-                return
-            except discord.NotFound:
-                log.info("status message of task %s was deleted; posting a new one", task.id)
-        message = await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
-        await self.bot.tracker.store.set_status_message(task.id, message.id)
-
-    @tasks.loop(seconds=REFRESH_SECONDS)
-    async def refresh_progress(self) -> None:
-        """Advance progress bars and queue positions; also revives status after a restart."""
-        for task in await self.bot.tracker.unfinished_tasks():
-            if task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTED):
-                try:
-                    await self.show_status(task)
-                except Exception:
-                    # One bad message must not stop the loop for everyone else.
-                    log.exception("couldn't refresh the status of task %s", task.id)
-
-    @refresh_progress.before_loop
-    async def _before_refresh(self) -> None:
-        await self.bot.wait_until_ready()
-
-    # --- results ---------------------------------------------------------------------------
 
     async def deliver(self, task: Task) -> Sequence[int]:
         await self.bot.wait_until_ready()
-        limit = self._upload_limit(task)
-        attachables = await self._fetch_outputs(task, limit)
+        attachables = await self._outputs.fetch(task, self._upload_limit(task))
         try:
             return [await self._post(task, attachables)]
         except discord.HTTPException as error:
@@ -146,12 +71,9 @@ class Delivery(commands.Cog):
                 raise
             # The guild takes less than we thought: the same message, with links only.
             log.info("upload of task %s too large for the channel; sending links", task.id)
-            links = [Attachable(item.output, None) for item in attachables]
-            return [await self._post(task, links)]
+            return [await self._post(task, [item.as_link() for item in attachables])]
         finally:
-            for item in attachables:
-                if item.path:
-                    item.path.unlink(missing_ok=True)
+            discard(attachables)
 
     def _upload_limit(self, task: Task) -> int:
         guild = self.bot.get_guild(task.guild_id) if task.guild_id else None
@@ -159,37 +81,9 @@ class Delivery(commands.Cog):
         known = [limit for limit in limits if limit]
         return min(known) if known else DEFAULT_UPLOAD_LIMIT
 
-    async def _fetch_outputs(self, task: Task, limit: int) -> list[Attachable]:
-        """Download what fits in one message; anything else becomes a link."""
-        attachables: list[Attachable] = []
-        room = limit
-        for output in task.outputs:
-            path = self._output_dir / f"{task.id}-{uuid.uuid4().hex}{_suffix(output.audio_url)}"
-            try:
-                size = await self._download(output.audio_url, path, room)
-            except AudioRejected as error:
-                log.info("output of task %s not attached: %s", task.id, error.user_message)
-                attachables.append(Attachable(output, None))
-                continue
-            room -= size
-            attachables.append(Attachable(output, path))
-        return attachables
-
-    async def _download(self, url: str, path: Path, max_bytes: int) -> int:
-        """A few tries for network trouble; too big is final (the output becomes a link)."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(DownloadFailed),
-            stop=stop_after_attempt(DOWNLOAD_ATTEMPTS),
-            wait=wait_exponential(multiplier=0.5, max=5),
-            reraise=True,
-        ):
-            with attempt:
-                return await download_to_file(self.bot.session, url, path, max_bytes=max_bytes)
-        raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
-
     async def _post(self, task: Task, attachables: Sequence[Attachable]) -> int:
         files = [
-            discord.File(item.path, filename=_filename(task, number, item))
+            discord.File(item.path, filename=f"song-{task.id}-{number}{item.path.suffix}")
             for number, item in enumerate(attachables, start=1)
             if item.path
         ]
@@ -201,7 +95,7 @@ class Delivery(commands.Cog):
                 fail_if_not_exists=False,
             )
         try:
-            message = await self._channel(task).send(
+            message = await self.bot.channel_for(task).send(
                 result_text(task, attachables),
                 files=files,
                 reference=reference,  # type: ignore[arg-type]
@@ -221,7 +115,7 @@ class Delivery(commands.Cog):
         """Look for our own result message, in case a run died between posting and recording."""
         await self.bot.wait_until_ready()
         me = self.bot.user
-        channel = self._channel(task)
+        channel = self.bot.channel_for(task)
         after = discord.Object(task.status_message_id) if task.status_message_id else None
         marker = delivery_marker(task)
         with contextlib.suppress(discord.HTTPException):
@@ -236,16 +130,6 @@ class Delivery(commands.Cog):
                 if me and message.author.id == me.id and marker in message.content:
                     return [message.id]
         return None
-
-
-def _suffix(url: str) -> str:
-    suffix = Path(url.split("?", 1)[0]).suffix.lower()
-    return suffix if suffix in {".mp3", ".wav", ".flac", ".ogg", ".m4a"} else ".mp3"
-
-
-def _filename(task: Task, number: int, item: Attachable) -> str:
-    suffix = item.path.suffix if item.path else ".mp3"
-    return f"song-{task.id}-{number}{suffix}"
 
 
 async def setup(bot: SingingBot) -> None:

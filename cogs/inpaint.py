@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import SingingBot
-from bot.ui import inpaint_modal
-from cogs._common import GENDER_CHOICES, attachment_ref, confirm_queued, gender_of, origin_of
+from bot.ui.modals import InpaintLyrics, LyricsForm
+from cogs._common import Timecode, Voice, attachment_ref, confirm_queued, gender_of, origin_of
 
 
 class Inpaint(commands.Cog):
@@ -25,43 +27,40 @@ class Inpaint(commands.Cog):
         gender="The voice for the new part",
         outputs="How many versions to make (default 2)",
     )
-    @app_commands.choices(
-        gender=GENDER_CHOICES,
-        outputs=[app_commands.Choice(name="1", value=1), app_commands.Choice(name="2", value=2)],
-    )
     async def inpaint(
         self,
         interaction: discord.Interaction,
-        start: str,
-        end: str,
+        start: app_commands.Transform[float, Timecode("start")],
+        end: app_commands.Transform[float, Timecode("end")],
         prompt: str,
         audio: discord.Attachment | None = None,
         audio_url: str | None = None,
-        gender: app_commands.Choice[str] | None = None,
-        outputs: app_commands.Choice[int] | None = None,
+        gender: Voice | None = None,
+        outputs: Literal[1, 2] = 2,
     ) -> None:
         intake = self.bot.intake
-        span = intake.parse_range(start, end)
+        span = intake.check_span(start, end)
         pending = await intake.begin(
             interaction.user.id, attachment=attachment_ref(audio), audio_url=audio_url
         )
 
-        async def on_lyrics(modal_interaction: discord.Interaction, values: dict[str, str]) -> None:
+        async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
+            assert isinstance(form, InpaintLyrics)  # noqa: S101
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_inpaint(
                 origin_of(modal_interaction),
                 pending,
                 prompt=prompt,
                 span=span,
-                lyrics=values.get("lyrics"),
-                new_lyrics=values.get("new_lyrics"),
+                lyrics=form.lyrics_text,
+                new_lyrics=form.new_lyrics_text,
                 gender=gender_of(gender),
-                num_outputs=outputs.value if outputs else 2,
+                num_outputs=outputs,
             )
-            await confirm_queued(modal_interaction, task, self.bot.tracker)
+            await confirm_queued(modal_interaction, task, self.bot)
 
         with pending.discarded_on_error():
-            await interaction.response.send_modal(inpaint_modal(on_lyrics, pending.discard))
+            await interaction.response.send_modal(InpaintLyrics(on_lyrics, pending.discard))
 
 
 async def setup(bot: SingingBot) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import SingingBot
-from bot.quota import reset_phrase
 
 HELP = """\
 **/sing** `prompt` + `audio` (or `audio_url`) [`gender`]: I open a box for your lyrics, \
@@ -30,13 +27,14 @@ class Quota(commands.Cog):
 
     @app_commands.command(name="quota", description="How many songs you can still make today.")
     async def quota(self, interaction: discord.Interaction) -> None:
-        settings = self.bot.settings
-        usage = await self.bot.tracker.quota_usage(interaction.user.id)
-        left = max(0, settings.user_daily_quota - usage.used_today)
+        quota = self.bot.quota
+        usage = await quota.usage(interaction.user.id)
+        limits = quota.limits
+        left = max(0, limits.daily - usage.used_today)
         lines = [
-            f"You have **{left} of {settings.user_daily_quota}** generations left today; "
-            f"the quota {reset_phrase(time.time())}.",
-            f"In progress: {usage.active} of {settings.user_max_active} at a time.",
+            f"You have **{left} of {limits.daily}** generations left today; "
+            f"the quota {quota.reset_phrase()}.",
+            f"In progress: {usage.active} of {limits.active} at a time.",
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 

@@ -7,8 +7,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import SingingBot
-from bot.ui import sing_modal
-from cogs._common import GENDER_CHOICES, attachment_ref, confirm_queued, gender_of, origin_of
+from bot.ui.modals import LyricsForm, SingLyrics
+from cogs._common import Voice, attachment_ref, confirm_queued, gender_of, origin_of
 
 
 class Sing(commands.Cog):
@@ -22,33 +22,33 @@ class Sing(commands.Cog):
         audio_url="Or a http(s) link to the instrumental",
         gender="The voice to sing with",
     )
-    @app_commands.choices(gender=GENDER_CHOICES)
     async def sing(
         self,
         interaction: discord.Interaction,
         prompt: str,
         audio: discord.Attachment | None = None,
         audio_url: str | None = None,
-        gender: app_commands.Choice[str] | None = None,
+        gender: Voice | None = None,
     ) -> None:
         intake = self.bot.intake
         pending = await intake.begin(
             interaction.user.id, attachment=attachment_ref(audio), audio_url=audio_url
         )
 
-        async def on_lyrics(modal_interaction: discord.Interaction, values: dict[str, str]) -> None:
+        async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
+            assert isinstance(form, SingLyrics)  # noqa: S101
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_sing(
                 origin_of(modal_interaction),
                 pending,
                 prompt=prompt,
-                lyrics=values["lyrics"],
+                lyrics=form.lyrics_text,
                 gender=gender_of(gender),
             )
-            await confirm_queued(modal_interaction, task, self.bot.tracker)
+            await confirm_queued(modal_interaction, task, self.bot)
 
         with pending.discarded_on_error():
-            await interaction.response.send_modal(sing_modal(on_lyrics, pending.discard))
+            await interaction.response.send_modal(SingLyrics(on_lyrics, pending.discard))
 
 
 async def setup(bot: SingingBot) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from bot.errors import AudioRejected, UserFacingError
 from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.models import QuotaLimits
 from bot.timecodes import BadTime
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
@@ -19,18 +20,32 @@ class FakeTracker:
     def __init__(self) -> None:
         self.submitted: list[tuple[Any, Any, Any]] = []
 
-    async def check_quota(self, user_id: int) -> None:
-        return None
-
-    async def submit(self, request, *, audio_path, audio_duration):
+    async def submit(self, request, *, limits, audio_path, audio_duration):
         self.submitted.append((request, audio_path, audio_duration))
         return request
+
+
+class FakeQuota:
+    limits = QuotaLimits(daily=5, active=2)
+    checked: list[int]
+
+    def __init__(self) -> None:
+        self.checked = []
+
+    async def check(self, user_id: int) -> None:
+        self.checked.append(user_id)
 
 
 @pytest.fixture
 async def intake(tmp_path: Path):
     async with aiohttp.ClientSession() as session:
-        yield Intake(session, FakeTracker(), audio_dir=tmp_path / "audio", max_audio_bytes=1000)
+        yield Intake(
+            session,
+            FakeTracker(),  # type: ignore[arg-type]
+            FakeQuota(),  # type: ignore[arg-type]
+            audio_dir=tmp_path / "audio",
+            max_audio_bytes=1000,
+        )
 
 
 async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> None:
@@ -42,7 +57,7 @@ async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> 
             ORIGIN,
             pending,
             prompt="p",
-            span=Intake.parse_range("1", "2"),
+            span=Intake.check_span(1, 2),
             lyrics=None,
             new_lyrics="x" * 2001,
             gender=None,
@@ -78,6 +93,6 @@ async def test_a_failed_download_leaves_no_file(intake: Intake, tmp_path: Path) 
     assert list((tmp_path / "audio").iterdir()) == []
 
 
-def test_parse_range_rejects_reversed_times() -> None:
+def test_check_span_rejects_reversed_times() -> None:
     with pytest.raises(BadTime, match="must come before"):
-        Intake.parse_range("0:30", "0:10")
+        Intake.check_span(30, 10)

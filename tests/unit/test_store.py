@@ -106,8 +106,8 @@ async def test_full_lifecycle_and_guarded_transitions(store: Store) -> None:
     submitted = await store.mark_submitted(task.id, receipt, next_poll_at=NOW + 40, now=NOW)
     assert submitted is not None
     assert submitted.conversion_ids == ("c1", "c2")
-    assert await store.get_task_by_musicgpt_id("mg-1") == submitted
-    assert await store.next_poll() == (task.id, NOW + 40)
+    assert submitted.musicgpt_task_id == "mg-1" and submitted.next_poll_at == NOW + 40
+    assert await store.polls_due(5) == [submitted]
 
     outputs = [Output("http://x/a.mp3", "c1", 10.0, "A"), Output("http://x/b.mp3", "c2", 11.0)]
     completed = await store.mark_completed(task.id, outputs, cost=1.25, now=NOW + 50)

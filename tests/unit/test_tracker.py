@@ -1,20 +1,23 @@
-"""The tracker with fakes of its two seams (MusicGPT client, presenter) and a real store."""
+"""The tracker with fakes of its seams (MusicGPT client, result poster), a real store and a
+fake clock: time only moves when a test drives it, so nothing here sleeps on the wall clock."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from bot.errors import MusicGPTValidationError, PermanentDeliveryError, QuotaExceeded
+from bot.config import Settings
+from bot.errors import MusicGPTValidationError, PermanentDeliveryError
 from bot.models import (
     ConversionResult,
     ConversionStatus,
     Output,
+    QuotaLimits,
+    QuotaRefusal,
     Request,
     SubmitReceipt,
     Task,
@@ -22,19 +25,16 @@ from bot.models import (
     TaskStatus,
 )
 from bot.store import Store
-from bot.tracker import PollBudget, Tracker, TrackerConfig
+from bot.tracker import PollBudget, Tracker
+from tests.unit.conftest import FakeClock, drive
 
-FAST = TrackerConfig(
-    daily_quota=5,
-    max_active=5,
-    max_parallel=1,
-    polls_per_minute=6000,
-    min_poll_interval=0.01,
-    max_poll_interval=0.05,
-    first_poll_margin=0.0,
-    delivery_backoff=0.01,
-    webhook_grace=60.0,
+SETTINGS = Settings(
+    discord_token="t",
+    musicgpt_api_key="k",
+    musicgpt_max_parallel=1,
+    musicgpt_polls_per_minute=600_000,
 )
+LIMITS = QuotaLimits(daily=5, active=5)
 
 DONE = ConversionResult(
     ConversionStatus.COMPLETED,
@@ -73,7 +73,9 @@ class FakeMusicGPT:
     async def submit_inpaint(self, **fields: Any) -> SubmitReceipt:
         return await self._submit(kind="inpaint", **fields)
 
-    async def get_conversion(self, kind: TaskKind, *, task_id: str | None = None, **_: Any):
+    async def get_conversion(
+        self, kind: TaskKind, *, task_id: str | None = None, **_: Any
+    ) -> ConversionResult:
         self.polls.append(task_id or "")
         if not self.results:
             return ConversionResult(ConversionStatus.IN_PROGRESS, task_id=task_id)
@@ -81,21 +83,11 @@ class FakeMusicGPT:
         return ConversionResult(result.status, task_id, (), result.message, result.outputs, 1.0)
 
 
-class FakePresenter:
+class FakePoster:
     def __init__(self) -> None:
-        self.shown: list[Task] = []
         self.delivered: list[int] = []
         self.existing: dict[int, list[int]] = {}
         self.failures: list[Exception] = []
-        self.changed = asyncio.Condition()
-
-    async def _notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def show_status(self, task: Task) -> None:
-        self.shown.append(task)
-        await self._notify()
 
     async def deliver(self, task: Task) -> Sequence[int]:
         if self.failures:
@@ -106,17 +98,6 @@ class FakePresenter:
     async def find_delivery(self, task: Task) -> Sequence[int] | None:
         return self.existing.get(task.id)
 
-    async def wait_for(self, task_id: int, status: TaskStatus, timeout: float = 5) -> Task:
-        async def seen() -> Task:
-            async with self.changed:
-                while True:
-                    for task in reversed(self.shown):
-                        if task.id == task_id and task.status is status:
-                            return task
-                    await self.changed.wait()
-
-        return await asyncio.wait_for(seen(), timeout)
-
 
 def sing(user_id: int = 1) -> Request:
     return Request(
@@ -125,128 +106,200 @@ def sing(user_id: int = 1) -> Request:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with Store.open(tmp_path / "db.sqlite3") as opened:
-        yield opened
-
-
-@pytest.fixture
 def musicgpt() -> FakeMusicGPT:
     return FakeMusicGPT()
 
 
 @pytest.fixture
-def presenter() -> FakePresenter:
-    return FakePresenter()
+def poster() -> FakePoster:
+    return FakePoster()
 
 
-async def running(store: Store, musicgpt: FakeMusicGPT, presenter: FakePresenter, **overrides):
-    config = dataclasses.replace(FAST, **overrides)
-    tracker = Tracker(store, musicgpt, config)
-    tracker.attach(presenter)
-    await tracker.start()
-    return tracker
+class Harness:
+    def __init__(self, tracker: Tracker, store: Store, clock: FakeClock) -> None:
+        self.tracker, self.store, self.clock = tracker, store, clock
+
+    async def submit(self, request: Request) -> Task:
+        created = await self.tracker.submit(request, limits=LIMITS, audio_duration=None)
+        assert isinstance(created, Task)
+        return created
+
+    async def until(self, task_id: int, status: TaskStatus, step: float = 1.0) -> Task:
+        """Drive the clock until the task reaches `status`; the task then."""
+        seen: list[Task] = []
+
+        async def reached() -> bool:
+            task = await self.store.get_task(task_id)
+            seen[:] = [task] if task else []
+            return task is not None and task.status is status
+
+        await drive(self.clock, reached, step=step)
+        return seen[0]
 
 
-async def test_request_travels_to_delivery_exactly_once(store, musicgpt, presenter) -> None:
-    musicgpt.results = [ConversionResult(ConversionStatus.IN_PROGRESS), DONE]
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        delivered = await presenter.wait_for(task.id, TaskStatus.DELIVERED)
-        assert delivered.delivered_message_ids == (1000 + task.id,)
-        assert presenter.delivered == [task.id]
-        assert musicgpt.submits[0]["prompt"] == "piano ballad"
-        assert musicgpt.submits[0]["webhook_url"] is None
-        assert len(musicgpt.polls) == 2
-        # A late duplicate (a second webhook, a slow poll) changes nothing.
-        assert await tracker.apply_update(task.id, DONE) is None
-        await asyncio.sleep(0.05)
-        assert presenter.delivered == [task.id]
-    finally:
+@pytest.fixture
+async def make_harness(store: Store, musicgpt: FakeMusicGPT, poster: FakePoster, clock: FakeClock):
+    """A factory of harnesses over one store; every tracker is stopped before the store closes."""
+    made: list[Tracker] = []
+
+    def make(**settings: Any) -> Harness:
+        webhook_base_url = settings.pop("webhook_base_url", None)
+        tracker = Tracker(
+            store,
+            musicgpt,
+            dataclasses.replace(SETTINGS, **settings),
+            webhook_base_url=webhook_base_url,
+            clock=clock,
+        )
+        tracker.attach(poster)
+        made.append(tracker)
+        return Harness(tracker, store, clock)
+
+    yield make
+    for tracker in made:
         await tracker.stop()
 
 
-async def test_queue_respects_max_parallel_and_order(store, musicgpt, presenter) -> None:
+@pytest.fixture
+def harness(make_harness) -> Harness:
+    return make_harness()
+
+
+async def test_request_travels_to_delivery_exactly_once(harness: Harness, musicgpt, poster):
+    musicgpt.results = [ConversionResult(ConversionStatus.IN_PROGRESS), DONE]
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    delivered = await harness.until(task.id, TaskStatus.DELIVERED)
+    assert delivered.delivered_message_ids == (1000 + task.id,)
+    assert poster.delivered == [task.id]
+    assert musicgpt.submits[0]["prompt"] == "piano ballad"
+    assert musicgpt.submits[0]["webhook_url"] is None
+    assert len(musicgpt.polls) == 2
+    # A late duplicate (a second webhook, a slow poll) changes nothing and starts nothing.
+    assert await harness.tracker.apply_update(task.id, DONE) is None
+    assert harness.tracker.delivery.active == set()
+    assert poster.delivered == [task.id]
+
+
+async def test_every_change_is_published_without_waiting_for_anyone(harness: Harness, musicgpt):
+    musicgpt.results = [DONE]
+    events = harness.tracker.events
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    assert await events.take() == [task.id]  # queued: published by submit itself
+    await harness.until(task.id, TaskStatus.DELIVERED)
+    # Submitted, completed and delivered, coalesced: nobody was consuming meanwhile.
+    assert await events.take() == [task.id]
+    assert events.pending() == 0
+
+
+async def test_queue_respects_max_parallel_and_order(harness: Harness, musicgpt, poster):
     musicgpt.results = [DONE]
     musicgpt.release_submit.clear()
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        tasks = [await tracker.submit(sing(user), audio_duration=None) for user in (1, 2, 3)]
-        await asyncio.sleep(0.05)
-        assert [await tracker.queue_position(t.id) for t in tasks] == [0, 1, 2]
-        musicgpt.release_submit.set()
-        for task in tasks:
-            await presenter.wait_for(task.id, TaskStatus.DELIVERED)
-        assert musicgpt.max_in_flight == 1
-        assert presenter.delivered == [t.id for t in tasks]
-    finally:
-        await tracker.stop()
+    await harness.tracker.start()
+    tasks = [await harness.submit(sing(user)) for user in (1, 2, 3)]
+
+    async def first_is_sending() -> bool:
+        return musicgpt.in_flight == 1
+
+    await drive(harness.clock, first_is_sending)
+    assert [await harness.store.queue_position(t.id) for t in tasks] == [0, 1, 2]
+    musicgpt.release_submit.set()
+    for task in tasks:
+        await harness.until(task.id, TaskStatus.DELIVERED)
+    assert musicgpt.max_in_flight == 1
+    assert poster.delivered == [t.id for t in tasks]
 
 
-async def test_musicgpt_refusal_fails_with_its_text_and_refunds(store, musicgpt, presenter):
+async def test_confirmations_run_concurrently(make_harness, musicgpt, clock) -> None:
+    """Ten tasks due at once are confirmed together, not one poll round trip after another."""
+    h = make_harness(musicgpt_max_parallel=10)
+    gate = asyncio.Event()
+    concurrent = [0, 0]  # now, most
+
+    async def slow_poll(kind: TaskKind, *, task_id: str | None = None, **_: Any):
+        concurrent[0] += 1
+        concurrent[1] = max(concurrent[1], concurrent[0])
+        await gate.wait()
+        concurrent[0] -= 1
+        return ConversionResult(ConversionStatus.COMPLETED, task_id, (), None, DONE.outputs, 1.0)
+
+    musicgpt.get_conversion = slow_poll
+    await h.tracker.start()
+    tasks = [await h.submit(sing(user)) for user in range(1, 11)]
+
+    async def all_polled() -> bool:
+        return concurrent[0] == 10
+
+    await drive(clock, all_polled, step=0.5)
+    gate.set()
+    for task in tasks:
+        await h.until(task.id, TaskStatus.DELIVERED)
+    assert concurrent[1] == 10
+
+
+async def test_musicgpt_refusal_fails_with_its_text_and_refunds(harness: Harness, musicgpt):
     musicgpt.submit_error = MusicGPTValidationError("lyrics contain banned words")
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        failed = await presenter.wait_for(task.id, TaskStatus.FAILED)
-        assert "lyrics contain banned words" in (failed.error or "")
-        assert failed.quota_refunded
-        assert (await tracker.quota_usage(1)).used_today == 0
-    finally:
-        await tracker.stop()
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    failed = await harness.until(task.id, TaskStatus.FAILED)
+    assert "lyrics contain banned words" in (failed.error or "")
+    assert failed.quota_refunded
+    assert (await harness.store.quota_usage(1, harness.clock.now())).used_today == 0
 
 
-async def test_quota_refusal_names_the_reset(store, musicgpt, presenter) -> None:
+async def test_a_request_past_the_quota_is_refused_and_not_queued(
+    make_harness, store, musicgpt
+) -> None:
     musicgpt.release_submit.clear()
-    tracker = await running(store, musicgpt, presenter, daily_quota=1)
-    try:
-        await tracker.submit(sing(), audio_duration=None)
-        with pytest.raises(QuotaExceeded, match="resets at 00:00 UTC"):
-            await tracker.submit(sing(), audio_duration=None)
-        with pytest.raises(QuotaExceeded):
-            await tracker.check_quota(1)
-    finally:
-        await tracker.stop()
+    h = make_harness()
+    await h.tracker.start()
+    limits = QuotaLimits(daily=1, active=5)
+    first = await h.tracker.submit(sing(), limits=limits, audio_duration=None)
+    second = await h.tracker.submit(sing(), limits=limits, audio_duration=None)
+    assert isinstance(first, Task)
+    assert second == QuotaRefusal("daily", second.usage) and second.usage.used_today == 1
+    assert [t.id for t in await store.unfinished_tasks()] == [first.id]
 
 
 async def test_webhook_before_submit_answer_triggers_immediate_poll(
-    store, musicgpt, presenter
+    make_harness, store, musicgpt, clock
 ) -> None:
     musicgpt.results = [DONE]
     musicgpt.release_submit.clear()
     # With webhooks on, the first poll would wait for the grace period: only the webhook
     # can make it happen now.
-    tracker = await running(store, musicgpt, presenter, webhook_base_url="https://bot/hook/s")
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        await asyncio.sleep(0.05)
-        assert (await store.get_task(task.id)).status is TaskStatus.SUBMITTING
-        await tracker.handle_webhook(task.id, {"task_id": "mg-1", "status": "COMPLETED"})
-        musicgpt.release_submit.set()
-        await presenter.wait_for(task.id, TaskStatus.DELIVERED)
-        assert musicgpt.submits[0]["webhook_url"] == f"https://bot/hook/s/{task.id}"
-        assert len(musicgpt.polls) == 1
-    finally:
-        await tracker.stop()
+    h = make_harness(webhook_base_url="https://bot/hook/s")
+    await h.tracker.start()
+    task = await h.submit(sing())
+
+    async def sending() -> bool:
+        return musicgpt.in_flight == 1
+
+    await drive(clock, sending)
+    assert (await store.get_task(task.id)).status is TaskStatus.SUBMITTING
+    await h.tracker.handle_webhook(task.id, {"task_id": "mg-1", "status": "COMPLETED"})
+    musicgpt.release_submit.set()
+    await h.until(task.id, TaskStatus.DELIVERED, step=0.1)
+    assert musicgpt.submits[0]["webhook_url"] == f"https://bot/hook/s/{task.id}"
+    assert len(musicgpt.polls) == 1
+    assert clock.now() - task.created_at < 30  # well before the grace period ran out
 
 
-async def test_webhook_naming_another_task_is_ignored(store, musicgpt, presenter) -> None:
-    tracker = await running(store, musicgpt, presenter, webhook_base_url="https://bot/hook/s")
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        await presenter.wait_for(task.id, TaskStatus.SUBMITTED)
-        await tracker.handle_webhook(task.id, {"task_id": "someone-else", "status": "COMPLETED"})
-        await tracker.handle_webhook(task.id, {"subtype": "lyrics_timestamped"})
-        stored = await store.get_task(task.id)
-        assert stored is not None and not stored.webhook_seen
-        assert musicgpt.polls == []
-    finally:
-        await tracker.stop()
+async def test_webhook_naming_another_task_is_ignored(make_harness, store, musicgpt, clock) -> None:
+    h = make_harness(webhook_base_url="https://bot/hook/s")
+    await h.tracker.start()
+    task = await h.submit(sing())
+    await h.until(task.id, TaskStatus.SUBMITTED)
+    await h.tracker.handle_webhook(task.id, {"task_id": "someone-else", "status": "COMPLETED"})
+    await h.tracker.handle_webhook(task.id, {"subtype": "lyrics_timestamped"})
+    stored = await store.get_task(task.id)
+    assert stored is not None and not stored.webhook_seen
+    assert musicgpt.polls == []
 
 
 async def test_recovery_finds_an_earlier_post_instead_of_posting_again(
-    store, musicgpt, presenter
+    harness: Harness, store, poster
 ) -> None:
     created = await store.create_task(sing(), now=1.0, daily_quota=5, max_active=5)
     assert isinstance(created, Task)
@@ -256,87 +309,84 @@ async def test_recovery_finds_an_earlier_post_instead_of_posting_again(
     )
     await store.mark_completed(created.id, DONE.outputs, 1.0, 2.0)
     await store.claim_delivery(created.id, 3.0)  # then the process "died"
-    presenter.existing[created.id] = [4242]
+    poster.existing[created.id] = [4242]
 
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        delivered = await presenter.wait_for(created.id, TaskStatus.DELIVERED)
-        assert delivered.delivered_message_ids == (4242,)
-        assert presenter.delivered == []
-    finally:
-        await tracker.stop()
+    await harness.tracker.start()
+    delivered = await harness.until(created.id, TaskStatus.DELIVERED)
+    assert delivered.delivered_message_ids == (4242,)
+    assert poster.delivered == []
 
 
-async def test_recovery_fails_and_refunds_a_submit_cut_short(store, musicgpt, presenter):
+async def test_recovery_fails_and_refunds_a_submit_cut_short(harness: Harness, store, musicgpt):
     created = await store.create_task(sing(), now=1.0, daily_quota=5, max_active=5)
     assert isinstance(created, Task)
     await store.claim_next_queued(1.0)
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        failed = await presenter.wait_for(created.id, TaskStatus.FAILED)
-        assert failed.quota_refunded and "restarted" in (failed.error or "")
-        assert musicgpt.submits == []
-    finally:
-        await tracker.stop()
+    await harness.tracker.start()
+    failed = await harness.until(created.id, TaskStatus.FAILED)
+    assert failed.quota_refunded and "restarted" in (failed.error or "")
+    assert musicgpt.submits == []
 
 
-async def test_delivery_retries_transient_errors(store, musicgpt, presenter) -> None:
+async def test_delivery_retries_transient_errors(harness: Harness, musicgpt, poster) -> None:
     musicgpt.results = [DONE]
-    presenter.failures = [RuntimeError("discord 503"), RuntimeError("discord 503")]
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        delivered = await presenter.wait_for(task.id, TaskStatus.DELIVERED)
-        assert delivered.delivery_attempts == 3
-        assert presenter.delivered == [task.id]
-    finally:
-        await tracker.stop()
+    poster.failures = [RuntimeError("discord 503"), RuntimeError("discord 503")]
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    delivered = await harness.until(task.id, TaskStatus.DELIVERED)
+    assert delivered.delivery_attempts == 3
+    assert poster.delivered == [task.id]
 
 
-async def test_permanent_delivery_error_fails_and_refunds(store, musicgpt, presenter) -> None:
+async def test_delivery_gives_up_after_its_attempts_and_refunds(
+    harness: Harness, musicgpt, poster
+) -> None:
     musicgpt.results = [DONE]
-    presenter.failures = [PermanentDeliveryError("I can't post in this channel.")]
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        failed = await presenter.wait_for(task.id, TaskStatus.FAILED)
-        assert failed.error == "I can't post in this channel." and failed.quota_refunded
-    finally:
-        await tracker.stop()
+    poster.failures = [RuntimeError("discord 503")] * 5
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    failed = await harness.until(task.id, TaskStatus.FAILED, step=5.0)
+    assert "couldn't post it" in (failed.error or "") and failed.quota_refunded
+    assert failed.delivery_attempts == 5 and poster.delivered == []
 
 
-async def test_musicgpt_failure_status_fails_the_task(store, musicgpt, presenter) -> None:
+async def test_permanent_delivery_error_fails_and_refunds(harness: Harness, musicgpt, poster):
+    musicgpt.results = [DONE]
+    poster.failures = [PermanentDeliveryError("I can't post in this channel.")]
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    failed = await harness.until(task.id, TaskStatus.FAILED)
+    assert failed.error == "I can't post in this channel." and failed.quota_refunded
+
+
+async def test_musicgpt_failure_status_fails_the_task(harness: Harness, musicgpt) -> None:
     musicgpt.results = [ConversionResult(ConversionStatus.FAILED, message="vocal model crashed")]
-    tracker = await running(store, musicgpt, presenter)
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        failed = await presenter.wait_for(task.id, TaskStatus.FAILED)
-        assert "vocal model crashed" in (failed.error or "") and failed.quota_refunded
-    finally:
-        await tracker.stop()
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    failed = await harness.until(task.id, TaskStatus.FAILED)
+    assert "vocal model crashed" in (failed.error or "") and failed.quota_refunded
 
 
-async def test_gives_up_after_the_limit_and_refunds(store, musicgpt, presenter) -> None:
-    tracker = await running(store, musicgpt, presenter, give_up_after=0.2)
-    try:
-        task = await tracker.submit(sing(), audio_duration=None)
-        failed = await presenter.wait_for(task.id, TaskStatus.FAILED)
-        assert "gave up" in (failed.error or "") and failed.quota_refunded
-        assert len(musicgpt.polls) >= 2
-    finally:
-        await tracker.stop()
+async def test_gives_up_after_the_limit_and_refunds(make_harness, store, musicgpt, clock) -> None:
+    h = make_harness(poll_give_up_minutes=1)
+    await h.tracker.start()
+    task = await h.submit(sing())
+    failed = await h.until(task.id, TaskStatus.FAILED, step=5.0)
+    assert "within 1 minutes" in (failed.error or "") and failed.quota_refunded
+    assert len(musicgpt.polls) >= 2
+    # Polls backed off: far fewer than one per 5-second step over the minute.
+    assert len(musicgpt.polls) <= 12
 
 
 def test_poll_budget_spaces_calls_evenly() -> None:
-    now = [100.0]
-    budget = PollBudget(per_minute=20, clock=lambda: now[0])
+    clock = FakeClock(start=100.0)
+    budget = PollBudget(per_minute=20, clock=clock)
     assert budget.wait_time() == 0
     budget.spend()
     assert budget.wait_time() == pytest.approx(3.0)
-    now[0] += 3.0
+    clock.advance(3.0)
     assert budget.wait_time() == 0
     # A quiet spell earns no burst: after an hour idle, still one call per 3 s.
-    now[0] += 3600
+    clock.advance(3600)
     budget.spend()
     budget.spend()
     assert budget.wait_time() == pytest.approx(6.0)

@@ -1,4 +1,4 @@
-"""The HTTP side of the bot: MusicGPT's webhooks and a health check.
+"""The bot's own HTTP server: MusicGPT's webhooks and the health check.
 
 MusicGPT signs nothing, so the long random secret in the path is the only gate, compared in
 constant time. Even past the gate a payload is only a hint: the tracker confirms with
@@ -34,7 +34,7 @@ class Health:
     database_ok: Callable[[], Awaitable[bool]]
 
 
-class WebhookServer:
+class HttpServer:
     def __init__(
         self, tracker: Tracker, secret: str, health: Health, *, host: str, port: int
     ) -> None:
@@ -86,7 +86,7 @@ class WebhookServer:
             database_ok = await self._health.database_ok()
         except Exception:
             database_ok = False
-        reachable = self._tracker.musicgpt_reachable
+        reachable = self._tracker.health.reachable
         checks = {
             "discord_connected": self._health.discord_connected(),
             "database_ok": database_ok,
@@ -94,5 +94,6 @@ class WebhookServer:
             "musicgpt_reachable": reachable is not False,
         }
         healthy = all(checks.values())
-        checks["musicgpt_last_contact"] = self._tracker.last_musicgpt_contact
-        return web.json_response({"ok": healthy, **checks}, status=200 if healthy else 503)
+        body: dict[str, object] = {"ok": healthy, **checks}
+        body["musicgpt_last_contact"] = self._tracker.health.last_contact
+        return web.json_response(body, status=200 if healthy else 503)

@@ -1,0 +1,199 @@
+"""The task tracker: from an accepted request to audio in the channel, exactly once.
+
+A thin facade over three parts, all driven by rows in the database so a restart loses
+nothing:
+
+* the `Dispatcher` sends queued tasks to MusicGPT while fewer than `max_parallel` are there;
+* the `Poller` asks `byId` about submitted tasks as they fall due, within the poll budget;
+* the `DeliveryWorker` claims a completed task in the database before posting it.
+
+Webhooks never deliver anything themselves: MusicGPT signs nothing, so a webhook only makes
+its task due for a confirming `byId` poll now. Poll results go through `apply_update`, the
+one idempotent path to `completed` or `failed`.
+
+The tracker never waits on Discord: every change is published on `events` ("task N
+changed") for the status renderer, and results go out through the attached `ResultPoster`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.models import (
+    ConversionResult,
+    ConversionStatus,
+    QuotaLimits,
+    QuotaRefusal,
+    Request,
+    Task,
+    TaskStatus,
+)
+from bot.musicgpt import parse_conversion
+from bot.store import Store
+from bot.tracker.context import MusicGPTHealth, Timing, TrackerContext
+from bot.tracker.delivery import DeliveryWorker, ResultPoster
+from bot.tracker.dispatch import Dispatcher, MusicGPTSubmitter
+from bot.tracker.events import TaskEvents
+from bot.tracker.poller import MusicGPTStatus, PollBudget, Poller
+
+__all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", "Tracker"]
+
+log = logging.getLogger(__name__)
+
+RESTARTED_MID_SUBMIT = (
+    "The bot restarted while sending this to MusicGPT, so it was stopped rather than risk "
+    "running it twice. Please try again."
+)
+
+
+class MusicGPTApi(MusicGPTSubmitter, MusicGPTStatus, Protocol):
+    """The part of `MusicGPTClient` the tracker uses."""
+
+
+class Tracker:
+    def __init__(
+        self,
+        store: Store,
+        musicgpt: MusicGPTApi,
+        settings: Settings,
+        *,
+        webhook_base_url: str | None = None,
+        clock: Clock | None = None,
+        timing: Timing | None = None,
+        events: TaskEvents | None = None,
+    ) -> None:
+        clock = clock or SystemClock()
+        self.events = events or TaskEvents()
+        self.health = MusicGPTHealth(clock)
+        self._ctx = TrackerContext(store, self.events, clock, timing or Timing(), self.health)
+        self.poller = Poller(
+            self._ctx,
+            musicgpt,
+            polls_per_minute=settings.musicgpt_polls_per_minute,
+            give_up_after=settings.poll_give_up_minutes * 60,
+            on_result=self.apply_update,
+        )
+        self.dispatcher = Dispatcher(
+            self._ctx,
+            musicgpt,
+            max_parallel=settings.musicgpt_max_parallel,
+            webhook_base_url=webhook_base_url,
+            poll_due=self.poller.wakeup,
+        )
+        self.delivery = DeliveryWorker(self._ctx)
+        self._loops: list[asyncio.Task[None]] = []
+
+    def attach(self, poster: ResultPoster) -> None:
+        self.delivery.attach(poster)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every unfinished task where it stood, then run the loops."""
+        await self._recover()
+        self._loops = [
+            asyncio.create_task(self.dispatcher.run(), name="tracker-dispatch"),
+            asyncio.create_task(self.poller.run(), name="tracker-poll"),
+        ]
+
+    async def stop(self) -> None:
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
+        await self._ctx.cancel_background()
+
+    async def _recover(self) -> None:
+        for task in await self._ctx.store.unfinished_tasks():
+            if task.status is TaskStatus.SUBMITTING:
+                # The process died mid-submit: MusicGPT may or may not have the task, and a
+                # second submit could charge twice. Say so and give the generation back.
+                await self._ctx.fail(task, RESTARTED_MID_SUBMIT)
+            elif task.status in (TaskStatus.COMPLETED, TaskStatus.DELIVERING):
+                self.delivery.start(task.id, reclaim=task.status is TaskStatus.DELIVERING)
+            else:
+                # Queued and submitted tasks resume from the database; their status
+                # messages are refreshed once the Discord side is up.
+                self.events.publish(task.id)
+        self.dispatcher.wakeup.set()
+        self.poller.wakeup.set()
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        request: Request,
+        *,
+        limits: QuotaLimits,
+        audio_path: Path | None = None,
+        audio_duration: float | None,
+    ) -> Task | QuotaRefusal:
+        """Charge quota and queue the request, or refuse it; MusicGPT gets it once a slot frees."""
+        created = await self._ctx.store.create_task(
+            request,
+            now=self._ctx.clock.now(),
+            daily_quota=limits.daily,
+            max_active=limits.active,
+            audio_path=str(audio_path) if audio_path else None,
+            audio_duration=audio_duration,
+        )
+        if isinstance(created, Task):
+            self.events.publish(created.id)
+            self.dispatcher.wakeup.set()
+        return created
+
+    async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
+        """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`.
+
+        Lets the command answer "MusicGPT said no: …" privately when that comes quickly,
+        instead of only on the public status message.
+        """
+        return await self.dispatcher.wait_until_sent(task_id, wait_seconds)
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    async def handle_webhook(self, task_id: int, payload: Mapping[str, Any]) -> None:
+        """A webhook is a hint, not a result: it makes the task due for a confirming poll."""
+        result = parse_conversion(payload)
+        if result.status is ConversionStatus.UNKNOWN:
+            return  # lyrics timestamps and other `subtype` extras carry no status
+        store = self._ctx.store
+        task = await store.get_task(task_id)
+        if task is None or task.status not in (TaskStatus.SUBMITTING, TaskStatus.SUBMITTED):
+            return
+        if task.musicgpt_task_id and result.task_id and result.task_id != task.musicgpt_task_id:
+            log.warning("webhook for task %s names another MusicGPT task; ignored", task_id)
+            return
+        await store.note_webhook(task_id, self._ctx.clock.now())
+        self.poller.wakeup.set()
+
+    # --- the one update path ---------------------------------------------------------------
+
+    async def apply_update(self, task_id: int, result: ConversionResult) -> Task | None:
+        """Record a final result from MusicGPT. Repeats and late arrivals change nothing."""
+        if result.status.is_failure:
+            reason = result.message or "MusicGPT couldn't generate this song."
+            return await self._fail_by_id(task_id, f"MusicGPT failed: {reason}")
+        if result.status is not ConversionStatus.COMPLETED:
+            return None
+        if not result.outputs:
+            return await self._fail_by_id(task_id, "MusicGPT finished but sent back no audio.")
+        completed = await self._ctx.store.mark_completed(
+            task_id, result.outputs, result.cost, self._ctx.clock.now()
+        )
+        if completed is not None:
+            # Delivery first: the "done" status edit must not hold up the song itself.
+            self.delivery.start(task_id)
+            self.dispatcher.wakeup.set()
+            self.events.publish(task_id)
+        return completed
+
+    async def _fail_by_id(self, task_id: int, reason: str) -> Task | None:
+        task = await self._ctx.store.get_task(task_id)
+        return await self._ctx.fail(task, reason) if task else None

@@ -1,0 +1,179 @@
+"""The dispatcher: queued tasks go to MusicGPT while fewer than MUSICGPT_MAX_PARALLEL are there."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from bot.errors import (
+    MusicGPTConfigurationError,
+    MusicGPTError,
+    MusicGPTOutOfCredits,
+    MusicGPTSubmitUncertain,
+    MusicGPTUnavailable,
+    MusicGPTValidationError,
+)
+from bot.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind, TaskStatus
+from bot.tracker.context import TrackerContext, remove_file
+
+log = logging.getLogger(__name__)
+
+
+class MusicGPTSubmitter(Protocol):
+    """The submitting part of `MusicGPTClient`."""
+
+    async def submit_sing(
+        self,
+        *,
+        prompt: str,
+        lyrics: str,
+        gender: Gender | None,
+        audio: AudioSource,
+        webhook_url: str | None,
+    ) -> SubmitReceipt: ...
+
+    async def submit_inpaint(
+        self,
+        *,
+        prompt: str,
+        replace_start: float,
+        replace_end: float,
+        lyrics: str | None,
+        lyrics_section_to_replace: str | None,
+        gender: Gender | None,
+        num_outputs: int,
+        audio: AudioSource,
+        webhook_url: str | None,
+    ) -> SubmitReceipt: ...
+
+
+def failure_message_for(error: Exception) -> str:
+    """What the user reads when a submit goes wrong; never MusicGPT's internals or our keys."""
+    if isinstance(error, MusicGPTValidationError):
+        return f"MusicGPT refused the request: {error.user_message}"
+    if isinstance(error, MusicGPTOutOfCredits):
+        return "The bot's MusicGPT account is out of credits. Please tell the server owner."
+    if isinstance(error, MusicGPTConfigurationError):
+        return "The bot can't sign in to MusicGPT right now. Please tell the server owner."
+    if isinstance(error, MusicGPTSubmitUncertain):
+        return (
+            "MusicGPT didn't confirm the request, so I stopped rather than risk running it "
+            "twice. Please try again."
+        )
+    if isinstance(error, MusicGPTUnavailable):
+        return "MusicGPT is unavailable right now. Please try again in a few minutes."
+    return "Something went wrong sending this to MusicGPT. Please try again."
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        context: TrackerContext,
+        musicgpt: MusicGPTSubmitter,
+        *,
+        max_parallel: int,
+        webhook_base_url: str | None,
+        poll_due: asyncio.Event,
+    ) -> None:
+        self._ctx = context
+        self._musicgpt = musicgpt
+        self._max_parallel = max_parallel
+        self._webhook_base_url = webhook_base_url
+        self._poll_due = poll_due  # set when a task becomes pollable
+        self._sent: dict[int, asyncio.Event] = {}  # set when a submit attempt has ended
+
+    @property
+    def wakeup(self) -> asyncio.Event:
+        return self._ctx.slot_freed
+
+    async def run(self) -> None:
+        store = self._ctx.store
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            try:
+                while await store.count_in_flight() < self._max_parallel:
+                    task = await store.claim_next_queued(self._ctx.clock.now())
+                    if task is None:
+                        break
+                    self._ctx.spawn(self._submit(task), f"submit-{task.id}")
+            except Exception:
+                log.exception("dispatcher failed; retrying shortly")
+                await self._ctx.clock.sleep(1)
+                self.wakeup.set()
+
+    def webhook_url_for(self, task_id: int) -> str | None:
+        base = self._webhook_base_url
+        return f"{base}/{task_id}" if base else None
+
+    async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
+        """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`."""
+        sent = self._sent.setdefault(task_id, asyncio.Event())
+        store = self._ctx.store
+        task = await store.get_task(task_id)
+        if task is not None and task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTING):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sent.wait(), wait_seconds)
+            task = await store.get_task(task_id)
+        self._sent.pop(task_id, None)
+        return task
+
+    async def _send(self, task: Task) -> SubmitReceipt:
+        common: dict[str, Any] = {
+            "prompt": task.prompt,
+            "gender": task.gender,
+            "audio": task.audio,
+            "webhook_url": self.webhook_url_for(task.id),
+        }
+        if task.kind is TaskKind.SING:
+            return await self._musicgpt.submit_sing(lyrics=task.lyrics or "", **common)
+        assert task.replace_start is not None and task.replace_end is not None  # noqa: S101
+        return await self._musicgpt.submit_inpaint(
+            replace_start=task.replace_start,
+            replace_end=task.replace_end,
+            lyrics=task.lyrics,
+            lyrics_section_to_replace=task.lyrics_section_to_replace,
+            num_outputs=task.num_outputs,
+            **common,
+        )
+
+    async def _submit(self, task: Task) -> None:
+        try:
+            receipt = await self._send(task)
+        except MusicGPTError as error:
+            self._ctx.health.note(error)
+            if isinstance(error, MusicGPTConfigurationError):
+                log.error("MusicGPT rejected the API key; check MUSICGPT_API_KEY")
+            else:
+                log.warning("submit of task %s failed: %s", task.id, type(error).__name__)
+            await self._ctx.fail(task, failure_message_for(error))
+        except Exception as error:
+            log.exception("submit of task %s failed unexpectedly", task.id)
+            await self._ctx.fail(task, failure_message_for(error))
+        else:
+            self._ctx.health.note(None)
+            await self._on_submitted(task, receipt)
+        finally:
+            if sent := self._sent.get(task.id):
+                sent.set()
+            self.wakeup.set()
+
+    async def _on_submitted(self, task: Task, receipt: SubmitReceipt) -> None:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        eta = ctx.timing.default_eta if receipt.eta_seconds is None else receipt.eta_seconds
+        first_poll = now + eta * (1 + ctx.timing.first_poll_margin)
+        if self._webhook_base_url:
+            first_poll += ctx.timing.webhook_grace
+        submitted = await ctx.store.mark_submitted(
+            task.id, receipt, next_poll_at=first_poll, now=now
+        )
+        remove_file(task.audio_path)
+        if submitted is None:
+            return
+        if submitted.webhook_seen:  # the webhook beat the submit's own answer
+            await ctx.store.schedule_poll(task.id, at=now, polled=False, now=now)
+        self._poll_due.set()
+        ctx.events.publish(task.id)

@@ -1,0 +1,140 @@
+"""The poller: asks `byId` about submitted tasks as they fall due, within the poll budget.
+
+Like RoboDanny's timer loop it sleeps until the soonest row is due, or until something wakes
+it (a submit, a webhook, a finished poll). Several confirmations run at once: when fifty
+webhooks arrive within a second, the fiftieth is not kept waiting behind forty-nine round
+trips to MusicGPT, and the budget still spaces their start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.clock import Clock, sleep_or_wake
+from bot.errors import MusicGPTError
+from bot.models import ConversionResult, Task, TaskKind
+from bot.tracker.context import TrackerContext
+
+log = logging.getLogger(__name__)
+
+ResultHandler = Callable[[int, ConversionResult], Awaitable[object]]
+
+
+class MusicGPTStatus(Protocol):
+    """The status part of `MusicGPTClient`."""
+
+    async def get_conversion(
+        self, kind: TaskKind, *, task_id: str | None = None, conversion_id: str | None = None
+    ) -> ConversionResult: ...
+
+
+class PollBudget:
+    """Spaces `byId` calls evenly so no 60-second window holds more than `per_minute`."""
+
+    def __init__(self, per_minute: int, clock: Clock) -> None:
+        self._spacing = 60.0 / per_minute
+        self._clock = clock
+        self._next_allowed = 0.0
+
+    def wait_time(self) -> float:
+        return max(0.0, self._next_allowed - self._clock.now())
+
+    def spend(self) -> None:
+        self._next_allowed = max(self._clock.now(), self._next_allowed) + self._spacing
+
+
+class Poller:
+    def __init__(
+        self,
+        context: TrackerContext,
+        musicgpt: MusicGPTStatus,
+        *,
+        polls_per_minute: int,
+        give_up_after: float,
+        on_result: ResultHandler,
+    ) -> None:
+        self._ctx = context
+        self._musicgpt = musicgpt
+        self._budget = PollBudget(polls_per_minute, context.clock)
+        self._give_up_after = give_up_after
+        self._on_result = on_result
+        self._in_flight: set[int] = set()
+        self.wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._turn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poller failed; retrying shortly")
+                await self._ctx.clock.sleep(1)
+
+    async def _turn(self) -> None:
+        self.wakeup.clear()
+        room = self._ctx.timing.max_concurrent_polls - len(self._in_flight)
+        due = [] if room <= 0 else await self._ctx.store.polls_due(room + len(self._in_flight))
+        due = [task for task in due if task.id not in self._in_flight][:room]
+        for task in due:
+            assert task.next_poll_at is not None  # noqa: S101 - polls_due selects on it
+            wait = max(task.next_poll_at - self._ctx.clock.now(), self._budget.wait_time())
+            if wait > 0:
+                await sleep_or_wake(self._ctx.clock, self.wakeup, wait)
+                return  # look again: something sooner may have become due meanwhile
+            self._budget.spend()
+            self._in_flight.add(task.id)
+            self._ctx.spawn(self._poll(task), f"poll-{task.id}")
+        if len(due) < room or room <= 0:
+            await sleep_or_wake(self._ctx.clock, self.wakeup, None)
+
+    async def _poll(self, task: Task) -> None:
+        try:
+            await self._confirm(task)
+        except Exception:
+            log.exception("poll of task %s failed unexpectedly", task.id)
+        finally:
+            self._in_flight.discard(task.id)
+            self.wakeup.set()
+
+    async def _confirm(self, task: Task) -> None:
+        assert task.musicgpt_task_id is not None  # noqa: S101 - submitted tasks have one
+        try:
+            result = await self._musicgpt.get_conversion(task.kind, task_id=task.musicgpt_task_id)
+        except MusicGPTError as error:
+            self._ctx.health.note(error)
+            log.warning("poll of task %s failed: %s", task.id, type(error).__name__)
+            await self._poll_later(task)
+            return
+        self._ctx.health.note(None)
+        if result.status.is_final:
+            await self._on_result(task.id, result)
+        else:
+            await self._poll_later(task)
+
+    def _eta(self, task: Task) -> float:
+        default = self._ctx.timing.default_eta
+        return float(default if task.eta_seconds is None else task.eta_seconds)
+
+    def _poll_delay(self, task: Task) -> float:
+        timing = self._ctx.timing
+        delay = self._eta(task) * 0.25 * (1.5 ** max(task.poll_count, 0))
+        return min(max(delay, timing.min_poll_interval), timing.max_poll_interval)
+
+    async def _poll_later(self, task: Task) -> None:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        deadline = (task.submitted_at or task.created_at) + self._eta(task) + self._give_up_after
+        if now >= deadline:
+            minutes = round(self._give_up_after / 60)
+            await ctx.fail(
+                task,
+                f"MusicGPT didn't finish this within {minutes} minutes of its estimate, "
+                "so I gave up waiting.",
+            )
+            return
+        next_at = min(now + self._poll_delay(task), deadline)
+        await ctx.store.schedule_poll(task.id, at=next_at, polled=True, now=now)

@@ -1,0 +1,1 @@
+"""Discord pieces the cogs share: modals (`modals`) and the status embed (`status`)."""

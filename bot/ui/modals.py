@@ -1,0 +1,105 @@
+"""The lyrics forms that follow /sing and /inpaint, as small modal classes.
+
+A form knows whether it is still open in this process: a submit for a form opened before a
+restart (or timed out) would be dropped silently by discord.py, so the bot answers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import discord
+
+from bot.intake import LYRICS_MAX
+from bot.tree import report_error
+
+MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
+MODAL_PREFIX = "lyrics-form:"
+# Lyrics forms open in this process, by custom_id.
+OPEN_MODALS: set[str] = set()
+
+
+def is_stale_modal(interaction: discord.Interaction) -> bool:
+    if interaction.type is not discord.InteractionType.modal_submit or not interaction.data:
+        return False
+    custom_id = str(interaction.data.get("custom_id", ""))
+    return custom_id.startswith(MODAL_PREFIX) and custom_id not in OPEN_MODALS
+
+
+def _lyrics_input(custom_id: str, *, required: bool, placeholder: str) -> discord.ui.TextInput:
+    return discord.ui.TextInput(
+        custom_id=custom_id,
+        style=discord.TextStyle.paragraph,
+        required=required,
+        max_length=LYRICS_MAX,
+        placeholder=placeholder,
+    )
+
+
+def _text(label: discord.ui.Label[Any]) -> str:
+    return cast(discord.ui.TextInput[Any], label.component).value or ""
+
+
+class LyricsForm(discord.ui.Modal):
+    """What both forms share: a unique id, the stale-form check, abandon and error paths."""
+
+    def __init__(
+        self,
+        on_submit: Callable[[discord.Interaction, LyricsForm], Awaitable[None]],
+        on_abandon: Callable[[], None],
+    ) -> None:
+        custom_id = f"{MODAL_PREFIX}{uuid.uuid4().hex}"
+        super().__init__(timeout=MODAL_TIMEOUT, custom_id=custom_id)
+        OPEN_MODALS.add(custom_id)
+        self._handler = on_submit
+        self._on_abandon = on_abandon
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        # Forget the form a while later, not now: the bot's on_interaction sees this same
+        # submit concurrently and must still find the form open.
+        asyncio.get_running_loop().call_later(60, OPEN_MODALS.discard, self.custom_id)
+        await self._handler(interaction, self)
+
+    async def on_timeout(self) -> None:
+        OPEN_MODALS.discard(self.custom_id)
+        self._on_abandon()
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
+        await report_error(interaction, error)
+
+
+class SingLyrics(LyricsForm, title="Lyrics for your song"):
+    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Lyrics",
+        component=_lyrics_input(
+            "lyrics", required=True, placeholder="The words to sing over your instrumental"
+        ),
+    )
+
+    @property
+    def lyrics_text(self) -> str:
+        return _text(self.lyrics)
+
+
+class InpaintLyrics(LyricsForm, title="Lyrics for the new part"):
+    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Lyrics of the whole song",
+        component=_lyrics_input(
+            "lyrics", required=False, placeholder="Optional: helps MusicGPT blend in"
+        ),
+    )
+    new_lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="New lyrics for the replaced part",
+        component=_lyrics_input("new_lyrics", required=False, placeholder="Optional"),
+    )
+
+    @property
+    def lyrics_text(self) -> str:
+        return _text(self.lyrics)
+
+    @property
+    def new_lyrics_text(self) -> str:
+        return _text(self.new_lyrics)

@@ -1,0 +1,131 @@
+"""The status renderer: keeps each task's status message in the channel up to date.
+
+It consumes the tracker's "task N changed" events and never holds the tracker up. Per task,
+the latest state wins: changes that arrive while a message is being edited are folded into
+one more edit of whatever the task looks like by then. A few renders run at once, so a burst
+of finished tasks doesn't take the event loop away from posting their songs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import discord
+from discord.ext import commands, tasks
+
+from bot.bot import SingingBot
+from bot.models import Task, TaskStatus
+from bot.progress import status_view
+from bot.ui.status import status_embed
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 5.0  # progress bars and queue positions advance this often
+CONCURRENT_RENDERS = 4
+
+
+class StatusRenderer(commands.Cog):
+    def __init__(self, bot: SingingBot) -> None:
+        self.bot = bot
+        self._store = bot.store
+        self._rendering: set[int] = set()
+        self._again: set[int] = set()  # changed while being rendered: render once more
+        self._shown: dict[int, tuple[str, str | None]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}  # one render of a task at a time
+        self._slots = asyncio.Semaphore(CONCURRENT_RENDERS)
+        self._consumer: asyncio.Task[None] | None = None
+        self._renders: set[asyncio.Task[None]] = set()
+
+    async def cog_load(self) -> None:
+        self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
+        self.refresh_progress.start()
+
+    async def cog_unload(self) -> None:
+        self.refresh_progress.cancel()
+        for task in [self._consumer, *self._renders]:
+            if task is not None:
+                task.cancel()
+
+    async def _consume(self) -> None:
+        await self.bot.wait_until_ready()
+        events = self.bot.tracker.events
+        while True:
+            for task_id in await events.take():
+                if task_id in self._rendering:
+                    self._again.add(task_id)
+                    continue
+                self._rendering.add(task_id)
+                render = asyncio.create_task(self._render(task_id), name=f"status-{task_id}")
+                self._renders.add(render)
+                render.add_done_callback(self._renders.discard)
+
+    async def _render(self, task_id: int) -> None:
+        try:
+            while True:
+                self._again.discard(task_id)
+                async with self._slots:
+                    try:
+                        await self.show(task_id)
+                    except Exception:
+                        # Status messages are best effort: the next change or refresh retries.
+                        log.exception("couldn't show the status of task %s", task_id)
+                if task_id not in self._again:
+                    return
+        finally:
+            self._rendering.discard(task_id)
+
+    async def show(self, task_id: int) -> None:
+        """Render the task as it is now; no edit when the message already says this.
+
+        Also called by the commands, so a new request's status message exists (and can be
+        linked to) before the member is told the request was taken.
+        """
+        lock = self._locks.setdefault(task_id, asyncio.Lock())
+        async with lock:
+            task = await self._store.get_task(task_id)
+            if task is None:
+                return
+            queued = task.status is TaskStatus.QUEUED
+            position = await self._store.queue_position(task_id) if queued else 0
+            view = status_view(task, position, time.time())
+            rendered = (view.stage, view.progress)
+            if self._shown.get(task_id) != rendered:
+                await self._put(task, status_embed(view))
+                self._shown[task_id] = rendered
+            if task.status.is_final:
+                self._shown.pop(task_id, None)
+                self._locks.pop(task_id, None)
+
+    async def _put(self, task: Task, embed: discord.Embed) -> None:
+        channel = self.bot.channel_for(task)
+        if task.status_message_id is not None:
+            try:
+                await channel.get_partial_message(task.status_message_id).edit(embed=embed)  # type: ignore[attr-defined]
+                return
+            except discord.NotFound:
+                log.info("status message of task %s was deleted; posting a new one", task.id)
+        message = await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+        await self._store.set_status_message(task.id, message.id)
+
+    @tasks.loop(seconds=REFRESH_SECONDS)
+    async def refresh_progress(self) -> None:
+        """Advance progress bars and queue positions; also revives status after a restart."""
+        try:
+            unfinished = await self._store.unfinished_tasks()
+        except Exception:
+            # A tasks.loop stops for good on an exception it doesn't expect: log and go on.
+            log.exception("couldn't list tasks to refresh their status")
+            return
+        for task in unfinished:
+            if task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTED):
+                self.bot.tracker.events.publish(task.id)
+
+    @refresh_progress.before_loop
+    async def _before_refresh(self) -> None:
+        await self.bot.wait_until_ready()
+
+
+async def setup(bot: SingingBot) -> None:
+    await bot.add_cog(StatusRenderer(bot))
