@@ -36,7 +36,7 @@ async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
     from bot.intake import Intake
-    from bot.musicgpt import MusicGPTClient
+    from bot.musicgpt.client import MusicGPTClient
     from bot.store import Store
     from bot.tracker import Tracker, TrackerConfig
     from bot.webhooks import Health, WebhookServer, webhook_base_url

@@ -48,7 +48,7 @@ from bot.models import (
     TaskKind,
     TaskStatus,
 )
-from bot.musicgpt import parse_conversion
+from bot.musicgpt.parse import parse_conversion
 from bot.quota import refusal_message
 from bot.store import Store
 

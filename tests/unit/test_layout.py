@@ -16,7 +16,8 @@ SERVICES = [
     "errors",
     "models",
     "store",
-    "musicgpt",
+    "musicgpt.client",
+    "musicgpt.parse",
     "audio",
     "tracker",
     "webhooks",
@@ -40,9 +41,10 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_services_never_import_discord() -> None:
     for name in SERVICES:
-        modules = imported_modules(ROOT / "bot" / f"{name}.py")
+        path = ROOT / "bot" / Path(*name.split(".")).with_suffix(".py")  # "a.b": bot/a/b.py
+        modules = imported_modules(path)
         offending = {m for m in modules if m == "discord" or m.startswith(("discord.", "cogs"))}
-        assert not offending, f"bot/{name}.py imports {offending}"
+        assert not offending, f"{path.relative_to(ROOT)} imports {offending}"
 
 
 def test_every_extension_loads_and_command_names_are_unique() -> None:
