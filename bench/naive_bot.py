@@ -22,7 +22,8 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.audio import download_to_file, inspect_audio_async
+from bot.media.download import download_to_file
+from bot.media.inspect import inspect_audio_async
 from bot.ui import sing_modal
 
 MAX_BYTES = 25 * 1024 * 1024

@@ -19,9 +19,9 @@ import discord
 from discord.ext import commands, tasks
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bot.audio import DownloadFailed, download_to_file
 from bot.bot import SingingBot
 from bot.errors import AudioRejected, PermanentDeliveryError
+from bot.media.download import DownloadFailed, download_to_file
 from bot.models import Output, Task, TaskStatus
 from bot.progress import describe_length, status_view
 from bot.ui import status_embed
