@@ -7,11 +7,19 @@ tmp_path so that every case is built from bytes a real encoder wrote.
 
 from __future__ import annotations
 
+import io
 import random
 import struct
 from pathlib import Path
 
+import mutagen
 import pytest
+from mutagen.flac import FLAC
+from mutagen.id3 import ID3
+from mutagen.id3 import error as ID3Error
+from mutagen.mp3 import HeaderNotFoundError
+from mutagen.mp4 import MP4, MP4Info
+from mutagen.wave import WAVE, WaveStreamInfo
 
 from bot.errors import AudioRejected, UserFacingError
 from bot.media.inspect import AudioInfo, describe_size, inspect_audio, inspect_audio_async
@@ -260,6 +268,7 @@ def test_mp3_frames_overwritten_with_garbage(tmp_path: Path) -> None:
     ("name", "keep"),
     [
         ("tone.ogg", 3000),  # headers cut off mid-packet
+        ("tone.ogg", 30),  # cut inside the first page: no whole identification packet
         ("tone.m4a", 3000),  # moov comes last in this file: cut away
         ("tone.flac", 4000),  # metadata blocks cut off
         ("tone.flac", 100),
@@ -357,3 +366,50 @@ def test_inspect_module_does_not_import_discord() -> None:
     source = (Path(__file__).parents[2] / "bot" / "media" / "inspect.py").read_text()
     assert "import discord" not in source
     assert "from discord" not in source
+
+
+# --------------------------------------------------------------------------------------------
+# What mutagen gets wrong or doesn't offer. Each case is why a hand parser in
+# bot.media.inspect exists; if one of these fails after a mutagen upgrade, that parser may be
+# replaceable by mutagen's own API.
+
+
+def test_mutagen_trusts_the_declared_wav_data_size(tmp_path: Path) -> None:
+    data = bytearray(fixture_bytes("tone.wav"))
+    at = _wav_data_offset(bytes(data))
+    data[at + 4 : at + 8] = b"\xff\xff\xff\xff"
+    piped = write(tmp_path, "piped.wav", bytes(data))
+    cut = write(tmp_path, "cut.wav", fixture_bytes("tone.wav")[: at + 8 + 10_000])
+    piped_info, cut_info = WAVE(piped).info, WAVE(cut).info
+    assert isinstance(piped_info, WaveStreamInfo) and isinstance(cut_info, WaveStreamInfo)
+    assert piped_info.length > 86_400  # days
+    assert cut_info.length == pytest.approx(2.5)  # half of it is missing
+
+
+def test_mutagen_reads_no_flac_frames(tmp_path: Path) -> None:
+    data = fixture_bytes("tone.flac")
+    frames = data.index(b"\xff\xf8")  # the first frame's sync code
+    spoiled = write(tmp_path, "bad.flac", data[:frames] + b"\x00" * (len(data) - frames))
+    assert FLAC(spoiled).info.length == pytest.approx(2.5)
+
+
+def test_mutagen_reports_only_the_sound_track_of_a_video() -> None:
+    info = MP4(FIXTURES / "clip.mp4").info
+    assert isinstance(info, MP4Info)
+    assert info.codec.startswith("mp4a")  # nothing says there is a video track too
+
+
+def test_mutagen_takes_adts_behind_an_id3_tag_for_mp3(tmp_path: Path) -> None:
+    path = write(tmp_path, "upload.bin", id3_tag() + fixture_bytes("tone.aac"))
+    with pytest.raises(HeaderNotFoundError):
+        mutagen.File(path)
+
+
+def test_mutagen_id3_size_leaves_out_the_footer_and_refuses_unknown_flags() -> None:
+    tag = bytearray(id3_tag())
+    tag[5] |= 0x10  # footer present
+    footer = b"3DI" + bytes(tag[3:10])
+    assert ID3(io.BytesIO(bytes(tag) + footer)).size == len(tag)
+    tag[5] |= 0x01  # a flag ID3v2.4 doesn't define
+    with pytest.raises(ID3Error):
+        ID3(io.BytesIO(bytes(tag) + footer))
