@@ -2,7 +2,7 @@
 
 A minimal discord.py bot whose /sing first downloads the attachment and checks its content
 (with the real bot's own `download_to_file` and `inspect_audio_async`), and only then opens
-the lyrics modal (the real bot's `sing_modal`). The real bot opens the modal at once and lets
+the lyrics modal (the real bot's `SingLyrics`). The real bot opens the modal at once and lets
 the download run behind it. Configured by the same environment variables as the bot:
 DISCORD_TOKEN, DISCORD_API_BASE, DISCORD_GATEWAY_URL, DEV_GUILD_ID, DATABASE_PATH (its
 directory holds the downloads).
@@ -22,8 +22,9 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.audio import download_to_file, inspect_audio_async
-from bot.ui import sing_modal
+from bot.media.download import download_to_file
+from bot.media.inspect import inspect_audio_async
+from bot.ui.modals import LyricsForm, SingLyrics
 
 MAX_BYTES = 25 * 1024 * 1024
 
@@ -46,11 +47,11 @@ class NaiveBot(discord.Client):
             await download_to_file(self.session, audio.url, path, max_bytes=MAX_BYTES)
             await inspect_audio_async(path, max_bytes=MAX_BYTES)
 
-            async def on_lyrics(modal_interaction: discord.Interaction, _: dict) -> None:
+            async def on_lyrics(modal_interaction: discord.Interaction, _: LyricsForm) -> None:
                 await modal_interaction.response.send_message("ok", ephemeral=True)
 
             await interaction.response.send_modal(
-                sing_modal(on_lyrics, lambda: path.unlink(missing_ok=True))
+                SingLyrics(on_lyrics, lambda: path.unlink(missing_ok=True))
             )
 
     async def setup_hook(self) -> None:

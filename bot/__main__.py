@@ -38,7 +38,7 @@ async def run(settings: Settings) -> None:
     from bot.http import Health, HttpServer, webhook_base_url
     from bot.intake import Intake
     from bot.models import QuotaLimits
-    from bot.musicgpt import MusicGPTClient
+    from bot.musicgpt.client import MusicGPTClient
     from bot.quota import QuotaService
     from bot.store import Store
     from bot.tracker import Tracker

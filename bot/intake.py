@@ -20,14 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.audio import (
-    AudioInfo,
-    check_audio_url,
-    describe_size,
-    download_to_file,
-    inspect_audio_async,
-)
 from bot.errors import AudioRejected, UserFacingError
+from bot.media.download import check_audio_url, download_to_file
+from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async
 from bot.models import Gender, QuotaRefusal, Request, Task, TaskKind
 from bot.quota import QuotaService
 from bot.timecodes import check_range

@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bot.audio import DownloadFailed, download_to_file
 from bot.errors import AudioRejected
+from bot.media.download import DownloadFailed, download_to_file
 from bot.models import Output, Task
 
 log = logging.getLogger(__name__)

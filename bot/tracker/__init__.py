@@ -34,7 +34,7 @@ from bot.models import (
     Task,
     TaskStatus,
 )
-from bot.musicgpt import parse_conversion
+from bot.musicgpt.parse import parse_conversion
 from bot.store import Store
 from bot.tracker.context import MusicGPTHealth, Timing, TrackerContext
 from bot.tracker.delivery import DeliveryWorker, ResultPoster

@@ -63,7 +63,7 @@ from openapi_core.datatypes import RequestParameters
 from bot.models import TaskKind
 from tests.standins.audio_gen import sine_wav_bytes
 
-SPEC_PATH: Final = Path(__file__).resolve().parents[2] / "bot" / "musicgpt_openapi.yaml"
+SPEC_PATH: Final = Path(__file__).resolve().parents[2] / "bot" / "musicgpt" / "openapi.yaml"
 DEFAULT_PREFIX: Final = "/api/public"
 HOLD: Final = math.inf  # a task delay meaning "until complete_task()/fail_task() is called"
 

@@ -20,7 +20,7 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 
 from bot.models import ConversionStatus
-from bot.musicgpt import parse_conversion
+from bot.musicgpt.parse import parse_conversion
 from tests.standins.audio_gen import sine_wav_bytes
 from tests.standins.musicgpt import HOLD, SPEC_PATH, MusicGPTStandIn, SpecRequest
 

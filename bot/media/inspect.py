@@ -1,17 +1,16 @@
-"""Check that an uploaded file really is audio we can send, and download attachments safely.
+"""Check that an uploaded file really is audio we can send, and how long it is.
 
 Everything here judges a file by its *content*: a text file renamed to `song.mp3` is still text,
 and an MP3 saved as `song.wav` is still an MP3. `filetype` sniffs the first bytes; `mutagen`
 then parses the stream headers, which both confirms the sniff and gives the duration.
 
-Parsing is synchronous (mutagen does blocking file I/O); the `*_async` wrapper and
-`download_to_file` keep that work off the event loop. Nothing here knows about Discord.
+Parsing is synchronous (mutagen does blocking file I/O); `inspect_audio_async` keeps that work
+off the event loop. Nothing here knows about Discord.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import struct
@@ -19,41 +18,39 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, TypeVar
-from urllib.parse import urlsplit
 
-import aiohttp
 import filetype
-from mutagen.aac import AAC
+from mutagen import FileType, StreamInfo
+from mutagen.aac import AAC, AACInfo
 from mutagen.flac import FLAC
 from mutagen.mp3 import MPEGInfo
-from mutagen.mp4 import MP4
-from mutagen.ogg import OggFileType
-from mutagen.oggflac import OggFLAC
-from mutagen.oggopus import OggOpus
-from mutagen.oggvorbis import OggVorbis
-from mutagen.wave import WAVE
+from mutagen.mp4 import MP4, MP4Info
+from mutagen.ogg import OggFileType, OggPage
+from mutagen.oggflac import OggFLAC, OggFLACStreamInfo
+from mutagen.oggopus import OggOpus, OggOpusInfo
+from mutagen.oggvorbis import OggVorbis, OggVorbisInfo
+from mutagen.wave import WAVE, WaveStreamInfo
 
 from bot.errors import AudioRejected
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_I = TypeVar("_I", bound=StreamInfo)
 
 __all__ = [
+    "ACCEPTED_FORMATS",
     "AudioInfo",
-    "check_audio_url",
     "describe_size",
-    "download_to_file",
     "inspect_audio",
     "inspect_audio_async",
+    "too_big",
 ]
 
 ACCEPTED_FORMATS: Final = "MP3, WAV, FLAC, OGG or M4A"
 _SEND_HINT: Final = f"Send {ACCEPTED_FORMATS}."
 _DAMAGED: Final = "I couldn't read that audio file; it may be damaged."
 _EMPTY: Final = "That file is empty."
-_BAD_URL: Final = "audio_url must be an http(s) link"
-_MAX_URL_LENGTH: Final = 2048
 
 # filetype itself looks at no more than the first 8 KiB.
 _SNIFF_BYTES: Final = 8192
@@ -133,16 +130,12 @@ class AudioInfo:
     duration: float | None  # seconds; None when the container doesn't say
 
 
-class DownloadFailed(AudioRejected):
-    """The server or the network failed us (not the file's fault): worth another try."""
-
-
 class _Unreadable(Exception):
     """Internal: the file claims a format but its structure doesn't hold up."""
 
 
 # --------------------------------------------------------------------------------------------
-# Sizes and URLs
+# Sizes
 
 
 def describe_size(n: int) -> str:
@@ -175,34 +168,12 @@ def _describe_size(n: int, *, round_up: bool = False) -> str:
     return f"{shown} {unit}"
 
 
-def _too_big(size: int, max_bytes: int) -> AudioRejected:
+def too_big(size: int, max_bytes: int) -> AudioRejected:
+    """The refusal for a file of `size` bytes over a `max_bytes` limit (for the caller to raise)."""
     return AudioRejected(
         f"That file is {_describe_size(size, round_up=True)}; "
         f"the limit is {describe_size(max_bytes)}."
     )
-
-
-def check_audio_url(url: str) -> str:
-    """Return `url` stripped if it is an http(s) link with a host; raise AudioRejected if not.
-
-    MusicGPT fetches this URL itself, so all we guard against is something that can't be a
-    download link at all (ftp:, javascript:, a bare word, a URL with spaces in it).
-    """
-    url = url.strip()
-    if len(url) > _MAX_URL_LENGTH:
-        raise AudioRejected("audio_url is too long.")
-    # Whitespace or control characters inside a URL mean it was pasted wrong (or is a trick);
-    # urlsplit would quietly accept them.
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise AudioRejected(_BAD_URL)
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a malformed or out-of-range port
-    except ValueError:
-        raise AudioRejected(_BAD_URL) from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise AudioRejected(_BAD_URL)
-    return url
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +191,7 @@ def inspect_audio(path: str | Path, *, max_bytes: int) -> AudioInfo:
     if size == 0:
         raise AudioRejected(_EMPTY)
     if size > max_bytes:
-        raise _too_big(size, max_bytes)
+        raise too_big(size, max_bytes)
 
     with path.open("rb") as f:
         head = f.read(_SNIFF_BYTES)
@@ -261,6 +232,12 @@ def _skip_id3(f: BinaryIO) -> int:
 
     Some taggers stack several tags, and an ID3 tag can also precede FLAC or ADTS AAC, so we
     look past it to see what the audio really is instead of trusting "ID3" to mean MP3.
+
+    By hand because mutagen has no public "where does the audio start": `mutagen.id3.ID3`
+    reads the whole tag into memory and parses every frame (cover art included) only to
+    report its `size`, which leaves out a footer (the footer flag is private), and it refuses
+    tags whose version or flags it doesn't know, which would send us back to guessing from
+    "ID3". MPEGInfo skips tags on its own, but that only helps once we know it is MP3.
     """
     offset = 0
     for _ in range(8):  # a handful of stacked tags at most; don't loop on a crafted file
@@ -280,6 +257,8 @@ def _skip_id3(f: BinaryIO) -> int:
 
 
 def _is_adts(buf: bytes) -> bool:
+    # By hand: mutagen can't sniff this. Its own format guess (mutagen.File) takes anything
+    # starting with "ID3" for MP3 and recognises ADTS only by a .aac/.adts file name.
     # 12-bit sync, then the layer bits, which are always 00 in ADTS (MP3 frames have 01).
     return len(buf) >= 2 and buf[0] == 0xFF and (buf[1] & 0xF6) == 0xF0
 
@@ -352,6 +331,17 @@ def _info(fmt: str, size: int, duration: float | None) -> AudioInfo:
     return AudioInfo(format=fmt, mime=_MIME[fmt], size=size, duration=_clean_duration(duration))
 
 
+def _stream_info(loaded: FileType, kind: type[_I]) -> _I:
+    """`loaded.info`, checked to be the `kind` of StreamInfo its format always sets.
+
+    mutagen declares `FileType.info` as None (load() fills it in), so its type says nothing.
+    """
+    info: object = loaded.info
+    if not isinstance(info, kind):
+        raise _Unreadable(f"no {kind.__name__}")
+    return info
+
+
 def _load(loader: Callable[[], _T]) -> _T:
     # mutagen raises its own errors for malformed files, but on hostile input its parsers can
     # also fail with struct.error, IndexError, ValueError... Any failure to parse means the
@@ -378,20 +368,24 @@ def _read_mp3(path: Path, size: int, audio_offset: int, *, strict: bool = False)
     # two chance frame headers, so only a sure stream counts.
     if info.sketchy:
         raise _Unreadable("no run of valid MPEG frames")
+    # `layer` and `frame_offset` are copied over from the first frame at run time, so
+    # MPEGInfo's type doesn't declare them.
     if strict and getattr(info, "frame_offset", 0) - audio_offset > _MAX_MP3_JUNK:
         raise _Unreadable("first MPEG frame too far into the file")
-    if info.layer != 3:
-        raise AudioRejected(f"That file is MPEG layer {info.layer} audio, not MP3. {_SEND_HINT}")
+    layer = getattr(info, "layer", None)
+    if layer != 3:
+        raise AudioRejected(f"That file is MPEG layer {layer} audio, not MP3. {_SEND_HINT}")
     return _info("mp3", size, info.length)
 
 
 def _read_wav(path: Path, size: int, audio_offset: int) -> AudioInfo:
-    info = _load(lambda: WAVE(path)).info
+    info = _stream_info(_load(lambda: WAVE(path)), WaveStreamInfo)
     if info.channels <= 0 or info.sample_rate <= 0:
         raise _Unreadable("no channels or no sample rate")
-    # mutagen trusts the data chunk's declared size; a WAV written to a pipe declares
-    # 0xFFFFFFFF (six days of audio) and a truncated upload declares more than it has. Count
-    # only the bytes that are really there.
+    # The length by hand: mutagen trusts the data chunk's declared size. A WAV written to a
+    # pipe declares 0xFFFFFFFF (mutagen says 536871 s for our 2.5 s tone) and a truncated
+    # upload declares more than it has (still 2.5 s with half of it cut away). Count only the
+    # bytes that are really there; mutagen doesn't expose the fmt chunk's block_align either.
     with path.open("rb") as f:
         block_align, data_size = _wav_data(f, size)
     return _info("wav", size, data_size // block_align / info.sample_rate)
@@ -426,8 +420,9 @@ def _wav_data(f: BinaryIO, size: int) -> tuple[int, int]:
 
 def _read_flac(path: Path, size: int, audio_offset: int) -> AudioInfo:
     info = _load(lambda: FLAC(path)).info
-    # mutagen only reads the metadata blocks. Make sure an audio frame follows them, or the
-    # "FLAC" is a header with nothing (or garbage) behind it.
+    # mutagen only reads the metadata blocks (it gives the full length for a file whose
+    # frames are zeroed or cut away) and keeps where they end to itself. Make sure an audio
+    # frame follows them, or the "FLAC" is a header with nothing (or garbage) behind it.
     with path.open("rb") as f:
         _check_flac_frames(f, audio_offset)
     # total_samples 0 means the encoder didn't know the length (a stream): not 0 seconds.
@@ -456,45 +451,37 @@ def _check_flac_frames(f: BinaryIO, offset: int) -> None:
         raise _Unreadable("no audio frame after the metadata")
 
 
-# The first bytes of each codec's identification packet, as in the first page of the file.
-_OGG_AUDIO: Final[dict[bytes, type[OggFileType]]] = {
-    b"\x01vorbis": OggVorbis,
-    b"OpusHead": OggOpus,
-    b"\x7fFLAC\x01": OggFLAC,
+# How each codec's identification packet, the first packet of its stream, starts; and how to
+# read the stream.
+_OggInfo = OggVorbisInfo | OggOpusInfo | OggFLACStreamInfo
+_OGG_AUDIO: Final[dict[bytes, tuple[type[OggFileType], type[_OggInfo]]]] = {
+    b"\x01vorbis": (OggVorbis, OggVorbisInfo),
+    b"OpusHead": (OggOpus, OggOpusInfo),
+    b"\x7fFLAC\x01": (OggFLAC, OggFLACStreamInfo),
 }
+_OGG_THEORA: Final = b"\x80theora"
 
 
 def _read_ogg(path: Path, size: int, audio_offset: int) -> AudioInfo:
-    with path.open("rb") as f:
-        first_page = f.read(512)
-    codec = _ogg_first_codec(first_page)
+    def first_page() -> OggPage:
+        with path.open("rb") as f:
+            return OggPage(f)
+
+    packets = _load(first_page).packets
+    ident = packets[0] if packets else b""
     # The first stream's codec decides: a video file must put its video stream first, so a
     # Theora header there means a video even if a Vorbis track follows.
-    if codec == b"\x80theora":
+    if ident.startswith(_OGG_THEORA):
         raise AudioRejected(f"That file is an OGG video, not audio. {_SEND_HINT}")
-    cls = _OGG_AUDIO.get(codec)
-    if cls is None:
+    readers = [reader for magic, reader in _OGG_AUDIO.items() if ident.startswith(magic)]
+    if not readers:
         raise AudioRejected(
             f"That OGG file doesn't hold Vorbis, Opus or FLAC audio, so I can't send it. "
             f"{_SEND_HINT}"
         )
-    reader: type[OggFileType] = cls
-    ogg = _load(lambda: reader(path))
-    return _info("ogg", size, ogg.info.length)
-
-
-def _ogg_first_codec(page: bytes) -> bytes:
-    """The first 8 bytes of the first packet of an Ogg page (b"" if the page is malformed)."""
-    # Page header: "OggS", version, flags, granule(8), serial(4), seq(4), crc(4), nsegs(1),
-    # then the segment table, then the packet data.
-    if len(page) < 27 or not page.startswith(b"OggS"):
-        return b""
-    start = 27 + page[26]
-    ident = page[start : start + 8]
-    for known in (b"\x80theora", *_OGG_AUDIO):
-        if ident.startswith(known):
-            return known
-    return ident
+    file_type, info_type = readers[0]
+    info = _stream_info(_load(lambda: file_type(path)), info_type)
+    return _info("ogg", size, info.length)
 
 
 def _read_m4a(path: Path, size: int, audio_offset: int) -> AudioInfo:
@@ -505,18 +492,21 @@ def _read_m4a(path: Path, size: int, audio_offset: int) -> AudioInfo:
         raise AudioRejected(f"That file is an MP4 video, not audio. {_SEND_HINT}")
     if b"soun" not in handlers:
         raise AudioRejected(f"That file has no sound in it. {_SEND_HINT}")
-    codec = mp4.info.codec or ""
+    info = _stream_info(mp4, MP4Info)
+    codec = info.codec or ""
     if not codec.startswith(_MP4_AUDIO_CODECS):
         shown = codec or "an unknown codec"
         raise AudioRejected(f"That M4A file uses {shown}, which I can't send. {_SEND_HINT}")
-    return _info("m4a", size, mp4.info.length)
+    return _info("m4a", size, info.length)
 
 
 def _mp4_track_handlers(f: BinaryIO, size: int) -> list[bytes]:
     """The handler type ("soun", "vide", "text"...) of every track in an MP4/QuickTime file.
 
-    mutagen only reports the first audio track, so it can't tell an .m4a from a video with a
-    sound track; the handler types can, and cost one read of the (small) moov box.
+    By hand: mutagen only reports the first audio track (for clip.mp4, H.264 video with AAC
+    sound, it says "mp4a.40.2, 1.1 s" and nothing else), and its atom tree
+    (`mutagen.mp4._atom`) is internal. The handler types tell an .m4a from a video with a
+    sound track, and cost one read of the (small) moov box.
     """
     offset = 0
     moov: bytes | None = None
@@ -569,7 +559,7 @@ def _boxes(buf: bytes, wanted: bytes) -> Iterator[bytes]:
 
 def _read_aac(path: Path, size: int, audio_offset: int) -> AudioInfo:
     # ADTS has no length field; mutagen estimates it from the bitrate of the first frames.
-    info = _load(lambda: AAC(path)).info
+    info = _stream_info(_load(lambda: AAC(path)), AACInfo)
     return _info("aac", size, info.length)
 
 
@@ -581,89 +571,3 @@ _READERS: Final[dict[str, Callable[[Path, int, int], AudioInfo]]] = {
     "m4a": _read_m4a,
     "aac": _read_aac,
 }
-
-
-# --------------------------------------------------------------------------------------------
-# Downloading
-
-
-async def download_to_file(
-    session: aiohttp.ClientSession,
-    url: str,
-    dest: Path,
-    *,
-    max_bytes: int,
-    chunk_size: int = 64 * 1024,
-) -> int:
-    """Stream `url` into `dest` and return the number of bytes written.
-
-    The body is never held in memory whole, and the download stops as soon as it passes
-    `max_bytes` (a Content-Length can lie or be missing, so the count is what decides). On any
-    failure, cancellation included, the partial file is removed. HTTP and network failures
-    become AudioRejected; a local disk error is ours and propagates as OSError.
-    """
-    written = 0
-    f: BinaryIO | None = None
-    try:
-        async with session.get(url) as resp:
-            if resp.status >= 400:
-                reason = f" {resp.reason}" if resp.reason else ""
-                raise DownloadFailed(
-                    f"Couldn't download the attachment: HTTP {resp.status}{reason}."
-                )
-            declared = resp.content_length
-            if declared is not None and declared > max_bytes:
-                raise _too_big(declared, max_bytes)
-            # Opened inline, not in a thread: a cancellation while a thread opened it would
-            # lose the handle and leave an empty file behind. Opening is a metadata operation
-            # on a local disk, not worth a thread hop.
-            f = _open_for_writing(dest)
-            async for chunk in resp.content.iter_chunked(chunk_size):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise AudioRejected(f"That file is over the {describe_size(max_bytes)} limit.")
-                await asyncio.to_thread(f.write, chunk)
-            await asyncio.to_thread(f.close)
-    except AudioRejected:
-        _discard(f, dest)
-        raise
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        _discard(f, dest)
-        raise DownloadFailed(f"Couldn't download the attachment: {_network_reason(exc)}.") from exc
-    except BaseException:
-        _discard(f, dest)
-        raise
-    return written
-
-
-def _open_for_writing(dest: Path) -> BinaryIO:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest.open("wb")
-
-
-def _discard(f: BinaryIO | None, dest: Path) -> None:
-    # Synchronous on purpose: this also runs while a task is being cancelled, when awaiting a
-    # thread is unreliable, and closing and unlinking one local file takes microseconds.
-    if f is None:
-        return  # we never created the file, so there's nothing of ours to remove
-    with contextlib.suppress(OSError):
-        f.close()
-    with contextlib.suppress(OSError):
-        dest.unlink(missing_ok=True)
-
-
-def _network_reason(exc: BaseException) -> str:
-    """A few words on why a download failed, without URLs or internals."""
-    if isinstance(exc, TimeoutError):
-        return "it timed out"
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return "too many redirects"
-    if isinstance(exc, aiohttp.InvalidURL):
-        return "the link is invalid"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "couldn't connect to the server"
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return "the connection was cut off"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status}"
-    return "a network error"
