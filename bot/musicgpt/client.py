@@ -19,7 +19,7 @@ import math
 import mimetypes
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,6 +150,7 @@ class MusicGPTClient:
         request_timeout: float = 30.0,
         upload_timeout: float = 600.0,
         connect_timeout: float = 10.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -160,6 +161,7 @@ class MusicGPTClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_retry_after = max_retry_after
+        self._sleep = sleep  # the wait between attempts; tests record it instead of waiting
         # An explicit connect timeout makes aiohttp raise ConnectionTimeoutError, which tells
         # "never reached MusicGPT" (safe to retry a submit) apart from a timeout after sending.
         self._get_timeout = aiohttp.ClientTimeout(
@@ -259,6 +261,7 @@ class MusicGPTClient:
             wait=self._wait_seconds,
             retry=retry_if_exception(self._should_retry),
             before_sleep=lambda state: self._log_retry(call, state),
+            sleep=self._sleep,
             reraise=True,
         )
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -361,14 +360,18 @@ async def test_other_4xx_is_a_musicgpt_error_with_its_text(
 
 
 async def test_429_with_retry_after_is_retried_once_and_creates_one_task(
-    client: MusicGPTClient, mg: MusicGPTStandIn, wav: Path
+    session: aiohttp.ClientSession, mg: MusicGPTStandIn, wav: Path
 ) -> None:
     mg.faults.add("sing", "rate_limit", retry_after="0.3")
-    started = time.monotonic()
+    waits: list[float] = []
 
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    client = make_client(session, mg.base_url, sleep=record)
     receipt = await sing(client, wav)
 
-    assert time.monotonic() - started >= 0.3  # backoff alone would be ~0.01 s
+    assert waits == [pytest.approx(0.3)]  # Retry-After, not the ~0.01 s backoff
     assert [r.status for r in mg.submits] == [429, 200]
     assert list(mg.tasks) == [receipt.task_id]
     # The retried upload was a fresh, complete copy of the file.
