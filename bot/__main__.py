@@ -45,8 +45,10 @@ async def run(settings: Settings) -> None:
 
     point_discord_at(settings)
     async with (
+        # No total limit (a 25 MB file may take a while), but a server that stops sending
+        # for 30 s gives up the transfer; the MusicGPT client sets its own per-call timeouts.
         aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=15)
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
         ) as session,
         Store.open(settings.database_path) as store,
     ):

@@ -32,10 +32,12 @@ log = logging.getLogger(__name__)
 
 LYRICS_MAX = 2000  # MusicGPT's limit for both lyrics fields
 CHUNK = 256 * 1024  # fewer loop turns than 64 KB (bench figure 1), little memory (figure 2)
-# Attachments downloading at once. The download only has to be done by the time the lyrics
-# come back (tens of seconds later); a burst of commands acknowledges faster when the event
-# loop isn't also streaming a hundred files (bench figure 1).
-CONCURRENT_DOWNLOADS = 4
+# Attachments downloading at once. A download only has to be done by the time the lyrics come
+# back (tens of seconds later), and a burst of commands is acknowledged much faster when the
+# event loop isn't also streaming a hundred files: bench figure 1's p99 was 600 ms with no
+# limit, 330 ms with 4 and 225 ms with 2. A stalled transfer frees its slot after the
+# session's read timeout (`bot.__main__`).
+CONCURRENT_DOWNLOADS = 2
 
 
 @dataclass(frozen=True, slots=True)
