@@ -191,8 +191,7 @@ class Store:
             yield store
 
     async def _migrate(self) -> None:
-        async with self._db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("PRAGMA user_version")
         version = row[0] if row else 0
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             # executescript commits on its own, so the version bump rides in the same script.
@@ -201,8 +200,7 @@ class Store:
             )
 
     async def schema_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("PRAGMA user_version")
         return int(row[0]) if row else 0
 
     @asynccontextmanager
@@ -217,9 +215,17 @@ class Store:
             else:
                 await self._db.commit()
 
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a query and fetch its rows in one trip to aiosqlite's thread (a cursor used
+        with `async with` costs three: execute, fetch, close)."""
+        return list(await self._db.execute_fetchall(sql, params))
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._rows(sql, params)
+        return rows[0] if rows else None
+
     async def ping(self) -> bool:
-        async with self._db.execute("SELECT 1") as cursor:
-            return (await cursor.fetchone()) is not None
+        return await self._one("SELECT 1") is not None
 
     # --- reading tasks -------------------------------------------------------------------
 
@@ -227,8 +233,9 @@ class Store:
         sql = f"SELECT {_TASK_COLUMNS} FROM {_TASK_FROM} WHERE {where}"
         # The one connection would show a transaction's half-done state (a task failed but
         # its refund not yet written) to a read slipped in between; reads wait their turn.
-        async with self._write_lock, self._db.execute(sql, params) as cursor:
-            return [_task_from_row(row) for row in await cursor.fetchall()]
+        async with self._write_lock:
+            rows = await self._rows(sql, params)
+        return [_task_from_row(row) for row in rows]
 
     async def get_task(self, task_id: int) -> Task | None:
         tasks = await self._fetch_tasks("t.id = ?", (task_id,))
@@ -241,21 +248,19 @@ class Store:
 
     async def queue_position(self, task_id: int) -> int:
         """1 for the next queued task to go to MusicGPT; 0 when the task is not queued."""
-        async with self._db.execute(
+        row = await self._one(
             "SELECT COUNT(*) FROM tasks WHERE status = 'queued' AND id <= ?"
             " AND EXISTS (SELECT 1 FROM tasks WHERE id = ? AND status = 'queued')",
             (task_id, task_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def count_in_flight(self) -> int:
         """Tasks MusicGPT is (or may be) working on: what MUSICGPT_MAX_PARALLEL bounds."""
-        async with self._db.execute(
+        row = await self._one(
             f"SELECT COUNT(*) FROM tasks WHERE status IN ({_placeholders(IN_FLIGHT_AT_MUSICGPT)})",
             IN_FLIGHT_AT_MUSICGPT,
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def polls_due(self, limit: int) -> list[Task]:
@@ -272,7 +277,7 @@ class Store:
         return await self._quota_usage(user_id, utc_day(now))
 
     async def _quota_usage(self, user_id: int, day: str) -> QuotaUsage:
-        async with self._db.execute(
+        row = await self._one(
             "SELECT"
             " (SELECT COUNT(*) FROM quota_charges"
             "   WHERE user_id = ? AND day = ? AND refunded_at IS NULL),"
@@ -280,8 +285,7 @@ class Store:
             " (SELECT COUNT(*) FROM tasks WHERE user_id = ?"
             "   AND status NOT IN ('delivered', 'failed'))",
             (user_id, day, user_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         assert row is not None  # noqa: S101 - an aggregate always yields a row
         return QuotaUsage(used_today=int(row[0]), active=int(row[1]))
 
@@ -350,18 +354,15 @@ class Store:
 
     async def claim_next_queued(self, now: float) -> Task | None:
         """Move the oldest queued task to `submitting`, if any; the caller then submits it."""
-        async with self._transaction() as db:
-            async with db.execute(
-                "SELECT id FROM tasks WHERE status = 'queued' ORDER BY id LIMIT 1"
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
-                return None
-            await db.execute(
-                "UPDATE tasks SET status = 'submitting', updated_at = ? WHERE id = ?",
-                (now, row["id"]),
+        async with self._write_lock:
+            # One statement, so it is atomic on its own: no explicit transaction needed.
+            row = await self._one(
+                "UPDATE tasks SET status = 'submitting', updated_at = ?"
+                " WHERE id = (SELECT id FROM tasks WHERE status = 'queued' ORDER BY id LIMIT 1)"
+                " RETURNING id",
+                (now,),
             )
-        return await self.get_task(row["id"])
+        return await self.get_task(row["id"]) if row else None
 
     async def mark_submitted(
         self, task_id: int, receipt: SubmitReceipt, *, next_poll_at: float, now: float
@@ -464,8 +465,7 @@ class Store:
     # --- bot-wide values -------------------------------------------------------------------
 
     async def get_value(self, key: str) -> str | None:
-        async with self._db.execute("SELECT value FROM bot_values WHERE key = ?", (key,)) as cur:
-            row = await cur.fetchone()
+        row = await self._one("SELECT value FROM bot_values WHERE key = ?", (key,))
         return row["value"] if row else None
 
     async def set_value(self, key: str, value: str) -> None:
