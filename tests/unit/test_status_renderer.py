@@ -4,12 +4,13 @@ failing edit that doesn't stop the others. The tracker's events and the store ar
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import discord
 
-from bot.models import Request, SubmitReceipt, Task, TaskKind
+from bot.models import Output, Request, SubmitReceipt, Task, TaskKind
 from bot.store import Store
 from bot.tracker.events import TaskEvents
 from cogs.status import StatusRenderer
@@ -126,5 +127,31 @@ async def test_a_failed_edit_is_logged_and_the_next_change_renders(store: Store)
         await until(lambda: len(channel.shown) == 2, "both status messages")
         stored = [await store.get_task(t.id) for t in (first, second)]
         assert all(t is not None and t.status_message_id for t in stored)
+    finally:
+        consumer.cancel()
+
+
+async def test_a_song_posted_at_once_skips_the_posting_stage(store: Store) -> None:
+    channel = FakeChannel()
+    renderer, events = make_renderer(store, channel)
+    consumer = asyncio.create_task(renderer._consume())
+    try:
+        task = await queued_task(store)
+        events.publish(task.id)
+        await until(lambda: len(channel.shown) == 1, "the first status message")
+        now = time.time()
+        await store.claim_next_queued(now)
+        await store.mark_submitted(
+            task.id, SubmitReceipt("mg-1", ("c1",), 60, 1.0), next_poll_at=now, now=now
+        )
+        await store.mark_completed(task.id, [Output("http://mg/a.wav")], 1.0, now)
+        events.publish(task.id)
+        await until(lambda: events.pending() == 0 and not renderer._rendering, "a render")
+        assert len(channel.shown) == 1  # "Done! Posting…" held back for a moment
+        await store.claim_delivery(task.id, now)
+        await store.mark_delivered(task.id, [900], now)
+        events.publish(task.id)
+        await until(lambda: len(channel.shown) == 2, "the final status")
+        assert "Posted 1 version below" in channel.shown[1][1]
     finally:
         consumer.cancel()
