@@ -9,6 +9,7 @@ of finished tasks doesn't take the event loop away from posting their songs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -28,6 +29,9 @@ CONCURRENT_RENDERS = 4
 # only shown when posting takes longer than this, so a burst of results costs one status
 # edit per task instead of two (bench figure 4).
 POSTING_GRACE = 2.0
+# Status edits wait (up to this long) while songs are being posted: the songs matter more,
+# and a status changed meanwhile is rendered once, as it stands then.
+YIELD_TO_DELIVERY = 1.0
 
 
 class StatusRenderer(commands.Cog):
@@ -68,6 +72,9 @@ class StatusRenderer(commands.Cog):
     async def _render(self, task_id: int) -> None:
         try:
             while True:
+                with contextlib.suppress(TimeoutError):
+                    idle = self.bot.tracker.delivery.idle
+                    await asyncio.wait_for(idle.wait(), YIELD_TO_DELIVERY)
                 self._again.discard(task_id)
                 async with self._slots:
                     try:

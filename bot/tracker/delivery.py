@@ -7,6 +7,7 @@ run may already have posted, so a result is never posted twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Protocol
@@ -37,6 +38,9 @@ class DeliveryWorker:
         self._ctx = context
         self._poster: ResultPoster | None = None
         self.active: set[int] = set()  # task ids with a delivery under way in this process
+        # Set while no delivery is under way: lets less urgent work (status edits) go after.
+        self.idle = asyncio.Event()
+        self.idle.set()
 
     def attach(self, poster: ResultPoster) -> None:
         self._poster = poster
@@ -45,6 +49,7 @@ class DeliveryWorker:
         """Deliver in the background; `reclaim` takes back a claim a dead run left behind."""
         if task_id not in self.active:
             self.active.add(task_id)
+            self.idle.clear()
             self._ctx.spawn(self._deliver(task_id, reclaim), f"deliver-{task_id}")
 
     async def _deliver(self, task_id: int, reclaim: bool) -> None:
@@ -59,6 +64,8 @@ class DeliveryWorker:
                 await self._ctx.fail(task, GAVE_UP)
         finally:
             self.active.discard(task_id)
+            if not self.active:
+                self.idle.set()
 
     async def _attempt(self, task_id: int, *, reclaim: bool) -> bool:
         """One attempt; True when the task needs no more delivery attempts."""

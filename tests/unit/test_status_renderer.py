@@ -57,9 +57,11 @@ async def ready() -> None:
 
 def make_renderer(store: Store, channel: FakeChannel) -> tuple[StatusRenderer, TaskEvents]:
     events = TaskEvents()
+    idle = asyncio.Event()
+    idle.set()
     bot = SimpleNamespace(
         store=store,
-        tracker=SimpleNamespace(events=events),
+        tracker=SimpleNamespace(events=events, delivery=SimpleNamespace(idle=idle)),
         wait_until_ready=ready,
         channel_for=lambda task: channel,
     )
