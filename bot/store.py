@@ -139,15 +139,18 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
     "webhook_seen": bool,
 }
 _TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
+# Per shape of result row (its column names): for each Task field, (column index, decoder).
+_PLANS: dict[tuple[str, ...], tuple[tuple[int, Callable[[Any], Any] | None], ...]] = {}
 
 
 def _task_from_row(row: sqlite3.Row) -> Task:
-    decode = _DECODE.get
-    return Task(**{name: (decode(name) or _same)(row[name]) for name in _TASK_FIELDS})
-
-
-def _same(value: Any) -> Any:
-    return value
+    # Worked out once per query shape, not per row: polls and renders read many rows.
+    keys = tuple(row.keys())
+    plan = _PLANS.get(keys)
+    if plan is None:
+        index = {name: i for i, name in enumerate(keys)}
+        plan = _PLANS[keys] = tuple((index[name], _DECODE.get(name)) for name in _TASK_FIELDS)
+    return Task(*[row[i] if decode is None else decode(row[i]) for i, decode in plan])
 
 
 # The columns a new task is inserted with, by name: the Request's fields, plus these.
@@ -263,12 +266,15 @@ class Store:
         )
         return int(row[0]) if row else 0
 
-    async def polls_due(self, limit: int) -> list[Task]:
-        """The submitted tasks due to be polled soonest, soonest first (due or not yet)."""
+    async def polls_due(self, limit: int, *, skip: Iterable[int] = ()) -> list[Task]:
+        """The submitted tasks due to be polled soonest, soonest first (due or not yet),
+        leaving out `skip` (polls already under way)."""
+        skipped = list(skip)
         return await self._fetch_tasks(
             "t.status = 'submitted' AND t.next_poll_at IS NOT NULL"
+            f" AND t.id NOT IN ({_placeholders(skipped)})"
             " ORDER BY t.next_poll_at, t.id LIMIT ?",
-            (limit,),
+            (*skipped, limit),
         )
 
     # --- quota -----------------------------------------------------------------------------

@@ -77,8 +77,7 @@ class Poller:
     async def _turn(self) -> None:
         self.wakeup.clear()
         room = self._ctx.timing.max_concurrent_polls - len(self._in_flight)
-        due = [] if room <= 0 else await self._ctx.store.polls_due(room + len(self._in_flight))
-        due = [task for task in due if task.id not in self._in_flight][:room]
+        due = [] if room <= 0 else await self._ctx.store.polls_due(room, skip=self._in_flight)
         for task in due:
             assert task.next_poll_at is not None  # noqa: S101 - polls_due selects on it
             wait = max(task.next_poll_at - self._ctx.clock.now(), self._budget.wait_time())
