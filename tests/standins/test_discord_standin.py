@@ -16,12 +16,14 @@ from discord.ext import commands
 
 from tests.standins.discord import (
     ChannelSpec,
+    DiscordHTTPError,
     DiscordStandIn,
     GuildSpec,
+    Perm,
     RoleSpec,
     UserSpec,
+    resolve_mentions,
 )
-from tests.standins.discord_model import DiscordHTTPError, Perm, resolve_mentions
 
 MiB = 1024 * 1024
 
@@ -32,10 +34,10 @@ MiB = 1024 * 1024
 class SongModal(discord.ui.Modal, title="Your song"):
     """An action-row TextInput (classic) next to a Label-wrapped one (2.6+ style)."""
 
-    lyrics = discord.ui.TextInput(
+    lyrics: discord.ui.TextInput[SongModal] = discord.ui.TextInput(
         label="Lyrics", style=discord.TextStyle.paragraph, max_length=500, custom_id="lyrics"
     )
-    mood = discord.ui.Label(
+    mood: discord.ui.Label[SongModal] = discord.ui.Label(
         text="Mood", component=discord.ui.TextInput(required=False, default="happy")
     )
 
@@ -78,7 +80,7 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
         guild_ready_timeout=0.05,
         **kwargs,
     )
-    bot.errors: list[Exception] = []  # type: ignore[attr-defined]
+    bot.errors = []  # type: ignore[attr-defined]
 
     @bot.tree.command(name="sing", description="Sing over an instrumental")
     @app_commands.describe(prompt="what about", audio="the instrumental", verses="how many")
@@ -603,7 +605,8 @@ async def test_reply_and_mentions_as_discord_resolves_them(
         ),
     )
     stored = dc.message(reply.id)
-    assert stored.type == 19 and stored.message_reference["message_id"] == str(note.id)
+    assert stored.type == 19 and stored.message_reference is not None
+    assert stored.message_reference["message_id"] == str(note.id)
     assert stored.resolved_mentions.users == [alice.id]  # the replied-to author only
     assert stored.resolved_mentions.roles == [singers.id] and not stored.resolved_mentions.here
     assert reply.reference is not None and reply.reference.message_id == note.id
