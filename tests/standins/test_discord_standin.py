@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
-import contextlib
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import discord
 import pytest
-from discord import app_commands
 from aiohttp import web
+from discord import app_commands
 from discord.ext import commands
 
 from tests.standins.discord import (

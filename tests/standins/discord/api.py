@@ -36,13 +36,13 @@ Test-facing API
         ix.modal_fields() -> list[ModalField]           # custom_id, label, type, required...
         sub = await ix.submit_modal({"Lyrics": "la la"})  # by custom_id or label
         await sub.wait_original(); await sub.wait_followups(1); ix.expire()
-        ix2 = await dc.click(message, "custom-id", values=None)   # button / select (type 3)
+        ix2 = await dc.click(message, "custom-id")      # a button (interaction type 3)
         msg = await dc.wait_for_message(channel_id=None, predicate=None, timeout=10)
         dc.messages(channel_id=None, include_ephemeral=True, include_deleted=False)
         msg.content, msg.files, msg.attachments, msg.embeds, msg.components, msg.author_id,
         msg.allowed_mentions, msg.resolved_mentions, msg.notified, msg.message_reference,
         msg.flags, msg.ephemeral, msg.edits, msg.deleted, msg.source, msg.interaction_id
-        await dc.post_user_message(content, channel_id=None, user_id=None, reply_to=None)
+        await dc.post_user_message(content, channel_id=None, user_id=None, attachments=None)
         dc.requests -> list[RecordedRequest];  dc.find_requests(method=None, route=None, path=None)
         await dc.wait_for_request(method, path_regex, predicate=None)
         dc.faults.add("POST", r"/channels/\\d+/messages$", 429, count=1, retry_after=0.05)
@@ -248,10 +248,6 @@ class DiscordStandIn:
         validate_openapi: bool | None = None,
         openapi_path: str | os.PathLike[str] | None = None,
         interaction_ack_deadline: float | None = 3.0,
-        heartbeat_interval_ms: int = 41250,
-        cdn_require_signature: bool = True,
-        ratelimit_headers: bool = True,
-        application_flags: int = 0,
         middlewares: Sequence[Any] = (),
         on_interaction_sent: Callable[[int], None] | None = None,
         modal_show_delay: float = MODAL_SHOW_DELAY,
@@ -265,17 +261,12 @@ class DiscordStandIn:
             bot_name=bot_name,
             guilds=guilds,
             users=users,
-            application_flags=application_flags,
             interaction_ack_deadline=interaction_ack_deadline,
         )
         self.host = host
         self.port = port
-        self.gateway = Gateway(
-            self.world, url=lambda: self.gateway_url, heartbeat_interval_ms=heartbeat_interval_ms
-        )
+        self.gateway = Gateway(self.world, url=lambda: self.gateway_url)
         self.rest = Rest(self.world)
-        self.rest.cdn_require_signature = cdn_require_signature
-        self.rest.ratelimit_headers = ratelimit_headers
         self.openapi_path = Path(openapi_path) if openapi_path else openapi.spec_path()
         if validate_openapi is None:
             validate_openapi = openapi.spec_available(self.openapi_path)
@@ -569,21 +560,6 @@ class DiscordStandIn:
         self.world.notify()
         return InteractionHandle(self, rec)
 
-    def _where(
-        self, user_id: int | None, guild_id: int | None, channel_id: int | None, dm: bool
-    ) -> tuple[int, int | None, int]:
-        """(user, guild, channel) with the defaults: first user, first guild, its channel."""
-        uid = user_id or self.default_user_id
-        if dm:
-            return uid, None, self.world.dm_channel(uid).id
-        if channel_id is not None and guild_id is None:
-            chan = self.world.channel(channel_id)
-            if chan is not None and chan.guild_id is None:
-                return uid, None, channel_id
-            guild_id = chan.guild_id if chan is not None else None
-        gid = guild_id or self.guild_id
-        return uid, gid, channel_id or self.channel_ids(gid)[0]
-
     async def invoke_command(
         self,
         name: str,
@@ -592,7 +568,6 @@ class DiscordStandIn:
         user_id: int | None = None,
         guild_id: int | None = None,
         channel_id: int | None = None,
-        dm: bool = False,
         locale: str = "en-US",
         timeout: float = 10.0,
     ) -> InteractionHandle:
@@ -602,7 +577,10 @@ class DiscordStandIn:
         users (id or UserSpec), roles, channels (ids) and attachments (a dict from
         `add_attachment`, or its id) go into `data.resolved` the way Discord sends them.
         """
-        uid, gid, cid = self._where(user_id, guild_id, channel_id, dm)
+        uid = user_id or self.default_user_id
+        chan = self.world.channel(channel_id) if channel_id is not None else None
+        gid = guild_id or (chan.guild_id if chan is not None else None) or self.guild_id
+        cid = channel_id or self.channel_ids(gid)[0]
         data = client.command_data(
             self.world, name, options or {}, user_id=uid, guild_id=gid, channel_id=cid
         )
@@ -616,21 +594,18 @@ class DiscordStandIn:
         message: StoredMessage | int,
         custom_id: str,
         *,
-        values: list[str] | None = None,
         user_id: int | None = None,
         locale: str = "en-US",
         timeout: float = 10.0,
     ) -> InteractionHandle:
-        """A user presses a button / picks select `values` on a message (interaction type 3)."""
+        """A user presses a button on a message (interaction type 3)."""
         msg = message if isinstance(message, StoredMessage) else self.message(message)
         comp = find_component(msg.components, custom_id)
         if comp is None:
             raise LookupError(f"message {msg.id} has no component {custom_id!r}")
-        if comp.get("disabled"):
-            raise ValueError(f"component {custom_id!r} is disabled")
-        data: dict[str, Any] = {"custom_id": custom_id, "component_type": comp["type"]}
-        if comp["type"] != 2:
-            data["values"] = [str(v) for v in values or []]
+        if comp.get("type") != 2 or comp.get("disabled"):
+            raise ValueError(f"component {custom_id!r} is not an enabled button")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": 2}
         rec = self.world.new_interaction(
             3,
             data,
@@ -648,21 +623,16 @@ class DiscordStandIn:
         *,
         channel_id: int | None = None,
         user_id: int | None = None,
-        reply_to: StoredMessage | int | None = None,
         attachments: list[dict[str, Any]] | None = None,
     ) -> StoredMessage:
         """A user posts in a channel (MESSAGE_CREATE goes to the bot if its intents allow)."""
         cid = channel_id or self.channel_id
-        payload: dict[str, Any] = {"content": content}
-        if reply_to is not None:
-            ref_id = reply_to.id if isinstance(reply_to, StoredMessage) else reply_to
-            payload["message_reference"] = {"message_id": str(ref_id), "channel_id": str(cid)}
         chan = self.world.channel(cid)
         if chan is None:
             raise LookupError(f"unknown channel {cid}")
         return await self.world.create_message(
             chan,
-            payload,
+            {"content": content},
             {},
             author=self.users[user_id or self.default_user_id],
             source="user",

@@ -63,18 +63,11 @@ class GatewaySession:
 
     session_id: str
     intents: int
-    shard: tuple[int, int] | None
     seq: int = 0
     sent: list[tuple[int, str]] = field(default_factory=list)  # (seq, frame json) for replay
     connection: GatewayConnection | None = None
     identified: bool = False  # READY sent: dispatches may flow
     guilds_sent: bool = False  # READY and every GUILD_CREATE sent
-
-    def covers(self, guild_id: int | None) -> bool:
-        if self.shard is None or guild_id is None:
-            return self.shard is None or self.shard[0] == 0
-        shard_id, count = self.shard
-        return (guild_id >> 22) % count == shard_id
 
 
 class GatewayConnection:
@@ -117,7 +110,6 @@ class Gateway:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: list[GatewayConnection] = []
-        self.received: list[dict[str, Any]] = []  # every op the bot sent (token redacted)
         self.connects: list[dict[str, str]] = []  # query of every connection attempt
         self.identify_count = 0
         self.resume_count = 0
@@ -132,23 +124,20 @@ class Gateway:
             if s.connection is not None and not s.connection.ws.closed and s.guilds_sent
         ]
 
-    def session_for(self, guild_id: int | None) -> GatewaySession | None:
-        for session in self.connected_sessions():
-            if session.covers(guild_id):
-                return session
-        return None
+    def session_for(self, guild_id: int | None = None) -> GatewaySession | None:
+        """The session that gets this guild's interactions (one: the bot is not sharded)."""
+        return next(iter(self.connected_sessions()), None)
 
     async def dispatch(
         self,
         event: str,
         data: dict[str, Any],
         *,
-        guild_id: int | None = None,
         intent: int | None = None,
         transform: Callable[[GatewaySession, dict[str, Any]], dict[str, Any]] | None = None,
         only: GatewaySession | None = None,
     ) -> int:
-        """Send a DISPATCH to every session that covers `guild_id` and has `intent`.
+        """Send a DISPATCH to every identified session (or `only`) with `intent`.
 
         Sessions that are disconnected but resumable buffer the event for replay.
         Returns how many sessions got (or buffered) it.
@@ -156,7 +145,7 @@ class Gateway:
         count = 0
         targets = [only] if only is not None else list(self.sessions.values())
         for session in targets:
-            if not session.identified or not session.covers(guild_id):
+            if not session.identified:
                 continue
             if intent is not None and not session.intents & intent:
                 continue
@@ -181,12 +170,11 @@ class Gateway:
             data: dict[str, Any] = {"id": str(msg.id), "channel_id": str(msg.channel_id)}
             if msg.guild_id is not None:
                 data["guild_id"] = str(msg.guild_id)
-            await self.dispatch(event, data, guild_id=msg.guild_id, intent=intent)
+            await self.dispatch(event, data, intent=intent)
             return
         await self.dispatch(
             event,
             self.world.message_payload(msg),
-            guild_id=msg.guild_id,
             intent=intent,
             transform=self._as_seen_by,
         )
@@ -279,10 +267,6 @@ class Gateway:
     async def _on_op(self, conn: GatewayConnection, payload: dict[str, Any]) -> None:
         op = payload.get("op")
         d = payload.get("d")
-        recorded = dict(payload)
-        if op in (OP_IDENTIFY, OP_RESUME) and isinstance(d, dict):
-            recorded["d"] = {**d, "token": "<redacted>"}
-        self.received.append(recorded)
         if op == OP_HEARTBEAT:
             await conn.send({"op": OP_HEARTBEAT_ACK})
         elif op == OP_IDENTIFY:
@@ -308,18 +292,16 @@ class Gateway:
         if not isinstance(intents, int):
             await conn.ws.close(code=4013, message=b"Invalid intent(s).")
             return
-        shard = d.get("shard")
         session = GatewaySession(
             session_id=secrets.token_hex(16),
             intents=intents,
-            shard=(int(shard[0]), int(shard[1])) if shard else None,
         )
         self.identify_count += 1
         self.sessions[session.session_id] = session
         session.connection = conn
         conn.session = session
         world = self.world
-        guild_ids = [g.id for g in world.guild_specs if session.covers(g.id)]
+        guild_ids = [g.id for g in world.guild_specs]
         ready: dict[str, Any] = {
             "v": 10,
             "user": {**world.bot_user.payload(), "verified": True, "mfa_enabled": False},
@@ -336,8 +318,6 @@ class Gateway:
             "user_settings": {},
             "_trace": ["stand-in"],
         }
-        if session.shard is not None:
-            ready["shard"] = list(session.shard)
         session.identified = True
         await self._send_dispatch(session, "READY", ready)
         for gid in guild_ids:

@@ -228,8 +228,6 @@ class Faults:
 class Rest:
     def __init__(self, world: World) -> None:
         self.world = world
-        self.ratelimit_headers = True
-        self.cdn_require_signature = True
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.internal_errors: list[BaseException] = []  # stand-in bugs (answered with 503)
@@ -241,15 +239,10 @@ class Rest:
         r.add_get(p + "/users/{user_id}", self.get_user)
         r.add_post(p + "/users/@me/channels", self.create_dm)
         r.add_get(p + "/oauth2/applications/@me", self.application_me)
-        r.add_get(p + "/applications/@me", self.application_me)
         for scope in ("", "/guilds/{guild_id}"):
             base = p + "/applications/{application_id}" + scope + "/commands"
             r.add_get(base, self.list_commands)
             r.add_put(base, self.put_commands)
-            r.add_post(base, self.upsert_command)
-            r.add_get(base + "/{command_id}", self.get_command)
-            r.add_patch(base + "/{command_id}", self.patch_command)
-            r.add_delete(base + "/{command_id}", self.delete_command)
         r.add_post(p + "/interactions/{interaction_id}/{token}/callback", self.callback)
         r.add_post(p + "/webhooks/{application_id}/{token}", self.execute_webhook)
         msg = p + "/webhooks/{application_id}/{token}/messages/{message_id}"
@@ -263,14 +256,6 @@ class Rest:
         r.add_get(one, self.get_message)
         r.add_patch(one, self.patch_message)
         r.add_delete(one, self.delete_message)
-        r.add_post(p + "/channels/{channel_id}/typing", self.typing)
-        react = one + "/reactions/{emoji}/@me"
-        r.add_put(react, self.react)
-        r.add_delete(react, self.react)
-        r.add_get(p + "/guilds/{guild_id}", self.get_guild)
-        r.add_get(p + "/guilds/{guild_id}/channels", self.guild_channels)
-        r.add_get(p + "/guilds/{guild_id}/roles", self.guild_roles)
-        r.add_get(p + "/guilds/{guild_id}/members/{user_id}", self.guild_member)
         r.add_get("/attachments/{owner}/{attachment_id}/{filename}", self.cdn)
         r.add_get("/ephemeral-attachments/{owner}/{attachment_id}/{filename}", self.cdn)
 
@@ -377,7 +362,7 @@ class Rest:
             response = json_response(
                 {"message": f"stand-in internal error: {exc!r}", "code": 0}, 503
             )
-        if kind == "rest" and self.ratelimit_headers and response.status != 429:
+        if kind == "rest" and response.status != 429:
             for key, value in _ratelimit_headers(route_key, remaining=4, reset_after=1.0).items():
                 response.headers.setdefault(key, value)
         rec.status = response.status
@@ -468,42 +453,12 @@ class Rest:
             }
         )
 
-    # ------------------------------------------------------------------ guilds
-
-    async def get_guild(self, request: web.Request) -> web.Response:
-        gid = self._guild(request)
-        data = self.world.guild_payload(gid)
-        if request.query.get("with_counts") in ("true", "1", "True"):
-            count = len(self.world.guilds[gid].member_ids or []) + 1
-            data.update(approximate_member_count=count, approximate_presence_count=0)
-        return json_response(data)
-
-    async def guild_channels(self, request: web.Request) -> web.Response:
-        chans = self.world.guild_channels(self._guild(request))
-        return json_response([self.world.channel_payload(c) for c in chans])
-
-    async def guild_roles(self, request: web.Request) -> web.Response:
-        roles = self.world.roles[self._guild(request)]
-        return json_response([r.payload() for r in roles.values()])
-
-    async def guild_member(self, request: web.Request) -> web.Response:
-        gid = self._guild(request)
-        uid = _int(request.match_info["user_id"])
-        if uid not in self.world.users or not self.world.is_member(gid, uid):
-            raise unknown("Member", 10007)
-        return json_response(self.world.member_payload(gid, uid))
-
     # ------------------------------------------------------------------ commands
 
     def _scope(self, request: web.Request) -> int | None:
         if _int(request.match_info["application_id"]) != self.world.app_id:
             raise DiscordHTTPError(403, 50001, "Missing Access")
         return self._guild(request) if "guild_id" in request.match_info else None
-
-    def _build(self, scope: int | None, incoming: list[Any]) -> list[dict[str, Any]]:
-        built = rules.build_commands(self.world.app_id, self.world.commands(scope), incoming, scope)
-        self.world.set_commands(scope, built)
-        return built
 
     async def list_commands(self, request: web.Request) -> web.Response:
         return json_response(self.world.commands(self._scope(request)))
@@ -513,58 +468,15 @@ class Rest:
         body = request[JSON_BODY]
         if not isinstance(body, list):
             raise form_error("_root", "LIST_TYPE_CONVERT", "Must be a list.")
-        commands = self._build(scope, body)
+        commands = rules.build_commands(self.world.app_id, self.world.commands(scope), body, scope)
+        self.world.set_commands(scope, commands)
         self.world.command_syncs.append(scope)
         return json_response(commands)
-
-    async def upsert_command(self, request: web.Request) -> web.Response:
-        scope = self._scope(request)
-        body = request[JSON_BODY]
-        if not isinstance(body, dict):
-            raise form_error("_root", "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
-        key = (body.get("name"), body.get("type", 1))
-        others = [c for c in self.world.commands(scope) if (c["name"], c.get("type", 1)) != key]
-        return json_response(self._build(scope, [*rules.as_input(others), body])[-1], 201)
-
-    def _command(self, request: web.Request) -> tuple[int | None, dict[str, Any]]:
-        scope = self._scope(request)
-        for cmd in self.world.commands(scope):
-            if cmd["id"] == request.match_info["command_id"]:
-                return scope, cmd
-        raise unknown("application command", 10063)
-
-    async def get_command(self, request: web.Request) -> web.Response:
-        return json_response(self._command(request)[1])
-
-    async def patch_command(self, request: web.Request) -> web.Response:
-        scope, cmd = self._command(request)
-        body: dict[str, Any] = request[JSON_BODY] or {}
-        current = self.world.commands(scope)
-        merged = [
-            {**c, **body} if old is cmd else c
-            for old, c in zip(current, rules.as_input(current), strict=True)
-        ]
-        commands = self._build(scope, merged)
-        return json_response(next(c for c in commands if c["id"] == cmd["id"]))
-
-    async def delete_command(self, request: web.Request) -> web.Response:
-        scope, cmd = self._command(request)
-        self.world.set_commands(scope, [c for c in self.world.commands(scope) if c is not cmd])
-        return _no_content()
 
     # ------------------------------------------------------------------ channels
 
     async def get_channel(self, request: web.Request) -> web.Response:
         return json_response(self.world.channel_payload(self._channel(request)))
-
-    async def typing(self, request: web.Request) -> web.Response:
-        self._channel(request, need=Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
-        return _no_content()
-
-    async def react(self, request: web.Request) -> web.Response:
-        chan = self._channel(request, need=Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY)
-        self._channel_message(request, chan)
-        return _no_content()
 
     async def list_messages(self, request: web.Request) -> web.Response:
         chan = self._channel(request)
@@ -683,9 +595,7 @@ class Rest:
             att = None
         if att is None or att.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not Found")
-        if self.cdn_require_signature and not cdn_signature_ok(
-            self.world.cdn_secret, request.path, request.query
-        ):
+        if not cdn_signature_ok(self.world.cdn_secret, request.path, request.query):
             return web.Response(status=404, text="This content is no longer available.")
         headers = {"Content-Type": att.content_type or "application/octet-stream"}
         if att.path is not None:

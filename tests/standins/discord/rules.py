@@ -192,7 +192,7 @@ def validate_modal(data: dict[str, Any]) -> None:
                     )
 
 
-def as_input(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _as_input(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     drop = {"id", "application_id", "version", "guild_id"}
     return [{k: v for k, v in c.items() if k not in drop} for c in commands]
 
@@ -248,7 +248,7 @@ def build_commands(
             stored["dm_permission"] = cmd.get("dm_permission", True)
         else:
             stored["guild_id"] = str(guild_id)
-        if previous is not None and as_input([previous]) == as_input([stored]):
+        if previous is not None and _as_input([previous]) == _as_input([stored]):
             stored["version"] = previous["version"]
         out.append(stored)
     return out

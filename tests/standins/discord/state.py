@@ -65,12 +65,11 @@ class World:
         bot_name: str,
         guilds: list[GuildSpec] | None,
         users: list[UserSpec] | None,
-        application_flags: int = 0,
         interaction_ack_deadline: float | None = 3.0,
     ) -> None:
         self.token = token
         self.app_id = app_id or new_snowflake()
-        self.application_flags = application_flags
+        self.application_flags = 0
         self.interaction_ack_deadline = interaction_ack_deadline
         self.bot_user = UserSpec(username=bot_name, id=self.app_id, bot=True)
         self.cdn_base = ""  # set once the server listens; attachment URLs start with it
@@ -300,80 +299,39 @@ class World:
             "flags": 0,
         }
 
-    def guild_payload(self, guild_id: int) -> dict[str, Any]:
-        guild = self.guilds[guild_id]
-        return {
-            "id": str(guild.id),
-            "name": guild.name,
-            "icon": None,
-            "splash": None,
-            "discovery_splash": None,
-            "banner": None,
-            "description": None,
-            "home_header": None,
-            "owner_id": str(guild.owner_id),
-            "region": "deprecated",
-            "afk_channel_id": None,
-            "afk_timeout": 300,
-            "widget_enabled": False,
-            "widget_channel_id": None,
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "roles": [r.payload() for r in self.roles[guild_id].values()],
-            "emojis": [],
-            "stickers": [],
-            "features": list(guild.features),
-            "mfa_level": 0,
-            "application_id": None,
-            "system_channel_id": None,
-            "system_channel_flags": 0,
-            "rules_channel_id": None,
-            "public_updates_channel_id": None,
-            "safety_alerts_channel_id": None,
-            "max_members": 500000,
-            "max_presences": None,
-            "max_video_channel_users": 25,
-            "max_stage_video_channel_users": 50,
-            "vanity_url_code": None,
-            "premium_tier": guild.premium_tier,
-            "premium_subscription_count": [0, 2, 7, 14][min(guild.premium_tier, 3)],
-            "premium_progress_bar_enabled": False,
-            "preferred_locale": guild.locale,
-            "nsfw_level": 0,
-            "nsfw": False,
-            "hub_type": None,
-            "incidents_data": None,
-        }
-
     def guild_create_payload(self, guild_id: int, *, all_members: bool) -> dict[str, Any]:
-        """GUILD_CREATE: with GUILD_PRESENCES (`all_members`) Discord sends every member of a
-        non-large guild (discord.py then skips chunking); otherwise only the bot's own."""
-        data = self.guild_payload(guild_id)
+        """GUILD_CREATE, with the keys discord.py reads. With GUILD_PRESENCES (`all_members`)
+        Discord sends every member of a non-large guild (discord.py then skips chunking);
+        otherwise only the bot's own."""
+        guild = self.guilds[guild_id]
         if all_members:
             members = self.member_payloads(guild_id)
         else:
             members = [self.member_payload(guild_id, self.bot_user.id)]
-        data.update(
-            {
-                "joined_at": iso(snowflake_time(guild_id)),
-                "large": False,
-                "unavailable": False,
-                "lazy": True,
-                "member_count": len(self.guilds[guild_id].member_ids or []) + 1,
-                "members": members,
-                "channels": [self.channel_payload(c) for c in self.guild_channels(guild_id)],
-                "threads": [],
-                "presences": [],
-                "voice_states": [],
-                "stage_instances": [],
-                "guild_scheduled_events": [],
-                "soundboard_sounds": [],
-                "embedded_activities": [],
-                "application_command_counts": {},
-            }
-        )
-        return data
+        return {
+            "id": str(guild.id),
+            "name": guild.name,
+            "owner_id": str(guild.owner_id),
+            "roles": [r.payload() for r in self.roles[guild_id].values()],
+            "emojis": [],
+            "stickers": [],
+            "features": list(guild.features),
+            "premium_tier": guild.premium_tier,
+            "premium_subscription_count": [0, 2, 7, 14][min(guild.premium_tier, 3)],
+            "preferred_locale": guild.locale,
+            "joined_at": iso(snowflake_time(guild_id)),
+            "large": False,
+            "unavailable": False,
+            "member_count": len(guild.member_ids or []) + 1,
+            "members": members,
+            "channels": [self.channel_payload(c) for c in self.guild_channels(guild_id)],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
 
     def message_payload(self, msg: StoredMessage) -> dict[str, Any]:
         ref = None
@@ -585,10 +543,6 @@ class World:
             payload = {}
         if not isinstance(payload, dict):
             raise form_error("_root", "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
-        if payload.get("enforce_nonce") and payload.get("nonce") is not None:
-            for old in self.channel_messages(chan.id):
-                if old.nonce == payload["nonce"] and old.author_id == author.id:
-                    return old
         content = rules.check_content(payload.get("content"))
         embeds = rules.check_embeds(payload)
         components = rules.echo_components(payload.get("components"))
