@@ -128,68 +128,64 @@ def check_components_v2(flags: int, content: str | None, embeds: list[Any]) -> N
         )
 
 
-def validate_modal(data: dict[str, Any]) -> None:
-    def bad_length(path: str, lo: int, hi: int, value: Any) -> None:
-        if not isinstance(value, str) or not lo <= len(value) <= hi:
-            raise form_error(
-                path, "BASE_TYPE_BAD_LENGTH", f"Must be between {lo} and {hi} in length."
-            )
+def _require(ok: bool, path: str, code: str, message: str) -> None:
+    """Discord's 50035 for the field at `path` unless `ok`."""
+    if not ok:
+        raise form_error(path, code, message)
 
-    bad_length("data.custom_id", 1, 100, data.get("custom_id"))
-    bad_length("data.title", 1, 45, data.get("title"))
+
+def _length(path: str, value: Any, lo: int, hi: int) -> None:
+    ok = isinstance(value, str) and lo <= len(value) <= hi
+    _require(ok, path, "BASE_TYPE_BAD_LENGTH", f"Must be between {lo} and {hi} in length.")
+
+
+def validate_modal(data: dict[str, Any]) -> None:
+    """A modal callback's `data`: title <= 45, 1-5 rows or Labels, unique custom ids,
+    text inputs within Discord's limits."""
+    _length("data.custom_id", data.get("custom_id"), 1, 100)
+    _length("data.title", data.get("title"), 1, 45)
     comps = data.get("components")
-    if not isinstance(comps, list) or not 1 <= len(comps) <= 5:
-        raise form_error(
-            "data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
-        )
+    ok = isinstance(comps, list) and 1 <= len(comps) <= 5
+    _require(ok, "data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
     seen: set[str] = set()
-    for n, comp in enumerate(comps):
+    for n, comp in enumerate(comps or []):
         base = f"data.components.{n}"
-        inner: list[tuple[str, dict[str, Any], str | None]] = []
+        inner: list[tuple[str, dict[str, Any]]] = []
         if comp.get("type") == 1:
-            inner = [
-                (f"{base}.components.{i}", c, None)
-                for i, c in enumerate(comp.get("components", []))
-            ]
+            inner = [(f"{base}.components.{i}", c) for i, c in enumerate(comp["components"])]
         elif comp.get("type") == 18:
-            bad_length(f"{base}.label", 1, 45, comp.get("label"))
+            _length(f"{base}.label", comp.get("label"), 1, 45)
             if comp.get("description") is not None:
-                bad_length(f"{base}.description", 0, 100, comp["description"])
-            inner = [(f"{base}.component", comp.get("component") or {}, comp.get("label"))]
-        for path, child, _label in inner:
+                _length(f"{base}.description", comp["description"], 0, 100)
+            inner = [(f"{base}.component", comp.get("component") or {})]
+        for path, child in inner:
             if "custom_id" in child:
-                bad_length(f"{path}.custom_id", 1, 100, child["custom_id"])
-                if child["custom_id"] in seen:
-                    raise form_error(
-                        f"{path}.custom_id",
-                        "COMPONENT_CUSTOM_ID_DUPLICATED",
-                        "Component custom id cannot be duplicated",
-                    )
+                _length(f"{path}.custom_id", child["custom_id"], 1, 100)
+                duplicate = child["custom_id"] in seen
+                _require(
+                    not duplicate,
+                    f"{path}.custom_id",
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    "Component custom id cannot be duplicated",
+                )
                 seen.add(child["custom_id"])
             if child.get("type") == 4:
-                if comp.get("type") == 1:
-                    bad_length(f"{path}.label", 1, 45, child.get("label"))
-                if child.get("style") not in (1, 2):
-                    raise form_error(
-                        f"{path}.style", "BASE_TYPE_CHOICES", "Value must be one of (1, 2)."
-                    )
-                for key, lo, hi in (("min_length", 0, 4000), ("max_length", 1, 4000)):
-                    if key in child and not lo <= child[key] <= hi:
-                        raise form_error(
-                            f"{path}.{key}",
-                            "NUMBER_TYPE_MAX",
-                            f"Int value should be between {lo} and {hi}.",
-                        )
-                if "value" in child and len(child["value"] or "") > 4000:
-                    raise form_error(
-                        f"{path}.value", "BASE_TYPE_MAX_LENGTH", "Must be 4000 or fewer in length."
-                    )
-                if "placeholder" in child and len(child["placeholder"] or "") > 100:
-                    raise form_error(
-                        f"{path}.placeholder",
-                        "BASE_TYPE_MAX_LENGTH",
-                        "Must be 100 or fewer in length.",
-                    )
+                _text_input(path, child, in_row=comp.get("type") == 1)
+
+
+def _text_input(path: str, child: dict[str, Any], *, in_row: bool) -> None:
+    if in_row:  # a Label carries the label of what it wraps
+        _length(f"{path}.label", child.get("label"), 1, 45)
+    ok = child.get("style") in (1, 2)
+    _require(ok, f"{path}.style", "BASE_TYPE_CHOICES", "Value must be one of (1, 2).")
+    for key, lo, hi in (("min_length", 0, 4000), ("max_length", 1, 4000)):
+        ok = key not in child or lo <= child[key] <= hi
+        _require(
+            ok, f"{path}.{key}", "NUMBER_TYPE_MAX", f"Int value should be between {lo} and {hi}."
+        )
+    for key, hi in (("value", 4000), ("placeholder", 100)):
+        ok = len(child.get(key) or "") <= hi
+        _require(ok, f"{path}.{key}", "BASE_TYPE_MAX_LENGTH", f"Must be {hi} or fewer in length.")
 
 
 def _as_input(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -254,88 +250,67 @@ def build_commands(
     return out
 
 
+def _valid_name(name: Any) -> bool:
+    return isinstance(name, str) and bool(_COMMAND_NAME.match(name)) and name == name.lower()
+
+
 def _validate_command(cmd: dict[str, Any], ctype: int, where: str) -> None:
-    name = cmd.get("name")
-    if not isinstance(name, str) or not 1 <= len(name) <= 32:
-        raise form_error(
-            f"{where}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
-        )
+    _length(f"{where}.name", cmd.get("name"), 1, 32)
     description = cmd.get("description") or ""
-    if ctype == 1:
-        if not _COMMAND_NAME.match(name) or name != name.lower():
-            raise form_error(
-                f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        if not 1 <= len(description) <= 100:
-            raise form_error(
-                f"{where}.description",
-                "BASE_TYPE_BAD_LENGTH",
-                "Must be between 1 and 100 in length.",
-            )
-        _validate_options(cmd.get("options") or [], f"{where}.options", depth=0)
-    elif description:
-        raise form_error(
+    if ctype != 1:
+        _require(
+            not description,
             f"{where}.description",
             "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION",
             "Context menu commands cannot have description",
         )
+        return
+    invalid_name = ("APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+    _require(_valid_name(cmd["name"]), f"{where}.name", *invalid_name)
+    _length(f"{where}.description", description, 1, 100)
+    _validate_options(cmd.get("options") or [], f"{where}.options", depth=0)
 
 
 def _validate_options(options: list[dict[str, Any]], where: str, depth: int) -> None:
-    if len(options) > 25:
-        raise form_error(where, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    """Options as Discord checks them: <= 25, unique valid names, descriptions 1-100,
+    subcommands nested at most twice and never beside plain options, required first."""
+    _require(len(options) <= 25, where, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    type_invalid = "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID"
+    _require(
+        len({o.get("type") in (1, 2) for o in options}) <= 1,
+        where,
+        type_invalid,
+        "Sub-command and sub-command group option types are mutually exclusive to all other types",
+    )
     names: set[str] = set()
     seen_optional = False
-    kinds = {o.get("type") in (1, 2) for o in options}
-    if len(kinds) > 1:
-        raise form_error(
-            where,
-            "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
-            "Sub-command and sub-command group option types are mutually exclusive "
-            "to all other types",
-        )
     for n, opt in enumerate(options):
         path = f"{where}.{n}"
-        otype = opt.get("type")
-        name = opt.get("name")
-        if not isinstance(name, str) or not _COMMAND_NAME.match(name) or name != name.lower():
-            raise form_error(
-                f"{path}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        if name in names:
-            raise form_error(
-                f"{path}.name",
-                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
-                "Option names must be unique",
-            )
-        names.add(name)
-        if not 1 <= len(opt.get("description") or "") <= 100:
-            raise form_error(
-                f"{path}.description",
-                "BASE_TYPE_BAD_LENGTH",
-                "Must be between 1 and 100 in length.",
-            )
-        if otype not in range(1, 12):
-            raise form_error(
-                f"{path}.type", "BASE_TYPE_CHOICES", f"Value must be one of {list(range(1, 12))}."
-            )
-        if (otype == 2 and depth > 0) or (otype == 1 and depth > 1):
-            raise form_error(
-                f"{path}.type", "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID", "Nesting too deep"
-            )
+        otype, name = opt.get("type"), opt.get("name")
+        invalid_name = ("APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+        _require(_valid_name(name), f"{path}.name", *invalid_name)
+        unique = ("APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "Option names must be unique")
+        _require(name not in names, f"{path}.name", *unique)
+        names.add(str(name))
+        _length(f"{path}.description", opt.get("description") or "", 1, 100)
+        choices = list(range(1, 12))
+        _require(
+            otype in choices,
+            f"{path}.type",
+            "BASE_TYPE_CHOICES",
+            f"Value must be one of {choices}.",
+        )
+        too_deep = (otype == 2 and depth > 0) or (otype == 1 and depth > 1)
+        _require(not too_deep, f"{path}.type", type_invalid, "Nesting too deep")
         if otype in (1, 2):
             _validate_options(opt.get("options") or [], f"{path}.options", depth + 1)
             continue
-        if opt.get("required"):
-            if seen_optional:
-                raise form_error(
-                    f"{path}.required",
-                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                    "Required options must be placed before non-required options",
-                )
-        else:
-            seen_optional = True
-        if len(opt.get("choices") or []) > 25:
-            raise form_error(
-                f"{path}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-            )
+        _require(
+            not (opt.get("required") and seen_optional),
+            f"{path}.required",
+            "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+            "Required options must be placed before non-required options",
+        )
+        seen_optional = seen_optional or not opt.get("required")
+        ok = len(opt.get("choices") or []) <= 25
+        _require(ok, f"{path}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
