@@ -408,15 +408,13 @@ class DiscordStandIn:
         filename: str,
         data: bytes | os.PathLike[str] | str,
         content_type: str | None = None,
-        *,
-        description: str | None = None,
     ) -> dict[str, Any]:
         """A user's upload (e.g. for an attachment option); served by the stand-in's CDN.
 
         `data` is bytes or a file path (served from disk, with Range support). Returns the
         Discord attachment object (id, filename, size, url, proxy_url, content_type, ...).
         """
-        return self.world.add_user_upload(filename, data, content_type, description).payload()
+        return self.world.add_user_upload(filename, data, content_type).payload()
 
     # ------------------------------------------------------------------ waits and records
 

@@ -364,13 +364,7 @@ class Gateway:
             guild_id = int(gid)
             members = self.world.member_payloads(guild_id)
             query = d.get("query")
-            user_ids = d.get("user_ids")
-            not_found: list[str] = []
-            if user_ids is not None:
-                wanted = {str(u) for u in (user_ids if isinstance(user_ids, list) else [user_ids])}
-                members = [m for m in members if m["user"]["id"] in wanted]
-                not_found = sorted(wanted - {m["user"]["id"] for m in members})
-            elif query:
+            if query:
                 members = [m for m in members if m["user"]["username"].startswith(query)]
             limit = d.get("limit") or 0
             if limit:
@@ -381,8 +375,6 @@ class Gateway:
                 "chunk_index": 0,
                 "chunk_count": 1,
             }
-            if not_found:
-                chunk["not_found"] = not_found
             if d.get("presences"):
                 chunk["presences"] = []
             if d.get("nonce") is not None:

@@ -124,14 +124,12 @@ class DiscordHTTPError(Exception):
         code: int,
         message: str,
         errors: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code} {message}")
         self.status = status
         self.code = code
         self.message = message
         self.errors = errors
-        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"message": self.message, "code": self.code}
@@ -639,16 +637,12 @@ class ModalField:
     """An input of a modal the bot opened (inside an action row or a Label)."""
 
     custom_id: str
-    type: int  # 4 text input, 3/5-8 selects, 19 file upload, 21-23 radio/checkbox
+    type: int  # 4 text input (the only kind the stand-in fills in)
     label: str | None
     required: bool
-    style: int | None = None
     min_length: int | None = None
     max_length: int | None = None
     value: str | None = None  # pre-filled text
-    placeholder: str | None = None
-    options: list[dict[str, Any]] = field(default_factory=list)
-    component: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
@@ -663,22 +657,15 @@ def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
         elif ctype == 18:
             visit(comp.get("component", {}), comp.get("label"))
         elif "custom_id" in comp and isinstance(ctype, int):
-            required = comp.get("required", ctype != 23)
-            if ctype in (3, 5, 6, 7, 8, 19, 22) and "min_values" in comp:
-                required = required and comp["min_values"] > 0
             out.append(
                 ModalField(
                     custom_id=comp["custom_id"],
                     type=ctype,
                     label=label if label is not None else comp.get("label"),
-                    required=bool(required),
-                    style=comp.get("style"),
+                    required=bool(comp.get("required", True)),
                     min_length=comp.get("min_length"),
                     max_length=comp.get("max_length"),
                     value=comp.get("value"),
-                    placeholder=comp.get("placeholder"),
-                    options=comp.get("options", []),
-                    component=comp,
                 )
             )
 

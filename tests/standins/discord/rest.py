@@ -111,13 +111,10 @@ def _int(raw: str) -> int:
 class Fault:
     method: str
     pattern: re.Pattern[str]
-    status: int | None
+    status: int | None  # None: only `delay`
     remaining: int | None  # None: forever
     retry_after: float | None
-    body: Any
-    headers: dict[str, str]
     delay: float
-    is_global: bool
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -129,33 +126,25 @@ class Fault:
         """Discord's answer for this status: 429 with `retry_after`, `Via` (or discord.py
         takes it for a Cloudflare ban) and rate-limit headers; 413 with 40005; else JSON."""
         status = self.status or 500
-        headers = dict(self.headers)
-        body = self.body
         if status == 429:
             retry_after = 0.05 if self.retry_after is None else self.retry_after
-            body = body or {
+            body = {
                 "message": "You are being rate limited.",
                 "retry_after": retry_after,
-                "global": self.is_global,
+                "global": False,
                 "code": 0,
             }
-            headers.setdefault("Via", "1.1 google")
-            headers.setdefault("Retry-After", str(max(1, math.ceil(retry_after))))
-            if self.is_global:
-                headers.setdefault("X-RateLimit-Global", "true")
-                headers.setdefault("X-RateLimit-Scope", "global")
-            else:
-                headers.update(_ratelimit_headers(route_key, remaining=0, reset_after=retry_after))
-                headers.setdefault("X-RateLimit-Scope", "user")
-        elif status == 413:
-            body = body or {"message": "Request entity too large", "code": 40005}
-        elif body is None:
-            body = {"message": f"{status}: {_REASONS.get(status, 'Error')}", "code": 0}
-        if isinstance(body, str | bytes):
-            headers.setdefault("Content-Type", "text/html")
-            raw = body.encode() if isinstance(body, str) else body
-            return web.Response(status=status, body=raw, headers=headers)
-        return json_response(body, status, headers)
+            headers = {
+                **_ratelimit_headers(route_key, remaining=0, reset_after=retry_after),
+                "Via": "1.1 google",
+                "Retry-After": str(max(1, math.ceil(retry_after))),
+                "X-RateLimit-Scope": "user",
+            }
+            return json_response(body, status, headers)
+        if status == 413:
+            return json_response({"message": "Request entity too large", "code": 40005}, 413)
+        reason = _REASONS.get(status, "Error")
+        return json_response({"message": f"{status}: {reason}", "code": 0}, status)
 
 
 _REASONS = {
@@ -183,11 +172,8 @@ class Faults:
         status: int | None,
         count: int | None = 1,
         retry_after: float | None = None,
-        body: Any = None,
         *,
-        headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
-        is_global: bool = False,
     ) -> Fault:
         """Fail the next `count` matching requests (None: all) with `status`.
 
@@ -195,17 +181,8 @@ class Faults:
         or the CDN path. status=None with delay>0 only slows the request down. discord.py
         sleeps and retries a 429, and retries 500/502/504 after 1 s, 3 s, ...
         """
-        fault = Fault(
-            method=method.upper(),
-            pattern=re.compile(path_regex),
-            status=status,
-            remaining=count,
-            retry_after=retry_after,
-            body=body,
-            headers=dict(headers or {}),
-            delay=delay,
-            is_global=is_global,
-        )
+        pattern = re.compile(path_regex)
+        fault = Fault(method.upper(), pattern, status, count, retry_after, delay)
         self.items.append(fault)
         return fault
 
@@ -345,7 +322,7 @@ class Rest:
                     raise DiscordHTTPError(401, 0, "401: Unauthorized")
                 response = await handler(request)
         except DiscordHTTPError as exc:
-            response = json_response(exc.body(), exc.status, exc.headers)
+            response = json_response(exc.body(), exc.status)
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
             rec.unhandled = True
             body = {"message": f"{exc.status}: {exc.reason}", "code": 0}

@@ -368,7 +368,6 @@ class World:
         filename: str,
         data: bytes | os.PathLike[str] | str,
         content_type: str | None,
-        description: str | None,
     ) -> StoredAttachment:
         """A user's upload (bytes, or a file path served from disk)."""
         att_id = new_snowflake()
@@ -391,7 +390,6 @@ class World:
             content_type=content_type
             or mimetypes.guess_type(name)[0]
             or "application/octet-stream",
-            description=description,
             ephemeral=True,
         )
         self.attachments[att_id] = att
