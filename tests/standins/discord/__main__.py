@@ -46,4 +46,5 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_serve(args))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import secrets
 import zlib
 from collections.abc import Callable
@@ -35,7 +34,6 @@ try:
 except ImportError:  # discord.py then asks for zlib-stream
     zstandard = None
 
-log = logging.getLogger(__name__)
 
 OP_DISPATCH = 0
 OP_HEARTBEAT = 1
