@@ -309,11 +309,6 @@ class Gateway:
             "resume_gateway_url": self.url(),
             "application": {"id": str(world.app_id), "flags": world.application_flags},
             "private_channels": [],
-            "relationships": [],
-            "presences": [],
-            "guild_join_requests": [],
-            "geo_ordered_rtc_regions": [],
-            "user_settings": {},
             "_trace": ["stand-in"],
         }
         session.identified = True

@@ -33,7 +33,6 @@ FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
-FLAG_COMPONENTS_V2 = 1 << 15
 
 
 class Perm:
@@ -194,18 +193,11 @@ class RoleSpec:
     bot_id: int | None = None  # set for the bot's managed role
 
     def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+        data: dict[str, Any] = {  # as GUILD_CREATE carries it
             "id": str(self.id),
             "name": self.name,
             "color": self.color,
-            "colors": {
-                "primary_color": self.color,
-                "secondary_color": None,
-                "tertiary_color": None,
-            },
             "hoist": False,
-            "icon": None,
-            "unicode_emoji": None,
             "position": self.position,
             "permissions": str(self.permissions),
             "managed": self.managed,
@@ -219,7 +211,8 @@ class RoleSpec:
 
 @dataclass
 class ChannelSpec:
-    """A guild channel (type 0 = text). `bot_denied` is a permission overwrite for the bot."""
+    """A channel (type 0 = text, 1 = DM). `bot_denied` is a permission overwrite for the
+    bot. The stand-in fills in the last three fields and keeps the spec as its record."""
 
     name: str = "general"
     id: int = 0
@@ -227,6 +220,9 @@ class ChannelSpec:
     topic: str | None = None
     bot_denied: int = 0
     position: int = 0
+    guild_id: int | None = None
+    recipients: list[int] = field(default_factory=list)  # a DM's user
+    last_message_id: int | None = None
 
 
 @dataclass
@@ -688,21 +684,6 @@ def find_component(components: list[dict[str, Any]], custom_id: str) -> dict[str
             if found is not None:
                 return found
     return None
-
-
-@dataclass
-class Channel:
-    """A channel as the stand-in holds it (guild text channels and DMs)."""
-
-    id: int
-    guild_id: int | None
-    name: str
-    type: int = 0
-    topic: str | None = None
-    bot_denied: int = 0
-    position: int = 0
-    recipients: list[int] = field(default_factory=list)
-    last_message_id: int | None = None
 
 
 @dataclass

@@ -28,7 +28,7 @@ from aiohttp import BodyPartReader, web
 
 from . import rules
 from .model import (
-    Channel,
+    ChannelSpec,
     DiscordHTTPError,
     Interaction,
     PartSummary,
@@ -354,7 +354,7 @@ class Rest:
 
     # ------------------------------------------------------------------ lookups
 
-    def _channel(self, request: web.Request, *, need: int = Perm.VIEW_CHANNEL) -> Channel:
+    def _channel(self, request: web.Request, *, need: int = Perm.VIEW_CHANNEL) -> ChannelSpec:
         chan = self.world.channel(_int(request.match_info["channel_id"]))
         if chan is None:
             raise unknown("Channel", 10003)
@@ -366,7 +366,7 @@ class Rest:
                 raise DiscordHTTPError(403, 50013, "Missing Permissions")
         return chan
 
-    def _channel_message(self, request: web.Request, chan: Channel) -> StoredMessage:
+    def _channel_message(self, request: web.Request, chan: ChannelSpec) -> StoredMessage:
         msg = self.world.messages.get(_int(request.match_info["message_id"]))
         if msg is None or msg.channel_id != chan.id or msg.deleted or msg.ephemeral:
             raise unknown("Message", 10008)

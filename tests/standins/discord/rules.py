@@ -1,6 +1,6 @@
 """Discord's rules for what the bot sends: pure checks that raise Discord's 400s.
 
-Message bodies (content, embeds, components, Components V2), modals and application
+Message bodies (content, embeds, components), modals and application
 commands. No state: `state.World` calls these before it stores anything, so a request the
 real Discord would refuse is refused here with the same code and field path.
 """
@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from .model import FLAG_COMPONENTS_V2, DiscordHTTPError, form_error, new_snowflake
+from .model import DiscordHTTPError, form_error, new_snowflake
 
 MAX_CONTENT = 2000
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$", re.UNICODE)
@@ -69,12 +69,9 @@ def check_embeds(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return embeds
 
 
-_SELECT_TYPES = (3, 5, 6, 7, 8)
-
-
 def echo_components(components: Any) -> list[dict[str, Any]]:
-    """Store components as Discord echoes them: numeric `id`s filled in sequentially
-    (skipping ids already used) and select/container defaults made explicit."""
+    """Store components as Discord echoes them: numeric `id`s filled in sequentially,
+    skipping ids already used."""
     if components is None:
         return []
     if not isinstance(components, list):
@@ -102,12 +99,6 @@ def echo_components(components: Any) -> list[dict[str, Any]]:
                 next_id += 1
             comp["id"] = next_id
             used.add(next_id)
-        if comp.get("type") in _SELECT_TYPES:
-            comp.setdefault("min_values", 1)
-            comp.setdefault("max_values", 1)
-        if comp.get("type") == 17:
-            comp.setdefault("accent_color", None)
-            comp.setdefault("spoiler", False)
     return components
 
 
@@ -116,16 +107,6 @@ def check_not_empty(content, embeds, components, attachments, payload: dict[str,
         payload.get("sticker_ids") or payload.get("poll")
     ):
         raise DiscordHTTPError(400, 50006, "Cannot send an empty message")
-
-
-def check_components_v2(flags: int, content: str | None, embeds: list[Any]) -> None:
-    if flags & FLAG_COMPONENTS_V2 and (content or embeds):
-        raise form_error(
-            "content",
-            "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
-            "The 'content' and 'embeds' fields cannot be used when using "
-            "MessageFlags.IS_COMPONENTS_V2",
-        )
 
 
 def _require(ok: bool, path: str, code: str, message: str) -> None:

@@ -21,13 +21,11 @@ from typing import Any, TypeVar
 from . import rules
 from .model import (
     DM_FILESIZE_LIMIT,
-    FLAG_COMPONENTS_V2,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     FLAG_SUPPRESS_EMBEDS,
     FLAG_SUPPRESS_NOTIFICATIONS,
     Callback,
-    Channel,
     ChannelSpec,
     DiscordHTTPError,
     GuildSpec,
@@ -82,7 +80,7 @@ class World:
 
         self.guild_specs = guilds if guilds is not None else [GuildSpec()]
         self.guilds: dict[int, GuildSpec] = {}
-        self.channels: dict[int, Channel] = {}
+        self.channels: dict[int, ChannelSpec] = {}
         self.roles: dict[int, dict[int, RoleSpec]] = {}  # guild id -> role id -> role
         self._bot_role: dict[int, int] = {}
         for guild in self.guild_specs:
@@ -106,16 +104,9 @@ class World:
             spec = chan if isinstance(chan, ChannelSpec) else ChannelSpec(f"channel-{i}", id=chan)
             spec.id = spec.id or new_snowflake()
             spec.position = spec.position or i
+            spec.guild_id = guild.id
             specs.append(spec)
-            self.channels[spec.id] = Channel(
-                id=spec.id,
-                guild_id=guild.id,
-                name=spec.name,
-                type=spec.type,
-                topic=spec.topic,
-                bot_denied=spec.bot_denied,
-                position=spec.position,
-            )
+            self.channels[spec.id] = spec
         guild.channels = list(specs)
         everyone = RoleSpec(
             "@everyone", id=guild.id, permissions=guild.everyone_permissions, position=0
@@ -171,10 +162,10 @@ class World:
 
     # ------------------------------------------------------------------ lookups
 
-    def channel(self, channel_id: int) -> Channel | None:
+    def channel(self, channel_id: int) -> ChannelSpec | None:
         return self.channels.get(channel_id)
 
-    def guild_channels(self, guild_id: int) -> list[Channel]:
+    def guild_channels(self, guild_id: int) -> list[ChannelSpec]:
         return [c for c in self.channels.values() if c.guild_id == guild_id]
 
     def is_member(self, guild_id: int, user_id: int) -> bool:
@@ -202,7 +193,7 @@ class World:
             perms &= ~chan.bot_denied
         return perms
 
-    def bot_permissions(self, chan: Channel) -> int:
+    def bot_permissions(self, chan: ChannelSpec) -> int:
         if chan.guild_id is None:
             return Perm.ALL & ~Perm.ADMINISTRATOR
         return self.permissions(chan.guild_id, self.bot_user.id, chan.id)
@@ -213,12 +204,12 @@ class World:
             return DM_FILESIZE_LIMIT
         return self.guilds[chan.guild_id].filesize_limit
 
-    def dm_channel(self, user_id: int) -> Channel:
+    def dm_channel(self, user_id: int) -> ChannelSpec:
         """The DM channel with a user, opened on first use."""
         for chan in self.channels.values():
             if chan.guild_id is None and chan.recipients == [user_id]:
                 return chan
-        chan = Channel(id=new_snowflake(), guild_id=None, name="", type=1, recipients=[user_id])
+        chan = ChannelSpec("", id=new_snowflake(), type=1, recipients=[user_id])
         self.channels[chan.id] = chan
         return chan
 
@@ -269,7 +260,7 @@ class World:
         ids = [*(self.guilds[guild_id].member_ids or []), self.bot_user.id]
         return [self.member_payload(guild_id, uid) for uid in ids]
 
-    def channel_payload(self, chan: Channel) -> dict[str, Any]:
+    def channel_payload(self, chan: ChannelSpec) -> dict[str, Any]:
         last = str(chan.last_message_id) if chan.last_message_id else None
         if chan.guild_id is None:
             return {
@@ -465,7 +456,7 @@ class World:
 
     def _mentions(
         self,
-        chan: Channel,
+        chan: ChannelSpec,
         author: UserSpec,
         content: str | None,
         allowed: dict[str, Any] | None,
@@ -486,7 +477,7 @@ class World:
             replied_user_id=replied_user_id,
         )
 
-    def _reference(self, chan: Channel, ref: Any) -> tuple[dict[str, Any] | None, int | None]:
+    def _reference(self, chan: ChannelSpec, ref: Any) -> tuple[dict[str, Any] | None, int | None]:
         """The stored `message_reference` of a reply and the replied-to author."""
         if not ref:
             return None, None
@@ -522,7 +513,7 @@ class World:
 
     async def create_message(
         self,
-        chan: Channel,
+        chan: ChannelSpec,
         payload: Any,
         files: dict[int, Upload],
         *,
@@ -544,7 +535,7 @@ class World:
         content = rules.check_content(payload.get("content"))
         embeds = rules.check_embeds(payload)
         components = rules.echo_components(payload.get("components"))
-        allowed_flags = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS | FLAG_COMPONENTS_V2
+        allowed_flags = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS
         if interaction is not None:
             allowed_flags |= FLAG_EPHEMERAL
         flags = int(payload.get("flags") or 0) & allowed_flags
@@ -555,7 +546,6 @@ class World:
         attachments.extend(uploaded or [])
         if not loading:
             rules.check_not_empty(content, embeds, components, attachments, payload)
-            rules.check_components_v2(flags, content, embeds)
         reference, replied_user = self._reference(chan, payload.get("message_reference"))
         allowed = payload.get("allowed_mentions")
         mentions = self._mentions(chan, author, content, allowed, replied_user)
@@ -610,7 +600,6 @@ class World:
         if payload.get("flags") is not None:
             new = int(payload["flags"])
             flags = (flags & ~FLAG_SUPPRESS_EMBEDS) | (new & FLAG_SUPPRESS_EMBEDS)
-            flags |= new & FLAG_COMPONENTS_V2  # can be set, never removed
         was_loading = msg.loading
         flags &= ~FLAG_LOADING
         attachments = msg.attachments
@@ -621,7 +610,6 @@ class World:
                 chan.id, payload.get("attachments"), files, msg.attachments, limit
             )
         rules.check_not_empty(content, embeds, components, attachments, {})
-        rules.check_components_v2(flags, content, embeds)
         allowed = payload.get("allowed_mentions", msg.allowed_mentions)
         replied = None
         if msg.message_reference:
