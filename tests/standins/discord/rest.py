@@ -523,6 +523,8 @@ class Rest:
             rec, request[JSON_BODY], request[FILES], request[RECORD]
         )
 
+        # Discord's client learns of the callback (and shows a modal) only once this answer
+        # is out; `submit_modal` waits for `responded_at`, stamped when its last byte is.
         def sent() -> None:
             cb.responded_at = asyncio.get_running_loop().time()
             self.world.notify()
