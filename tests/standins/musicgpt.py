@@ -25,10 +25,23 @@ Scripting (all plain attributes and methods on the stand-in):
 - delays: `delay=` default; `script_delays(0.1, 5)` for the next tasks; `delay_for=callable`
   (SubmitRecord → seconds); `HOLD` (math.inf) keeps a task running until
   `complete_task(task_id)` or `fail_task(task_id, msg)`.
+- the eta a submit is answered with: `eta=` seconds, or a callable (StandInTask → seconds);
+  by default the task's delay rounded up (60 for HOLD).
 - failures: `fail_next_task("msg")` makes the next created task end FAILED with that status_msg.
 - faults: `faults.add(route, kind, count=…)`, see `Faults.add`.
 - records: `submits`, `by_id_requests`, `file_requests`, `webhook_deliveries`, `tasks`;
-  `await wait_for(predicate)` / `wait_task_final(task_id)` / `wait_webhooks(n)`.
+  `await wait_for(predicate)` / `wait_task_final(task_id)`.
+
+Hooks (constructor keywords), for callers that need more than the records, e.g. the benchmark:
+- `middlewares=[...]`: aiohttp middlewares run on every request before the stand-in's own
+  handling, e.g. to time requests. The output downloads (`GET /files/<name>`) answer with a
+  `web.FileResponse` that is sent only after the middlewares return; a middleware that needs
+  the end of the transfer can `await response.prepare(request)` and
+  `await response.write_eof()` itself (see `time_file_downloads`).
+- `validate=False`: no OpenAPI checks of requests (the spec is then not even loaded); the
+  checks MusicGPT makes beyond the schema still answer 422.
+- `outputs=callable` (StandInTask → one WAV's bytes per conversion id): the audio of a
+  finished task's outputs; by default a freshly computed sine tone each, a semitone apart.
 """
 
 from __future__ import annotations
@@ -48,7 +61,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +70,7 @@ from typing import Any, Final, Literal
 import aiohttp
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 
@@ -379,7 +393,7 @@ class MusicGPTStandIn:
         port: int = 0,
         prefix: str = DEFAULT_PREFIX,
         delay: float = 0.2,
-        eta: int | None = None,
+        eta: int | Callable[[StandInTask], int] | None = None,
         output_seconds: float = 2.0,
         credit_estimate: float = 50.0,
         conversion_cost: float = 1.25,
@@ -389,6 +403,9 @@ class MusicGPTStandIn:
         webhook_audio_url_only: bool = False,
         keep_uploads: bool = False,
         seed: int | None = None,
+        middlewares: Sequence[Middleware] = (),
+        validate: bool = True,
+        outputs: Callable[[StandInTask], Sequence[bytes]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -406,6 +423,9 @@ class MusicGPTStandIn:
         self.webhook_audio_url_only = webhook_audio_url_only
         self.keep_uploads = keep_uploads
         self.delay_for: Callable[[SubmitRecord], float] | None = None
+        self.middlewares = list(middlewares)
+        self.validate = validate
+        self.outputs = outputs or self._tones
 
         self.faults = Faults()
         self.submits: list[SubmitRecord] = []
@@ -417,7 +437,7 @@ class MusicGPTStandIn:
         self._scripted_delays: deque[float] = deque()
         self._scripted_failures: deque[tuple[str, str]] = deque()
         self._rng = random.Random(seed)  # shuffles test deliveries only
-        self._validator = _spec_validator()
+        self._validator = _spec_validator() if validate else None
         self._tone_counter = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -434,9 +454,13 @@ class MusicGPTStandIn:
         await self.stop()
 
     async def start(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="musicgpt-standin-")
+        # A task finishing as we stop may still be writing its outputs in a thread: don't let
+        # that make the removal of the directory fail.
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix="musicgpt-standin-", ignore_cleanup_errors=True
+        )
         self._webhook_session = aiohttp.ClientSession()
-        app = web.Application()
+        app = web.Application(middlewares=self.middlewares)
         app.router.add_post(f"{self.prefix}/v1/sing_over_instrumental", self._handle_sing)
         app.router.add_post(f"{self.prefix}/v1/inpaint", self._handle_inpaint)
         app.router.add_get(f"{self.prefix}/v1/byId", self._handle_by_id)
@@ -510,10 +534,6 @@ class MusicGPTStandIn:
         await asyncio.wait_for(task.final.wait(), timeout)
         return task
 
-    async def wait_webhooks(self, count: int, timeout: float = 5.0) -> list[WebhookDelivery]:
-        await self.wait_for(lambda: len(self.webhook_deliveries) >= count, timeout)
-        return self.webhook_deliveries
-
     # --- handlers -----------------------------------------------------------------------
 
     async def _handle_sing(self, request: web.Request) -> web.StreamResponse:
@@ -546,8 +566,10 @@ class MusicGPTStandIn:
         except _BadForm as exc:
             await _drain(request)
             return self._answer(record, _error(422, str(exc)))
-        problem = self._validator.check_submit(
-            endpoint, request.headers, record.fields, record.upload
+        problem = (
+            self._validator.check_submit(endpoint, request.headers, record.fields, record.upload)
+            if self._validator is not None
+            else None
         ) or _semantic_problem(kind, record)
         if problem:
             record.error = problem
@@ -572,7 +594,11 @@ class MusicGPTStandIn:
             return self._answer_fault(request, record, fault)
         if request.headers.get("Authorization") != self.api_key:
             return self._answer(record, _error(401, "Invalid API key"))
-        problem = self._validator.check_by_id(request.headers, request.query)
+        problem = (
+            self._validator.check_by_id(request.headers, request.query)
+            if self._validator is not None
+            else None
+        )
         task_id, conversion_id = request.query.get("task_id"), request.query.get("conversion_id")
         if not problem and not (task_id or conversion_id):
             problem = "task_id or conversion_id is required"
@@ -683,11 +709,12 @@ class MusicGPTStandIn:
 
     def _receipt(self, task: StandInTask) -> dict[str, Any]:
         label = "Sing Over Instrumental" if task.kind is TaskKind.SING else "Inpaint"
-        eta = (
-            self.eta
-            if self.eta is not None
-            else (60 if math.isinf(task.delay) else math.ceil(task.delay))
-        )
+        if callable(self.eta):
+            eta = self.eta(task)
+        elif self.eta is not None:
+            eta = self.eta
+        else:
+            eta = 60 if math.isinf(task.delay) else math.ceil(task.delay)
         answer: dict[str, Any] = {
             "success": True,
             "message": f"{label} request submitted successfully",
@@ -723,16 +750,29 @@ class MusicGPTStandIn:
         task.status, task.status_msg, task.updated_at = status, message, datetime.now(UTC)
 
     def _make_outputs(self, task: StandInTask) -> list[StandInOutput]:
+        audio = list(self.outputs(task))
+        if len(audio) != len(task.conversion_ids):
+            raise ValueError(f"outputs= made {len(audio)} files for {len(task.conversion_ids)}")
         outputs = []
-        for n, conversion_id in enumerate(task.conversion_ids, start=1):
-            # A different pitch per output (a semitone apart), so every file's bytes differ.
-            frequency = 220.0 * 2 ** (next(self._tone_counter) % 48 / 12)
+        for n, (conversion_id, data) in enumerate(
+            zip(task.conversion_ids, audio, strict=True), start=1
+        ):
             name = f"{conversion_id}.wav"
-            data = sine_wav_bytes(seconds=self.output_seconds, frequency=frequency)
             (self._files_dir / name).write_bytes(data)
             title = f"Stand-in {task.kind.value} {n}"
             outputs.append(StandInOutput(conversion_id, name, self.output_seconds, title))
         return outputs
+
+    def _tones(self, task: StandInTask) -> list[bytes]:
+        """The default outputs: a different pitch per output (a semitone apart), so every
+        file's bytes differ."""
+        return [
+            sine_wav_bytes(
+                seconds=self.output_seconds,
+                frequency=220.0 * 2 ** (next(self._tone_counter) % 48 / 12),
+            )
+            for _ in task.conversion_ids
+        ]
 
     def output_bytes(self, task_id: str) -> list[bytes]:
         """The audio of each output of a finished task, in conversion order."""
@@ -845,6 +885,24 @@ class MusicGPTStandIn:
 
 class _BadForm(Exception):
     pass
+
+
+def time_file_downloads(record: Callable[[str, float, float], None]) -> Middleware:
+    """A middleware for `middlewares=`: `record(name, start, end)` for each output download
+    (`GET /files/<name>`) answered 200, on `time.monotonic()`: `start` when the request
+    reached the stand-in, `end` once the whole file was handed to the connection."""
+
+    @web.middleware
+    async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = time.monotonic()
+        response = await handler(request)
+        if request.path.startswith("/files/") and response.status == 200:
+            await response.prepare(request)
+            await response.write_eof()
+            record(request.match_info.get("name", request.path), start, time.monotonic())
+        return response
+
+    return timing
 
 
 def _semantic_problem(kind: TaskKind, record: SubmitRecord) -> str | None:
