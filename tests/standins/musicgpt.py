@@ -774,8 +774,9 @@ class MusicGPTStandIn:
             for _ in task.conversion_ids
         ]
 
-    def output_bytes(self, task_id: str) -> list[bytes]:
+    def output_bytes(self, task_id: str | None) -> list[bytes]:
         """The audio of each output of a finished task, in conversion order."""
+        assert task_id is not None, "no task id (the submit created no task)"
         return [(self._files_dir / o.file_name).read_bytes() for o in self.tasks[task_id].outputs]
 
     def _find_task(self, task_id: str | None, conversion_id: str | None) -> StandInTask | None:
