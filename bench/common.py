@@ -9,7 +9,8 @@ already uses):
   before the body is read: the recorded `RecordedRequest.timestamp` is taken after the body,
   so it includes uploads) to when it was answered; `Timing.sent_at`: when each interaction
   went out on the gateway (the stand-in's `on_interaction_sent`);
-* `Timing.file_times`: the start and end of each output download from the MusicGPT stand-in.
+* `Timing.file_times`: the start and end of each output download from the MusicGPT stand-in
+  (its `on_file_sent`).
 
 The stand-ins' OpenAPI checks are off (the suite makes them; here they would only cost CPU in
 the process that also plays both services, and delay what the bot is timed on), the bot logs
@@ -28,7 +29,7 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from aiohttp.typedefs import Handler
 from tests.standins.audio_gen import sine_wav_bytes
 from tests.standins.discord import DiscordStandIn, InteractionHandle, RecordedRequest, UserSpec
 from tests.standins.discord_rest import RECORD
-from tests.standins.musicgpt import StandInTask, time_file_downloads
+from tests.standins.musicgpt import StandInTask
 from tests.support import world as support
 from tests.support.world import World
 
@@ -101,7 +102,7 @@ class Timing:
 
     def musicgpt_options(self) -> dict[str, Any]:
         return {
-            "middlewares": [time_file_downloads(self._file_done)],
+            "on_file_sent": self._file_done,
             "validate": False,
             "outputs": cached_tones(),
         }
@@ -165,10 +166,12 @@ async def world(
     webhooks: bool,
     mg_options: dict[str, Any] | None = None,
     start: bool = True,
-    **env: str,
+    env: Mapping[str, str] | None = None,
+    **variables: str,
 ) -> AsyncIterator[tuple[World, Timing]]:
     """The real bot between the two stand-ins, with `users` members in one guild, and the
-    timing hooks; on failure the bot's log tail goes to stderr."""
+    timing hooks; `env` and `variables` are the bot's environment variables. On failure the
+    bot's log tail goes to stderr."""
     timing = Timing()
     mg = {
         "api_key": MUSICGPT_KEY,
@@ -185,7 +188,8 @@ async def world(
         discord_class=_HookedDiscord,
         start=False,
         log_level="INFO",
-        **env,
+        **(env or {}),
+        **variables,
     ) as w:
         try:
             if start:

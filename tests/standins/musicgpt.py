@@ -34,10 +34,11 @@ Scripting (all plain attributes and methods on the stand-in):
 
 Hooks (constructor keywords), for callers that need more than the records, e.g. the benchmark:
 - `middlewares=[...]`: aiohttp middlewares run on every request before the stand-in's own
-  handling, e.g. to time requests. The output downloads (`GET /files/<name>`) answer with a
-  `web.FileResponse` that is sent only after the middlewares return; a middleware that needs
-  the end of the transfer can `await response.prepare(request)` and
-  `await response.write_eof()` itself (see `time_file_downloads`).
+  handling, e.g. to time requests (a middleware sees a download's response before its body
+  is sent: the file goes out after the middlewares returned).
+- `on_file_sent=callable(name, start, end)`: called once an output download
+  (`GET /files/<name>`, answered 200) was handed to the connection in full; `start` is when
+  the request reached the stand-in, both on `time.monotonic()`.
 - `validate=False`: no OpenAPI checks of requests (the spec is then not even loaded); the
   checks MusicGPT makes beyond the schema still answer 422.
 - `outputs=callable` (StandInTask → one WAV's bytes per conversion id): the audio of a
@@ -70,7 +71,8 @@ from typing import Any, Final, Literal
 import aiohttp
 import yaml
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.typedefs import Middleware
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 
@@ -406,6 +408,7 @@ class MusicGPTStandIn:
         middlewares: Sequence[Middleware] = (),
         validate: bool = True,
         outputs: Callable[[StandInTask], Sequence[bytes]] | None = None,
+        on_file_sent: Callable[[str, float, float], None] | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -426,6 +429,7 @@ class MusicGPTStandIn:
         self.middlewares = list(middlewares)
         self.validate = validate
         self.outputs = outputs or self._tones
+        self.on_file_sent = on_file_sent
 
         self.faults = Faults()
         self.submits: list[SubmitRecord] = []
@@ -610,6 +614,7 @@ class MusicGPTStandIn:
         return self._answer(record, web.json_response(self._by_id_answer(task)))
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        start = time.monotonic()
         name = request.match_info["name"]
         self.file_requests.append(name)
         fault = self.faults.take("files")
@@ -620,7 +625,13 @@ class MusicGPTStandIn:
         path = self._files_dir / name
         if not re.fullmatch(r"[\w.-]+", name) or not path.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+        headers = {"Content-Type": "audio/wav"}
+        on_file_sent = self.on_file_sent
+        if on_file_sent is None:
+            return web.FileResponse(path, headers=headers)
+        return _ReportingFileResponse(
+            path, lambda: on_file_sent(name, start, time.monotonic()), headers=headers
+        )
 
     def _answer(self, record: SubmitRecord | ByIdRecord, response: web.Response) -> web.Response:
         record.status = response.status
@@ -888,22 +899,18 @@ class _BadForm(Exception):
     pass
 
 
-def time_file_downloads(record: Callable[[str, float, float], None]) -> Middleware:
-    """A middleware for `middlewares=`: `record(name, start, end)` for each output download
-    (`GET /files/<name>`) answered 200, on `time.monotonic()`: `start` when the request
-    reached the stand-in, `end` once the whole file was handed to the connection."""
+class _ReportingFileResponse(web.FileResponse):
+    """A FileResponse that says when it was sent in full (for `on_file_sent=`)."""
 
-    @web.middleware
-    async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.monotonic()
-        response = await handler(request)
-        if request.path.startswith("/files/") and response.status == 200:
-            await response.prepare(request)
-            await response.write_eof()
-            record(request.match_info.get("name", request.path), start, time.monotonic())
-        return response
+    def __init__(self, path: Path, done: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self._done = done
 
-    return timing
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        writer = await super().prepare(request)
+        if self.status == 200:
+            self._done()
+        return writer
 
 
 def _semantic_problem(kind: TaskKind, record: SubmitRecord) -> str | None:

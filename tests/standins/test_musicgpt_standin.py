@@ -28,7 +28,6 @@ from tests.standins.musicgpt import (
     MusicGPTStandIn,
     SpecRequest,
     StandInTask,
-    time_file_downloads,
 )
 
 KEY = "standin-key"
@@ -303,7 +302,8 @@ async def test_hooks_for_eta_outputs_and_middlewares(http: aiohttp.ClientSession
         delay=0.05,
         eta=lambda task: 7 if task.fields["prompt"] == "seven" else 3,
         outputs=outputs,
-        middlewares=[note, time_file_downloads(lambda *t: downloads.append(t))],
+        middlewares=[note],
+        on_file_sent=lambda *t: downloads.append(t),
     ) as mg:
         _, receipt = await post(
             http, mg, "sing_over_instrumental", form(SING | {"prompt": "seven"})
