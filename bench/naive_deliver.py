@@ -61,12 +61,15 @@ class NaiveDeliverer:
                 "lyrics": "la la la",
                 "audio_url": body["audio_url"],
                 "webhook_url": f"{self.env['PUBLIC_BASE_URL']}/webhook",
-            }
+            },
+            default_to_multipart=True,
         )
         async with self.session.post(
             f"{self.api}/v1/sing_over_instrumental", data=form, headers=self.headers
         ) as response:
             answer = await response.json()
+        if response.status != 200:
+            return web.json_response(answer, status=response.status)
         task_id = answer["task_id"]
         self.requests[task_id] = Request(
             body["request"], int(body["channel_id"]), int(body["user_id"]), status.id
