@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -355,9 +355,3 @@ class Row:
     naive: str
     how: str
     met: bool | None = None  # None: no goal
-
-
-@dataclass
-class Result:
-    rows: list[Row]
-    notes: list[str] = field(default_factory=list)

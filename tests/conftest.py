@@ -7,12 +7,10 @@ most of the suite's two minutes; `pytest -m "not e2e"` runs the rest in seconds.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.support.env import FIXTURES
 from tests.support.world import discord_openapi_note
 
 
@@ -21,12 +19,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain HTTP client session, for talking to a stand-in or the bot by hand."""
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-@pytest.fixture
-def audio_fixtures() -> Path:
-    """tests/fixtures/audio: small real MP3/WAV files."""
-    return FIXTURES
 
 
 def pytest_report_header() -> str | None:

@@ -40,12 +40,6 @@ async def mg() -> AsyncIterator[MusicGPTStandIn]:
         yield standin
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 @dataclass
 class Receiver:
     """A little webhook endpoint that keeps what it is sent."""
