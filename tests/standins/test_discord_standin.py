@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import discord
 import pytest
+from aiohttp import web
 from discord import app_commands
 from discord.ext import commands
 
 from tests.standins.discord import (
+    MODAL_SHOW_DELAY,
     ChannelSpec,
+    DiscordHTTPError,
     DiscordStandIn,
     GuildSpec,
+    Perm,
     RoleSpec,
     UserSpec,
+    resolve_mentions,
 )
-from tests.standins.discord_model import DiscordHTTPError, Perm, resolve_mentions
 
 MiB = 1024 * 1024
 
@@ -32,10 +37,10 @@ MiB = 1024 * 1024
 class SongModal(discord.ui.Modal, title="Your song"):
     """An action-row TextInput (classic) next to a Label-wrapped one (2.6+ style)."""
 
-    lyrics = discord.ui.TextInput(
+    lyrics: discord.ui.TextInput[SongModal] = discord.ui.TextInput(
         label="Lyrics", style=discord.TextStyle.paragraph, max_length=500, custom_id="lyrics"
     )
-    mood = discord.ui.Label(
+    mood: discord.ui.Label[SongModal] = discord.ui.Label(
         text="Mood", component=discord.ui.TextInput(required=False, default="happy")
     )
 
@@ -78,7 +83,7 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
         guild_ready_timeout=0.05,
         **kwargs,
     )
-    bot.errors: list[Exception] = []  # type: ignore[attr-defined]
+    bot.errors = []  # type: ignore[attr-defined]
 
     @bot.tree.command(name="sing", description="Sing over an instrumental")
     @app_commands.describe(prompt="what about", audio="the instrumental", verses="how many")
@@ -173,8 +178,8 @@ async def dc() -> AsyncIterator[DiscordStandIn]:
             yield stand_in
 
 
-@pytest.fixture
-async def bot(dc: DiscordStandIn) -> AsyncIterator[commands.Bot]:
+@contextlib.asynccontextmanager
+async def running_bot(dc: DiscordStandIn) -> AsyncIterator[commands.Bot]:
     client = make_bot(dc.guild_id, dc.user("bob").id)
     task = asyncio.create_task(client.start(dc.token))
     try:
@@ -184,6 +189,12 @@ async def bot(dc: DiscordStandIn) -> AsyncIterator[commands.Bot]:
     finally:
         await client.close()
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def bot(dc: DiscordStandIn) -> AsyncIterator[commands.Bot]:
+    async with running_bot(dc) as client:
+        yield client
 
 
 def text_channel(bot: commands.Bot, channel_id: int) -> discord.TextChannel:
@@ -384,6 +395,47 @@ async def test_slash_command_modal_submit_file_edit_followup(
     assert dc.internal_errors == []
     if dc.openapi_enabled:  # the bot's requests and the stand-in's answers both fit the spec
         assert [str(v) for v in dc.openapi_violations(responses=True)] == []
+
+
+async def test_modal_submit_waits_until_the_bot_has_the_modal() -> None:
+    """discord.py stores a modal only once the callback's HTTP answer is back, and Discord's
+    client can only submit a modal it has shown. A middleware holds every callback answer
+    back 0.3 s: a submit sent when the callback arrives would reach the bot first, which
+    discards it ("Modal interaction referencing unknown custom_id") and never answers."""
+    seen: list[str] = []
+    sent: list[int] = []
+
+    @web.middleware
+    async def slow_callback_answers(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        seen.append(request.path)
+        response = await handler(request)
+        if request.path.endswith("/callback"):
+            await asyncio.sleep(0.3)
+        return response
+
+    async with DiscordStandIn(
+        token="test-token",
+        guilds=_guilds(),
+        middlewares=[slow_callback_answers],
+        on_interaction_sent=sent.append,
+    ) as dc:
+        with dc.patch_discord_py():
+            async with running_bot(dc):
+                await dc.wait_commands_synced(dc.guild_id)
+                att = dc.add_attachment("beat.mp3", b"ID3 beat")
+                ix = await dc.invoke_command("sing", {"prompt": "rain", "audio": att})
+                modal = await ix.wait_callback()
+                sub = await ix.submit_modal({"lyrics": "la la la"})
+                assert (await sub.wait_callback(timeout=5)).type == 5  # the bot took it
+                await sub.wait_followups(1)
+    assert modal.responded_at is not None and ix.sent_at is not None and sub.sent_at is not None
+    assert modal.responded_at >= ix.sent_at + 0.3  # the answer was held back
+    assert sub.sent_at >= modal.responded_at + MODAL_SHOW_DELAY  # the submit waited for it
+    assert sent == [ix.id, sub.id]  # on_interaction_sent, in order
+    # The hook's middlewares see every request: REST, CDN and the gateway upgrade.
+    assert "/gateway" in seen and any(p.startswith("/ephemeral-attachments/") for p in seen)
 
 
 async def test_interaction_files_edits_followups_and_deletes(
@@ -603,7 +655,8 @@ async def test_reply_and_mentions_as_discord_resolves_them(
         ),
     )
     stored = dc.message(reply.id)
-    assert stored.type == 19 and stored.message_reference["message_id"] == str(note.id)
+    assert stored.type == 19 and stored.message_reference is not None
+    assert stored.message_reference["message_id"] == str(note.id)
     assert stored.resolved_mentions.users == [alice.id]  # the replied-to author only
     assert stored.resolved_mentions.roles == [singers.id] and not stored.resolved_mentions.here
     assert reply.reference is not None and reply.reference.message_id == note.id
@@ -678,3 +731,12 @@ async def test_openapi_catches_bad_requests(dc: DiscordStandIn) -> None:
     violations = dc.openapi_violations()
     assert len(violations) == 1 and violations[0].kind == "request"
     assert "content" in violations[0].message
+    with pytest.raises(AssertionError, match=r"1 request\(s\) break .*\n  1\. request POST"):
+        dc.assert_no_openapi_violations()
+
+
+def test_openapi_assertion_says_when_nothing_is_checked(tmp_path) -> None:
+    off = DiscordStandIn(validate_openapi=False)
+    assert "off" in off.assert_no_openapi_violations()
+    absent = DiscordStandIn(validate_openapi=True, openapi_path=tmp_path / "none.json")
+    assert "absent" in absent.assert_no_openapi_violations()

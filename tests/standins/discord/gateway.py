@@ -1,4 +1,4 @@
-"""Gateway half of the Discord stand-in: one WebSocket endpoint speaking gateway v10.
+"""The Discord stand-in's gateway: one WebSocket endpoint speaking gateway v10.
 
 HELLO -> (heartbeat -> ACK) -> IDENTIFY -> READY + GUILD_CREATE per guild, RESUME with
 replay of missed dispatches, REQUEST_GUILD_MEMBERS -> GUILD_MEMBERS_CHUNK, and test controls
@@ -7,6 +7,10 @@ to send RECONNECT (op 7), INVALID_SESSION (op 9) or drop the connection.
 Compression: `compress=zlib-stream` gets one zlib compressor for the whole connection and a
 Z_SYNC_FLUSH after every frame (what discord.py's decompressor waits for); `zstd-stream` is
 served when the `zstandard` package is importable, else refused with close code 4000.
+
+Message events come from `state.World` (the gateway is one of its listeners) and go to the
+sessions whose intents ask for them, with content blanked without MESSAGE_CONTENT, as on
+Discord. A clean client close (1000/1001) ends the session; any other close can RESUME.
 """
 
 from __future__ import annotations
@@ -14,19 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import secrets
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
-if TYPE_CHECKING:
-    from .discord import DiscordStandIn
+from .model import StoredMessage
+from .state import World
 
-log = logging.getLogger(__name__)
+try:
+    import zstandard
+except ImportError:  # discord.py then asks for zlib-stream
+    zstandard = None
+
 
 OP_DISPATCH = 0
 OP_HEARTBEAT = 1
@@ -40,8 +47,6 @@ OP_INVALID_SESSION = 9
 OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
 
-INTENT_GUILDS = 1 << 0
-INTENT_GUILD_MEMBERS = 1 << 1
 INTENT_GUILD_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
@@ -56,20 +61,11 @@ class GatewaySession:
 
     session_id: str
     intents: int
-    shard: tuple[int, int] | None
-    identify: dict[str, Any]
     seq: int = 0
     sent: list[tuple[int, str]] = field(default_factory=list)  # (seq, frame json) for replay
     connection: GatewayConnection | None = None
     identified: bool = False  # READY sent: dispatches may flow
     guilds_sent: bool = False  # READY and every GUILD_CREATE sent
-    resumes: int = 0
-
-    def covers(self, guild_id: int | None) -> bool:
-        if self.shard is None or guild_id is None:
-            return self.shard is None or self.shard[0] == 0
-        shard_id, count = self.shard
-        return (guild_id >> 22) % count == shard_id
 
 
 class GatewayConnection:
@@ -80,13 +76,10 @@ class GatewayConnection:
         self.compress = compress
         self.lock = asyncio.Lock()
         self.session: GatewaySession | None = None
-        self.frames_sent = 0
         self.closed_by_server = False
         if compress == "zlib-stream":
             self._zlib = zlib.compressobj()
         elif compress == "zstd-stream":
-            import zstandard  # type: ignore[import-not-found]
-
             self._zstd = zstandard.ZstdCompressor().compressobj()
 
     async def send(self, payload: dict[str, Any] | str) -> None:
@@ -98,28 +91,27 @@ class GatewayConnection:
                 frame = self._zlib.compress(text.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
                 await self.ws.send_bytes(frame)
             elif self.compress == "zstd-stream":
-                import zstandard  # type: ignore[import-not-found]
-
                 frame = self._zstd.compress(text.encode()) + self._zstd.flush(
                     zstandard.COMPRESSOBJ_FLUSH_BLOCK
                 )
                 await self.ws.send_bytes(frame)
             else:
                 await self.ws.send_str(text)
-            self.frames_sent += 1
 
 
 class Gateway:
-    def __init__(self, dc: DiscordStandIn, heartbeat_interval_ms: int) -> None:
-        self.dc = dc
+    def __init__(
+        self, world: World, *, url: Callable[[], str], heartbeat_interval_ms: int = 41250
+    ) -> None:
+        self.world = world
+        self.url = url  # the stand-in's gateway URL, for READY's resume_gateway_url
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: list[GatewayConnection] = []
-        self.received: list[dict[str, Any]] = []  # every op the bot sent (token redacted)
         self.connects: list[dict[str, str]] = []  # query of every connection attempt
         self.identify_count = 0
         self.resume_count = 0
-        self.heartbeats = 0
+        world.listeners.append(self._on_message_event)
 
     # ------------------------------------------------------------------ helpers
 
@@ -130,23 +122,20 @@ class Gateway:
             if s.connection is not None and not s.connection.ws.closed and s.guilds_sent
         ]
 
-    def session_for(self, guild_id: int | None) -> GatewaySession | None:
-        for session in self.connected_sessions():
-            if session.covers(guild_id):
-                return session
-        return None
+    def session_for(self, guild_id: int | None = None) -> GatewaySession | None:
+        """The session that gets this guild's interactions (one: the bot is not sharded)."""
+        return next(iter(self.connected_sessions()), None)
 
     async def dispatch(
         self,
         event: str,
         data: dict[str, Any],
         *,
-        guild_id: int | None = None,
         intent: int | None = None,
         transform: Callable[[GatewaySession, dict[str, Any]], dict[str, Any]] | None = None,
         only: GatewaySession | None = None,
     ) -> int:
-        """Send a DISPATCH to every session that covers `guild_id` and has `intent`.
+        """Send a DISPATCH to every identified session (or `only`) with `intent`.
 
         Sessions that are disconnected but resumable buffer the event for replay.
         Returns how many sessions got (or buffered) it.
@@ -154,7 +143,7 @@ class Gateway:
         count = 0
         targets = [only] if only is not None else list(self.sessions.values())
         for session in targets:
-            if not session.identified or not session.covers(guild_id):
+            if not session.identified:
                 continue
             if intent is not None and not session.intents & intent:
                 continue
@@ -170,6 +159,42 @@ class Gateway:
         del session.sent[:-REPLAY_BUFFER]
         if session.connection is not None:
             await session.connection.send(frame)
+
+    async def _on_message_event(self, event: str, msg: StoredMessage) -> None:
+        if msg.ephemeral:
+            return  # only the interaction's user sees it, through the interaction
+        intent = INTENT_GUILD_MESSAGES if msg.guild_id is not None else INTENT_DIRECT_MESSAGES
+        if event == "MESSAGE_DELETE":
+            data: dict[str, Any] = {"id": str(msg.id), "channel_id": str(msg.channel_id)}
+            if msg.guild_id is not None:
+                data["guild_id"] = str(msg.guild_id)
+            await self.dispatch(event, data, intent=intent)
+            return
+        await self.dispatch(
+            event,
+            self.world.message_payload(msg),
+            intent=intent,
+            transform=self._as_seen_by,
+        )
+
+    def _as_seen_by(self, session: GatewaySession, data: dict[str, Any]) -> dict[str, Any]:
+        """A message event as this session gets it: with the author's member, and without
+        content unless MESSAGE_CONTENT, the bot's own message, a DM, or a mention of it."""
+        data = dict(data)
+        author_id = int(data["author"]["id"])
+        guild_id = data.get("guild_id")
+        bot_id = self.world.bot_user.id
+        if guild_id is not None and author_id in self.world.users:
+            data["member"] = self.world.member_payload(int(guild_id), author_id, with_user=False)
+        mentioned = any(int(u["id"]) == bot_id for u in data.get("mentions", []))
+        if (
+            not session.intents & INTENT_MESSAGE_CONTENT
+            and author_id != bot_id
+            and guild_id is not None
+            and not mentioned
+        ):
+            data.update(content="", embeds=[], attachments=[], components=[])
+        return data
 
     # ------------------------------------------------------------------ test controls
 
@@ -191,19 +216,16 @@ class Gateway:
         query = request.query
         compress = query.get("compress")
         self.connects.append(dict(query))
-        self.dc._notify()
+        self.world.notify()
         if query.get("encoding", "json") != "json":
             await ws.close(code=4002, message=b"Only encoding=json is supported by the stand-in")
             return ws
         if compress not in (None, "zlib-stream", "zstd-stream"):
             await ws.close(code=4000, message=b"Unknown compress value")
             return ws
-        if compress == "zstd-stream":
-            try:
-                import zstandard  # type: ignore[import-not-found]  # noqa: F401
-            except ImportError:
-                await ws.close(code=4000, message=b"zstd-stream needs the zstandard package")
-                return ws
+        if compress == "zstd-stream" and zstandard is None:
+            await ws.close(code=4000, message=b"zstd-stream needs the zstandard package")
+            return ws
         if query.get("v") not in (None, "10"):
             await ws.close(code=4012, message=b"Invalid API version")
             return ws
@@ -237,18 +259,13 @@ class Gateway:
                 if ws.close_code in (1000, 1001) and not conn.closed_by_server:
                     # A clean close by the client ends the session, as on Discord.
                     self.sessions.pop(session.session_id, None)
-            self.dc._notify()
+            self.world.notify()
         return ws
 
     async def _on_op(self, conn: GatewayConnection, payload: dict[str, Any]) -> None:
         op = payload.get("op")
         d = payload.get("d")
-        recorded = dict(payload)
-        if op in (OP_IDENTIFY, OP_RESUME) and isinstance(d, dict):
-            recorded["d"] = {**d, "token": "<redacted>"}
-        self.received.append(recorded)
         if op == OP_HEARTBEAT:
-            self.heartbeats += 1
             await conn.send({"op": OP_HEARTBEAT_ACK})
         elif op == OP_IDENTIFY:
             await self._identify(conn, d or {})
@@ -260,59 +277,50 @@ class Gateway:
             pass
         else:
             await conn.ws.close(code=4001, message=b"Unknown opcode.")
-        self.dc._notify()
+        self.world.notify()
 
     async def _identify(self, conn: GatewayConnection, d: dict[str, Any]) -> None:
         if conn.session is not None:
             await conn.ws.close(code=4005, message=b"Already authenticated.")
             return
-        if d.get("token") != self.dc.token:
+        if d.get("token") != self.world.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
         intents = d.get("intents")
         if not isinstance(intents, int):
             await conn.ws.close(code=4013, message=b"Invalid intent(s).")
             return
-        shard = d.get("shard")
         session = GatewaySession(
             session_id=secrets.token_hex(16),
             intents=intents,
-            shard=(int(shard[0]), int(shard[1])) if shard else None,
-            identify={k: v for k, v in d.items() if k != "token"},
         )
         self.identify_count += 1
         self.sessions[session.session_id] = session
         session.connection = conn
         conn.session = session
-        guild_ids = [g.id for g in self.dc.guild_specs if session.covers(g.id)]
+        world = self.world
+        guild_ids = [g.id for g in world.guild_specs]
         ready: dict[str, Any] = {
             "v": 10,
-            "user": {**self.dc.bot_user.payload(), "verified": True, "mfa_enabled": False},
+            "user": {**world.bot_user.payload(), "verified": True, "mfa_enabled": False},
             "guilds": [{"id": str(gid), "unavailable": True} for gid in guild_ids],
             "session_id": session.session_id,
             "session_type": "normal",
-            "resume_gateway_url": self.dc.gateway_url,
-            "application": {"id": str(self.dc.app_id), "flags": self.dc.application_flags},
+            "resume_gateway_url": self.url(),
+            "application": {"id": str(world.app_id), "flags": world.application_flags},
             "private_channels": [],
-            "relationships": [],
-            "presences": [],
-            "guild_join_requests": [],
-            "geo_ordered_rtc_regions": [],
-            "user_settings": {},
             "_trace": ["stand-in"],
         }
-        if session.shard is not None:
-            ready["shard"] = list(session.shard)
         session.identified = True
         await self._send_dispatch(session, "READY", ready)
         for gid in guild_ids:
-            await self._send_dispatch(
-                session, "GUILD_CREATE", self.dc._guild_create_payload(gid, intents)
-            )
+            all_members = bool(intents & INTENT_GUILD_PRESENCES)
+            guild = world.guild_create_payload(gid, all_members=all_members)
+            await self._send_dispatch(session, "GUILD_CREATE", guild)
         session.guilds_sent = True
 
     async def _resume(self, conn: GatewayConnection, d: dict[str, Any]) -> None:
-        if d.get("token") != self.dc.token:
+        if d.get("token") != self.world.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
         session = self.sessions.get(str(d.get("session_id")))
@@ -332,7 +340,6 @@ class Gateway:
                 await old.ws.close(code=4000)
         session.connection = conn
         conn.session = session
-        session.resumes += 1
         self.resume_count += 1
         for frame_seq, frame in list(session.sent):
             if frame_seq > seq:
@@ -344,19 +351,13 @@ class Gateway:
         if session is None:
             await conn.ws.close(code=4003, message=b"Not authenticated.")
             return
-        raw = d.get("guild_id")
-        guild_ids = raw if isinstance(raw, list) else [raw]
+        raw: Any = d.get("guild_id")
+        guild_ids: list[Any] = raw if isinstance(raw, list) else [raw]
         for gid in guild_ids:
             guild_id = int(gid)
-            members = self.dc._member_payloads(guild_id)
+            members = self.world.member_payloads(guild_id)
             query = d.get("query")
-            user_ids = d.get("user_ids")
-            not_found: list[str] = []
-            if user_ids is not None:
-                wanted = {str(u) for u in (user_ids if isinstance(user_ids, list) else [user_ids])}
-                members = [m for m in members if m["user"]["id"] in wanted]
-                not_found = sorted(wanted - {m["user"]["id"] for m in members})
-            elif query:
+            if query:
                 members = [m for m in members if m["user"]["username"].startswith(query)]
             limit = d.get("limit") or 0
             if limit:
@@ -367,8 +368,6 @@ class Gateway:
                 "chunk_index": 0,
                 "chunk_count": 1,
             }
-            if not_found:
-                chunk["not_found"] = not_found
             if d.get("presences"):
                 chunk["presences"] = []
             if d.get("nonce") is not None:

@@ -1,20 +1,19 @@
-"""Data model of the Discord stand-in: specs, stored messages, payload builders, mentions.
+"""The Discord stand-in's vocabulary: specs a test passes in, records it reads back.
 
-Nothing here touches the network; `tests.standins.discord` wires it to HTTP and the gateway.
-Payload shapes follow Discord's API v10 as discord.py 2.7.1 parses them (and as
-Discord's OpenAPI description lists their required keys).
+Plain data and pure functions (snowflakes, Discord's error bodies, mention rules, CDN
+signatures); nothing here touches the network or holds the world's state, so every other
+module of the package can import it. Payload shapes follow Discord's API v10 as discord.py
+2.7.1 parses them (and as Discord's OpenAPI description lists their required keys).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import itertools
 import re
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,6 @@ FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
-FLAG_COMPONENTS_V2 = 1 << 15
 
 
 class Perm:
@@ -125,14 +123,12 @@ class DiscordHTTPError(Exception):
         code: int,
         message: str,
         errors: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code} {message}")
         self.status = status
         self.code = code
         self.message = message
         self.errors = errors
-        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"message": self.message, "code": self.code}
@@ -197,18 +193,11 @@ class RoleSpec:
     bot_id: int | None = None  # set for the bot's managed role
 
     def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+        data: dict[str, Any] = {  # as GUILD_CREATE carries it
             "id": str(self.id),
             "name": self.name,
             "color": self.color,
-            "colors": {
-                "primary_color": self.color,
-                "secondary_color": None,
-                "tertiary_color": None,
-            },
             "hoist": False,
-            "icon": None,
-            "unicode_emoji": None,
             "position": self.position,
             "permissions": str(self.permissions),
             "managed": self.managed,
@@ -222,7 +211,8 @@ class RoleSpec:
 
 @dataclass
 class ChannelSpec:
-    """A guild channel (type 0 = text). `bot_denied` is a permission overwrite for the bot."""
+    """A channel (type 0 = text, 1 = DM). `bot_denied` is a permission overwrite for the
+    bot. The stand-in fills in the last three fields and keeps the spec as its record."""
 
     name: str = "general"
     id: int = 0
@@ -230,6 +220,9 @@ class ChannelSpec:
     topic: str | None = None
     bot_denied: int = 0
     position: int = 0
+    guild_id: int | None = None
+    recipients: list[int] = field(default_factory=list)  # a DM's user
+    last_message_id: int | None = None
 
 
 @dataclass
@@ -558,74 +551,164 @@ class StoredMessage:
         return data
 
 
-# --------------------------------------------------------------------------- multipart
+# --------------------------------------------------------------------------- records
 
 
 @dataclass
-class Part:
+class Upload:
+    """One multipart part of a request (`payload_json`, `files[n]`)."""
+
     name: str
     filename: str | None
     content_type: str | None
     data: bytes
 
 
-_PARAM = re.compile(r';\s*([\w*]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+@dataclass
+class PartSummary:
+    name: str
+    filename: str | None
+    content_type: str | None
+    size: int
 
 
-def _header_params(value: str) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for key, raw in _PARAM.findall(value):
-        raw = raw.strip()
-        if raw.startswith('"'):
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
-        params[key.lower()] = raw
-    if "filename*" in params:
-        encoded = params["filename*"]
-        charset, _, rest = encoded.partition("'")
-        _, _, rest = rest.partition("'")
-        params["filename"] = urllib.parse.unquote(rest, encoding=charset or "utf-8")
-    return params
+@dataclass
+class RecordedRequest:
+    """One HTTP request the stand-in received (Authorization value redacted)."""
+
+    method: str
+    path: str  # below the API base for REST ("/channels/1/messages"), full path for CDN
+    query: dict[str, str]
+    headers: dict[str, str]
+    timestamp: float  # time.time() once the body was read
+    kind: str  # "rest" | "cdn"
+    json: Any = None
+    parts: list[PartSummary] = field(default_factory=list)
+    authorization: str | None = None  # scheme only ("Bot"), None when absent
+    route: str | None = None  # "/channels/{channel_id}/messages"
+    status: int | None = None
+    response: Any = None  # decoded JSON response body
+    fault: Any = None  # the rest.Fault that answered instead of the route
+    unhandled: bool = False
+    # What the OpenAPI check needs (multipart bodies are checked through payload_json).
+    query_items: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    validation_body: bytes | None = field(default=None, repr=False)
+    validation_ctype: str | None = field(default=None, repr=False)
+    response_body: bytes | None = field(default=None, repr=False)
+    response_ctype: str | None = field(default=None, repr=False)
+    response_headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def files(self) -> list[PartSummary]:
+        return [p for p in self.parts if p.filename is not None]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} -> {self.status}"
 
 
-def multipart_boundary(content_type: str) -> str | None:
-    return _header_params(";" + content_type.partition(";")[2]).get("boundary")
+@dataclass
+class Callback:
+    """One interaction callback the bot made (POST /interactions/{id}/{token}/callback)."""
+
+    type: int
+    data: dict[str, Any] | None
+    attachments: list[StoredAttachment]
+    request: RecordedRequest
+    message_id: int | None = None
+    # Loop time when the HTTP answer's last byte was handed to the bot's socket: only then
+    # does Discord's client learn of the callback (and, for a modal, show it).
+    responded_at: float | None = None
+
+    @property
+    def modal(self) -> dict[str, Any] | None:
+        return self.data if self.type == 9 else None
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool((self.data or {}).get("flags", 0) & FLAG_EPHEMERAL)
 
 
-def parse_multipart(body: bytes, boundary: str) -> list[Part]:
-    """Split a multipart/form-data body (aiohttp's FormData as discord.py builds it)."""
-    delimiter = b"--" + boundary.encode()
-    parts: list[Part] = []
-    pos = body.find(delimiter)
-    if pos < 0:
-        raise ValueError("multipart boundary not found")
-    while True:
-        pos += len(delimiter)
-        if body[pos : pos + 2] == b"--":
-            break
-        if body[pos : pos + 2] == b"\r\n":
-            pos += 2
-        head_end = body.find(b"\r\n\r\n", pos)
-        if head_end < 0:
-            raise ValueError("multipart part without headers")
-        headers: dict[str, str] = {}
-        for line in body[pos:head_end].split(b"\r\n"):
-            key, _, value = line.decode("utf-8", "surrogateescape").partition(":")
-            headers[key.strip().lower()] = value.strip()
-        nxt = body.find(b"\r\n" + delimiter, head_end + 4)
-        if nxt < 0:
-            raise ValueError("unterminated multipart part")
-        disposition = _header_params(";" + headers.get("content-disposition", "").partition(";")[2])
-        parts.append(
-            Part(
-                name=disposition.get("name", ""),
-                filename=disposition.get("filename"),
-                content_type=headers.get("content-type"),
-                data=body[head_end + 4 : nxt],
+@dataclass
+class ModalField:
+    """An input of a modal the bot opened (inside an action row or a Label)."""
+
+    custom_id: str
+    type: int  # 4 text input (the only kind the stand-in fills in)
+    label: str | None
+    required: bool
+    min_length: int | None = None
+    max_length: int | None = None
+    value: str | None = None  # pre-filled text
+
+
+def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
+    """The inputs of a modal, in order, with their effective `required`."""
+    out: list[ModalField] = []
+
+    def visit(comp: dict[str, Any], label: str | None) -> None:
+        ctype = comp.get("type")
+        if ctype == 1:
+            for child in comp.get("components", []):
+                visit(child, None)
+        elif ctype == 18:
+            visit(comp.get("component", {}), comp.get("label"))
+        elif "custom_id" in comp and isinstance(ctype, int):
+            out.append(
+                ModalField(
+                    custom_id=comp["custom_id"],
+                    type=ctype,
+                    label=label if label is not None else comp.get("label"),
+                    required=bool(comp.get("required", True)),
+                    min_length=comp.get("min_length"),
+                    max_length=comp.get("max_length"),
+                    value=comp.get("value"),
+                )
             )
-        )
-        pos = nxt + 2
-    return parts
+
+    for comp in components:
+        visit(comp, None)
+    return out
 
 
-def b64_secret() -> bytes:
-    return base64.b64encode(new_snowflake().to_bytes(8, "big"))
+def find_component(components: list[dict[str, Any]], custom_id: str) -> dict[str, Any] | None:
+    """The component with `custom_id`, at any depth (rows, sections, labels)."""
+    for comp in components:
+        if comp.get("custom_id") == custom_id:
+            return comp
+        for key in ("components", "accessory", "component"):
+            child = comp.get(key)
+            children = (
+                child if isinstance(child, list) else [child] if isinstance(child, dict) else []
+            )
+            found = find_component(children, custom_id)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class Interaction:
+    """An interaction the stand-in sent, and everything the bot did with its token."""
+
+    id: int
+    token: str
+    type: int  # 2 command, 3 component, 5 modal submit
+    payload: dict[str, Any]  # the INTERACTION_CREATE data
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    created: float  # loop time
+    size_limit: int
+    name: str | None = None
+    component_message_id: int | None = None
+    parent_id: int | None = None  # for a modal submit: the interaction that opened the modal
+    callbacks: list[Callback] = field(default_factory=list)
+    original_message_id: int | None = None
+    message_ids: list[int] = field(default_factory=list)
+    followup_ids: list[int] = field(default_factory=list)
+    expired: bool = False
+    sent_at: float | None = None  # loop time the INTERACTION_CREATE went out
+
+    @property
+    def acked(self) -> bool:
+        return bool(self.callbacks)

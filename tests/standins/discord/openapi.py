@@ -1,4 +1,4 @@
-"""Checks recorded stand-in traffic against Discord's OpenAPI description (if present).
+"""Checks the stand-in's recorded traffic against Discord's OpenAPI description.
 
 The spec lives outside the project (`../shared/discord/openapi.json`, or the path in
 `DISCORD_OPENAPI_SPEC`). Loading it takes ~0.1 s and each check ~10 ms, so checks run on
@@ -23,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from multidict import CIMultiDict, MultiDict
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
 
-DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "discord" / "openapi.json"
+from .model import RecordedRequest
+
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[4] / "shared" / "discord" / "openapi.json"
 SERVER = "https://discord.com"
 API_PREFIX = "/api/v10"
 
@@ -43,8 +47,6 @@ def spec_available(path: Path | None = None) -> bool:
 def _openapi(path: Path) -> Any:
     with _lock:
         if path not in _cache:
-            from openapi_core import Config, OpenAPI
-
             with path.open() as fh:
                 spec = json.load(fh)
             _cache[path] = OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
@@ -67,8 +69,6 @@ class _Request:
     def __init__(
         self, method: str, path: str, query: list[tuple[str, str]], headers: dict, body, ctype
     ) -> None:
-        from openapi_core.datatypes import RequestParameters
-
         self.host_url = SERVER
         self.path = API_PREFIX + path
         self.method = method.lower()
@@ -122,7 +122,9 @@ def _lenient(body: bytes | None) -> bytes | None:
     return json.dumps(_stringify_snowflakes(data)).encode()
 
 
-def check(records: list[Any], *, responses: bool, path: Path | None = None) -> list[Violation]:
+def check(
+    records: list[RecordedRequest], *, responses: bool, path: Path | None = None
+) -> list[Violation]:
     """Validate recorded REST requests (and optionally the stand-in's own responses)."""
     api = _openapi(path or spec_path())
     out: list[Violation] = []
