@@ -38,8 +38,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tests.standins.audio_gen import sine_wav_bytes
-from tests.standins.discord import DiscordStandIn, InteractionHandle, RecordedRequest, UserSpec
-from tests.standins.discord_rest import RECORD
+from tests.standins.discord import RECORD, InteractionHandle, RecordedRequest, UserSpec
 from tests.standins.musicgpt import StandInTask
 from tests.support import world as support
 from tests.support.world import World
@@ -113,40 +112,6 @@ class Timing:
         return next((h.start for h in self.hits if pattern.search(h.path)), None)
 
 
-class _HookedDiscord(DiscordStandIn):
-    """TEMPORARY, until the Discord stand-in takes `middlewares=` and `on_interaction_sent=`
-    itself (branch standin-discord): the same two hooks on the old stand-in."""
-
-    def __init__(
-        self,
-        *args: Any,
-        middlewares: Sequence[Any] = (),
-        on_interaction_sent: Callable[[int], None] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._middlewares = list(middlewares)
-        self._on_interaction_sent = on_interaction_sent
-
-    async def start(self) -> _HookedDiscord:
-        app = web.Application(
-            client_max_size=1024**3, middlewares=[*self._middlewares, self.rest.middleware]
-        )
-        self.rest.add_routes(app)
-        app.router.add_get("/gateway", self.gateway.handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def _dispatch_interaction(self, rec: Any, timeout: float) -> InteractionHandle:
-        await self.wait_ready(timeout)
-        if self._on_interaction_sent is not None:
-            self._on_interaction_sent(rec.id)
-        return await super()._dispatch_interaction(rec, timeout)
-
-
 @functools.cache
 def _tone(step: int, seconds: float) -> bytes:
     return sine_wav_bytes(seconds=seconds, frequency=220.0 * 2 ** (step / 12))
@@ -185,7 +150,6 @@ async def world(
         webhooks=webhooks,
         mg_options=mg,
         dc_options=timing.discord_options(),
-        discord_class=_HookedDiscord,
         start=False,
         log_level="INFO",
         **(env or {}),

@@ -23,7 +23,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.standins import discord_openapi
 from tests.standins.discord import (
     ChannelSpec,
     DiscordStandIn,
@@ -31,6 +30,7 @@ from tests.standins.discord import (
     StoredMessage,
     UserSpec,
 )
+from tests.standins.discord import openapi as discord_openapi
 from tests.standins.musicgpt import MusicGPTStandIn
 from tests.support.env import FIXTURES, bot_env, with_webhook_port
 from tests.support.process import BotProcess, free_port
@@ -185,7 +185,6 @@ class WorldOptions:
     dc_options: Mapping[str, Any] = field(default_factory=dict)  # DiscordStandIn(**...)
     start: bool = True  # False: the caller runs `await w.start_bot()`
     log_level: str = "DEBUG"
-    discord_class: type[DiscordStandIn] = DiscordStandIn
 
 
 _OPTIONS = frozenset(f.name for f in fields(WorldOptions))
@@ -217,7 +216,7 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
     ]
     async with (
         MusicGPTStandIn(**mg_options) as mg,
-        options.discord_class(
+        DiscordStandIn(
             guilds=[GuildSpec(premium_tier=options.premium_tier, channels=channels)],
             users=specs,
             **options.dc_options,
@@ -240,16 +239,7 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
             yield the_world
         finally:
             await the_world.bot.stop()
-        assert_no_discord_openapi_violations(dc)
-
-
-def assert_no_discord_openapi_violations(dc: DiscordStandIn) -> None:
-    """Fail listing the REST requests that broke Discord's OpenAPI description (none are
-    checked when validation is off or the spec file is absent)."""
-    violations = dc.openapi_violations()
-    assert not violations, "requests breaking Discord's OpenAPI description:\n" + "\n".join(
-        str(v) for v in violations
-    )
+        dc.assert_no_openapi_violations()
 
 
 def discord_openapi_note() -> str | None:
