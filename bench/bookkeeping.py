@@ -31,18 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    FIXTURES,
-    Row,
-    World,
-    launch,
-    ms,
-    percentile,
-    world,
-)
+from bench.common import Row, Timing, World, ms, percentile, world
 from bot.models import Output, Request, SubmitReceipt, Task, TaskKind
 from bot.store import Store, utc_day
 from tests.standins.musicgpt import HOLD
+from tests.support.env import FIXTURES
 
 FINISHED = 10_000
 USERS = 2_000
@@ -238,25 +231,24 @@ async def _time_store(
         )
 
 
-async def start_up(w: World, database: Path | None) -> dict[str, float]:
+async def start_up(w: World, t: Timing, database: Path | None) -> dict[str, float]:
     """Process start -> /healthz 200 and -> guild command sync, on `database` (None: empty)."""
     if database is not None:
         target = w.database
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(database, target)
         shutil.copytree(database.parent / "audio", target.parent / "audio", dirs_exist_ok=True)
-    w.dc.command_syncs.clear()
-    synced_before = len(w.dc.hits)
-    connects_before = len(w.dc.gateway_connects)
+    synced_before = len(t.hits)
+    connects_before = len(t.gateway_connects)
     try:
-        healthy = await launch(w, timeout=20)
+        healthy = await w.start_bot(timeout=20)
         # The last ones: a try that lost its port to another process synced, then died.
         sync = [
             h.start
-            for h in w.dc.hits[synced_before:]
+            for h in t.hits[synced_before:]
             if h.method == "PUT" and h.path.endswith("/commands")
         ][-1]
-        connect = w.dc.gateway_connects[connects_before:][-1]
+        connect = t.gateway_connects[connects_before:][-1]
         start = w.bot.started_at
         return {"healthy": healthy - start, "synced": sync - start, "connect": connect - start}
     finally:
@@ -265,7 +257,7 @@ async def start_up(w: World, database: Path | None) -> dict[str, float]:
 
 async def starts_with_submitting(tmp: Path) -> float | None:
     """Seconds to /healthz 200 with one task left in `submitting`; None if not within 15 s."""
-    async with world(tmp, users=1, webhooks=False, start=False) as w:
+    async with world(tmp, users=1, webhooks=False, start=False) as (w, _):
         async with Store.open(w.database) as store:
             request = Request(
                 kind=TaskKind.SING,
@@ -279,8 +271,8 @@ async def starts_with_submitting(tmp: Path) -> float | None:
             await store.create_task(request, now=time.time(), daily_quota=5, max_active=2)
             await store.claim_next_queued(time.time())
         try:
-            return await launch(w, timeout=15) - w.bot.started_at
-        except (TimeoutError, RuntimeError):
+            return await w.start_bot(timeout=15, wait_sync=False) - w.bot.started_at
+        except AssertionError:
             return None
         finally:
             await w.bot.stop()
@@ -304,8 +296,8 @@ async def measure(tmp: Path) -> list[Row]:
             start=False,
             mg_options={"delay": HOLD},
             MUSICGPT_MAX_PARALLEL="300",
-        ) as w:
-            starts[kind].append(await start_up(w, database if kind == "full" else None))
+        ) as (w, t):
+            starts[kind].append(await start_up(w, t, database if kind == "full" else None))
     (tmp / "submitting").mkdir()
     submitting = await starts_with_submitting(tmp / "submitting")
 

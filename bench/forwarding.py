@@ -50,7 +50,7 @@ async def run_real(tmp: Path, big: Path, small: Path) -> dict:
         webhooks=False,
         mg_options={"delay": HOLD},
         MUSICGPT_MAX_PARALLEL=str(USERS + 1),
-    ) as w:
+    ) as (w, _):
         pid = w.bot.pid
         warm, *users = w.users
         await sing(w, warm, w.dc.add_attachment("warm.wav", small))
@@ -79,7 +79,10 @@ async def run_real(tmp: Path, big: Path, small: Path) -> dict:
 
 
 async def run_naive(tmp: Path, big: Path, small: Path) -> dict:
-    async with world(tmp, users=1, webhooks=False, start=False, mg_options={"delay": HOLD}) as w:
+    async with world(tmp, users=1, webhooks=False, start=False, mg_options={"delay": HOLD}) as (
+        w,
+        _,
+    ):
         mg = w.mg
         urls = [w.dc.add_attachment(f"big-{n}.wav", big)["url"] for n in range(USERS)]
         warm = w.dc.add_attachment("warm.wav", small)["url"]

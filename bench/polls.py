@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import FIXTURES, Row, problems_note, sing, wait_for, world
+from bench.common import Row, problems_note, sing, wait_for, world
+from tests.support.env import FIXTURES
 
 TASKS = 30
 ETAS = (8, 12, 16, 20)
@@ -44,11 +45,11 @@ async def run(tmp: Path, seed: int = 5) -> dict[str, Any]:
         tmp,
         users=TASKS,
         webhooks=False,
+        mg_options={"eta": lambda task: nominal[task.delay]},
         MUSICGPT_MAX_PARALLEL=str(TASKS),
         MUSICGPT_POLLS_PER_MINUTE=str(POLLS_PER_MINUTE),
-    ) as w:
+    ) as (w, _):
         w.mg.delay_for = delay_for
-        w.mg.eta_of = lambda task: nominal[task.delay]
         audio = w.dc.add_attachment("beat.mp3", FIXTURES / "tone.mp3")
         await asyncio.gather(*(sing(w, user, audio) for user in w.users))
         await wait_for(

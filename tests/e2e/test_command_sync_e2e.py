@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.harness import world
+from tests.support.world import world
 
 
 async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:

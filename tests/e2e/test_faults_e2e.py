@@ -10,7 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.harness import (
+from tests.standins.musicgpt import HOLD
+from tests.support.world import (
     World,
     marker,
     quota_charge,
@@ -23,7 +24,6 @@ from tests.harness import (
     wait_status_text,
     world,
 )
-from tests.standins.musicgpt import HOLD
 
 LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.harness import world
+from tests.support.world import world
 
 
 @pytest.mark.parametrize(
@@ -17,7 +18,7 @@ async def test_inpaint_posts_every_version(
     tmp_path: Path, start: str, end: str, sent_start: str, sent_end: str, outputs: int
 ) -> None:
     async with world(tmp_path) as w:
-        options = {
+        options: dict[str, Any] = {
             "prompt": "gospel choir swell",
             "start": start,
             "end": end,

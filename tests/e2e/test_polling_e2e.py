@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from tests.harness import (
+from tests.support.world import (
     busiest_minute,
     request_song,
     results_for,

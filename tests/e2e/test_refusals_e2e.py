@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.harness import World, world
+from tests.support.world import World, world
 
 EPHEMERAL = 64
 
@@ -38,7 +39,7 @@ async def quota_reply(w: World) -> str:
 async def test_refused_before_the_modal(tmp_path: Path) -> None:
     async with world(tmp_path, MAX_AUDIO_MB="1") as w:
         song = w.attach("song.mp3", "tone.mp3")
-        cases = [
+        cases: list[tuple[str, dict[str, Any], str]] = [
             ("sing", {"prompt": "x"}, "Attach an audio file"),
             (
                 "sing",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.harness import (
+from tests.standins.musicgpt import HOLD
+from tests.support.world import (
     DatabaseLock,
     marker,
     poll_until,
@@ -32,7 +33,6 @@ from tests.harness import (
     wait_status_text,
     world,
 )
-from tests.standins.musicgpt import HOLD
 
 LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.harness import world
+from tests.support.world import world
 
 
 async def test_form_opened_before_a_restart_is_answered(tmp_path: Path) -> None:

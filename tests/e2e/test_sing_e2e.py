@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.harness import FIXTURES, world
+from tests.support.env import FIXTURES
+from tests.support.world import world
 
 
 async def sing(w, *, options: dict, lyrics: str = "la la la", user=None):

@@ -12,7 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.harness import (
+from tests.standins.musicgpt import HOLD
+from tests.support.world import (
     RecordingServer,
     World,
     poll_until,
@@ -26,7 +27,6 @@ from tests.harness import (
     webhook_secret,
     world,
 )
-from tests.standins.musicgpt import HOLD
 
 LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
 WEBHOOK_GRACE = 30.0  # TrackerConfig.webhook_grace: with webhooks, the first poll waits this

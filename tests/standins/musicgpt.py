@@ -25,10 +25,24 @@ Scripting (all plain attributes and methods on the stand-in):
 - delays: `delay=` default; `script_delays(0.1, 5)` for the next tasks; `delay_for=callable`
   (SubmitRecord → seconds); `HOLD` (math.inf) keeps a task running until
   `complete_task(task_id)` or `fail_task(task_id, msg)`.
+- the eta a submit is answered with: `eta=` seconds, or a callable (StandInTask → seconds);
+  by default the task's delay rounded up (60 for HOLD).
 - failures: `fail_next_task("msg")` makes the next created task end FAILED with that status_msg.
 - faults: `faults.add(route, kind, count=…)`, see `Faults.add`.
 - records: `submits`, `by_id_requests`, `file_requests`, `webhook_deliveries`, `tasks`;
-  `await wait_for(predicate)` / `wait_task_final(task_id)` / `wait_webhooks(n)`.
+  `await wait_for(predicate)` / `wait_task_final(task_id)`.
+
+Hooks (constructor keywords), for callers that need more than the records, e.g. the benchmark:
+- `middlewares=[...]`: aiohttp middlewares run on every request before the stand-in's own
+  handling, e.g. to time requests (a middleware sees a download's response before its body
+  is sent: the file goes out after the middlewares returned).
+- `on_file_sent=callable(name, start, end)`: called once an output download
+  (`GET /files/<name>`, answered 200) was handed to the connection in full; `start` is when
+  the request reached the stand-in, both on `time.monotonic()`.
+- `validate=False`: no OpenAPI checks of requests (the spec is then not even loaded); the
+  checks MusicGPT makes beyond the schema still answer 422.
+- `outputs=callable` (StandInTask → one WAV's bytes per conversion id): the audio of a
+  finished task's outputs; by default a freshly computed sine tone each, a semitone apart.
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +71,8 @@ from typing import Any, Final, Literal
 import aiohttp
 import yaml
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.typedefs import Middleware
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 
@@ -379,7 +395,7 @@ class MusicGPTStandIn:
         port: int = 0,
         prefix: str = DEFAULT_PREFIX,
         delay: float = 0.2,
-        eta: int | None = None,
+        eta: int | Callable[[StandInTask], int] | None = None,
         output_seconds: float = 2.0,
         credit_estimate: float = 50.0,
         conversion_cost: float = 1.25,
@@ -389,6 +405,10 @@ class MusicGPTStandIn:
         webhook_audio_url_only: bool = False,
         keep_uploads: bool = False,
         seed: int | None = None,
+        middlewares: Sequence[Middleware] = (),
+        validate: bool = True,
+        outputs: Callable[[StandInTask], Sequence[bytes]] | None = None,
+        on_file_sent: Callable[[str, float, float], None] | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -406,6 +426,10 @@ class MusicGPTStandIn:
         self.webhook_audio_url_only = webhook_audio_url_only
         self.keep_uploads = keep_uploads
         self.delay_for: Callable[[SubmitRecord], float] | None = None
+        self.middlewares = list(middlewares)
+        self.validate = validate
+        self.outputs = outputs or self._tones
+        self.on_file_sent = on_file_sent
 
         self.faults = Faults()
         self.submits: list[SubmitRecord] = []
@@ -417,7 +441,7 @@ class MusicGPTStandIn:
         self._scripted_delays: deque[float] = deque()
         self._scripted_failures: deque[tuple[str, str]] = deque()
         self._rng = random.Random(seed)  # shuffles test deliveries only
-        self._validator = _spec_validator()
+        self._validator = _spec_validator() if validate else None
         self._tone_counter = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -434,9 +458,13 @@ class MusicGPTStandIn:
         await self.stop()
 
     async def start(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="musicgpt-standin-")
+        # A task finishing as we stop may still be writing its outputs in a thread: don't let
+        # that make the removal of the directory fail.
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix="musicgpt-standin-", ignore_cleanup_errors=True
+        )
         self._webhook_session = aiohttp.ClientSession()
-        app = web.Application()
+        app = web.Application(middlewares=self.middlewares)
         app.router.add_post(f"{self.prefix}/v1/sing_over_instrumental", self._handle_sing)
         app.router.add_post(f"{self.prefix}/v1/inpaint", self._handle_inpaint)
         app.router.add_get(f"{self.prefix}/v1/byId", self._handle_by_id)
@@ -510,10 +538,6 @@ class MusicGPTStandIn:
         await asyncio.wait_for(task.final.wait(), timeout)
         return task
 
-    async def wait_webhooks(self, count: int, timeout: float = 5.0) -> list[WebhookDelivery]:
-        await self.wait_for(lambda: len(self.webhook_deliveries) >= count, timeout)
-        return self.webhook_deliveries
-
     # --- handlers -----------------------------------------------------------------------
 
     async def _handle_sing(self, request: web.Request) -> web.StreamResponse:
@@ -546,8 +570,10 @@ class MusicGPTStandIn:
         except _BadForm as exc:
             await _drain(request)
             return self._answer(record, _error(422, str(exc)))
-        problem = self._validator.check_submit(
-            endpoint, request.headers, record.fields, record.upload
+        problem = (
+            self._validator.check_submit(endpoint, request.headers, record.fields, record.upload)
+            if self._validator is not None
+            else None
         ) or _semantic_problem(kind, record)
         if problem:
             record.error = problem
@@ -572,7 +598,11 @@ class MusicGPTStandIn:
             return self._answer_fault(request, record, fault)
         if request.headers.get("Authorization") != self.api_key:
             return self._answer(record, _error(401, "Invalid API key"))
-        problem = self._validator.check_by_id(request.headers, request.query)
+        problem = (
+            self._validator.check_by_id(request.headers, request.query)
+            if self._validator is not None
+            else None
+        )
         task_id, conversion_id = request.query.get("task_id"), request.query.get("conversion_id")
         if not problem and not (task_id or conversion_id):
             problem = "task_id or conversion_id is required"
@@ -584,6 +614,7 @@ class MusicGPTStandIn:
         return self._answer(record, web.json_response(self._by_id_answer(task)))
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        start = time.monotonic()
         name = request.match_info["name"]
         self.file_requests.append(name)
         fault = self.faults.take("files")
@@ -594,7 +625,13 @@ class MusicGPTStandIn:
         path = self._files_dir / name
         if not re.fullmatch(r"[\w.-]+", name) or not path.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+        headers = {"Content-Type": "audio/wav"}
+        on_file_sent = self.on_file_sent
+        if on_file_sent is None:
+            return web.FileResponse(path, headers=headers)
+        return _ReportingFileResponse(
+            path, lambda: on_file_sent(name, start, time.monotonic()), headers=headers
+        )
 
     def _answer(self, record: SubmitRecord | ByIdRecord, response: web.Response) -> web.Response:
         record.status = response.status
@@ -683,11 +720,12 @@ class MusicGPTStandIn:
 
     def _receipt(self, task: StandInTask) -> dict[str, Any]:
         label = "Sing Over Instrumental" if task.kind is TaskKind.SING else "Inpaint"
-        eta = (
-            self.eta
-            if self.eta is not None
-            else (60 if math.isinf(task.delay) else math.ceil(task.delay))
-        )
+        if callable(self.eta):
+            eta = self.eta(task)
+        elif self.eta is not None:
+            eta = self.eta
+        else:
+            eta = 60 if math.isinf(task.delay) else math.ceil(task.delay)
         answer: dict[str, Any] = {
             "success": True,
             "message": f"{label} request submitted successfully",
@@ -723,19 +761,33 @@ class MusicGPTStandIn:
         task.status, task.status_msg, task.updated_at = status, message, datetime.now(UTC)
 
     def _make_outputs(self, task: StandInTask) -> list[StandInOutput]:
+        audio = list(self.outputs(task))
+        if len(audio) != len(task.conversion_ids):
+            raise ValueError(f"outputs= made {len(audio)} files for {len(task.conversion_ids)}")
         outputs = []
-        for n, conversion_id in enumerate(task.conversion_ids, start=1):
-            # A different pitch per output (a semitone apart), so every file's bytes differ.
-            frequency = 220.0 * 2 ** (next(self._tone_counter) % 48 / 12)
+        for n, (conversion_id, data) in enumerate(
+            zip(task.conversion_ids, audio, strict=True), start=1
+        ):
             name = f"{conversion_id}.wav"
-            data = sine_wav_bytes(seconds=self.output_seconds, frequency=frequency)
             (self._files_dir / name).write_bytes(data)
             title = f"Stand-in {task.kind.value} {n}"
             outputs.append(StandInOutput(conversion_id, name, self.output_seconds, title))
         return outputs
 
-    def output_bytes(self, task_id: str) -> list[bytes]:
+    def _tones(self, task: StandInTask) -> list[bytes]:
+        """The default outputs: a different pitch per output (a semitone apart), so every
+        file's bytes differ."""
+        return [
+            sine_wav_bytes(
+                seconds=self.output_seconds,
+                frequency=220.0 * 2 ** (next(self._tone_counter) % 48 / 12),
+            )
+            for _ in task.conversion_ids
+        ]
+
+    def output_bytes(self, task_id: str | None) -> list[bytes]:
         """The audio of each output of a finished task, in conversion order."""
+        assert task_id is not None, "no task id (the submit created no task)"
         return [(self._files_dir / o.file_name).read_bytes() for o in self.tasks[task_id].outputs]
 
     def _find_task(self, task_id: str | None, conversion_id: str | None) -> StandInTask | None:
@@ -845,6 +897,20 @@ class MusicGPTStandIn:
 
 class _BadForm(Exception):
     pass
+
+
+class _ReportingFileResponse(web.FileResponse):
+    """A FileResponse that says when it was sent in full (for `on_file_sent=`)."""
+
+    def __init__(self, path: Path, done: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self._done = done
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        writer = await super().prepare(request)
+        if self.status == 200:
+            self._done()
+        return writer
 
 
 def _semantic_problem(kind: TaskKind, record: SubmitRecord) -> str | None:

@@ -22,7 +22,13 @@ from openapi_core.datatypes import RequestParameters
 from bot.models import ConversionStatus
 from bot.musicgpt.parse import parse_conversion
 from tests.standins.audio_gen import sine_wav_bytes
-from tests.standins.musicgpt import HOLD, SPEC_PATH, MusicGPTStandIn, SpecRequest
+from tests.standins.musicgpt import (
+    HOLD,
+    SPEC_PATH,
+    MusicGPTStandIn,
+    SpecRequest,
+    StandInTask,
+)
 
 KEY = "standin-key"
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 async def mg() -> AsyncIterator[MusicGPTStandIn]:
     async with MusicGPTStandIn(api_key=KEY, delay=0.1) as standin:
         yield standin
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @dataclass
@@ -265,6 +265,56 @@ async def test_keep_uploads_saves_the_file(http: aiohttp.ClientSession) -> None:
         upload = mg.submits[0].upload
         assert upload is not None and upload.saved_path is not None
         assert upload.saved_path.read_bytes() == audio
+
+
+async def test_without_validation_schema_errors_pass_but_semantic_ones_do_not(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with MusicGPTStandIn(api_key=KEY, validate=False) as mg:
+        status, _ = await post(http, mg, "sing_over_instrumental", form({"prompt": "p"}))
+        assert status == 200  # no lyrics: the spec would say 422
+        status, body = await post(http, mg, "sing_over_instrumental", form({"prompt": " "}))
+        assert status == 422 and "prompt" in body["error"]
+        status, _ = await by_id(http, mg, conversionType="MUSIC_AI", task_id="t")
+        assert status == 404  # the spec would refuse the conversionType with 422
+
+
+async def test_hooks_for_eta_outputs_and_middlewares(http: aiohttp.ClientSession) -> None:
+    seen: list[str] = []
+    downloads: list[tuple[str, float, float]] = []
+
+    @web.middleware
+    async def note(request: web.Request, handler: Any) -> web.StreamResponse:
+        seen.append(request.path)
+        return await handler(request)
+
+    def outputs(task: StandInTask) -> list[bytes]:
+        return [sine_wav_bytes(seconds=0.1, frequency=300.0 + n) for n in range(2)]
+
+    async with MusicGPTStandIn(
+        api_key=KEY,
+        delay=0.05,
+        eta=lambda task: 7 if task.fields["prompt"] == "seven" else 3,
+        outputs=outputs,
+        middlewares=[note],
+        on_file_sent=lambda *t: downloads.append(t),
+    ) as mg:
+        _, receipt = await post(
+            http, mg, "sing_over_instrumental", form(SING | {"prompt": "seven"})
+        )
+        assert receipt["eta"] == 7
+        _, other = await post(http, mg, "sing_over_instrumental", form(SING))
+        assert other["eta"] == 3
+        task = await mg.wait_task_final(receipt["task_id"])
+        assert mg.output_bytes(task.task_id) == outputs(task)
+        async with http.get(f"{mg.origin}/files/{task.outputs[0].file_name}") as resp:
+            assert await resp.read() == outputs(task)[0]
+        async with http.get(f"{mg.origin}/files/nothing.wav") as resp:
+            assert resp.status == 404
+    assert seen[:2] == [f"{mg.prefix}/v1/sing_over_instrumental"] * 2
+    assert seen[-2:] == [f"/files/{task.outputs[0].file_name}", "/files/nothing.wav"]
+    [(name, start, end)] = downloads
+    assert name == task.outputs[0].file_name and start <= end
 
 
 async def test_task_goes_through_its_states(

@@ -1,20 +1,22 @@
-"""End-to-end harness: the real bot process (`python -m bot`) between the two stand-ins.
+"""The real bot (`python -m bot`) between the two stand-ins, and what tests ask of it.
 
-The bot is configured only through the environment variables the issues name, exactly as an
-operator (or the acceptance suite) would; it never learns it is being tested.
+    async with world(tmp_path, webhooks=False, USER_DAILY_QUOTA="3") as w:
+        task_id = await request_song(w)
+        await wait_status_of(w, task_id, "delivered")
+
+`world()` starts the MusicGPT and Discord stand-ins, the bot configured only by environment
+variables (tests.support.env), and waits until the bot says it is ready. At the end it stops
+the bot and fails if any request the bot made broke Discord's OpenAPI description (when the
+spec file is there; `discord_openapi_note()` says when it is not).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
 import sqlite3
-import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,121 +30,104 @@ from tests.standins.discord import (
     StoredMessage,
     UserSpec,
 )
+from tests.standins.discord import openapi as discord_openapi
 from tests.standins.musicgpt import MusicGPTStandIn
+from tests.support.env import FIXTURES, bot_env, with_webhook_port
+from tests.support.process import BotProcess, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 MUSICGPT_KEY = "mg-test-key-do-not-log"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class BotProcess:
-    """`python -m bot` in a subprocess, its output kept for assertions and failure reports."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env = env
-        self.cwd = cwd
-        self.output: list[str] = []
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=self.cwd,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        async for line in self._proc.stdout:
-            self.output.append(line.decode(errors="replace").rstrip())
-
-    @property
-    def returncode(self) -> int | None:
-        return self._proc.returncode if self._proc else None
-
-    async def stop(self, *, kill: bool = False, timeout: float = 15) -> int | None:
-        if self._proc is None:
-            return None
-        if self._proc.returncode is None:
-            self._proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self._proc.wait(), timeout)
-            except TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
-        if self._reader:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._reader, 5)
-        return self._proc.returncode
-
-    def log_text(self) -> str:
-        return "\n".join(self.output)
 
 
 @dataclass
 class World:
+    """The stand-ins, the bot and its environment (`env` is what the next start gets)."""
+
     dc: DiscordStandIn
     mg: MusicGPTStandIn
     tmp: Path
     env: dict[str, str]
     bot: BotProcess
-    webhook_port: int
-    alice: UserSpec = field(init=False)
-    bob: UserSpec = field(init=False)
+    users: list[UserSpec] = field(default_factory=list)
+    # Things helpers had to try again (the benchmark reports them).
+    problems: list[str] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.alice = self.dc.user("alice")
-        self.bob = self.dc.user("bob")
+    @property
+    def alice(self) -> UserSpec:
+        return self.dc.user("alice")
+
+    @property
+    def bob(self) -> UserSpec:
+        return self.dc.user("bob")
+
+    @property
+    def webhook_port(self) -> int:
+        return int(self.env["WEBHOOK_PORT"])
 
     @property
     def database(self) -> Path:
         return Path(self.env["DATABASE_PATH"])
 
-    async def start_bot(self) -> None:
-        self.bot = BotProcess(self.env, self.tmp)
-        await self.bot.start()
-        try:
-            if "DEV_GUILD_ID" in self.env:  # a global sync happens only when commands change
-                await self.dc.wait_commands_synced(self.dc.guild_id)
-            await self.wait_healthy()
-        except Exception as error:
-            raise AssertionError(f"bot never became ready:\n{self.bot.log_text()}") from error
+    # --- the bot process ----------------------------------------------------------------
 
-    async def healthz(self) -> tuple[int, dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.webhook_port}/healthz"
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return response.status, await response.json()
+    async def start_bot(
+        self, *, timeout: float = 20, wait_sync: bool = True, module: str = "bot"
+    ) -> float:
+        """Start `python -m <module>` and wait until its /healthz says 200 (connected,
+        database up) and, with DEV_GUILD_ID, until it synced its guild commands. The
+        monotonic time /healthz first said 200.
 
-    async def wait_healthy(self, timeout: float = 20) -> None:
-        """Ready as the bot itself reports it: connected, database up (its /healthz)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            with contextlib.suppress(aiohttp.ClientError):
-                status, _ = await self.healthz()
-                if status == 200:
-                    return
-            if loop.time() > deadline or self.bot.returncode is not None:
-                raise TimeoutError("the bot's /healthz never said ready")
-            await asyncio.sleep(0.05)
+        The webhook port is picked free beforehand, so something else can take it in
+        between; the bot then exits at once, and gets another port and another try.
+        """
+        for attempt in range(3):
+            self.dc.command_syncs.clear()  # wait for this process's own sync
+            self.bot = BotProcess(self.env, self.tmp, module=module, log_path=self.bot.log_path)
+            await self.bot.start()
+            try:
+                healthy = await self.wait_healthy(timeout)
+                if wait_sync and "DEV_GUILD_ID" in self.env:
+                    await self.dc.wait_commands_synced(self.dc.guild_id, timeout=timeout)
+                return healthy
+            except Exception as error:
+                if "address already in use" in self.bot.log_text(3000) and attempt < 2:
+                    await self.bot.stop()
+                    with_webhook_port(self.env, free_port())
+                    continue
+                raise AssertionError(
+                    f"the bot never became ready ({error!r}):\n{self.bot.log_text(6000)}"
+                ) from error
+        raise AssertionError("unreachable")
 
     async def restart_bot(self, *, kill: bool = True) -> None:
         await self.bot.stop(kill=kill)
-        # Forget the first run's sync, so start_bot waits for the new process's own.
-        self.dc.command_syncs.clear()
         await self.start_bot()
+
+    async def healthz(self, session: aiohttp.ClientSession | None = None) -> tuple[int, Any]:
+        """The bot's /healthz: its status and JSON body."""
+        if session is None:
+            async with aiohttp.ClientSession() as own:
+                return await self.healthz(own)
+        url = f"http://127.0.0.1:{self.webhook_port}/healthz"
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def wait_healthy(self, timeout: float = 20, every: float = 0.01) -> float:
+        """Until the bot's /healthz says 200; the monotonic time it did."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with aiohttp.ClientSession() as session:
+            while True:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+                    status, _ = await self.healthz(session)
+                    if status == 200:
+                        return loop.time()
+                if not self.bot.running:
+                    raise RuntimeError(f"the bot exited with {self.bot.returncode}")
+                if loop.time() > deadline:
+                    raise TimeoutError("the bot's /healthz never said ready")
+                await asyncio.sleep(every)
+
+    # --- what the bot stored and posted -------------------------------------------------
 
     def attach(self, name: str, fixture: str | None = None, data: bytes | None = None) -> dict:
         payload = data if data is not None else (FIXTURES / (fixture or name)).read_bytes()
@@ -150,9 +135,7 @@ class World:
 
     def tasks(self) -> list[dict[str, Any]]:
         """The bot's task rows, read straight from its database."""
-        with sqlite3.connect(self.database) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute("SELECT * FROM tasks ORDER BY id")]
+        return rows(self.database, "SELECT * FROM tasks ORDER BY id")
 
     def channel_messages(self, predicate: Callable[[StoredMessage], bool]) -> list[StoredMessage]:
         return [m for m in self.dc.messages(include_ephemeral=False) if predicate(m)]
@@ -172,16 +155,12 @@ class World:
         """The status message once its embed mentions `text`."""
 
         def find() -> StoredMessage | None:
-            for message in self.status_messages():
-                embed = message.embeds[0]
-                if text in f"{embed.get('title', '')}\n{embed.get('description', '')}":
-                    return message
-            return None
+            return next((m for m in self.status_messages() if text in embed_text(m)), None)
 
         try:
             return await self.dc.wait_until(find, timeout, f"a status saying {text!r}")
         except Exception as error:
-            raise AssertionError(f"no status {text!r}:\n{self.bot.log_text()[-6000:]}") from error
+            raise AssertionError(f"no status {text!r}:\n{self.bot.log_text(6000)}") from error
 
     async def wait_result(self, count: int = 1, timeout: float = 30) -> list[StoredMessage]:
         def enough() -> list[StoredMessage] | None:
@@ -191,70 +170,87 @@ class World:
         try:
             return await self.dc.wait_until(enough, timeout, f"{count} result message(s)")
         except Exception as error:
-            raise AssertionError(f"no result posted:\n{self.bot.log_text()[-6000:]}") from error
+            raise AssertionError(f"no result posted:\n{self.bot.log_text(6000)}") from error
 
 
-def bot_env(
-    dc: DiscordStandIn, mg: MusicGPTStandIn, tmp: Path, webhook_port: int, **overrides: str
-) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",
-        "DISCORD_TOKEN": dc.token,
-        "MUSICGPT_API_KEY": mg.api_key,
-        "MUSICGPT_API_BASE": mg.base_url,
-        "DISCORD_API_BASE": dc.api_base,
-        "DISCORD_GATEWAY_URL": dc.gateway_url,
-        "DEV_GUILD_ID": str(dc.guild_id),
-        "DATABASE_PATH": str(tmp / "data" / "bot.sqlite3"),
-        "WEBHOOK_HOST": "127.0.0.1",
-        "WEBHOOK_PORT": str(webhook_port),
-        "LOG_LEVEL": "DEBUG",
-    }
-    env.update(overrides)
-    return {k: v for k, v in env.items() if v != ""}
+@dataclass(frozen=True)
+class WorldOptions:
+    """The keywords of `world()` that are not environment variables of the bot."""
+
+    webhooks: bool = True  # PUBLIC_BASE_URL set: MusicGPT calls the bot back
+    premium_tier: int = 0  # of the guild (its upload limit)
+    channels: int = 1  # text channels in the guild
+    users: Sequence[str] = ("alice", "bob")  # the guild's members, by name
+    mg_options: Mapping[str, Any] = field(default_factory=dict)  # MusicGPTStandIn(**...)
+    dc_options: Mapping[str, Any] = field(default_factory=dict)  # DiscordStandIn(**...)
+    start: bool = True  # False: the caller runs `await w.start_bot()`
+    log_level: str = "DEBUG"
+
+
+_OPTIONS = frozenset(f.name for f in fields(WorldOptions))
 
 
 @contextlib.asynccontextmanager
-async def world(
-    tmp: Path,
-    *,
-    webhooks: bool = True,
-    premium_tier: int = 0,
-    channels: int = 1,
-    mg_options: dict[str, Any] | None = None,
-    **env_overrides: str,
-) -> AsyncIterator[World]:
-    port = free_port()
-    options = {"api_key": MUSICGPT_KEY, "delay": 0.3, "eta": 1, **(mg_options or {})}
+async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
+    """The real bot between the two stand-ins: one guild with `channels` channels and the
+    `users` as members.
+
+    Keywords: those of `WorldOptions` (`mg_options`/`dc_options` go to the stand-ins'
+    constructors: hooks, delays, `validate=`...); every other keyword is an environment
+    variable of the bot (`USER_DAILY_QUOTA="3"`; "" removes one). They are one `**` so that
+    a test can pass a dict of variables (`**LIMITS`) and still type-check.
+
+    At the end the bot is stopped and every request it made to Discord is checked against
+    Discord's OpenAPI description.
+    """
+    options = WorldOptions(**{k: v for k, v in settings.items() if k in _OPTIONS})
+    env_overrides = {k: v for k, v in settings.items() if k not in _OPTIONS}
+    wrong = [k for k, v in env_overrides.items() if not isinstance(v, str)]
+    if wrong:
+        raise TypeError(f"environment variables are strings: {', '.join(wrong)}")
+    specs = [UserSpec(name) for name in options.users]
+    mg_options = {"api_key": MUSICGPT_KEY, "delay": 0.3, "eta": 1, **options.mg_options}
+    channels: list[ChannelSpec | int] = [
+        ChannelSpec(),
+        *(ChannelSpec(f"channel-{n}") for n in range(1, options.channels)),
+    ]
     async with (
-        MusicGPTStandIn(**options) as mg,
+        MusicGPTStandIn(**mg_options) as mg,
         DiscordStandIn(
-            guilds=[
-                GuildSpec(
-                    premium_tier=premium_tier,
-                    channels=[
-                        ChannelSpec(),
-                        *(ChannelSpec(f"channel-{n}") for n in range(1, channels)),
-                    ],
-                )
-            ],
-            users=[UserSpec("alice"), UserSpec("bob")],
+            guilds=[GuildSpec(premium_tier=options.premium_tier, channels=channels)],
+            users=specs,
+            **options.dc_options,
         ) as dc,
     ):
-        if webhooks:
-            env_overrides.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-        env = bot_env(dc, mg, tmp, port, **env_overrides)
-        the_world = World(dc, mg, tmp, env, BotProcess(env, tmp), port)
-        await the_world.start_bot()
+        port = free_port()
+        env = bot_env(
+            dc,
+            mg,
+            tmp,
+            port,
+            webhooks=options.webhooks,
+            log_level=options.log_level,
+            **env_overrides,
+        )
+        the_world = World(dc, mg, tmp, env, BotProcess(env, tmp), specs)
         try:
+            if options.start:
+                await the_world.start_bot()
             yield the_world
         finally:
             await the_world.bot.stop()
+        dc.assert_no_openapi_violations()
 
 
-# --- helpers for the tracker's end-to-end tests (restarts, webhooks, polling, faults) --------
+def discord_openapi_note() -> str | None:
+    """Why Discord requests are not checked against its OpenAPI description, or None."""
+    path = discord_openapi.spec_path()
+    if discord_openapi.spec_available(path):
+        return None
+    return f"{path} is absent: requests to the Discord stand-in are not checked against it"
+
+
+# --- waiting -------------------------------------------------------------------------------
 
 
 async def poll_until(
@@ -269,37 +265,46 @@ async def poll_until(
         if result:
             return result
         if loop.time() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(every)
+
+
+# --- the bot's database --------------------------------------------------------------------
+
+
+def rows(database: Path, query: str, *args: Any) -> list[dict[str, Any]]:
+    """The rows of a query on the bot's database, as dicts."""
+    with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(query, args)]
 
 
 def task_row(w: World, task_id: int) -> dict[str, Any]:
     """One row of the bot's tasks table, read straight from its database."""
-    with contextlib.closing(sqlite3.connect(w.database)) as db:
-        db.row_factory = sqlite3.Row
-        row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    assert row is not None, f"no task #{task_id} in the bot's database"
-    return dict(row)
+    found = rows(w.database, "SELECT * FROM tasks WHERE id = ?", task_id)
+    assert found, f"no task #{task_id} in the bot's database"
+    return found[0]
 
 
 def quota_charge(w: World, task_id: int) -> dict[str, Any]:
-    with contextlib.closing(sqlite3.connect(w.database)) as db:
-        db.row_factory = sqlite3.Row
-        row = db.execute("SELECT * FROM quota_charges WHERE task_id = ?", (task_id,)).fetchone()
-    assert row is not None, f"no quota charge for task #{task_id}"
-    return dict(row)
+    found = rows(w.database, "SELECT * FROM quota_charges WHERE task_id = ?", task_id)
+    assert found, f"no quota charge for task #{task_id}"
+    return found[0]
 
 
 def webhook_secret(w: World) -> str:
     """The secret path segment the bot keeps in its database (bot_values 'webhook_secret')."""
-    with contextlib.closing(sqlite3.connect(w.database)) as db:
-        row = db.execute("SELECT value FROM bot_values WHERE key = 'webhook_secret'").fetchone()
-    assert row is not None, "the bot stored no webhook secret"
-    return str(row[0])
+    found = rows(w.database, "SELECT value FROM bot_values WHERE key = 'webhook_secret'")
+    assert found, "the bot stored no webhook secret"
+    return str(found[0]["value"])
 
 
 async def wait_task(
-    w: World, task_id: int, predicate: Callable[[dict[str, Any]], bool], what: str, timeout=30
+    w: World,
+    task_id: int,
+    predicate: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 30,
 ) -> dict[str, Any]:
     """The task's row once `predicate(row)` holds."""
 
@@ -311,12 +316,15 @@ async def wait_task(
         return await poll_until(check, timeout, f"task #{task_id}: {what}", every=0.05)
     except TimeoutError as error:
         raise AssertionError(
-            f"{error}; row: {task_row(w, task_id)}\n{w.bot.log_text()[-6000:]}"
+            f"{error}; row: {task_row(w, task_id)}\n{w.bot.log_text(6000)}"
         ) from error
 
 
 async def wait_status_of(w: World, task_id: int, status: str, timeout: float = 30) -> dict:
     return await wait_task(w, task_id, lambda r: r["status"] == status, status, timeout)
+
+
+# --- a user's requests ---------------------------------------------------------------------
 
 
 async def request_song(
@@ -349,9 +357,12 @@ async def request_song(
     try:
         task_id = await poll_until(new_task, 30, "the request to be stored", every=0.05)
     except TimeoutError as error:
-        raise AssertionError(f"{error}\n{w.bot.log_text()[-6000:]}") from error
+        raise AssertionError(f"{error}\n{w.bot.log_text(6000)}") from error
     await wait_task(w, task_id, lambda r: r["status_message_id"] is not None, "a status message")
     return int(task_id)
+
+
+# --- what the bot posted -------------------------------------------------------------------
 
 
 def marker(task_id: int) -> str:
@@ -376,7 +387,7 @@ async def wait_results_for(
     try:
         return await w.dc.wait_until(check, timeout, f"results for requests {task_ids}")
     except TimeoutError as error:
-        raise AssertionError(f"{error}\n{w.bot.log_text()[-8000:]}") from error
+        raise AssertionError(f"{error}\n{w.bot.log_text(8000)}") from error
 
 
 def status_message_of(w: World, task_id: int) -> StoredMessage:
@@ -401,15 +412,16 @@ async def wait_status_text(w: World, task_id: int, text: str, timeout: float = 3
         return await w.dc.wait_until(check, timeout, f"request #{task_id}'s status: {text!r}")
     except TimeoutError as error:
         current = embed_text(status_message_of(w, task_id))
-        raise AssertionError(
-            f"{error}\nstatus now: {current!r}\n{w.bot.log_text()[-6000:]}"
-        ) from error
+        raise AssertionError(f"{error}\nstatus now: {current!r}\n{w.bot.log_text(6000)}") from error
 
 
 def status_messages_for(w: World, task_id: int) -> list[StoredMessage]:
     """Every status message (embed) the bot posted for one request: there should be one."""
     title_end = f"request #{task_id}"
     return [m for m in w.status_messages() if m.embeds[0].get("title", "").endswith(title_end)]
+
+
+# --- tools for particular tests ------------------------------------------------------------
 
 
 class DatabaseLock:
