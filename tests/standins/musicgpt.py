@@ -7,9 +7,9 @@
 
     python -m tests.standins.musicgpt --port 8765 --api-key KEY --delay 5
 
-What it does, like MusicGPT (see ../shared/musicgpt/ and bot/musicgpt_openapi.yaml):
+What it does, like MusicGPT (see ../shared/musicgpt/ and bot/musicgpt/openapi.yaml):
 - POST {prefix}/v1/sing_over_instrumental and {prefix}/v1/inpaint take multipart/form-data,
-  check the `Authorization` key (401), validate the request against bot/musicgpt_openapi.yaml
+  check the `Authorization` key (401), validate the request against bot/musicgpt/openapi.yaml
   with openapi-core (422 `{"success": false, "error": …}`), and answer
   `{success, message, task_id, conversion_id_1[, conversion_id_2], eta, credit_estimate}`.
   Uploaded audio is streamed: only its size and sha256 are kept (and the file itself, on disk,
@@ -285,7 +285,7 @@ class SpecRequest:
 
 
 class _SpecValidator:
-    """Checks requests against bot/musicgpt_openapi.yaml with openapi-core.
+    """Checks requests against bot/musicgpt/openapi.yaml with openapi-core.
 
     A multipart body is re-encoded from the parsed fields with the uploaded file replaced by a
     short placeholder, so a 25 MB upload is never held in memory just to be validated.
