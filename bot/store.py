@@ -102,6 +102,13 @@ _TASK_COLUMNS = """
     t.*, q.day AS quota_day, q.refunded_at IS NOT NULL AS quota_refunded
 """
 _TASK_FROM = "tasks t LEFT JOIN quota_charges q ON q.task_id = t.id"
+# The same columns for `UPDATE tasks ... RETURNING`, so a transition hands back the task it
+# made in the same statement (one trip to aiosqlite's thread instead of two).
+_RETURNING_TASK = """
+    RETURNING *,
+    (SELECT day FROM quota_charges WHERE task_id = tasks.id) AS quota_day,
+    (SELECT refunded_at IS NOT NULL FROM quota_charges WHERE task_id = tasks.id) AS quota_refunded
+"""
 
 
 def utc_day(now: float) -> str:
@@ -350,13 +357,12 @@ class Store:
         """Apply `assignments` if the task is in one of `from_statuses`; the task, or None."""
         allowed = [s.value for s in from_statuses]
         async with self._write_lock:
-            cursor = await self._db.execute(
+            row = await self._one(
                 f"UPDATE tasks SET {assignments} WHERE id = ?"
-                f" AND status IN ({_placeholders(allowed)})",
+                f" AND status IN ({_placeholders(allowed)}) {_RETURNING_TASK}",
                 (*params, task_id, *allowed),
             )
-            changed = cursor.rowcount == 1
-        return await self.get_task(task_id) if changed else None
+        return _task_from_row(row) if row else None
 
     async def claim_next_queued(self, now: float) -> Task | None:
         """Move the oldest queued task to `submitting`, if any; the caller then submits it."""
@@ -365,10 +371,10 @@ class Store:
             row = await self._one(
                 "UPDATE tasks SET status = 'submitting', updated_at = ?"
                 " WHERE id = (SELECT id FROM tasks WHERE status = 'queued' ORDER BY id LIMIT 1)"
-                " RETURNING id",
+                f" {_RETURNING_TASK}",
                 (now,),
             )
-        return await self.get_task(row["id"]) if row else None
+        return _task_from_row(row) if row else None
 
     async def mark_submitted(
         self, task_id: int, receipt: SubmitReceipt, *, next_poll_at: float, now: float
@@ -398,15 +404,21 @@ class Store:
                 (at, 1 if polled else 0, now, task_id),
             )
 
-    async def note_webhook(self, task_id: int, now: float) -> None:
-        """Remember a webhook came; a submitted task becomes due for a confirming poll now."""
+    async def note_webhook(self, task_id: int, musicgpt_task_id: str | None, now: float) -> bool:
+        """Remember a webhook came: a submitted task becomes due for a confirming poll now.
+
+        Only for a task still waiting on MusicGPT, and not when the webhook names another
+        MusicGPT task than the one we know. True when it was noted.
+        """
         async with self._write_lock:
-            await self._db.execute(
-                "UPDATE tasks SET webhook_seen = 1, updated_at = ?,"
-                " next_poll_at = CASE WHEN status = 'submitted' THEN ? ELSE next_poll_at END"
-                " WHERE id = ? AND status IN ('submitting', 'submitted')",
-                (now, now, task_id),
+            cursor = await self._db.execute(
+                "UPDATE tasks SET webhook_seen = 1, updated_at = :now,"
+                " next_poll_at = CASE WHEN status = 'submitted' THEN :now ELSE next_poll_at END"
+                " WHERE id = :id AND status IN ('submitting', 'submitted')"
+                " AND (musicgpt_task_id IS NULL OR :named IS NULL OR musicgpt_task_id = :named)",
+                {"now": now, "id": task_id, "named": musicgpt_task_id},
             )
+            return cursor.rowcount == 1
 
     async def mark_completed(
         self, task_id: int, outputs: Sequence[Output], cost: float | None, now: float

@@ -145,7 +145,7 @@ class Tracker:
         )
         if isinstance(created, Task):
             self.events.publish(created.id)
-            self.dispatcher.wakeup.set()
+            self.dispatcher.queued()
         return created
 
     async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
@@ -163,15 +163,11 @@ class Tracker:
         result = parse_conversion(payload)
         if result.status is ConversionStatus.UNKNOWN:
             return  # lyrics timestamps and other `subtype` extras carry no status
-        store = self._ctx.store
-        task = await store.get_task(task_id)
-        if task is None or task.status not in (TaskStatus.SUBMITTING, TaskStatus.SUBMITTED):
-            return
-        if task.musicgpt_task_id and result.task_id and result.task_id != task.musicgpt_task_id:
-            log.warning("webhook for task %s names another MusicGPT task; ignored", task_id)
-            return
-        await store.note_webhook(task_id, self._ctx.clock.now())
-        self.poller.wakeup.set()
+        if await self._ctx.store.note_webhook(task_id, result.task_id, self._ctx.clock.now()):
+            self.poller.wakeup.set()
+        else:
+            # Finished already, unknown, or naming another MusicGPT task than this one's.
+            log.debug("webhook for task %s changed nothing; ignored", task_id)
 
     # --- the one update path ---------------------------------------------------------------
 

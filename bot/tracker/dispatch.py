@@ -83,26 +83,39 @@ class Dispatcher:
         self._webhook_base_url = webhook_base_url
         self._poll_due = poll_due  # set when a task becomes pollable
         self._sent: dict[int, asyncio.Event] = {}  # set when a submit attempt has ended
+        # Tasks queued in this process, and that count when the queue was last seen empty:
+        # while they are equal a freed slot (every finished task frees one) needs no query.
+        self._queued = 1  # start-up: tasks queued before a restart may be waiting
+        self._queued_when_empty = 0
 
     @property
     def wakeup(self) -> asyncio.Event:
         return self._ctx.slot_freed
+
+    def queued(self) -> None:
+        """A task was queued: look for a free slot."""
+        self._queued += 1
+        self.wakeup.set()
 
     async def run(self) -> None:
         store = self._ctx.store
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
+            if self._queued == self._queued_when_empty:
+                continue
             try:
                 while await store.count_in_flight() < self._max_parallel:
+                    queued_before = self._queued
                     task = await store.claim_next_queued(self._ctx.clock.now())
                     if task is None:
+                        self._queued_when_empty = queued_before
                         break
                     self._ctx.spawn(self._submit(task), f"submit-{task.id}")
             except Exception:
                 log.exception("dispatcher failed; retrying shortly")
                 await self._ctx.clock.sleep(1)
-                self.wakeup.set()
+                self.queued()
 
     def webhook_url_for(self, task_id: int) -> str | None:
         base = self._webhook_base_url
