@@ -56,7 +56,10 @@ from tests.support.env import FIXTURES
 WINDOW = 1.0  # seconds within which a round's tasks finish
 ROUNDS = {10: 5, 50: 3}  # tasks per round -> rounds
 GOAL_P99 = {10: 0.25, 50: 0.5}
-CPU_TODAY = 0.021  # bot CPU per delivered task before this figure's goal was set
+# Bot CPU per delivered task before this figure's goal was set, measured on rounds of 50
+# (the old figure 4 had only those): the goal compares like with like.
+CPU_TODAY = 0.021
+CPU_TODAY_ROUNDS = 50
 GOAL_CPU = CPU_TODAY / 2
 USERS = max(ROUNDS)
 SETTINGS = {
@@ -309,11 +312,12 @@ async def measure(tmp: Path) -> list[Row]:
         Row(
             "4c. Bot CPU per delivered task",
             ", ".join(f"{ms(cpu[s])} in rounds of {s}" for s in ROUNDS),
-            f"< {GOAL_CPU * 1000:.1f} ms (half of {CPU_TODAY * 1000:.0f} ms)",
+            f"< {GOAL_CPU * 1000:.1f} ms in rounds of {CPU_TODAY_ROUNDS} "
+            f"(half of the {CPU_TODAY * 1000:.0f} ms measured there before)",
             ", ".join(f"{ms(naive_cpu[s])} in rounds of {s}" for s in ROUNDS),
             "utime+stime of the process (/proc/<pid>/stat) from just before a round's first "
             "completion to its last delivery, / the round's tasks; rounds of a size pooled",
-            met=max(cpu.values()) < GOAL_CPU,
+            met=cpu[CPU_TODAY_ROUNDS] < GOAL_CPU,
         )
     )
     return rows

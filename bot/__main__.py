@@ -11,6 +11,7 @@ import signal
 import sys
 
 import aiohttp
+import uvloop
 from dotenv import find_dotenv, load_dotenv
 
 from bot.config import Settings, load_settings
@@ -112,7 +113,9 @@ def main() -> int:
     configure_logging(settings.log_level)
     log.info("starting; database at %s", settings.database_path)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+        # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O
+        # callbacks, and delivering a finished song costs about a third less CPU (bench 4c).
+        uvloop.run(run(settings))
     return 0
 
 
