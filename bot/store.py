@@ -273,16 +273,26 @@ class Store:
         )
         return int(row[0]) if row else 0
 
-    async def polls_due(self, limit: int, *, skip: Iterable[int] = ()) -> list[Task]:
-        """The submitted tasks due to be polled soonest, soonest first (due or not yet),
-        leaving out `skip` (polls already under way)."""
+    async def polls_due(self, now: float, limit: int, *, skip: Iterable[int] = ()) -> list[Task]:
+        """Submitted tasks due to be polled by `now`, soonest first, leaving out `skip`
+        (polls already under way)."""
         skipped = list(skip)
         return await self._fetch_tasks(
-            "t.status = 'submitted' AND t.next_poll_at IS NOT NULL"
+            "t.status = 'submitted' AND t.next_poll_at <= ?"
             f" AND t.id NOT IN ({_placeholders(skipped)})"
             " ORDER BY t.next_poll_at, t.id LIMIT ?",
-            (*skipped, limit),
+            (now, *skipped, limit),
         )
+
+    async def next_poll_at(self, *, skip: Iterable[int] = ()) -> float | None:
+        """When the soonest submitted task (other than `skip`) is due to be polled."""
+        skipped = list(skip)
+        row = await self._one(
+            "SELECT MIN(next_poll_at) FROM tasks WHERE status = 'submitted'"
+            f" AND id NOT IN ({_placeholders(skipped)})",
+            skipped,
+        )
+        return row[0] if row else None
 
     # --- quota -----------------------------------------------------------------------------
 

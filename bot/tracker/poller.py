@@ -76,19 +76,26 @@ class Poller:
 
     async def _turn(self) -> None:
         self.wakeup.clear()
-        room = self._ctx.timing.max_concurrent_polls - len(self._in_flight)
-        due = [] if room <= 0 else await self._ctx.store.polls_due(room, skip=self._in_flight)
+        ctx, slots = self._ctx, self._ctx.timing.max_concurrent_polls
+        room = slots - len(self._in_flight)
+        if room <= 0:
+            await sleep_or_wake(ctx.clock, self.wakeup, None)  # a finishing poll wakes us
+            return
+        due = await ctx.store.polls_due(ctx.clock.now(), room, skip=self._in_flight)
         for task in due:
-            assert task.next_poll_at is not None  # noqa: S101 - polls_due selects on it
-            wait = max(task.next_poll_at - self._ctx.clock.now(), self._budget.wait_time())
+            wait = self._budget.wait_time()
             if wait > 0:
-                await sleep_or_wake(self._ctx.clock, self.wakeup, wait)
+                await sleep_or_wake(ctx.clock, self.wakeup, wait)
                 return  # look again: something sooner may have become due meanwhile
             self._budget.spend()
             self._in_flight.add(task.id)
-            self._ctx.spawn(self._poll(task), f"poll-{task.id}")
-        if len(due) < room or room <= 0:
-            await sleep_or_wake(self._ctx.clock, self.wakeup, None)
+            ctx.spawn(self._poll(task), f"poll-{task.id}")
+        if len(due) == room:
+            return  # every slot is busy; the next turn waits for one to free
+        # Nothing else is due: sleep until the soonest task is, unless something wakes us.
+        soonest = await ctx.store.next_poll_at(skip=self._in_flight)
+        until = None if soonest is None else max(0.0, soonest - ctx.clock.now())
+        await sleep_or_wake(ctx.clock, self.wakeup, until)
 
     async def _poll(self, task: Task) -> None:
         try:
@@ -96,8 +103,10 @@ class Poller:
         except Exception:
             log.exception("poll of task %s failed unexpectedly", task.id)
         finally:
+            slots_were_full = len(self._in_flight) >= self._ctx.timing.max_concurrent_polls
             self._in_flight.discard(task.id)
-            self.wakeup.set()
+            if slots_were_full:
+                self.wakeup.set()
 
     async def _confirm(self, task: Task) -> None:
         assert task.musicgpt_task_id is not None  # noqa: S101 - submitted tasks have one
@@ -137,3 +146,4 @@ class Poller:
             return
         next_at = min(now + self._poll_delay(task), deadline)
         await ctx.store.schedule_poll(task.id, at=next_at, polled=True, now=now)
+        self.wakeup.set()  # the loop may be sleeping until a later time than this

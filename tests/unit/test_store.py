@@ -107,7 +107,10 @@ async def test_full_lifecycle_and_guarded_transitions(store: Store) -> None:
     assert submitted is not None
     assert submitted.conversion_ids == ("c1", "c2")
     assert submitted.musicgpt_task_id == "mg-1" and submitted.next_poll_at == NOW + 40
-    assert await store.polls_due(5) == [submitted]
+    assert await store.polls_due(NOW + 40, 5) == [submitted]
+    assert await store.polls_due(NOW + 39, 5) == []
+    assert await store.next_poll_at() == NOW + 40
+    assert await store.next_poll_at(skip=[task.id]) is None
 
     outputs = [Output("http://x/a.mp3", "c1", 10.0, "A"), Output("http://x/b.mp3", "c2", 11.0)]
     completed = await store.mark_completed(task.id, outputs, cost=1.25, now=NOW + 50)
