@@ -74,6 +74,11 @@ class OutputFetcher:
                 retry=retry_if_exception_type(DownloadFailed),
                 stop=stop_after_attempt(DOWNLOAD_ATTEMPTS),
                 wait=wait_exponential(multiplier=0.5, max=5),
+                before_sleep=lambda state: log.info(
+                    "download of an output of task %s failed (%s); retrying",
+                    task.id,
+                    state.outcome.exception() if state.outcome else "?",
+                ),
                 reraise=True,
             ):
                 with attempt:
