@@ -69,7 +69,7 @@ async def test_a_newer_form_replaces_the_older(tmp_path: Path) -> None:
         await newest.submit_modal({"Lyrics": "la"}, user_id=w.alice.id)
         await w.wait_result()
         [sent] = w.mg.submits
-        assert sent.upload is not None and sent.upload.filename.endswith(".wav")
+        assert sent.upload is not None and (sent.upload.filename or "").endswith(".wav")
         assert "4 of 5" in await quota_reply(w)
 
 
