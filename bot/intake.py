@@ -309,15 +309,18 @@ class Intake:
             raise FormClosed(REPLACED.format(command=kind.value))
         if pending.outcome is not None:
             # Sent before (or being sent right now): answer with what that submit made.
-            try:
-                task = await asyncio.shield(pending.outcome)
-            except UserFacingError as error:
+            outcome = pending.outcome
+            await asyncio.wait([outcome])  # never raises what the first submit raised
+            if outcome.cancelled():
+                raise FormClosed("You already sent this form.")
+            error = outcome.exception()
+            if isinstance(error, UserFacingError):
                 raise FormClosed(
                     f"You already sent this form, and I couldn't take it: {error.user_message}"
-                ) from None
-            except Exception:
-                raise FormClosed("You already sent this form.") from None
-            raise FormClosed(f"You already sent this form: request #{task.id}.")
+                )
+            if error is not None:
+                raise FormClosed("You already sent this form.")
+            raise FormClosed(f"You already sent this form: request #{outcome.result().id}.")
         if pending.state is not FormState.OPEN:
             raise FormClosed(EXPIRED)
 

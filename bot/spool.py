@@ -150,6 +150,8 @@ def is_disk_full(error: BaseException | None) -> bool:
     """Whether `error` (or what caused it) is a full disk: ENOSPC, or SQLite's SQLITE_FULL."""
     seen = 0
     while error is not None and seen < 10:
+        if isinstance(error, DiskFull):
+            return True
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if isinstance(error, sqlite3.Error) and (

@@ -320,3 +320,18 @@ async def test_audio_files_and_their_folder_are_private(
     pending = await intake.begin(1, kind=SING, attachment=cdn.ref(), audio_url=None)
     await settle(pending)
     assert pending.path is not None and pending.path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_repeat_of_a_submit_cut_short_says_it_was_sent(
+    make_intake, tracker: FakeTracker
+) -> None:
+    intake = make_intake()
+    pending = await intake.begin(1, kind=SING, attachment=None, audio_url="https://e.com/a.mp3")
+    tracker.gate.clear()
+    first = asyncio.create_task(sing(intake, pending))
+    await asyncio.sleep(0.01)
+    first.cancel()  # the bot shutting down mid-submit
+    with pytest.raises(FormClosed) as repeat:
+        await sing(intake, pending)
+    assert repeat.value.user_message == "You already sent this form."
+    assert first.cancelled() and tracker.submitted == []

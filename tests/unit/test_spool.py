@@ -88,6 +88,7 @@ def test_the_cap_and_the_disk_refuse_with_their_own_words(tmp_path: Path) -> Non
         (OSError(errno.EACCES, "Permission denied"), False),
         (sqlite3.OperationalError("database is locked"), False),
         (ValueError("database or disk is full"), False),
+        (DiskFull(), True),
     ],
 )
 def test_is_disk_full(error: BaseException, full: bool) -> None:
