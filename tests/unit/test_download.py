@@ -14,6 +14,7 @@ from bot.config import Settings, origin_of
 from bot.errors import AudioRejected
 from bot.media.download import check_audio_url, download_to_file
 from bot.media.inspect import inspect_audio_async
+from bot.outputs import OutputFetcher
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
 LIMIT = 25 * 1024 * 1024
@@ -433,3 +434,13 @@ async def test_downloaded_files_are_private(
     dest.chmod(0o644)
     await download_to_file(session, server.url("/tone.mp3"), dest, max_bytes=LIMIT)
     assert dest.stat().st_mode & 0o777 == 0o600
+
+
+async def test_the_outputs_folder_is_made_private(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    folder = tmp_path / "outputs"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)  # as an older version left it
+    OutputFetcher(session, folder)
+    assert folder.stat().st_mode & 0o777 == 0o700
