@@ -365,8 +365,8 @@ class Intake:
         except BaseException as error:
             # Refused or broken: the file must not linger. Once queued, the tracker owns it.
             pending.discard()
-            if is_disk_full(error):  # the database couldn't take the task: nothing charged
-                raise DiskFull() from error
+            if is_disk_full(error) and not isinstance(error, DiskFull):
+                raise DiskFull() from error  # the database couldn't take it: nothing charged
             raise
         pending.reservation = None  # the file is the queued task's now, counted on disk
         return created
