@@ -48,7 +48,7 @@ async def test_a_newer_form_replaces_the_older(tmp_path: Path) -> None:
         older = await open_form(w, {"prompt": "x", "audio": w.attach("a.mp3", "tone.mp3")})
         forms = [
             await open_form(w, {"prompt": "x", "audio": w.attach(f"{n}.wav", "tone.wav")})
-            for n in range(5)
+            for n in range(39)  # with the first, the 40 commands of the finding
         ]
         newest = forms[-1]
         await until(lambda: len(audio_files(w)) == 1, "the newest form's download")
