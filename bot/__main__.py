@@ -41,6 +41,7 @@ async def run(settings: Settings) -> None:
     from bot.models import QuotaLimits
     from bot.musicgpt.client import MusicGPTClient
     from bot.quota import QuotaService
+    from bot.spool import Spool
     from bot.store import Store
     from bot.tracker import Tracker
 
@@ -67,12 +68,15 @@ async def run(settings: Settings) -> None:
         quota = QuotaService(
             store, QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active)
         )
+        audio_dir = settings.database_path.parent / "audio"
         intake = Intake(
             session,
             tracker,
             quota,
-            audio_dir=settings.database_path.parent / "audio",
+            audio_dir=audio_dir,
             max_audio_bytes=settings.max_audio_bytes,
+            spool=Spool(audio_dir, cap_bytes=settings.audio_spool_bytes),
+            attachment_origins=settings.attachment_origins,
         )
         bot: SingingBot | None = None
 
@@ -103,6 +107,9 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> int:
+    # Whatever the bot creates (database, audio, outputs) is for its own user alone; the
+    # modules that create files also set 0600/0700 themselves, this covers anything else.
+    os.umask(0o077)
     # The .env of the directory the bot is started from (`make run`: the project root).
     load_dotenv(find_dotenv(usecwd=True))
     try:

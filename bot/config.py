@@ -19,6 +19,19 @@ T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+UrlOrigin = tuple[str, str, int]  # scheme, host, port: what a URL may be fetched from
+DISCORD_CDN_ORIGINS: frozenset[UrlOrigin] = frozenset(
+    {("https", "cdn.discordapp.com", 443), ("https", "media.discordapp.net", 443)}
+)
+
+
+def origin_of(url: str) -> UrlOrigin:
+    """(scheme, host, port) of `url`, lower case, the port filled in; ValueError if bad."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    return scheme, (parts.hostname or "").lower(), port
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -37,12 +50,23 @@ class Settings:
     musicgpt_max_parallel: int = 1
     musicgpt_polls_per_minute: int = 20
     max_audio_mb: int = 25
+    audio_spool_mb: int = 4096
     poll_give_up_minutes: int = 30
     log_level: str = "INFO"
 
     @property
     def max_audio_bytes(self) -> int:
         return self.max_audio_mb * 1024 * 1024
+
+    @property
+    def audio_spool_bytes(self) -> int:
+        return self.audio_spool_mb * 1024 * 1024
+
+    @property
+    def attachment_origins(self) -> frozenset[UrlOrigin]:
+        """Where attachments may be downloaded from: Discord's CDN, and the API host (a
+        Discord-compatible server or the test stand-in serves attachments from there)."""
+        return DISCORD_CDN_ORIGINS | {origin_of(self.discord_api_base)}
 
     @property
     def uses_webhooks(self) -> bool:
@@ -135,6 +159,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             env, "MUSICGPT_POLLS_PER_MINUTE", _int_at_least(1), defaults.musicgpt_polls_per_minute
         ),
         max_audio_mb=_optional(env, "MAX_AUDIO_MB", _int_at_least(1), defaults.max_audio_mb),
+        audio_spool_mb=_optional(env, "AUDIO_SPOOL_MB", _int_at_least(1), defaults.audio_spool_mb),
         poll_give_up_minutes=_optional(
             env, "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
         ),

@@ -56,3 +56,20 @@ class MusicGPTSubmitUncertain(MusicGPTError):
 
 class PermanentDeliveryError(UserFacingError):
     """The result can never be posted (channel gone, no permission); retrying is pointless."""
+
+
+class FormClosed(UserFacingError):
+    """A lyrics form that was already sent, or replaced by a newer one; nothing is charged."""
+
+
+class SpoolFull(UserFacingError):
+    """The bot holds as much audio as `AUDIO_SPOOL_MB` allows; new uploads wait their turn."""
+
+
+class DiskFull(UserFacingError):
+    """The disk has no room for audio or for the database; nothing was charged."""
+
+    MESSAGE = "My disk is full, so I can't take audio right now; nothing was charged."
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)

@@ -4,6 +4,12 @@ A request arrives in two steps, because Discord makes the lyrics modal the comma
 answer: `begin` runs when the command is used (cheap checks, quota, and the attachment's
 download starts at once, since Discord's attachment URLs expire); `finish_sing` /
 `finish_inpaint` run when the modal comes back (lyrics, content checks, quota charge).
+
+Discord never says that a member closed a form, so forms are bounded instead of locked: a
+member holds at most one open form per command (a newer one replaces the older, whose
+download and file go at once), and a form is sent at most once (a repeat submit, from a
+buggy or hostile client, answers with the request the first one made). Every attachment
+download holds a reservation in the `Spool`, so the audio the bot holds has a global cap.
 """
 
 from __future__ import annotations
@@ -11,20 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bot.errors import AudioRejected, UserFacingError
-from bot.media.download import check_audio_url, download_to_file
+from bot.config import DISCORD_CDN_ORIGINS, UrlOrigin
+from bot.errors import AudioRejected, DiskFull, FormClosed, UserFacingError
+from bot.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async
 from bot.models import Gender, QuotaRefusal, Request, Task, TaskKind
 from bot.quota import QuotaService
+from bot.spool import PARTIAL_SUFFIX, Reservation, Spool, is_disk_full
 from bot.timecodes import check_range
 from bot.tracker import Tracker
 
@@ -38,6 +47,11 @@ CHUNK = 256 * 1024  # fewer loop turns than 64 KB (bench figure 1), little memor
 # limit, 330 ms with 4 and 225 ms with 2. A stalled transfer frees its slot after the
 # session's read timeout (`bot.__main__`).
 CONCURRENT_DOWNLOADS = 2
+REPLACED = (
+    "You opened a newer `/{command}` form after this one, so I dropped this one; please fill "
+    "in the newest. Nothing was charged."
+)
+EXPIRED = "That lyrics form has expired. Please run the command again; nothing was charged."
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +73,29 @@ class Origin:
     upload_limit: int | None = None
 
 
+class FormState(enum.Enum):
+    OPEN = "open"  # waiting for the member's lyrics
+    SENDING = "sending"  # submitted once; that submit is being checked and queued
+    DONE = "done"  # submitted: queued as a task, or refused
+    REPLACED = "replaced"  # the member opened a newer form for the same command
+    ABANDONED = "abandoned"  # timed out, or the form never reached the member
+
+
 @dataclass(eq=False)
 class PendingAudio:
-    """The input audio between the command and the modal: a download under way, or a URL."""
+    """One lyrics form's request between the command and the submit: its audio (a download
+    under way, or a URL) and whether it was sent."""
 
     url: str | None = None
     filename: str | None = None
     path: Path | None = None
     download: asyncio.Task[AudioInfo] | None = field(default=None, repr=False)
+    state: FormState = FormState.OPEN
+    reservation: Reservation | None = field(default=None, repr=False)
+    # What the one submit made: a repeat submit answers with it.
+    outcome: asyncio.Future[Task] | None = field(default=None, repr=False)
+    # Called once the form stops being the member's open form (Intake forgets it then).
+    on_close: Callable[[PendingAudio], None] | None = field(default=None, repr=False)
 
     async def ready(self) -> AudioInfo | None:
         """Wait for the download and content checks; None for a URL (MusicGPT fetches it)."""
@@ -82,11 +111,26 @@ class PendingAudio:
             raise
 
     def discard(self) -> None:
-        """Drop the audio of a request that was abandoned or refused."""
+        """Drop the audio of a request that was abandoned, replaced or refused."""
         if self.download and not self.download.done():
             self.download.cancel()
         if self.path:
             self.path.unlink(missing_ok=True)
+        if self.reservation:
+            self.reservation.drop()
+        self.close()
+
+    def abandon(self) -> None:
+        """The form timed out (or never opened): its audio goes, unless it was sent."""
+        if self.state is FormState.OPEN:
+            self.state = FormState.ABANDONED
+            self.discard()
+
+    def close(self) -> None:
+        """No longer the member's open form: a new command won't replace it."""
+        if self.on_close:
+            on_close, self.on_close = self.on_close, None
+            on_close(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +148,8 @@ class Intake:
         *,
         audio_dir: Path,
         max_audio_bytes: int,
+        spool: Spool | None = None,
+        attachment_origins: Collection[UrlOrigin] = DISCORD_CDN_ORIGINS,
     ) -> None:
         self._session = session
         self._tracker = tracker
@@ -111,12 +157,26 @@ class Intake:
         self._download_slots = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
         self._audio_dir = audio_dir
         self._max_bytes = max_audio_bytes
-        audio_dir.mkdir(parents=True, exist_ok=True)
+        self.spool = spool or Spool(audio_dir, cap_bytes=4096 * 1024 * 1024)
+        self._attachment_origins = frozenset(attachment_origins)
+        # Each member's open form per command, the only one whose submit can still queue.
+        self._forms: dict[tuple[int, TaskKind], PendingAudio] = {}
+        audio_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        audio_dir.chmod(DIR_MODE)  # also when an older version made it readable to all
+
+    def open_forms(self) -> int:
+        return len(self._forms)
 
     async def begin(
-        self, user_id: int, *, attachment: AttachmentRef | None, audio_url: str | None
+        self,
+        user_id: int,
+        *,
+        kind: TaskKind,
+        attachment: AttachmentRef | None,
+        audio_url: str | None,
     ) -> PendingAudio:
-        """Checks that need no download; starts the download. Raises UserFacingError."""
+        """Checks that need no download; starts the download; replaces the member's older
+        form for this command. Raises UserFacingError."""
         audio_url = audio_url.strip() if audio_url else None
         if attachment is None and not audio_url:
             raise AudioRejected("Attach an audio file (`audio`) or give a link (`audio_url`).")
@@ -129,27 +189,56 @@ class Intake:
             )
         url = check_audio_url(audio_url) if audio_url else None
         await self._quota.check(user_id)
+        key = (user_id, kind)
+        older = self._forms.get(key)
         if attachment is None:
-            return PendingAudio(url=url)
-        pending = PendingAudio(
-            filename=attachment.filename, path=self._audio_dir / f"{uuid.uuid4().hex}.part"
-        )
-        pending.download = asyncio.create_task(self._fetch(attachment.url, pending))
+            pending = PendingAudio(url=url)
+        else:
+            # Refused here, at command time, before a byte is downloaded.
+            reservation = self.spool.reserve(
+                attachment.size, replacing=older.reservation if older else None
+            )
+            pending = PendingAudio(
+                filename=attachment.filename,
+                path=self._audio_dir / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}",
+                reservation=reservation,
+            )
+            pending.download = asyncio.create_task(self._fetch(attachment.url, pending))
+        if older is not None:
+            older.state = FormState.REPLACED
+            older.discard()
+        self._forms[key] = pending
+        pending.on_close = lambda closed: self._forget(key, closed)
         return pending
 
+    def _forget(self, key: tuple[int, TaskKind], pending: PendingAudio) -> None:
+        if self._forms.get(key) is pending:
+            del self._forms[key]
+
     async def _fetch(self, url: str, pending: PendingAudio) -> AudioInfo:
-        assert pending.path is not None  # noqa: S101 - set by begin()
+        assert pending.path is not None and pending.reservation is not None  # noqa: S101
         try:
             async with self._download_slots:
+                # The disk may have filled while this waited for a slot.
+                self.spool.check_room(pending.reservation.size)
                 await download_to_file(
-                    self._session, url, pending.path, max_bytes=self._max_bytes, chunk_size=CHUNK
+                    self._session,
+                    url,
+                    pending.path,
+                    max_bytes=self._max_bytes,
+                    chunk_size=CHUNK,
+                    allowed_origins=self._attachment_origins,
                 )
             info = await inspect_audio_async(pending.path, max_bytes=self._max_bytes)
-        except BaseException:
+        except BaseException as error:
             pending.path.unlink(missing_ok=True)
+            pending.reservation.drop()
+            if is_disk_full(error):
+                raise DiskFull() from error
             raise
         # MusicGPT sees the file's name: give it the extension its content deserves.
         pending.path = pending.path.rename(pending.path.with_suffix(f".{info.format}"))
+        pending.reservation.land(pending.path.stat().st_size)
         return info
 
     @staticmethod
@@ -167,15 +256,18 @@ class Intake:
         lyrics: str,
         gender: Gender | None,
     ) -> Task:
-        with pending.discarded_on_error():
-            lyrics = lyrics.strip()
-            if not lyrics:
-                raise UserFacingError("The lyrics can't be empty.")
-            _check_length("Lyrics", lyrics)
-        request = _request(
-            TaskKind.SING, origin, pending, prompt=prompt, lyrics=lyrics, gender=gender
-        )
-        return await self._queue(request, pending)
+        await self._refuse_repeat(pending, TaskKind.SING)
+        with self._one_submit(pending) as outcome:
+            with pending.discarded_on_error():
+                lyrics = lyrics.strip()
+                if not lyrics:
+                    raise UserFacingError("The lyrics can't be empty.")
+                _check_length("Lyrics", lyrics)
+            request = _request(
+                TaskKind.SING, origin, pending, prompt=prompt, lyrics=lyrics, gender=gender
+            )
+            outcome.set_result(await self._queue(request, pending))
+        return await outcome
 
     async def finish_inpaint(
         self,
@@ -190,22 +282,68 @@ class Intake:
         num_outputs: int,
     ) -> Task:
         lyrics, new_lyrics = (lyrics or "").strip() or None, (new_lyrics or "").strip() or None
-        with pending.discarded_on_error():
-            _check_length("Lyrics of the whole song", lyrics)
-            _check_length("New lyrics for the replaced part", new_lyrics)
-        request = _request(
-            TaskKind.INPAINT,
-            origin,
-            pending,
-            prompt=prompt,
-            lyrics=lyrics,
-            lyrics_section_to_replace=new_lyrics,
-            gender=gender,
-            replace_start=span.start,
-            replace_end=span.end,
-            num_outputs=num_outputs if num_outputs in (1, 2) else 2,
-        )
-        return await self._queue(request, pending, span=span)
+        await self._refuse_repeat(pending, TaskKind.INPAINT)
+        with self._one_submit(pending) as outcome:
+            with pending.discarded_on_error():
+                _check_length("Lyrics of the whole song", lyrics)
+                _check_length("New lyrics for the replaced part", new_lyrics)
+            request = _request(
+                TaskKind.INPAINT,
+                origin,
+                pending,
+                prompt=prompt,
+                lyrics=lyrics,
+                lyrics_section_to_replace=new_lyrics,
+                gender=gender,
+                replace_start=span.start,
+                replace_end=span.end,
+                num_outputs=num_outputs if num_outputs in (1, 2) else 2,
+            )
+            outcome.set_result(await self._queue(request, pending, span=span))
+        return await outcome
+
+    @staticmethod
+    async def _refuse_repeat(pending: PendingAudio, kind: TaskKind) -> None:
+        """Raise FormClosed if this form can't be sent (again); return at once if it can."""
+        if pending.state is FormState.REPLACED:
+            raise FormClosed(REPLACED.format(command=kind.value))
+        if pending.outcome is not None:
+            # Sent before (or being sent right now): answer with what that submit made.
+            outcome = pending.outcome
+            await asyncio.wait([outcome])  # never raises what the first submit raised
+            if outcome.cancelled():
+                raise FormClosed("You already sent this form.")
+            error = outcome.exception()
+            if isinstance(error, UserFacingError):
+                raise FormClosed(
+                    f"You already sent this form, and I couldn't take it: {error.user_message}"
+                )
+            if error is not None:
+                raise FormClosed("You already sent this form.")
+            raise FormClosed(f"You already sent this form: request #{outcome.result().id}.")
+        if pending.state is not FormState.OPEN:
+            raise FormClosed(EXPIRED)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _one_submit(pending: PendingAudio) -> Iterator[asyncio.Future[Task]]:
+        """Make this the form's one submit (after `_refuse_repeat`, with no await between);
+        the future receives what it made."""
+        outcome: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+        # A repeat may never come to read a refusal: don't let asyncio call it unretrieved.
+        outcome.add_done_callback(lambda f: f.cancelled() or f.exception())
+        pending.outcome, pending.state = outcome, FormState.SENDING
+        pending.close()  # a new command now opens a form of its own, replacing nothing
+        try:
+            yield outcome
+        except Exception as error:
+            outcome.set_exception(error)
+            raise
+        except BaseException:
+            outcome.cancel()
+            raise
+        finally:
+            pending.state = FormState.DONE
 
     async def _queue(
         self, request: Request, pending: PendingAudio, *, span: InpaintRange | None = None
@@ -224,11 +362,14 @@ class Intake:
             )
             if isinstance(created, QuotaRefusal):
                 raise self._quota.refused(created)
-            return created
-        except BaseException:
+        except BaseException as error:
             # Refused or broken: the file must not linger. Once queued, the tracker owns it.
             pending.discard()
+            if is_disk_full(error) and not isinstance(error, DiskFull):
+                raise DiskFull() from error  # the database couldn't take it: nothing charged
             raise
+        pending.reservation = None  # the file is the queued task's now, counted on disk
+        return created
 
     def remove_orphans(self, keep: set[str]) -> int:
         """Delete audio files no unfinished task refers to (left by a crash mid-request)."""

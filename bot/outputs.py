@@ -15,7 +15,7 @@ import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.errors import AudioRejected
-from bot.media.download import DownloadFailed, download_to_file
+from bot.media.download import DIR_MODE, DownloadFailed, download_to_file
 from bot.models import Output, Task
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class OutputFetcher:
     def __init__(self, session: aiohttp.ClientSession, directory: Path) -> None:
         self._session = session
         self._directory = directory
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        directory.chmod(DIR_MODE)  # members' songs: the bot's user alone reads them
 
     async def fetch(self, task: Task, limit: int) -> list[Attachable]:
         """Every output of `task`, in order; together the downloaded ones fit in `limit` bytes.

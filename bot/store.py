@@ -8,8 +8,10 @@ both win: whoever gets a row back owns the next step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -176,6 +178,29 @@ def _request_params(request: Request) -> dict[str, Any]:
     return params
 
 
+# What a failed read or write raises: aiosqlite passes sqlite3's own exceptions through.
+DatabaseError = sqlite3.Error
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
+BOT_FOLDERS = ("audio", "outputs")  # what the bot keeps next to its database
+
+
+def make_private(path: Path) -> None:
+    """The database and its WAL files 0600 (SQLite gives the WAL the database's mode); the
+    folder 0700 when the bot made it or it holds only the bot's files, so pointing
+    DATABASE_PATH into a shared folder never locks others out of it."""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(mode=PRIVATE_DIR, parents=True)
+    mine = (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal")
+    if all(entry in mine or entry in BOT_FOLDERS for entry in os.listdir(folder)):
+        with contextlib.suppress(OSError):  # a folder we don't own: leave it as it is
+            folder.chmod(PRIVATE_DIR)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    for name in mine:
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).chmod(PRIVATE_FILE)
+
+
 class Store:
     """One aiosqlite connection; writes that span statements hold `_write_lock`."""
 
@@ -187,7 +212,7 @@ class Store:
     @asynccontextmanager
     async def open(cls, path: Path | str) -> AsyncIterator[Store]:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_private(Path(path))
         # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly as wide
         # as the code that opens it.
         async with aiosqlite.connect(path, isolation_level=None) as db:

@@ -7,7 +7,8 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.errors import UserFacingError
+from bot.errors import DiskFull, UserFacingError
+from bot.spool import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ def user_message_for(error: BaseException) -> str | None:
             error = error.original
     if isinstance(error, UserFacingError):
         return error.user_message
+    if is_disk_full(error):  # wherever it struck (the database, a file): say so, not "a bug"
+        return DiskFull.MESSAGE
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.NoPrivateMessage):
@@ -49,6 +52,8 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
 
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
     message = user_message_for(error)
+    if is_disk_full(error):
+        log.warning("disk full: %s", error)  # the operator's to fix; not a bug's traceback
     if message is None:
         command = interaction.command.qualified_name if interaction.command else "?"
         log.error("unexpected error in %s", command, exc_info=error)

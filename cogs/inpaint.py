@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import SingingBot
+from bot.models import TaskKind
 from bot.ui.modals import InpaintLyrics, LyricsForm
 from cogs._common import Timecode, Voice, attachment_ref, confirm_queued, gender_of, origin_of
 
@@ -41,26 +42,31 @@ class Inpaint(commands.Cog):
         intake = self.bot.intake
         span = intake.check_span(start, end)
         pending = await intake.begin(
-            interaction.user.id, attachment=attachment_ref(audio), audio_url=audio_url
+            interaction.user.id,
+            kind=TaskKind.INPAINT,
+            attachment=attachment_ref(audio),
+            audio_url=audio_url,
         )
 
         async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
             assert isinstance(form, InpaintLyrics)  # noqa: S101
+            # Read before any await: a repeat submit refreshes the form's values.
+            lyrics, new_lyrics = form.lyrics_text, form.new_lyrics_text
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_inpaint(
                 origin_of(modal_interaction),
                 pending,
                 prompt=prompt,
                 span=span,
-                lyrics=form.lyrics_text,
-                new_lyrics=form.new_lyrics_text,
+                lyrics=lyrics,
+                new_lyrics=new_lyrics,
                 gender=gender_of(gender),
                 num_outputs=outputs,
             )
             await confirm_queued(modal_interaction, task, self.bot)
 
         with pending.discarded_on_error():
-            await interaction.response.send_modal(InpaintLyrics(on_lyrics, pending.discard))
+            await interaction.response.send_modal(InpaintLyrics(on_lyrics, pending.abandon))
 
 
 async def setup(bot: SingingBot) -> None:

@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import SingingBot
+from bot.models import TaskKind
 from bot.ui.modals import LyricsForm, SingLyrics
 from cogs._common import Voice, attachment_ref, confirm_queued, gender_of, origin_of
 
@@ -32,23 +33,27 @@ class Sing(commands.Cog):
     ) -> None:
         intake = self.bot.intake
         pending = await intake.begin(
-            interaction.user.id, attachment=attachment_ref(audio), audio_url=audio_url
+            interaction.user.id,
+            kind=TaskKind.SING,
+            attachment=attachment_ref(audio),
+            audio_url=audio_url,
         )
 
         async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
             assert isinstance(form, SingLyrics)  # noqa: S101
+            lyrics = form.lyrics_text  # before any await: a repeat submit refreshes the form
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_sing(
                 origin_of(modal_interaction),
                 pending,
                 prompt=prompt,
-                lyrics=form.lyrics_text,
+                lyrics=lyrics,
                 gender=gender_of(gender),
             )
             await confirm_queued(modal_interaction, task, self.bot)
 
         with pending.discarded_on_error():
-            await interaction.response.send_modal(SingLyrics(on_lyrics, pending.discard))
+            await interaction.response.send_modal(SingLyrics(on_lyrics, pending.abandon))
 
 
 async def setup(bot: SingingBot) -> None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import BinaryIO, Final
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from bot.config import UrlOrigin, origin_of
 from bot.errors import AudioRejected
 from bot.media.inspect import describe_size, too_big
 
@@ -21,6 +24,11 @@ __all__ = ["DownloadFailed", "check_audio_url", "download_to_file"]
 
 _BAD_URL: Final = "audio_url must be an http(s) link"
 _MAX_URL_LENGTH: Final = 2048
+_NOT_DISCORD: Final = "Couldn't download the attachment: it isn't on Discord's servers."
+_MAX_REDIRECTS: Final = 3
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+FILE_MODE: Final = 0o600  # audio and outputs are members' files: readable by the bot alone
+DIR_MODE: Final = 0o700
 
 
 class DownloadFailed(AudioRejected):
@@ -57,8 +65,12 @@ async def download_to_file(
     *,
     max_bytes: int,
     chunk_size: int = 64 * 1024,
+    allowed_origins: Collection[UrlOrigin] | None = None,
 ) -> int:
     """Stream `url` into `dest` and return the number of bytes written.
+
+    With `allowed_origins`, `url` and every redirect must stay on those (scheme, host, port)
+    origins: an attachment link can't lead the bot to loopback or anywhere else.
 
     The body is never held in memory whole, and the download stops as soon as it passes
     `max_bytes` (a Content-Length can lie or be missing, so the count is what decides). On any
@@ -68,7 +80,7 @@ async def download_to_file(
     written = 0
     f: BinaryIO | None = None
     try:
-        async with session.get(url) as resp:
+        async with _get(session, url, allowed_origins) as resp:
             if resp.status >= 400:
                 reason = f" {resp.reason}" if resp.reason else ""
                 raise DownloadFailed(
@@ -99,9 +111,44 @@ async def download_to_file(
     return written
 
 
+@contextlib.asynccontextmanager
+async def _get(
+    session: aiohttp.ClientSession, url: str, allowed: Collection[UrlOrigin] | None
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """GET `url`; with `allowed`, redirects are followed by hand, and only within it."""
+    if allowed is None:
+        async with session.get(url) as resp:
+            yield resp
+        return
+    for _ in range(_MAX_REDIRECTS + 1):
+        if not _is_allowed(url, allowed):
+            raise DownloadFailed(_NOT_DISCORD)
+        async with session.get(url, allow_redirects=False) as resp:
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECTS or not location:
+                yield resp
+                return
+        url = urljoin(url, location)
+    raise DownloadFailed("Couldn't download the attachment: too many redirects.")
+
+
+def _is_allowed(url: str, allowed: Collection[UrlOrigin]) -> bool:
+    try:
+        return origin_of(url) in allowed
+    except ValueError:  # a malformed port
+        return False
+
+
 def _open_for_writing(dest: Path) -> BinaryIO:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest.open("wb")
+    dest.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    # 0600 whatever the umask, and also when the file was already there.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")
 
 
 def _discard(f: BinaryIO | None, dest: Path) -> None:

@@ -4,6 +4,10 @@ Like RoboDanny's timer loop it sleeps until the soonest row is due, or until som
 it (a submit, a webhook, a finished poll). Several confirmations run at once: when fifty
 webhooks arrive within a second, the fiftieth is not kept waiting behind forty-nine round
 trips to MusicGPT, and the budget still spaces their start.
+
+When the database can't be written (a full disk), a result already fetched is not fetched
+again: its recording is retried with a backoff, and no new poll starts until a write
+succeeds, so a stuck store costs no polls.
 """
 
 from __future__ import annotations
@@ -11,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.clock import Clock, sleep_or_wake
 from bot.errors import MusicGPTError
 from bot.models import ConversionResult, Task, TaskKind
+from bot.store import DatabaseError
 from bot.tracker.context import TrackerContext
 
 log = logging.getLogger(__name__)
 
 ResultHandler = Callable[[int, ConversionResult], Awaitable[object]]
+# Retrying a write the database refused: from a few seconds up to a minute apart.
+RECORD_RETRY_FIRST = 2.0
+RECORD_RETRY_MAX = 60.0
 
 
 class MusicGPTStatus(Protocol):
@@ -63,6 +71,9 @@ class Poller:
         self._on_result = on_result
         self._in_flight: set[int] = set()
         self.wakeup = asyncio.Event()
+        # Cleared while the database refuses writes: no poll starts until one succeeds.
+        self._store_writable = asyncio.Event()
+        self._store_writable.set()
 
     async def run(self) -> None:
         while True:
@@ -76,6 +87,9 @@ class Poller:
 
     async def _turn(self) -> None:
         self.wakeup.clear()
+        if not self._store_writable.is_set():
+            await self._store_writable.wait()  # a poll's result now could not be recorded
+            return
         ctx, slots = self._ctx, self._ctx.timing.max_concurrent_polls
         room = slots - len(self._in_flight)
         if room <= 0:
@@ -115,13 +129,38 @@ class Poller:
         except MusicGPTError as error:
             self._ctx.health.note(error)
             log.warning("poll of task %s failed: %s", task.id, type(error).__name__)
-            await self._poll_later(task)
+            await self._record(task, self._poll_later, task)
             return
         self._ctx.health.note(None)
         if result.status.is_final:
-            await self._on_result(task.id, result)
+            await self._record(task, self._on_result, task.id, result)
         else:
-            await self._poll_later(task)
+            await self._record(task, self._poll_later, task)
+
+    async def _record(
+        self, task: Task, write: Callable[..., Awaitable[object]], *args: Any
+    ) -> None:
+        """Run `write` until the database takes it. The task stays in flight meanwhile (so
+        it isn't polled again) and the other polls wait: what MusicGPT said is known."""
+        delay = RECORD_RETRY_FIRST
+        while True:
+            try:
+                await write(*args)
+            except DatabaseError as error:
+                self._store_writable.clear()
+                log.warning(
+                    "couldn't record task %s (%s); retrying in %.0f s, polling paused",
+                    task.id,
+                    error,
+                    delay,
+                )
+                await self._ctx.clock.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX)
+                continue
+            if not self._store_writable.is_set():
+                log.info("recorded task %s; polling resumes", task.id)
+                self._store_writable.set()
+            return
 
     def _eta(self, task: Task) -> float:
         default = self._ctx.timing.default_eta

@@ -1,12 +1,13 @@
 """The lyrics forms that follow /sing and /inpaint, as small modal classes.
 
 A form knows whether it is still open in this process: a submit for a form opened before a
-restart (or timed out) would be dropped silently by discord.py, so the bot answers it.
+restart (or timed out) would be dropped silently by discord.py, so the bot answers it. A form
+stays registered until its timeout, also once submitted, so that a repeat submit reaches the
+intake, which answers it ("You already sent this form: request #12.").
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -58,10 +59,14 @@ class LyricsForm(discord.ui.Modal):
         self._on_abandon = on_abandon
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        # Forget the form a while later, not now: the bot's on_interaction sees this same
-        # submit concurrently and must still find the form open.
-        asyncio.get_running_loop().call_later(60, OPEN_MODALS.discard, self.custom_id)
         await self._handler(interaction, self)
+
+    def stop(self) -> None:
+        # discord.py stops a modal after its first successful submit, and then drops any
+        # further submit of the same custom_id unanswered. A client may well send one (a
+        # double click, a retry, a hostile client): the intake answers it, so the form
+        # stays registered until its timeout. Nothing else in the bot calls stop().
+        return
 
     async def on_timeout(self) -> None:
         OPEN_MODALS.discard(self.custom_id)

@@ -28,6 +28,7 @@ def test_defaults() -> None:
     assert (settings.user_daily_quota, settings.user_max_active) == (5, 2)
     assert (settings.musicgpt_max_parallel, settings.musicgpt_polls_per_minute) == (1, 20)
     assert settings.max_audio_mb == 25 and settings.max_audio_bytes == 25 * 1024 * 1024
+    assert settings.audio_spool_mb == 4096 and settings.audio_spool_bytes == 4096 * 1024 * 1024
     assert settings.log_level == "INFO"
 
 
@@ -40,8 +41,10 @@ def test_overrides() -> None:
             "USER_DAILY_QUOTA": "9",
             "LOG_LEVEL": "debug",
             "WEBHOOK_PORT": "0",
+            "AUDIO_SPOOL_MB": "512",
         }
     )
+    assert settings.audio_spool_bytes == 512 * 1024 * 1024
     assert settings.dev_guild_id == 123
     assert settings.public_base_url == "https://bot.example.com"
     assert settings.user_daily_quota == 9 and settings.log_level == "DEBUG"
@@ -58,6 +61,8 @@ def test_overrides() -> None:
         ("DISCORD_GATEWAY_URL", "http://x", "DISCORD_GATEWAY_URL must be a ws/wss URL"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
         ("DEV_GUILD_ID", "abc", "DEV_GUILD_ID must be a whole number"),
+        ("AUDIO_SPOOL_MB", "0", "AUDIO_SPOOL_MB must be at least 1"),
+        ("AUDIO_SPOOL_MB", "4 GB", "AUDIO_SPOOL_MB must be a whole number"),
     ],
 )
 def test_malformed_values_name_the_setting(name: str, value: str, complaint: str) -> None:

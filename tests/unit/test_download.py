@@ -10,9 +10,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.config import Settings, origin_of
 from bot.errors import AudioRejected
 from bot.media.download import check_audio_url, download_to_file
 from bot.media.inspect import inspect_audio_async
+from bot.outputs import OutputFetcher
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
 LIMIT = 25 * 1024 * 1024
@@ -324,3 +326,121 @@ def test_download_module_does_not_import_discord() -> None:
     source = (Path(__file__).parents[2] / "bot" / "media" / "download.py").read_text()
     assert "import discord" not in source
     assert "from discord" not in source
+
+
+# --------------------------------------------------------------------------------------------
+# Attachments: only from the allowed origins, redirects included
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
+@pytest.fixture
+async def redirecting() -> AsyncIterator[tuple[str, str, list[str]]]:
+    """A 'Discord' server that redirects, and a loopback 'internal' server counting hits."""
+    tone = fixture_bytes("tone.mp3")
+    internal_hits: list[str] = []
+
+    async def internal(request: web.Request) -> web.Response:
+        internal_hits.append(request.path)
+        return web.Response(body=tone)
+
+    inner_runner, inner = await _serve(_app(("/secret", internal)))
+
+    async def tone_route(request: web.Request) -> web.Response:
+        return web.Response(body=tone)
+
+    async def away(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"{inner}/secret")
+
+    async def same_host(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/tone.mp3")
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    outer_runner, outer = await _serve(
+        _app(("/tone.mp3", tone_route), ("/away", away), ("/here", same_host), ("/loop", loop))
+    )
+    try:
+        yield outer, inner, internal_hits
+    finally:
+        await outer_runner.cleanup()
+        await inner_runner.cleanup()
+
+
+def _app(*routes: tuple[str, object]) -> web.Application:
+    app = web.Application()
+    for path, handler in routes:
+        app.router.add_get(path, handler)  # type: ignore[arg-type]
+    return app
+
+
+async def test_attachment_redirects_leave_no_allowed_origin(
+    redirecting: tuple[str, str, list[str]], session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    outer, inner, internal_hits = redirecting
+    allowed = {origin_of(outer)}
+    dest = tmp_path / "a.part"
+    # A redirect to another port on loopback (an internal service) is not followed.
+    with pytest.raises(AudioRejected, match="isn't on Discord's servers"):
+        await download_to_file(
+            session, f"{outer}/away", dest, max_bytes=LIMIT, allowed_origins=allowed
+        )
+    # Nor is a link that starts off the allowed origins.
+    with pytest.raises(AudioRejected, match="isn't on Discord's servers"):
+        await download_to_file(
+            session, f"{inner}/secret", dest, max_bytes=LIMIT, allowed_origins=allowed
+        )
+    with pytest.raises(AudioRejected, match="too many redirects"):
+        await download_to_file(
+            session, f"{outer}/loop", dest, max_bytes=LIMIT, allowed_origins=allowed
+        )
+    assert internal_hits == [] and not dest.exists()
+    # A redirect within the allowed origin is fine.
+    n = await download_to_file(
+        session, f"{outer}/here", dest, max_bytes=LIMIT, allowed_origins=allowed
+    )
+    assert n == len(fixture_bytes("tone.mp3"))
+    # MusicGPT's outputs (no allowed_origins) still follow redirects wherever they lead.
+    other = tmp_path / "out.mp3"
+    assert await download_to_file(session, f"{outer}/away", other, max_bytes=LIMIT) == n
+    assert internal_hits == ["/secret"]
+
+
+def test_discord_cdn_and_the_configured_api_host_are_the_attachment_origins() -> None:
+    settings = Settings("t", "k", discord_api_base="http://127.0.0.1:8766/api/v10")
+    assert settings.attachment_origins == {
+        ("https", "cdn.discordapp.com", 443),
+        ("https", "media.discordapp.net", 443),
+        ("http", "127.0.0.1", 8766),
+    }
+
+
+async def test_downloaded_files_are_private(
+    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    dest = tmp_path / "new" / "a.mp3"
+    await download_to_file(session, server.url("/tone.mp3"), dest, max_bytes=LIMIT)
+    assert dest.stat().st_mode & 0o777 == 0o600
+    assert dest.parent.stat().st_mode & 0o777 == 0o700
+    # Also when the file was there before with a looser mode.
+    dest.chmod(0o644)
+    await download_to_file(session, server.url("/tone.mp3"), dest, max_bytes=LIMIT)
+    assert dest.stat().st_mode & 0o777 == 0o600
+
+
+async def test_the_outputs_folder_is_made_private(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    folder = tmp_path / "outputs"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)  # as an older version left it
+    OutputFetcher(session, folder)
+    assert folder.stat().st_mode & 0o777 == 0o700

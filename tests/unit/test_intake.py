@@ -10,10 +10,11 @@ import pytest
 
 from bot.errors import AudioRejected, UserFacingError
 from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
-from bot.models import QuotaLimits
+from bot.models import QuotaLimits, TaskKind
 from bot.timecodes import BadTime
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
+SING, INPAINT = TaskKind.SING, TaskKind.INPAINT
 
 
 class FakeTracker:
@@ -55,7 +56,7 @@ async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> 
     with pytest.raises(UserFacingError, match="New lyrics for the replaced part is 2001"):
         await intake.finish_inpaint(
             ORIGIN,
-            pending,
+            PendingAudio(url="https://e.com/a.mp3"),
             prompt="p",
             span=Intake.check_span(1, 2),
             lyrics=None,
@@ -66,28 +67,31 @@ async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> 
 
 
 async def test_blank_lyrics_and_prompt_are_refused(intake: Intake) -> None:
-    pending = PendingAudio(url="https://e.com/a.mp3")
     with pytest.raises(UserFacingError, match="lyrics can't be empty"):
-        await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="  \n ", gender=None)
+        await intake.finish_sing(
+            ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="p", lyrics=" \n", gender=None
+        )
     with pytest.raises(UserFacingError, match="prompt can't be empty"):
-        await intake.finish_sing(ORIGIN, pending, prompt="   ", lyrics="la", gender=None)
+        await intake.finish_sing(
+            ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="  ", lyrics="la", gender=None
+        )
 
 
 async def test_begin_checks_audio_choice_and_size(intake: Intake) -> None:
     big = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=5000)
     with pytest.raises(AudioRejected, match="Attach an audio file"):
-        await intake.begin(1, attachment=None, audio_url="  ")
+        await intake.begin(1, kind=SING, attachment=None, audio_url="  ")
     with pytest.raises(AudioRejected, match="not both"):
-        await intake.begin(1, attachment=big, audio_url="https://e.com/a.mp3")
+        await intake.begin(1, kind=SING, attachment=big, audio_url="https://e.com/a.mp3")
     with pytest.raises(AudioRejected, match="limit is"):
-        await intake.begin(1, attachment=big, audio_url=None)
-    pending = await intake.begin(1, attachment=None, audio_url=" https://e.com/a.mp3 ")
+        await intake.begin(1, kind=SING, attachment=big, audio_url=None)
+    pending = await intake.begin(1, kind=SING, attachment=None, audio_url=" https://e.com/a.mp3 ")
     assert pending.url == "https://e.com/a.mp3" and await pending.ready() is None
 
 
 async def test_a_failed_download_leaves_no_file(intake: Intake, tmp_path: Path) -> None:
     gone = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=10)
-    pending = await intake.begin(1, attachment=gone, audio_url=None)
+    pending = await intake.begin(1, kind=SING, attachment=gone, audio_url=None)
     with pytest.raises(AudioRejected, match="Couldn't download"):
         await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="la", gender=None)
     assert list((tmp_path / "audio").iterdir()) == []

@@ -150,3 +150,31 @@ async def test_values_survive_reopen(tmp_path: Path) -> None:
         assert await store.get_or_create_value("webhook_secret", "other") == secret
     async with Store.open(path) as store:
         assert await store.get_value("webhook_secret") == "abc"
+
+
+async def test_the_database_is_private_to_the_bot(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    async with Store.open(folder / "bot.sqlite3") as opened:
+        await create(opened)
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == ["bot.sqlite3", "bot.sqlite3-shm", "bot.sqlite3-wal"]
+        for path in folder.iterdir():
+            assert path.stat().st_mode & 0o777 == 0o600, path.name
+    assert folder.stat().st_mode & 0o777 == 0o700
+    # An older install left everything readable: fixed at the next start.
+    folder.chmod(0o755)
+    (folder / "bot.sqlite3").chmod(0o644)
+    (folder / "audio").mkdir()
+    async with Store.open(folder / "bot.sqlite3"):
+        assert (folder / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+
+async def test_a_shared_folder_keeps_its_mode(tmp_path: Path) -> None:
+    """DATABASE_PATH in a folder with other people's files: only the bot's files change."""
+    tmp_path.chmod(0o755)
+    (tmp_path / "someone-elses.txt").write_text("hi")
+    async with Store.open(tmp_path / "bot.sqlite3"):
+        pass
+    assert tmp_path.stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "bot.sqlite3").stat().st_mode & 0o777 == 0o600

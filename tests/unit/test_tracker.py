@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -390,3 +391,43 @@ def test_poll_budget_spaces_calls_evenly() -> None:
     budget.spend()
     budget.spend()
     assert budget.wait_time() == pytest.approx(6.0)
+
+
+async def test_a_result_that_cant_be_recorded_waits_without_polling(
+    make_harness, store, musicgpt, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk (SQLite's "database or disk is full") while recording a finished task:
+    the result already fetched is recorded later, not fetched again and again."""
+    h = make_harness(musicgpt_polls_per_minute=20, musicgpt_max_parallel=2)
+    musicgpt.results = [DONE]
+    real_mark_completed = store.mark_completed
+    disk = {"full": True, "refused": 0}
+
+    async def mark_completed(*args: Any, **kwargs: Any) -> Task | None:
+        if disk["full"]:
+            disk["refused"] += 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return await real_mark_completed(*args, **kwargs)
+
+    monkeypatch.setattr(store, "mark_completed", mark_completed)
+    await h.tracker.start()
+    task = await h.submit(sing())
+    other = await h.submit(sing(user_id=2))  # due meanwhile: waits too, unpolled
+
+    async def first_refused() -> bool:
+        return disk["refused"] >= 1
+
+    await drive(clock, first_refused)
+    polls_when_full = len(musicgpt.polls)
+    start = clock.now()
+
+    async def two_minutes_later() -> bool:
+        return clock.now() - start >= 120
+
+    await drive(clock, two_minutes_later)
+    assert len(musicgpt.polls) == polls_when_full <= 2  # before: one poll per 3 s budget
+    assert 2 <= disk["refused"] <= 8  # the recording retried with a backoff
+    disk["full"] = False
+    await h.until(task.id, TaskStatus.DELIVERED)
+    await h.until(other.id, TaskStatus.DELIVERED)
+    assert len(musicgpt.polls) <= polls_when_full + 1
