@@ -104,11 +104,30 @@ async def dribble(port: int, every: float) -> float:
         writer.close()
 
 
+async def idle_after_a_response(port: int) -> float:
+    """Ask /healthz on a kept-alive connection, then wait; how long until the server hangs up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n")
+        await writer.drain()
+        first = await reader.read(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        loop = asyncio.get_running_loop()
+        answered = loop.time()
+        with contextlib.suppress(ConnectionError):
+            while await asyncio.wait_for(reader.read(65536), 30):
+                pass
+        return loop.time() - answered
+    finally:
+        writer.close()
+
+
 async def test_dribbling_connections_are_cut_off_while_health_answers(tmp_path: Path) -> None:
     # WEBHOOK_HOST unset and no PUBLIC_BASE_URL: polling only, so only this machine may connect.
     async with world(tmp_path, webhooks=False, WEBHOOK_HOST="") as w:
         assert f"listening on 127.0.0.1:{w.webhook_port}" in w.bot.log_text()
         dribblers = [asyncio.ensure_future(dribble(w.webhook_port, 0.2)) for _ in range(50)]
+        idle = asyncio.ensure_future(idle_after_a_response(w.webhook_port))
         answered = 0
         while not all(d.done() for d in dribblers):
             status, _ = await w.healthz()  # within its 2 s timeout, every time
@@ -118,6 +137,8 @@ async def test_dribbling_connections_are_cut_off_while_health_answers(tmp_path: 
         took = [d.result() for d in dribblers]
         # HEAD_SECONDS is 5; without a bound they would dribble for 1000 * 0.2 s = 200 s.
         assert max(took) < 5 + 3, took
+        # KEEPALIVE_SECONDS is 5 (aiohttp's default: an hour).
+        assert await asyncio.wait_for(idle, 30) < 5 + 3
         assert answered >= 10
         # And the bot still works.
         task_id = await request_song(w)
