@@ -40,9 +40,8 @@ def result_text(task: Task, outputs: Sequence[Attachable]) -> str:
     or ping anyone; the one mention is the requester's, who is meant to be pinged."""
     lines = [f"<@{task.user_id}> your song is ready! {delivery_marker(task)}"]
     for number, item in enumerate(outputs, start=1):
-        title = shown(item.output.title, TITLE_LIMIT) if item.output.title else None
-        line = f"**{number}. {title or f'Version {number}'}** · "
-        line += describe_length(item.output.duration)
+        title = shown(item.output.title, TITLE_LIMIT) or f"Version {number}"
+        line = f"**{number}. {title}** · {describe_length(item.output.duration)}"
         if item.path is None:
             link = safe_link(item.output.audio_url)
             line += (
