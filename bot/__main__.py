@@ -104,9 +104,14 @@ def main() -> int:
     configure_logging(settings.log_level, settings.discord_token, settings.musicgpt_api_key)
     log.info("starting; database at %s", settings.database_path)
     with contextlib.suppress(KeyboardInterrupt):
-        # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O
-        # callbacks, and delivering a finished song costs about a third less CPU (bench 4c).
-        uvloop.run(run(settings))
+        try:
+            # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O
+            # callbacks, and delivering a finished song costs about a third less CPU (bench 4c).
+            uvloop.run(run(settings))
+        except Exception:
+            # Through logging rather than Python's own traceback print, so it is redacted.
+            log.exception("stopped by an error")
+            return 1
     return 0
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +21,7 @@ OTHER_TOKEN = "Zm9vYmFyYmF6" * 4  # a webhook token of no known shape
 BOT_TOKEN = "MTE3.bot-token-value.abcdef"
 MG_KEY = "mg-key-0123456789"
 SECRET = "webhook-secret-" + "q" * 30
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -114,3 +119,28 @@ def test_configure_logging_puts_the_redactor_on_the_root_handler(
         root.handlers[:] = handlers
         root.setLevel(level)
     assert_clean(capsys.readouterr().err)
+
+
+def test_a_crash_at_start_is_logged_redacted(tmp_path: Path) -> None:
+    """The traceback of an error that stops the bot goes through logging too: here the
+    database path (shown in the error) happens to hold the MusicGPT key."""
+    key = "mg-key-in-a-path-0123456789"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,  # no .env there
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            "DISCORD_TOKEN": BOT_TOKEN,
+            "MUSICGPT_API_KEY": key,
+            "DATABASE_PATH": f"/dev/null/{key}/bot.sqlite3",  # can't be made: the run stops
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "stopped by an error" in output and "Traceback" in output
+    assert key not in output and f"/dev/null/{REDACTED}/bot.sqlite3" in output
