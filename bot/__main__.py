@@ -16,21 +16,11 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
+from bot.logs import REDACTOR, configure_logging
 
 log = logging.getLogger("bot")
 
 WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the name of a stored value
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # discord.py's gateway chatter is noise at INFO.
-    logging.getLogger("discord.gateway").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one line per query is noise
 
 
 async def run(settings: Settings) -> None:
@@ -55,6 +45,7 @@ async def run(settings: Settings) -> None:
         Store.open(settings.database_path) as store,
     ):
         secret = await store.get_or_create_value(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
+        REDACTOR.add_secret(secret)  # it is the webhook path's only gate
         tracker = Tracker(
             store,
             MusicGPTClient(session, settings.musicgpt_api_base, settings.musicgpt_api_key),
@@ -117,12 +108,17 @@ def main() -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.discord_token, settings.musicgpt_api_key)
     log.info("starting; database at %s", settings.database_path)
     with contextlib.suppress(KeyboardInterrupt):
-        # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O
-        # callbacks, and delivering a finished song costs about a third less CPU (bench 4c).
-        uvloop.run(run(settings))
+        try:
+            # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O
+            # callbacks, and delivering a finished song costs about a third less CPU (bench 4c).
+            uvloop.run(run(settings))
+        except Exception:
+            # Through logging rather than Python's own traceback print, so it is redacted.
+            log.exception("stopped by an error")
+            return 1
     return 0
 
 

@@ -43,7 +43,10 @@ class Settings:
     dev_guild_id: int | None = None
     database_path: Path = Path("data/bot.sqlite3")
     public_base_url: str | None = None
-    webhook_host: str = "0.0.0.0"  # noqa: S104 - MusicGPT must reach it from outside
+    # Where the receiver listens. Unset: every interface when MusicGPT must reach it
+    # (PUBLIC_BASE_URL set), only this machine when polling (then it serves just the health
+    # checks, and nothing outside needs it).
+    webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
     user_daily_quota: int = 5
     user_max_active: int = 2
@@ -126,6 +129,12 @@ def _log_level(name: str, raw: str) -> str:
     return level
 
 
+def _default_webhook_host(env: Mapping[str, str], polling_only: str) -> str:
+    if env.get("PUBLIC_BASE_URL", "").strip():
+        return "0.0.0.0"  # noqa: S104 - MusicGPT must reach it from outside
+    return polling_only
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build Settings from an environment mapping, or raise ConfigError for the first problem."""
     defaults = Settings(discord_token="-", musicgpt_api_key="-")  # noqa: S106 - placeholders
@@ -144,7 +153,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         dev_guild_id=_optional(env, "DEV_GUILD_ID", _int_at_least(1), None),
         database_path=Path(_optional(env, "DATABASE_PATH", _text, str(defaults.database_path))),
         public_base_url=_optional(env, "PUBLIC_BASE_URL", _url("http", "https"), None),
-        webhook_host=_optional(env, "WEBHOOK_HOST", _text, defaults.webhook_host),
+        webhook_host=_optional(
+            env, "WEBHOOK_HOST", _text, _default_webhook_host(env, defaults.webhook_host)
+        ),
         webhook_port=_optional(env, "WEBHOOK_PORT", _port, defaults.webhook_port),
         user_daily_quota=_optional(
             env, "USER_DAILY_QUOTA", _int_at_least(1), defaults.user_daily_quota

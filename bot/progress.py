@@ -1,7 +1,9 @@
 """What a status message says, as plain text: stage, queue position, ETA and a progress bar.
 
 Kept apart from Discord so the wording and the arithmetic are tested on their own; `bot.ui`
-puts these strings into an embed.
+puts these strings into an embed. They are plain text, some of it the member's (the prompt, the
+file name or link) or MusicGPT's (an error): whoever renders them escapes every one
+(`bot.public_text`), and says who asked from `requester_id`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class StatusView:
     progress: str | None
     finished: bool
     failed: bool
+    requester_id: int  # the member who asked, named (never pinged) in the public status
 
 
 def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -99,6 +102,7 @@ def status_view(task: Task, queue_position: int, now: float) -> StatusView:
         progress=progress,
         finished=task.status is TaskStatus.DELIVERED,
         failed=task.status is TaskStatus.FAILED,
+        requester_id=task.user_id,
     )
 
 

@@ -19,12 +19,14 @@ from bot.errors import PermanentDeliveryError
 from bot.models import Task
 from bot.outputs import Attachable, OutputFetcher, discard
 from bot.progress import describe_length
+from bot.public_text import safe_link, shown
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what Discord allows everywhere
 # How far back (newest first) find_delivery looks, stopping early at the status message.
 HISTORY_SEARCH_LIMIT = 1000
+TITLE_LIMIT = 100  # a song title; MusicGPT's are a few words
 
 
 def delivery_marker(task: Task) -> str:
@@ -33,12 +35,20 @@ def delivery_marker(task: Task) -> str:
 
 
 def result_text(task: Task, outputs: Sequence[Attachable]) -> str:
+    """The public result post. Its only markup is the bot's: MusicGPT's titles are escaped
+    and its links percent-encoded (`bot.public_text`), so neither can pass for the bot's words
+    or ping anyone; the one mention is the requester's, who is meant to be pinged."""
     lines = [f"<@{task.user_id}> your song is ready! {delivery_marker(task)}"]
     for number, item in enumerate(outputs, start=1):
-        title = discord.utils.escape_markdown(item.output.title or f"Version {number}")
+        title = shown(item.output.title, TITLE_LIMIT) or f"Version {number}"
         line = f"**{number}. {title}** · {describe_length(item.output.duration)}"
         if item.path is None:
-            line += f" · too big to attach here, download: <{item.output.audio_url}>"
+            link = safe_link(item.output.audio_url)
+            line += (
+                f" · too big to attach here, download: <{link}>"
+                if link
+                else " · too big to attach here, and MusicGPT sent no usable link"
+            )
         lines.append(line)
     if task.cost is not None:
         lines.append(f"Cost: {task.cost:g} MusicGPT credits")

@@ -122,13 +122,17 @@ class StatusRenderer(commands.Cog):
 
     async def _put(self, task: Task, embed: discord.Embed) -> None:
         channel = self.bot.channel_for(task)
+        # The embed names the requester as a mention; embeds never ping, and the message says
+        # so explicitly too, on every send and edit (the bot's default could change).
+        nobody = discord.AllowedMentions.none()
         if task.status_message_id is not None:
             try:
-                await channel.get_partial_message(task.status_message_id).edit(embed=embed)  # type: ignore[attr-defined]
+                existing = channel.get_partial_message(task.status_message_id)  # type: ignore[attr-defined]
+                await existing.edit(embed=embed, allowed_mentions=nobody)
                 return
             except discord.NotFound:
                 log.info("status message of task %s was deleted; posting a new one", task.id)
-        message = await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+        message = await channel.send(embed=embed, allowed_mentions=nobody)
         await self._store.set_status_message(task.id, message.id)
 
     @tasks.loop(seconds=REFRESH_SECONDS)

@@ -24,7 +24,8 @@ def test_defaults() -> None:
     assert settings.dev_guild_id is None
     assert settings.database_path == Path("data/bot.sqlite3")
     assert settings.public_base_url is None and not settings.uses_webhooks
-    assert (settings.webhook_host, settings.webhook_port) == ("0.0.0.0", 8080)
+    # Polling only: the receiver serves only the health checks, to this machine alone.
+    assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8080)
     assert (settings.user_daily_quota, settings.user_max_active) == (5, 2)
     assert (settings.musicgpt_max_parallel, settings.musicgpt_polls_per_minute) == (1, 20)
     assert settings.max_audio_mb == 25 and settings.max_audio_bytes == 25 * 1024 * 1024
@@ -49,6 +50,21 @@ def test_overrides() -> None:
     assert settings.public_base_url == "https://bot.example.com"
     assert settings.user_daily_quota == 9 and settings.log_level == "DEBUG"
     assert settings.webhook_port == 0
+    assert settings.webhook_host == "0.0.0.0"  # webhooks: MusicGPT must reach it
+
+
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [
+        ({}, "127.0.0.1"),
+        ({"PUBLIC_BASE_URL": "https://bot.example.com"}, "0.0.0.0"),
+        ({"WEBHOOK_HOST": "0.0.0.0"}, "0.0.0.0"),  # asked for explicitly: polling or not
+        ({"PUBLIC_BASE_URL": "https://bot.example.com", "WEBHOOK_HOST": "10.0.0.5"}, "10.0.0.5"),
+        ({"WEBHOOK_HOST": "  "}, "127.0.0.1"),
+    ],
+)
+def test_webhook_host(env: dict[str, str], host: str) -> None:
+    assert load_settings({**BASE, **env}).webhook_host == host
 
 
 @pytest.mark.parametrize(

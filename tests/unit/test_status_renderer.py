@@ -20,13 +20,17 @@ class FakeMessage:
     def __init__(self, channel: FakeChannel, message_id: int) -> None:
         self.channel, self.id = channel, message_id
 
-    async def edit(self, *, embed: discord.Embed) -> None:
+    async def edit(
+        self, *, embed: discord.Embed, allowed_mentions: discord.AllowedMentions
+    ) -> None:
+        self.channel.mentions.append(allowed_mentions)
         await self.channel.record(self.id, embed)
 
 
 class FakeChannel:
     def __init__(self) -> None:
         self.shown: list[tuple[int, str]] = []  # (message id, embed description)
+        self.mentions: list[discord.AllowedMentions] = []  # what each send and edit allowed
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail_next = False
@@ -42,7 +46,10 @@ class FakeChannel:
             raise discord.HTTPException(SimpleNamespace(status=500, reason="boom"), "boom")
         self.shown.append((message_id, embed.description or ""))
 
-    async def send(self, *, embed: discord.Embed, **_: Any) -> FakeMessage:
+    async def send(
+        self, *, embed: discord.Embed, allowed_mentions: discord.AllowedMentions
+    ) -> FakeMessage:
+        self.mentions.append(allowed_mentions)
         message = FakeMessage(self, next(self._ids))
         await self.record(message.id, embed)
         return message
@@ -111,6 +118,9 @@ async def test_changes_during_an_edit_fold_into_one_more_edit_of_the_latest_stat
         assert "Sending your audio" in channel.shown[1][1]
         assert "MusicGPT is working on it" in channel.shown[2][1]
         assert {message_id for message_id, _ in channel.shown} == {500}  # edited in place
+        # The embed names the requester; neither the send nor any edit may ping anyone.
+        assert len(channel.mentions) == 3
+        assert all(m.to_dict() == {"parse": []} for m in channel.mentions)
     finally:
         consumer.cancel()
 

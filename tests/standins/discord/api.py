@@ -340,6 +340,10 @@ class DiscordStandIn:
     requests = property(lambda self: self.rest.requests, doc="every request, oldest first")
     internal_errors = property(lambda self: self.rest.internal_errors)
 
+    def interaction_tokens(self) -> list[str]:
+        """Every interaction token the stand-in issued (to check none leaks into a log)."""
+        return [rec.token for rec in self.world.interactions.values()]
+
     @property
     def interaction_ack_deadline(self) -> float | None:
         return self.world.interaction_ack_deadline

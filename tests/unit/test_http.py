@@ -1,0 +1,248 @@
+"""The webhook server on its own, with a fake tracker: what a stranger (or a stranger with the
+secret) can send, and the bounds on connections. The slow-connection bounds are shortened
+here so the tests are quick; tests/e2e/test_webhooks_e2e.py holds the real ones to account."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+import bot.http
+from bot.http import Health, HttpServer
+
+SECRET = "s" * 43
+
+
+class FakeTracker:
+    def __init__(self) -> None:
+        self.webhooks: list[tuple[int, dict[str, Any]]] = []
+        self.health = type("H", (), {"reachable": None, "last_contact": None})()
+
+    async def handle_webhook(self, task_id: int, payload: dict[str, Any]) -> None:
+        self.webhooks.append((task_id, payload))
+
+
+async def database_ok() -> bool:
+    return True
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    health: Health | None = None, tracker: FakeTracker | None = None
+) -> AsyncIterator[tuple[HttpServer, FakeTracker, str]]:
+    tracker = tracker or FakeTracker()
+    health = health or Health(discord_connected=lambda: True, database_ok=database_ok)
+    server = HttpServer(tracker, SECRET, health, host="127.0.0.1", port=0)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        yield server, tracker, f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.stop()
+
+
+async def post(url: str, body: bytes) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.post(url, data=body) as response:
+        return response.status, await response.text()
+
+
+async def get(url: str) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.json()
+
+
+async def test_a_good_webhook_reaches_the_tracker() -> None:
+    async with serving() as (_, tracker, base):
+        status, _ = await post(f"{base}/musicgpt/{SECRET}/123", b'{"status": "COMPLETED"}')
+        assert status == 200
+        assert tracker.webhooks == [(123, {"status": "COMPLETED"})]
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    ["１", "١", "+1", "-1", "1_0", " 1", "1.0", "0x1", str(2**63), "9" * 19, "%31%00", ""],
+)
+async def test_task_ids_other_than_ascii_digits_are_not_found(task_id: str) -> None:
+    async with serving() as (_, tracker, base):
+        status, _ = await post(f"{base}/musicgpt/{SECRET}/{task_id}", b'{"status": "x"}')
+        assert status in (400, 404)
+        assert tracker.webhooks == []
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (b"[" * 100_000, "expected JSON"),
+        (b'{"a": ' * 2000 + b"1" + b"}" * 2000, "expected JSON"),
+        (b"{", "expected JSON"),
+        (b"\xff\xfe{}", "expected JSON"),
+        (b'{"a": "\xed\xa0\x80"}', "expected JSON"),  # a UTF-8-encoded lone surrogate
+        (b"", "expected JSON"),
+        (b"[]", "expected an object"),
+        (b"12", "expected an object"),
+    ],
+    ids=["deep-arrays", "deep-objects", "cut", "not-utf8", "surrogate", "empty", "list", "int"],
+)
+async def test_bad_json_is_a_400_without_a_traceback(
+    body: bytes, complaint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with serving() as (_, tracker, base):
+        status, text = await post(f"{base}/musicgpt/{SECRET}/1", body)
+        assert (status, complaint in text) == (400, True)
+        assert tracker.webhooks == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_body_too_big_is_refused() -> None:
+    async with serving() as (_, tracker, base):
+        status, _ = await post(f"{base}/musicgpt/{SECRET}/1", b" " * (bot.http.MAX_BODY_BYTES + 1))
+        assert status == 413 and tracker.webhooks == []
+
+
+async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    with contextlib.suppress(ConnectionError):
+        while chunk := await reader.read(65536):
+            received += chunk
+    return received
+
+
+async def dribble(port: int, head: bytes, every: float) -> tuple[float, bytes]:
+    """Send `head` a byte at a time until the server hangs up; how long it took, and what
+    the server said."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    closed = asyncio.ensure_future(read_until_closed(reader))
+    try:
+        for byte in head:
+            if closed.done():
+                break
+            with contextlib.suppress(ConnectionError):
+                writer.write(bytes([byte]))
+                await writer.drain()
+            await asyncio.wait([closed], timeout=every)
+        said = await asyncio.wait_for(closed, 30)
+        return loop.time() - started, said
+    finally:
+        writer.close()
+
+
+SLOW_HEAD = b"POST /musicgpt/x/1 HTTP/1.1\r\nHost: bot\r\n" + b"X-Pad: " + b"a" * 500 + b"\r\n\r\n"
+
+
+async def test_dribbled_headers_are_cut_off_and_health_still_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot.http, "HEAD_SECONDS", 0.5)
+    async with serving() as (server, _, base):
+        dribblers = [
+            asyncio.ensure_future(dribble(server.port, SLOW_HEAD, every=0.05)) for _ in range(20)
+        ]
+        # The empty lines a parser skips before a request don't count as the end of a head.
+        dribblers.append(asyncio.ensure_future(dribble(server.port, b"\r\n" * 4 + SLOW_HEAD, 0.05)))
+        while not all(d.done() for d in dribblers):
+            status, _ = await get(f"{base}/healthz")
+            assert status == 200
+            await asyncio.sleep(0.05)
+        for took, said in [d.result() for d in dribblers]:
+            assert took < 0.5 + 2 and said == b""
+        assert server.open_connections == 0
+
+
+async def test_a_connection_that_sends_nothing_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.http, "HEAD_SECONDS", 0.3)
+    async with serving() as (server, _, _base):
+        took, said = await dribble(server.port, b"", every=0.0)
+        assert took < 0.3 + 2 and said == b""
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_its_response(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot.http, "KEEPALIVE_SECONDS", 0.5)  # the real one: the e2e test's
+    async with serving() as (server, _, _base):
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n")
+        await writer.drain()
+        answered = loop.time()
+        said = await asyncio.wait_for(read_until_closed(reader), 30)
+        writer.close()
+        assert said.startswith(b"HTTP/1.1 200")
+        # aiohttp's default keep-alive is an hour: ours reached it.
+        assert loop.time() - answered < 0.5 + 2
+
+
+async def test_a_dribbled_body_gets_a_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.http, "BODY_SECONDS", 0.3)
+    async with serving() as (server, tracker, _base):
+        head = f"POST /musicgpt/{SECRET}/1 HTTP/1.1\r\nHost: bot\r\nContent-Length: 50\r\n\r\n"
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head.encode() + b"{")
+        await writer.drain()
+        said = await asyncio.wait_for(reader.read(65536), 10)
+        writer.close()
+        assert said.startswith(b"HTTP/1.1 408") and tracker.webhooks == []
+
+
+async def test_connections_past_the_cap_are_closed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.http, "MAX_CONNECTIONS", 3)
+    async with serving() as (server, _, _base):
+        held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert server.open_connections == 3
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        said = await asyncio.wait_for(read_until_closed(reader), 2)  # far below HEAD_SECONDS
+        assert said == b""
+        writer.close()
+        for _, held_writer in held:
+            held_writer.close()
+
+
+async def test_readyz_adds_the_disk_to_healthz() -> None:
+    disk: dict[str, bool | None] = {"ok": True}
+
+    def disk_ok() -> bool:
+        if disk["ok"] is None:
+            raise OSError("statvfs failed")
+        return bool(disk["ok"])
+
+    health = Health(discord_connected=lambda: True, database_ok=database_ok, disk_ok=disk_ok)
+    async with serving(health) as (_, _tracker, base):
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["ok"], body["failing"], body["disk_ok"]) == (200, True, [], True)
+        disk["ok"] = False
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["ok"], body["failing"]) == (503, False, ["disk_ok"])
+        status, body = await get(f"{base}/healthz")  # alive, just not taking new audio
+        assert status == 200 and "disk_ok" not in body
+        disk["ok"] = None
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["failing"]) == (503, ["disk_ok"])
+
+
+async def test_readyz_names_every_failing_check() -> None:
+    async def database_down() -> bool:
+        raise OSError("database is locked")
+
+    health = Health(discord_connected=lambda: False, database_ok=database_down)
+    async with serving(health) as (_, _tracker, base):
+        status, body = await get(f"{base}/readyz")
+        assert status == 503
+        assert body["failing"] == ["discord_connected", "database_ok"]
+        status, body = await get(f"{base}/healthz")
+        assert status == 503 and body["failing"] == ["discord_connected", "database_ok"]
+
+
+async def test_the_default_disk_check_is_ready() -> None:
+    async with serving() as (_, _tracker, base):
+        status, body = await get(f"{base}/readyz")
+        assert status == 200 and body["disk_ok"] is True
