@@ -77,7 +77,11 @@ async def run(settings: Settings) -> None:
         http_server = HttpServer(
             tracker,
             secret,
-            Health(discord_connected=is_connected, database_ok=store.ping),
+            Health(
+                discord_connected=is_connected,
+                database_ok=store.ping,
+                disk_ok=intake.spool.disk_ok,
+            ),
             host=settings.webhook_host,
             port=settings.webhook_port,
         )
