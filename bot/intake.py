@@ -22,7 +22,8 @@ import aiohttp
 
 from bot.errors import AudioRejected, UserFacingError
 from bot.media.download import check_audio_url, download_to_file
-from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async
+from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
+from bot.media.worker import MediaWorker
 from bot.models import Gender, QuotaRefusal, Request, Task, TaskKind
 from bot.quota import QuotaService
 from bot.timecodes import check_range
@@ -104,6 +105,7 @@ class Intake:
         *,
         audio_dir: Path,
         max_audio_bytes: int,
+        media: MediaWorker | None = None,
     ) -> None:
         self._session = session
         self._tracker = tracker
@@ -111,6 +113,7 @@ class Intake:
         self._download_slots = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
         self._audio_dir = audio_dir
         self._max_bytes = max_audio_bytes
+        self._media = media or shared_worker()
         audio_dir.mkdir(parents=True, exist_ok=True)
 
     async def begin(
@@ -134,22 +137,28 @@ class Intake:
         pending = PendingAudio(
             filename=attachment.filename, path=self._audio_dir / f"{uuid.uuid4().hex}.part"
         )
-        pending.download = asyncio.create_task(self._fetch(attachment.url, pending))
+        pending.download = asyncio.create_task(self._fetch(attachment.url, pending, user_id))
         return pending
 
-    async def _fetch(self, url: str, pending: PendingAudio) -> AudioInfo:
+    async def _fetch(self, url: str, pending: PendingAudio, user_id: int) -> AudioInfo:
         assert pending.path is not None  # noqa: S101 - set by begin()
         try:
             async with self._download_slots:
                 await download_to_file(
                     self._session, url, pending.path, max_bytes=self._max_bytes, chunk_size=CHUNK
                 )
-            info = await inspect_audio_async(pending.path, max_bytes=self._max_bytes)
+            info = await inspect_audio_async(
+                pending.path, max_bytes=self._max_bytes, member=user_id, worker=self._media
+            )
         except BaseException:
             pending.path.unlink(missing_ok=True)
             raise
-        # MusicGPT sees the file's name: give it the extension its content deserves.
-        pending.path = pending.path.rename(pending.path.with_suffix(f".{info.format}"))
+        if info.path != pending.path:  # converted to FLAC: that file is the one to send
+            pending.path.unlink(missing_ok=True)
+            pending.path = info.path
+        else:
+            # MusicGPT sees the file's name: give it the extension its content deserves.
+            pending.path = pending.path.rename(pending.path.with_suffix(f".{info.format}"))
         return info
 
     @staticmethod

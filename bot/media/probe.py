@@ -1,0 +1,374 @@
+"""What a file really is, judged by FFmpeg's demuxers and decoders (through PyAV).
+
+This module runs in the bounded worker process (`bot.media.worker`), never in the bot: it
+parses untrusted files, and a crafted one may cost a parser seconds or gigabytes. It returns
+a `Verdict` (plain data, sent back over a pipe); wording of refusals lives here too, because
+only here is it known what the file is.
+
+The length is measured, not read from headers: every packet of the audio stream is demuxed
+to the real end of the file (a truncated MP3 whose header claims 600 s is as long as the
+frames that are there), and the first and the last packets are decoded, so a file that opens
+but doesn't play is refused instead of spending a generation.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import BinaryIO, Final
+
+import av
+import av.error
+import filetype
+
+from bot.media.names import describe_kind, looks_like_text, send_hint
+
+# Formats MusicGPT takes as they are: (FFmpeg demuxer, codecs) -> our format name.
+# Anything else that decodes as audio is converted to FLAC first (`bot.media.convert`).
+_AS_IS: Final[dict[str, tuple[frozenset[str], str]]] = {
+    "mp3": (frozenset({"mp3"}), "mp3"),
+    # Little-endian integer or float PCM in a plain RIFF file; RIFX, RF64 and compressed
+    # WAVs (ADPCM, GSM, MP3-in-WAV) are converted (see `_sendable`).
+    "wav": (frozenset({"pcm_u8", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le"}), "wav"),
+    "flac": (frozenset({"flac"}), "flac"),
+    "ogg": (frozenset({"vorbis", "opus"}), "ogg"),
+    "mov,mp4,m4a,3gp,3g2,mj2": (frozenset({"aac", "alac"}), "m4a"),
+    "aac": (frozenset({"aac"}), "aac"),  # ADTS, as phones and some recorders write it
+}
+# Sample rates a real recording can have. A WAV claiming 1 Hz "plays" for weeks.
+_MIN_RATE: Final = 1000
+_MAX_RATE: Final = 768_000
+# Packets decoded at each end. A few are enough to know a decoder plays the stream; the tail
+# starts with a few more whose errors don't count, because decoders such as MP3's need the
+# frames before a packet (the bit reservoir) to decode it cleanly after a jump.
+_HEAD_PACKETS: Final = 24
+_TAIL_PACKETS: Final = 16
+_TAIL_WARMUP: Final = 8
+_SNIFF_BYTES: Final = 8192
+# Top-level MP4 boxes looked at to tell a fragmented file; real files have a handful.
+_MAX_TOP_BOXES: Final = 64
+# Chunks before a WAV's audio, or children of an MP4's moov box, that real files never exceed.
+_MAX_CHUNKS: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the worker found: a refusal, or audio sent as is (`format`) or to be converted."""
+
+    refusal: str | None = None
+    format: str | None = None  # "mp3" | "wav" | "flac" | "ogg" | "m4a" | "aac"; None: convert
+    duration: float = 0.0  # seconds, measured
+    stream: int = 0  # index of the audio stream to send or convert
+    what: str = ""  # the container and codec, for logs ("asf/wmav2")
+
+
+def refused(message: str) -> Verdict:
+    return Verdict(refusal=message)
+
+
+def clock(seconds: float) -> str:
+    """0:42, 12:05, 1:02:03."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def damaged_after(seconds: float) -> str:
+    return f"That audio file is damaged after {clock(seconds)}."
+
+
+DAMAGED: Final = "I couldn't decode that audio file; it may be damaged."
+
+
+def probe(path: str) -> Verdict:
+    """Judge the file at `path`. Never raises for a bad file: the verdict says what it is."""
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    crafted = _crafted(head, path)
+    if crafted:
+        return refused(crafted)
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except av.error.FFmpegError:
+        return refused(_not_media(head))
+    with container:
+        if not container.streams.audio:
+            return refused(_no_audio(head, container))
+        audio = [s for s in container.streams.audio if _decodable(s)]
+        if not audio:
+            # WAVs with format tag 0 or 36-bit samples: FFmpeg opens them, nothing decodes.
+            return refused(f"That file's audio is in a format no decoder plays. {send_hint()}")
+        stream = audio[0]
+        what = f"{container.format.name}/{stream.codec_context.name}"
+        rate = stream.codec_context.sample_rate
+        if not _MIN_RATE <= rate <= _MAX_RATE:
+            return refused(
+                f"That file says its audio plays at {rate} Hz, which no player can; "
+                "it may be damaged."
+            )
+        measured = _measure(container, stream)
+        if isinstance(measured, str):
+            return refused(measured)
+        fmt = _sendable(container, stream, head, path)
+        return Verdict(format=fmt, duration=measured, stream=stream.index, what=what)
+
+
+def _measure(container: av.container.InputContainer, stream: av.AudioStream) -> float | str:
+    """The stream's real length in seconds, or a refusal when it doesn't decode."""
+    codec = stream.codec_context
+    codec.thread_count = 1  # each decoder thread would reserve address space (RLIMIT_AS)
+    base = stream.time_base
+    if base is None:
+        return DAMAGED
+    span = _Span()
+    head: list[av.Packet] = []
+    tail: collections.deque[av.Packet] = collections.deque(maxlen=_TAIL_PACKETS + _TAIL_WARMUP)
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the flush marker at the end
+            span.add(packet)
+            if len(head) < _HEAD_PACKETS:
+                head.append(packet)
+            else:
+                tail.append(packet)
+    except av.error.FFmpegError:
+        # The demuxer gave up before the end (a cut-off or spoiled file): what came before is
+        # the playable part, and it is checked like a whole file.
+        pass
+    if not head:
+        return "That audio file is 0 seconds long."
+    decoded = _decode(codec, head, warmup=0, flush=not tail)
+    if decoded is None:
+        return DAMAGED
+    if decoded < len(head) and tail:
+        return damaged_after(span.seconds_until(head[decoded], base))
+    last_good = head[decoded - 1] if decoded else head[-1]
+    if tail:
+        codec.flush_buffers()
+        packets = list(tail)
+        warmup = max(0, len(packets) - _TAIL_PACKETS)
+        decoded = _decode(codec, packets, warmup=warmup, flush=True)
+        if decoded is None or decoded <= warmup:
+            return damaged_after(span.seconds_until(packets[warmup], base))
+        last_good = packets[decoded - 1]
+    # A cut-off last frame doesn't decode: the file is as long as what does.
+    seconds = span.seconds_through(last_good, base)
+    if seconds <= 0:
+        return "That audio file is 0 seconds long."
+    return seconds
+
+
+class _Span:
+    """Where the stream starts, from packet timestamps (or durations when it has none)."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.summed = 0
+        self.ends: dict[int, int] = {}  # id(packet) -> its end, for packets without pts
+
+    def add(self, packet: av.Packet) -> None:
+        duration = packet.duration or 0
+        self.summed += duration
+        if packet.pts is not None:
+            self.first = packet.pts if self.first is None else min(self.first, packet.pts)
+        else:
+            self.ends[id(packet)] = self.summed
+
+    def _end(self, packet: av.Packet) -> int:
+        if packet.pts is not None:
+            return packet.pts + (packet.duration or 0) - (self.first or 0)
+        return self.ends.get(id(packet), self.summed)
+
+    def seconds_through(self, packet: av.Packet, base: Fraction) -> float:
+        return float(self._end(packet) * base)
+
+    def seconds_until(self, packet: av.Packet, base: Fraction) -> float:
+        return float((self._end(packet) - (packet.duration or 0)) * base)
+
+
+def _decode(
+    codec: av.AudioCodecContext, packets: list[av.Packet], *, warmup: int, flush: bool
+) -> int | None:
+    """How many of `packets` decode in a row (errors in the first `warmup` don't count).
+
+    None when no frame came out at all. Decoders may hold frames back (priming, lookahead),
+    so a run that produced nothing is flushed before it is judged.
+    """
+    frames = 0
+    good = 0
+    for i, packet in enumerate(packets):
+        try:
+            frames += len(codec.decode(packet))
+        except av.error.FFmpegError:
+            if i < warmup:
+                continue
+            break
+        good = i + 1
+    if frames == 0 and flush and good == len(packets):
+        with contextlib.suppress(av.error.FFmpegError):
+            frames += len(codec.decode(None))
+    if frames == 0:
+        return None
+    return max(good, warmup) if good else None
+
+
+def _decodable(stream: av.AudioStream) -> bool:
+    codec = stream.codec_context
+    return codec is not None and codec.name not in (None, "", "none")
+
+
+def _crafted(head: bytes, path: str) -> str | None:
+    """A refusal for files padded with thousands of empty structures, or None.
+
+    FFmpeg reads them correctly but walks every one of them; a 25 MB WAV of 3 million empty
+    JUNK chunks costs it seconds of CPU. No encoder writes more than a few dozen, so a short
+    bounded walk tells these files apart before FFmpeg spends that time on them.
+    """
+    with open(path, "rb") as f:
+        is_riff = head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE"
+        if is_riff and _riff_chunks_before_data(f) > _MAX_CHUNKS:
+            return "That WAV file is padded with thousands of empty chunks; I can't use it."
+        if head[4:8] in (b"ftyp", b"moov", b"free", b"mdat") and _moov_children(f) > _MAX_CHUNKS:
+            return "That file's index is stuffed with thousands of empty boxes; I can't use it."
+    return None
+
+
+def _riff_chunks_before_data(f: BinaryIO) -> int:
+    """How many chunks precede a RIFF file's data chunk, counting to just past the cap."""
+    f.seek(12)
+    for n in range(_MAX_CHUNKS + 1):
+        header = f.read(8)
+        if len(header) < 8 or header[:4] == b"data":
+            return n
+        size = struct.unpack("<I", header[4:])[0]
+        f.seek(size + (size & 1), 1)
+    return _MAX_CHUNKS + 1
+
+
+def _moov_children(f: BinaryIO) -> int:
+    """How many direct children the moov box has, counting to just past the cap."""
+    size = f.seek(0, 2)
+    offset = 0
+    for _ in range(_MAX_TOP_BOXES):
+        box = _box_at(f, offset, size)
+        if box is None:
+            return 0
+        box_size, kind, header_len = box
+        if kind == b"moov":
+            end = offset + box_size
+            child = offset + header_len
+            for n in range(_MAX_CHUNKS + 1):
+                inner = _box_at(f, child, end)
+                if inner is None:
+                    return n
+                child += inner[0]
+            return _MAX_CHUNKS + 1
+        offset += box_size
+    return 0
+
+
+def _box_at(f: BinaryIO, offset: int, end: int) -> tuple[int, bytes, int] | None:
+    """(size, type, header length) of the MP4 box at `offset`, None past `end` or if bogus."""
+    if offset + 8 > end:
+        return None
+    f.seek(offset)
+    header = f.read(16)
+    if len(header) < 8:
+        return None
+    box_size, kind = struct.unpack(">I4s", header[:8])
+    header_len = 8
+    if box_size == 1:
+        if len(header) < 16:
+            return None
+        (box_size,) = struct.unpack(">Q", header[8:16])
+        header_len = 16
+    elif box_size == 0:
+        box_size = end - offset  # "to the end of the file"
+    if box_size < header_len:
+        return None
+    return box_size, kind, header_len
+
+
+def _sendable(
+    container: av.container.InputContainer, stream: av.AudioStream, head: bytes, path: str
+) -> str | None:
+    """Our format name if MusicGPT takes the file as it is; None to convert it to FLAC."""
+    codec = stream.codec_context.name
+    codec = {"mp3float": "mp3"}.get(codec, codec)  # the decoder's name, not the codec's
+    known = _AS_IS.get(container.format.name)
+    if known is None or codec not in known[0]:
+        return None
+    fmt = known[1]
+    if any(not _is_picture(v) for v in container.streams.video):
+        return None  # a video's sound track: only the audio goes
+    if fmt == "wav" and not head.startswith(b"RIFF"):
+        return None  # RF64, BW64, RIFX (big-endian)
+    if fmt == "m4a" and _fragmented(path):
+        return None
+    return fmt
+
+
+def _is_picture(stream: av.VideoStream) -> bool:
+    """Cover art (an MP3's or an M4A's attached picture) is not a video."""
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _fragmented(path: str) -> bool:
+    """Whether an MP4 is fragmented (`moof` boxes, as MediaRecorder and live ffmpeg write).
+
+    Converted rather than sent: not every reader takes fragments (mutagen, for one, measures
+    such a file as 0 seconds long), while FLAC plays everywhere.
+    """
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        offset = 0
+        for _ in range(_MAX_TOP_BOXES):
+            box = _box_at(f, offset, size)
+            if box is None:
+                return False
+            box_size, kind, header_len = box
+            if kind == b"moof":
+                return True
+            if kind == b"moov":
+                # An mvex box among moov's children announces fragments.
+                child = offset + header_len
+                for _ in range(_MAX_TOP_BOXES):
+                    inner = _box_at(f, child, offset + box_size)
+                    if inner is None:
+                        break
+                    if inner[1] == b"mvex":
+                        return True
+                    child += inner[0]
+            offset += box_size
+    return False
+
+
+def _not_media(head: bytes) -> str:
+    """The refusal for a file FFmpeg can't open at all."""
+    kind = filetype.guess(head)
+    if kind is not None:
+        name = describe_kind(kind.extension, kind.mime)
+        if kind.mime.startswith(("audio/", "video/")):
+            return f"That file is {name}, but I couldn't decode it; it may be damaged."
+        return f"That file is {name}, not audio. {send_hint()}"
+    if looks_like_text(head):
+        return f"That file is text, not audio. {send_hint()}"
+    return f"That file doesn't look like audio. {send_hint()}"
+
+
+def _no_audio(head: bytes, container: av.container.InputContainer) -> str:
+    kind = filetype.guess(head)
+    if kind is not None and kind.mime.startswith("image/"):
+        return f"That file is {describe_kind(kind.extension, kind.mime)}, not audio. {send_hint()}"
+    if any(not _is_picture(v) for v in container.streams.video):
+        return f"That file is a video with no audio track. {send_hint()}"
+    if kind is not None:
+        return f"That file is {describe_kind(kind.extension, kind.mime)}, not audio. {send_hint()}"
+    if looks_like_text(head):
+        return f"That file is text, not audio. {send_hint()}"
+    return f"That file has no audio in it. {send_hint()}"
