@@ -13,7 +13,6 @@ but doesn't play is refused instead of spending a generation.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import struct
 from dataclasses import dataclass
@@ -42,8 +41,7 @@ _AS_IS: Final[dict[str, tuple[frozenset[str], str]]] = {
 _MIN_RATE: Final = 1000
 _MAX_RATE: Final = 768_000
 # Packets decoded at each end. A few are enough to know a decoder plays the stream; the tail
-# starts with a few more whose errors don't count, because decoders such as MP3's need the
-# frames before a packet (the bit reservoir) to decode it cleanly after a jump.
+# starts with a few more whose errors don't count (see `_window`).
 _HEAD_PACKETS: Final = 24
 _TAIL_PACKETS: Final = 16
 _TAIL_WARMUP: Final = 8
@@ -125,42 +123,86 @@ def _measure(container: av.container.InputContainer, stream: av.AudioStream) -> 
     if base is None:
         return DAMAGED
     span = _Span()
-    head: list[av.Packet] = []
-    tail: collections.deque[av.Packet] = collections.deque(maxlen=_TAIL_PACKETS + _TAIL_WARMUP)
+    packets: list[av.Packet] = []  # a 25 MB file's packets are 25 MB: fine in the worker
     try:
         for packet in container.demux(stream):
-            if packet.size == 0:
-                continue  # the flush marker at the end
-            span.add(packet)
-            if len(head) < _HEAD_PACKETS:
-                head.append(packet)
-            else:
-                tail.append(packet)
+            if packet.size:  # not the flush marker at the end
+                span.add(packet)
+                packets.append(packet)
     except av.error.FFmpegError:
         # The demuxer gave up before the end (a cut-off or spoiled file): what came before is
         # the playable part, and it is checked like a whole file.
         pass
-    if not head:
+    if not packets:
         return "That audio file is 0 seconds long."
-    decoded = _decode(codec, head, warmup=0, flush=not tail)
-    if decoded is None:
+    n = len(packets)
+    good, frames = _window(codec, packets, 0, min(n, _HEAD_PACKETS))
+    if frames == 0:
         return DAMAGED
-    if decoded < len(head) and tail:
-        return damaged_after(span.seconds_until(head[decoded], base))
-    last_good = head[decoded - 1] if decoded else head[-1]
-    if tail:
-        codec.flush_buffers()
-        packets = list(tail)
-        warmup = max(0, len(packets) - _TAIL_PACKETS)
-        decoded = _decode(codec, packets, warmup=warmup, flush=True)
-        if decoded is None or decoded <= warmup:
-            return damaged_after(span.seconds_until(packets[warmup], base))
-        last_good = packets[decoded - 1]
-    # A cut-off last frame doesn't decode: the file is as long as what does.
+    if n <= _HEAD_PACKETS:
+        last_good = packets[good - 1] if good else packets[-1]
+    else:
+        if good < _HEAD_PACKETS:
+            return damaged_after(span.seconds_until(packets[good], base))
+        start = max(_HEAD_PACKETS, n - _TAIL_PACKETS)
+        good, frames = _window(codec, packets, start, n)
+        if frames == 0 or good == 0:
+            return damaged_after(_where_it_stops(codec, packets, span, base, start))
+        # A cut-off last frame doesn't decode: the file is as long as what does.
+        last_good = packets[start + good - 1]
     seconds = span.seconds_through(last_good, base)
     if seconds <= 0:
         return "That audio file is 0 seconds long."
     return seconds
+
+
+def _window(
+    codec: av.AudioCodecContext, packets: list[av.Packet], start: int, stop: int
+) -> tuple[int, int]:
+    """Decode packets[start:stop]: (how many decode in a row, frames out).
+
+    The decoder starts afresh, fed a few packets before `start` whose errors don't count,
+    since decoders such as MP3's need the frames before a packet (the bit reservoir) to
+    decode it cleanly after a jump. At the end of the stream it is flushed, as decoders
+    may hold frames back (priming, lookahead).
+    """
+    codec.flush_buffers()
+    for packet in packets[max(0, start - _TAIL_WARMUP) : start]:
+        with contextlib.suppress(av.error.FFmpegError):
+            codec.decode(packet)
+    good = frames = 0
+    for packet in packets[start:stop]:
+        try:
+            frames += len(codec.decode(packet))
+        except av.error.FFmpegError:
+            return good, frames
+        good += 1
+    if stop == len(packets):
+        with contextlib.suppress(av.error.FFmpegError):
+            frames += len(codec.decode(None))
+    return good, frames
+
+
+def _where_it_stops(
+    codec: av.AudioCodecContext,
+    packets: list[av.Packet],
+    span: _Span,
+    base: Fraction,
+    bad: int,
+) -> float:
+    """About where a stream that plays at its start but not at its end stops playing.
+
+    A binary search over windows of packets: a few dozen decodes, not the whole file.
+    """
+    good = 0
+    while bad - good > _TAIL_PACKETS:
+        middle = (good + bad) // 2
+        decoded, frames = _window(codec, packets, middle, middle + _TAIL_PACKETS)
+        if frames and decoded == _TAIL_PACKETS:
+            good = middle
+        else:
+            bad = middle
+    return span.seconds_until(packets[bad], base)
 
 
 class _Span:
@@ -189,32 +231,6 @@ class _Span:
 
     def seconds_until(self, packet: av.Packet, base: Fraction) -> float:
         return float((self._end(packet) - (packet.duration or 0)) * base)
-
-
-def _decode(
-    codec: av.AudioCodecContext, packets: list[av.Packet], *, warmup: int, flush: bool
-) -> int | None:
-    """How many of `packets` decode in a row (errors in the first `warmup` don't count).
-
-    None when no frame came out at all. Decoders may hold frames back (priming, lookahead),
-    so a run that produced nothing is flushed before it is judged.
-    """
-    frames = 0
-    good = 0
-    for i, packet in enumerate(packets):
-        try:
-            frames += len(codec.decode(packet))
-        except av.error.FFmpegError:
-            if i < warmup:
-                continue
-            break
-        good = i + 1
-    if frames == 0 and flush and good == len(packets):
-        with contextlib.suppress(av.error.FFmpegError):
-            frames += len(codec.decode(None))
-    if frames == 0:
-        return None
-    return max(good, warmup) if good else None
 
 
 def _decodable(stream: av.AudioStream) -> bool:

@@ -141,17 +141,12 @@ class MediaWorker:
         raise WorkerFailed(kind, value)
 
     async def close(self) -> None:
-        """Kill the jobs still running and stop the forkserver (with the bot)."""
+        """Kill the jobs still running (with the bot). The forkserver itself exits when the
+        bot's process does: it watches a pipe from it."""
         self._closed = True
         for process in list(self._running):
             with contextlib.suppress(ValueError, OSError):
                 process.kill()
-        # The forkserver exits on its own when the bot's process ends; stop it now so that
-        # a bot closed and started again in one process (tests) gets a fresh one.
-        stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
-        if stop is not None:
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(stop)
 
 
 class _Popen(multiprocessing.popen_forkserver.Popen):

@@ -7,6 +7,7 @@ hostile variants are derived from these bytes by the tests themselves.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from array import array
@@ -65,11 +66,21 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def tone(samples: int, rate: int, start: int = 0, hz: float = 440.0) -> bytes:
-    """`samples` of a sine as packed 16-bit mono, from sample number `start`."""
+@functools.cache
+def _second(rate: int, hz: int) -> bytes:
     step = 2 * math.pi * hz / rate
-    wave = (round(12000 * math.sin(step * i)) for i in range(start, start + samples))
-    return array("h", wave).tobytes()
+    return array("h", (round(12000 * math.sin(step * i)) for i in range(rate))).tobytes()
+
+
+def tone(samples: int, rate: int, start: int = 0, hz: int = 440) -> bytes:
+    """`samples` of a sine as packed 16-bit mono, from sample number `start`.
+
+    A whole number of cycles fits in a second, so one second is computed and repeated.
+    """
+    second = _second(rate, hz)
+    begin = (start % rate) * 2
+    needed = begin + samples * 2
+    return (second * (needed // len(second) + 1))[begin:needed]
 
 
 def _picture(shade: int) -> av.VideoFrame:

@@ -1,0 +1,36 @@
+"""Jobs for the media worker's own tests: each breaks one bound on purpose.
+
+They live in a module (not in a test) because the worker's children import the function
+they run by name.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def echo(value: object) -> object:
+    return value
+
+
+def spin() -> None:
+    """Burn CPU until RLIMIT_CPU stops it."""
+    while True:
+        pass
+
+
+def hog() -> bytes:
+    """Allocate until RLIMIT_AS refuses."""
+    chunks = []
+    while True:
+        chunks.append(bytearray(64 * 1024 * 1024))
+
+
+def nap(seconds: float) -> str:
+    """Sleep (no CPU) past the wall-clock bound."""
+    time.sleep(seconds)
+    return "woke"
+
+
+def fail() -> None:
+    raise ValueError("a bug in a job")
