@@ -36,7 +36,7 @@ __all__ = [
 _MIB: Final = 1024 * 1024
 # A 25 MB file is judged in well under a second of CPU; a crafted one gets a few seconds at
 # most. Memory is what the job may add to the child's own (PyAV's libraries mapped).
-PROBE_LIMITS: Final = Limits(cpu_seconds=4, wall_seconds=8, memory_bytes=512 * _MIB)
+PROBE_LIMITS: Final = Limits(cpu_seconds=3, wall_seconds=6, memory_bytes=512 * _MIB)
 # Converting decodes and encodes the whole song: a long WMA takes seconds.
 CONVERT_LIMITS: Final = Limits(cpu_seconds=60, wall_seconds=120, memory_bytes=512 * _MIB)
 

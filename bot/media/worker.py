@@ -35,8 +35,9 @@ from typing import Any, Final, Literal
 
 log = logging.getLogger(__name__)
 
-# The modules children run: imported once, in the forkserver, before it forks anything.
-PRELOAD: Final = ["bot.media.probe", "bot.media.convert"]
+# What a child runs (this module's `_child`, the probe, the converter): imported once, in the
+# forkserver, before it forks anything, so a child imports nothing (asyncio alone is ~50 ms).
+PRELOAD: Final = ["bot.media.worker", "bot.media.inspect", "bot.media.probe", "bot.media.convert"]
 SLOTS: Final = 2  # jobs at once, overall: the host has few cores, and the bot needs one
 
 
