@@ -39,10 +39,10 @@ def _read_kb(field: str) -> int:
     return 0
 
 
-def probe_with_peak(path: str) -> tuple[probe.Verdict, int]:
-    """Runs in the worker child: the probe, and the child's peak RSS in bytes."""
-    verdict = probe.probe(path)
-    return verdict, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def probe_with_peak(path: str) -> int:
+    """Runs in the worker child: the probe, then the child's peak RSS in bytes."""
+    probe.probe(path)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def child_peak(path: str) -> int:
@@ -114,7 +114,7 @@ async def measure(tmp: Path) -> list[Row]:
         async with worker.turn(0):
             baseline = await worker.call(child_peak, (str(files["WAV"]),), PROBE_LIMITS)
             peaks = {
-                name: (await worker.call(probe_with_peak, (str(path),), PROBE_LIMITS))[1]
+                name: await worker.call(probe_with_peak, (str(path),), PROBE_LIMITS)
                 for name, path in files.items()
             }
         started = time.perf_counter()

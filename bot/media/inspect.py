@@ -150,7 +150,7 @@ async def inspect_audio_async(
         raise too_big(size, max_bytes)
     worker = worker or shared_worker()
     async with worker.turn(member):
-        verdict = await _call(worker, probe.probe, (str(path),), PROBE_LIMITS)
+        verdict = await _call(worker, probe.probe, (str(path),), PROBE_LIMITS, probe.Verdict)
         if verdict.refusal:
             raise AudioRejected(verdict.refusal)
         if verdict.format is not None:
@@ -171,9 +171,8 @@ async def inspect_audio_async(
                 CONVERT_LIMITS.memory_bytes,
                 file_bytes=max_bytes + _MIB,  # a FLAC header can't take more than that
             )
-            done = await _call(
-                worker, convert.to_flac, (str(path), str(flac), verdict.stream, max_bytes), limits
-            )
+            args = (str(path), str(flac), verdict.stream, max_bytes)
+            done = await _call(worker, convert.to_flac, args, limits, convert.Converted)
             if done.refusal:
                 raise AudioRejected(done.refusal)
         except BaseException:
@@ -186,10 +185,15 @@ async def inspect_audio_async(
 
 
 async def _call(
-    worker: MediaWorker, fn: Callable[..., _T], args: tuple[object, ...], limits: Limits
+    worker: MediaWorker,
+    fn: Callable[..., object],
+    args: tuple[object, ...],
+    limits: Limits,
+    into: Callable[..., _T],
 ) -> _T:
+    """`fn(*args)` in the worker, its result rebuilt as `into`; a refusal if it was stopped."""
     try:
-        result: _T = await worker.call(fn, args, limits)
+        result: _T = await worker.call(fn, args, limits, into)
         return result
     except WorkerFailed as failed:
         if failed.kind == "error":

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
+import json
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -31,7 +33,7 @@ import signal
 import traceback
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ class Limits:
 
 
 FailureKind = Literal["cpu", "wall", "memory", "crash", "error"]
+_FAILURES: Final = frozenset({"cpu", "wall", "memory", "crash", "error"})
+_MAX_RESULT_BYTES: Final = 1024 * 1024  # a verdict is a few hundred bytes; a traceback, KBs
+_T = TypeVar("_T")
 
 
 class WorkerFailed(Exception):
@@ -100,10 +105,20 @@ class MediaWorker:
             else:
                 self._members[member] = (lock, users - 1)
 
-    async def call(self, fn: Callable[..., Any], args: tuple[Any, ...], limits: Limits) -> Any:
+    async def call(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        limits: Limits,
+        into: Callable[..., _T] | None = None,
+    ) -> Any:
         """Run `fn(*args)` in a bounded child and return what it returned.
 
-        Call inside `turn()`. Raises WorkerFailed when the child doesn't return a result.
+        The result comes back as JSON, never as a pickle: the child parses hostile input,
+        and if a parser were ever exploited, a pickle would carry that into the bot. A
+        dataclass result arrives as its fields, rebuilt here with `into(**fields)`; other
+        results as plain JSON values. Call inside `turn()`. Raises WorkerFailed when the
+        child doesn't return a result.
         """
         if self._closed:
             raise RuntimeError("the media worker is closed")
@@ -117,9 +132,11 @@ class MediaWorker:
             try:
                 async with asyncio.timeout(limits.wall_seconds):
                     await _readable(reader.fileno())
-                outcome = reader.recv()
+                outcome = json.loads(reader.recv_bytes(_MAX_RESULT_BYTES))
             except TimeoutError:
                 raise WorkerFailed("wall", f"over {limits.wall_seconds:g} s") from None
+            except (ValueError, OSError) as error:  # not JSON, or longer than any verdict
+                raise WorkerFailed("crash", f"unreadable result: {error}") from None
             except EOFError:
                 # The child died without a word: SIGXCPU from RLIMIT_CPU, or killed.
                 await _exited(process)
@@ -137,9 +154,9 @@ class MediaWorker:
                 process.close()
             reader.close()
         kind, value = outcome
-        if kind == "ok":
-            return value
-        raise WorkerFailed(kind, value)
+        if kind != "ok":
+            raise WorkerFailed(kind if kind in _FAILURES else "crash", str(value))
+        return into(**value) if into is not None else value
 
     async def close(self) -> None:
         """Kill the jobs still running (with the bot). The forkserver itself exits when the
@@ -224,11 +241,15 @@ def _child(
     try:
         _limit(limits)
         result = fn(*args)
-        conn.send(("ok", result))
+        if dataclasses.is_dataclass(result) and not isinstance(result, type):
+            result = dataclasses.asdict(result)
+        message = json.dumps(["ok", result])
     except MemoryError:
-        conn.send(("memory", ""))
+        message = json.dumps(["memory", ""])
     except BaseException:  # a bug in our own code: the parent logs it
-        conn.send(("error", traceback.format_exc(limit=-8)))
+        message = json.dumps(["error", traceback.format_exc(limit=-8)])
+    try:
+        conn.send_bytes(message.encode())
     finally:
         conn.close()
 

@@ -7,6 +7,7 @@ they run by name.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 
 def echo(value: object) -> object:
@@ -34,3 +35,23 @@ def nap(seconds: float) -> str:
 
 def fail() -> None:
     raise ValueError("a bug in a job")
+
+
+def huge() -> str:
+    """A result longer than any verdict (the parent refuses to read it)."""
+    return "x" * (2 * 1024 * 1024)
+
+
+def a_set() -> set[int]:
+    """Not JSON: results are never pickled back, so this can't be returned."""
+    return {1, 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    x: int
+    y: str
+
+
+def point() -> Point:
+    return Point(3, "z")

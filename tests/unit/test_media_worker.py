@@ -28,6 +28,19 @@ async def test_returns_what_the_job_returned(worker: MediaWorker) -> None:
         assert await worker.call(os.getpid, (), ROOMY) != os.getpid()
 
 
+async def test_results_come_back_as_json_not_pickles(worker: MediaWorker) -> None:
+    async with worker.turn(1):
+        # A dataclass travels as its fields and is rebuilt by the caller.
+        assert await worker.call(worker_jobs.point, (), ROOMY, worker_jobs.Point) == (
+            worker_jobs.Point(3, "z")
+        )
+    # What JSON can't carry is a bug in the job, not something to unpickle.
+    assert (await failure(worker, worker_jobs.a_set, (), ROOMY)).kind == "error"
+    # And the parent reads at most 1 MB of it.
+    failed = await failure(worker, worker_jobs.huge, (), ROOMY)
+    assert failed.kind == "crash" and "unreadable result" in failed.detail
+
+
 async def test_cpu_limit_stops_a_spinning_job(worker: MediaWorker) -> None:
     limits = Limits(cpu_seconds=1, wall_seconds=30, memory_bytes=256 * MIB)
     assert (await failure(worker, worker_jobs.spin, (), limits)).kind == "cpu"
