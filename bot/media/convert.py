@@ -17,6 +17,10 @@ import av.error
 # 16-bit is what a song needs to carry; it keeps the FLAC near half the size of 24-bit.
 _SAMPLE_FORMAT = "s16"
 _FRAME_SAMPLES = 4608  # FLAC's usual block size at 44.1 kHz
+# Above this a song is DSD (decoded at 352.8 kHz and up) or lab audio: resampled, as FLAC
+# stops at 655 kHz and nothing MusicGPT does needs more than this.
+_MAX_RATE = 192_000
+_HIGH_RATE_TO = 96_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ def to_flac(src: str, dest: str, stream_index: int, max_bytes: int) -> Converted
             decoder = stream.codec_context
             decoder.thread_count = 1
             rate = decoder.sample_rate
+            if rate > _MAX_RATE:
+                rate = _HIGH_RATE_TO
             layout = decoder.layout.name if decoder.layout.nb_channels <= 8 else "stereo"
             with av.open(dest, "w", format="flac") as out:
                 flac = out.add_stream("flac", rate=rate)

@@ -38,9 +38,10 @@ _AS_IS: Final[dict[str, tuple[frozenset[str], str]]] = {
     "mov,mp4,m4a,3gp,3g2,mj2": (frozenset({"aac", "alac"}), "m4a"),
     "aac": (frozenset({"aac"}), "aac"),  # ADTS, as phones and some recorders write it
 }
-# Sample rates a real recording can have. A WAV claiming 1 Hz "plays" for weeks.
+# Sample rates a real recording can have. A WAV claiming 1 Hz "plays" for weeks; DSD256
+# decodes at 1.4 MHz.
 _MIN_RATE: Final = 1000
-_MAX_RATE: Final = 768_000
+_MAX_RATE: Final = 3_000_000
 # Packets decoded at each end. A few are enough to know a decoder plays the stream; the tail
 # starts with a few more whose errors don't count (see `_window`).
 _HEAD_PACKETS: Final = 24

@@ -152,6 +152,20 @@ def rifx_s24be(path: Path, seconds: float = 2.5, rate: int = 22050) -> Path:
     return path
 
 
+def dsf(path: Path, seconds: float = 2.5) -> Path:
+    """A mono DSD64 file (Sony DSF) of DSD silence: FFmpeg decodes it, nothing encodes it."""
+    rate = 2_822_400
+    block = 4096  # bytes per channel per block
+    blocks = max(1, round(seconds * rate / 8 / block))
+    data = b"\x69" * (block * blocks)  # 0x69: the DSD idle pattern
+    fmt = b"fmt " + struct.pack("<Q", 52)
+    fmt += struct.pack("<IIIIIIQII", 1, 0, 1, 1, rate, 1, len(data) * 8, block, 0)
+    chunk = b"data" + struct.pack("<Q", 12 + len(data)) + data
+    header = b"DSD " + struct.pack("<QQQ", 28, 28 + len(fmt) + len(chunk), 0)
+    path.write_bytes(header + fmt + chunk)
+    return path
+
+
 def video_only(path: Path, seconds: float = 1.0) -> Path:
     """An MP4 with one MPEG-4 video stream and no sound."""
     with av.open(str(path), "w", format="mp4") as out:
@@ -191,6 +205,8 @@ class Fixtures:
             path = self._root / f"{seconds:g}s-{name.replace('.', '_')}.{name.rsplit('.', 1)[-1]}"
             if name == "video-only.mp4":
                 self._made[key] = video_only(path, seconds)
+            elif name == "dsf":
+                self._made[key] = dsf(path, seconds)
             elif name == "s24be.wav":
                 self._made[key] = rifx_s24be(path, seconds)
             else:

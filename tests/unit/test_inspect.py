@@ -136,6 +136,7 @@ async def test_judges_by_content_not_name(
         "ac3",
         "wv",  # WavPack
         "tta",
+        "dsf",  # DSD: decoded at 352.8 kHz, converted at 96 kHz
         "mka",  # was called "an MKV video"
         "webm",  # audio-only WebM: was called "a WebM video"
         "ima.wav",  # compressed WAVs were measured ~1000x too short
