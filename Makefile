@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint bench standins clean
+.PHONY: run test lint fuzz bench standins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: $(DEV_STAMP)
 
 test: lint  ## ruff, then the whole suite (unit and end-to-end through the stand-ins)
 	$(BIN)/python -m pytest
+
+fuzz: $(DEV_STAMP)  ## the audio checks against thousands of mutated files (a few minutes)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/unit/test_media_fuzz.py --timeout=3600
 
 bench: $(DEV_STAMP)  ## the figures in the README's Benchmarks section
 	$(BIN)/python -m bench

@@ -28,6 +28,7 @@ async def run(settings: Settings) -> None:
     from bot.bot import SingingBot, point_discord_at
     from bot.http import Health, HttpServer, webhook_base_url
     from bot.intake import Intake
+    from bot.media.worker import MediaWorker
     from bot.models import QuotaLimits
     from bot.musicgpt.client import MusicGPTClient
     from bot.quota import QuotaService
@@ -43,7 +44,11 @@ async def run(settings: Settings) -> None:
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
         ) as session,
         Store.open(settings.database_path) as store,
+        # The process that checks and converts uploads; killed with the bot.
+        MediaWorker() as media,
     ):
+        # Its forkserver imports PyAV: started in the background, so start-up doesn't wait.
+        warm_up = asyncio.create_task(media.start())
         secret = await store.get_or_create_value(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
         REDACTOR.add_secret(secret)  # it is the webhook path's only gate
         tracker = Tracker(
@@ -68,6 +73,7 @@ async def run(settings: Settings) -> None:
             max_audio_bytes=settings.max_audio_bytes,
             spool=Spool(audio_dir, cap_bytes=settings.audio_spool_bytes),
             attachment_origins=settings.attachment_origins,
+            media=media,
         )
         bot: SingingBot | None = None
 
@@ -99,6 +105,7 @@ async def run(settings: Settings) -> None:
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
         async with bot:
             await bot.start(settings.discord_token)
+        await warm_up
 
 
 def main() -> int:

@@ -30,7 +30,8 @@ import aiohttp
 from bot.config import DISCORD_CDN_ORIGINS, UrlOrigin
 from bot.errors import AudioRejected, DiskFull, FormClosed, UserFacingError
 from bot.media.download import DIR_MODE, check_audio_url, download_to_file
-from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async
+from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
+from bot.media.worker import MediaWorker
 from bot.models import Gender, QuotaRefusal, Request, Task, TaskKind
 from bot.quota import QuotaService
 from bot.spool import PARTIAL_SUFFIX, Reservation, Spool, is_disk_full
@@ -150,6 +151,7 @@ class Intake:
         max_audio_bytes: int,
         spool: Spool | None = None,
         attachment_origins: Collection[UrlOrigin] = DISCORD_CDN_ORIGINS,
+        media: MediaWorker | None = None,
     ) -> None:
         self._session = session
         self._tracker = tracker
@@ -159,6 +161,7 @@ class Intake:
         self._max_bytes = max_audio_bytes
         self.spool = spool or Spool(audio_dir, cap_bytes=4096 * 1024 * 1024)
         self._attachment_origins = frozenset(attachment_origins)
+        self._media = media or shared_worker()
         # Each member's open form per command, the only one whose submit can still queue.
         self._forms: dict[tuple[int, TaskKind], PendingAudio] = {}
         audio_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
@@ -203,7 +206,7 @@ class Intake:
                 path=self._audio_dir / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}",
                 reservation=reservation,
             )
-            pending.download = asyncio.create_task(self._fetch(attachment.url, pending))
+            pending.download = asyncio.create_task(self._fetch(attachment.url, pending, user_id))
         if older is not None:
             older.state = FormState.REPLACED
             older.discard()
@@ -215,7 +218,7 @@ class Intake:
         if self._forms.get(key) is pending:
             del self._forms[key]
 
-    async def _fetch(self, url: str, pending: PendingAudio) -> AudioInfo:
+    async def _fetch(self, url: str, pending: PendingAudio, user_id: int) -> AudioInfo:
         assert pending.path is not None and pending.reservation is not None  # noqa: S101
         try:
             async with self._download_slots:
@@ -229,15 +232,21 @@ class Intake:
                     chunk_size=CHUNK,
                     allowed_origins=self._attachment_origins,
                 )
-            info = await inspect_audio_async(pending.path, max_bytes=self._max_bytes)
+            info = await inspect_audio_async(
+                pending.path, max_bytes=self._max_bytes, member=user_id, worker=self._media
+            )
         except BaseException as error:
             pending.path.unlink(missing_ok=True)
             pending.reservation.drop()
             if is_disk_full(error):
                 raise DiskFull() from error
             raise
-        # MusicGPT sees the file's name: give it the extension its content deserves.
-        pending.path = pending.path.rename(pending.path.with_suffix(f".{info.format}"))
+        if info.path != pending.path:  # converted to FLAC: that file is the one to send
+            pending.path.unlink(missing_ok=True)
+            pending.path = info.path
+        else:
+            # MusicGPT sees the file's name: give it the extension its content deserves.
+            pending.path = pending.path.rename(pending.path.with_suffix(f".{info.format}"))
         pending.reservation.land(pending.path.stat().st_size)
         return info
 

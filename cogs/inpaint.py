@@ -23,7 +23,7 @@ class Inpaint(commands.Cog):
         start="Where the new part starts: 75, 75.5, 1:15 or 1:15.5",
         end="Where the new part ends, same formats",
         prompt="How the new part should sound",
-        audio="The song: MP3, WAV, FLAC, OGG or M4A",
+        audio="The song: MP3, WAV, FLAC, OGG, M4A or most other audio",
         audio_url="Or a http(s) link to the song",
         gender="The voice for the new part",
         outputs="How many versions to make (default 2)",

@@ -19,7 +19,7 @@ class Sing(commands.Cog):
     @app_commands.command(name="sing", description="Put AI vocals over an instrumental.")
     @app_commands.describe(
         prompt="Style, tone or genre of the vocals, e.g. 'soulful R&B, warm and breathy'",
-        audio="The instrumental: MP3, WAV, FLAC, OGG or M4A",
+        audio="The instrumental: MP3, WAV, FLAC, OGG, M4A or most other audio",
         audio_url="Or a http(s) link to the instrumental",
         gender="The voice to sing with",
     )

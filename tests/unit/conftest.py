@@ -1,4 +1,5 @@
-"""Fixtures the unit tests share: a real store on a temporary file, and a clock tests move."""
+"""Fixtures the unit tests share: a real store on a temporary file, a clock tests move, and
+media files encoded in-process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.media.worker import MediaWorker
 from bot.store import Store
+from tests.support.media import Fixtures
 
 
 class FakeClock:
@@ -69,3 +72,15 @@ def clock() -> FakeClock:
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     async with Store.open(tmp_path / "db.sqlite3") as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Fixtures:
+    """Audio (and a video) encoded in-process with PyAV, each recipe once per session."""
+    return Fixtures(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+async def worker() -> AsyncIterator[MediaWorker]:
+    async with MediaWorker() as w:
+        yield w
