@@ -125,8 +125,7 @@ class MediaWorker:
         reader, writer = self._ctx.Pipe(duplex=False)
         process = _Process(target=_child, args=(writer, fn, args, limits), daemon=True)
         try:
-            # start() talks to the forkserver (and starts it the first time): off the loop.
-            await asyncio.to_thread(process.start)
+            await _start(process)
             self._running.add(process)
             writer.close()
             try:
@@ -202,6 +201,23 @@ class _Process(multiprocessing.context.ForkServerProcess):
     @staticmethod
     def _Popen(process_obj: multiprocessing.process.BaseProcess) -> _Popen:
         return _Popen(process_obj)
+
+
+async def _start(process: multiprocessing.process.BaseProcess) -> None:
+    """`process.start()` off the loop (it talks to the forkserver, and starts it the first
+    time), finished even if the caller is cancelled meanwhile: until it returns, the thread
+    is handing the pipe's descriptor to the forkserver, and closing the pipe under it would
+    give the child a dead descriptor, or worse, a reused number that is someone else's."""
+    starting = asyncio.ensure_future(asyncio.to_thread(process.start))
+    cancelled = False
+    while not starting.done():
+        try:
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    starting.result()
 
 
 async def _readable(fd: int) -> None:

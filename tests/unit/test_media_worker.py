@@ -98,3 +98,24 @@ async def test_one_job_per_member_and_two_overall() -> None:
     await asyncio.gather(*jobs)
     assert most == 2 and inside == []
     assert worker._members == {}  # nothing kept per member once they're done
+
+
+async def test_a_job_cancelled_while_starting_leaves_the_next_ones_whole(
+    worker: MediaWorker,
+) -> None:
+    # A replaced form cancels its check at any moment, often while `process.start()` is still
+    # handing the pipe to the forkserver in a thread. Closing the pipe under it gave the
+    # child a dead (or reused) descriptor, and a later job's verdict went missing.
+    cancelled = 0
+    for delay in (0, 0.001, 0.002, 0.004, 0.008, 0.016) * 3:
+        job = asyncio.create_task(worker.call(worker_jobs.echo, ("gone",), ROOMY))
+        await asyncio.sleep(delay)
+        job.cancel()
+        try:
+            await job  # a long delay may let it finish first: that's fine too
+        except asyncio.CancelledError:
+            cancelled += 1
+        async with worker.turn(1):
+            assert await worker.call(worker_jobs.echo, (delay,), ROOMY) == delay
+    assert cancelled >= 6  # the early cancels at least
+    assert worker._running == set()
