@@ -74,6 +74,7 @@ class MediaWorker:
         # member id -> (their lock, how many of their jobs hold or wait for it)
         self._members: dict[int, tuple[asyncio.Lock, int]] = {}
         self._running: set[multiprocessing.process.BaseProcess] = set()
+        self._reaping: set[asyncio.Future[None]] = set()  # referenced until done
         self._closed = False
 
     async def __aenter__(self) -> MediaWorker:
@@ -145,17 +146,25 @@ class MediaWorker:
                 raise WorkerFailed("crash", f"exit code {code}") from None
         finally:
             writer.close()
-            if process.pid is not None:
-                if process.is_alive():
-                    process.kill()
-                await _exited(process)
-                self._running.discard(process)
-                process.close()
             reader.close()
+            if process.pid is not None:
+                # Shielded: a caller cancelled now (a replaced form) must not leave the child
+                # unreaped or counted as running; the reaping goes on without it.
+                reaping = asyncio.ensure_future(self._reap(process))
+                self._reaping.add(reaping)
+                reaping.add_done_callback(self._reaping.discard)
+                await asyncio.shield(reaping)
         kind, value = outcome
         if kind != "ok":
             raise WorkerFailed(kind if kind in _FAILURES else "crash", str(value))
         return into(**value) if into is not None else value
+
+    async def _reap(self, process: multiprocessing.process.BaseProcess) -> None:
+        if process.is_alive():
+            process.kill()
+        await _exited(process)
+        self._running.discard(process)
+        process.close()
 
     async def close(self) -> None:
         """Kill the jobs still running (with the bot). The forkserver itself exits when the

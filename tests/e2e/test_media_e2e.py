@@ -64,26 +64,28 @@ async def test_crafted_files_cost_the_bot_nothing(tmp_path: Path) -> None:
         stuffed_moov(media.bytes("faststart.m4a"), 5 * MIB),
         junk_wav(media.bytes("s16.wav"), 5 * MIB),
     ]
-    async with world(tmp_path) as w:
+    # Three members: one member's newer /sing form would replace their older one.
+    async with world(tmp_path, users=("alice", "bob", "carol", "dave")) as w:
         answer = await modal_answer(
             w, "sing", {"prompt": "x", "audio": w.attach("warm.mp3", "tone.mp3")}, {"Lyrics": "la"}
         )
         assert "Request #1" in answer
         before = rss(w.bot.pid)
         forms = []
-        for i, data in enumerate(crafted):
+        members = [w.alice, w.dc.user("carol"), w.dc.user("dave")]
+        for i, (data, member) in enumerate(zip(crafted, members, strict=True)):
             ix = await w.dc.invoke_command(
                 "sing",
                 {"prompt": "x", "audio": w.attach(f"c{i}.wav", data=data)},
-                user_id=w.alice.id,
+                user_id=member.id,
             )
             assert (await ix.wait_callback()).type == 9
             forms.append(ix)
         quota = await w.dc.invoke_command("quota", {}, user_id=w.bob.id)
         assert "of 5" in (await quota.wait_callback()).data["content"]
         answers = []
-        for ix in forms:
-            submit = await ix.submit_modal({"Lyrics": "la"}, user_id=w.alice.id)
+        for ix, member in zip(forms, members, strict=True):
+            submit = await ix.submit_modal({"Lyrics": "la"}, user_id=member.id)
             [reply] = await submit.wait_followups(1)
             answers.append(reply.content)
         await asyncio.sleep(0.2)

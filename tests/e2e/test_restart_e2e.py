@@ -184,6 +184,8 @@ async def test_sigkill_during_the_submit_fails_with_a_refund_and_the_bot_still_s
         w.mg.faults.add("sing", "slow", seconds=60)  # the upload never gets its answer
         task_id = await request_song(w)
         await wait_status_of(w, task_id, "submitting")
+        # Killed once MusicGPT has the upload (the row says "submitting" a moment earlier).
+        await poll_until(lambda: w.mg.submits, 30, "MusicGPT receiving the submit")
         await w.bot.stop(kill=True)
         w.mg.faults.clear()
 
