@@ -274,6 +274,7 @@ def build_context_excludes(path: str) -> bool:
         ".env.local",
         ".git/HEAD",
         "data/bot.sqlite3",
+        "bot.sqlite3-wal",
         "tests/unit/test_docker.py",
         "bench/__main__.py",
         "bot/__pycache__/config.cpython-311.pyc",
