@@ -21,12 +21,13 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(RUN_STAMP)  ## start the bot with the settings in .env
 	$(BIN)/python -m bot
 
-lint: $(DEV_STAMP)
+lint: $(DEV_STAMP)  ## ruff, mypy and hadolint (the Dockerfile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
-test: lint  ## ruff, then the whole suite (unit and end-to-end through the stand-ins)
+test: lint  ## lint, then the whole suite (unit and end-to-end through the stand-ins)
 	$(BIN)/python -m pytest
 
 fuzz: $(DEV_STAMP)  ## the audio checks against thousands of mutated files (a few minutes)
