@@ -25,6 +25,7 @@ from bot.models import (
     TaskKind,
     TaskStatus,
 )
+from bot.musicgpt.client import KeyCheck
 from bot.store import Store
 from bot.tracker import PollBudget, Tracker
 from tests.unit.conftest import FakeClock, drive
@@ -55,6 +56,8 @@ class FakeMusicGPT:
         self.release_submit.set()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.key_checks = 0
+        self.key_verdict = KeyCheck(True, 404, "HTTP 404")
 
     async def _submit(self, **fields: Any) -> SubmitReceipt:
         self.in_flight += 1
@@ -73,6 +76,10 @@ class FakeMusicGPT:
 
     async def submit_inpaint(self, **fields: Any) -> SubmitReceipt:
         return await self._submit(kind="inpaint", **fields)
+
+    async def check_key(self) -> KeyCheck:
+        self.key_checks += 1
+        return self.key_verdict
 
     async def get_conversion(
         self, kind: TaskKind, *, task_id: str | None = None, **_: Any
