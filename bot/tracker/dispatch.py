@@ -125,10 +125,12 @@ class Dispatcher:
             if self._queued == self._queued_when_empty:
                 continue
             try:
-                while (
-                    clock.now() >= self._not_before
-                    and await store.count_in_flight() < self.parallelism.limit
-                ):
+                while True:
+                    in_flight = await store.count_in_flight()
+                    # Checked after that await, right before the claim: a 429 answered
+                    # meanwhile must not see its task claimed again at once.
+                    if clock.now() < self._not_before or in_flight >= self.parallelism.limit:
+                        break
                     queued_before = self._queued
                     task = await store.claim_next_queued(clock.now())
                     if task is None:

@@ -69,12 +69,14 @@ class PollBudget:
         """MusicGPT answered a poll with 429."""
         now = self._clock.now()
         before = self.per_minute
+        # Polls sent at the old rate and refused together call for one halving, not one each.
+        if self._limited_at is None or now - self._limited_at >= max(1.0, 120.0 / before):
+            self.per_minute = max(1.0, self.per_minute / 2)
+            self._limited_at = now
         hold = max(self._spacing, retry_after or 0.0)
         self._next_allowed = max(self._next_allowed, now + hold)
-        if self._limited_at is not None and now - self._limited_at < max(1.0, 120.0 / before):
-            return  # polls sent at the old rate, refused together: one halving for them all
-        self.per_minute = max(1.0, self.per_minute / 2)
-        self._limited_at = now
+        if self.per_minute == before:
+            return
         log.warning(
             "MusicGPT limited status checks (429); polling at %.0f a minute instead of %.0f "
             "(MUSICGPT_POLLS_PER_MINUTE=%d)",
