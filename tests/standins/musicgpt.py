@@ -140,6 +140,7 @@ class SubmitRecord:
     task_id: str | None = None  # set when a task was created
     error: str | None = None
     in_flight: int = 0  # unfinished tasks + submits being received when it came, itself too
+    answered_at: float | None = None  # time.monotonic() once answered (or dropped)
 
 
 @dataclass(slots=True)
@@ -570,6 +571,7 @@ class MusicGPTStandIn:
             return await self._receive_submit(request, kind, endpoint, record)
         finally:
             self._submits_in_progress -= 1
+            record.answered_at = time.monotonic()
 
     @property
     def running(self) -> int:
