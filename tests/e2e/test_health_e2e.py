@@ -64,12 +64,14 @@ async def test_a_discord_outage_is_not_ready_within_seconds_and_ready_again_afte
         body = await wait_probe(w, "/readyz", 503, timeout=5)
         noticed = time.monotonic() - started
         assert body["failing"] == ["discord_connected"], body
-        assert (await probe(w, "/healthz"))[0] == 503  # type: ignore[index]
+        healthz = await probe(w, "/healthz")
+        assert healthz is not None and healthz[0] == 503
 
         # The bot keeps trying and is refused; it is alive all the while.
         await w.dc.wait_until(lambda: w.dc.gateway.refused_connects >= 1, 30, "a refused retry")
         assert (await probe(w, "/livez")) == (200, {"ok": True})
-        assert (await probe(w, "/readyz"))[0] == 503  # type: ignore[index]
+        readyz = await probe(w, "/readyz")
+        assert readyz is not None and readyz[0] == 503
 
         w.dc.gateway_restore()
         body = await wait_probe(w, "/readyz", 200, timeout=60)
@@ -126,8 +128,8 @@ async def test_max_parallel_above_the_plan_loses_nothing_and_learns_the_real_fig
         body = await wait_probe(w, "/readyz", 200, timeout=10)
         assert body["musicgpt_parallel"] == {"using": 2, "configured": 5, "learned": learned}
 
-        for submit in [s for s in mg.submits if s.task_id][:2]:
-            mg.complete_task(submit.task_id)
+        for held in [s.task_id for s in mg.submits if s.task_id][:2]:
+            mg.complete_task(held)
         results = await wait_results_for(w, ids, timeout=60)
         for task_id in ids:
             await wait_status_of(w, task_id, "delivered")
