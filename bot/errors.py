@@ -47,7 +47,7 @@ class MusicGPTOutOfCredits(MusicGPTError):
 
 
 class MusicGPTUnavailable(MusicGPTError):
-    """MusicGPT kept failing (429/5xx/network) after bounded retries."""
+    """MusicGPT kept failing (5xx/network) after bounded retries."""
 
 
 class MusicGPTSubmitUncertain(MusicGPTError):

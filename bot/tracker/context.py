@@ -34,6 +34,7 @@ class Timing:
     # keep coming, unless Retry-After says otherwise), and how slowly to try more at once.
     busy_backoff: float = 2.0
     busy_backoff_max: float = 60.0
+    busy_retry_after_max: float = 600.0
     parallel_raise_interval: float = 300.0  # one more at once, at most this often
     poll_rate_raise_interval: float = 60.0  # no faster polling for this long after a 429
 

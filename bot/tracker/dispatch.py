@@ -209,8 +209,10 @@ class Dispatcher:
         """MusicGPT didn't take it (429): back to the head of the queue, and slow down."""
         ctx = self._ctx
         timing = ctx.timing
-        wait = self._busy_backoff if retry_after is None else max(retry_after, 0.5)
-        wait = min(wait, timing.busy_backoff_max)
+        if retry_after is None:
+            wait = self._busy_backoff
+        else:  # MusicGPT's own figure, within reason (a broken header can't park the queue)
+            wait = min(max(retry_after, 0.5), timing.busy_retry_after_max)
         self._busy_backoff = min(self._busy_backoff * 2, timing.busy_backoff_max)
         self._not_before = max(self._not_before, ctx.clock.now() + wait)
         requeued = await ctx.store.requeue(task.id, ctx.clock.now())
