@@ -184,7 +184,11 @@ class Dispatcher:
             receipt = await self._send(task)
         except MusicGPTRateLimited as error:
             self._ctx.health.note(error)
-            await self._requeue(task, error.retry_after)
+            try:
+                await self._requeue(task, error.retry_after)
+            except Exception:
+                # Still `submitting` in the database: the next start ends it with a refund.
+                log.exception("couldn't put task %s back in the queue", task.id)
         except MusicGPTError as error:
             self._ctx.health.note(error)
             if isinstance(error, MusicGPTConfigurationError):
@@ -199,7 +203,8 @@ class Dispatcher:
             self._ctx.health.note(None)
             self._busy_backoff = self._ctx.timing.busy_backoff
             await self._on_submitted(task, receipt)
-            self.parallelism.took(await self._ctx.store.count_submitted())
+            if self.parallelism.limited:  # one more query per submit only while learning
+                self.parallelism.took(await self._ctx.store.count_submitted())
         finally:
             if sent := self._sent.get(task.id):
                 sent.set()

@@ -26,6 +26,11 @@ class LearnedParallelism:
         self._raise_interval = raise_interval
         self._changed_at = -math.inf
 
+    @property
+    def limited(self) -> bool:
+        """Using fewer than the setting allows."""
+        return self.limit < self.configured
+
     def refused(self, running: int) -> None:
         """A submit was answered 429 while MusicGPT had `running` of ours."""
         learned = max(1, min(running, self.configured))
@@ -37,7 +42,7 @@ class LearnedParallelism:
     def took(self, running: int) -> None:
         """A submit succeeded; MusicGPT now runs `running` of ours."""
         now = self._clock.now()
-        if self.limit >= self.configured:
+        if not self.limited:
             return
         if running > self.limit:
             # Submits sent before the limit dropped got through: MusicGPT took that many.
