@@ -78,7 +78,7 @@ async def run(settings: Settings) -> None:
         bot: SingingBot | None = None
 
         def is_connected() -> bool:
-            return bot is not None and bot.is_ready() and not bot.is_closed()
+            return bot is not None and bot.is_ready() and bot.gateway_connected
 
         http_server = HttpServer(
             tracker,

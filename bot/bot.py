@@ -64,6 +64,29 @@ class SingingBot(commands.Bot):
         self.quota = quota
         self.intake = intake
         self.http_server = http_server
+        self._gateway_up = False
+
+    @property
+    def gateway_connected(self) -> bool:
+        """Connected to Discord's gateway right now: what /readyz reports.
+
+        Not `is_ready()`, which stays true from the first READY on, through every outage.
+        """
+        return self._gateway_up and not self.is_closed()
+
+    # discord.py dispatches these as the gateway comes and goes: `connect` on READY,
+    # `resumed` on RESUMED, `disconnect` whenever the connection is lost or being replaced.
+    async def on_connect(self) -> None:
+        self._gateway_up = True
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+
+    async def on_ready(self) -> None:
+        self._gateway_up = True
+
+    async def on_disconnect(self) -> None:
+        self._gateway_up = False
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -47,7 +47,7 @@ class MusicGPTOutOfCredits(MusicGPTError):
 
 
 class MusicGPTUnavailable(MusicGPTError):
-    """MusicGPT kept failing (429/5xx/network) after bounded retries."""
+    """MusicGPT kept failing (5xx/network) after bounded retries."""
 
 
 class MusicGPTSubmitUncertain(MusicGPTError):
@@ -73,3 +73,17 @@ class DiskFull(UserFacingError):
 
     def __init__(self, message: str = MESSAGE) -> None:
         super().__init__(message)
+
+
+class MusicGPTRateLimited(MusicGPTError):
+    """MusicGPT answered 429: too many tasks at once, or too many status checks. Nothing was
+    accepted; the caller (which has a scheduler) comes back later instead of retrying now."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MusicGPTSubmitConflict(MusicGPTSubmitUncertain):
+    """A submit answered 409 ("attempt to create a duplicate"): the task may already exist,
+    so it is never sent again."""

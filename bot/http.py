@@ -1,4 +1,10 @@
-"""The bot's own HTTP server: MusicGPT's webhooks, /healthz and /readyz.
+"""The bot's own HTTP server: MusicGPT's webhooks, /livez, /readyz (and /healthz, its alias).
+
+/livez answers 200 while the event loop runs: restart the process when it doesn't. /readyz
+answers 200 only when the bot can do its job *now*: connected to Discord's gateway at this
+moment (not "was ready once": discord.py's `is_ready()` stays true through reconnects), the
+database answering, room on the disk, MusicGPT not failing persistently (one failed call is
+not an outage) and its key not refused. Otherwise 503, with the failing checks named.
 
 MusicGPT signs nothing, so the long random secret in the path is the only gate, compared in
 constant time. Even past the gate a payload is only a hint: the tracker confirms with
@@ -56,9 +62,10 @@ def _always_ok() -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Health:
+    # Connected to the gateway now (tracked from discord.py's connect/disconnect events).
     discord_connected: Callable[[], bool]
     database_ok: Callable[[], Awaitable[bool]]
-    # Only /readyz asks: False when the disk is too full to take new audio.
+    # False when the disk is too full to take new audio.
     disk_ok: Callable[[], bool] = field(default=_always_ok)
 
 
@@ -145,8 +152,10 @@ class HttpServer:
         self.app = web.Application(client_max_size=MAX_BODY_BYTES)
         route = WEBHOOK_PREFIX + "/{secret}/{task_id:" + TASK_ID.pattern + "}"
         self.app.router.add_post(route, self._webhook)
-        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/livez", self._livez)
         self.app.router.add_get("/readyz", self._readyz)
+        # The name older set-ups (and the Docker HEALTHCHECK) ask: the same as /readyz.
+        self.app.router.add_get("/healthz", self._readyz)
 
     @property
     def port(self) -> int:
@@ -218,33 +227,33 @@ class HttpServer:
         await self._tracker.handle_webhook(int(raw_id), payload)
         return web.json_response({"ok": True})
 
-    async def _live_checks(self) -> dict[str, bool]:
+    async def _livez(self, request: web.Request) -> web.Response:
+        """The process serves: nothing else is asked, so a Discord outage never restarts it."""
+        return web.json_response({"ok": True})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
         try:
             database_ok = await self._health.database_ok()
         except Exception:
             database_ok = False
-        reachable = self._tracker.health.reachable
-        return {
-            "discord_connected": self._health.discord_connected(),
-            "database_ok": database_ok,
-            # Not having needed MusicGPT yet is not a failure; the last call failing is.
-            "musicgpt_reachable": reachable is not False,
-        }
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return self._answer(await self._live_checks())
-
-    async def _readyz(self, request: web.Request) -> web.Response:
-        """Healthy, and able to take new requests: the disk has room for their audio."""
         try:
             disk_ok = bool(self._health.disk_ok())
         except Exception:
             log.exception("the disk check failed")
             disk_ok = False
-        return self._answer({**await self._live_checks(), "disk_ok": disk_ok})
-
-    def _answer(self, checks: dict[str, bool]) -> web.Response:
+        musicgpt = self._tracker.health
+        checks = {
+            "discord_connected": bool(self._health.discord_connected()),
+            "database_ok": database_ok,
+            "disk_ok": disk_ok,
+            # Several failed calls in a row, or none through for a while; not just one.
+            "musicgpt_reachable": musicgpt.reachable,
+            # Refused at the start-up check or by a later call; unknown counts as fine.
+            "musicgpt_key": musicgpt.key_accepted is not False,
+        }
         failing = [name for name, ok in checks.items() if not ok]
         body: dict[str, object] = {"ok": not failing, **checks, "failing": failing}
-        body["musicgpt_last_contact"] = self._tracker.health.last_contact
+        body["musicgpt_last_contact"] = musicgpt.last_contact
+        body["musicgpt_consecutive_failures"] = musicgpt.consecutive_failures
+        body.update(self._tracker.musicgpt_limits())
         return web.json_response(body, status=503 if failing else 200)

@@ -298,6 +298,11 @@ class Store:
         )
         return int(row[0]) if row else 0
 
+    async def count_submitted(self) -> int:
+        """Tasks MusicGPT confirmed it took and that aren't finished: what it runs of ours."""
+        row = await self._one("SELECT COUNT(*) FROM tasks WHERE status = 'submitted'")
+        return int(row[0]) if row else 0
+
     async def polls_due(self, now: float, limit: int, *, skip: Iterable[int] = ()) -> list[Task]:
         """Submitted tasks due to be polled by `now`, soonest first, leaving out `skip`
         (polls already under way)."""
@@ -410,6 +415,17 @@ class Store:
                 (now,),
             )
         return _task_from_row(row) if row else None
+
+    async def requeue(self, task_id: int, now: float) -> Task | None:
+        """submitting -> queued, for a submit MusicGPT certainly did not take (a 429).
+
+        The task keeps its id, and `claim_next_queued` takes the lowest id first: every task
+        queued after it has a higher id, so it is at the head of the queue again. Its audio
+        stays on disk and its quota stays charged; nothing about it is lost.
+        """
+        return await self._transition(
+            task_id, [TaskStatus.SUBMITTING], "status = 'queued', updated_at = ?", (now,)
+        )
 
     async def mark_submitted(
         self, task_id: int, receipt: SubmitReceipt, *, next_poll_at: float, now: float

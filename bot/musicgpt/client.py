@@ -4,6 +4,8 @@ One shared `aiohttp.ClientSession` carries every call. Uploads are streamed from
 read into memory. Failures become the exceptions in `bot.errors`; transient ones are retried
 with exponential backoff and jitter, but a submit is only retried when MusicGPT certainly did
 not accept it, because every accepted submit costs credits (see `_Call.retry_safe_statuses`).
+A 429 is not retried here: it says "too many at once" (submits) or "too many status checks"
+(`byId`), and the tracker, which has a queue and a poll budget, slows down instead.
 
 What MusicGPT answers is read by the tolerant parsers in `bot.musicgpt.parse`.
 
@@ -34,6 +36,8 @@ from bot.errors import (
     MusicGPTConfigurationError,
     MusicGPTError,
     MusicGPTOutOfCredits,
+    MusicGPTRateLimited,
+    MusicGPTSubmitConflict,
     MusicGPTSubmitUncertain,
     MusicGPTUnavailable,
     MusicGPTValidationError,
@@ -43,7 +47,7 @@ from bot.musicgpt.parse import MAX_ERROR_TEXT, parse_conversion, parse_receipt, 
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MusicGPTClient", "parse_retry_after"]
+__all__ = ["KeyCheck", "MusicGPTClient", "parse_retry_after"]
 
 SING_PATH: Final = "/v1/sing_over_instrumental"
 INPAINT_PATH: Final = "/v1/inpaint"
@@ -52,8 +56,9 @@ BY_ID_PATH: Final = "/v1/byId"
 _MAX_ANSWER_BYTES: Final = 1 << 20  # answers are small JSON; refuse to buffer a hostile flood
 _CREDITS_RE: Final = re.compile(r"credit", re.IGNORECASE)
 
-# 408: the server gave up waiting for our request; 429: rate limited. Neither processed it.
-_RETRY_STATUSES_ALWAYS: Final = frozenset({408, 429})
+# 408: the server gave up waiting for our request, so it processed nothing. (A 429 processed
+# nothing either, but it raises MusicGPTRateLimited for the tracker to pace itself.)
+_RETRY_STATUSES_ALWAYS: Final = frozenset({408})
 # Statuses a GET may retry: it changes nothing, so any server-side hiccup is worth another try.
 _RETRY_STATUSES_GET: Final = _RETRY_STATUSES_ALWAYS | frozenset({500, 502, 503, 504})
 # Statuses a submit may retry. 503 is included: it means "not handling requests right now" and
@@ -62,6 +67,21 @@ _RETRY_STATUSES_GET: Final = _RETRY_STATUSES_ALWAYS | frozenset({500, 502, 503, 
 # 504 are not: the application (or the gateway in front of it) may have created the task
 # before failing, so retrying could charge twice. Those raise MusicGPTSubmitUncertain.
 _RETRY_STATUSES_SUBMIT: Final = _RETRY_STATUSES_ALWAYS | frozenset({503})
+
+
+# A task id no task has: `byId` for it costs nothing and answers 404 when the key is good,
+# 401/403 when it isn't. Shaped like MusicGPT's own ids, in case it checks their form.
+_NO_SUCH_TASK: Final = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """What one free call said about the API key: `accepted` is None when it said nothing
+    (MusicGPT unreachable, busy or failing), and `status` is its HTTP status, if any."""
+
+    accepted: bool | None
+    status: int | None
+    reason: str
 
 
 class _Secret:
@@ -236,6 +256,29 @@ class MusicGPTClient:
         payload = await self._call(_Call("GET", BY_ID_PATH, "status check", params=params))
         return parse_conversion(payload)
 
+    async def check_key(self) -> KeyCheck:
+        """One `byId` for a task that doesn't exist (free): does MusicGPT take our key?
+
+        A single attempt, no retries: at start-up an unreachable MusicGPT is no verdict.
+        """
+        call = _Call(
+            "GET",
+            BY_ID_PATH,
+            "key check",
+            params={"conversionType": TaskKind.SING.conversion_type, "task_id": _NO_SUCH_TASK},
+        )
+        try:
+            answer = await self._send(call)
+        except _Retryable as exc:
+            return KeyCheck(None, None, exc.reason)
+        status = answer.status
+        if status in (401, 403):
+            return KeyCheck(False, status, f"HTTP {status}")
+        if status == 429 or status >= 500 or status < 200:
+            return KeyCheck(None, status, f"HTTP {status}")
+        # 404 (no such task), or any other answer past the key check: the key was taken.
+        return KeyCheck(True, status, f"HTTP {status}")
+
     # --- one call, many attempts -------------------------------------------------------
 
     async def _submit(self, call: _Call) -> SubmitReceipt:
@@ -366,6 +409,17 @@ class MusicGPTClient:
             )
         if status == 422:
             raise MusicGPTValidationError(text or "MusicGPT rejected the request.")
+        if status == 429:
+            raise MusicGPTRateLimited(
+                _with_text(f"MusicGPT answered HTTP 429 to the {call.what}", text),
+                retry_after=answer.retry_after,
+            )
+        if status == 409 and call.is_submit:
+            # "Attempt to create a duplicate": MusicGPT may hold this task already. Sending it
+            # again could charge twice, so it is handled like a submit we can't be sure of.
+            raise MusicGPTSubmitConflict(
+                _with_text(f"MusicGPT answered HTTP 409 to the {call.what}", text)
+            )
         if status in call.retry_safe_statuses:
             raise _Retryable(_with_text(f"HTTP {status}", text), retry_after=answer.retry_after)
         if call.is_submit and not 400 <= status < 500:

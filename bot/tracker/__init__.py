@@ -3,8 +3,10 @@
 A thin facade over three parts, all driven by rows in the database so a restart loses
 nothing:
 
-* the `Dispatcher` sends queued tasks to MusicGPT while fewer than `max_parallel` are there;
-* the `Poller` asks `byId` about submitted tasks as they fall due, within the poll budget;
+* the `Dispatcher` sends queued tasks to MusicGPT while fewer than it takes at once are there
+  (MUSICGPT_MAX_PARALLEL, lowered by MusicGPT's 429s: `parallelism.py`);
+* the `Poller` asks `byId` about submitted tasks as they fall due, within the poll budget
+  (MUSICGPT_POLLS_PER_MINUTE, lowered by 429s too);
 * the `DeliveryWorker` claims a completed task in the database before posting it.
 
 Webhooks never deliver anything themselves: MusicGPT signs nothing, so a webhook only makes
@@ -34,6 +36,7 @@ from bot.models import (
     Task,
     TaskStatus,
 )
+from bot.musicgpt.client import KeyCheck
 from bot.musicgpt.parse import parse_conversion
 from bot.store import Store
 from bot.tracker.context import MusicGPTHealth, Timing, TrackerContext
@@ -52,7 +55,16 @@ RESTARTED_MID_SUBMIT = (
 )
 
 
-class MusicGPTApi(MusicGPTSubmitter, MusicGPTStatus, Protocol):
+# How long start-up waits for the key check before going on without its verdict: long
+# enough for any answering MusicGPT, short enough that an unreachable one delays nothing much.
+KEY_CHECK_WAIT = 3.0
+
+
+class MusicGPTKeyChecker(Protocol):
+    async def check_key(self) -> KeyCheck: ...
+
+
+class MusicGPTApi(MusicGPTSubmitter, MusicGPTStatus, MusicGPTKeyChecker, Protocol):
     """The part of `MusicGPTClient` the tracker uses."""
 
 
@@ -69,6 +81,7 @@ class Tracker:
         events: TaskEvents | None = None,
     ) -> None:
         clock = clock or SystemClock()
+        self._musicgpt = musicgpt
         self.events = events or TaskEvents()
         self.health = MusicGPTHealth(clock)
         self._ctx = TrackerContext(store, self.events, clock, timing or Timing(), self.health)
@@ -95,12 +108,54 @@ class Tracker:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume every unfinished task where it stood, then run the loops."""
+        """Check the MusicGPT key, resume every unfinished task where it stood, run the loops."""
+        key_check = asyncio.create_task(self._check_key(), name="musicgpt-key-check")
         await self._recover()
         self._loops = [
+            key_check,
             asyncio.create_task(self.dispatcher.run(), name="tracker-dispatch"),
             asyncio.create_task(self.poller.run(), name="tracker-poll"),
         ]
+        # The verdict is usually in within milliseconds; then /readyz has it from the start.
+        await asyncio.wait({key_check}, timeout=KEY_CHECK_WAIT)
+
+    async def _check_key(self) -> None:
+        """One free call at start-up, so a wrong key shows before a member's first request."""
+        try:
+            verdict = await self._musicgpt.check_key()
+        except Exception:
+            log.exception("the MusicGPT key check failed")
+            return
+        if verdict.accepted is False:
+            self.health.note_key(False)
+            log.warning(
+                "MUSICGPT_API_KEY was refused by MusicGPT (%s): check the key", verdict.reason
+            )
+        elif verdict.accepted is None:
+            log.warning(
+                "couldn't check MUSICGPT_API_KEY: no answer from MusicGPT (%s)", verdict.reason
+            )
+        else:
+            if self.health.key_accepted is None:
+                self.health.note_key(True)
+            log.info("MusicGPT accepted the API key")
+
+    def musicgpt_limits(self) -> dict[str, object]:
+        """What the tracker learned about MusicGPT's limits (for /readyz)."""
+        parallel = self.dispatcher.parallelism
+        budget = self.poller.budget
+        return {
+            "musicgpt_parallel": {
+                "using": parallel.limit,
+                "configured": parallel.configured,
+                "learned": parallel.describe(),
+            },
+            "musicgpt_polls_per_minute": {
+                "using": round(budget.per_minute),
+                "configured": budget.configured,
+                "learned": budget.describe(),
+            },
+        }
 
     async def stop(self) -> None:
         for loop in self._loops:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock
-from bot.errors import MusicGPTSubmitUncertain, MusicGPTUnavailable
+from bot.errors import MusicGPTConfigurationError, MusicGPTSubmitUncertain, MusicGPTUnavailable
 from bot.models import Task
 from bot.store import Store
 from bot.tracker.events import TaskEvents
@@ -30,21 +30,66 @@ class Timing:
     max_concurrent_polls: int = 10  # confirmations in flight at once (MusicGPT's top plan)
     delivery_attempts: int = 5
     delivery_backoff: float = 2.0
+    # MusicGPT answering 429: how long to leave a refused submit queued (doubling while they
+    # keep coming, unless Retry-After says otherwise), and how slowly to try more at once.
+    busy_backoff: float = 2.0
+    busy_backoff_max: float = 60.0
+    busy_retry_after_max: float = 600.0
+    parallel_raise_interval: float = 300.0  # one more at once, at most this often
+    poll_rate_raise_interval: float = 60.0  # no faster polling for this long after a 429
 
 
 class MusicGPTHealth:
-    """Whether the last call reached MusicGPT (any HTTP answer counts); None before any."""
+    """Whether MusicGPT is failing *persistently*, and whether it took our key.
+
+    One failed call is not an outage (the client already retried it): MusicGPT counts as
+    failing after FAILURES_IN_A_ROW failed calls in a row, or when the failures since the last
+    success span FAILING_WINDOW seconds (calls kept being made and none got through). Any
+    HTTP answer is contact: a 429 or a 401 is MusicGPT answering, not MusicGPT gone.
+    """
+
+    FAILURES_IN_A_ROW = 3
+    FAILING_WINDOW = 300.0
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self.reachable: bool | None = None
         self.last_contact: float | None = None
+        self.consecutive_failures = 0
+        self._first_failure_at: float | None = None  # of the current run of failures
+        self._last_failure_at: float | None = None
+        # None until something tells: the start-up check, or a call answered 401/403.
+        self.key_accepted: bool | None = None
 
     def note(self, error: Exception | None) -> None:
-        reached = not isinstance(error, MusicGPTUnavailable | MusicGPTSubmitUncertain)
-        self.reachable = reached
-        if reached:
-            self.last_contact = self._clock.now()
+        now = self._clock.now()
+        if isinstance(error, MusicGPTUnavailable | MusicGPTSubmitUncertain):
+            if self.consecutive_failures == 0:
+                self._first_failure_at = now
+            self.consecutive_failures += 1
+            self._last_failure_at = now
+            return
+        self.consecutive_failures = 0
+        self._first_failure_at = self._last_failure_at = None
+        self.last_contact = now
+        if isinstance(error, MusicGPTConfigurationError):
+            self.key_accepted = False
+        elif error is None:
+            self.key_accepted = True  # a call went through: whatever the key was, it works
+
+    def note_key(self, accepted: bool) -> None:
+        self.key_accepted = accepted
+
+    @property
+    def failing(self) -> bool:
+        if self.consecutive_failures >= self.FAILURES_IN_A_ROW:
+            return True
+        first, last = self._first_failure_at, self._last_failure_at
+        return first is not None and last is not None and last - first >= self.FAILING_WINDOW
+
+    @property
+    def reachable(self) -> bool:
+        """Not failing persistently (nothing asked yet counts as reachable)."""
+        return not self.failing
 
 
 @dataclass(eq=False)

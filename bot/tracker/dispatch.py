@@ -1,4 +1,10 @@
-"""The dispatcher: queued tasks go to MusicGPT while fewer than MUSICGPT_MAX_PARALLEL are there."""
+"""The dispatcher: queued tasks go to MusicGPT while fewer than it takes at once are there.
+
+How many that is starts at MUSICGPT_MAX_PARALLEL and is learned from MusicGPT's 429s
+(`LearnedParallelism`): a submit answered 429 was not taken, so it goes back to the head of
+the queue, charged once and with its audio kept, and the next submit waits a little (longer
+while 429s keep coming, or what Retry-After says) and for a slot to free.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,14 @@ from bot.errors import (
     MusicGPTConfigurationError,
     MusicGPTError,
     MusicGPTOutOfCredits,
+    MusicGPTRateLimited,
     MusicGPTSubmitUncertain,
     MusicGPTUnavailable,
     MusicGPTValidationError,
 )
 from bot.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind, TaskStatus
 from bot.tracker.context import TrackerContext, remove_file
+from bot.tracker.parallelism import LearnedParallelism
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +87,12 @@ class Dispatcher:
     ) -> None:
         self._ctx = context
         self._musicgpt = musicgpt
-        self._max_parallel = max_parallel
+        self.parallelism = LearnedParallelism(
+            max_parallel, context.clock, raise_interval=context.timing.parallel_raise_interval
+        )
+        # After a 429: no submit before this time; the wait doubles while 429s keep coming.
+        self._not_before = 0.0
+        self._busy_backoff = context.timing.busy_backoff
         self._webhook_base_url = webhook_base_url
         self._poll_due = poll_due  # set when a task becomes pollable
         self._sent: dict[int, asyncio.Event] = {}  # set when a submit attempt has ended
@@ -99,22 +112,36 @@ class Dispatcher:
 
     async def run(self) -> None:
         store = self._ctx.store
+        clock = self._ctx.clock
         while True:
             await self.wakeup.wait()
+            pause = self._not_before - clock.now()
+            if pause > 0:
+                # MusicGPT said 429 a moment ago: what woke us waits until the pause is over
+                # (the event stays set, so the next turn looks at the queue).
+                await clock.sleep(pause)
+                continue
             self.wakeup.clear()
             if self._queued == self._queued_when_empty:
                 continue
             try:
-                while await store.count_in_flight() < self._max_parallel:
+                while True:
+                    in_flight = await store.count_in_flight()
+                    # Checked after that await, right before the claim: a 429 answered
+                    # meanwhile must not see its task claimed again at once.
+                    if clock.now() < self._not_before or in_flight >= self.parallelism.limit:
+                        break
                     queued_before = self._queued
-                    task = await store.claim_next_queued(self._ctx.clock.now())
+                    task = await store.claim_next_queued(clock.now())
                     if task is None:
                         self._queued_when_empty = queued_before
                         break
                     self._ctx.spawn(self._submit(task), f"submit-{task.id}")
+                if clock.now() < self._not_before:
+                    self.wakeup.set()  # a 429 came while claiming: come back after the pause
             except Exception:
                 log.exception("dispatcher failed; retrying shortly")
-                await self._ctx.clock.sleep(1)
+                await clock.sleep(1)
                 self.queued()
 
     def webhook_url_for(self, task_id: int) -> str | None:
@@ -155,6 +182,13 @@ class Dispatcher:
     async def _submit(self, task: Task) -> None:
         try:
             receipt = await self._send(task)
+        except MusicGPTRateLimited as error:
+            self._ctx.health.note(error)
+            try:
+                await self._requeue(task, error.retry_after)
+            except Exception:
+                # Still `submitting` in the database: the next start ends it with a refund.
+                log.exception("couldn't put task %s back in the queue", task.id)
         except MusicGPTError as error:
             self._ctx.health.note(error)
             if isinstance(error, MusicGPTConfigurationError):
@@ -167,11 +201,35 @@ class Dispatcher:
             await self._ctx.fail(task, failure_message_for(error))
         else:
             self._ctx.health.note(None)
+            self._busy_backoff = self._ctx.timing.busy_backoff
             await self._on_submitted(task, receipt)
+            if self.parallelism.limited:  # one more query per submit only while learning
+                self.parallelism.took(await self._ctx.store.count_submitted())
         finally:
             if sent := self._sent.get(task.id):
                 sent.set()
             self.wakeup.set()
+
+    async def _requeue(self, task: Task, retry_after: float | None) -> None:
+        """MusicGPT didn't take it (429): back to the head of the queue, and slow down."""
+        ctx = self._ctx
+        timing = ctx.timing
+        if retry_after is None:
+            wait = self._busy_backoff
+        else:  # MusicGPT's own figure, within reason (a broken header can't park the queue)
+            wait = min(max(retry_after, 0.5), timing.busy_retry_after_max)
+        self._busy_backoff = min(self._busy_backoff * 2, timing.busy_backoff_max)
+        self._not_before = max(self._not_before, ctx.clock.now() + wait)
+        requeued = await ctx.store.requeue(task.id, ctx.clock.now())
+        self.parallelism.refused(await ctx.store.count_submitted())
+        log.info(
+            "MusicGPT was busy (429) for task %s; it waits at the head of the queue (%.0f s)",
+            task.id,
+            wait,
+        )
+        if requeued is not None:
+            self._queued += 1  # the queue is not empty any more
+            ctx.events.publish(task.id)
 
     async def _on_submitted(self, task: Task, receipt: SubmitReceipt) -> None:
         ctx = self._ctx

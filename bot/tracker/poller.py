@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bot.clock import Clock, sleep_or_wake
-from bot.errors import MusicGPTError
+from bot.errors import MusicGPTError, MusicGPTRateLimited
 from bot.models import ConversionResult, Task, TaskKind
 from bot.store import DatabaseError
 from bot.tracker.context import TrackerContext
@@ -40,18 +40,69 @@ class MusicGPTStatus(Protocol):
 
 
 class PollBudget:
-    """Spaces `byId` calls evenly so no 60-second window holds more than `per_minute`."""
+    """Spaces `byId` calls evenly so no 60-second window holds more than the rate in use.
 
-    def __init__(self, per_minute: int, clock: Clock) -> None:
-        self._spacing = 60.0 / per_minute
+    The rate starts at MUSICGPT_POLLS_PER_MINUTE. A 429 from `byId` halves it (at least one a
+    minute) and holds every poll for its Retry-After; after `raise_interval` seconds without
+    one, each successful poll raises it by one a minute, back up to the setting.
+    """
+
+    def __init__(self, per_minute: int, clock: Clock, *, raise_interval: float = 60.0) -> None:
+        self.configured = per_minute
+        self.per_minute = float(per_minute)
         self._clock = clock
+        self._raise_interval = raise_interval
         self._next_allowed = 0.0
+        self._limited_at: float | None = None  # the last 429
+
+    @property
+    def _spacing(self) -> float:
+        return 60.0 / self.per_minute
 
     def wait_time(self) -> float:
         return max(0.0, self._next_allowed - self._clock.now())
 
     def spend(self) -> None:
         self._next_allowed = max(self._clock.now(), self._next_allowed) + self._spacing
+
+    def limited(self, retry_after: float | None) -> None:
+        """MusicGPT answered a poll with 429."""
+        now = self._clock.now()
+        before = self.per_minute
+        # Polls sent at the old rate and refused together call for one halving, not one each.
+        if self._limited_at is None or now - self._limited_at >= max(1.0, 120.0 / before):
+            self.per_minute = max(1.0, self.per_minute / 2)
+            self._limited_at = now
+        hold = max(self._spacing, retry_after or 0.0)
+        self._next_allowed = max(self._next_allowed, now + hold)
+        if self.per_minute == before:
+            return
+        log.warning(
+            "MusicGPT limited status checks (429); polling at %.0f a minute instead of %.0f "
+            "(MUSICGPT_POLLS_PER_MINUTE=%d)",
+            self.per_minute,
+            before,
+            self.configured,
+        )
+
+    def succeeded(self) -> None:
+        """A poll was answered: after a quiet spell, creep back towards the setting."""
+        if self._limited_at is None or self.per_minute >= self.configured:
+            return
+        if self._clock.now() - self._limited_at < self._raise_interval:
+            return
+        self.per_minute = min(float(self.configured), self.per_minute + 1)
+        if self.per_minute >= self.configured:
+            log.info("polling at MUSICGPT_POLLS_PER_MINUTE=%d again", self.configured)
+
+    def describe(self) -> str | None:
+        """What was learned, for /readyz; None while MusicGPT never limited the polls."""
+        if self._limited_at is None:
+            return None
+        return (
+            f"MusicGPT limited status checks; polling at {self.per_minute:.0f} a minute "
+            f"of MUSICGPT_POLLS_PER_MINUTE={self.configured}"
+        )
 
 
 class Poller:
@@ -66,7 +117,11 @@ class Poller:
     ) -> None:
         self._ctx = context
         self._musicgpt = musicgpt
-        self._budget = PollBudget(polls_per_minute, context.clock)
+        self.budget = PollBudget(
+            polls_per_minute,
+            context.clock,
+            raise_interval=context.timing.poll_rate_raise_interval,
+        )
         self._give_up_after = give_up_after
         self._on_result = on_result
         self._in_flight: set[int] = set()
@@ -97,11 +152,11 @@ class Poller:
             return
         due = await ctx.store.polls_due(ctx.clock.now(), room, skip=self._in_flight)
         for task in due:
-            wait = self._budget.wait_time()
+            wait = self.budget.wait_time()
             if wait > 0:
                 await sleep_or_wake(ctx.clock, self.wakeup, wait)
                 return  # look again: something sooner may have become due meanwhile
-            self._budget.spend()
+            self.budget.spend()
             self._in_flight.add(task.id)
             ctx.spawn(self._poll(task), f"poll-{task.id}")
         if len(due) == room:
@@ -128,10 +183,14 @@ class Poller:
             result = await self._musicgpt.get_conversion(task.kind, task_id=task.musicgpt_task_id)
         except MusicGPTError as error:
             self._ctx.health.note(error)
-            log.warning("poll of task %s failed: %s", task.id, type(error).__name__)
+            if isinstance(error, MusicGPTRateLimited):
+                self.budget.limited(error.retry_after)
+            else:
+                log.warning("poll of task %s failed: %s", task.id, type(error).__name__)
             await self._record(task, self._poll_later, task)
             return
         self._ctx.health.note(None)
+        self.budget.succeeded()
         if result.status.is_final:
             await self._record(task, self._on_result, task.id, result)
         else:

@@ -28,6 +28,10 @@ Scripting (all plain attributes and methods on the stand-in):
 - the eta a submit is answered with: `eta=` seconds, or a callable (StandInTask → seconds);
   by default the task's delay rounded up (60 for HOLD).
 - failures: `fail_next_task("msg")` makes the next created task end FAILED with that status_msg.
+- a plan's parallel limit: `max_running=N` (constructor or attribute) answers a submit 429
+  while N tasks are unfinished, as MusicGPT does past a plan's generations at once; each
+  SubmitRecord's `in_flight` is what was running or being submitted when it arrived
+  (itself included).
 - faults: `faults.add(route, kind, count=…)`, see `Faults.add`.
 - records: `submits`, `by_id_requests`, `file_requests`, `webhook_deliveries`, `tasks`;
   `await wait_for(predicate)` / `wait_task_final(task_id)`.
@@ -135,6 +139,8 @@ class SubmitRecord:
     status: int | None = None  # what the stand-in answered; None if the connection was dropped
     task_id: str | None = None  # set when a task was created
     error: str | None = None
+    in_flight: int = 0  # unfinished tasks + submits being received when it came, itself too
+    answered_at: float | None = None  # time.monotonic() once answered (or dropped)
 
 
 @dataclass(slots=True)
@@ -409,6 +415,7 @@ class MusicGPTStandIn:
         validate: bool = True,
         outputs: Callable[[StandInTask], Sequence[bytes]] | None = None,
         on_file_sent: Callable[[str, float, float], None] | None = None,
+        max_running: int | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -430,6 +437,8 @@ class MusicGPTStandIn:
         self.validate = validate
         self.outputs = outputs or self._tones
         self.on_file_sent = on_file_sent
+        self.max_running = max_running
+        self._submits_in_progress = 0
 
         self.faults = Faults()
         self.submits: list[SubmitRecord] = []
@@ -556,6 +565,24 @@ class MusicGPTStandIn:
             authorized=request.headers.get("Authorization") == self.api_key,
         )
         self.submits.append(record)
+        self._submits_in_progress += 1
+        record.in_flight = self.running + self._submits_in_progress
+        try:
+            return await self._receive_submit(request, kind, endpoint, record)
+        finally:
+            self._submits_in_progress -= 1
+            record.answered_at = time.monotonic()
+
+    @property
+    def running(self) -> int:
+        """Tasks not finished yet: what a plan's parallel limit counts."""
+        return sum(
+            1 for t in self.tasks.values() if t.status not in ("COMPLETED", "FAILED", "ERROR")
+        )
+
+    async def _receive_submit(
+        self, request: web.Request, kind: TaskKind, endpoint: str, record: SubmitRecord
+    ) -> web.StreamResponse:
         fault = self.faults.take("sing" if kind is TaskKind.SING else "inpaint")
         if fault is not None and not fault.after_accept and fault.kind != "slow":
             if fault.kind != "reset":
@@ -578,6 +605,11 @@ class MusicGPTStandIn:
         if problem:
             record.error = problem
             return self._answer(record, _error(422, problem))
+        if self.max_running is not None and self.running >= self.max_running:
+            # Nothing awaited between this count and the task's creation below: two submits
+            # can't both take the last place.
+            message = f"Too many parallel requests: your plan runs {self.max_running} at once"
+            return self._answer(record, _error(429, message))
 
         task = self._create_task(kind, record)
         answer = web.json_response(self._receipt(task))

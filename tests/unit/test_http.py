@@ -14,7 +14,10 @@ import aiohttp
 import pytest
 
 import bot.http
+from bot.clock import SystemClock
+from bot.errors import MusicGPTConfigurationError, MusicGPTUnavailable
 from bot.http import Health, HttpServer
+from bot.tracker.context import MusicGPTHealth
 
 SECRET = "s" * 43
 
@@ -22,10 +25,14 @@ SECRET = "s" * 43
 class FakeTracker:
     def __init__(self) -> None:
         self.webhooks: list[tuple[int, dict[str, Any]]] = []
-        self.health = type("H", (), {"reachable": None, "last_contact": None})()
+        self.health = MusicGPTHealth(SystemClock())
+        self.limits: dict[str, object] = {"musicgpt_parallel": {"using": 5, "configured": 5}}
 
     async def handle_webhook(self, task_id: int, payload: dict[str, Any]) -> None:
         self.webhooks.append((task_id, payload))
+
+    def musicgpt_limits(self) -> dict[str, object]:
+        return self.limits
 
 
 async def database_ok() -> bool:
@@ -207,7 +214,7 @@ async def test_connections_past_the_cap_are_closed_at_once(monkeypatch: pytest.M
             held_writer.close()
 
 
-async def test_readyz_adds_the_disk_to_healthz() -> None:
+async def test_readyz_checks_the_disk_and_healthz_is_the_same() -> None:
     disk: dict[str, bool | None] = {"ok": True}
 
     def disk_ok() -> bool:
@@ -222,14 +229,16 @@ async def test_readyz_adds_the_disk_to_healthz() -> None:
         disk["ok"] = False
         status, body = await get(f"{base}/readyz")
         assert (status, body["ok"], body["failing"]) == (503, False, ["disk_ok"])
-        status, body = await get(f"{base}/healthz")  # alive, just not taking new audio
-        assert status == 200 and "disk_ok" not in body
+        status, body = await get(f"{base}/healthz")  # an alias of /readyz
+        assert (status, body["failing"]) == (503, ["disk_ok"])
+        status, body = await get(f"{base}/livez")  # the process still serves
+        assert (status, body) == (200, {"ok": True})
         disk["ok"] = None
         status, body = await get(f"{base}/readyz")
         assert (status, body["failing"]) == (503, ["disk_ok"])
 
 
-async def test_readyz_names_every_failing_check() -> None:
+async def test_readyz_names_every_failing_check_and_livez_stays_200() -> None:
     async def database_down() -> bool:
         raise OSError("database is locked")
 
@@ -240,9 +249,44 @@ async def test_readyz_names_every_failing_check() -> None:
         assert body["failing"] == ["discord_connected", "database_ok"]
         status, body = await get(f"{base}/healthz")
         assert status == 503 and body["failing"] == ["discord_connected", "database_ok"]
+        assert await get(f"{base}/livez") == (200, {"ok": True})
 
 
 async def test_the_default_disk_check_is_ready() -> None:
     async with serving() as (_, _tracker, base):
         status, body = await get(f"{base}/readyz")
         assert status == 200 and body["disk_ok"] is True
+
+
+async def test_one_failed_musicgpt_call_is_not_an_outage_three_are() -> None:
+    tracker = FakeTracker()
+    async with serving(tracker=tracker) as (_, _, base):
+        tracker.health.note(MusicGPTUnavailable("down"))
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["musicgpt_reachable"], body["musicgpt_consecutive_failures"]) == (
+            200,
+            True,
+            1,
+        )
+        tracker.health.note(MusicGPTUnavailable("down"))
+        tracker.health.note(MusicGPTUnavailable("down"))
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["failing"]) == (503, ["musicgpt_reachable"])
+        tracker.health.note(None)
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["failing"]) == (200, [])
+
+
+async def test_a_refused_key_fails_readiness_by_name_and_the_limits_are_shown() -> None:
+    tracker = FakeTracker()
+    tracker.limits = {"musicgpt_parallel": {"using": 2, "configured": 5, "learned": "took 2"}}
+    async with serving(tracker=tracker) as (_, _, base):
+        tracker.health.note(MusicGPTConfigurationError("bad key"))
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["failing"], body["musicgpt_reachable"]) == (
+            503,
+            ["musicgpt_key"],
+            True,  # a 401 is an answer: MusicGPT is there, it just won't take the key
+        )
+        assert body["musicgpt_parallel"] == tracker.limits["musicgpt_parallel"]
+        assert (await get(f"{base}/livez"))[0] == 200

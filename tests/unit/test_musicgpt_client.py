@@ -21,6 +21,8 @@ from bot.errors import (
     MusicGPTConfigurationError,
     MusicGPTError,
     MusicGPTOutOfCredits,
+    MusicGPTRateLimited,
+    MusicGPTSubmitConflict,
     MusicGPTSubmitUncertain,
     MusicGPTUnavailable,
     MusicGPTValidationError,
@@ -359,24 +361,78 @@ async def test_other_4xx_is_a_musicgpt_error_with_its_text(
 # --- retries and submit safety -----------------------------------------------------------
 
 
-async def test_429_with_retry_after_is_retried_once_and_creates_one_task(
+async def test_429_is_raised_at_once_with_its_retry_after_for_the_tracker_to_pace(
     session: aiohttp.ClientSession, mg: MusicGPTStandIn, wav: Path
 ) -> None:
-    mg.faults.add("sing", "rate_limit", retry_after="0.3")
+    mg.faults.add("sing", "rate_limit", retry_after="7")
     waits: list[float] = []
 
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
     client = make_client(session, mg.base_url, sleep=record)
-    receipt = await sing(client, wav)
+    with pytest.raises(MusicGPTRateLimited) as caught:
+        await sing(client, wav)
+    assert caught.value.retry_after == pytest.approx(7)
+    assert waits == [] and [r.status for r in mg.submits] == [429] and mg.tasks == {}
 
-    assert waits == [pytest.approx(0.3)]  # Retry-After, not the ~0.01 s backoff
-    assert [r.status for r in mg.submits] == [429, 200]
-    assert list(mg.tasks) == [receipt.task_id]
-    # The retried upload was a fresh, complete copy of the file.
-    assert mg.submits[1].upload is not None
-    assert mg.submits[1].upload.sha256 == hashlib.sha256(wav.read_bytes()).hexdigest()
+    mg.faults.add("byId", "rate_limit")
+    with pytest.raises(MusicGPTRateLimited) as caught:
+        await client.get_conversion(TaskKind.SING, task_id="task-x")
+    assert caught.value.retry_after is None and len(mg.by_id_requests) == 1
+
+
+async def test_409_on_submit_may_already_exist_and_is_never_retried(
+    client: MusicGPTClient, mg: MusicGPTStandIn, wav: Path
+) -> None:
+    mg.faults.add("sing", "status", status=409, message="Attempt to create a duplicate")
+    with pytest.raises(MusicGPTSubmitConflict, match="duplicate") as caught:
+        await sing(client, wav)
+    assert isinstance(caught.value, MusicGPTSubmitUncertain)  # handled as "may have taken it"
+    assert len(mg.submits) == 1
+
+
+async def test_a_429_from_the_plans_parallel_limit_creates_nothing(
+    client: MusicGPTClient, mg: MusicGPTStandIn, wav: Path
+) -> None:
+    mg.max_running = 1
+    mg.script_delays(HOLD)
+    first = await sing(client, wav)
+    with pytest.raises(MusicGPTRateLimited):
+        await sing(client, wav)
+    assert list(mg.tasks) == [first.task_id]
+    assert [r.in_flight for r in mg.submits] == [1, 2]
+    mg.complete_task(first.task_id)
+    await mg.wait_task_final(first.task_id)
+    await sing(client, wav)  # a place is free again
+    assert len(mg.tasks) == 2
+
+
+async def test_the_key_check_tells_a_good_key_from_a_refused_one(
+    session: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    good = await make_client(session, mg.base_url).check_key()
+    assert (good.accepted, good.status) == (True, 404)  # no such task, but the key was taken
+    bad = await make_client(session, mg.base_url, api_key="wrong").check_key()
+    assert (bad.accepted, bad.status, bad.reason) == (False, 401, "HTTP 401")
+    mg.faults.add("byId", "status", status=403, message="Forbidden")
+    forbidden = await make_client(session, mg.base_url).check_key()
+    assert (forbidden.accepted, forbidden.status) == (False, 403)
+    mg.faults.add("byId", "unavailable")
+    busy = await make_client(session, mg.base_url).check_key()
+    assert (busy.accepted, busy.status) == (None, 503)
+    assert len(mg.by_id_requests) == 4  # one call each, never retried
+
+
+async def test_the_key_check_gives_no_verdict_when_musicgpt_is_unreachable(
+    session: aiohttp.ClientSession,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    verdict = await make_client(session, f"http://127.0.0.1:{port}/api").check_key()
+    assert verdict.accepted is None and verdict.status is None
+    assert "could not connect" in verdict.reason
 
 
 async def test_503_on_submit_is_retried(
@@ -488,7 +544,7 @@ async def test_retry_after_beyond_the_limit_gives_up_at_once(
 ) -> None:
     client = make_client(session, mg.base_url, max_retry_after=10.0)
     retry_at = datetime.now(UTC) + timedelta(hours=1)
-    mg.faults.add("sing", "rate_limit", retry_after=format_datetime(retry_at, usegmt=True))
+    mg.faults.add("sing", "unavailable", retry_after=format_datetime(retry_at, usegmt=True))
 
     with pytest.raises(MusicGPTUnavailable, match="asked us to wait"):
         await sing(client, wav)

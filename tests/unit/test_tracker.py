@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +13,15 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.errors import MusicGPTValidationError, PermanentDeliveryError
+from bot.errors import (
+    MusicGPTConfigurationError,
+    MusicGPTRateLimited,
+    MusicGPTSubmitConflict,
+    MusicGPTSubmitUncertain,
+    MusicGPTUnavailable,
+    MusicGPTValidationError,
+    PermanentDeliveryError,
+)
 from bot.models import (
     ConversionResult,
     ConversionStatus,
@@ -25,8 +34,10 @@ from bot.models import (
     TaskKind,
     TaskStatus,
 )
+from bot.musicgpt.client import KeyCheck
 from bot.store import Store
 from bot.tracker import PollBudget, Tracker
+from bot.tracker.context import MusicGPTHealth
 from tests.unit.conftest import FakeClock, drive
 
 SETTINGS = Settings(
@@ -55,6 +66,8 @@ class FakeMusicGPT:
         self.release_submit.set()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.key_checks = 0
+        self.key_verdict = KeyCheck(True, 404, "HTTP 404")
 
     async def _submit(self, **fields: Any) -> SubmitReceipt:
         self.in_flight += 1
@@ -73,6 +86,10 @@ class FakeMusicGPT:
 
     async def submit_inpaint(self, **fields: Any) -> SubmitReceipt:
         return await self._submit(kind="inpaint", **fields)
+
+    async def check_key(self) -> KeyCheck:
+        self.key_checks += 1
+        return self.key_verdict
 
     async def get_conversion(
         self, kind: TaskKind, *, task_id: str | None = None, **_: Any
@@ -431,3 +448,274 @@ async def test_a_result_that_cant_be_recorded_waits_without_polling(
     await h.until(task.id, TaskStatus.DELIVERED)
     await h.until(other.id, TaskStatus.DELIVERED)
     assert len(musicgpt.polls) <= polls_when_full + 1
+
+
+# --- MusicGPT's limits: 429s, 409s and the key --------------------------------------------
+
+
+class BusyMusicGPT(FakeMusicGPT):
+    """MusicGPT with a plan's parallel limit: a submit while `capacity` tasks run is a 429.
+
+    Accepted tasks run until `finish(mg_id)`; polls answer IN_PROGRESS until then."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.running: set[str] = set()
+        self.attempts: list[tuple[str, int, str]] = []  # (prompt, in flight on arrival, outcome)
+        self.receiving = 0
+        self.refusals = 0
+        self.error: Exception | None = None  # raised by every submit when set
+
+    async def _submit(self, **fields: Any) -> SubmitReceipt:
+        self.receiving += 1
+        in_flight = len(self.running) + self.receiving
+        try:
+            await asyncio.sleep(0)  # a round trip: other submits may be on their way meanwhile
+            if self.error is not None:
+                self.attempts.append((fields["prompt"], in_flight, type(self.error).__name__))
+                raise self.error
+            if len(self.running) >= self.capacity:
+                self.refusals += 1
+                self.attempts.append((fields["prompt"], in_flight, "429"))
+                raise MusicGPTRateLimited("too many at once")
+            self.submits.append(fields)
+            mg_id = f"mg-{len(self.submits)}"
+            self.running.add(mg_id)
+            self.attempts.append((fields["prompt"], in_flight, mg_id))
+            return SubmitReceipt(mg_id, ("c1",), 0, 1.0)
+        finally:
+            self.receiving -= 1
+
+    def finish(self, *mg_ids: str) -> None:
+        self.running.difference_update(mg_ids)
+
+    async def get_conversion(
+        self, kind: TaskKind, *, task_id: str | None = None, **_: Any
+    ) -> ConversionResult:
+        self.polls.append(task_id or "")
+        if task_id in self.running:
+            return ConversionResult(ConversionStatus.IN_PROGRESS, task_id=task_id)
+        return ConversionResult(ConversionStatus.COMPLETED, task_id, (), None, DONE.outputs, 1.0)
+
+
+def named(prompt: str, user_id: int) -> Request:
+    return dataclasses.replace(sing(user_id), prompt=prompt)
+
+
+async def test_a_submit_answered_429_waits_at_the_head_of_the_queue_charged_once(
+    store: Store, poster: FakePoster, clock: FakeClock
+) -> None:
+    busy = BusyMusicGPT(capacity=1)
+    tracker = Tracker(
+        store, busy, dataclasses.replace(SETTINGS, musicgpt_max_parallel=3), clock=clock
+    )
+    tracker.attach(poster)
+    h = Harness(tracker, store, clock)
+    try:
+        await tracker.start()
+        first = await h.submit(named("first", 1))
+        await h.until(first.id, TaskStatus.SUBMITTED)
+        second = await h.submit(named("second", 2))
+
+        async def refused() -> bool:
+            task = await store.get_task(second.id)
+            return busy.refusals == 1 and task is not None and task.status is TaskStatus.QUEUED
+
+        await drive(clock, refused, step=0.1)
+        third = await h.submit(named("third", 3))
+        requeued = await store.get_task(second.id)
+        assert requeued is not None and not requeued.quota_refunded
+        assert [await store.queue_position(t.id) for t in (second, third)] == [1, 2]
+        assert tracker.dispatcher.parallelism.limit == 1
+        assert tracker.dispatcher.parallelism.describe() == (
+            "MusicGPT took only 1 at once; using 1 of MUSICGPT_MAX_PARALLEL=3"
+        )
+
+        busy.finish("mg-1")
+        await h.until(second.id, TaskStatus.SUBMITTED)
+        busy.finish("mg-2")
+        await h.until(third.id, TaskStatus.SUBMITTED)
+        busy.finish("mg-3")
+        for task in (first, second, third):
+            await h.until(task.id, TaskStatus.DELIVERED)
+        # Each went to MusicGPT once, in the order asked; nobody's song failed or was refunded.
+        assert [s["prompt"] for s in busy.submits] == ["first", "second", "third"]
+        for user in (1, 2, 3):
+            assert (await store.quota_usage(user, clock.now())).used_today == 1
+        # After the 429 nothing was sent while MusicGPT was still full.
+        after = busy.attempts[[a[2] for a in busy.attempts].index("429") + 1 :]
+        assert after and all(outcome.startswith("mg-") for _, _, outcome in after)
+    finally:
+        await tracker.stop()
+
+
+async def test_the_parallelism_learned_goes_down_at_once_and_back_up_slowly(
+    store: Store, poster: FakePoster, clock: FakeClock
+) -> None:
+    busy = BusyMusicGPT(capacity=2)
+    tracker = Tracker(
+        store, busy, dataclasses.replace(SETTINGS, musicgpt_max_parallel=4), clock=clock
+    )
+    tracker.attach(poster)
+    h = Harness(tracker, store, clock)
+    parallel = tracker.dispatcher.parallelism
+    interval = tracker._ctx.timing.parallel_raise_interval
+    try:
+        await tracker.start()
+        tasks = [await h.submit(named(f"song {n}", n)) for n in range(1, 6)]
+
+        async def two_running_and_learned() -> bool:
+            return len(busy.running) == 2 and busy.refusals >= 1 and parallel.limit == 2
+
+        await drive(clock, two_running_and_learned, step=0.1)
+        first_refusal = [a[2] for a in busy.attempts].index("429")
+
+        async def all_delivered() -> bool:
+            busy.finish(*list(busy.running))  # MusicGPT finishes whatever it runs
+            found = [await store.get_task(task.id) for task in tasks]
+            return all(t is not None and t.status is TaskStatus.DELIVERED for t in found)
+
+        await drive(clock, all_delivered)
+        # Once the 429 was in, every submit found MusicGPT with room for it: at most 2.
+        assert max(in_flight for _, in_flight, _ in busy.attempts[first_refusal + 1 :]) <= 2
+        assert parallel.limit == 2 and len(busy.submits) == 5
+
+        # The owner upgrades the plan. Successes raise the figure by one, once an interval.
+        busy.capacity = 4
+        clock.advance(interval)
+        extra = await h.submit(named("song 6", 6))
+        await h.until(extra.id, TaskStatus.SUBMITTED)
+        assert parallel.limit == 3
+        another = await h.submit(named("song 7", 7))
+        await h.until(another.id, TaskStatus.SUBMITTED)
+        assert parallel.limit == 3  # not again before the interval is over
+        clock.advance(interval)
+        last = await h.submit(named("song 8", 8))
+        await h.until(last.id, TaskStatus.SUBMITTED)
+        assert parallel.limit == 4
+        assert parallel.describe() == (
+            "MusicGPT took only 2 at once earlier; using all 4 of MUSICGPT_MAX_PARALLEL=4 again"
+        )
+    finally:
+        await tracker.stop()
+
+
+async def test_a_409_is_never_submitted_again(
+    store: Store, poster: FakePoster, clock: FakeClock
+) -> None:
+    busy = BusyMusicGPT(capacity=5)
+    busy.error = MusicGPTSubmitConflict("MusicGPT answered HTTP 409: duplicate")
+    tracker = Tracker(store, busy, SETTINGS, clock=clock)
+    tracker.attach(poster)
+    h = Harness(tracker, store, clock)
+    try:
+        await tracker.start()
+        task = await h.submit(sing())
+        failed = await h.until(task.id, TaskStatus.FAILED)
+        assert failed.quota_refunded and "twice" in (failed.error or "")
+        clock.advance(3600)
+        await asyncio.sleep(0.01)
+        assert len(busy.attempts) == 1
+    finally:
+        await tracker.stop()
+
+
+async def test_a_by_id_429_holds_the_polls_for_its_retry_after(
+    make_harness, musicgpt: FakeMusicGPT, clock: FakeClock
+) -> None:
+    h = make_harness()
+    polled_at: list[float] = []
+
+    async def limited_once(kind: TaskKind, *, task_id: str | None = None, **_: Any):
+        polled_at.append(clock.now())
+        if len(polled_at) == 1:
+            raise MusicGPTRateLimited("slow down", retry_after=30)
+        return ConversionResult(ConversionStatus.COMPLETED, task_id, (), None, DONE.outputs, 1.0)
+
+    musicgpt.get_conversion = limited_once  # type: ignore[method-assign]
+    await h.tracker.start()
+    task = await h.submit(sing())
+    await h.until(task.id, TaskStatus.DELIVERED)
+    assert len(polled_at) == 2 and polled_at[1] - polled_at[0] >= 30
+    budget = h.tracker.poller.budget
+    assert budget.per_minute == SETTINGS.musicgpt_polls_per_minute / 2
+    assert h.tracker.health.reachable  # a 429 is MusicGPT answering
+
+
+def test_poll_budget_halves_on_429_and_creeps_back_after_a_quiet_spell() -> None:
+    clock = FakeClock(start=100.0)
+    budget = PollBudget(per_minute=20, clock=clock, raise_interval=60.0)
+    budget.limited(retry_after=None)
+    assert budget.per_minute == 10
+    assert budget.wait_time() == pytest.approx(6.0)  # the new spacing
+    budget.limited(retry_after=None)  # answered together with the first: no second halving
+    assert budget.per_minute == 10
+    clock.advance(13)
+    budget.limited(retry_after=45)
+    assert budget.per_minute == 5 and budget.wait_time() == pytest.approx(45)
+    assert budget.describe() == (
+        "MusicGPT limited status checks; polling at 5 a minute of MUSICGPT_POLLS_PER_MINUTE=20"
+    )
+    budget.succeeded()
+    assert budget.per_minute == 5  # too soon after the 429
+    clock.advance(60)
+    for _ in range(30):
+        budget.succeeded()
+    assert budget.per_minute == 20  # one a minute more per success, up to the setting
+
+
+def test_musicgpt_is_failing_after_three_failures_in_a_row_or_five_minutes_of_them() -> None:
+    clock = FakeClock()
+    health = MusicGPTHealth(clock)
+    assert health.reachable and health.key_accepted is None
+    health.note(MusicGPTUnavailable("x"))
+    health.note(MusicGPTSubmitUncertain("x"))
+    assert health.reachable and health.consecutive_failures == 2
+    health.note(MusicGPTUnavailable("x"))
+    assert not health.reachable
+    health.note(None)
+    assert health.reachable and health.consecutive_failures == 0
+    health.note(MusicGPTUnavailable("x"))
+    clock.advance(MusicGPTHealth.FAILING_WINDOW - 1)
+    health.note(MusicGPTUnavailable("x"))
+    assert health.reachable  # two failures, not yet five minutes apart
+    clock.advance(1)
+    health.note(MusicGPTUnavailable("x"))
+    assert not health.reachable
+    # 429s and 401s are answers: MusicGPT is there.
+    health.note(MusicGPTRateLimited("busy"))
+    assert health.reachable
+    health.note(MusicGPTConfigurationError("bad key"))
+    assert health.reachable and health.key_accepted is False
+
+
+@pytest.mark.parametrize(
+    ("verdict", "accepted", "line"),
+    [
+        (
+            KeyCheck(False, 401, "HTTP 401"),
+            False,
+            "MUSICGPT_API_KEY was refused by MusicGPT (HTTP 401): check the key",
+        ),
+        (
+            KeyCheck(None, None, "could not connect (ClientConnectorError)"),
+            None,
+            "couldn't check MUSICGPT_API_KEY: no answer from MusicGPT",
+        ),
+        (KeyCheck(True, 404, "HTTP 404"), True, None),
+    ],
+)
+async def test_the_key_is_checked_once_at_start(
+    make_harness, musicgpt: FakeMusicGPT, caplog, verdict, accepted, line
+) -> None:
+    musicgpt.key_verdict = verdict
+    h = make_harness()
+    with caplog.at_level(logging.INFO, logger="bot"):
+        await h.tracker.start()
+    assert musicgpt.key_checks == 1 and h.tracker.health.key_accepted is accepted
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    if line is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(line)

@@ -50,6 +50,8 @@ Test-facing API
         dc.unhandled_requests -> requests to routes the stand-in does not implement
         dc.internal_errors -> stand-in crashes (answered 503, which discord.py does not retry)
         await dc.gateway_reconnect(); await dc.gateway_invalidate(); await dc.gateway_drop()
+        await dc.gateway_outage(); dc.gateway_restore()  # drop, refuse reconnects, then allow
+        dc.gateway.refused_connects                     # attempts refused during outages
         await dc.wait_until(lambda: ..., timeout, what)  # generic: re-checked on every change
 
 All waits wake on state changes (no polling). Faults match `path_regex` with `re.search`
@@ -543,6 +545,18 @@ class DiscordStandIn:
     async def gateway_invalidate(self, resumable: bool = False) -> None:
         """Send op 9 INVALID_SESSION: discord.py re-IDENTIFYs (or resumes if resumable)."""
         await self.gateway.send_op(OP_INVALID_SESSION, resumable)
+
+    async def gateway_outage(self, code: int = 4000) -> None:
+        """Drop every gateway connection and refuse new ones until `gateway_restore()`.
+
+        The session stays resumable, as after a real outage."""
+        self.gateway.refusing = True
+        await self.gateway.close_all(code=code)
+
+    def gateway_restore(self) -> None:
+        """End an outage: connections are taken again (and may RESUME)."""
+        self.gateway.refusing = False
+        self.world.notify()
 
     async def gateway_drop(self, code: int = 4000) -> None:
         """Close every gateway connection from the server side (4000: resumable)."""

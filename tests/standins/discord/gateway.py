@@ -2,7 +2,8 @@
 
 HELLO -> (heartbeat -> ACK) -> IDENTIFY -> READY + GUILD_CREATE per guild, RESUME with
 replay of missed dispatches, REQUEST_GUILD_MEMBERS -> GUILD_MEMBERS_CHUNK, and test controls
-to send RECONNECT (op 7), INVALID_SESSION (op 9) or drop the connection.
+to send RECONNECT (op 7), INVALID_SESSION (op 9), drop the connection, or refuse every
+connection for a while (an outage).
 
 Compression: `compress=zlib-stream` gets one zlib compressor for the whole connection and a
 Z_SYNC_FLUSH after every frame (what discord.py's decompressor waits for); `zstd-stream` is
@@ -111,6 +112,10 @@ class Gateway:
         self.connects: list[dict[str, str]] = []  # query of every connection attempt
         self.identify_count = 0
         self.resume_count = 0
+        # An outage: while set, every connection attempt is refused before the WebSocket
+        # handshake (HTTP 503, as a load balancer with no healthy gateway would answer).
+        self.refusing = False
+        self.refused_connects = 0
         world.listeners.append(self._on_message_event)
 
     # ------------------------------------------------------------------ helpers
@@ -211,6 +216,10 @@ class Gateway:
     # ------------------------------------------------------------------ handler
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refusing:
+            self.refused_connects += 1
+            self.world.notify()
+            return web.Response(status=503, text="gateway unavailable (stand-in outage)")
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await ws.prepare(request)
         query = request.query
