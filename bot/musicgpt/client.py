@@ -365,7 +365,7 @@ class MusicGPTClient:
                 f"MusicGPT rejected the API key (HTTP {status}); check the bot's MusicGPT key"
             )
         if status == 422:
-            raise MusicGPTValidationError(text or "MusicGPT rejected the request.")
+            raise MusicGPTValidationError(text)  # may be "": the refusal reads well without it
         if status in call.retry_safe_statuses:
             raise _Retryable(_with_text(f"HTTP {status}", text), retry_after=answer.retry_after)
         if call.is_submit and not 400 <= status < 500:

@@ -51,7 +51,7 @@ async def intake(tmp_path: Path):
 
 async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> None:
     pending = PendingAudio(url="https://e.com/a.mp3")
-    with pytest.raises(UserFacingError, match="2001 characters; MusicGPT takes at most 2000"):
+    with pytest.raises(UserFacingError, match="2001 characters; MusicGPT takes at most 2000, so please shorten it."):
         await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="x" * 2001, gender=None)
     with pytest.raises(UserFacingError, match="New lyrics for the replaced part is 2001"):
         await intake.finish_inpaint(
@@ -71,7 +71,7 @@ async def test_blank_lyrics_and_prompt_are_refused(intake: Intake) -> None:
         await intake.finish_sing(
             ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="p", lyrics=" \n", gender=None
         )
-    with pytest.raises(UserFacingError, match="prompt can't be empty"):
+    with pytest.raises(UserFacingError, match="`prompt` can't be empty"):
         await intake.finish_sing(
             ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="  ", lyrics="la", gender=None
         )
@@ -92,7 +92,7 @@ async def test_begin_checks_audio_choice_and_size(intake: Intake) -> None:
 async def test_a_failed_download_leaves_no_file(intake: Intake, tmp_path: Path) -> None:
     gone = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=10)
     pending = await intake.begin(1, kind=SING, attachment=gone, audio_url=None)
-    with pytest.raises(AudioRejected, match="Couldn't download"):
+    with pytest.raises(AudioRejected, match="I couldn't download"):
         await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="la", gender=None)
     assert list((tmp_path / "audio").iterdir()) == []
 

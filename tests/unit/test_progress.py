@@ -75,7 +75,7 @@ def test_finished_and_failed() -> None:
     done = dataclasses.replace(
         BASE, status=TaskStatus.DELIVERED, outputs=(Output("http://x/a"), Output("http://x/b"))
     )
-    assert "Posted 2 versions" in status_view(done, 0, 0).stage
+    assert "Posted 2 takes" in status_view(done, 0, 0).stage
     failed = dataclasses.replace(
         BASE, status=TaskStatus.FAILED, error="MusicGPT failed: boom", quota_refunded=True
     )

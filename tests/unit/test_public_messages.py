@@ -43,7 +43,7 @@ def test_status_embed_shows_the_prompt_as_the_members_words() -> None:
     assert prompt.count("\u0336") <= 4
     assert shown["Audio"] == r"https\://x.example/a.mp3?\[click\](http\://evil)"
     # The bot's own words are untouched.
-    assert embed.title == "🎤 Singing over your instrumental · request #7"
+    assert embed.title == "🎤 Singing over your instrumental · song #7"
     assert embed.description == "⏳ Waiting for a free MusicGPT slot (#1 in line)."
 
 
@@ -71,7 +71,7 @@ def test_result_post_escapes_titles_and_encodes_links() -> None:
     ]
     text = result_text(task, outputs)
     lines = text.splitlines()
-    assert lines[0] == "<@4242> your song is ready! (request #7)"
+    assert lines[0] == "<@4242> your song is ready! (song #7)"
     assert lines[1].startswith(r"**1. \*\*\[Download your song here\](http\://evil.example)\*\*")
     assert "@here" not in lines[1]
     assert lines[1].endswith("download: <https://cdn.example/1.mp3>")
