@@ -18,6 +18,8 @@ BAR_WIDTH = 16
 MAX_ESTIMATED_FRACTION = 0.95
 # Said once, by whoever shows a failed song: the failure's own text never says it.
 REFUNDED = "It doesn't count against your daily quota."
+# What failure texts stored by earlier versions carried themselves (shown twice then).
+_LEGACY_REFUNDED = "Your generation was refunded."
 FAILED_UNSAID = "I couldn't make this song. Please try again."
 
 
@@ -28,10 +30,11 @@ def song_ref(task_id: int) -> str:
 
 def failure_text(task: Task) -> str:
     """Why a song failed, and whether the quota was given back, each said once."""
-    reason = (task.error or "").strip() or FAILED_UNSAID
-    if task.quota_refunded and REFUNDED not in reason:
-        reason = f"{reason} {REFUNDED}"
-    return reason
+    reason = task.error or ""
+    for said in (REFUNDED, _LEGACY_REFUNDED):  # whether it was refunded is the task's to say
+        reason = reason.replace(said, "")
+    reason = " ".join(reason.split()) or FAILED_UNSAID
+    return f"{reason} {REFUNDED}" if task.quota_refunded else reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,7 +270,10 @@ async def test_download_timeout(
     dest = tmp_path / "upload.bin"
     with pytest.raises(AudioRejected) as info:
         await download_to_file(session, server.url("/slow"), dest, max_bytes=LIMIT)
-    assert info.value.user_message == "I couldn't download the attachment: it timed out. Please try again."
+    assert (
+        info.value.user_message
+        == "I couldn't download the attachment: it timed out. Please try again."
+    )
     assert not dest.exists()
 
 

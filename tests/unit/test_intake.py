@@ -51,7 +51,10 @@ async def intake(tmp_path: Path):
 
 async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> None:
     pending = PendingAudio(url="https://e.com/a.mp3")
-    with pytest.raises(UserFacingError, match="2001 characters; MusicGPT takes at most 2000, so please shorten it."):
+    with pytest.raises(
+        UserFacingError,
+        match=r"2001 characters; MusicGPT takes at most 2000, so please shorten",
+    ):
         await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="x" * 2001, gender=None)
     with pytest.raises(UserFacingError, match="New lyrics for the replaced part is 2001"):
         await intake.finish_inpaint(
