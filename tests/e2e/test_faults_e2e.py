@@ -1,5 +1,5 @@
 """MusicGPT and Discord failing in the ways the issue lists: still delivered once, or a clear
-failure with the generation refunded."""
+failure with the song not counted against the quota."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.progress import REFUNDED
 from tests.standins.musicgpt import HOLD
 from tests.support.world import (
     World,
@@ -165,7 +166,7 @@ async def test_discord_refusing_the_post_fails_clearly_with_a_refund(tmp_path: P
         mg.complete_task(row["musicgpt_task_id"])
 
         text = await wait_status_text(w, task_id, "not allowed to post")
-        assert "refunded" in text
+        assert text.count(REFUNDED) == 1, text  # once, though the error text once said it too
         assert (await wait_status_of(w, task_id, "failed"))["error"]
         assert quota_charge(w, task_id)["refunded_at"] is not None
         assert results_for(w, task_id) == []
@@ -178,13 +179,14 @@ async def test_musicgpt_failures_are_explained_and_refunded(tmp_path: Path) -> N
         mg.fail_next_task("The vocals could not be generated")
         failed = await request_song(w, prompt="will fail at MusicGPT")
         text = await wait_status_text(w, failed, "The vocals could not be generated")
-        assert "MusicGPT failed" in text and "refunded" in text
+        assert "MusicGPT couldn't make this song: The vocals could not be generated." in text
+        assert text.count(REFUNDED) == 1, text
 
         # A submit answered with 500 may have been accepted: never retried, refunded.
         mg.faults.add("submit", "server_error")
         uncertain = await request_song(w, prompt="uncertain submit")
         text = await wait_status_text(w, uncertain, "didn't confirm")
-        assert "refunded" in text
+        assert text.count(REFUNDED) == 1, text
         assert len(mg.submits) == 2  # the 500 was not retried
 
         for task_id in (failed, uncertain):

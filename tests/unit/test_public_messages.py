@@ -78,3 +78,14 @@ def test_result_post_escapes_titles_and_encodes_links() -> None:
     assert lines[2].endswith("download: <https://cdn.example/2.mp3%3E[x](http://evil)>")
     assert "\u202e" not in lines[3] and "gnp.exe" in lines[3]
     assert "<@" not in "\n".join(lines[1:])
+
+
+def test_the_cost_is_shown_publicly_only_with_show_cost() -> None:
+    task = dataclasses.replace(BASE, status=TaskStatus.DELIVERING, cost=2.5)
+    outputs = [Attachable(Output("https://cdn.example/1.mp3", title=None), Path("a.mp3"))]
+    assert "Cost" not in result_text(task, outputs)
+    assert "credits" not in result_text(task, outputs)
+    assert result_text(task, outputs, show_cost=True).endswith("\nCost: 2.5 MusicGPT credits")
+    assert "**1. Take 1**" in result_text(task, outputs)  # untitled: a take, by number
+    unpriced = dataclasses.replace(task, cost=None)
+    assert "Cost" not in result_text(unpriced, outputs, show_cost=True)
