@@ -129,7 +129,7 @@ def test_show_cost_is_off_unless_the_owner_turns_it_on(raw: str | None, shown: b
 
 
 def test_show_cost_must_be_true_or_false() -> None:
-    with pytest.raises(ConfigError, match="^SHOW_COST must be true or false$"):
+    with pytest.raises(ConfigError, match=r"^SHOW_COST must be true or false$"):
         load_settings({**BASE, "SHOW_COST": "sometimes"})
 
 
