@@ -37,7 +37,7 @@ def usage_line(command: app_commands.Command[Any, ..., Any]) -> str:
 
 def option_line(parameter: app_commands.Parameter) -> str:
     choices = [str(c.value) for c in parameter.choices]
-    listed = f" ({', '.join(choices[:-1])} or {choices[-1]})" if len(choices) > 1 else ""
+    listed = f": {', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else ""
     return f"  `{parameter.name}`: {parameter.description}{listed}"
 
 

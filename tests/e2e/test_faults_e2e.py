@@ -73,7 +73,7 @@ async def test_musicgpt_429_500_and_dropped_answers_still_deliver(tmp_path: Path
         assert task_row(w, task_id)["status"] == "submitted"
         mg.faults.clear()
         [result] = (await wait_results_for(w, [task_id]))[task_id]
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         await wait_health(w, 200)
 
         assert [s.status for s in mg.submits] == [429, 200]
@@ -100,7 +100,7 @@ async def test_discord_429_and_5xx_on_the_result_post_deliver_once(tmp_path: Pat
         mg.complete_task(row["musicgpt_task_id"])
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         assert [r.status for r in posts_for(w, task_id)] == [429, 500, 502, 200]
         assert sorted(result.files.values()) == sorted(mg.output_bytes(row["musicgpt_task_id"]))
         assert len(results_for(w, task_id)) == 1
@@ -117,7 +117,7 @@ async def test_upload_too_large_falls_back_to_links(tmp_path: Path) -> None:
         mg.complete_task(row["musicgpt_task_id"])
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         posts = posts_for(w, task_id)
         assert [r.status for r in posts] == [413, 200]
         assert len(posts[0].files) == 2 and posts[1].files == []
@@ -141,7 +141,7 @@ async def test_result_file_download_failure_is_retried_then_linked(
         mg.complete_task(mg_task)
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         urls = output_urls(w, mg_task)
         attached = sorted(result.files.values())
         if failures == 1:

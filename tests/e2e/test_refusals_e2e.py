@@ -162,3 +162,51 @@ async def test_user_text_pings_no_one(tmp_path: Path) -> None:
             assert not pinged.mention_everyone and not pinged.roles, message.content
             expected = [w.alice.id] if message.id == result.id else []
             assert pinged.users == expected, message.content
+
+
+async def test_a_file_plainly_not_audio_is_refused_before_the_form(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        cases = [
+            (w.attach("cover.png", "image.png"), "That file is a PNG image"),
+            (w.attach("lyrics.pdf", "document.pdf"), "That file is a PDF document"),
+            (w.attach("stems.zip", "archive.zip"), "That file is a ZIP archive"),
+        ]
+        for attachment, refusal in cases:
+            reply = await refused_at_command(w, "sing", {"prompt": "x", "audio": attachment})
+            assert reply.startswith(f"{refusal}, not audio. Send an audio file"), reply
+        assert w.mg.submits == [] and w.tasks() == []
+        assert "Task exception was never retrieved" not in w.bot.log_text()
+
+
+async def test_discord_stops_a_long_prompt_while_it_is_typed(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        [sing] = [c for c in w.dc.commands(w.dc.guild_id) if c["name"] == "sing"]
+        [prompt] = [o for o in sing["options"] if o["name"] == "prompt"]
+        assert prompt["max_length"] == 500
+        options = {"prompt": "x" * 501, "audio_url": "https://e.com/a.mp3"}
+        with pytest.raises(ValueError, match="longer than max_length 500"):
+            await w.dc.invoke_command("sing", options, user_id=w.alice.id)
+        # 500 is fine: the form opens.
+        ix = await w.dc.invoke_command("sing", {**options, "prompt": "x" * 500}, user_id=w.alice.id)
+        assert (await ix.wait_callback()).type == 9
+
+
+async def test_in_a_dm_quota_and_help_answer_and_the_song_commands_are_not_offered(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, DEV_GUILD_ID="") as w:
+        await w.dc.wait_commands_synced(None)
+        for command in ("quota", "help"):
+            ix = await w.dc.invoke_command(command, {}, user_id=w.alice.id, dm=True)
+            callback = await ix.wait_callback()
+            assert callback.type == 4 and callback.data["flags"] & EPHEMERAL
+            assert "songs left today" in callback.data["content"]
+        for command in ("sing", "inpaint"):
+            with pytest.raises(LookupError, match="not offered in a DM"):
+                await w.dc.invoke_command(command, {}, user_id=w.alice.id, dm=True)
+        # In the server they are offered, and /help lists them with their options.
+        ix = await w.dc.invoke_command("help", {}, user_id=w.alice.id)
+        text = (await ix.wait_callback()).data["content"]
+        assert "**/sing** `prompt` `[audio]` `[audio_url]` `[gender]`" in text
+        assert "`outputs`: How many takes I make (default 2): 1 or 2" in text
+        assert len(text) <= 2000

@@ -157,7 +157,7 @@ async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
         assert f"**/{command.name}**" in text
         for parameter in command.parameters:
             assert f"`{parameter.name}`" in text or f"`[{parameter.name}]`" in text
-    assert "`[audio]`" in text and "(male, female or neutral)" in text
+    assert "`[audio]`" in text and "The voice I sing with: male, female or neutral" in text
 
 
 FAILURE_TEXTS = [
