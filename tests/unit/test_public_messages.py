@@ -12,7 +12,7 @@ from bot.models import Output, TaskKind, TaskStatus
 from bot.outputs import Attachable
 from bot.progress import status_view
 from bot.ui.status import REQUESTER_FIELD, status_embed
-from cogs.delivery import result_text
+from cogs.delivery import _markers, delivery_marker, result_text
 from tests.unit.test_progress import BASE
 
 EVIL_LINK = "[Download your song here](http://evil.example)"
@@ -89,3 +89,10 @@ def test_the_cost_is_shown_publicly_only_with_show_cost() -> None:
     assert "**1. Take 1**" in result_text(task, outputs)  # untitled: a take, by number
     unpriced = dataclasses.replace(task, cost=None)
     assert "Cost" not in result_text(unpriced, outputs, show_cost=True)
+
+
+def test_a_restarted_bot_finds_its_posts_by_the_new_and_the_old_marker() -> None:
+    task = dataclasses.replace(BASE, id=12)
+    assert delivery_marker(task) == "(song #12)"
+    assert _markers(task) == ("(song #12)", "(request #12)")
+    assert not any(marker in "ready! (song #120)" for marker in _markers(task))
