@@ -7,7 +7,7 @@ submitted, then each is finished at a random moment within one second.
 
 Latency, per task: from the stand-in's first webhook POST for it (`WebhookDelivery.at`, taken
 just before the request is sent) to the moment the result message request
-(POST /channels/{id}/messages carrying "(request #N)") *starts* arriving at the Discord
+(POST /channels/{id}/messages carrying "(song #N)") *starts* arriving at the Discord
 stand-in, so the upload of the audio to Discord is not counted. The download of the two
 outputs from MusicGPT happens inside that span; it is timed at the MusicGPT stand-in (its
 `on_file_sent` hook) and also shown subtracted. Each round's p99 is reported,
@@ -68,7 +68,7 @@ SETTINGS = {
     "USER_MAX_ACTIVE": str(USERS),
     "USER_DAILY_QUOTA": "1000",
 }
-_REQUEST_MARK = re.compile(r"\(request #(\d+)\)")
+_REQUEST_MARK = re.compile(r"\(song #(\d+)\)")
 
 
 @dataclass
@@ -201,7 +201,7 @@ async def _naive_round(
     asked = await asyncio.gather(*(ask(n) for n in range(size)))
     owner.update(asked)
     await asyncio.sleep(0.5)
-    numbers = {f"(request #{number})" for number, _ in asked}
+    numbers = {f"(song #{number})" for number, _ in asked}
 
     def posted() -> bool:
         done = set()

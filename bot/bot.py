@@ -22,7 +22,14 @@ from bot.ui.modals import is_stale_modal
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.sing", "cogs.inpaint", "cogs.quota", "cogs.status", "cogs.delivery")
+EXTENSIONS = (
+    "cogs.sing",
+    "cogs.inpaint",
+    "cogs.quota",
+    "cogs.help",
+    "cogs.status",
+    "cogs.delivery",
+)
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 

@@ -56,6 +56,8 @@ class Settings:
     audio_spool_mb: int = 4096
     poll_give_up_minutes: int = 30
     log_level: str = "INFO"
+    # Whether result posts show what the song cost in MusicGPT credits, to the whole channel.
+    show_cost: bool = False
 
     @property
     def max_audio_bytes(self) -> int:
@@ -122,6 +124,15 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _flag(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false")
+
+
 def _log_level(name: str, raw: str) -> str:
     level = raw.upper()
     if level not in LOG_LEVELS:
@@ -175,4 +186,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             env, "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
         ),
         log_level=_optional(env, "LOG_LEVEL", _log_level, defaults.log_level),
+        show_cost=_optional(env, "SHOW_COST", _flag, defaults.show_cost),
     )

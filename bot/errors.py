@@ -6,6 +6,17 @@ bug or an outage and is logged with its traceback.
 
 from __future__ import annotations
 
+SENTENCE_ENDS = (".", "!", "?", "…", ".)")
+
+
+def sentence(text: str) -> str:
+    """`text` as a sentence: stripped, ending with a full stop unless it has an end already.
+
+    For someone else's words (MusicGPT's) put into ours, so every message reads as sentences.
+    """
+    text = text.strip()
+    return text if not text or text.endswith(SENTENCE_ENDS) else f"{text}."
+
 
 class UserFacingError(Exception):
     """An error whose message is meant for the user who caused it."""
@@ -20,7 +31,7 @@ class ConfigError(Exception):
 
 
 class QuotaExceeded(UserFacingError):
-    """The user has no generations left today, or too many in flight."""
+    """The user has no songs left today, or too many in progress."""
 
 
 class AudioRejected(UserFacingError):

@@ -31,6 +31,7 @@ from bot.config import DISCORD_CDN_ORIGINS, UrlOrigin
 from bot.errors import AudioRejected, DiskFull, FormClosed, UserFacingError
 from bot.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
+from bot.media.names import plainly_not_audio
 from bot.media.worker import MediaWorker
 from bot.models import Gender, QuotaRefusal, Request, Task, TaskKind
 from bot.quota import QuotaService
@@ -41,6 +42,7 @@ from bot.tracker import Tracker
 log = logging.getLogger(__name__)
 
 LYRICS_MAX = 2000  # MusicGPT's limit for both lyrics fields
+PROMPT_MAX = 500  # MusicGPT's limit; also on the command option, so Discord enforces it
 CHUNK = 256 * 1024  # fewer loop turns than 64 KB (bench figure 1), little memory (figure 2)
 # Attachments downloading at once. A download only has to be done by the time the lyrics come
 # back (tens of seconds later), and a burst of commands is acknowledged much faster when the
@@ -53,6 +55,7 @@ REPLACED = (
     "in the newest. Nothing was charged."
 )
 EXPIRED = "That lyrics form has expired. Please run the command again; nothing was charged."
+ALREADY_SENT = "You already sent this form."
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class AttachmentRef:
     url: str
     filename: str
     size: int
+    content_type: str | None = None  # what Discord says the file is, when it says
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +189,10 @@ class Intake:
             raise AudioRejected("Attach an audio file (`audio`) or give a link (`audio_url`).")
         if attachment is not None and audio_url:
             raise AudioRejected("Use either `audio` or `audio_url`, not both.")
+        if attachment is not None:
+            not_audio = plainly_not_audio(attachment.filename, attachment.content_type)
+            if not_audio:  # before the form opens: nobody types lyrics for a PNG
+                raise AudioRejected(not_audio)
         if attachment is not None and attachment.size > self._max_bytes:
             raise AudioRejected(
                 f"That file is {describe_size(attachment.size)}; "
@@ -207,6 +215,9 @@ class Intake:
                 reservation=reservation,
             )
             pending.download = asyncio.create_task(self._fetch(attachment.url, pending, user_id))
+            # A form abandoned after its check refused the file never awaits the download:
+            # retrieve its outcome so asyncio doesn't log "Task exception was never retrieved".
+            pending.download.add_done_callback(_retrieve)
         if older is not None:
             older.state = FormState.REPLACED
             older.discard()
@@ -270,7 +281,9 @@ class Intake:
             with pending.discarded_on_error():
                 lyrics = lyrics.strip()
                 if not lyrics:
-                    raise UserFacingError("The lyrics can't be empty.")
+                    raise UserFacingError(
+                        "The lyrics can't be empty: type the words for me to sing."
+                    )
                 _check_length("Lyrics", lyrics)
             request = _request(
                 TaskKind.SING, origin, pending, prompt=prompt, lyrics=lyrics, gender=gender
@@ -321,15 +334,15 @@ class Intake:
             outcome = pending.outcome
             await asyncio.wait([outcome])  # never raises what the first submit raised
             if outcome.cancelled():
-                raise FormClosed("You already sent this form.")
+                raise FormClosed(ALREADY_SENT)
             error = outcome.exception()
             if isinstance(error, UserFacingError):
                 raise FormClosed(
                     f"You already sent this form, and I couldn't take it: {error.user_message}"
                 )
             if error is not None:
-                raise FormClosed("You already sent this form.")
-            raise FormClosed(f"You already sent this form: request #{outcome.result().id}.")
+                raise FormClosed(ALREADY_SENT)
+            raise FormClosed(f"You already sent this form: song #{outcome.result().id}.")
         if pending.state is not FormState.OPEN:
             raise FormClosed(EXPIRED)
 
@@ -391,6 +404,11 @@ class Intake:
         return removed
 
 
+def _retrieve(task: asyncio.Task[AudioInfo]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _request(kind: TaskKind, origin: Origin, pending: PendingAudio, **specifics: Any) -> Request:
     return Request(
         kind=kind,
@@ -407,14 +425,17 @@ def _request(kind: TaskKind, origin: Origin, pending: PendingAudio, **specifics:
 def _check_length(label: str, text: str | None) -> None:
     if text and len(text) > LYRICS_MAX:
         raise UserFacingError(
-            f"{label} is {len(text)} characters; MusicGPT takes at most {LYRICS_MAX}."
+            f"{label} is {len(text)} characters; MusicGPT takes at most {LYRICS_MAX}, "
+            "so please shorten it."
         )
 
 
 def _clean_prompt(prompt: str) -> str:
     prompt = " ".join(prompt.split())
     if not prompt:
-        raise UserFacingError("The prompt can't be empty: describe the style, tone or genre.")
-    if len(prompt) > 500:
-        raise UserFacingError(f"The prompt is {len(prompt)} characters; keep it under 500.")
+        raise UserFacingError("`prompt` can't be empty: describe the style, tone or genre.")
+    if len(prompt) > PROMPT_MAX:  # Discord enforces the option's max_length; a client may not
+        raise UserFacingError(
+            f"`prompt` is {len(prompt)} characters; keep it to {PROMPT_MAX} or fewer."
+        )
     return prompt

@@ -16,6 +16,25 @@ from bot.timecodes import format_timecode
 BAR_WIDTH = 16
 # A bar that reaches 100% before the song exists looks broken; it waits at 95%.
 MAX_ESTIMATED_FRACTION = 0.95
+# Said once, by whoever shows a failed song: the failure's own text never says it.
+REFUNDED = "It doesn't count against your daily quota."
+# What failure texts stored by earlier versions carried themselves (shown twice then).
+_LEGACY_REFUNDED = "Your generation was refunded."
+FAILED_UNSAID = "I couldn't make this song. Please try again."
+
+
+def song_ref(task_id: int) -> str:
+    """How members read a task's number: "song #12" (the unit word, everywhere)."""
+    return f"song #{task_id}"
+
+
+def failure_text(task: Task) -> str:
+    """Why a song failed, and whether the quota was given back, each said once."""
+    reason = task.error or ""
+    for said in (REFUNDED, _LEGACY_REFUNDED):  # whether it was refunded is the task's to say
+        reason = reason.replace(said, "")
+    reason = " ".join(reason.split()) or FAILED_UNSAID
+    return f"{reason} {REFUNDED}" if task.quota_refunded else reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +78,7 @@ def request_details(task: Task) -> tuple[tuple[str, str], ...]:
     if task.kind is TaskKind.INPAINT and task.replace_start is not None:
         span = f"{format_timecode(task.replace_start)} – {format_timecode(task.replace_end or 0)}"
         details.append(("Replacing", span))
-        details.append(("Versions", str(task.num_outputs)))
+        details.append(("Takes", str(task.num_outputs)))
     source = task.audio_filename or task.audio_url
     if source:
         details.append(("Audio", source))
@@ -85,10 +104,9 @@ def _stage(task: Task, queue_position: int, now: float) -> tuple[str, str | None
             return "📬 Done! Posting your song…", progress_bar(1.0)
         case TaskStatus.DELIVERED:
             count = len(task.outputs)
-            return f"✅ Posted {count} version{'s' if count != 1 else ''} below.", None
+            return f"✅ Posted {count} take{'s' if count != 1 else ''} below.", None
         case TaskStatus.FAILED:
-            refund = " Your generation was refunded." if task.quota_refunded else ""
-            return f"❌ {task.error or 'This request failed.'}{refund}", None
+            return f"❌ {failure_text(task)}", None
     return task.status.value, None  # pragma: no cover - every status is matched above
 
 
@@ -96,7 +114,7 @@ def status_view(task: Task, queue_position: int, now: float) -> StatusView:
     stage, progress = _stage(task, queue_position, now)
     title = "🎤 Singing over your instrumental" if task.kind is TaskKind.SING else "🎨 Inpainting"
     return StatusView(
-        title=f"{title} · request #{task.id}",
+        title=f"{title} · {song_ref(task.id)}",
         stage=stage,
         details=request_details(task),
         progress=progress,

@@ -1,7 +1,7 @@
 """Quota: what a member may still start, when the day resets, and what a refused member reads.
 
 The charge itself happens in the store, in the same transaction that queues the task, so
-twenty requests racing for the last generation can't all get it; this module decides and
+twenty requests racing for the last song can't all get it; this module decides and
 words everything around it.
 """
 
@@ -36,8 +36,8 @@ def reset_phrase(now: float) -> str:
 def refusal_message(refusal: QuotaRefusal, limits: QuotaLimits, now: float) -> str:
     if refusal.limit == "daily":
         return (
-            f"You've used all {limits.daily} of today's generations. "
-            f"Your quota {reset_phrase(now)}."
+            f"You've made all {limits.daily} of today's songs. "
+            f"Your quota {reset_phrase(now)}; try again then."
         )
     return (
         f"You already have {refusal.usage.active} of {limits.active} songs in progress. "

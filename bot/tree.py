@@ -13,6 +13,10 @@ from bot.spool import is_disk_full
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
+NO_DMS = (
+    "I make songs only in server channels, where the server sees them: run this command in "
+    "one. /help and /quota work here too."
+)
 
 
 def user_message_for(error: BaseException) -> str | None:
@@ -28,12 +32,12 @@ def user_message_for(error: BaseException) -> str | None:
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works in a server channel."
+        return NO_DMS
     if isinstance(error, app_commands.BotMissingPermissions):
         missing = ", ".join(error.missing_permissions)
         return f"I need these permissions in this channel first: {missing}."
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this command here."
+        return "You can't use this command here; try another channel."
     return None
 
 

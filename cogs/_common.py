@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
 
 from bot.bot import SingingBot
-from bot.intake import AttachmentRef, Origin
+from bot.intake import PROMPT_MAX, AttachmentRef, Origin
 from bot.models import Gender, Task, TaskStatus
+from bot.progress import failure_text, song_ref
 from bot.timecodes import parse_timecode
 from cogs.status import StatusRenderer
 
@@ -18,6 +19,22 @@ SEND_WAIT_SECONDS = 10.0
 
 # Spelled out (not `Gender`) so the choices read "male", not "MALE", in Discord.
 Voice = Literal["male", "female", "neutral"]
+# On the option itself, so Discord stops the member typing more (the intake checks it too).
+Prompt = app_commands.Range[str, 1, PROMPT_MAX]
+
+
+def in_a_server(interaction: discord.Interaction) -> bool:
+    """/sing and /inpaint post their status and takes in a server channel, for the server to
+    see: Discord doesn't offer them in DMs (`guild_only`), and one that arrives anyway (an old
+    client, a global command still being updated) is refused here, before anything starts."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return True
+
+
+def song_command(func: Any) -> Any:
+    """What /sing and /inpaint share: server channels only."""
+    return app_commands.guild_only()(app_commands.check(in_a_server)(func))
 
 
 class Timecode(app_commands.Transformer):
@@ -42,7 +59,12 @@ def origin_of(interaction: discord.Interaction) -> Origin:
 def attachment_ref(attachment: discord.Attachment | None) -> AttachmentRef | None:
     if attachment is None:
         return None
-    return AttachmentRef(url=attachment.url, filename=attachment.filename, size=attachment.size)
+    return AttachmentRef(
+        url=attachment.url,
+        filename=attachment.filename,
+        size=attachment.size,
+        content_type=attachment.content_type,
+    )
 
 
 def gender_of(voice: Voice | None) -> Gender | None:
@@ -62,19 +84,17 @@ async def confirm_queued(interaction: discord.Interaction, task: Task, bot: Sing
     if isinstance(renderer, StatusRenderer):
         await renderer.show(task.id)
     settled = await bot.tracker.wait_until_sent(task.id, SEND_WAIT_SECONDS) or task
+    song = song_ref(task.id).capitalize()
     if settled.status is TaskStatus.FAILED:
-        refund = " Your generation was refunded." if settled.quota_refunded else ""
-        text = f"❌ {settled.error}{refund}"
+        text = f"❌ {failure_text(settled)}"
     elif settled.status is TaskStatus.QUEUED:
         position = await bot.store.queue_position(task.id)
         text = (
-            f"Got it! Request #{task.id} is #{position} in line for MusicGPT. "
+            f"Got it! {song} is #{position} in line for MusicGPT. "
             f"Follow it here: {status_link(settled)}"
         )
     else:
-        text = (
-            f"Got it! Request #{task.id} is with MusicGPT. Follow it here: {status_link(settled)}"
-        )
+        text = f"Got it! {song} is with MusicGPT. Follow it here: {status_link(settled)}"
     await interaction.followup.send(
         text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )

@@ -18,7 +18,7 @@ from bot.bot import SingingBot
 from bot.errors import PermanentDeliveryError
 from bot.models import Task
 from bot.outputs import Attachable, OutputFetcher, discard
-from bot.progress import describe_length
+from bot.progress import describe_length, song_ref
 from bot.public_text import safe_link, shown
 
 log = logging.getLogger(__name__)
@@ -27,20 +27,30 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what Discord allows everywhere
 # How far back (newest first) find_delivery looks, stopping early at the status message.
 HISTORY_SEARCH_LIMIT = 1000
 TITLE_LIMIT = 100  # a song title; MusicGPT's are a few words
+NOT_ALLOWED = (
+    "The song was ready, but I'm not allowed to post in that channel. "
+    "Ask a moderator to let me post there, then try again."
+)
 
 
 def delivery_marker(task: Task) -> str:
     """Text every result message carries, so a restarted bot can find what it posted."""
-    return f"(request #{task.id})"
+    return f"({song_ref(task.id)})"
 
 
-def result_text(task: Task, outputs: Sequence[Attachable]) -> str:
+def _markers(task: Task) -> tuple[str, ...]:
+    # Posts made before the unit word was "song" carry "(request #N)": still ours.
+    return delivery_marker(task), f"(request #{task.id})"
+
+
+def result_text(task: Task, outputs: Sequence[Attachable], *, show_cost: bool = False) -> str:
     """The public result post. Its only markup is the bot's: MusicGPT's titles are escaped
     and its links percent-encoded (`bot.public_text`), so neither can pass for the bot's words
-    or ping anyone; the one mention is the requester's, who is meant to be pinged."""
+    or ping anyone; the one mention is the requester's, who is meant to be pinged. The cost
+    is the owner's business, shown publicly only with SHOW_COST."""
     lines = [f"<@{task.user_id}> your song is ready! {delivery_marker(task)}"]
     for number, item in enumerate(outputs, start=1):
-        title = shown(item.output.title, TITLE_LIMIT) or f"Version {number}"
+        title = shown(item.output.title, TITLE_LIMIT) or f"Take {number}"
         line = f"**{number}. {title}** · {describe_length(item.output.duration)}"
         if item.path is None:
             link = safe_link(item.output.audio_url)
@@ -50,7 +60,7 @@ def result_text(task: Task, outputs: Sequence[Attachable]) -> str:
                 else " · too big to attach here, and MusicGPT sent no usable link"
             )
         lines.append(line)
-    if task.cost is not None:
+    if show_cost and task.cost is not None:
         lines.append(f"Cost: {task.cost:g} MusicGPT credits")
     return "\n".join(lines)[:2000]
 
@@ -106,16 +116,13 @@ class Delivery(commands.Cog):
             )
         try:
             message = await self.bot.channel_for(task).send(
-                result_text(task, attachables),
+                result_text(task, attachables, show_cost=self.bot.settings.show_cost),
                 files=files,
                 reference=reference,  # type: ignore[arg-type]
                 allowed_mentions=only_the_requester(task),
             )
         except discord.Forbidden as error:
-            raise PermanentDeliveryError(
-                "The song was ready, but I'm not allowed to post in that channel. "
-                "Your generation was refunded."
-            ) from error
+            raise PermanentDeliveryError(NOT_ALLOWED) from error
         finally:
             for file in files:
                 file.close()
@@ -127,7 +134,7 @@ class Delivery(commands.Cog):
         me = self.bot.user
         channel = self.bot.channel_for(task)
         after = discord.Object(task.status_message_id) if task.status_message_id else None
-        marker = delivery_marker(task)
+        markers = _markers(task)
         with contextlib.suppress(discord.HTTPException):
             # Newest first, back to the status message: the post we look for went out just
             # before the crash. Oldest first from the status message (discord.py's default
@@ -137,7 +144,8 @@ class Delivery(commands.Cog):
             async for message in channel.history(
                 limit=HISTORY_SEARCH_LIMIT, after=after, oldest_first=False
             ):
-                if me and message.author.id == me.id and marker in message.content:
+                mine = me is not None and message.author.id == me.id
+                if mine and any(marker in message.content for marker in markers):
                     return [message.id]
         return None
 

@@ -11,29 +11,42 @@ from discord.ext import commands
 from bot.bot import SingingBot
 from bot.models import TaskKind
 from bot.ui.modals import InpaintLyrics, LyricsForm
-from cogs._common import Timecode, Voice, attachment_ref, confirm_queued, gender_of, origin_of
+from cogs._common import (
+    Prompt,
+    Timecode,
+    Voice,
+    attachment_ref,
+    confirm_queued,
+    gender_of,
+    origin_of,
+    song_command,
+)
 
 
 class Inpaint(commands.Cog):
     def __init__(self, bot: SingingBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="inpaint", description="Rewrite a stretch of an existing song.")
+    @app_commands.command(
+        name="inpaint",
+        description="I rewrite a stretch of your song (a box for the lyrics opens next).",
+    )
     @app_commands.describe(
         start="Where the new part starts: 75, 75.5, 1:15 or 1:15.5",
         end="Where the new part ends, same formats",
         prompt="How the new part should sound",
         audio="The song: MP3, WAV, FLAC, OGG, M4A or most other audio",
-        audio_url="Or a http(s) link to the song",
-        gender="The voice for the new part",
-        outputs="How many versions to make (default 2)",
+        audio_url="Or an http or https link to the song",
+        gender="The voice I sing the new part with",
+        outputs="How many takes I make (default 2)",
     )
+    @song_command
     async def inpaint(
         self,
         interaction: discord.Interaction,
         start: app_commands.Transform[float, Timecode("start")],
         end: app_commands.Transform[float, Timecode("end")],
-        prompt: str,
+        prompt: Prompt,
         audio: discord.Attachment | None = None,
         audio_url: str | None = None,
         gender: Voice | None = None,

@@ -9,24 +9,36 @@ from discord.ext import commands
 from bot.bot import SingingBot
 from bot.models import TaskKind
 from bot.ui.modals import LyricsForm, SingLyrics
-from cogs._common import Voice, attachment_ref, confirm_queued, gender_of, origin_of
+from cogs._common import (
+    Prompt,
+    Voice,
+    attachment_ref,
+    confirm_queued,
+    gender_of,
+    origin_of,
+    song_command,
+)
 
 
 class Sing(commands.Cog):
     def __init__(self, bot: SingingBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="sing", description="Put AI vocals over an instrumental.")
+    @app_commands.command(
+        name="sing",
+        description="I sing your lyrics over your instrumental (a box for the lyrics opens next).",
+    )
     @app_commands.describe(
         prompt="Style, tone or genre of the vocals, e.g. 'soulful R&B, warm and breathy'",
         audio="The instrumental: MP3, WAV, FLAC, OGG, M4A or most other audio",
-        audio_url="Or a http(s) link to the instrumental",
-        gender="The voice to sing with",
+        audio_url="Or an http or https link to the instrumental",
+        gender="The voice I sing with",
     )
+    @song_command
     async def sing(
         self,
         interaction: discord.Interaction,
-        prompt: str,
+        prompt: Prompt,
         audio: discord.Attachment | None = None,
         audio_url: str | None = None,
         gender: Voice | None = None,

@@ -22,9 +22,12 @@ from bot.media.inspect import describe_size, too_big
 
 __all__ = ["DownloadFailed", "check_audio_url", "download_to_file"]
 
-_BAD_URL: Final = "audio_url must be an http(s) link"
+_BAD_URL: Final = "`audio_url` must be an http or https link, like https://example.com/song.mp3."
 _MAX_URL_LENGTH: Final = 2048
-_NOT_DISCORD: Final = "Couldn't download the attachment: it isn't on Discord's servers."
+_NOT_DISCORD: Final = (
+    "I couldn't download the attachment: it isn't on Discord's servers. Attach the file again."
+)
+_TRY_AGAIN: Final = "Please try again."
 _MAX_REDIRECTS: Final = 3
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 FILE_MODE: Final = 0o600  # audio and outputs are members' files: readable by the bot alone
@@ -43,7 +46,9 @@ def check_audio_url(url: str) -> str:
     """
     url = url.strip()
     if len(url) > _MAX_URL_LENGTH:
-        raise AudioRejected("audio_url is too long.")
+        raise AudioRejected(
+            f"`audio_url` is too long; a link can be at most {_MAX_URL_LENGTH} characters."
+        )
     # Whitespace or control characters inside a URL mean it was pasted wrong (or is a trick);
     # urlsplit would quietly accept them.
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
@@ -84,7 +89,7 @@ async def download_to_file(
             if resp.status >= 400:
                 reason = f" {resp.reason}" if resp.reason else ""
                 raise DownloadFailed(
-                    f"Couldn't download the attachment: HTTP {resp.status}{reason}."
+                    f"I couldn't download the attachment (HTTP {resp.status}{reason}). {_TRY_AGAIN}"
                 )
             declared = resp.content_length
             if declared is not None and declared > max_bytes:
@@ -104,7 +109,9 @@ async def download_to_file(
         raise
     except (aiohttp.ClientError, TimeoutError) as exc:
         _discard(f, dest)
-        raise DownloadFailed(f"Couldn't download the attachment: {_network_reason(exc)}.") from exc
+        raise DownloadFailed(
+            f"I couldn't download the attachment: {_network_reason(exc)}. {_TRY_AGAIN}"
+        ) from exc
     except BaseException:
         _discard(f, dest)
         raise
@@ -129,7 +136,7 @@ async def _get(
                 yield resp
                 return
         url = urljoin(url, location)
-    raise DownloadFailed("Couldn't download the attachment: too many redirects.")
+    raise DownloadFailed(f"I couldn't download the attachment: too many redirects. {_TRY_AGAIN}")
 
 
 def _is_allowed(url: str, allowed: Collection[UrlOrigin]) -> bool:

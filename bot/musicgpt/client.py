@@ -408,7 +408,7 @@ class MusicGPTClient:
                 f"MusicGPT rejected the API key (HTTP {status}); check the bot's MusicGPT key"
             )
         if status == 422:
-            raise MusicGPTValidationError(text or "MusicGPT rejected the request.")
+            raise MusicGPTValidationError(text)  # may be "": the refusal reads well without it
         if status == 429:
             raise MusicGPTRateLimited(
                 _with_text(f"MusicGPT answered HTTP 429 to the {call.what}", text),

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.errors import sentence
 from bot.models import (
     ConversionResult,
     ConversionStatus,
@@ -50,7 +51,7 @@ __all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", 
 log = logging.getLogger(__name__)
 
 RESTARTED_MID_SUBMIT = (
-    "The bot restarted while sending this to MusicGPT, so it was stopped rather than risk "
+    "I restarted while sending this to MusicGPT, so I stopped it rather than risk "
     "running it twice. Please try again."
 )
 
@@ -229,12 +230,18 @@ class Tracker:
     async def apply_update(self, task_id: int, result: ConversionResult) -> Task | None:
         """Record a final result from MusicGPT. Repeats and late arrivals change nothing."""
         if result.status.is_failure:
-            reason = result.message or "MusicGPT couldn't generate this song."
-            return await self._fail_by_id(task_id, f"MusicGPT failed: {reason}")
+            reason = (
+                f"MusicGPT couldn't make this song: {sentence(result.message)} Please try again."
+                if result.message
+                else "MusicGPT couldn't make this song. Please try again."
+            )
+            return await self._fail_by_id(task_id, reason)
         if result.status is not ConversionStatus.COMPLETED:
             return None
         if not result.outputs:
-            return await self._fail_by_id(task_id, "MusicGPT finished but sent back no audio.")
+            return await self._fail_by_id(
+                task_id, "MusicGPT finished but sent back no audio. Please try again."
+            )
         completed = await self._ctx.store.mark_completed(
             task_id, result.outputs, result.cost, self._ctx.clock.now()
         )

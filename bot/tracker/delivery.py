@@ -18,9 +18,7 @@ from bot.tracker.context import TrackerContext
 
 log = logging.getLogger(__name__)
 
-GAVE_UP = (
-    "The song was ready, but I couldn't post it to this channel. Your generation was refunded."
-)
+GAVE_UP = "The song was ready, but I couldn't post it to this channel. Please try again later."
 
 
 class ResultPoster(Protocol):

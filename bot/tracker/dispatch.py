@@ -21,6 +21,7 @@ from bot.errors import (
     MusicGPTSubmitUncertain,
     MusicGPTUnavailable,
     MusicGPTValidationError,
+    sentence,
 )
 from bot.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind, TaskStatus
 from bot.tracker.context import TrackerContext, remove_file
@@ -60,14 +61,17 @@ class MusicGPTSubmitter(Protocol):
 def failure_message_for(error: Exception) -> str:
     """What the user reads when a submit goes wrong; never MusicGPT's internals or our keys."""
     if isinstance(error, MusicGPTValidationError):
-        return f"MusicGPT refused the request: {error.user_message}"
+        # MusicGPT's own words when it gave any; the sentence reads the same without them.
+        why = error.user_message.strip()
+        told = f": {sentence(why)}" if why else "."
+        return f"MusicGPT refused this song{told} Change what you asked for and try again."
     if isinstance(error, MusicGPTOutOfCredits):
-        return "The bot's MusicGPT account is out of credits. Please tell the server owner."
+        return "My MusicGPT account is out of credits. Please tell the server owner."
     if isinstance(error, MusicGPTConfigurationError):
-        return "The bot can't sign in to MusicGPT right now. Please tell the server owner."
+        return "I can't sign in to MusicGPT right now. Please tell the server owner."
     if isinstance(error, MusicGPTSubmitUncertain):
         return (
-            "MusicGPT didn't confirm the request, so I stopped rather than risk running it "
+            "MusicGPT didn't confirm it took this song, so I stopped rather than risk making it "
             "twice. Please try again."
         )
     if isinstance(error, MusicGPTUnavailable):

@@ -239,7 +239,7 @@ class Poller:
             await ctx.fail(
                 task,
                 f"MusicGPT didn't finish this within {minutes} minutes of its estimate, "
-                "so I gave up waiting.",
+                "so I gave up waiting. Please try again.",
             )
             return
         next_at = min(now + self._poll_delay(task), deadline)

@@ -3,7 +3,7 @@
 A form knows whether it is still open in this process: a submit for a form opened before a
 restart (or timed out) would be dropped silently by discord.py, so the bot answers it. A form
 stays registered until its timeout, also once submitted, so that a repeat submit reaches the
-intake, which answers it ("You already sent this form: request #12.").
+intake, which answers it ("You already sent this form: song #12.").
 """
 
 from __future__ import annotations

@@ -77,17 +77,17 @@ async def test_a_form_sent_twice_makes_one_request(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         ix = await open_form(w, {"prompt": "x", "audio": w.attach("a.mp3", "tone.mp3")})
         first = await ix.submit_modal({"Lyrics": "la"}, user_id=w.alice.id)
-        assert "Got it! Request #1" in await answer_to(first)
+        assert "Got it! Song #1" in await answer_to(first)
         # A buggy or hostile client sends the same form again, once after the answer and
         # twice at the same moment.
         again = await ix.submit_modal({"Lyrics": "other words"}, user_id=w.alice.id)
-        assert await answer_to(again) == "You already sent this form: request #1."
+        assert await answer_to(again) == "You already sent this form: song #1."
         both = await asyncio.gather(
             ix.submit_modal({"Lyrics": "la"}, user_id=w.alice.id),
             ix.submit_modal({"Lyrics": "la"}, user_id=w.alice.id),
         )
         for submit in both:
-            assert await answer_to(submit) == "You already sent this form: request #1."
+            assert await answer_to(submit) == "You already sent this form: song #1."
         await w.wait_result()
         assert len(w.tasks()) == 1 and len(w.mg.submits) == 1
         assert w.mg.submits[0].fields["lyrics"] == "la"

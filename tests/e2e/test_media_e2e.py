@@ -32,7 +32,7 @@ async def test_wma_reaches_musicgpt_as_flac(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         song = w.attach("song.wma", data=media.bytes("wma", 4.0))
         answer = await modal_answer(w, "sing", {"prompt": "x", "audio": song}, {"Lyrics": "la"})
-        assert "Request #1" in answer
+        assert "Song #1" in answer
         await w.wait_result()
         [sent] = w.mg.submits
         assert sent.upload is not None
@@ -48,7 +48,7 @@ async def test_inpaint_range_in_a_compressed_wav(tmp_path: Path) -> None:
         song = w.attach("song.wav", data=media.bytes("ima.wav", 20.0))
         options = {"prompt": "x", "start": "5", "end": "0:15", "audio": song}
         answer = await modal_answer(w, "inpaint", options, {})
-        assert "Request #1" in answer, answer
+        assert "Song #1" in answer, answer
         await w.wait_result()
         [sent] = w.mg.submits
         assert sent.endpoint == "inpaint"
@@ -69,7 +69,7 @@ async def test_crafted_files_cost_the_bot_nothing(tmp_path: Path) -> None:
         answer = await modal_answer(
             w, "sing", {"prompt": "x", "audio": w.attach("warm.mp3", "tone.mp3")}, {"Lyrics": "la"}
         )
-        assert "Request #1" in answer
+        assert "Song #1" in answer
         before = rss(w.bot.pid)
         forms = []
         members = [w.alice, w.dc.user("carol"), w.dc.user("dave")]

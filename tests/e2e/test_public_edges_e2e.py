@@ -30,7 +30,7 @@ BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 async def test_a_hostile_prompt_shows_as_the_members_words(tmp_path: Path) -> None:
     async with world(tmp_path, webhooks=False) as w:
         task_id = await request_song(w, prompt=HOSTILE_PROMPT)
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         status = status_message_of(w, task_id)
         fields = {f["name"]: f["value"] for f in status.embeds[0]["fields"]}
         assert fields["Asked by"] == f"<@{w.alice.id}>"

@@ -51,7 +51,11 @@ async def test_refused_before_the_modal(tmp_path: Path) -> None:
                 {"prompt": "x", "audio": w.attach("big.wav", data=b"\0" * (1536 * 1024))},
                 "That file is 1.5 MB; the limit is 1 MB.",
             ),
-            ("sing", {"prompt": "x", "audio_url": "ftp://e.com/a.mp3"}, "http(s) link"),
+            (
+                "sing",
+                {"prompt": "x", "audio_url": "ftp://e.com/a.mp3"},
+                "`audio_url` must be an http or https link, like https://example.com/song.mp3.",
+            ),
             (
                 "inpaint",
                 {"prompt": "x", "start": "soon", "end": "0:20", "audio": song},
@@ -116,7 +120,7 @@ async def test_quota_spent_is_refused_with_the_reset_time(tmp_path: Path) -> Non
         reply = await refused_at_command(
             w, "sing", {"prompt": "x", "audio_url": "https://e.com/b.mp3"}
         )
-        assert "used all 1 of today's generations" in reply and "resets at 00:00 UTC" in reply
+        assert "made all 1 of today's songs" in reply and "resets at 00:00 UTC" in reply
         assert len(w.mg.submits) == 1
         # Someone else's quota is their own.
         ix = await w.dc.invoke_command(
@@ -131,8 +135,10 @@ async def test_musicgpt_refusal_is_shown_and_refunded(tmp_path: Path) -> None:
         reply = await refused_at_modal(
             w, "sing", {"prompt": "x", "audio": w.attach("s.mp3", "tone.mp3")}, {"Lyrics": "la"}
         )
-        assert "MusicGPT refused the request: Lyrics contain a blocked word." in reply
-        assert "refunded" in reply
+        assert reply == (
+            "❌ MusicGPT refused this song: Lyrics contain a blocked word. Change what you "
+            "asked for and try again. It doesn't count against your daily quota."
+        )
         await w.wait_status("Lyrics contain a blocked word.")
         assert "5 of 5" in await quota_reply(w)
         [task] = w.tasks()
@@ -156,3 +162,51 @@ async def test_user_text_pings_no_one(tmp_path: Path) -> None:
             assert not pinged.mention_everyone and not pinged.roles, message.content
             expected = [w.alice.id] if message.id == result.id else []
             assert pinged.users == expected, message.content
+
+
+async def test_a_file_plainly_not_audio_is_refused_before_the_form(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        cases = [
+            (w.attach("cover.png", "image.png"), "That file is a PNG image"),
+            (w.attach("lyrics.pdf", "document.pdf"), "That file is a PDF document"),
+            (w.attach("stems.zip", "archive.zip"), "That file is a ZIP archive"),
+        ]
+        for attachment, refusal in cases:
+            reply = await refused_at_command(w, "sing", {"prompt": "x", "audio": attachment})
+            assert reply.startswith(f"{refusal}, not audio. Send an audio file"), reply
+        assert w.mg.submits == [] and w.tasks() == []
+        assert "Task exception was never retrieved" not in w.bot.log_text()
+
+
+async def test_discord_stops_a_long_prompt_while_it_is_typed(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        [sing] = [c for c in w.dc.commands(w.dc.guild_id) if c["name"] == "sing"]
+        [prompt] = [o for o in sing["options"] if o["name"] == "prompt"]
+        assert prompt["max_length"] == 500
+        options = {"prompt": "x" * 501, "audio_url": "https://e.com/a.mp3"}
+        with pytest.raises(ValueError, match="longer than max_length 500"):
+            await w.dc.invoke_command("sing", options, user_id=w.alice.id)
+        # 500 is fine: the form opens.
+        ix = await w.dc.invoke_command("sing", {**options, "prompt": "x" * 500}, user_id=w.alice.id)
+        assert (await ix.wait_callback()).type == 9
+
+
+async def test_in_a_dm_quota_and_help_answer_and_the_song_commands_are_not_offered(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, DEV_GUILD_ID="") as w:
+        await w.dc.wait_commands_synced(None)
+        for command in ("quota", "help"):
+            ix = await w.dc.invoke_command(command, {}, user_id=w.alice.id, dm=True)
+            callback = await ix.wait_callback()
+            assert callback.type == 4 and callback.data["flags"] & EPHEMERAL
+            assert "songs left today" in callback.data["content"]
+        for command in ("sing", "inpaint"):
+            with pytest.raises(LookupError, match="not offered in a DM"):
+                await w.dc.invoke_command(command, {}, user_id=w.alice.id, dm=True)
+        # In the server they are offered, and /help lists them with their options.
+        ix = await w.dc.invoke_command("help", {}, user_id=w.alice.id)
+        text = (await ix.wait_callback()).data["content"]
+        assert "**/sing** `prompt` `[audio]` `[audio_url]` `[gender]`" in text
+        assert "`outputs`: How many takes I make (default 2): 1 or 2" in text
+        assert len(text) <= 2000

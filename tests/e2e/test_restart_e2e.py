@@ -99,7 +99,7 @@ async def test_sigkill_in_every_state_then_each_request_delivered_once(tmp_path:
         everyone = [queued, submitted, undelivered, mid]
         for task_id in everyone:
             await wait_status_of(w, task_id, "delivered", timeout=60)
-            await wait_status_text(w, task_id, "Posted 2 versions")
+            await wait_status_text(w, task_id, "Posted 2 takes")
         results = await wait_results_for(w, everyone)
 
         for task_id in everyone:
@@ -136,7 +136,7 @@ async def test_sigkill_while_musicgpt_finishes_then_polled_and_delivered(tmp_pat
         await w.restart_bot(kill=True)
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         assert sorted(result.files.values()) == sorted(w.mg.output_bytes(row["musicgpt_task_id"]))
         assert len(results_for(w, task_id)) == 1
         assert len(status_messages_for(w, task_id)) == 1
@@ -171,7 +171,7 @@ async def test_crash_after_posting_in_a_busy_channel_is_not_posted_again(tmp_pat
 
         await w.restart_bot(kill=True)
         await wait_status_of(w, task_id, "delivered")
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1
         [result] = results_for(w, task_id)
         assert task_row(w, task_id)["delivered_message_ids"] == f"[{result.id}]"
@@ -191,7 +191,7 @@ async def test_sigkill_during_the_submit_fails_with_a_refund_and_the_bot_still_s
 
         await w.start_bot()  # must not hang on the stranded task
         await wait_status_of(w, task_id, "failed")
-        text = await wait_status_text(w, task_id, "refunded")
-        assert "restarted while sending this to MusicGPT" in text
+        text = await wait_status_text(w, task_id, "doesn't count against your daily quota")
+        assert "I restarted while sending this to MusicGPT" in text
         assert quota_charge(w, task_id)["refunded_at"] is not None
         assert len(w.mg.submits) == 1  # never sent a second time

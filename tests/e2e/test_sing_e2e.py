@@ -52,8 +52,8 @@ async def test_sing_with_attachment_posts_the_outputs(tmp_path: Path) -> None:
         # One answer to the modal submit (the defer), never a stray "form expired" too.
         assert [c.type for c in submit.callbacks] == [5]
         assert not any("expired" in m.content for m in w.dc.messages())
-        assert confirmation.ephemeral and "Request #1" in confirmation.content
-        status = await w.wait_status("Posted 2 versions")
+        assert confirmation.ephemeral and "Song #1" in confirmation.content
+        status = await w.wait_status("Posted 2 takes")
         assert result.message_reference["message_id"] == str(status.id)
         assert len(w.status_messages()) == 1
 

@@ -56,7 +56,7 @@ async def test_every_webhook_twice_and_out_of_order_delivers_once(tmp_path: Path
             assert len(results_for(w, task_id)) == 1
             row = await wait_status_of(w, task_id, "delivered")
             assert row["webhook_seen"] == 1
-            await wait_status_text(w, task_id, "Posted 2 versions")
+            await wait_status_text(w, task_id, "Posted 2 takes")
             assert len(status_messages_for(w, task_id)) == 1
             mg_task = row["musicgpt_task_id"]
             sent = [d for d in mg.webhook_deliveries if d.payload.get("task_id") == mg_task]
@@ -151,7 +151,7 @@ async def test_wrong_path_and_forged_payloads_change_nothing(tmp_path: Path) -> 
         # The real completion is delivered, with MusicGPT's files, once; the trap stays empty.
         mg.complete_task(mg_task)
         [result] = (await wait_results_for(w, [task_id]))[task_id]
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         assert sorted(result.files.values()) == sorted(mg.output_bytes(mg_task))
         assert "forged" not in result.content and trap_url not in result.content
         assert trap.requests == []

@@ -367,7 +367,7 @@ async def request_song(
 
 def marker(task_id: int) -> str:
     """What every result message of a request carries (cogs.delivery.delivery_marker)."""
-    return f"(request #{task_id})"
+    return f"(song #{task_id})"
 
 
 def results_for(w: World, task_id: int) -> list[StoredMessage]:
@@ -417,7 +417,7 @@ async def wait_status_text(w: World, task_id: int, text: str, timeout: float = 3
 
 def status_messages_for(w: World, task_id: int) -> list[StoredMessage]:
     """Every status message (embed) the bot posted for one request: there should be one."""
-    title_end = f"request #{task_id}"
+    title_end = f"song #{task_id}"
     return [m for m in w.status_messages() if m.embeds[0].get("title", "").endswith(title_end)]
 
 

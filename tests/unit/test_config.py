@@ -117,3 +117,21 @@ def test_malformed_setting_exits_2_without_echoing_secrets(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr.strip() == "error: MAX_AUDIO_MB must be a whole number"
     assert "secret" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [(None, False), ("", False), ("false", False), ("0", False), ("true", True), ("YES", True)],
+)
+def test_show_cost_is_off_unless_the_owner_turns_it_on(raw: str | None, shown: bool) -> None:
+    env = BASE if raw is None else {**BASE, "SHOW_COST": raw}
+    assert load_settings(env).show_cost is shown
+
+
+def test_show_cost_must_be_true_or_false() -> None:
+    with pytest.raises(ConfigError, match=r"^SHOW_COST must be true or false$"):
+        load_settings({**BASE, "SHOW_COST": "sometimes"})
+
+
+def test_show_cost_is_in_env_example() -> None:
+    assert "\nSHOW_COST=false\n" in (ROOT / ".env.example").read_text()

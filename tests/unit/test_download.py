@@ -65,7 +65,9 @@ def test_check_audio_url_ok(url: str, expected: str) -> None:
 def test_check_audio_url_rejects(url: str) -> None:
     with pytest.raises(AudioRejected) as info:
         check_audio_url(url)
-    assert info.value.user_message == "audio_url must be an http(s) link"
+    assert info.value.user_message == (
+        "`audio_url` must be an http or https link, like https://example.com/song.mp3."
+    )
 
 
 def test_check_audio_url_too_long() -> None:
@@ -210,8 +212,11 @@ async def test_download_exactly_at_the_limit(
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("/missing", "Couldn't download the attachment: HTTP 404 Not Found."),
-        ("/error", "Couldn't download the attachment: HTTP 503 Service Unavailable."),
+        ("/missing", "I couldn't download the attachment (HTTP 404 Not Found). Please try again."),
+        (
+            "/error",
+            "I couldn't download the attachment (HTTP 503 Service Unavailable). Please try again.",
+        ),
     ],
 )
 async def test_download_http_error(
@@ -254,7 +259,7 @@ async def test_download_cut_off(
     with pytest.raises(AudioRejected) as info:
         await download_to_file(session, server.url("/cut"), dest, max_bytes=LIMIT)
     assert info.value.user_message == (
-        "Couldn't download the attachment: the connection was cut off."
+        "I couldn't download the attachment: the connection was cut off. Please try again."
     )
     assert not dest.exists()
 
@@ -265,7 +270,10 @@ async def test_download_timeout(
     dest = tmp_path / "upload.bin"
     with pytest.raises(AudioRejected) as info:
         await download_to_file(session, server.url("/slow"), dest, max_bytes=LIMIT)
-    assert info.value.user_message == "Couldn't download the attachment: it timed out."
+    assert (
+        info.value.user_message
+        == "I couldn't download the attachment: it timed out. Please try again."
+    )
     assert not dest.exists()
 
 
@@ -279,14 +287,14 @@ async def test_download_connection_refused(session: aiohttp.ClientSession, tmp_p
     with pytest.raises(AudioRejected) as info:
         await download_to_file(session, f"http://127.0.0.1:{port}/x", dest, max_bytes=LIMIT)
     assert info.value.user_message == (
-        "Couldn't download the attachment: couldn't connect to the server."
+        "I couldn't download the attachment: couldn't connect to the server. Please try again."
     )
     assert not dest.exists()
 
 
 async def test_download_invalid_url(session: aiohttp.ClientSession, tmp_path: Path) -> None:
     dest = tmp_path / "upload.bin"
-    with pytest.raises(AudioRejected, match=r"^Couldn't download the attachment: "):
+    with pytest.raises(AudioRejected, match=r"^I couldn't download the attachment: "):
         await download_to_file(session, "ftp://example.com/x.mp3", dest, max_bytes=LIMIT)
     assert not dest.exists()
 

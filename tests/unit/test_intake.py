@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,10 @@ async def intake(tmp_path: Path):
 
 async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> None:
     pending = PendingAudio(url="https://e.com/a.mp3")
-    with pytest.raises(UserFacingError, match="2001 characters; MusicGPT takes at most 2000"):
+    with pytest.raises(
+        UserFacingError,
+        match=r"2001 characters; MusicGPT takes at most 2000, so please shorten",
+    ):
         await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="x" * 2001, gender=None)
     with pytest.raises(UserFacingError, match="New lyrics for the replaced part is 2001"):
         await intake.finish_inpaint(
@@ -71,7 +76,7 @@ async def test_blank_lyrics_and_prompt_are_refused(intake: Intake) -> None:
         await intake.finish_sing(
             ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="p", lyrics=" \n", gender=None
         )
-    with pytest.raises(UserFacingError, match="prompt can't be empty"):
+    with pytest.raises(UserFacingError, match="`prompt` can't be empty"):
         await intake.finish_sing(
             ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="  ", lyrics="la", gender=None
         )
@@ -92,7 +97,7 @@ async def test_begin_checks_audio_choice_and_size(intake: Intake) -> None:
 async def test_a_failed_download_leaves_no_file(intake: Intake, tmp_path: Path) -> None:
     gone = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=10)
     pending = await intake.begin(1, kind=SING, attachment=gone, audio_url=None)
-    with pytest.raises(AudioRejected, match="Couldn't download"):
+    with pytest.raises(AudioRejected, match="I couldn't download"):
         await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="la", gender=None)
     assert list((tmp_path / "audio").iterdir()) == []
 
@@ -100,3 +105,53 @@ async def test_a_failed_download_leaves_no_file(intake: Intake, tmp_path: Path) 
 def test_check_span_rejects_reversed_times() -> None:
     with pytest.raises(BadTime, match="must come before"):
         Intake.check_span(30, 10)
+
+
+async def test_a_file_plainly_not_audio_is_refused_before_the_form(
+    intake: Intake, tmp_path: Path
+) -> None:
+    quota = intake._quota
+    cases = [
+        ("cover.png", "image/png", "That file is a PNG image, not audio."),
+        ("lyrics.pdf", "application/pdf", "That file is a PDF document, not audio."),
+        ("lyrics", "text/plain; charset=utf-8", "That file is a text file, not audio."),
+        ("stems.zip", None, "That file is a ZIP archive, not audio."),
+    ]
+    for filename, content_type, refusal in cases:
+        png = AttachmentRef(
+            url="https://cdn.discordapp.com/a",
+            filename=filename,
+            size=10,
+            content_type=content_type,
+        )
+        with pytest.raises(AudioRejected) as refused:
+            await intake.begin(1, kind=SING, attachment=png, audio_url=None)
+        assert refused.value.user_message.startswith(f"{refusal} Send an audio file")
+    assert quota.checked == []  # type: ignore[attr-defined]  # refused before the quota
+    assert intake.open_forms() == 0 and list((tmp_path / "audio").iterdir()) == []
+    # A video may carry the sound: it goes on to be downloaded and judged.
+    video = AttachmentRef(
+        url="https://cdn.discordapp.com/v", filename="clip.mp4", size=10, content_type="video/mp4"
+    )
+    pending = await intake.begin(1, kind=SING, attachment=video, audio_url=None)
+    assert pending.download is not None and intake.open_forms() == 1
+    pending.abandon()
+
+
+async def test_an_abandoned_form_leaves_no_unretrieved_download_error(intake: Intake) -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        # Not on Discord's CDN: the download fails at once, as a refused file's check would.
+        elsewhere = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=10)
+        pending = await intake.begin(1, kind=SING, attachment=elsewhere, audio_url=None)
+        assert pending.download is not None
+        await asyncio.wait([pending.download])
+        pending.abandon()  # the member closed the form: nobody awaits the download now
+        del pending
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert [c.get("message") for c in reported] == []

@@ -199,7 +199,7 @@ async def test_a_form_sent_twice_makes_one_task(make_intake, tracker: FakeTracke
     task = await sing(intake, pending)
     with pytest.raises(FormClosed) as repeat:
         await sing(intake, pending, lyrics="other words")
-    assert repeat.value.user_message == f"You already sent this form: request #{task.id}."
+    assert repeat.value.user_message == f"You already sent this form: song #{task.id}."
     assert len(tracker.submitted) == 1
 
 
@@ -214,7 +214,7 @@ async def test_a_form_sent_twice_at_once_makes_one_task(
     await asyncio.sleep(0.05)
     tracker.gate.set()
     task = await first
-    with pytest.raises(FormClosed, match=f"already sent this form: request #{task.id}\\."):
+    with pytest.raises(FormClosed, match=f"already sent this form: song #{task.id}\\."):
         await second
     assert len(tracker.submitted) == 1
 

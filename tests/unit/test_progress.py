@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.models import Gender, Output, Task, TaskKind, TaskStatus
-from bot.progress import progress_bar, status_view
+from bot.progress import REFUNDED, progress_bar, status_view
 
 BASE = Task(
     id=7,
@@ -75,9 +75,11 @@ def test_finished_and_failed() -> None:
     done = dataclasses.replace(
         BASE, status=TaskStatus.DELIVERED, outputs=(Output("http://x/a"), Output("http://x/b"))
     )
-    assert "Posted 2 versions" in status_view(done, 0, 0).stage
+    assert "Posted 2 takes" in status_view(done, 0, 0).stage
     failed = dataclasses.replace(
         BASE, status=TaskStatus.FAILED, error="MusicGPT failed: boom", quota_refunded=True
     )
     view = status_view(failed, 0, 0)
-    assert view.failed and "boom" in view.stage and "refunded" in view.stage
+    assert view.failed and view.stage == f"❌ MusicGPT failed: boom {REFUNDED}"
+    not_refunded = dataclasses.replace(failed, quota_refunded=False)
+    assert status_view(not_refunded, 0, 0).stage == "❌ MusicGPT failed: boom"

@@ -12,7 +12,7 @@ from bot.models import Output, TaskKind, TaskStatus
 from bot.outputs import Attachable
 from bot.progress import status_view
 from bot.ui.status import REQUESTER_FIELD, status_embed
-from cogs.delivery import result_text
+from cogs.delivery import _markers, delivery_marker, result_text
 from tests.unit.test_progress import BASE
 
 EVIL_LINK = "[Download your song here](http://evil.example)"
@@ -43,7 +43,7 @@ def test_status_embed_shows_the_prompt_as_the_members_words() -> None:
     assert prompt.count("\u0336") <= 4
     assert shown["Audio"] == r"https\://x.example/a.mp3?\[click\](http\://evil)"
     # The bot's own words are untouched.
-    assert embed.title == "🎤 Singing over your instrumental · request #7"
+    assert embed.title == "🎤 Singing over your instrumental · song #7"
     assert embed.description == "⏳ Waiting for a free MusicGPT slot (#1 in line)."
 
 
@@ -71,10 +71,28 @@ def test_result_post_escapes_titles_and_encodes_links() -> None:
     ]
     text = result_text(task, outputs)
     lines = text.splitlines()
-    assert lines[0] == "<@4242> your song is ready! (request #7)"
+    assert lines[0] == "<@4242> your song is ready! (song #7)"
     assert lines[1].startswith(r"**1. \*\*\[Download your song here\](http\://evil.example)\*\*")
     assert "@here" not in lines[1]
     assert lines[1].endswith("download: <https://cdn.example/1.mp3>")
     assert lines[2].endswith("download: <https://cdn.example/2.mp3%3E[x](http://evil)>")
     assert "\u202e" not in lines[3] and "gnp.exe" in lines[3]
     assert "<@" not in "\n".join(lines[1:])
+
+
+def test_the_cost_is_shown_publicly_only_with_show_cost() -> None:
+    task = dataclasses.replace(BASE, status=TaskStatus.DELIVERING, cost=2.5)
+    outputs = [Attachable(Output("https://cdn.example/1.mp3", title=None), Path("a.mp3"))]
+    assert "Cost" not in result_text(task, outputs)
+    assert "credits" not in result_text(task, outputs)
+    assert result_text(task, outputs, show_cost=True).endswith("\nCost: 2.5 MusicGPT credits")
+    assert "**1. Take 1**" in result_text(task, outputs)  # untitled: a take, by number
+    unpriced = dataclasses.replace(task, cost=None)
+    assert "Cost" not in result_text(unpriced, outputs, show_cost=True)
+
+
+def test_a_restarted_bot_finds_its_posts_by_the_new_and_the_old_marker() -> None:
+    task = dataclasses.replace(BASE, id=12)
+    assert delivery_marker(task) == "(song #12)"
+    assert _markers(task) == ("(song #12)", "(request #12)")
+    assert not any(marker in "ready! (song #120)" for marker in _markers(task))

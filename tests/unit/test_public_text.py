@@ -84,8 +84,8 @@ def test_invisible_and_reordering_characters_are_removed(char: str) -> None:
 
 
 def test_line_breaks_become_spaces_so_no_line_passes_for_the_bots() -> None:
-    assert shown("nice\n✅ Posted 2 versions below.\r\n# x\u2028y") == (
-        "nice ✅ Posted 2 versions below. # x y"
+    assert shown("nice\n✅ Posted 2 takes below.\r\n# x\u2028y") == (
+        "nice ✅ Posted 2 takes below. # x y"
     )
     assert shown("a\n# b", one_line=False) == "a\n\\# b"
 

@@ -164,6 +164,6 @@ async def test_a_song_posted_at_once_skips_the_posting_stage(store: Store) -> No
         await store.mark_delivered(task.id, [900], now)
         events.publish(task.id)
         await until(lambda: len(channel.shown) == 2, "the final status")
-        assert "Posted 1 version below" in channel.shown[1][1]
+        assert "Posted 1 take below" in channel.shown[1][1]
     finally:
         consumer.cancel()

@@ -586,14 +586,37 @@ class DiscordStandIn:
         channel_id: int | None = None,
         locale: str = "en-US",
         timeout: float = 10.0,
+        dm: bool = False,
     ) -> InteractionHandle:
         """A user runs `/name` (subcommands: "group sub") with `options` by option name.
 
         Options are converted with the synced command's definitions: str/int/float/bool,
         users (id or UserSpec), roles, channels (ids) and attachments (a dict from
         `add_attachment`, or its id) go into `data.resolved` the way Discord sends them.
+        With `dm=True` the user runs it in their DM with the bot: only global commands whose
+        `contexts` allow a bot DM are offered there (LookupError otherwise).
         """
         uid = user_id or self.default_user_id
+        if dm:
+            dm_channel = self.world.dm_channel(uid)
+            data = client.command_data(
+                self.world,
+                name,
+                options or {},
+                user_id=uid,
+                guild_id=None,
+                channel_id=dm_channel.id,
+            )
+            rec = self.world.new_interaction(
+                2,
+                data,
+                user_id=uid,
+                guild_id=None,
+                channel_id=dm_channel.id,
+                locale=locale,
+                name=name,
+            )
+            return await self._dispatch(rec, timeout)
         chan = self.world.channel(channel_id) if channel_id is not None else None
         gid = guild_id or (chan.guild_id if chan is not None else None) or self.guild_id
         cid = channel_id or self.channel_ids(gid)[0]

@@ -16,6 +16,7 @@ from .model import ModalField, modal_fields
 from .state import World
 
 Resolved = dict[str, dict[str, Any]]
+BOT_DM = 1  # an interaction context type: 0 guild, 1 the bot's DM, 2 other private channels
 
 
 def command_data(
@@ -80,6 +81,9 @@ def _check_visible(
     world: World, command: dict[str, Any], user_id: int, guild_id: int | None, channel_id: int
 ) -> None:
     name = command["name"]
+    contexts = command.get("contexts")
+    if guild_id is None and contexts is not None and BOT_DM not in contexts:
+        raise LookupError(f"/{name} is not offered in a DM with the bot (contexts {contexts})")
     needed = int(command.get("default_member_permissions") or 0)
     if guild_id is not None and needed & ~world.permissions(guild_id, user_id, channel_id):
         raise PermissionError(f"user {user_id} lacks {needed} for /{name}")

@@ -1,0 +1,305 @@
+"""One voice: I speak as "I", a request is a "song" made as "takes", every refusal is a sentence,
+and no sentence is said twice in one message.
+
+Checked mechanically where it can be: the registered commands' descriptions, the /help text,
+the known message constants, and every refusal raised in bot/ and cogs/ (read from the source,
+so a new one can't slip past unlisted).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from discord import app_commands
+
+from bot import errors, intake, spool, tree
+from bot.errors import (
+    DiskFull,
+    MusicGPTConfigurationError,
+    MusicGPTError,
+    MusicGPTOutOfCredits,
+    MusicGPTSubmitUncertain,
+    MusicGPTUnavailable,
+    MusicGPTValidationError,
+    sentence,
+)
+from bot.media import download, inspect, names, probe
+from bot.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
+from bot.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
+from bot.quota import refusal_message
+from bot.tracker import RESTARTED_MID_SUBMIT
+from bot.tracker.delivery import GAVE_UP
+from bot.tracker.dispatch import failure_message_for
+from cogs import delivery, help
+from cogs._common import in_a_server
+from cogs.quota import quota_lines
+from tests.unit.registered import command_dicts, registered_tree
+from tests.unit.test_progress import BASE
+
+ROOT = Path(__file__).resolve().parents[2]
+# Words for the same thing that members no longer read: the unit is a "song", made as "takes".
+OTHER_VOICE = re.compile(r"\bthe bot\b|\bgenerations?\b|\bversions?\b|\brequests?\b", re.I)
+ENDS = errors.SENTENCE_ENDS
+
+
+def voice_problems(text: str) -> list[str]:
+    return [f"says {m.group(0)!r}" for m in OTHER_VOICE.finditer(text)]
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+SUBMIT_FAILURES: list[Exception] = [
+    MusicGPTValidationError(""),
+    MusicGPTValidationError("Lyrics contain a blocked word"),
+    MusicGPTOutOfCredits("MusicGPT account is out of credits"),
+    MusicGPTConfigurationError("401"),
+    MusicGPTSubmitUncertain("maybe"),
+    MusicGPTUnavailable("503"),
+    MusicGPTError("odd"),
+]
+NOW = 1_700_000_000.0
+LIMITS = QuotaLimits(daily=5, active=2)
+
+
+def known_messages() -> dict[str, str]:
+    """Every fixed member-facing text, by where it lives."""
+    messages = {
+        "DiskFull": DiskFull.MESSAGE,
+        "tree.UNEXPECTED": tree.UNEXPECTED,
+        "tree.NO_DMS": tree.NO_DMS,
+        "intake.REPLACED": intake.REPLACED.format(command="sing"),
+        "intake.EXPIRED": intake.EXPIRED,
+        "intake.ALREADY_SENT": intake.ALREADY_SENT,
+        "spool.SPOOL_FULL": spool.SPOOL_FULL,
+        "RESTARTED_MID_SUBMIT": RESTARTED_MID_SUBMIT,
+        "GAVE_UP": GAVE_UP,
+        "delivery.NOT_ALLOWED": delivery.NOT_ALLOWED,
+        "progress.REFUNDED": REFUNDED,
+        "progress.FAILED_UNSAID": FAILED_UNSAID,
+        "download._BAD_URL": download._BAD_URL,
+        "download._NOT_DISCORD": download._NOT_DISCORD,
+        "inspect._EMPTY": inspect._EMPTY,
+        "probe.DAMAGED": probe.DAMAGED,
+        "names.send_hint": names.send_hint(),
+        "help.INTRO": help.INTRO,
+        **{f"help.RULES[{n}]": rule for n, rule in enumerate(help.RULES)},
+        **{f"inspect._FAILED[{k}]": v for k, v in inspect._FAILED.items()},
+        **{f"submit failure {e!r}": failure_message_for(e) for e in SUBMIT_FAILURES},
+        "quota daily": refusal_message(QuotaRefusal("daily", QuotaUsage(5, 0)), LIMITS, NOW),
+        "quota active": refusal_message(QuotaRefusal("active", QuotaUsage(1, 2)), LIMITS, NOW),
+    }
+    for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
+        messages[f"/quota line {n}"] = line
+    return messages
+
+
+@pytest.mark.parametrize(("where", "text"), known_messages().items())
+def test_every_known_message_is_in_the_one_voice(where: str, text: str) -> None:
+    assert not voice_problems(text), (where, text)
+    assert text.endswith(ENDS), f"{where} is not a sentence: {text!r}"
+    assert text[:1].isupper() or text[:1] in "`/", f"{where} starts oddly: {text!r}"
+
+
+async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
+    async with registered_tree() as registered:
+        described = command_dicts(registered)
+    assert {c["name"] for c in described} == {"sing", "inpaint", "quota", "help"}
+    for command in described:
+        assert not voice_problems(command["description"]), command["description"]
+        assert command["description"].endswith("."), command["description"]
+        for option in command["options"]:
+            assert not voice_problems(option["description"]), (command["name"], option)
+            assert len(option["description"]) <= 100
+
+
+async def test_the_prompt_limit_is_on_the_option() -> None:
+    async with registered_tree() as registered:
+        described = {c["name"]: c for c in command_dicts(registered)}
+    for name in ("sing", "inpaint"):
+        [prompt] = [o for o in described[name]["options"] if o["name"] == "prompt"]
+        assert (prompt["min_length"], prompt["max_length"]) == (1, intake.PROMPT_MAX)
+
+
+async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> None:
+    async with registered_tree() as registered:
+        described = {c["name"]: c for c in command_dicts(registered)}
+    guild, bot_dm = 0, 1
+    assert described["sing"]["contexts"] == [guild]
+    assert described["inpaint"]["contexts"] == [guild]
+    assert described["quota"]["contexts"] == [guild, bot_dm]
+    assert described["help"]["contexts"] == [guild, bot_dm]
+
+
+def test_a_song_command_from_a_dm_is_refused_in_words() -> None:
+    dm, server = MagicMock(guild_id=None), MagicMock(guild_id=123)
+    with pytest.raises(app_commands.NoPrivateMessage) as caught:
+        in_a_server(dm)
+    assert tree.user_message_for(caught.value) == tree.NO_DMS
+    assert in_a_server(server)
+
+
+async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
+    async with registered_tree() as registered:
+        commands = [c for c in registered.get_commands() if isinstance(c, app_commands.Command)]
+        lines = help.commands_text(commands)
+    text = "\n".join([help.INTRO, *lines, *help.RULES])
+    assert not voice_problems(text), text
+    assert len(text) < 1500  # room for the formats and quota lines under Discord's 2000
+    for command in commands:
+        assert f"**/{command.name}**" in text
+        for parameter in command.parameters:
+            assert f"`{parameter.name}`" in text or f"`[{parameter.name}]`" in text
+    assert "`[audio]`" in text and "The voice I sing with: male, female or neutral" in text
+
+
+FAILURE_TEXTS = [
+    *(failure_message_for(e) for e in SUBMIT_FAILURES),
+    RESTARTED_MID_SUBMIT,
+    GAVE_UP,
+    delivery.NOT_ALLOWED,
+    # Error texts that carry the refund themselves (stored by earlier versions, or new).
+    "The song was ready, but I couldn't post it to this channel. Your generation was refunded.",
+    f"{GAVE_UP} {REFUNDED}",
+    "",
+]
+
+
+@pytest.mark.parametrize("error", FAILURE_TEXTS)
+@pytest.mark.parametrize("refunded", [True, False])
+def test_a_failed_song_says_each_sentence_once(error: str, refunded: bool) -> None:
+    task = dataclasses.replace(BASE, status=TaskStatus.FAILED, error=error, quota_refunded=refunded)
+    for shown in (status_view(task, 0, NOW).stage, failure_text(task)):
+        said = sentences(shown.removeprefix("❌ "))
+        assert len(said) == len(set(said)), shown
+        assert shown.count(REFUNDED) == (1 if refunded else 0), shown
+        assert not voice_problems(shown), shown
+
+
+def test_musicgpt_refusal_reads_naturally_with_or_without_its_text() -> None:
+    bare = failure_message_for(MusicGPTValidationError(""))
+    told = failure_message_for(MusicGPTValidationError("Lyrics contain a blocked word"))
+    assert bare == "MusicGPT refused this song. Change what you asked for and try again."
+    assert told == (
+        "MusicGPT refused this song: Lyrics contain a blocked word. "
+        "Change what you asked for and try again."
+    )
+    assert sentence("Already done!") == "Already done!" and sentence(" x ") == "x."
+
+
+# --- every refusal raised in the code ------------------------------------------------------
+
+REFUSALS = {
+    "UserFacingError",
+    "QuotaExceeded",
+    "AudioRejected",
+    "MusicGPTValidationError",
+    "PermanentDeliveryError",
+    "FormClosed",
+    "SpoolFull",
+    "DiskFull",
+    "DownloadFailed",
+    "BadTime",
+    "refused",  # bot.media.probe: a verdict's refusal
+}
+SOURCES = sorted([*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").glob("*.py")])
+
+
+def _constants(module: ast.Module) -> dict[str, ast.expr]:
+    found: dict[str, ast.expr] = {}
+    for node in module.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node.value
+    return found
+
+
+def _ending(node: ast.expr, constants: dict[str, ast.expr]) -> tuple[str, str] | None:
+    """(the whole literal text, its last literal piece) of a message argument, or None when
+    it can't be read from the source (a variable, a call)."""
+    if isinstance(node, ast.Name) and node.id in constants:
+        return _ending(constants[node.id], constants)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "format"  # REPLACED.format(...)
+    ):
+        return _ending(node.func.value, constants)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value, node.value
+    if isinstance(node, ast.JoinedStr):
+        pieces = [v.value for v in node.values if isinstance(v, ast.Constant)]
+        last = node.values[-1] if node.values else None
+        tail = last.value if isinstance(last, ast.Constant) else ""
+        return "".join(str(p) for p in pieces), str(tail)
+    return None
+
+
+def refusal_sites() -> list[tuple[str, str, str]]:
+    """(where, literal text, last literal piece) of every refusal built in bot/ and cogs/."""
+    sites = []
+    for path in SOURCES:
+        module = ast.parse(path.read_text())
+        constants = _constants(module)
+        for node in ast.walk(module):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in REFUSALS:
+                continue
+            read = _ending(node.args[0], constants)
+            if read is not None:
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                sites.append((where, *read))
+    return sites
+
+
+def test_the_source_scan_finds_the_refusals() -> None:
+    where = {site.split(":")[0] for site, _, _ in refusal_sites()}
+    assert {"bot/intake.py", "bot/media/download.py", "bot/timecodes.py"} <= where
+    assert {"bot/media/probe.py", "cogs/delivery.py"} <= where
+    assert len(refusal_sites()) >= 25
+
+
+@pytest.mark.parametrize(("where", "text", "tail"), refusal_sites())
+def test_every_refusal_in_the_code_is_a_sentence_in_the_one_voice(
+    where: str, text: str, tail: str
+) -> None:
+    assert not voice_problems(text), (where, text)
+    # A message that ends with an interpolation ends with a sentence of its own (a hint, the
+    # first refusal repeated); one that ends in literal text ends that text with a full stop.
+    if tail:
+        assert tail.endswith(ENDS), f"{where}: not a sentence: {text!r}"
+
+
+def test_refusing_before_the_form_names_what_the_file_is() -> None:
+    hint = names.send_hint()
+    cases: list[tuple[str, Any, str | None]] = [
+        ("cover.png", "image/png", f"That file is a PNG image, not audio. {hint}"),
+        ("scan", "application/pdf", f"That file is a PDF document, not audio. {hint}"),
+        ("notes.txt", "text/plain; charset=utf-8", f"That file is a text file, not audio. {hint}"),
+        ("beats.zip", None, f"That file is a ZIP archive, not audio. {hint}"),
+        (
+            "setup.exe",
+            "application/octet-stream",
+            f"That file is a Windows program, not audio. {hint}",
+        ),
+        # Not plainly not audio: FFmpeg judges these (a video's sound track is used).
+        ("clip.mp4", "video/mp4", None),
+        ("take.webm", "video/webm", None),
+        ("song.mp3", "image/png", None),  # the name says audio: let the content decide
+        ("cover.png", "audio/mpeg", None),
+        ("song", None, None),
+        ("song.bin", "application/octet-stream", None),
+    ]
+    for filename, content_type, expected in cases:
+        assert names.plainly_not_audio(filename, content_type) == expected, filename
