@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from tests.support.media import Fixtures, junk_wav, stuffed_moov
-from tests.support.world import World, world
+from tests.support.world import modal_answer, world
 
 MIB = 1024 * 1024
 
@@ -17,14 +17,6 @@ def rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-async def modal_answer(w: World, command: str, options: dict, values: dict) -> str:
-    ix = await w.dc.invoke_command(command, options, user_id=w.alice.id)
-    assert (await ix.wait_callback()).type == 9
-    submit = await ix.submit_modal(values, user_id=w.alice.id)
-    [answer] = await submit.wait_followups(1)
-    return answer.content
 
 
 async def test_wma_reaches_musicgpt_as_flac(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.support.sockets import SLOW_HEAD, dribble
 from tests.support.world import (
     request_song,
     results_for,
@@ -81,29 +82,6 @@ async def test_no_token_or_secret_in_a_debug_log_and_broken_webhooks_are_400s(
         assert "Traceback" not in text
 
 
-async def dribble(port: int, every: float) -> float:
-    """Send a request's headers a byte at a time until the server hangs up; how long that
-    took."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    head = b"POST /musicgpt/x/1 HTTP/1.1\r\nHost: bot\r\nX-Pad: " + b"a" * 1000 + b"\r\n\r\n"
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    closed = asyncio.ensure_future(reader.read())
-    try:
-        for byte in head:
-            if closed.done():
-                break
-            with contextlib.suppress(ConnectionError):
-                writer.write(bytes([byte]))
-                await writer.drain()
-            await asyncio.wait([closed], timeout=every)
-        with contextlib.suppress(ConnectionError):
-            await asyncio.wait_for(closed, 30)
-        return loop.time() - started
-    finally:
-        writer.close()
-
-
 async def idle_after_a_response(port: int) -> float:
     """Ask /healthz on a kept-alive connection, then wait; how long until the server hangs up."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -126,7 +104,9 @@ async def test_dribbling_connections_are_cut_off_while_health_answers(tmp_path: 
     # WEBHOOK_HOST unset and no PUBLIC_BASE_URL: polling only, so only this machine may connect.
     async with world(tmp_path, webhooks=False, WEBHOOK_HOST="") as w:
         assert f"listening on 127.0.0.1:{w.webhook_port}" in w.bot.log_text()
-        dribblers = [asyncio.ensure_future(dribble(w.webhook_port, 0.2)) for _ in range(50)]
+        dribblers = [
+            asyncio.ensure_future(dribble(w.webhook_port, SLOW_HEAD, 0.2)) for _ in range(50)
+        ]
         idle = asyncio.ensure_future(idle_after_a_response(w.webhook_port))
         answered = 0
         while not all(d.done() for d in dribblers):
@@ -134,8 +114,8 @@ async def test_dribbling_connections_are_cut_off_while_health_answers(tmp_path: 
             assert status == 200
             answered += 1
             await asyncio.sleep(0.1)
-        took = [d.result() for d in dribblers]
-        # HEAD_SECONDS is 5; without a bound they would dribble for 1000 * 0.2 s = 200 s.
+        took = [d.result()[0] for d in dribblers]
+        # HEAD_SECONDS is 5; without a bound they would dribble for ~550 bytes * 0.2 s = 110 s.
         assert max(took) < 5 + 3, took
         # KEEPALIVE_SECONDS is 5 (aiohttp's default: an hour).
         assert await asyncio.wait_for(idle, 30) < 5 + 3

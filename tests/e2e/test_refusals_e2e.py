@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.world import World, world
+from tests.support.world import World, modal_answer, world
 
 EPHEMERAL = 64
 
@@ -19,16 +19,6 @@ async def refused_at_command(w: World, command: str, options: dict, user=None) -
     assert callback.type == 4, f"expected a reply, got type {callback.type}"
     assert callback.data["flags"] & EPHEMERAL
     return callback.data["content"]
-
-
-async def refused_at_modal(w: World, command: str, options: dict, values: dict) -> str:
-    """Run a command, fill its modal; the private answer that follows."""
-    ix = await w.dc.invoke_command(command, options, user_id=w.alice.id)
-    assert (await ix.wait_callback()).type == 9
-    submit = await ix.submit_modal(values, user_id=w.alice.id)
-    [answer] = await submit.wait_followups(1)
-    assert answer.ephemeral
-    return answer.content
 
 
 async def quota_reply(w: World) -> str:
@@ -83,11 +73,11 @@ async def test_refused_before_the_modal(tmp_path: Path) -> None:
 async def test_refused_after_the_modal(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         png = w.attach("cover.mp3", "image.png")  # named like audio, but a picture
-        reply = await refused_at_modal(w, "sing", {"prompt": "x", "audio": png}, {"Lyrics": "la"})
+        reply = await modal_answer(w, "sing", {"prompt": "x", "audio": png}, {"Lyrics": "la"})
         assert "PNG image, not audio" in reply
 
         song = w.attach("song.mp3", "tone.mp3")  # 2.56 s long
-        reply = await refused_at_modal(
+        reply = await modal_answer(
             w, "inpaint", {"prompt": "x", "start": "1", "end": "0:05.5", "audio": song}, {}
         )
         assert "`end` (0:05.5) is past the end of the song, which is 0:02.6 long" in reply
@@ -132,7 +122,7 @@ async def test_quota_spent_is_refused_with_the_reset_time(tmp_path: Path) -> Non
 async def test_musicgpt_refusal_is_shown_and_refunded(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         w.mg.faults.add("sing", "validation", message="Lyrics contain a blocked word.")
-        reply = await refused_at_modal(
+        reply = await modal_answer(
             w, "sing", {"prompt": "x", "audio": w.attach("s.mp3", "tone.mp3")}, {"Lyrics": "la"}
         )
         assert reply == (

@@ -365,6 +365,16 @@ async def request_song(
 # --- what the bot posted -------------------------------------------------------------------
 
 
+async def modal_answer(w: World, command: str, options: dict, values: dict) -> str:
+    """Run a command as alice, fill its modal with `values`; the private answer that follows."""
+    ix = await w.dc.invoke_command(command, options, user_id=w.alice.id)
+    assert (await ix.wait_callback()).type == 9
+    submit = await ix.submit_modal(values, user_id=w.alice.id)
+    [answer] = await submit.wait_followups(1)
+    assert answer.ephemeral
+    return answer.content
+
+
 def marker(task_id: int) -> str:
     """What every result message of a request carries (cogs.delivery.delivery_marker)."""
     return f"(song #{task_id})"

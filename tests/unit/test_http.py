@@ -18,6 +18,7 @@ from bot.clock import SystemClock
 from bot.errors import MusicGPTConfigurationError, MusicGPTUnavailable
 from bot.http import Health, HttpServer
 from bot.tracker.context import MusicGPTHealth
+from tests.support.sockets import SLOW_HEAD, dribble, read_until_closed
 
 SECRET = "s" * 43
 
@@ -110,39 +111,6 @@ async def test_a_body_too_big_is_refused() -> None:
     async with serving() as (_, tracker, base):
         status, _ = await post(f"{base}/musicgpt/{SECRET}/1", b" " * (bot.http.MAX_BODY_BYTES + 1))
         assert status == 413 and tracker.webhooks == []
-
-
-async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    received = b""
-    with contextlib.suppress(ConnectionError):
-        while chunk := await reader.read(65536):
-            received += chunk
-    return received
-
-
-async def dribble(port: int, head: bytes, every: float) -> tuple[float, bytes]:
-    """Send `head` a byte at a time until the server hangs up; how long it took, and what
-    the server said."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    closed = asyncio.ensure_future(read_until_closed(reader))
-    try:
-        for byte in head:
-            if closed.done():
-                break
-            with contextlib.suppress(ConnectionError):
-                writer.write(bytes([byte]))
-                await writer.drain()
-            await asyncio.wait([closed], timeout=every)
-        said = await asyncio.wait_for(closed, 30)
-        return loop.time() - started, said
-    finally:
-        writer.close()
-
-
-SLOW_HEAD = b"POST /musicgpt/x/1 HTTP/1.1\r\nHost: bot\r\n" + b"X-Pad: " + b"a" * 500 + b"\r\n\r\n"
 
 
 async def test_dribbled_headers_are_cut_off_and_health_still_answers(
