@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -13,6 +14,7 @@ from bot.spool import is_disk_full
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
+RESTARTING = "I'm restarting; try again in a minute."
 
 
 def user_message_for(error: BaseException) -> str | None:
@@ -62,6 +64,14 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 
 
 class SingingTree(app_commands.CommandTree):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """While the bot shuts down, a new command would start work it can't finish."""
+        stopping = getattr(interaction.client, "stopping", None)
+        if isinstance(stopping, asyncio.Event) and stopping.is_set():
+            await send_ephemeral(interaction, RESTARTING)
+            return False
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
