@@ -7,9 +7,11 @@ import contextlib
 import hashlib
 import json
 import logging
+from typing import Literal
 
 import aiohttp
 import discord
+from discord.backoff import ExponentialBackoff
 from discord.ext import commands
 from discord.utils import MISSING
 
@@ -41,6 +43,8 @@ COMMANDS_HASH_KEY = "global_commands_hash"
 # discord.py waits 60 s for the gateway's handshake and HELLO; a gateway that accepted the
 # connection and says nothing is not going to, so the next attempt comes sooner.
 GATEWAY_CONNECT_TIMEOUT = 15.0
+# The longest wait between two reconnect attempts, in seconds.
+RECONNECT_CAP = 60.0
 # The gateway closed the connection because the token is wrong.
 GATEWAY_AUTHENTICATION_FAILED = 4004
 
@@ -52,6 +56,7 @@ def point_discord_at(settings: Settings) -> None:
     discord.http.Route.BASE = settings.discord_api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
     bound_gateway_connect()
+    cap_reconnect_backoff()
     silence_voice_warnings()
 
 
@@ -68,6 +73,18 @@ def bound_gateway_connect() -> None:
 
     from_client.bounded = True  # type: ignore[attr-defined]
     socket_class.from_client = from_client  # type: ignore[method-assign]
+
+
+class CappedBackoff(ExponentialBackoff[Literal[False]]):
+    """discord.py's reconnect backoff (random up to 1, 2, 4 … s), at most RECONNECT_CAP:
+    its own grows to 1024 s, so a bot would sit out most of an hour after Discord is back."""
+
+    def delay(self) -> float:
+        return min(RECONNECT_CAP, super().delay())
+
+
+def cap_reconnect_backoff() -> None:
+    discord.client.ExponentialBackoff = CappedBackoff  # type: ignore[misc,assignment]
 
 
 def silence_voice_warnings() -> None:
@@ -246,6 +263,9 @@ class SingingBot(commands.Bot):
             else "polling"
         )
         log.info("ready as %s in %d guilds; %s", self.user, len(self.guilds), mode)
+
+    async def on_resumed(self) -> None:
+        log.info("reconnected to Discord")
 
     async def _sync_commands(self) -> None:
         if self.settings.dev_guild_id:
