@@ -43,6 +43,8 @@ COMMANDS_HASH_KEY = "global_commands_hash"
 # discord.py waits 60 s for the gateway's handshake and HELLO; a gateway that accepted the
 # connection and says nothing is not going to, so the next attempt comes sooner.
 GATEWAY_CONNECT_TIMEOUT = 15.0
+# discord.py's REST requests: no total (a result upload may be 100 MB), seconds to connect.
+REST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
 # The longest wait between two reconnect attempts, in seconds.
 RECONNECT_CAP = 60.0
 # The gateway closed the connection because the token is wrong.
@@ -159,6 +161,7 @@ class SingingBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self._setup_started = True
+        self._bound_rest_timeouts()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
@@ -216,6 +219,18 @@ class SingingBot(commands.Bot):
             )
             await self._pause(delay)
         return False
+
+    def _bound_rest_timeouts(self) -> None:
+        """discord.py's REST session (made by its login, just now) has aiohttp's default
+        timeouts: five minutes for a request Discord accepted and never answers. It takes
+        no timeout of its own, so it gets one here: seconds to connect, a minute of silence
+        (the gateway's websocket is not affected: aiohttp reads it without a read timeout
+        when discord.py sets none for it)."""
+        session = getattr(self.http, "_HTTPClient__session", None)
+        if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_timeout"):
+            session._timeout = REST_TIMEOUT  # private to aiohttp: see the docstring
+        else:  # a discord.py or aiohttp that moved it: keep their defaults, say so once
+            log.debug("discord.py's REST session not found; its timeouts are aiohttp's")
 
     async def connect_and_stay(self) -> None:
         """Connect to the gateway and stay connected until the bot is closed.

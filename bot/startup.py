@@ -125,8 +125,9 @@ def port_problem(host: str, port: int, error: OSError) -> StartupFailure:
     """The webhook receiver can't listen: the port is taken, or the address is wrong."""
     if error.errno == errno.EADDRINUSE:
         return StartupFailure(
-            f"WEBHOOK_PORT {port} on {host} is already in use by another program: stop it, or "
-            "set WEBHOOK_PORT to a free port (and PUBLIC_BASE_URL's proxy or tunnel with it)"
+            f"WEBHOOK_PORT {port} on {host}: address already in use by another program; stop "
+            "it, or set WEBHOOK_PORT to a free port (and PUBLIC_BASE_URL's proxy or tunnel "
+            "with it)"
         )
     if error.errno == errno.EACCES:
         return StartupFailure(

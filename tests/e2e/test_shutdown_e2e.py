@@ -72,6 +72,7 @@ async def test_sigterm_during_an_upload_lets_it_finish_and_the_restart_delivers_
         log = w.bot.log_text()
         assert w.bot.returncode == 0, log
         assert log.splitlines()[-1].endswith("bot: stopped"), log
+        assert "REST session not found" not in log  # its REST timeouts were bounded
         assert uploads.answered == 1
         row = task_row(w, task_id)
         assert row["status"] == "submitted", row  # recorded before the exit

@@ -106,7 +106,7 @@ async def test_a_taken_webhook_port_is_one_line_and_exit_2(tmp_path: Path) -> No
             assert await exit_code(w) == 2, w.bot.log_text()
             assert_one_line_each(w)
             [failure] = failure_lines(w)
-            assert f"WEBHOOK_PORT {port}" in failure and "already in use" in failure
+            assert f"WEBHOOK_PORT {port} on 127.0.0.1: address already in use" in failure
             assert w.dc.find_requests() == []  # found before anything was asked of Discord
 
 

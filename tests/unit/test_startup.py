@@ -47,7 +47,7 @@ def test_database_problems_name_the_setting_and_the_fix(error: Exception, says: 
 
 def test_a_taken_port_names_it() -> None:
     failure = port_problem("0.0.0.0", 8080, OSError(errno.EADDRINUSE, "Address in use"))
-    assert "WEBHOOK_PORT 8080 on 0.0.0.0 is already in use" in str(failure)
+    assert "WEBHOOK_PORT 8080 on 0.0.0.0: address already in use" in str(failure)
     assert failure.exit_code == 2
 
 
