@@ -168,6 +168,8 @@ class SingingBot(commands.Bot):
         keep = {t.audio_path for t in await self.store.unfinished_tasks() if t.audio_path}
         if removed := self.intake.remove_orphans(keep):
             log.info("removed %d audio files left by an interrupted request", removed)
+        if self.stopping.is_set():  # told to stop while logging in: start no work
+            return
         await self.tracker.start()
 
     # --- start ------------------------------------------------------------------------------

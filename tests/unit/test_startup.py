@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
+import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.bot import ReconnectLines
 from bot.startup import (
     Backoff,
     DiscordUnreachable,
@@ -81,3 +84,39 @@ async def test_the_probe_tells_a_bad_token_from_an_outage(
                     await probe_discord(session, base, "token")
     finally:
         await runner.cleanup()
+
+
+class _Client:
+    def __init__(self, ws: object | None) -> None:
+        self.ws = ws
+
+
+def _reconnect_record() -> logging.LogRecord:
+    try:
+        raise aiohttp.ClientConnectionError("Cannot connect to host gateway.discord.gg:443")
+    except aiohttp.ClientConnectionError:
+        exc_info = sys.exc_info()
+    return logging.LogRecord(
+        "discord.client",
+        logging.ERROR,
+        __file__,
+        1,
+        "Attempting a reconnect in %.2fs",
+        (1.5,),
+        exc_info,
+    )
+
+
+def test_discord_reconnect_tracebacks_become_one_line() -> None:
+    record = _reconnect_record()
+    assert ReconnectLines(_Client(ws=object())).filter(record)  # type: ignore[arg-type]
+    text = logging.Formatter("%(levelname)s %(message)s").format(record)
+    assert text == (
+        "WARNING lost the connection to Discord (ClientConnectionError: Cannot connect to host "
+        "gateway.discord.gg:443); reconnecting in 1.5 s"
+    )
+
+
+def test_before_the_first_connection_the_bot_says_it_itself() -> None:
+    # discord.py's loop dies right after this record (issue #10520); connect_and_stay logs.
+    assert not ReconnectLines(_Client(ws=None)).filter(_reconnect_record())  # type: ignore[arg-type]
