@@ -123,6 +123,8 @@ async def run(settings: Settings) -> None:
 
 
 async def stop(bot: SingingBot) -> None:
+    if bot.stopping.is_set():
+        return  # stopping already (a second signal)
     log.info(
         "stopping: no new requests; letting work under way finish (up to %d s)",
         bot.settings.shutdown_grace_seconds,

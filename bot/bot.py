@@ -123,6 +123,24 @@ class ReconnectLines(logging.Filter):
         return True
 
 
+# The names discord.py 2.7 gives the tasks that run commands, modal submits and button clicks.
+INTERACTION_TASKS = (
+    "CommandTree-invoker",
+    "discord-ui-modal-dispatch-",
+    "discord-ui-view-dispatch-",
+)
+
+
+def interaction_handlers() -> set[asyncio.Task[object]]:
+    """discord.py's tasks still handling an interaction (answering a member)."""
+    current = asyncio.current_task()
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and task.get_name().startswith(INTERACTION_TASKS)
+    }
+
+
 class SingingBot(commands.Bot):
     def __init__(
         self,
@@ -332,6 +350,12 @@ class SingingBot(commands.Bot):
 
     async def _shut_down(self) -> None:
         self.stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_seconds
         await self.tracker.stop(grace=self.settings.shutdown_grace_seconds)
+        # A lyrics form's handler that waited for its upload now answers the member; Discord
+        # must still be there for it.
+        if handlers := interaction_handlers():
+            await asyncio.wait(handlers, timeout=max(0.0, deadline - loop.time()))
         await self.http_server.stop()
         await super().close()

@@ -113,6 +113,7 @@ class Tracker:
         if unfinished := await self._ctx.drain(grace):
             log.warning("stopped %d tracker jobs still running after %g s", unfinished, grace)
         await self._ctx.cancel_background()
+        self.dispatcher.stop_waiting()
 
     async def _recover(self) -> None:
         for task in await self._ctx.store.unfinished_tasks():
