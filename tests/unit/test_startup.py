@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.bot import ReconnectLines
+from bot.discord_link import ReconnectLines
 from bot.startup import (
     Backoff,
     DiscordUnreachable,
