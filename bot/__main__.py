@@ -8,7 +8,9 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import sys
+from typing import TYPE_CHECKING
 
 import aiohttp
 import uvloop
@@ -17,6 +19,10 @@ from dotenv import find_dotenv, load_dotenv
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.logs import REDACTOR, configure_logging
+from bot.startup import StartupFailure, database_problem
+
+if TYPE_CHECKING:
+    from bot.bot import SingingBot
 
 log = logging.getLogger("bot")
 
@@ -37,16 +43,20 @@ async def run(settings: Settings) -> None:
     from bot.tracker import Tracker
 
     point_discord_at(settings)
-    async with (
+    async with contextlib.AsyncExitStack() as resources:
         # No total limit (a 25 MB file may take a while), but a server that stops sending
         # for 30 s gives up the transfer; the MusicGPT client sets its own per-call timeouts.
-        aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
-        ) as session,
-        Store.open(settings.database_path) as store,
+        session = await resources.enter_async_context(
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
+            )
+        )
+        try:
+            store = await resources.enter_async_context(Store.open(settings.database_path))
+        except (OSError, sqlite3.Error) as error:
+            raise database_problem(settings.database_path, error) from None
         # The process that checks and converts uploads; killed with the bot.
-        MediaWorker() as media,
-    ):
+        media = await resources.enter_async_context(MediaWorker())
         # Its forkserver imports PyAV: started in the background, so start-up doesn't wait.
         warm_up = asyncio.create_task(media.start())
         secret = await store.get_or_create_value(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
@@ -100,12 +110,26 @@ async def run(settings: Settings) -> None:
             intake=intake,
             http_server=http_server,
         )
+        running = bot
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(stop(running)))
         async with bot:
-            await bot.start(settings.discord_token)
+            await bot.start_http_server()
+            # Both wait out Discord being away; False/return once the bot is asked to stop.
+            if await bot.sign_in():
+                await bot.connect_and_stay()
         await warm_up
+
+
+async def stop(bot: SingingBot) -> None:
+    if bot.stopping.is_set():
+        return  # stopping already (a second signal)
+    log.info(
+        "stopping: no new requests; letting work under way finish (up to %d s)",
+        bot.settings.shutdown_grace_seconds,
+    )
+    await bot.close()
 
 
 def main() -> int:
@@ -126,10 +150,15 @@ def main() -> int:
             # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O
             # callbacks, and delivering a finished song costs about a third less CPU (bench 4c).
             uvloop.run(run(settings))
+        except StartupFailure as failure:
+            # The owner's to fix, and the line says how: a traceback would only bury it.
+            log.error("%s", failure)
+            return failure.exit_code
         except Exception:
             # Through logging rather than Python's own traceback print, so it is redacted.
             log.exception("stopped by an error")
             return 1
+    log.info("stopped")
     return 0
 
 

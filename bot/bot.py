@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -10,11 +11,13 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot import discord_link
 from bot.config import Settings
 from bot.http import HttpServer
 from bot.intake import Intake
 from bot.models import Task
 from bot.quota import QuotaService
+from bot.startup import port_problem
 from bot.store import Store
 from bot.tracker import Tracker
 from bot.tree import SingingTree, send_ephemeral
@@ -39,6 +42,7 @@ def point_discord_at(settings: Settings) -> None:
 
     discord.http.Route.BASE = settings.discord_api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    discord_link.tune_discord_py()
 
 
 class SingingBot(commands.Bot):
@@ -71,6 +75,11 @@ class SingingBot(commands.Bot):
         self.quota = quota
         self.intake = intake
         self.http_server = http_server
+        # Set once SIGTERM (or anything) asked the bot to stop: new commands are turned away.
+        self.stopping = asyncio.Event()
+        self.setup_started = False  # discord_link.sign_in: login may be retried until then
+        self._shutdown: asyncio.Task[None] | None = None
+        logging.getLogger("discord.client").addFilter(discord_link.ReconnectLines(self))
         self._gateway_up = False
 
     @property
@@ -82,37 +91,62 @@ class SingingBot(commands.Bot):
         return self._gateway_up and not self.is_closed()
 
     # discord.py dispatches these as the gateway comes and goes: `connect` on READY,
-    # `resumed` on RESUMED, `disconnect` whenever the connection is lost or being replaced.
+    # `resumed` on RESUMED, `disconnect` whenever the connection is lost or being replaced
+    # (`on_ready` and `on_resumed`, below, also mark the gateway up).
     async def on_connect(self) -> None:
-        self._gateway_up = True
-
-    async def on_resumed(self) -> None:
-        self._gateway_up = True
-
-    async def on_ready(self) -> None:
         self._gateway_up = True
 
     async def on_disconnect(self) -> None:
         self._gateway_up = False
 
     async def setup_hook(self) -> None:
+        self.setup_started = True
+        discord_link.bound_rest_timeouts(self.http)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
-        await self._start_http_server()
         keep = {t.audio_path for t in await self.store.unfinished_tasks() if t.audio_path}
         if removed := self.intake.remove_orphans(keep):
             log.info("removed %d audio files left by an interrupted request", removed)
+        if self.stopping.is_set():  # told to stop while logging in: start no work
+            return
         await self.tracker.start()
 
-    async def _start_http_server(self) -> None:
+    # --- start ------------------------------------------------------------------------------
+
+    async def start_http_server(self) -> None:
+        """Before Discord: a taken port is the owner's to fix now, not after a login."""
         try:
             await self.http_server.start()
         except OSError as error:
             if self.settings.uses_webhooks:
-                raise
+                raise port_problem(
+                    self.settings.webhook_host, self.settings.webhook_port, error
+                ) from None
             # Without PUBLIC_BASE_URL the receiver only serves /healthz: not worth dying for.
             log.warning("webhook receiver not started (%s); polling only", error.strerror)
+
+    async def sign_in(self) -> bool:
+        """Log in (which runs `setup_hook`), waiting out Discord being unreachable; False
+        when the bot was asked to stop first. A refused token is a `StartupFailure`."""
+        return await discord_link.sign_in(self)
+
+    async def connect_and_stay(self) -> None:
+        """Connect to the gateway and stay connected (reconnecting) until closed."""
+        await discord_link.connect_and_stay(self)
+
+    async def on_ready(self) -> None:
+        self._gateway_up = True
+        mode = (
+            f"webhooks at {self.settings.public_base_url}"
+            if self.settings.public_base_url
+            else "polling"
+        )
+        log.info("ready as %s in %d guilds; %s", self.user, len(self.guilds), mode)
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+        log.info("reconnected to Discord")
 
     async def _sync_commands(self) -> None:
         if self.settings.dev_guild_id:
@@ -150,7 +184,24 @@ class SingingBot(commands.Bot):
                 "again; nothing was charged.",
             )
 
+    # --- stop -------------------------------------------------------------------------------
+
     async def close(self) -> None:
-        await self.tracker.stop()
+        """Stop taking new work, let submits already uploading finish (within
+        SHUTDOWN_GRACE_SECONDS), then close. Called again (discord.py does), it waits for the
+        first call."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self._shut_down(), name="shutdown")
+        await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
+        self.stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_seconds
+        await self.tracker.stop(grace=self.settings.shutdown_grace_seconds)
+        # A lyrics form's handler that waited for its upload now answers the member; Discord
+        # must still be there for it.
+        if handlers := discord_link.interaction_handlers():
+            await asyncio.wait(handlers, timeout=max(0.0, deadline - loop.time()))
         await self.http_server.stop()
         await super().close()

@@ -55,6 +55,9 @@ class Settings:
     max_audio_mb: int = 25
     audio_spool_mb: int = 4096
     poll_give_up_minutes: int = 30
+    # On SIGTERM, how long submits already uploading to MusicGPT get to finish (compose's
+    # stop_grace_period must be longer, or Docker kills the bot first).
+    shutdown_grace_seconds: int = 20
     log_level: str = "INFO"
     # Whether result posts show what the song cost in MusicGPT credits, to the whole channel.
     show_cost: bool = False
@@ -184,6 +187,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         audio_spool_mb=_optional(env, "AUDIO_SPOOL_MB", _int_at_least(1), defaults.audio_spool_mb),
         poll_give_up_minutes=_optional(
             env, "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
+        ),
+        shutdown_grace_seconds=_optional(
+            env, "SHUTDOWN_GRACE_SECONDS", _int_at_least(0), defaults.shutdown_grace_seconds
         ),
         log_level=_optional(env, "LOG_LEVEL", _log_level, defaults.log_level),
         show_cost=_optional(env, "SHOW_COST", _flag, defaults.show_cost),

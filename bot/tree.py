@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -17,6 +18,7 @@ NO_DMS = (
     "I make songs only in server channels, where the server sees them: run this command in "
     "one. /help and /quota work here too."
 )
+RESTARTING = "I'm restarting; try again in a minute."
 
 
 def user_message_for(error: BaseException) -> str | None:
@@ -66,6 +68,14 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 
 
 class SingingTree(app_commands.CommandTree):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """While the bot shuts down, a new command would start work it can't finish."""
+        stopping = getattr(interaction.client, "stopping", None)
+        if isinstance(stopping, asyncio.Event) and stopping.is_set():
+            await send_ephemeral(interaction, RESTARTING)
+            return False
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:

@@ -158,12 +158,18 @@ class Tracker:
             },
         }
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0) -> None:
+        """Take no new work (nothing more is sent or polled), give what is under way (submits
+        uploading, polls, deliveries) up to `grace` seconds to finish and be recorded, then
+        cancel the rest. Queued tasks stay queued for the next start."""
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
+        if unfinished := await self._ctx.drain(grace):
+            log.warning("stopped %d tracker jobs still running after %g s", unfinished, grace)
         await self._ctx.cancel_background()
+        self.dispatcher.stop_waiting()
 
     async def _recover(self) -> None:
         for task in await self._ctx.store.unfinished_tasks():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -107,6 +108,21 @@ class TrackerContext:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def drain(self, seconds: float) -> int:
+        """Wait up to `seconds` for the background jobs, including any they start
+        meanwhile (a finished poll starts a delivery); how many are still running."""
+        expired = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            while self._background and not expired.done():
+                await asyncio.wait(
+                    [*self._background, expired], return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            expired.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expired
+        return len(self._background)
 
     async def cancel_background(self) -> None:
         tasks = list(self._background)

@@ -100,6 +100,7 @@ class Dispatcher:
         self._webhook_base_url = webhook_base_url
         self._poll_due = poll_due  # set when a task becomes pollable
         self._sent: dict[int, asyncio.Event] = {}  # set when a submit attempt has ended
+        self._stopped = False  # nothing more will be sent by this process
         # Tasks queued in this process, and that count when the queue was last seen empty:
         # while they are equal a freed slot (every finished task frees one) needs no query.
         self._queued = 1  # start-up: tasks queued before a restart may be waiting
@@ -157,12 +158,20 @@ class Dispatcher:
         sent = self._sent.setdefault(task_id, asyncio.Event())
         store = self._ctx.store
         task = await store.get_task(task_id)
-        if task is not None and task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTING):
+        waiting = (TaskStatus.QUEUED, TaskStatus.SUBMITTING)
+        if task is not None and task.status in waiting and not self._stopped:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sent.wait(), wait_seconds)
             task = await store.get_task(task_id)
         self._sent.pop(task_id, None)
         return task
+
+    def stop_waiting(self) -> None:
+        """Shutting down: whoever waits to hear a task was sent hears how it stands now
+        (a queued task goes out after the restart, not in the next few seconds)."""
+        self._stopped = True
+        for sent in self._sent.values():
+            sent.set()
 
     async def _send(self, task: Task) -> SubmitReceipt:
         common: dict[str, Any] = {

@@ -31,6 +31,7 @@ def test_defaults() -> None:
     assert settings.max_audio_mb == 25 and settings.max_audio_bytes == 25 * 1024 * 1024
     assert settings.audio_spool_mb == 4096 and settings.audio_spool_bytes == 4096 * 1024 * 1024
     assert settings.log_level == "INFO"
+    assert settings.shutdown_grace_seconds == 20
 
 
 def test_overrides() -> None:
@@ -43,8 +44,10 @@ def test_overrides() -> None:
             "LOG_LEVEL": "debug",
             "WEBHOOK_PORT": "0",
             "AUDIO_SPOOL_MB": "512",
+            "SHUTDOWN_GRACE_SECONDS": "0",
         }
     )
+    assert settings.shutdown_grace_seconds == 0
     assert settings.audio_spool_bytes == 512 * 1024 * 1024
     assert settings.dev_guild_id == 123
     assert settings.public_base_url == "https://bot.example.com"
@@ -79,6 +82,8 @@ def test_webhook_host(env: dict[str, str], host: str) -> None:
         ("DEV_GUILD_ID", "abc", "DEV_GUILD_ID must be a whole number"),
         ("AUDIO_SPOOL_MB", "0", "AUDIO_SPOOL_MB must be at least 1"),
         ("AUDIO_SPOOL_MB", "4 GB", "AUDIO_SPOOL_MB must be a whole number"),
+        ("SHUTDOWN_GRACE_SECONDS", "-1", "SHUTDOWN_GRACE_SECONDS must be at least 0"),
+        ("SHUTDOWN_GRACE_SECONDS", "20s", "SHUTDOWN_GRACE_SECONDS must be a whole number"),
     ],
 )
 def test_malformed_values_name_the_setting(name: str, value: str, complaint: str) -> None:

@@ -719,3 +719,53 @@ async def test_the_key_is_checked_once_at_start(
         assert warnings == []
     else:
         assert len(warnings) == 1 and warnings[0].startswith(line)
+
+
+async def _submitting(harness: Harness, musicgpt: FakeMusicGPT) -> Task:
+    """A request whose upload to MusicGPT has started and is held there."""
+    musicgpt.release_submit.clear()
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    await harness.until(task.id, TaskStatus.SUBMITTING)
+    for _ in range(100):  # the submit job reaches the (held) upload
+        if musicgpt.in_flight:
+            break
+        await asyncio.sleep(0)
+    assert musicgpt.in_flight == 1
+    return task
+
+
+async def test_stop_lets_an_upload_under_way_finish_and_sends_nothing_new(
+    harness: Harness, store: Store, musicgpt: FakeMusicGPT, clock: FakeClock
+) -> None:
+    uploading = await _submitting(harness, musicgpt)
+    waiting = await harness.submit(sing(user_id=2))  # queued behind it (max_parallel 1)
+    stopping = asyncio.create_task(harness.tracker.stop(grace=20))
+    clock.advance(19)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not stopping.done()  # still within the grace: waiting for the upload
+    musicgpt.release_submit.set()
+    await asyncio.wait_for(stopping, 5)
+    sent = await store.get_task(uploading.id)
+    assert sent is not None and sent.status is TaskStatus.SUBMITTED
+    assert sent.musicgpt_task_id == "mg-1"
+    # The slot it freed was not used: the next start sends the queued one.
+    still = await store.get_task(waiting.id)
+    assert still is not None and still.status is TaskStatus.QUEUED
+    assert len(musicgpt.submits) == 1
+
+
+async def test_stop_gives_up_on_an_upload_after_the_grace(
+    harness: Harness, store: Store, musicgpt: FakeMusicGPT, clock: FakeClock
+) -> None:
+    uploading = await _submitting(harness, musicgpt)
+    stopping = asyncio.create_task(harness.tracker.stop(grace=20))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    clock.advance(20)
+    await asyncio.wait_for(stopping, 5)
+    assert musicgpt.in_flight == 0  # cancelled
+    task = await store.get_task(uploading.id)
+    assert task is not None and task.status is TaskStatus.SUBMITTING  # the next start decides
+    assert musicgpt.submits == []
