@@ -84,7 +84,7 @@ async def test_sigterm_during_an_upload_lets_it_finish_and_the_restart_delivers_
         await w.start_bot()
         await wait_status_of(w, task_id, "delivered", timeout=60)
         await wait_results_for(w, [task_id])
-        await wait_status_text(w, task_id, "Posted 2 versions")
+        await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1
         assert quota_charge(w, task_id)["refunded_at"] is None
         assert "restarted while sending" not in w.bot.log_text()
