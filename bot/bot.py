@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ from bot.http import HttpServer
 from bot.intake import Intake
 from bot.models import Task
 from bot.quota import QuotaService
-from bot.startup import port_problem
+from bot.startup import Backoff, describe, port_problem
 from bot.store import Store
 from bot.tracker import Tracker
 from bot.tree import SingingTree, send_ephemeral
@@ -104,7 +105,9 @@ class SingingBot(commands.Bot):
         discord_link.bound_rest_timeouts(self.http)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self._sync_commands()
+        await self._sync_commands_patiently()
+        if self.stopping.is_set():  # told to stop while waiting for Discord
+            return
         keep = {t.audio_path for t in await self.store.unfinished_tasks() if t.audio_path}
         if removed := self.intake.remove_orphans(keep):
             log.info("removed %d audio files left by an interrupted request", removed)
@@ -147,6 +150,32 @@ class SingingBot(commands.Bot):
     async def on_resumed(self) -> None:
         self._gateway_up = True
         log.info("reconnected to Discord")
+
+    async def _sync_commands_patiently(self) -> None:
+        """The command sync is the first call after the login: Discord failing just then is
+        waited out like at sign-in, one line per attempt, never a traceback and an exit."""
+        backoff = Backoff()
+        attempt = 0
+        while not self.stopping.is_set():
+            try:
+                await self._sync_commands()
+                return
+            except (OSError, aiohttp.ClientError, discord.DiscordServerError) as error:
+                reason = (
+                    f"HTTP {error.status}"
+                    if isinstance(error, discord.HTTPException)
+                    else describe(error)
+                )
+            attempt += 1
+            delay = backoff.next()
+            log.warning(
+                "couldn't sync my commands with Discord (%s); retrying in %g s (attempt %d)",
+                reason,
+                delay,
+                attempt,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
 
     async def _sync_commands(self) -> None:
         if self.settings.dev_guild_id:

@@ -182,7 +182,7 @@ def bound_rest_timeouts(http: discord.http.HTTPClient) -> None:
 async def connect_and_stay(bot: SingingBot) -> None:
     """Connect to the gateway and stay connected until the bot is closed.
 
-    Once connected, discord.py reconnects by itbot. Before that, a refused gateway ends
+    Once connected, discord.py reconnects by itself. Before that, a refused gateway ends
     its loop in an AttributeError (discord.py issue #10520), so the first connection is
     retried here, with the same capped backoff.
     """

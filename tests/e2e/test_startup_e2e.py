@@ -30,7 +30,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Outage:
     """What the Discord stand-in does to the bot's requests while `mode` is set:
     "refuse" (REST and gateway answer 503), "hang" (REST accepts and never answers),
-    "gateway" (only the gateway upgrade is refused) or "401" (REST refuses the token)."""
+    "gateway" (only the gateway upgrade is refused), "sync" (only the command sync answers
+    503) or "401" (REST refuses the token)."""
 
     def __init__(self, mode: str | None = None) -> None:
         self.mode = mode
@@ -49,6 +50,8 @@ class Outage:
         if self.mode == "gateway" and gateway:
             return web.Response(status=503)
         if self.mode == "refuse":
+            return web.Response(status=503)
+        if self.mode == "sync" and request.method == "PUT" and request.path.endswith("/commands"):
             return web.Response(status=503)
         if self.mode == "hang" and not gateway:
             await self.over.wait()
@@ -224,6 +227,22 @@ async def test_a_refused_gateway_at_start_is_retried_then_connected(tmp_path: Pa
         await attempts(w, r"ready as", 1, timeout=10)
         text = w.bot.log_text()
         assert "AttributeError" not in text
+        assert_one_line_each(w)
+
+
+async def test_discord_failing_the_command_sync_after_login_is_retried(tmp_path: Path) -> None:
+    # Logged in, then Discord fails the first call after it: no traceback, no exit.
+    outage = Outage("sync")
+    dc_options = {"middlewares": [outage.middleware]}
+    async with world(tmp_path, start=False, log_level="INFO", dc_options=dc_options) as w:
+        await w.bot.start()
+        tries = await attempts(w, r"couldn't sync my commands", 2, timeout=30)
+        assert all("HTTP 503" in t for t in tries), tries
+        assert w.bot.running
+        outage.set(None)
+        await w.wait_healthy(timeout=30)
+        await attempts(w, r"ready as", 1, timeout=10)
+        assert w.dc.commands(w.dc.guild_id), "the commands were synced in the end"
         assert_one_line_each(w)
 
 
