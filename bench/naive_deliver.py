@@ -118,7 +118,7 @@ class NaiveDeliverer:
                 data = await response.read()
             files.append(discord.File(io.BytesIO(data), filename=f"song-{request.number}-{n}.wav"))
         await channel.send(
-            f"<@{request.user_id}> your song is ready! (request #{request.number})", files=files
+            f"<@{request.user_id}> your song is ready! (song #{request.number})", files=files
         )
         self.done.add(task_id)
 
