@@ -153,7 +153,7 @@ class Intake:
         *,
         audio_dir: Path,
         max_audio_bytes: int,
-        spool: Spool | None = None,
+        spool: Spool,
         attachment_origins: Collection[UrlOrigin] = DISCORD_CDN_ORIGINS,
         media: MediaWorker | None = None,
     ) -> None:
@@ -163,7 +163,7 @@ class Intake:
         self._download_slots = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
         self._audio_dir = audio_dir
         self._max_bytes = max_audio_bytes
-        self.spool = spool or Spool(audio_dir, cap_bytes=4096 * 1024 * 1024)
+        self.spool = spool  # its cap is AUDIO_SPOOL_MB, whose default lives in Settings
         self._attachment_origins = frozenset(attachment_origins)
         self._media = media or shared_worker()
         # Each member's open form per command, the only one whose submit can still queue.

@@ -56,11 +56,6 @@ RESTARTED_MID_SUBMIT = (
 )
 
 
-# How long start-up waits for the key check before going on without its verdict: long
-# enough for any answering MusicGPT, short enough that an unreachable one delays nothing much.
-KEY_CHECK_WAIT = 3.0
-
-
 class MusicGPTKeyChecker(Protocol):
     async def check_key(self) -> KeyCheck: ...
 
@@ -117,8 +112,8 @@ class Tracker:
             asyncio.create_task(self.dispatcher.run(), name="tracker-dispatch"),
             asyncio.create_task(self.poller.run(), name="tracker-poll"),
         ]
-        # The verdict is usually in within milliseconds; then /readyz has it from the start.
-        await asyncio.wait({key_check}, timeout=KEY_CHECK_WAIT)
+        # Not awaited: start-up doesn't wait on MusicGPT. Until the verdict (milliseconds,
+        # usually) /readyz counts the key as not refused.
 
     async def _check_key(self) -> None:
         """One free call at start-up, so a wrong key shows before a member's first request."""

@@ -13,6 +13,7 @@ import pytest
 from bot.errors import AudioRejected, UserFacingError
 from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
 from bot.models import QuotaLimits, TaskKind
+from bot.spool import Spool
 from bot.timecodes import BadTime
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
@@ -48,6 +49,7 @@ async def intake(tmp_path: Path):
             FakeQuota(),  # type: ignore[arg-type]
             audio_dir=tmp_path / "audio",
             max_audio_bytes=1000,
+            spool=Spool(tmp_path / "audio", cap_bytes=1024 * 1024),
         )
 
 
