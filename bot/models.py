@@ -26,10 +26,11 @@ class TaskStatus(StrEnum):
     DELIVERING = "delivering"  # delivery claimed; posting to the channel
     DELIVERED = "delivered"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the requester cancelled it while it waited in our queue
 
     @property
     def is_final(self) -> bool:
-        return self in (TaskStatus.DELIVERED, TaskStatus.FAILED)
+        return self in (TaskStatus.DELIVERED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 class ConversionStatus(StrEnum):
@@ -120,6 +121,9 @@ class Request:
     lyrics_section_to_replace: str | None = None
     num_outputs: int = 2
     upload_limit: int | None = None  # bytes the channel accepts per message, if Discord said
+    # Lineage: the task (and its take, 1-based) a Rewrite or Again started from.
+    parent_task_id: int | None = None
+    parent_output: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +192,10 @@ class Task:
     finished_at: float | None
     next_poll_at: float | None
     updated_at: float
+    parent_task_id: int | None = None
+    parent_output: int | None = None  # the parent's take (1-based), for a Rewrite
+    # Content hash of an uploaded input, kept after submit (for Again) in the input store.
+    input_sha256: str | None = None
 
     @property
     def audio(self) -> AudioSource:

@@ -107,6 +107,8 @@ def _stage(task: Task, queue_position: int, now: float) -> tuple[str, str | None
             return f"✅ Posted {count} take{'s' if count != 1 else ''} below.", None
         case TaskStatus.FAILED:
             return f"❌ {failure_text(task)}", None
+        case TaskStatus.CANCELLED:
+            return "🚫 Cancelled before it went to MusicGPT; nothing was charged.", None
     return task.status.value, None  # pragma: no cover - every status is matched above
 
 

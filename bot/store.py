@@ -93,6 +93,18 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 2: lineage (a Rewrite's or Again's parent), kept inputs, and the `cancelled` status.
+    """
+    ALTER TABLE tasks ADD COLUMN parent_task_id INTEGER REFERENCES tasks (id);
+    ALTER TABLE tasks ADD COLUMN parent_output INTEGER;
+    ALTER TABLE tasks ADD COLUMN input_sha256 TEXT;
+    DROP INDEX tasks_active_by_user;
+    CREATE INDEX tasks_active_by_user ON tasks (user_id)
+        WHERE status NOT IN ('delivered', 'failed', 'cancelled');
+    CREATE INDEX tasks_by_user ON tasks (user_id, id);
+    CREATE INDEX tasks_by_parent ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
+    CREATE INDEX tasks_by_input ON tasks (input_sha256) WHERE input_sha256 IS NOT NULL;
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -336,7 +348,7 @@ class Store:
             "   WHERE user_id = ? AND day = ? AND refunded_at IS NULL),"
             # Spelled exactly as the partial index's WHERE, so SQLite uses the index.
             " (SELECT COUNT(*) FROM tasks WHERE user_id = ?"
-            "   AND status NOT IN ('delivered', 'failed'))",
+            "   AND status NOT IN ('delivered', 'failed', 'cancelled'))",
             (user_id, day, user_id),
         )
         assert row is not None  # noqa: S101 - an aggregate always yields a row

@@ -27,10 +27,13 @@ from tests.standins.discord import (
     ChannelSpec,
     DiscordStandIn,
     GuildSpec,
+    Perm,
+    RoleSpec,
     StoredMessage,
     UserSpec,
 )
 from tests.standins.discord import openapi as discord_openapi
+from tests.standins.discord.model import new_snowflake
 from tests.standins.musicgpt import MusicGPTStandIn
 from tests.support.env import FIXTURES, bot_env, with_webhook_port
 from tests.support.process import BotProcess, free_port
@@ -181,6 +184,9 @@ class WorldOptions:
     premium_tier: int = 0  # of the guild (its upload limit)
     channels: int = 1  # text channels in the guild
     users: Sequence[str] = ("alice", "bob")  # the guild's members, by name
+    # Members (by name, added to `users` if missing) with a role granting Manage Messages.
+    # The guild's owner is its first member (alice by default), who may do anything anyway.
+    moderators: Sequence[str] = ()
     mg_options: Mapping[str, Any] = field(default_factory=dict)  # MusicGPTStandIn(**...)
     dc_options: Mapping[str, Any] = field(default_factory=dict)  # DiscordStandIn(**...)
     start: bool = True  # False: the caller runs `await w.start_bot()`
@@ -208,7 +214,10 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
     wrong = [k for k, v in env_overrides.items() if not isinstance(v, str)]
     if wrong:
         raise TypeError(f"environment variables are strings: {', '.join(wrong)}")
-    specs = [UserSpec(name) for name in options.users]
+    names = [*options.users, *(m for m in options.moderators if m not in options.users)]
+    specs = [UserSpec(name, id=new_snowflake()) for name in names]
+    moderator_role = RoleSpec("Moderators", id=new_snowflake(), permissions=Perm.MANAGE_MESSAGES)
+    moderator_ids = [spec.id for spec in specs if spec.username in options.moderators]
     mg_options = {"api_key": MUSICGPT_KEY, "delay": 0.3, "eta": 1, **options.mg_options}
     channels: list[ChannelSpec | int] = [
         ChannelSpec(),
@@ -217,7 +226,14 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
     async with (
         MusicGPTStandIn(**mg_options) as mg,
         DiscordStandIn(
-            guilds=[GuildSpec(premium_tier=options.premium_tier, channels=channels)],
+            guilds=[
+                GuildSpec(
+                    premium_tier=options.premium_tier,
+                    channels=channels,
+                    roles=[moderator_role] if moderator_ids else [],
+                    member_roles={uid: [moderator_role.id] for uid in moderator_ids},
+                )
+            ],
             users=specs,
             **options.dc_options,
         ) as dc,
