@@ -123,6 +123,14 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
         await interaction.followup.send("gone soon", wait=True)
         await (await interaction.original_response()).delete()
 
+    @bot.tree.command(name="where", description="Says where it was run")
+    async def where(interaction: discord.Interaction) -> None:
+        channel = interaction.channel
+        parent = getattr(channel, "parent_id", None)
+        await interaction.response.send_message(
+            f"{type(channel).__name__} {getattr(channel, 'id', None)} parent={parent}"
+        )
+
     @bot.tree.command(name="admin", description="Only for admins")
     @app_commands.default_permissions(administrator=True)
     async def admin(interaction: discord.Interaction) -> None:
@@ -740,3 +748,123 @@ def test_openapi_assertion_says_when_nothing_is_checked(tmp_path) -> None:
     assert "off" in off.assert_no_openapi_violations()
     absent = DiscordStandIn(validate_openapi=True, openapi_path=tmp_path / "none.json")
     assert "absent" in absent.assert_no_openapi_violations()
+
+
+# --------------------------------------------------------------------------- threads
+
+
+async def test_threads_from_a_message_and_without_one(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    channel = text_channel(bot, dc.channel_id)
+    status = await channel.send("status of song #1")
+    created = asyncio.create_task(bot.wait_for("thread_create", timeout=10))
+    thread = await status.create_thread(name="warm soul vocal", auto_archive_duration=1440)
+    assert isinstance(thread, discord.Thread) and thread.id == status.id
+    assert thread.parent_id == dc.channel_id and thread.type is discord.ChannelType.public_thread
+    seen = await created  # THREAD_CREATE with newly_created: on_thread_create, not _join
+    assert seen.id == thread.id and seen.name == "warm soul vocal"
+    record = dc.thread_of(dc.message(status.id))
+    assert record is not None and record is dc.thread(thread.id) and dc.threads() == [record]
+    assert (record.type, record.owner_id, record.parent_id) == (11, dc.app_id, dc.channel_id)
+    stored_status = dc.message(status.id)
+    assert stored_status.flags & (1 << 5) and stored_status.edits == []  # HAS_THREAD, no edit
+    assert (await channel.fetch_message(status.id)).thread is not None
+
+    # A thread takes messages, edits, history and deletions like a text channel.
+    first = await thread.send("take 1", file=discord.File(io.BytesIO(b"ID3 take"), "take 1.mp3"))
+    second = await thread.send("take 2")
+    await first.edit(content="take 1 (edited)")
+    await dc.post_user_message("nice", channel_id=thread.id, user_id=dc.user("bob").id)
+    assert [m.content async for m in thread.history(limit=10)] == [
+        "nice",
+        "take 2",
+        "take 1 (edited)",
+    ]
+    await second.delete()
+    assert [m.content for m in dc.messages(thread.id)] == ["take 1 (edited)", "nice"]
+    assert dc.messages(thread.id)[0].files == {"take_1.mp3": b"ID3 take"}
+    assert record.message_count == 2 and record.total_message_sent == 3
+    assert dc.user("bob").id in record.thread_member_ids
+    fetched = await bot.fetch_channel(thread.id)
+    assert isinstance(fetched, discord.Thread) and fetched.message_count == 2
+
+    # Interactions run inside the thread carry it as their channel.
+    ix = await dc.invoke_command("where", channel_id=thread.id)
+    assert ix.payload["channel"]["type"] == 11 and ix.payload["channel_id"] == str(thread.id)
+    reply = await ix.wait_original()
+    assert reply.content == f"Thread {thread.id} parent={dc.channel_id}"
+    assert reply.channel_id == thread.id
+
+    # Without a message: private by default (discord.py's default too), no notice; public
+    # ones leave a "thread created" system message (type 18) in the parent.
+    private = await channel.create_thread(name="just us")
+    public = await channel.create_thread(name="open", type=discord.ChannelType.public_thread)
+    assert (dc.thread(private.id).type, dc.thread(public.id).type) == (12, 11)
+    notices = [m for m in dc.messages(dc.channel_id) if m.type == 18]
+    assert [(m.content, m.message_reference) for m in notices] == [
+        ("open", {"type": 0, "channel_id": str(public.id), "guild_id": str(dc.guild_id)})
+    ]
+    alice, bob = dc.user("alice"), dc.user("bob")
+    with pytest.raises(PermissionError):  # a private thread: members only
+        await dc.invoke_command("where", channel_id=private.id, user_id=bob.id)
+    await private.add_user(discord.Object(bob.id))
+    assert bob.id in dc.thread(private.id).thread_member_ids
+    assert (await dc.invoke_command("where", channel_id=private.id, user_id=bob.id)).payload
+    assert alice.id not in dc.thread(private.id).thread_member_ids  # the owner sees anyway
+
+    # A new session (a restart) learns the active threads from GUILD_CREATE.
+    ready = asyncio.create_task(bot.wait_for("ready", timeout=10))
+    await dc.gateway_invalidate()
+    await ready
+    assert dc.gateway.identify_count == 2
+    fresh = bot.get_guild(dc.guild_id)
+    assert fresh is not None
+    assert {t.id for t in fresh.threads} == {thread.id, private.id, public.id}
+    assert dc.internal_errors == [] and dc.unhandled_requests == []
+    if dc.openapi_enabled:
+        assert [str(v) for v in dc.openapi_violations(responses=True)] == []
+
+
+async def test_thread_refusals(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    channel = text_channel(bot, dc.channel_id)
+    status = await channel.send("status")
+    # The parent's overwrite for the bot applies to threads: no CREATE_PUBLIC_THREADS -> 50013.
+    dc.channel(dc.channel_id).bot_denied = Perm.CREATE_PUBLIC_THREADS
+    with pytest.raises(discord.Forbidden) as denied:
+        await status.create_thread(name="nope")
+    assert denied.value.status == 403 and denied.value.code == 50013
+    dc.channel(dc.channel_id).bot_denied = 0
+
+    dc.guild().max_active_threads = 1
+    thread = await status.create_thread(name="one")
+    with pytest.raises(discord.HTTPException) as full:
+        await channel.create_thread(name="two", type=discord.ChannelType.public_thread)
+    assert (full.value.status, full.value.code) == (400, 160006)
+    assert "Maximum number of active threads" in full.value.text
+    with pytest.raises(discord.HTTPException) as again:
+        await status.create_thread(name="second from the same message")
+    assert again.value.code in (160004, 160006)
+    dc.guild().max_active_threads = 1000
+
+    # Injected refusals, as the e2e tests use them; the next call goes through again.
+    fault = dc.refuse_threads(160006)
+    other = await channel.send("other")
+    with pytest.raises(discord.HTTPException) as injected:
+        await other.create_thread(name="x")
+    assert injected.value.code == 160006 and fault.hits == 1
+    dc.refuse_threads(50013)
+    with pytest.raises(discord.Forbidden):
+        await other.create_thread(name="x")
+    assert (await other.create_thread(name="x")).id == other.id
+
+    # Sending in a thread needs SEND_MESSAGES_IN_THREADS (SEND_MESSAGES is not enough).
+    dc.channel(dc.channel_id).bot_denied = Perm.SEND_MESSAGES_IN_THREADS
+    with pytest.raises(discord.Forbidden):
+        await thread.send("denied")
+    assert (await channel.send("the parent still works")).content
+    with pytest.raises(discord.HTTPException) as bad_name:
+        await channel.create_thread(name="n" * 101)
+    assert bad_name.value.code == 50035
+    assert len(dc.threads()) == 2 and dc.internal_errors == []

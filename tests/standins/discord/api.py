@@ -102,6 +102,7 @@ from . import client, openapi
 from .gateway import OP_INVALID_SESSION, OP_RECONNECT, Gateway, GatewaySession
 from .model import (
     Callback,
+    ChannelSpec,
     GuildSpec,
     Interaction,
     ModalField,
@@ -111,7 +112,7 @@ from .model import (
     find_component,
     modal_fields,
 )
-from .rest import API_PREFIX, Faults, Rest
+from .rest import API_PREFIX, THREAD_ROUTES, Fault, Faults, Rest
 from .state import World
 
 T = TypeVar("T")
@@ -389,6 +390,54 @@ class DiscordStandIn:
 
     def message(self, message_id: int) -> StoredMessage:
         return self.world.messages[message_id]
+
+    def channel(self, channel_id: int) -> ChannelSpec:
+        """A channel or thread by id (its live record)."""
+        chan = self.world.channel(channel_id)
+        if chan is None:
+            raise LookupError(f"no channel {channel_id}")
+        return chan
+
+    # ------------------------------------------------------------------ threads
+
+    def threads(self, guild_id: int | None = None) -> list[ChannelSpec]:
+        """Threads the bot started (in one guild, or in all with guild_id=None), oldest
+        first. `thread.parent_id`, `.type` (11 public / 12 private), `.name`, `.owner_id`,
+        `.starter_message_id`, `.message_count`, `.thread_member_ids`."""
+        return self.world.threads(guild_id)
+
+    def thread(self, thread_id: int) -> ChannelSpec:
+        chan = self.channel(thread_id)
+        if not chan.is_thread:
+            raise LookupError(f"channel {thread_id} is not a thread")
+        return chan
+
+    def thread_of(self, message: StoredMessage | int) -> ChannelSpec | None:
+        """The thread started from this message (Discord gives it the message's id)."""
+        msg = message if isinstance(message, StoredMessage) else self.message(message)
+        return self.world.channel(msg.thread_id) if msg.thread_id is not None else None
+
+    async def wait_for_thread(
+        self, predicate: Callable[[ChannelSpec], bool] | None = None, timeout: float = 10.0
+    ) -> ChannelSpec:
+        """The first thread (oldest first) matching `predicate`."""
+
+        def check() -> ChannelSpec | None:
+            return next((t for t in self.threads(None) if predicate is None or predicate(t)), None)
+
+        return await self.wait_until(check, timeout, "a thread")
+
+    def refuse_threads(self, code: int = 160006, count: int | None = 1) -> Fault:
+        """Make Discord refuse the next `count` thread creations (None: all) as it does:
+        160006 (400 "Maximum number of active threads reached"), 50013 (403 Missing
+        Permissions) or 50001 (403 Missing Access). The real checks apply too: lower
+        `dc.guild().max_active_threads`, or deny CREATE_PUBLIC_THREADS in `bot_denied`."""
+        status, message = {
+            160006: (400, "Maximum number of active threads reached"),
+            50013: (403, "Missing Permissions"),
+            50001: (403, "Missing Access"),
+        }[code]
+        return self.faults.add("POST", THREAD_ROUTES, status, count, code=code, message=message)
 
     def messages(
         self,
