@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import json
 import zlib
@@ -135,6 +136,19 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
     @app_commands.default_permissions(administrator=True)
     async def admin(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("admin")
+
+    async def sing_over_this(interaction: discord.Interaction, message: discord.Message) -> None:
+        audio = [a for a in message.attachments if (a.content_type or "").startswith("audio/")]
+        if not audio:
+            await interaction.response.send_message("no audio here", ephemeral=True)
+            return
+        data = await audio[0].read()
+        await interaction.response.send_message(
+            f"{message.author.id} {audio[0].filename} {audio[0].size} {len(data)} "
+            f"{hashlib.sha256(data).hexdigest()} {message.content}"
+        )
+
+    bot.tree.add_command(app_commands.ContextMenu(name="Sing over this", callback=sing_over_this))
 
     music = app_commands.Group(name="music", description="Music things")
 
@@ -868,3 +882,59 @@ async def test_thread_refusals(dc: DiscordStandIn, bot: commands.Bot) -> None:
         await channel.create_thread(name="n" * 101)
     assert bad_name.value.code == 50035
     assert len(dc.threads()) == 2 and dc.internal_errors == []
+
+
+# --------------------------------------------------------------------------- context menus
+
+
+async def test_message_context_menu_on_members_and_bots_messages(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    synced = await dc.wait_commands_synced(dc.guild_id)
+    menu = next(c for c in synced if c["name"] == "Sing over this")
+    assert menu["type"] == 3 and menu["description"] == "" and "options" not in menu
+    bob = dc.user("bob")
+    wav = b"RIFF" + bytes(range(256)) * 4  # 1028 bytes
+
+    posted = await dc.post_user_message(
+        "my take", user_id=bob.id, files={"my take.wav": wav, "cover.png": _png(640, 120)}
+    )
+    audio, cover = posted.attachments
+    assert (audio.filename, audio.content_type, audio.size) == ("my_take.wav", "audio/x-wav", 1028)
+    assert f"/attachments/{dc.channel_id}/{audio.id}/my_take.wav?" in audio.url
+    assert (cover.width, cover.height) == (640, 120) and audio.width is None
+    assert not audio.ephemeral and "width" not in audio.payload()
+
+    ix = await dc.invoke_message_command("Sing over this", posted, user_id=bob.id)
+    data = ix.payload["data"]
+    assert (data["type"], data["name"], data["id"]) == (3, "Sing over this", menu["id"])
+    assert data["target_id"] == str(posted.id) and data["guild_id"] == str(dc.guild_id)
+    resolved = data["resolved"]["messages"][str(posted.id)]
+    assert resolved["content"] == "my take" and resolved["author"]["id"] == str(bob.id)
+    assert [a["filename"] for a in resolved["attachments"]] == ["my_take.wav", "cover.png"]
+    reply = await ix.wait_original()
+    digest = hashlib.sha256(wav).hexdigest()
+    assert reply.content == f"{bob.id} my_take.wav 1028 1028 {digest} my take"
+
+    # The bot's own result message works the same way.
+    result = await text_channel(bot, dc.channel_id).send(
+        "your song", file=discord.File(io.BytesIO(wav), "take 2.wav")
+    )
+    own = await dc.invoke_message_command("Sing over this", result.id)
+    assert (await own.wait_original()).content.startswith(f"{dc.app_id} take_2.wav 1028")
+
+    # A message without audio: refused, ephemerally.
+    note = await dc.post_user_message("just words", user_id=bob.id)
+    refused = await (await dc.invoke_message_command("Sing over this", note)).wait_original()
+    assert refused.content == "no audio here" and refused.ephemeral
+    with pytest.raises(LookupError, match="type 3"):
+        await dc.invoke_message_command("Rewrite part of this", note)
+    assert dc.internal_errors == [] and bot.errors == []  # type: ignore[attr-defined]
+
+
+def _png(width: int, height: int) -> bytes:
+    """A valid PNG header (signature + IHDR) of that size: enough to be measured."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    chunk = b"IHDR" + ihdr
+    crc = zlib.crc32(chunk).to_bytes(4, "big")
+    return b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + chunk + crc

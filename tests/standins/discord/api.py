@@ -677,6 +677,34 @@ class DiscordStandIn:
         )
         return await self._dispatch(rec, timeout)
 
+    async def invoke_message_command(
+        self,
+        name: str,
+        message: StoredMessage | int,
+        *,
+        user_id: int | None = None,
+        locale: str = "en-US",
+        timeout: float = 10.0,
+    ) -> InteractionHandle:
+        """A member runs the message context-menu command `name` (type 3, e.g. "Sing over
+        this") on `message` (a member's or the bot's own), in the message's channel or
+        thread: an APPLICATION_COMMAND interaction whose `data` holds `target_id` and the
+        message in `resolved.messages`. LookupError if no type-3 command of that name is
+        synced; PermissionError if its `default_member_permissions` exclude the member."""
+        msg = message if isinstance(message, StoredMessage) else self.message(message)
+        uid = user_id or self.default_user_id
+        data = client.message_command_data(self.world, name, msg, user_id=uid)
+        rec = self.world.new_interaction(
+            2,
+            data,
+            user_id=uid,
+            guild_id=msg.guild_id,
+            channel_id=msg.channel_id,
+            locale=locale,
+            name=name,
+        )
+        return await self._dispatch(rec, timeout)
+
     async def click(
         self,
         message: StoredMessage | int,
@@ -707,24 +735,40 @@ class DiscordStandIn:
 
     async def post_user_message(
         self,
-        content: str,
+        content: str = "",
         *,
         channel_id: int | None = None,
         user_id: int | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        files: Mapping[str, bytes | os.PathLike[str] | str] | None = None,
     ) -> StoredMessage:
-        """A user posts in a channel (MESSAGE_CREATE goes to the bot if its intents allow)."""
+        """A member posts in a channel or thread (MESSAGE_CREATE goes to the bot if its
+        intents allow; without MESSAGE_CONTENT the bot sees neither content nor
+        attachments, unless it is mentioned, as on Discord).
+
+        `attachments`: uploads from `add_attachment`; `files`: {filename: bytes or path},
+        uploaded here. Either way the message carries them as Discord does: channel
+        attachments (`/attachments/{channel_id}/...`, fresh ids) with filename (sanitised),
+        size, url, proxy_url, content_type guessed from the name, and width/height for
+        images; Discord adds `duration_secs`/`waveform` only to voice messages, which this
+        is not. Their bytes are served by the stand-in's CDN.
+        """
         cid = channel_id or self.channel_id
         chan = self.world.channel(cid)
         if chan is None:
             raise LookupError(f"unknown channel {cid}")
+        uploads = [self.world.attachments[int(a["id"])] for a in attachments or []]
+        for name, data in (files or {}).items():
+            uploads.append(self.world.add_user_upload(name, data, None))
+        if len(uploads) > 10:
+            raise ValueError("Discord's client takes at most 10 files per message")
         return await self.world.create_message(
             chan,
             {"content": content},
             {},
             author=self.users[user_id or self.default_user_id],
             source="user",
-            uploaded=[self.world.attachments[int(a["id"])] for a in attachments or []],
+            uploaded=[self.world.member_attachment(cid, u) for u in uploads],
         )
 
 

@@ -306,6 +306,8 @@ class StoredAttachment:
     path: str | None = None
     ephemeral: bool = False
     title: str | None = None
+    width: int | None = None  # images only, as Discord measures them
+    height: int | None = None
 
     def read(self) -> bytes:
         if self.data is not None:
@@ -328,9 +330,30 @@ class StoredAttachment:
             data["description"] = self.description
         if self.title is not None:
             data["title"] = self.title
+        if self.width is not None and self.height is not None:
+            data.update(width=self.width, height=self.height)
         if self.ephemeral:
             data["ephemeral"] = True
         return data
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a PNG, GIF or baseline/progressive JPEG (Discord adds them to
+    image attachments and to embed images); None for anything else."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data) and data[i] == 0xFF:
+            marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2):
+                return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(
+                    data[i + 5 : i + 7], "big"
+                )
+            i += 2 + length
+    return None
 
 
 _FILENAME_BAD = re.compile(r"[^\w.\-]", re.UNICODE)

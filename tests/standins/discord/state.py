@@ -42,6 +42,7 @@ from .model import (
     UserSpec,
     cdn_signature,
     form_error,
+    image_size,
     iso,
     new_snowflake,
     now_iso,
@@ -469,6 +470,7 @@ class World:
         sent_type = upload.content_type
         if sent_type == "application/octet-stream":
             sent_type = None  # discord.py's default; Discord sniffs the name instead
+        size = image_size(upload.data)
         att = StoredAttachment(
             id=att_id,
             filename=name,
@@ -478,6 +480,33 @@ class World:
             content_type=mimetypes.guess_type(name)[0] or sent_type or "application/octet-stream",
             description=entry.get("description"),
             title=entry.get("title"),
+            width=size[0] if size else None,
+            height=size[1] if size else None,
+        )
+        self.attachments[att_id] = att
+        return att
+
+    def member_attachment(self, channel_id: int, upload: StoredAttachment) -> StoredAttachment:
+        """What a member's upload becomes once their message is posted: a channel attachment
+        (`/attachments/{channel_id}/{id}/{name}`, a fresh id, not ephemeral) with the bytes
+        of the upload (`add_user_upload`), measured like the bot's own uploads."""
+        att_id = new_snowflake()
+        head = upload.data[:65536] if upload.data is not None else b""
+        if upload.path is not None:
+            with open(upload.path, "rb") as fh:
+                head = fh.read(65536)
+        size = image_size(head)
+        att = StoredAttachment(
+            id=att_id,
+            filename=upload.filename,
+            data=upload.data,
+            path=upload.path,
+            size=upload.size,
+            url=self._attachment_url("attachments", channel_id, att_id, upload.filename),
+            content_type=upload.content_type,
+            description=upload.description,
+            width=size[0] if size else None,
+            height=size[1] if size else None,
         )
         self.attachments[att_id] = att
         return att
