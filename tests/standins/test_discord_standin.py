@@ -27,7 +27,9 @@ from tests.standins.discord import (
     RoleSpec,
     UserSpec,
     resolve_mentions,
+    rules,
 )
+from tests.standins.discord.model import modal_fields
 
 MiB = 1024 * 1024
 
@@ -69,6 +71,46 @@ class SongModal(discord.ui.Modal, title="Your song"):
         )
         await msg.edit(content=msg.content + " [mastered]")
         await interaction.followup.send(f"posted {msg.jump_url}", ephemeral=True)
+
+
+class VoiceModal(discord.ui.Modal, title="Sing over this"):
+    """Text inputs and String Selects in Labels, the way issue 12's modals are built."""
+
+    style: discord.ui.Label[VoiceModal] = discord.ui.Label(
+        text="Style", component=discord.ui.TextInput(custom_id="style", max_length=200)
+    )
+    voice: discord.ui.Label[VoiceModal] = discord.ui.Label(
+        text="Voice",
+        description="Who sings",
+        component=discord.ui.Select(
+            custom_id="voice",
+            required=False,
+            options=[
+                discord.SelectOption(label="Male", value="male"),
+                discord.SelectOption(label="Female", value="female"),
+                discord.SelectOption(label="Neutral", value="neutral", default=True),
+            ],
+        ),
+    )
+    file: discord.ui.Label[VoiceModal] = discord.ui.Label(
+        text="File",
+        component=discord.ui.Select(
+            custom_id="file",
+            options=[
+                discord.SelectOption(label="a.wav", value="0"),
+                discord.SelectOption(label="b.wav", value="1"),
+            ],
+        ),
+    )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.style.component, discord.ui.TextInput)
+        assert isinstance(self.voice.component, discord.ui.Select)
+        assert isinstance(self.file.component, discord.ui.Select)
+        await interaction.response.send_message(
+            f"style={self.style.component.value} voice={self.voice.component.values} "
+            f"file={self.file.component.values}"
+        )
 
 
 class Buttons(discord.ui.View):
@@ -131,6 +173,10 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
         await interaction.response.send_message(
             f"{type(channel).__name__} {getattr(channel, 'id', None)} parent={parent}"
         )
+
+    @bot.tree.command(name="voice", description="A modal with selects")
+    async def voice(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(VoiceModal())
 
     @bot.tree.command(name="admin", description="Only for admins")
     @app_commands.default_permissions(administrator=True)
@@ -938,3 +984,108 @@ def _png(width: int, height: int) -> bytes:
     chunk = b"IHDR" + ihdr
     crc = zlib.crc32(chunk).to_bytes(4, "big")
     return b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + chunk + crc
+
+
+# --------------------------------------------------------------------------- modal selects
+
+
+async def test_modal_with_string_selects_in_labels(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("voice")
+    modal = (await ix.wait_callback()).modal
+    assert modal is not None
+    assert [(c["type"], c["component"]["type"]) for c in modal["components"]] == [
+        (18, 4),
+        (18, 3),
+        (18, 3),
+    ]
+    fields = {f.label: f for f in ix.modal_fields()}
+    assert fields["Voice"].option_values == ["male", "female", "neutral"]
+    assert (fields["Voice"].required, fields["File"].required) == (False, True)
+    with pytest.raises(ValueError, match="required"):
+        await ix.submit_modal({"Style": "soul"})  # File left out
+    with pytest.raises(ValueError, match="not among the options"):
+        await ix.submit_modal({"Style": "soul", "File": "7"})
+    with pytest.raises(ValueError, match="at most 1"):
+        await ix.submit_modal({"Style": "soul", "File": ["0", "1"]})
+
+    sub = await ix.submit_modal({"Style": "soul", "Voice": "female", "file": "1"})
+    comps = sub.payload["data"]["components"]
+    assert [c["type"] for c in comps] == [18, 18, 18]
+    assert {k: comps[0]["component"][k] for k in ("type", "custom_id", "value")} == {
+        "type": 4,
+        "custom_id": "style",
+        "value": "soul",
+    }
+    assert {k: comps[1]["component"][k] for k in ("type", "custom_id", "values")} == {
+        "type": 3,
+        "custom_id": "voice",
+        "values": ["female"],
+    }
+    assert all(isinstance(c["id"], int) and isinstance(c["component"]["id"], int) for c in comps)
+    reply = await sub.wait_original()
+    assert reply.content == "style=soul voice=['female'] file=['1']"
+
+    # Left out, a select keeps its default option (as the client preselects it).
+    again = await dc.invoke_command("voice")
+    sub = await again.submit_modal({"Style": "pop", "File": "0"})
+    assert sub.payload["data"]["components"][1]["component"]["values"] == ["neutral"]
+    assert (await sub.wait_original()).content == "style=pop voice=['neutral'] file=['0']"
+    assert dc.internal_errors == [] and bot.errors == []  # type: ignore[attr-defined]
+
+
+def _label(text: str, component: dict) -> dict:
+    return {"type": 18, "label": text, "component": component}
+
+
+def _select(custom_id: str, n: int, **extra) -> dict:
+    options = [{"label": f"o{i}", "value": str(i)} for i in range(n)]
+    return {"type": 3, "custom_id": custom_id, "options": options, **extra}
+
+
+@pytest.mark.parametrize(
+    ("components", "where"),
+    [
+        ([_label(f"L{i}", _select(f"s{i}", 2)) for i in range(6)], "components"),
+        ([_label("x" * 46, _select("s", 2))], "label"),
+        ([_label("File", _select("s", 26))], "options"),
+        ([_label("File", _select("s", 2, max_values=3))], "max_values"),
+        ([_label("File", _select("s", 2, min_values=2, max_values=1))], "min_values"),
+        ([{"type": 1, "components": [_select("s", 2)]}], "components"),
+        ([_label("A", _select("s", 2)), _label("B", _select("s", 2))], "custom_id"),
+        ([{"type": 2, "custom_id": "b", "label": "button", "style": 1}], "type"),
+        (
+            [_label("File", {**_select("s", 2), "options": [{"label": "a", "value": "v"}] * 2})],
+            "value",
+        ),
+    ],
+    ids=[
+        "6 components",
+        "label 46",
+        "26 options",
+        "max > options",
+        "min > max",
+        "select in a row",
+        "duplicate ids",
+        "button",
+        "duplicate values",
+    ],
+)
+def test_modal_definitions_are_checked_as_discord_does(components: list, where: str) -> None:
+    with pytest.raises(DiscordHTTPError) as err:
+        rules.validate_modal(
+            {"custom_id": "m", "title": "Sing over this", "components": components}
+        )
+    assert err.value.status == 400 and err.value.code == 50035
+    assert where in json.dumps(err.value.errors)
+
+
+def test_a_valid_modal_with_selects_passes() -> None:
+    components: list[dict] = [
+        _label("Start", {"type": 4, "custom_id": "start", "style": 1}),
+        _label("File", _select("file", 25, max_values=1)),
+        {"type": 10, "content": "Pick the take to rewrite"},
+    ]
+    modal = {"custom_id": "m", "title": "Rewrite part of this", "components": components}
+    rules.validate_modal(modal)  # raises on a refusal
+    assert [f.custom_id for f in modal_fields(components)] == ["start", "file"]

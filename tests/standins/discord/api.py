@@ -206,10 +206,17 @@ class InteractionHandle:
     ) -> InteractionHandle:
         """Submit the modal the bot opened, as a user's client would.
 
-        `values` is keyed by custom_id or by label (case-insensitive). Text inputs take str,
-        selects/checkbox groups a list of str, file uploads an attachment dict (or a list),
-        checkboxes a bool. Required inputs left out and over-long text raise ValueError, as
-        the client would refuse to submit; pre-filled text inputs keep their value.
+        `values` is keyed by custom_id or by label (case-insensitive; a Label's text names
+        what it wraps). Text inputs take a str; String Selects (type 3, in a Label) an
+        option value or a list of them, and left out keep the options marked `default`.
+        Required inputs left out, over-long text, values not among a select's options or
+        too many of them raise ValueError, as the client would refuse to submit; pre-filled
+        text inputs keep their value. Other kinds (file uploads, user selects...) raise
+        ValueError: the bot uses none yet.
+
+        The submit has Discord's shape: inputs in action rows come back in rows, those in
+        Labels as `{"type": 18, "id", "component": {"type": 4, "id", "custom_id", "value"}}`
+        or `{... "component": {"type": 3, "id", "custom_id", "values": [...]}}`.
 
         As on Discord, the submit can only come after the modal was shown: once the answer
         to the modal callback was written to the bot, plus `MODAL_SHOW_DELAY`.

@@ -243,4 +243,33 @@ def _modal_value(world: World, f: ModalField, value: Any, resolved: Resolved) ->
         if f.max_length and len(text) > f.max_length:
             raise ValueError(f"{where}: longer than max_length {f.max_length}")
         return {"value": text}
-    raise ValueError(f"{where}: the stand-in fills text inputs only (type {f.type})")
+    if f.type == 3:  # a String Select (in a Label): the chosen option values
+        return {"values": _select_values(f, value, where)}
+    raise ValueError(f"{where}: the stand-in fills text inputs and string selects only")
+
+
+def _select_values(f: ModalField, value: Any, where: str) -> list[str]:
+    """What the user picks: a str or a list of option values; left out, the options
+    marked `default` (Discord's client preselects them). The client lets a required select
+    go with no fewer than `min_values` (at least 1) and never more than `max_values`."""
+    if value is None:
+        chosen = [o["value"] for o in f.options or [] if o.get("default")]
+    elif isinstance(value, str):
+        chosen = [value]
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        chosen = list(value)
+    else:
+        raise TypeError(f"{where}: a select takes an option value or a list of them")
+    unknown = [v for v in chosen if v not in f.option_values]
+    if unknown:
+        raise ValueError(f"{where}: {unknown} not among the options {f.option_values}")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"{where}: an option can be picked once")
+    least = max(f.min_values, 1) if f.required else 0
+    if chosen or f.required:
+        least = max(least, f.min_values)
+    if len(chosen) < least:
+        raise ValueError(f"{where} is required (at least {least} option(s))")
+    if len(chosen) > f.max_values:
+        raise ValueError(f"{where}: at most {f.max_values} option(s)")
+    return chosen

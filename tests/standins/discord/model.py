@@ -695,12 +695,19 @@ class ModalField:
     """An input of a modal the bot opened (inside an action row or a Label)."""
 
     custom_id: str
-    type: int  # 4 text input (the only kind the stand-in fills in)
+    type: int  # 4 text input, 3 string select (the kinds the stand-in fills in)
     label: str | None
     required: bool
     min_length: int | None = None
     max_length: int | None = None
     value: str | None = None  # pre-filled text
+    options: list[dict[str, Any]] | None = None  # a select's options (label, value, ...)
+    min_values: int = 1
+    max_values: int = 1
+
+    @property
+    def option_values(self) -> list[str]:
+        return [o["value"] for o in self.options or []]
 
 
 def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
@@ -724,6 +731,9 @@ def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
                     min_length=comp.get("min_length"),
                     max_length=comp.get("max_length"),
                     value=comp.get("value"),
+                    options=comp.get("options"),
+                    min_values=comp.get("min_values", 1),
+                    max_values=comp.get("max_values", 1),
                 )
             )
 
