@@ -178,6 +178,15 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
     async def voice(interaction: discord.Interaction) -> None:
         await interaction.response.send_modal(VoiceModal())
 
+    @bot.tree.command(name="wave", description="Edits its reply with a picture")
+    async def wave(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        embed = discord.Embed(title="Rewriting 0:30-0:45")
+        embed.set_image(url="attachment://wave.png")
+        await interaction.edit_original_response(
+            embed=embed, attachments=[discord.File(io.BytesIO(_png(1200, 300)), "wave.png")]
+        )
+
     @bot.tree.command(name="admin", description="Only for admins")
     @app_commands.default_permissions(administrator=True)
     async def admin(interaction: discord.Interaction) -> None:
@@ -1089,3 +1098,60 @@ def test_a_valid_modal_with_selects_passes() -> None:
     modal = {"custom_id": "m", "title": "Rewrite part of this", "components": components}
     rules.validate_modal(modal)  # raises on a refusal
     assert [f.custom_id for f in modal_fields(components)] == ["start", "file"]
+
+
+# --------------------------------------------------------------------------- uploads on edits
+
+
+async def test_edits_add_files_keep_old_ones_and_resolve_attachment_urls(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    channel = text_channel(bot, dc.channel_id)
+    status = await channel.send(
+        embed=discord.Embed(title="Rewriting song #3"),
+        file=discord.File(io.BytesIO(b"ID3 input"), "input.mp3"),
+    )
+    [old] = status.attachments
+    embed = discord.Embed(title="Rewriting song #3").set_image(url="attachment://wave.png")
+    picture = discord.File(io.BytesIO(_png(800, 200)), "wave.png")
+    edited = await status.edit(embed=embed, attachments=[*status.attachments, picture])
+
+    patch = dc.find_requests("PATCH", route="/channels/{channel_id}/messages/{message_id}")[-1]
+    assert [p.name for p in patch.parts] == ["payload_json", "files[0]"]
+    assert [(str(a["id"]), a["filename"]) for a in patch.json["attachments"]] == [
+        (str(old.id), "input.mp3"),
+        ("0", "wave.png"),
+    ]
+    stored = dc.message(status.id)
+    assert [a.filename for a in stored.attachments] == ["input.mp3", "wave.png"]
+    assert stored.attachments[0].id == old.id and stored.edits[0]["attachments"] == ["input.mp3"]
+    new = stored.attachments[1]
+    image = stored.embeds[0]["image"]
+    assert image["url"] == new.url and (image["width"], image["height"]) == (800, 200)
+    assert image["content_type"] == "image/png" and (new.width, new.height) == (800, 200)
+    assert edited.embeds[0].image.url == new.url and edited.embeds[0].image.width == 800
+    assert edited.attachments[1].width == 800
+
+    # Listing only some attachments removes the others; a later edit of the text alone
+    # keeps the embed's resolved picture.
+    again = await edited.edit(attachments=[edited.attachments[1]])
+    assert [a.filename for a in again.attachments] == ["wave.png"]
+    await again.edit(content="done")
+    assert dc.message(status.id).embeds[0]["image"]["url"] == new.url
+
+    # Adding a file needs ATTACH_FILES, as sending one does.
+    no_files = text_channel(bot, dc.channel_ids()[1])
+    plain = await no_files.send("text only")
+    with pytest.raises(discord.Forbidden) as denied:
+        await plain.edit(attachments=[discord.File(io.BytesIO(b"x"), "x.png")])
+    assert denied.value.code == 50013
+
+    # The interaction webhook edit (edit_original_response) does the same.
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("wave")
+    reply = await ix.wait_original(lambda m: bool(m.embeds))
+    assert reply.embeds[0]["image"]["url"] == reply.attachments[0].url
+    assert reply.embeds[0]["image"]["width"] == 1200 and reply.attachments[0].height == 300
+    assert dc.internal_errors == [] and bot.errors == []  # type: ignore[attr-defined]
+    if dc.openapi_enabled:
+        assert [str(v) for v in dc.openapi_violations(responses=True)] == []

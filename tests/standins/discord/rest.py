@@ -516,7 +516,10 @@ class Rest:
         return json_response(self.world.message_payload(self._channel_message(request, chan)))
 
     async def patch_message(self, request: web.Request) -> web.Response:
-        chan = self._channel(request)
+        """An edit: multipart `files[n]` add attachments (ATTACH_FILES needed), and an
+        `attachments` list keeps the old ones it names by id (others are removed)."""
+        files = request[FILES]
+        chan = self._channel(request, need=Perm.VIEW_CHANNEL | (Perm.ATTACH_FILES if files else 0))
         msg = self._channel_message(request, chan)
         body: dict[str, Any] = request[JSON_BODY] or {}
         if msg.author_id != self.world.bot_user.id and set(body) - {"flags"}:

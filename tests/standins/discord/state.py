@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import mimetypes
 import os
 import secrets
@@ -57,6 +58,44 @@ T = TypeVar("T")
 MessageListener = Callable[[str, StoredMessage], Awaitable[None]]
 # A channel listener hears "THREAD_CREATE" with the new thread.
 ChannelListener = Callable[[str, ChannelSpec], Awaitable[None]]
+
+
+def resolve_attachment_refs(
+    embeds: list[dict[str, Any]], attachments: list[StoredAttachment]
+) -> list[dict[str, Any]]:
+    """Embeds as Discord stores them: an `attachment://name.png` in an image, thumbnail,
+    author or footer icon becomes the URL of the message's attachment of that name (image
+    and thumbnail gain `proxy_url`, `width`, `height`, `content_type`, as Discord measures
+    them). A reference to no attachment of the message is left as sent."""
+    if not any("attachment://" in json.dumps(e) for e in embeds):
+        return embeds
+    by_name: dict[str, StoredAttachment] = {}
+    for stored in attachments:
+        by_name.setdefault(stored.filename, stored)
+    out = json.loads(json.dumps(embeds))  # our own copy
+
+    def target(url: Any) -> StoredAttachment | None:
+        if not isinstance(url, str) or not url.startswith("attachment://"):
+            return None
+        name = url[len("attachment://") :]
+        return by_name.get(name) or by_name.get(sanitize_filename(name))
+
+    for embed in out:
+        for key in ("image", "thumbnail"):
+            media = embed.get(key)
+            att = target(media.get("url")) if isinstance(media, dict) else None
+            if media is not None and att is not None:
+                media.update(url=att.url, proxy_url=att.url, flags=0)
+                if att.content_type:
+                    media["content_type"] = att.content_type
+                if att.width is not None:
+                    media.update(width=att.width, height=att.height)
+        for key in ("author", "footer"):
+            part = embed.get(key)
+            att = target(part.get("icon_url")) if isinstance(part, dict) else None
+            if part is not None and att is not None:
+                part.update(icon_url=att.url, proxy_icon_url=att.url)
+    return out
 
 
 class World:
@@ -648,6 +687,7 @@ class World:
         limit = interaction.size_limit if interaction is not None else self.filesize_limit(chan.id)
         attachments = self._attachments(chan.id, payload.get("attachments"), files, [], limit)
         attachments.extend(uploaded or [])
+        embeds = resolve_attachment_refs(embeds, attachments)
         if not loading:
             rules.check_not_empty(content, embeds, components, attachments, payload)
         reference, replied_user = self._reference(chan, payload.get("message_reference"))
@@ -721,6 +761,7 @@ class World:
                 chan.id, payload.get("attachments"), files, msg.attachments, limit
             )
         rules.check_not_empty(content, embeds, components, attachments, {})
+        embeds = resolve_attachment_refs(embeds, attachments)
         allowed = payload.get("allowed_mentions", msg.allowed_mentions)
         replied = None
         if msg.message_reference:
