@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import json
+import re
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -29,7 +30,7 @@ from tests.standins.discord import (
     resolve_mentions,
     rules,
 )
-from tests.standins.discord.model import modal_fields
+from tests.standins.discord.model import modal_fields, new_snowflake
 
 MiB = 1024 * 1024
 
@@ -111,6 +112,61 @@ class VoiceModal(discord.ui.Modal, title="Sing over this"):
             f"style={self.style.component.value} voice={self.voice.component.values} "
             f"file={self.file.component.values}"
         )
+
+
+class RewriteModal(discord.ui.Modal, title="Rewrite part of this"):
+    start: discord.ui.Label[RewriteModal] = discord.ui.Label(
+        text="Start", component=discord.ui.TextInput(custom_id="start")
+    )
+    end: discord.ui.Label[RewriteModal] = discord.ui.Label(
+        text="End", component=discord.ui.TextInput(custom_id="end")
+    )
+
+    def __init__(self, task: int, take: int) -> None:
+        super().__init__(custom_id=f"rewrite:{task}:{take}")
+        self.task, self.take = task, take
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.start.component, discord.ui.TextInput)
+        assert isinstance(self.end.component, discord.ui.TextInput)
+        await interaction.response.edit_message(
+            content=f"Rewrite of #{self.task} take {self.take}, "
+            f"{self.start.component.value}-{self.end.component.value} by {interaction.user.id}"
+        )
+
+
+class SongButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"song:(?P<action>[a-z]+):(?P<task>\d+):(?P<take>\d+)",
+):
+    """A persistent button whose custom_id carries what a click needs (issue 11)."""
+
+    def __init__(self, action: str, task: int, take: int) -> None:
+        super().__init__(
+            discord.ui.Button(label=action.title(), custom_id=f"song:{action}:{task}:{take}")
+        )
+        self.action, self.task, self.take = action, task, take
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str]
+    ) -> SongButton:
+        return cls(match["action"], int(match["task"]), int(match["take"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if self.action == "rewrite":
+            await interaction.response.send_modal(RewriteModal(self.task, self.take))
+        elif self.action == "again":
+            await interaction.response.defer()  # type 6: nothing visible changes
+            await interaction.followup.send(f"again #{self.task}", ephemeral=True)
+        elif self.action == "delete":
+            assert interaction.message is not None
+            if not interaction.permissions.manage_messages:
+                await interaction.response.send_message("not yours to delete", ephemeral=True)
+                return
+            await interaction.response.defer(ephemeral=True, thinking=True)  # type 5
+            await interaction.message.delete()
+            await interaction.followup.send("deleted", ephemeral=True)
 
 
 class Buttons(discord.ui.View):
@@ -218,6 +274,7 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
         bot.errors.append(error)  # type: ignore[attr-defined]
 
     async def setup_hook() -> None:
+        bot.add_dynamic_items(SongButton)  # before anything is posted: survives restarts
         bot.tree.copy_global_to(guild=discord.Object(guild_id))
         await bot.tree.sync(guild=discord.Object(guild_id))
 
@@ -1155,3 +1212,66 @@ async def test_edits_add_files_keep_old_ones_and_resolve_attachment_urls(
     assert dc.internal_errors == [] and bot.errors == []  # type: ignore[attr-defined]
     if dc.openapi_enabled:
         assert [str(v) for v in dc.openapi_violations(responses=True)] == []
+
+
+# --------------------------------------------------------------------------- buttons (issue 11)
+
+
+async def test_dynamic_item_buttons_modal_and_members_permissions() -> None:
+    """Persistent buttons clicked by members with and without Manage Messages, a modal
+    opened from a button (callback 9) and submitted (callback 7 on the result), 5, 6 and 4
+    answers, and a click after a restart on a message the new process never posted."""
+    mods = RoleSpec("Moderators", id=new_snowflake(), permissions=Perm.MANAGE_MESSAGES)
+    users = [UserSpec(n, id=new_snowflake()) for n in ("alice", "bob", "carol")]
+    guild = GuildSpec(roles=[mods], member_roles={users[2].id: [mods.id]})
+    async with DiscordStandIn(token="test-token", guilds=[guild], users=users) as dc:
+        with dc.patch_discord_py():
+            alice, bob, carol = (dc.user(n) for n in ("alice", "bob", "carol"))
+            async with running_bot(dc) as bot:
+                view = discord.ui.View(timeout=None)
+                for action, take in (("rewrite", 1), ("again", 0), ("delete", 0)):
+                    view.add_item(SongButton(action, 12, take))
+                await text_channel(bot, dc.channel_id).send("your song is ready", view=view)
+                result = dc.messages(dc.channel_id)[0]
+                await dc.wait_commands_synced(dc.guild_id)
+            # A new process, which has posted nothing yet.
+            async with running_bot(dc) as bot:
+                click = await dc.click(result, "song:rewrite:12:1", user_id=bob.id)
+                payload = click.payload
+                assert payload["type"] == 3 and payload["data"] == {
+                    "custom_id": "song:rewrite:12:1",
+                    "component_type": 2,
+                }
+                shown = payload["message"]["components"][0]["components"]
+                assert [b["custom_id"] for b in shown] == [
+                    "song:rewrite:12:1",
+                    "song:again:12:0",
+                    "song:delete:12:0",
+                ]
+                assert (await click.wait_callback()).type == 9
+                assert [f.label for f in click.modal_fields()] == ["Start", "End"]
+                submit = await click.submit_modal({"Start": "0:30", "End": "45"}, user_id=bob.id)
+                assert submit.payload["message"]["id"] == str(result.id)
+                assert (await submit.wait_callback()).type == 7
+                assert result.content == f"Rewrite of #12 take 1, 0:30-45 by {bob.id}"
+                assert result.components == result.edits[0]["components"]  # buttons stay
+
+                again = await dc.click(result, "song:again:12:0", user_id=bob.id)
+                assert (await again.wait_callback()).type == 6
+                assert (await again.wait_followups(1))[0].content == "again #12"
+
+                # member.permissions follow roles: bob has no Manage Messages, carol has.
+                refused = await dc.click(result, "song:delete:12:0", user_id=bob.id)
+                assert not int(refused.payload["member"]["permissions"]) & Perm.MANAGE_MESSAGES
+                assert (await refused.wait_original()).content == "not yours to delete"
+                assert not result.deleted
+                allowed = await dc.click(result, "song:delete:12:0", user_id=carol.id)
+                assert int(allowed.payload["member"]["permissions"]) & Perm.MANAGE_MESSAGES
+                assert allowed.payload["member"]["roles"] == [str(mods.id)]
+                assert (await allowed.wait_callback()).type == 5
+                assert (await allowed.wait_followups(1))[0].content == "deleted"
+                assert result.deleted and alice.id == dc.guild().owner_id
+                assert bot.errors == []
+            assert dc.internal_errors == [] and dc.unhandled_requests == []
+            if dc.openapi_enabled:
+                assert [str(v) for v in dc.openapi_violations(responses=True)] == []
