@@ -32,17 +32,34 @@ Test-facing API
         att = dc.add_attachment("song.mp3", data)       # bytes or a path; -> attachment dict
         ix = await dc.invoke_command("sing", {"prompt": "x", "audio": att},
                                      user_id=None, guild_id=None, channel_id=None)
+                                                        # channel_id may be a thread's id
+        ix = await dc.invoke_message_command("Sing over this", message, user_id=None)
+                                                        # context menu: data.type 3, target_id
         cb = await ix.wait_callback()                   # Callback(type, data, attachments)
-        ix.modal_fields() -> list[ModalField]           # custom_id, label, type, required...
-        sub = await ix.submit_modal({"Lyrics": "la la"})  # by custom_id or label
+        ix.modal_fields() -> list[ModalField]           # custom_id, label, type, required,
+                                                        # options / option_values (selects)
+        sub = await ix.submit_modal({"Lyrics": "la la", "Voice": "female"})
+                                                        # by custom_id or label; selects: a
+                                                        # value or a list of values
         await sub.wait_original(); await sub.wait_followups(1); ix.expire()
-        ix2 = await dc.click(message, "custom-id")      # a button (interaction type 3)
+        ix2 = await dc.click(message, "custom-id", user_id=None)  # a button (type 3)
         msg = await dc.wait_for_message(channel_id=None, predicate=None, timeout=10)
         dc.messages(channel_id=None, include_ephemeral=True, include_deleted=False)
         msg.content, msg.files, msg.attachments, msg.embeds, msg.components, msg.author_id,
         msg.allowed_mentions, msg.resolved_mentions, msg.notified, msg.message_reference,
-        msg.flags, msg.ephemeral, msg.edits, msg.deleted, msg.source, msg.interaction_id
-        await dc.post_user_message(content, channel_id=None, user_id=None, attachments=None)
+        msg.flags, msg.ephemeral, msg.edits, msg.deleted, msg.source, msg.interaction_id,
+        msg.thread_id                                   # the thread started from it
+        await dc.post_user_message(content, channel_id=None, user_id=None, attachments=None,
+                                   files={"take.wav": b"..." or a path})  # a member posts
+
+        dc.threads(guild_id=None) -> list[ChannelSpec]  # threads, oldest first
+        dc.thread(thread_id); dc.thread_of(message) -> ChannelSpec | None; dc.channel(id)
+        thread.parent_id, .type (11/12), .name, .owner_id, .starter_message_id,
+        .message_count, .thread_member_ids, .archived
+        await dc.wait_for_thread(predicate=None, timeout=10)
+        dc.guild().max_active_threads = 0               # Discord then answers 160006
+        dc.refuse_threads(code=160006 | 50013 | 50001, count=1)  # an injected refusal
+        dc.channel(cid).bot_denied = Perm.CREATE_PUBLIC_THREADS   # a real 403 50013
         dc.requests -> list[RecordedRequest];  dc.find_requests(method=None, route=None, path=None)
         await dc.wait_for_request(method, path_regex, predicate=None)
         dc.faults.add("POST", r"/channels/\\d+/messages$", 429, count=1, retry_after=0.05)
@@ -71,7 +88,20 @@ Discord behaviour modelled (so the bot meets it here before production)
   channel permissions 50001/50013 (`ChannelSpec.bot_denied`), files summed against the
   guild's limit (10/10/50/100 MiB by premium tier, 10 MiB in DMs) -> 413 40005; uploaded
   names are sanitised ("my song.mp3" -> "my_song.mp3") and content types guessed from the
-  name. Components get numeric ids. Edits keep earlier versions in `msg.edits`.
+  name; images get width/height. Components get numeric ids. Edits keep earlier versions
+  in `msg.edits`; an edit's `files[n]` add attachments (ATTACH_FILES) and its
+  `attachments` list keeps the old ones it names. `attachment://name` in an embed's image,
+  thumbnail or icons becomes that attachment's URL.
+* Threads: from a message (public, the message's id, the message gets `thread`) or
+  without one (type 12 by default; a public one leaves a type-18 notice in the parent);
+  answered 201; THREAD_CREATE with `newly_created`; the parent's overwrites apply inside,
+  and sending needs SEND_MESSAGES_IN_THREADS; private threads are members-only; active
+  threads come in GUILD_CREATE (after a restart too). Refusals: 50013 without
+  CREATE_PUBLIC_THREADS / CREATE_PRIVATE_THREADS, 160004 a second thread on a message,
+  160006 past the guild's `max_active_threads`.
+* Context menus: type-3 commands are stored as synced (no description); invoking one sends
+  `data = {id, name, type: 3, target_id, resolved: {messages: {id: message}}}` with the
+  whole message (content and attachments whatever the intents, as Discord does).
 * Mentions: `msg.resolved_mentions` is what Discord puts in `mentions`/`mention_roles`/
   `mention_everyone`; `msg.notified` who was actually pinged (nobody for ephemeral or
   SUPPRESS_NOTIFICATIONS messages; edits ping nobody, except the content a deferred reply
