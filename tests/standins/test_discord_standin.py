@@ -995,6 +995,22 @@ async def test_thread_refusals(dc: DiscordStandIn, bot: commands.Bot) -> None:
     assert bad_name.value.code == 50035
     assert len(dc.threads()) == 2 and dc.internal_errors == []
 
+    # Archived threads free a place; posting in one wakes it; its creator may rename it.
+    dc.channel(dc.channel_id).bot_denied = 0
+    dc.guild().max_active_threads = 2
+    with pytest.raises(discord.HTTPException):
+        await channel.create_thread(name="third", type=discord.ChannelType.public_thread)
+    updated = asyncio.create_task(bot.wait_for("thread_update", timeout=10))
+    await dc.archive_thread(thread.id)
+    assert (await updated)[1].archived
+    third = await channel.create_thread(name="third", type=discord.ChannelType.public_thread)
+    renamed = await third.edit(name="third, renamed", archived=True)
+    assert renamed.name == "third, renamed" and dc.thread(third.id).archived
+    await thread.send("back again")
+    assert not dc.thread(thread.id).archived
+    with pytest.raises(discord.Forbidden):  # locking needs MANAGE_THREADS
+        await thread.edit(locked=True)
+
 
 # --------------------------------------------------------------------------- context menus
 

@@ -57,6 +57,7 @@ Test-facing API
         thread.parent_id, .type (11/12), .name, .owner_id, .starter_message_id,
         .message_count, .thread_member_ids, .archived
         await dc.wait_for_thread(predicate=None, timeout=10)
+        await dc.archive_thread(thread_id)             # as after auto_archive_duration
         dc.guild().max_active_threads = 0               # Discord then answers 160006
         dc.refuse_threads(code=160006 | 50013 | 50001, count=1)  # an injected refusal
         dc.channel(cid).bot_denied = Perm.CREATE_PUBLIC_THREADS   # a real 403 50013
@@ -463,6 +464,12 @@ class DiscordStandIn:
             return next((t for t in self.threads(None) if predicate is None or predicate(t)), None)
 
         return await self.wait_until(check, timeout, "a thread")
+
+    async def archive_thread(self, thread_id: int) -> None:
+        """Archive a thread as Discord does after `auto_archive_duration` of silence
+        (THREAD_UPDATE). It no longer counts towards `max_active_threads`; a message
+        posted in it unarchives it."""
+        await self.world.edit_thread(self.thread(thread_id), {"archived": True})
 
     def refuse_threads(self, code: int = 160006, count: int | None = 1) -> Fault:
         """Make Discord refuse the next `count` thread creations (None: all) as it does:

@@ -265,9 +265,7 @@ def _select_values(f: ModalField, value: Any, where: str) -> list[str]:
         raise ValueError(f"{where}: {unknown} not among the options {f.option_values}")
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"{where}: an option can be picked once")
-    least = max(f.min_values, 1) if f.required else 0
-    if chosen or f.required:
-        least = max(least, f.min_values)
+    least = max(f.min_values, 1) if chosen or f.required else 0  # optional: may stay empty
     if len(chosen) < least:
         raise ValueError(f"{where} is required (at least {least} option(s))")
     if len(chosen) > f.max_values:

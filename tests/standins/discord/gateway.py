@@ -185,14 +185,17 @@ class Gateway:
         )
 
     async def _on_channel_event(self, event: str, chan: ChannelSpec) -> None:
-        """THREAD_CREATE (GUILDS intent): the thread, with `newly_created` as Discord marks
-        a thread just started (discord.py then dispatches `on_thread_create`, not
-        `on_thread_join`). Private threads only reach a bot that can see them."""
+        """THREAD_CREATE / THREAD_UPDATE (GUILDS intent): the thread; a new one carries
+        `newly_created` as Discord marks a thread just started (discord.py then dispatches
+        `on_thread_create`, not `on_thread_join`). Private threads only reach a bot that
+        can see them."""
         assert chan.guild_id is not None
         bot = self.world.bot_user.id
         if not self.world.permissions(chan.guild_id, bot, chan.id) & Perm.VIEW_CHANNEL:
             return
-        data = {**self.world.thread_payload(chan), "newly_created": True}
+        data = self.world.thread_payload(chan)
+        if event == "THREAD_CREATE":
+            data["newly_created"] = True
         await self.dispatch(event, data, intent=INTENT_GUILDS)
 
     def _as_seen_by(self, session: GatewaySession, data: dict[str, Any]) -> dict[str, Any]:

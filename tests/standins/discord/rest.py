@@ -241,6 +241,7 @@ class Rest:
         r.add_patch(msg, self.webhook_edit)
         r.add_delete(msg, self.webhook_delete)
         r.add_get(p + "/channels/{channel_id}", self.get_channel)
+        r.add_patch(p + "/channels/{channel_id}", self.patch_channel)
         r.add_get(p + "/channels/{channel_id}/messages", self.list_messages)
         r.add_post(p + "/channels/{channel_id}/messages", self.post_message)
         one = p + "/channels/{channel_id}/messages/{message_id}"
@@ -556,6 +557,24 @@ class Rest:
         chan = self._channel(request, need=Perm.VIEW_CHANNEL | need)
         thread = await self.world.create_thread(chan, body, owner=self.world.bot_user)
         return json_response(self.world.thread_payload(thread), 201)
+
+    async def patch_channel(self, request: web.Request) -> web.Response:
+        """Edit a thread (the stand-in edits no other channel). Its creator may rename,
+        archive and unarchive it; `locked`, `invitable` and the slow mode need
+        MANAGE_THREADS, as does anything on someone else's thread (403 50013)."""
+        chan = self._channel(request)
+        if not chan.is_thread:
+            raise DiscordHTTPError(400, 50024, "Cannot execute action on this channel type")
+        body = request[JSON_BODY]
+        owner = chan.owner_id == self.world.bot_user.id
+        moderating = isinstance(body, dict) and bool(
+            {"locked", "invitable", "rate_limit_per_user"} & set(body)
+        )
+        may_manage = bool(self.world.bot_permissions(chan) & Perm.MANAGE_THREADS)
+        if (moderating or not owner) and not may_manage:
+            raise DiscordHTTPError(403, 50013, "Missing Permissions")
+        await self.world.edit_thread(chan, body)
+        return json_response(self.world.thread_payload(chan))
 
     async def join_thread(self, request: web.Request) -> web.Response:
         """Add a member (or the bot, `@me`) to a thread: 204."""

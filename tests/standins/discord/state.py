@@ -56,7 +56,7 @@ from .model import (
 T = TypeVar("T")
 # A listener hears "MESSAGE_CREATE" / "MESSAGE_UPDATE" / "MESSAGE_DELETE" with the message.
 MessageListener = Callable[[str, StoredMessage], Awaitable[None]]
-# A channel listener hears "THREAD_CREATE" with the new thread.
+# A channel listener hears "THREAD_CREATE" / "THREAD_UPDATE" with the thread.
 ChannelListener = Callable[[str, ChannelSpec], Awaitable[None]]
 
 
@@ -888,6 +888,37 @@ class World:
         self.messages[msg.id] = msg
         parent.last_message_id = msg.id
         await self._emit("MESSAGE_CREATE", msg)
+
+    async def edit_thread(self, thread: ChannelSpec, body: Any) -> None:
+        """PATCH /channels/{thread_id}: `name`, `archived`, `locked`, `auto_archive_duration`,
+        `invitable`, `rate_limit_per_user`; then THREAD_UPDATE. Discord lets the thread's
+        creator rename and archive it, and wants MANAGE_THREADS for the rest (the route
+        checks that)."""
+        if not isinstance(body, dict):
+            raise form_error("_root", "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
+        if "name" in body:
+            name = body["name"]
+            if not isinstance(name, str) or not 1 <= len(name) <= 100:
+                raise form_error(
+                    "name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                )
+            thread.name = name
+        if body.get("auto_archive_duration") is not None:
+            if body["auto_archive_duration"] not in ARCHIVE_DURATIONS:
+                raise form_error(
+                    "auto_archive_duration",
+                    "BASE_TYPE_CHOICES",
+                    f"Value must be one of {ARCHIVE_DURATIONS}.",
+                )
+            thread.auto_archive_duration = body["auto_archive_duration"]
+        for key in ("archived", "locked", "invitable"):
+            if body.get(key) is not None:
+                setattr(thread, key, bool(body[key]))
+        if body.get("rate_limit_per_user") is not None:
+            thread.rate_limit_per_user = int(body["rate_limit_per_user"])
+        for listener in self.channel_listeners:
+            await listener("THREAD_UPDATE", thread)
+        self.notify()
 
     def add_thread_member(self, thread: ChannelSpec, user_id: int) -> None:
         """PUT /channels/{id}/thread-members/{user_id} (or @me)."""
