@@ -200,11 +200,13 @@ class InputStore:
                     await asyncio.to_thread(self._make_folder)
                     await asyncio.to_thread(self._place_fresh, path, target)
                 await self._store.put_input(digest, kept.extension, size, kept.last_used_at)
-            return digest
         except Exception as error:
             why = "the disk is full" if is_disk_full(error) else type(error).__name__
             log.warning("couldn't keep an uploaded input for Again (%s); going on without", why)
             return None
+        # Within limits again, sparing this one: the caller is about to record its task.
+        await self._evict_quietly(spare=digest)
+        return digest
 
     def _place_fresh(self, source: Path, target: Path) -> None:
         target.unlink(missing_ok=True)  # a stale file under that name: replaced
@@ -213,19 +215,18 @@ class InputStore:
     @contextlib.asynccontextmanager
     async def keeping(self, path: Path | None) -> AsyncIterator[str | None]:
         """Keep `path` for a task being queued: the digest is safe from eviction until the
-        block (which writes the task's row) ends; then the store is brought within limits."""
+        block (which writes the task's row, which then protects it) ends."""
         digest = await self.keep(path) if path is not None else None
         if digest is None:
             yield None
             return
-        self._pinned[digest] += 1
+        self._pinned[digest] += 1  # no await since `keep` returned: nothing evicted it
         try:
             yield digest
         finally:
             self._pinned[digest] -= 1
             if not self._pinned[digest]:
                 del self._pinned[digest]
-            await self._evict_quietly()
 
     async def submitted(self, task: Task) -> None:
         """MusicGPT took the task: its input counts as used now (kept again if keeping it
@@ -237,10 +238,8 @@ class InputStore:
             if task.input_sha256 and await self._store.touch_input(task.input_sha256, now):
                 return
             digest = await self.keep(Path(task.audio_path))
-            if digest is not None:
-                if digest != task.input_sha256:
-                    await self._store.set_task_input(task.id, digest)
-                await self._evict_quietly()
+            if digest is not None and digest != task.input_sha256:
+                await self._store.set_task_input(task.id, digest)
         except Exception as error:
             log.warning("couldn't mark task %s's input used (%s)", task.id, type(error).__name__)
 
@@ -270,16 +269,16 @@ class InputStore:
 
     # --- evicting --------------------------------------------------------------------------
 
-    async def evict(self) -> int:
+    async def evict(self, *, spare: str | None = None) -> int:
         """Forget expired inputs, then the least recently used while over the cap; never one
-        a queued or submitting task needs. How many were removed."""
+        a queued or submitting task needs (nor `spare`). How many were removed."""
         removed = 0
         async with self._lock:
             kept = await self._store.kept_inputs()
             expired_at = self._clock.now() - self.retention_seconds
             total = sum(k.size for k in kept)
             for k in kept:  # least recently used first
-                if k.needed or k.sha256 in self._pinned:
+                if k.needed or k.sha256 in self._pinned or k.sha256 == spare:
                     continue
                 if k.last_used_at > expired_at and total <= self.cap_bytes:
                     break  # fresh, and the rest fits: everything after is fresher still
@@ -291,9 +290,9 @@ class InputStore:
             log.info("evicted %d kept inputs", removed)
         return removed
 
-    async def _evict_quietly(self) -> None:
+    async def _evict_quietly(self, *, spare: str | None = None) -> None:
         try:
-            await self.evict()
+            await self.evict(spare=spare)
         except Exception as error:
             log.warning("evicting kept inputs failed (%s)", type(error).__name__)
 
