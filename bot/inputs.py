@@ -50,6 +50,7 @@ EVICT_INTERVAL = 3600.0  # seconds between periodic evictions (retention is coun
 HASH_CHUNK = 1024 * 1024  # hashlib releases the GIL per chunk: the loop keeps running
 PARTIAL = ".part"  # a copy under way; removed at start-up if the bot died mid-copy
 _EXTENSION = re.compile(r"\.[a-z0-9]{1,8}")  # what a kept file's name may end with
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_of(path: Path) -> str:
@@ -61,12 +62,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(
+    source: Path, target: Path, *, link: Callable[[Path, Path], None] = os.link
+) -> None:
     """Make `target` a file with `source`'s bytes: a hard link where the filesystem allows
     (no bytes copied, and either name can go without touching the other), else a copy that
     only appears under `target` once complete."""
     try:
-        os.link(source, target)
+        link(source, target)
         return
     except OSError as error:
         if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
@@ -211,6 +214,7 @@ class InputStore:
     def _place_fresh(self, source: Path, target: Path) -> None:
         target.unlink(missing_ok=True)  # a stale file under that name: replaced
         self._place(source, target)
+        os.chmod(target, FILE_MODE)  # members' audio, whoever wrote the file first
 
     @contextlib.asynccontextmanager
     async def keeping(self, path: Path | None) -> AsyncIterator[str | None]:
@@ -249,6 +253,8 @@ class InputStore:
         """A fresh file in the audio folder with the kept input's bytes, for a new task to own
         (and delete once submitted); None when that input is no longer kept. Marks it used.
         Raises DiskFull when the disk has no room for a copy."""
+        if not _SHA256.fullmatch(digest):
+            return None  # never a hash this store made
         async with self._lock:
             kept = await self._store.get_input(digest)
             if kept is None:

@@ -42,6 +42,9 @@ async def test_the_same_upload_by_two_members_is_kept_once(tmp_path: Path) -> No
         uploads = [s.upload.sha256 for s in w.mg.submits if s.upload is not None]
         assert uploads == [digest, digest]
         await audio_folder_empties(w.database)
+        # A restart (and its clean-up of stray audio) leaves the kept upload as it was.
+        await w.restart_bot()
+        assert kept_files(w.database) == [kept] and kept.read_bytes() == content
 
 
 async def test_retention_zero_keeps_nothing(tmp_path: Path) -> None:

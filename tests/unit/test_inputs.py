@@ -185,14 +185,18 @@ async def test_never_evicts_an_input_a_queued_task_needs(
 
 async def test_pinned_while_its_task_is_being_queued(make_inputs, audio_dir, store, clock):
     inputs = make_inputs(cap_bytes=500 * KB)
-    old = await inputs.keep(upload(audio_dir, os.urandom(400 * KB)))
-    clock.advance(1)
     async with inputs.keeping(upload(audio_dir, os.urandom(400 * KB))) as digest:
         assert digest is not None
-        await inputs.evict()  # over the cap: the one being queued is not the one to go
-        assert await inputs.reuse(digest) is not None
+        clock.advance(1)
+        # Another member's upload puts the store over the cap before this task's row is
+        # written: the one being queued is older, but it is not the one to go.
+        other = await inputs.keep(upload(audio_dir, os.urandom(400 * KB)))
+        assert other is not None
+        assert {k.sha256 for k in await store.kept_inputs()} == {digest, other}
         await queue_task(store, clock, digest)
-    assert await inputs.reuse(old or "") is None
+    assert await inputs.evict() == 1  # over the cap: the one no queued task needs
+    assert await inputs.reuse(other) is None
+    assert await inputs.reuse(digest) is not None
 
 
 async def test_kept_inputs_survive_a_restart(tmp_path: Path, audio_dir, clock):
@@ -245,6 +249,25 @@ async def test_retention_zero_keeps_nothing(make_inputs, audio_dir):
     assert not (audio_dir.parent / "inputs").exists()
 
 
+def test_a_copy_where_hard_links_are_not_allowed(tmp_path: Path) -> None:
+    def cross_device(source: Path, target: Path) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    source = tmp_path / "a.mp3"
+    source.write_bytes(os.urandom(3 * KB * KB))
+    target = tmp_path / "b.mp3"
+    link_or_copy(source, target, link=cross_device)
+    assert target.read_bytes() == source.read_bytes()
+    assert target.stat().st_ino != source.stat().st_ino
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp3", "b.mp3"]  # no .part left
+
+
+async def test_reuse_of_something_never_kept(inputs: InputStore) -> None:
+    assert await inputs.reuse("../../etc/passwd") is None
+    assert await inputs.reuse("0" * 64) is None
+
+
 def full_disk(source: Path, target: Path) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -283,6 +306,7 @@ async def test_tracker_hands_over_uploads_and_survives_a_full_disk(
     settings = Settings(discord_token="t", musicgpt_api_key="k")
     inputs = make_inputs(place=full_disk if disk_full else link_or_copy)
     tracker = Tracker(store, musicgpt, settings, clock=clock, inputs=inputs)
+    musicgpt.release_submit.clear()  # MusicGPT answers the submit once the test says so
     await tracker.start()
     try:
         content = os.urandom(30 * KB)
@@ -295,6 +319,9 @@ async def test_tracker_hands_over_uploads_and_survives_a_full_disk(
         digest = hashlib.sha256(content).hexdigest()
         expected = None if disk_full else digest
         assert created.input_sha256 == expected  # recorded as it was queued
+        queued_at = clock.now()
+        clock.advance(100)
+        musicgpt.release_submit.set()
 
         async def submitted() -> bool:
             # The audio folder's copy goes once MusicGPT has it.
@@ -305,6 +332,9 @@ async def test_tracker_hands_over_uploads_and_survives_a_full_disk(
         await drive(clock, submitted)
         task = await store.get_task(created.id)
         assert task is not None and task.input_sha256 == expected
+        # Marked used when MusicGPT took it: kept INPUT_RETENTION_DAYS from then on.
+        used = [k.last_used_at for k in await store.kept_inputs()]
+        assert [at >= queued_at + 100 for at in used] == ([] if disk_full else [True])
         reused = await inputs.reuse(digest)
         assert (reused.read_bytes() if reused else None) == (None if disk_full else content)
     finally:
