@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 import discord
@@ -11,11 +12,21 @@ from bot.bot import SingingBot
 from bot.intake import PROMPT_MAX, AttachmentRef, Origin
 from bot.models import Gender, Task, TaskStatus
 from bot.progress import failure_text, song_ref
+from bot.threads import wants_thread
 from bot.timecodes import parse_timecode
 from cogs.status import StatusRenderer
+from cogs.threads import Threads, thread_link
+
+log = logging.getLogger(__name__)
 
 # How long the modal's private answer waits to say whether MusicGPT took the request.
 SEND_WAIT_SECONDS = 10.0
+
+THREAD_TYPES = (
+    discord.ChannelType.public_thread,
+    discord.ChannelType.private_thread,
+    discord.ChannelType.news_thread,
+)
 
 # Spelled out (not `Gender`) so the choices read "male", not "MALE", in Discord.
 Voice = Literal["male", "female", "neutral"]
@@ -47,12 +58,16 @@ class Timecode(app_commands.Transformer):
         return parse_timecode(value, field=self.option)
 
 
-def origin_of(interaction: discord.Interaction) -> Origin:
+def origin_of(interaction: discord.Interaction, *, thread: bool | None = None) -> Origin:
+    """Who asked and where: the interaction's own channel (a thread, for a command or button
+    used inside one), and whether the song gets a thread of its own (`thread`, the option)."""
+    in_thread = getattr(interaction.channel, "type", None) in THREAD_TYPES
     return Origin(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id or 0,
         upload_limit=interaction.filesize_limit,
+        thread_wanted=wants_thread(thread, in_thread=in_thread),
     )
 
 
@@ -78,23 +93,34 @@ def status_link(task: Task) -> str:
     return f"https://discord.com/channels/{guild}/{task.channel_id}/{task.status_message_id}"
 
 
+def follow(task: Task) -> str:
+    """Where the member follows the song: its thread when it has one, else its status."""
+    if link := thread_link(task):
+        return f"Follow it in its thread: {link}"
+    return f"Follow it here: {status_link(task)}"
+
+
 async def confirm_queued(interaction: discord.Interaction, task: Task, bot: SingingBot) -> None:
     """Post the status message, then answer the modal privately: refused, sent, or in line."""
     renderer = bot.get_cog(StatusRenderer.__cog_name__)
     if isinstance(renderer, StatusRenderer):
         await renderer.show(task.id)
+    threads = bot.get_cog(Threads.__cog_name__)
+    if isinstance(threads, Threads):
+        try:  # started from the status message just posted, so the answer can link it
+            await threads.settle(task)
+        except Exception:
+            # Best effort here: the sweep and the delivery try again; the answer still goes.
+            log.exception("couldn't open the thread of task %s", task.id)
     settled = await bot.tracker.wait_until_sent(task.id, SEND_WAIT_SECONDS) or task
     song = song_ref(task.id).capitalize()
     if settled.status is TaskStatus.FAILED:
         text = f"❌ {failure_text(settled)}"
     elif settled.status is TaskStatus.QUEUED:
         position = await bot.store.queue_position(task.id)
-        text = (
-            f"Got it! {song} is #{position} in line for MusicGPT. "
-            f"Follow it here: {status_link(settled)}"
-        )
+        text = f"Got it! {song} is #{position} in line for MusicGPT. {follow(settled)}"
     else:
-        text = f"Got it! {song} is with MusicGPT. Follow it here: {status_link(settled)}"
+        text = f"Got it! {song} is with MusicGPT. {follow(settled)}"
     await interaction.followup.send(
         text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )
