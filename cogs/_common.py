@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.bot import SingingBot
 from bot.intake import PROMPT_MAX, AttachmentRef, Origin
@@ -32,6 +33,16 @@ THREAD_TYPES = (
 Voice = Literal["male", "female", "neutral"]
 # On the option itself, so Discord stops the member typing more (the intake checks it too).
 Prompt = app_commands.Range[str, 1, PROMPT_MAX]
+
+
+CogT = TypeVar("CogT", bound=commands.Cog)
+
+
+def loaded_cog(bot: commands.Bot, cog: type[CogT]) -> CogT | None:
+    """The bot's loaded cog of this class, found by name: `load_extension` executes a cog's
+    module afresh, so the class imported here is not the class of the cog it loaded (an
+    `isinstance` check against it is always False)."""
+    return cast(CogT | None, bot.get_cog(cog.__cog_name__))
 
 
 def in_a_server(interaction: discord.Interaction) -> bool:
@@ -102,11 +113,9 @@ def follow(task: Task) -> str:
 
 async def confirm_queued(interaction: discord.Interaction, task: Task, bot: SingingBot) -> None:
     """Post the status message, then answer the modal privately: refused, sent, or in line."""
-    renderer = bot.get_cog(StatusRenderer.__cog_name__)
-    if isinstance(renderer, StatusRenderer):
+    if renderer := loaded_cog(bot, StatusRenderer):
         await renderer.show(task.id)
-    threads = bot.get_cog(Threads.__cog_name__)
-    if isinstance(threads, Threads):
+    if threads := loaded_cog(bot, Threads):
         try:  # started from the status message just posted, so the answer can link it
             await threads.settle(task)
         except Exception:

@@ -20,6 +20,7 @@ from bot.models import Task
 from bot.outputs import Attachable, OutputFetcher, discard
 from bot.progress import describe_length, song_ref
 from bot.public_text import safe_link, shown
+from cogs._common import loaded_cog
 from cogs.threads import Threads
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ class Delivery(commands.Cog):
 
     async def deliver(self, task: Task) -> Sequence[int]:
         await self.bot.wait_until_ready()
-        threads = self.bot.get_cog(Threads.__cog_name__)
-        if isinstance(threads, Threads):  # the takes go where the song is: decide that first
+        if threads := loaded_cog(self.bot, Threads):  # the takes go where the song is: first
             task = await threads.settle(task, last_chance=True)
         attachables = await self._outputs.fetch(task, self._upload_limit(task))
         try:
