@@ -256,3 +256,25 @@ async def test_killed_between_making_the_thread_and_recording_it(tmp_path: Path)
         assert bot_posts(w, channel) == [status_message_of(w, task_id)]
         assert len(status_messages_for(w, task_id)) == 1
         assert WHY not in embed_text(status_message_of(w, task_id))
+
+
+async def test_a_song_asked_inside_a_thread_stays_in_that_thread(tmp_path: Path) -> None:
+    """The interaction's channel is the thread: the new song's status and takes go there, and
+    `thread` opens no thread inside it (Discord nests none)."""
+    async with world(tmp_path) as w:
+        first, _ = await ask(w)
+        thread = await w.dc.wait_for_thread()
+        await wait_status_of(w, first, "delivered")
+        second, submit = await ask(w, prompt="second verse", channel_id=thread.id)
+        await wait_status_of(w, second, "delivered")
+        status = status_message_of(w, second)
+        [result] = results_for(w, second)
+        assert status.channel_id == result.channel_id == thread.id
+        assert result.message_reference["message_id"] == str(status.id)  # same channel
+        assert w.dc.threads() == [thread] and len(thread_requests(w)) == 1
+        row = task_row(w, second)
+        assert (row["channel_id"], row["thread_wanted"], row["thread_id"]) == (thread.id, 0, None)
+        assert bot_posts(w, w.dc.channel_id) == [status_message_of(w, first)]
+        [answer] = await submit.wait_followups(1)
+        link = f"https://discord.com/channels/{w.dc.guild_id}/{thread.id}/{status.id}"
+        assert link in answer.content
