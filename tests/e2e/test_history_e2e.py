@@ -79,3 +79,14 @@ async def test_history_lists_the_callers_requests_newest_first(tmp_path: Path) -
         text, _ = await history(w, w.bob.id)
         assert text.splitlines()[0] == "Your last song:"
         assert line_ids(text) == [theirs] and "bob's own song" in text
+
+
+async def test_history_works_in_a_dm_too(tmp_path: Path) -> None:
+    async with world(tmp_path, DEV_GUILD_ID="") as w:
+        await w.dc.wait_commands_synced(None)
+        song = await request_song(w, prompt="asked in the server")
+        ix = await w.dc.invoke_command("history", {}, user_id=w.alice.id, dm=True)
+        callback = await ix.wait_callback()
+        data = callback.data
+        assert callback.type == 4 and data is not None and data["flags"] & EPHEMERAL
+        assert line_ids(data["content"]) == [song] and "asked in the server" in data["content"]

@@ -6,6 +6,7 @@ import io
 import math
 import random
 import struct
+import tempfile
 import tracemalloc
 import wave
 from pathlib import Path
@@ -28,7 +29,7 @@ from bot.media.waveform import (
     ticks,
     x_of,
 )
-from bot.media.worker import MediaWorker
+from bot.media.worker import Limits, MediaWorker
 from tests.standins.audio_gen import write_large_wav
 from tests.support import worker_jobs
 from tests.support.media import Fixtures
@@ -183,10 +184,12 @@ async def test_every_accepted_format_draws(name: str, media: Fixtures, worker: M
 
 
 async def test_a_decoded_song_shows_loud_and_silent_parts(
-    tmp_path: Path, worker: MediaWorker
+    tmp_path: Path, worker: MediaWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = loud_then_silent_wav(tmp_path / "half.wav", loud=3.0, silent=3.0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     image = picture(await render_waveform(path, start=None, end=None, worker=worker))
+    assert list(tmp_path.glob("waveform-*")) == []  # the child's PNG, read back and removed
     assert painted(image, x_of(1.5, 6.0, WIDTH)) > 100
     assert painted(image, x_of(4.5, 6.0, WIDTH)) <= 2  # a flat line
 
@@ -251,3 +254,20 @@ async def test_a_25_mb_file_is_drawn_in_bounded_memory(tmp_path: Path, worker: M
     # that does nothing; the 25 MB file's PCM, held, would add 25 MB more.
     assert baseline < few_seconds.peak_rss < baseline + 32 * MIB
     assert whole.peak_rss - few_seconds.peak_rss < 6 * MIB, (whole, few_seconds)
+
+
+async def test_a_job_stopped_by_its_bounds_is_a_clear_error(
+    tmp_path: Path, worker: MediaWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = write_large_wav(tmp_path / "big.wav", 25 * MIB)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # 20 ms can't decode 25 MB (forking the child alone takes ~10 ms).
+    monkeypatch.setattr(
+        waveform,
+        "WAVEFORM_LIMITS",
+        Limits(cpu_seconds=5, wall_seconds=0.02, memory_bytes=256 * MIB),
+    )
+    with pytest.raises(WaveformFailed, match="took too long"):
+        await render_waveform(big, start=0.0, end=1.0, worker=worker)
+    assert worker._running == set()  # the child was killed and reaped
+    assert list(tmp_path.glob("waveform-*")) == []  # and its PNG path removed
