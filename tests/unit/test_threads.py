@@ -13,6 +13,7 @@ from typing import Any
 import discord
 import pytest
 
+from bot.history import task_link
 from bot.models import Request, Task, TaskKind, TaskStatus
 from bot.progress import status_view
 from bot.store import MIGRATIONS, Store
@@ -259,3 +260,12 @@ async def test_a_finished_song_or_one_that_wants_none_is_left_alone(store: Store
     assert (await threads.settle(none_wanted)).thread_id is None
     done = await threads.settle(finished)
     assert (done.thread_id, done.thread_refusal) == (None, None) and threads.asked == []
+
+
+def test_history_links_a_thread_songs_takes_in_its_thread() -> None:
+    posted = dataclasses.replace(
+        BASE, status_message_id=99, thread_id=99, delivered_message_ids=(120,)
+    )
+    assert task_link(posted) == "[result](https://discord.com/channels/2/99/120)"
+    waiting = dataclasses.replace(posted, delivered_message_ids=())
+    assert task_link(waiting) == "[status](https://discord.com/channels/2/3/99)"
