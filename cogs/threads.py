@@ -90,6 +90,9 @@ class Threads(commands.Cog):
             if not last_chance:
                 return None
             return await self._refused(task, ThreadRefusal.OTHER, "no status message")
+        if missing := self._missing_permissions(task):
+            # A thread the bot could start but not post in would fail the song at delivery.
+            return await self._refused(task, ThreadRefusal.NOT_ALLOWED, f"missing {missing}")
         for _ in range(UNANSWERED_ATTEMPTS):
             try:
                 thread = await self._start_from_status(task, task.status_message_id)
@@ -101,14 +104,26 @@ class Threads(commands.Cog):
                     return await self._store.record_thread(task.id, task.status_message_id)
                 refusal = refusal_for(error.status, error.code)
                 return await self._refused(task, refusal, f"HTTP {error.status} {error.code}")
-            except ValueError:  # discord.py: no guild known for the channel
-                return await self._refused(task, ThreadRefusal.OTHER, "no guild")
+            except (ValueError, TypeError) as error:
+                # discord.py: no guild known for the channel, or a kind of channel whose
+                # messages start no threads.
+                return await self._refused(task, ThreadRefusal.OTHER, repr(error))
             except (OSError, aiohttp.ClientError, TimeoutError) as error:
                 log.info("task %s: no answer to opening its thread (%r)", task.id, error)
                 continue
             log.info("task %s: opened thread %s", task.id, thread.id)
             return await self._store.record_thread(task.id, thread.id)
         return await self._refused(task, ThreadRefusal.OTHER, "no answer from Discord")
+
+    def _missing_permissions(self, task: Task) -> str | None:
+        """What the bot lacks for a thread it can post in, as far as its cache knows (Discord
+        still has the last word: a 403 to the request is a refusal too)."""
+        channel = self.bot.get_channel(task.channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            return None
+        granted = channel.permissions_for(channel.guild.me)
+        needed = ("create_public_threads", "send_messages_in_threads")
+        return ", ".join(name for name in needed if not getattr(granted, name)) or None
 
     async def _start_from_status(self, task: Task, message_id: int) -> discord.Thread:
         """POST /channels/{channel}/messages/{status}/threads: public, archived after the

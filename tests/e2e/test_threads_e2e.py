@@ -278,3 +278,34 @@ async def test_a_song_asked_inside_a_thread_stays_in_that_thread(tmp_path: Path)
         [answer] = await submit.wait_followups(1)
         link = f"https://discord.com/channels/{w.dc.guild_id}/{thread.id}/{status.id}"
         assert link in answer.content
+
+
+async def test_a_thread_it_could_not_post_in_is_not_started(tmp_path: Path) -> None:
+    """The bot may start threads but not send in them (known from its cache at start): it
+    starts none, rather than one whose takes it couldn't post, and says why."""
+    async with world(tmp_path, start=False) as w:
+        w.dc.channel(w.dc.channel_id).bot_denied = Perm.SEND_MESSAGES_IN_THREADS
+        await w.start_bot()
+        task_id, _ = await ask(w)
+        await wait_status_of(w, task_id, "delivered")
+        assert task_row(w, task_id)["thread_refusal"] == "not_allowed"
+        assert thread_requests(w) == [] and w.dc.threads() == []
+        [result] = results_for(w, task_id)
+        assert result.channel_id == w.dc.channel_id
+        assert "not allowed" in embed_text(status_message_of(w, task_id))
+
+
+async def test_an_archived_thread_still_gets_its_takes(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.mg.script_delays(HOLD)
+        task_id, _ = await ask(w)
+        thread = await w.dc.wait_for_thread()
+        await wait_task(w, task_id, lambda r: r["thread_id"] is not None, "the thread")
+        row = await wait_status_of(w, task_id, "submitted")
+        await w.dc.archive_thread(thread.id)  # quiet for its auto-archive time
+        await w.restart_bot(kill=True)  # a fresh cache: the archived thread is not in it
+        w.mg.complete_task(row["musicgpt_task_id"])
+        await wait_status_of(w, task_id, "delivered")
+        [result] = results_for(w, task_id)
+        assert result.channel_id == thread.id and not w.dc.thread(thread.id).archived
+        assert w.dc.threads() == [thread] and len(thread_requests(w)) == 1

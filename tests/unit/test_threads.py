@@ -195,7 +195,11 @@ class ScriptedThreads(Threads):
 
     def __init__(self, store: Store, answers: list[Any]) -> None:
         self.events = TaskEvents()
-        bot = SimpleNamespace(store=store, tracker=SimpleNamespace(events=self.events))
+        bot = SimpleNamespace(
+            store=store,
+            tracker=SimpleNamespace(events=self.events),
+            get_channel=lambda channel_id: None,  # unknown to the cache: Discord decides
+        )
         super().__init__(bot)  # type: ignore[arg-type]
         self.answers = answers
         self.asked: list[int] = []
