@@ -19,7 +19,7 @@ from bot.progress import status_view
 from bot.store import MIGRATIONS, Store
 from bot.threads import ThreadRefusal, refusal_for, refusal_of, thread_name, wants_thread
 from bot.tracker.events import TaskEvents
-from cogs._common import follow
+from cogs._common import follow, origin_of
 from cogs.threads import Threads
 from tests.unit.test_progress import BASE
 from tests.unit.test_voice import ENDS, voice_problems
@@ -273,3 +273,26 @@ def test_history_links_a_thread_songs_takes_in_its_thread() -> None:
     assert task_link(posted) == "[result](https://discord.com/channels/2/99/120)"
     waiting = dataclasses.replace(posted, delivered_message_ids=())
     assert task_link(waiting) == "[status](https://discord.com/channels/2/3/99)"
+
+
+@pytest.mark.parametrize(
+    ("channel_type", "asked", "wanted"),
+    [
+        (discord.ChannelType.text, True, True),
+        (discord.ChannelType.text, None, False),
+        (discord.ChannelType.public_thread, True, False),
+        (discord.ChannelType.private_thread, True, False),
+    ],
+)
+def test_the_origin_is_the_interactions_channel_and_says_whether_a_thread_is_wanted(
+    channel_type: discord.ChannelType, asked: bool | None, wanted: bool
+) -> None:
+    interaction = SimpleNamespace(
+        user=SimpleNamespace(id=1),
+        guild_id=2,
+        channel_id=3,
+        channel=SimpleNamespace(type=channel_type),
+        filesize_limit=10,
+    )
+    origin = origin_of(interaction, thread=asked)  # type: ignore[arg-type]
+    assert (origin.channel_id, origin.thread_wanted) == (3, wanted)
