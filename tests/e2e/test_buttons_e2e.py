@@ -77,6 +77,17 @@ async def delivered_song(w: World, **options: Any) -> tuple[int, StoredMessage]:
     return task_id, w.dc.message(result.id)
 
 
+async def with_cancel(w: World, task_id: int) -> StoredMessage:
+    """The task's status message once it carries its Cancel button."""
+
+    def check() -> StoredMessage | None:
+        message = status_message_of(w, task_id)
+        return message if message.components else None
+
+    found: StoredMessage = await w.dc.wait_until(check, 10, "a Cancel button")
+    return found
+
+
 def outputs_of(w: World, task_id: int) -> list[dict[str, Any]]:
     return list(json.loads(task_row(w, task_id)["outputs"]))
 
@@ -315,9 +326,7 @@ async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: P
         held = await wait_status_of(w, holding, "submitted")
         queued = await request_song(w, user=w.bob, prompt="waiting")
         assert task_row(w, queued)["status"] == "queued"
-        status = await w.dc.wait_until(
-            lambda: (m := status_message_of(w, queued)).components and m, 10, "a Cancel button"
-        )
+        status = await with_cancel(w, queued)
         assert button_ids(status) == [f"song:cancel:{queued}"]
         assert button_ids(status_message_of(w, holding)) == []  # at MusicGPT: no Cancel
 
@@ -350,9 +359,7 @@ async def test_every_button_works_after_a_sigkill(tmp_path: Path) -> None:
         holding = await request_song(w, prompt="holding the slot")
         held = await wait_status_of(w, holding, "submitted")
         queued = await request_song(w, user=w.bob, prompt="waiting")
-        status = await w.dc.wait_until(
-            lambda: (m := status_message_of(w, queued)).components and m, 10, "a Cancel button"
-        )
+        status = await with_cancel(w, queued)
 
         await w.restart_bot(kill=True)
 
