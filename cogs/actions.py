@@ -16,8 +16,8 @@ from discord.ext import commands
 from bot import actions
 from bot.actions import Clicker
 from bot.bot import SingingBot
-from bot.errors import UserFacingError
-from bot.intake import AttachmentRef, InpaintRange, PendingAudio
+from bot.errors import FormClosed, UserFacingError
+from bot.intake import ALREADY_SENT, AttachmentRef, InpaintRange, PendingAudio
 from bot.models import Task
 from bot.tree import send_ephemeral
 from bot.ui.modals import LyricsForm, RewriteForm
@@ -66,12 +66,17 @@ class Actions(commands.Cog):
         actions.take_of(parent, take)
         await self.bot.quota.check(interaction.user.id)  # refused before the form, as /inpaint
         posted = take_attachment(interaction.message, task_id, take)
+        sent = False  # a form stays registered after its submit (bot.ui.modals): once only
 
         async def on_submit(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
+            nonlocal sent
             assert isinstance(form, RewriteForm)  # noqa: S101
             values = form.values  # read before any await: a repeat submit refreshes them
+            if sent:
+                raise FormClosed(ALREADY_SENT)
             # Checked before anything is charged or sent: the answer is the modal's own.
             span = actions.rewrite_span(parent, take, values["start"], values["end"])
+            sent = True
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             await self._queue_rewrite(modal_interaction, parent, take, posted, span, values)
 
