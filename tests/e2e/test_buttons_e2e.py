@@ -395,3 +395,34 @@ async def test_every_button_works_after_a_sigkill(tmp_path: Path) -> None:
         await deleted.wait_callback()
         await w.dc.wait_until(lambda: w.dc.message(result.id).deleted, 10, "the delete")
         assert embed_text(status_message_of(w, queued)).count("Cancelled") == 1
+
+
+async def test_a_late_cancel_click_is_told_musicgpt_has_it(tmp_path: Path) -> None:
+    async with world(tmp_path, MUSICGPT_MAX_PARALLEL="1", **LIMITS) as w:
+        w.mg.script_delays(HOLD, HOLD)
+        holding = await request_song(w, prompt="holding the slot")
+        held = await wait_status_of(w, holding, "submitted")
+        queued = await request_song(w, user=w.bob, prompt="waiting")
+        status = await with_cancel(w, queued)
+        # Discord refuses every edit of that status, so its Cancel button outlives the queue,
+        # as it does for a member whose client showed it a moment before the edit.
+        w.dc.faults.add("PATCH", rf"/messages/{status.id}$", 403, count=None)
+        w.mg.complete_task(held["musicgpt_task_id"])
+        await wait_status_of(w, queued, "submitted")
+        late = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.bob.id)
+        assert "already with MusicGPT, so it can't be cancelled" in await private_answer(late)
+        assert task_row(w, queued)["status"] == "submitted"
+        assert quota_charge(w, queued)["refunded_at"] is None
+
+
+async def test_a_rewrite_form_opened_before_a_restart_is_answered(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        parent, result = await delivered_song(w)
+        ix = await w.dc.click(result, f"song:rewrite:{parent}:1", user_id=w.bob.id)
+        assert (await ix.wait_callback()).type == 9
+        await w.restart_bot(kill=True)
+        submit = await ix.submit_modal(
+            {"Start": "0", "End": "1", "Style": "choir"}, user_id=w.bob.id
+        )
+        assert "Click Rewrite again" in await private_answer(submit)
+        assert [t["id"] for t in w.tasks()] == [parent] and len(w.mg.submits) == 1
