@@ -33,6 +33,7 @@ async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
     from bot.http import Health, HttpServer, webhook_base_url
+    from bot.inputs import InputStore
     from bot.intake import Intake
     from bot.media.worker import MediaWorker
     from bot.models import QuotaLimits
@@ -61,6 +62,16 @@ async def run(settings: Settings) -> None:
         warm_up = asyncio.create_task(media.start())
         secret = await store.get_or_create_value(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
         REDACTOR.add_secret(secret)  # it is the webhook path's only gate
+        audio_dir = settings.database_path.parent / "audio"
+        inputs = await resources.enter_async_context(
+            InputStore(
+                store,
+                settings.database_path.parent / "inputs",
+                audio_dir=audio_dir,
+                retention_days=settings.input_retention_days,
+                cap_bytes=settings.input_store_bytes,
+            ).running()
+        )
         tracker = Tracker(
             store,
             MusicGPTClient(session, settings.musicgpt_api_base, settings.musicgpt_api_key),
@@ -70,11 +81,11 @@ async def run(settings: Settings) -> None:
                 if settings.public_base_url
                 else None
             ),
+            inputs=inputs,
         )
         quota = QuotaService(
             store, QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active)
         )
-        audio_dir = settings.database_path.parent / "audio"
         intake = Intake(
             session,
             tracker,
@@ -108,6 +119,7 @@ async def run(settings: Settings) -> None:
             tracker=tracker,
             quota=quota,
             intake=intake,
+            inputs=inputs,
             http_server=http_server,
         )
         running = bot

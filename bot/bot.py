@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot import discord_link
 from bot.config import Settings
 from bot.http import HttpServer
+from bot.inputs import InputStore
 from bot.intake import Intake
 from bot.models import Task
 from bot.quota import QuotaService
@@ -58,6 +59,7 @@ class SingingBot(commands.Bot):
         tracker: Tracker,
         quota: QuotaService,
         intake: Intake,
+        inputs: InputStore,
         http_server: HttpServer,
     ) -> None:
         super().__init__(
@@ -77,6 +79,8 @@ class SingingBot(commands.Bot):
         self.tracker = tracker
         self.quota = quota
         self.intake = intake
+        # Uploads kept for Again: `await bot.inputs.reuse(task.input_sha256)`.
+        self.inputs = inputs
         self.http_server = http_server
         # Set once SIGTERM (or anything) asked the bot to stop: new commands are turned away.
         self.stopping = asyncio.Event()

@@ -55,6 +55,10 @@ class Settings:
     max_audio_mb: int = 25
     audio_spool_mb: int = 4096
     poll_give_up_minutes: int = 30
+    # Uploads kept after submit for Again: how long after their last use, and how much in
+    # all (least recently used go first). 0 for either keeps nothing.
+    input_retention_days: int = 7
+    input_store_mb: int = 2048
     # On SIGTERM, how long submits already uploading to MusicGPT get to finish (compose's
     # stop_grace_period must be longer, or Docker kills the bot first).
     shutdown_grace_seconds: int = 20
@@ -69,6 +73,10 @@ class Settings:
     @property
     def audio_spool_bytes(self) -> int:
         return self.audio_spool_mb * 1024 * 1024
+
+    @property
+    def input_store_bytes(self) -> int:
+        return self.input_store_mb * 1024 * 1024
 
     @property
     def attachment_origins(self) -> frozenset[UrlOrigin]:
@@ -185,6 +193,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ),
         max_audio_mb=_optional(env, "MAX_AUDIO_MB", _int_at_least(1), defaults.max_audio_mb),
         audio_spool_mb=_optional(env, "AUDIO_SPOOL_MB", _int_at_least(1), defaults.audio_spool_mb),
+        input_retention_days=_optional(
+            env, "INPUT_RETENTION_DAYS", _int_at_least(0), defaults.input_retention_days
+        ),
+        input_store_mb=_optional(env, "INPUT_STORE_MB", _int_at_least(0), defaults.input_store_mb),
         poll_give_up_minutes=_optional(
             env, "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
         ),

@@ -105,6 +105,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_by_parent ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
     CREATE INDEX tasks_by_input ON tasks (input_sha256) WHERE input_sha256 IS NOT NULL;
     """,
+    # 3: uploaded inputs kept after submit (for Again), one row per distinct content.
+    """
+    CREATE TABLE inputs (
+        sha256 TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        kept_at REAL NOT NULL,
+        last_used_at REAL NOT NULL
+    );
+    CREATE INDEX inputs_by_last_use ON inputs (last_used_at);
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -176,7 +187,14 @@ def _task_from_row(row: sqlite3.Row) -> Task:
 
 # The columns a new task is inserted with, by name: the Request's fields, plus these.
 _REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(Request))
-_INSERT_COLUMNS = (*_REQUEST_FIELDS, "audio_path", "audio_duration", "created_at", "updated_at")
+_INSERT_COLUMNS = (
+    *_REQUEST_FIELDS,
+    "audio_path",
+    "audio_duration",
+    "input_sha256",
+    "created_at",
+    "updated_at",
+)
 _INSERT_TASK = (
     f"INSERT INTO tasks (status, {', '.join(_INSERT_COLUMNS)})"
     f" VALUES ('queued', {', '.join(':' + c for c in _INSERT_COLUMNS)})"
@@ -190,10 +208,26 @@ def _request_params(request: Request) -> dict[str, Any]:
     return params
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeptInput:
+    """One kept upload (`bot.inputs`): its content hash, file extension, size and last use;
+    `needed` when a queued or submitting task was made from it."""
+
+    sha256: str
+    extension: str
+    size: int
+    last_used_at: float
+    needed: bool = False
+
+
+# Tasks whose input must stay kept: they will still be submitted (and keep it fresh then).
+_NEEDS_INPUT = "status IN ('queued', 'submitting')"
+
+
 # What a failed read or write raises: aiosqlite passes sqlite3's own exceptions through.
 DatabaseError = sqlite3.Error
 PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
-BOT_FOLDERS = ("audio", "outputs")  # what the bot keeps next to its database
+BOT_FOLDERS = ("audio", "outputs", "inputs")  # what the bot keeps next to its database
 
 
 def make_private(path: Path) -> None:
@@ -363,6 +397,7 @@ class Store:
         max_active: int,
         audio_path: str | None = None,
         audio_duration: float | None = None,
+        input_sha256: str | None = None,
     ) -> Task | QuotaRefusal:
         """Charge one generation and insert the task as queued, or refuse; all or nothing."""
         day = utc_day(now)
@@ -378,6 +413,7 @@ class Store:
                     **_request_params(request),
                     "audio_path": audio_path,
                     "audio_duration": audio_duration,
+                    "input_sha256": input_sha256,
                     "created_at": now,
                     "updated_at": now,
                 },
@@ -595,3 +631,62 @@ class Store:
         value = await self.get_value(key)
         assert value is not None  # noqa: S101 - inserted above
         return value
+
+    # --- kept inputs (bot.inputs) ----------------------------------------------------------
+
+    async def put_input(self, sha256: str, extension: str, size: int, now: float) -> None:
+        """Record a kept input, or mark an existing one used now."""
+        async with self._write_lock:
+            await self._db.execute(
+                "INSERT INTO inputs (sha256, extension, size, kept_at, last_used_at)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (sha256) DO UPDATE SET last_used_at = excluded.last_used_at",
+                (sha256, extension, size, now, now),
+            )
+
+    async def get_input(self, sha256: str) -> KeptInput | None:
+        row = await self._one(
+            "SELECT sha256, extension, size, last_used_at FROM inputs WHERE sha256 = ?",
+            (sha256,),
+        )
+        return KeptInput(*row) if row else None
+
+    async def touch_input(self, sha256: str, now: float) -> bool:
+        """Mark a kept input used now; False when it is no longer kept."""
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "UPDATE inputs SET last_used_at = MAX(last_used_at, ?) WHERE sha256 = ?",
+                (now, sha256),
+            )
+            return cursor.rowcount == 1
+
+    async def kept_inputs(self) -> list[KeptInput]:
+        """Every kept input, least recently used first."""
+        rows = await self._rows(
+            "SELECT i.sha256, i.extension, i.size, i.last_used_at,"
+            f" EXISTS (SELECT 1 FROM tasks t WHERE t.input_sha256 = i.sha256 AND t.{_NEEDS_INPUT})"
+            " FROM inputs i ORDER BY i.last_used_at, i.sha256"
+        )
+        return [KeptInput(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    async def delete_input(self, sha256: str) -> bool:
+        """Forget a kept input, unless a queued or submitting task needs it (checked in the
+        same statement, so a task queued meanwhile keeps it); True when it was forgotten."""
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "DELETE FROM inputs WHERE sha256 = ? AND NOT EXISTS"
+                f" (SELECT 1 FROM tasks WHERE input_sha256 = ? AND {_NEEDS_INPUT})",
+                (sha256, sha256),
+            )
+            return cursor.rowcount == 1
+
+    async def forget_input(self, sha256: str) -> None:
+        """Drop the row of an input whose file is gone (nothing can be made from it)."""
+        async with self._write_lock:
+            await self._db.execute("DELETE FROM inputs WHERE sha256 = ?", (sha256,))
+
+    async def set_task_input(self, task_id: int, sha256: str) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE tasks SET input_sha256 = ? WHERE id = ?", (sha256, task_id)
+            )

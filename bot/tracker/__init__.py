@@ -20,8 +20,10 @@ changed") for the status renderer, and results go out through the attached `Resu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,7 +42,13 @@ from bot.models import (
 from bot.musicgpt.client import KeyCheck
 from bot.musicgpt.parse import parse_conversion
 from bot.store import Store
-from bot.tracker.context import MusicGPTHealth, Timing, TrackerContext, remove_file
+from bot.tracker.context import (
+    InputKeeper,
+    MusicGPTHealth,
+    Timing,
+    TrackerContext,
+    remove_file,
+)
 from bot.tracker.delivery import DeliveryWorker, ResultPoster
 from bot.tracker.dispatch import Dispatcher, MusicGPTSubmitter
 from bot.tracker.events import TaskEvents
@@ -75,12 +83,15 @@ class Tracker:
         clock: Clock | None = None,
         timing: Timing | None = None,
         events: TaskEvents | None = None,
+        inputs: InputKeeper | None = None,
     ) -> None:
         clock = clock or SystemClock()
         self._musicgpt = musicgpt
         self.events = events or TaskEvents()
         self.health = MusicGPTHealth(clock)
-        self._ctx = TrackerContext(store, self.events, clock, timing or Timing(), self.health)
+        self._ctx = TrackerContext(
+            store, self.events, clock, timing or Timing(), self.health, inputs=inputs
+        )
         self.poller = Poller(
             self._ctx,
             musicgpt,
@@ -191,15 +202,20 @@ class Tracker:
         audio_path: Path | None = None,
         audio_duration: float | None,
     ) -> Task | QuotaRefusal:
-        """Charge quota and queue the request, or refuse it; MusicGPT gets it once a slot frees."""
-        created = await self._ctx.store.create_task(
-            request,
-            now=self._ctx.clock.now(),
-            daily_quota=limits.daily,
-            max_active=limits.active,
-            audio_path=str(audio_path) if audio_path else None,
-            audio_duration=audio_duration,
-        )
+        """Charge quota and queue the request, or refuse it; MusicGPT gets it once a slot frees.
+
+        An uploaded file is kept for Again from now on (its hash recorded on the task), so a
+        queued parent can be repeated too; keeping never fails the request."""
+        async with self._keeping(audio_path) as input_sha256:
+            created = await self._ctx.store.create_task(
+                request,
+                now=self._ctx.clock.now(),
+                daily_quota=limits.daily,
+                max_active=limits.active,
+                audio_path=str(audio_path) if audio_path else None,
+                audio_duration=audio_duration,
+                input_sha256=input_sha256,
+            )
         if isinstance(created, Task):
             self.events.publish(created.id)
             self.dispatcher.queued()
@@ -213,6 +229,10 @@ class Tracker:
             remove_file(cancelled.audio_path)
             self.events.publish(task_id)
         return cancelled
+
+    def _keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]:
+        inputs = self._ctx.inputs
+        return inputs.keeping(path) if inputs is not None else contextlib.nullcontext(None)
 
     async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
         """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`.

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.errors import MusicGPTConfigurationError, MusicGPTSubmitUncertain, MusicGPTUnavailable
@@ -93,6 +94,15 @@ class MusicGPTHealth:
         return not self.failing
 
 
+class InputKeeper(Protocol):
+    """The part of `bot.inputs.InputStore` the tracker uses: uploads are kept for Again when
+    their task is queued and marked used when it is submitted, never deleted from here."""
+
+    def keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]: ...
+
+    async def submitted(self, task: Task) -> None: ...
+
+
 @dataclass(eq=False)
 class TrackerContext:
     store: Store
@@ -100,6 +110,7 @@ class TrackerContext:
     clock: Clock
     timing: Timing
     health: MusicGPTHealth
+    inputs: InputKeeper | None = None  # None: uploads are not kept after submit
     # Set whenever a MusicGPT slot may have come free (a task finished or failed).
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)

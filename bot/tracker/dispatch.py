@@ -254,6 +254,9 @@ class Dispatcher:
         submitted = await ctx.store.mark_submitted(
             task.id, receipt, next_poll_at=first_poll, now=now
         )
+        if submitted is not None and ctx.inputs is not None:
+            # Kept for Again before this task's own copy goes (a no-op when keeping is off).
+            await ctx.inputs.submitted(task)
         remove_file(task.audio_path)
         if submitted is None:
             return
