@@ -16,6 +16,7 @@ from bot.intake import InpaintRange
 from bot.models import Gender, Output, Task, TaskKind, TaskStatus
 from bot.progress import lineage_line, status_view
 from bot.timecodes import BadTime
+from bot.ui import modals
 from tests.unit.test_progress import BASE
 from tests.unit.test_voice import voice_problems
 
@@ -203,6 +204,8 @@ def test_every_button_message_is_a_sentence_in_the_one_voice() -> None:
             if s is not TaskStatus.QUEUED
         ),
         actions.cancel_refusal(BASE, 7, 99) or "",
+        modals.LYRICS_EXPIRED,
+        modals.REWRITE_EXPIRED,
     ]
     for text in texts:
         assert text and text[0].isupper(), text
