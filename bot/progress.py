@@ -94,7 +94,7 @@ def request_details(task: Task) -> tuple[tuple[str, str], ...]:
         details.append(("Replacing", span))
         details.append(("Takes", str(task.num_outputs)))
     source = task.audio_filename or task.audio_url
-    if source:
+    if source and task.parent_output is None:  # a Rewrite's audio is named by its lineage
         details.append(("Audio", source))
     return tuple(details)
 

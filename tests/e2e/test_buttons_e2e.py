@@ -335,8 +335,11 @@ async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: P
         assert "Only the member who asked" in await private_answer(other)
         assert task_row(w, queued)["status"] == "queued"
 
+        spooled = Path(task_row(w, queued)["audio_path"])
+        assert spooled.is_file()
         mine = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.bob.id)
         assert "Cancelled" in await private_answer(mine)
+        assert not spooled.exists()  # its upload left the spool with it
         row = task_row(w, queued)
         assert row["status"] == "cancelled"
         assert quota_charge(w, queued)["refunded_at"] is not None

@@ -240,3 +240,14 @@ async def test_link_works_only_while_the_server_serves_it(link_server: str) -> N
         assert not await actions.link_works(session, f"{link_server}/gone.wav")  # 404
         assert not await actions.link_works(session, "http://127.0.0.1:1/nothing.wav")
         assert not await actions.link_works(session, "not a link")
+
+
+def test_a_rewrite_status_names_its_take_not_musicgpt_s_link() -> None:
+    rewritten = dataclasses.replace(
+        BASE, parent_task_id=12, parent_output=1, audio_url=TAKE_1.audio_url, audio_filename=None
+    )
+    view = status_view(rewritten, 1, 0)
+    assert "Audio" not in dict(view.details)
+    assert view.lineage == "Rewrite of #12 take 1, 1:15–1:30.5"
+    again = dataclasses.replace(BASE, parent_task_id=12, audio_url="https://e.com/a.mp3")
+    assert dict(status_view(again, 1, 0).details)["Audio"] == "song.mp3"
