@@ -258,7 +258,8 @@ class Intake:
         request's `audio_url`. Raises UserFacingError; a refused request's file goes."""
         pending = pending or PendingAudio(url=request.audio_url)
         with pending.discarded_on_error():
-            _check_length("Lyrics of the whole song", request.lyrics)
+            whole = "Lyrics" if request.kind is TaskKind.SING else "Lyrics of the whole song"
+            _check_length(whole, request.lyrics)
             _check_length("New lyrics for the replaced part", request.lyrics_section_to_replace)
         return await self._queue(request, pending, span=span)
 

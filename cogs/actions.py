@@ -143,11 +143,9 @@ class Actions(commands.Cog):
 
     async def _kept_input(self, parent: Task) -> Path | None:
         """A fresh copy of the parent's uploaded input, if the input store still keeps it."""
-        inputs = getattr(self.bot, "inputs", None)  # bot.inputs.InputStore, when wired
-        if inputs is None or not parent.input_sha256:
+        if not parent.input_sha256:  # never kept (INPUT_RETENTION_DAYS=0, or a failed keep)
             return None
-        path: Path | None = await inputs.reuse(parent.input_sha256)
-        return path
+        return await self.bot.inputs.reuse(parent.input_sha256)
 
     # --- Delete ------------------------------------------------------------------------
 
