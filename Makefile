@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint fuzz bench standins clean
+.PHONY: run test lint fuzz bench waveform-demo standins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ fuzz: $(DEV_STAMP)  ## the audio checks against thousands of mutated files (a fe
 
 bench: $(DEV_STAMP)  ## the figures in the README's Benchmarks section
 	$(BIN)/python -m bench
+
+waveform-demo: $(RUN_STAMP)  ## redraw docs/waveform.png (the README's picture) from a test tone
+	$(BIN)/python -m bot.media.waveform --demo docs/waveform.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,7 +6,7 @@ the table and the rest still run. This is a benchmark, not a test: it exits 0 wh
 was measured, whether or not it met its goal (1 if a figure could not be measured).
 
     python -m bench                 # all figures, a Markdown table on stdout
-    python -m bench --only 1,4      # some of them (1-7)
+    python -m bench --only 1,4      # some of them (1-8)
 """
 
 from __future__ import annotations
@@ -24,7 +24,16 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import ack, bookkeeping, delivery, forwarding, inspection, polls, upload_memory
+from bench import (
+    ack,
+    bookkeeping,
+    delivery,
+    forwarding,
+    inspection,
+    polls,
+    upload_memory,
+    waveform,
+)
 from bench.common import Row
 
 FIGURES: dict[str, tuple[str, Callable[[Path], Awaitable[list[Row]]], float]] = {
@@ -35,6 +44,7 @@ FIGURES: dict[str, tuple[str, Callable[[Path], Awaitable[list[Row]]], float]] = 
     "5": ("Scale of bookkeeping", bookkeeping.measure, 400),
     "6": ("Client upload memory", upload_memory.measure, 120),
     "7": ("Inspecting a 25 MB upload", inspection.measure, 300),
+    "8": ("Waveform picture of a 25 MB upload", waveform.measure, 300),
 }
 
 

@@ -32,6 +32,7 @@ EXTENSIONS = (
     "cogs.sing",
     "cogs.inpaint",
     "cogs.quota",
+    "cogs.history",
     "cogs.help",
     "cogs.status",
     "cogs.delivery",

@@ -188,6 +188,30 @@ class InputStore:
         """Keep the file's bytes (once per content); its sha256, or None when not kept
         (keeping is off, the file is larger than the whole store, or the disk or the
         database failed: logged, never raised)."""
+        digest = await self._keep_pinned(path)
+        if digest is not None:
+            try:
+                await self._evict_quietly()
+            finally:
+                self._unpin(digest)
+        return digest
+
+    @contextlib.asynccontextmanager
+    async def keeping(self, path: Path | None) -> AsyncIterator[str | None]:
+        """Keep `path` for a task being queued: the digest is safe from eviction until the
+        block (which writes the task's row, which then protects it) ends."""
+        digest = await self._keep_pinned(path) if path is not None else None
+        if digest is None:
+            yield None
+            return
+        try:
+            await self._evict_quietly()
+            yield digest
+        finally:
+            self._unpin(digest)
+
+    async def _keep_pinned(self, path: Path) -> str | None:
+        """`keep` without the eviction; the digest comes back pinned (the caller unpins)."""
         if not self.enabled:
             return None
         try:
@@ -203,34 +227,24 @@ class InputStore:
                     await asyncio.to_thread(self._make_folder)
                     await asyncio.to_thread(self._place_fresh, path, target)
                 await self._store.put_input(digest, kept.extension, size, kept.last_used_at)
+                # Before the lock goes: no other eviction may take it before its task is
+                # recorded (a task's row is what protects an input from then on).
+                self._pinned[digest] += 1
         except Exception as error:
             why = "the disk is full" if is_disk_full(error) else type(error).__name__
             log.warning("couldn't keep an uploaded input for Again (%s); going on without", why)
             return None
-        # Within limits again, sparing this one: the caller is about to record its task.
-        await self._evict_quietly(spare=digest)
         return digest
+
+    def _unpin(self, digest: str) -> None:
+        self._pinned[digest] -= 1
+        if self._pinned[digest] <= 0:
+            del self._pinned[digest]
 
     def _place_fresh(self, source: Path, target: Path) -> None:
         target.unlink(missing_ok=True)  # a stale file under that name: replaced
         self._place(source, target)
         os.chmod(target, FILE_MODE)  # members' audio, whoever wrote the file first
-
-    @contextlib.asynccontextmanager
-    async def keeping(self, path: Path | None) -> AsyncIterator[str | None]:
-        """Keep `path` for a task being queued: the digest is safe from eviction until the
-        block (which writes the task's row, which then protects it) ends."""
-        digest = await self.keep(path) if path is not None else None
-        if digest is None:
-            yield None
-            return
-        self._pinned[digest] += 1  # no await since `keep` returned: nothing evicted it
-        try:
-            yield digest
-        finally:
-            self._pinned[digest] -= 1
-            if not self._pinned[digest]:
-                del self._pinned[digest]
 
     async def submitted(self, task: Task) -> None:
         """MusicGPT took the task: its input counts as used now (kept again if keeping it
@@ -275,16 +289,16 @@ class InputStore:
 
     # --- evicting --------------------------------------------------------------------------
 
-    async def evict(self, *, spare: str | None = None) -> int:
+    async def evict(self) -> int:
         """Forget expired inputs, then the least recently used while over the cap; never one
-        a queued or submitting task needs (nor `spare`). How many were removed."""
+        a queued or submitting task needs, nor one being queued. How many were removed."""
         removed = 0
         async with self._lock:
             kept = await self._store.kept_inputs()
             expired_at = self._clock.now() - self.retention_seconds
             total = sum(k.size for k in kept)
             for k in kept:  # least recently used first
-                if k.needed or k.sha256 in self._pinned or k.sha256 == spare:
+                if k.needed or k.sha256 in self._pinned:
                     continue
                 if k.last_used_at > expired_at and total <= self.cap_bytes:
                     break  # fresh, and the rest fits: everything after is fresher still
@@ -296,9 +310,9 @@ class InputStore:
             log.info("evicted %d kept inputs", removed)
         return removed
 
-    async def _evict_quietly(self, *, spare: str | None = None) -> None:
+    async def _evict_quietly(self) -> None:
         try:
-            await self.evict(spare=spare)
+            await self.evict()
         except Exception as error:
             log.warning("evicting kept inputs failed (%s)", type(error).__name__)
 

@@ -327,6 +327,12 @@ class Store:
             f"t.status IN ({_placeholders(ACTIVE_STATUSES)}) ORDER BY t.id", ACTIVE_STATUSES
         )
 
+    async def recent_tasks(self, user_id: int, limit: int) -> list[Task]:
+        """A member's last `limit` tasks, newest first (/history), by index tasks_by_user."""
+        return await self._fetch_tasks(
+            "t.user_id = ? ORDER BY t.id DESC LIMIT ?", (user_id, max(0, limit))
+        )
+
     async def queue_position(self, task_id: int) -> int:
         """1 for the next queued task to go to MusicGPT; 0 when the task is not queued."""
         row = await self._one(

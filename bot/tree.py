@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
 NO_DMS = (
     "I make songs only in server channels, where the server sees them: run this command in "
-    "one. /help and /quota work here too."
+    "one. /help, /quota and /history work here too."
 )
 RESTARTING = "I'm restarting; try again in a minute."
 

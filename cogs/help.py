@@ -24,7 +24,7 @@ INTRO = (
 )
 RULES = (
     "Give `audio` or `audio_url`, not both. Times are like 75, 75.5, 1:15 or 1:15.5.",
-    "/sing and /inpaint work in server channels; /quota and /help work in DMs too.",
+    "/sing and /inpaint work in server channels; /quota, /history and /help work in DMs too.",
 )
 MESSAGE_LIMIT = 2000
 

@@ -37,9 +37,16 @@ from typing import Any, Final, Literal, TypeVar
 
 log = logging.getLogger(__name__)
 
-# What a child runs (this module's `_child`, the probe, the converter): imported once, in the
-# forkserver, before it forks anything, so a child imports nothing (asyncio alone is ~50 ms).
-PRELOAD: Final = ["bot.media.worker", "bot.media.inspect", "bot.media.probe", "bot.media.convert"]
+# What a child runs (this module's `_child`, the probe, the converter, the waveform drawer):
+# imported once, in the forkserver, before it forks anything, so a child imports nothing
+# (asyncio alone is ~50 ms).
+PRELOAD: Final = [
+    "bot.media.worker",
+    "bot.media.inspect",
+    "bot.media.probe",
+    "bot.media.convert",
+    "bot.media.waveform",  # the waveform pictures' job (decodes with PyAV, draws with Pillow)
+]
 SLOTS: Final = 2  # jobs at once, overall: the host has few cores, and the bot needs one
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import json
+import re
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -26,7 +28,9 @@ from tests.standins.discord import (
     RoleSpec,
     UserSpec,
     resolve_mentions,
+    rules,
 )
+from tests.standins.discord.model import modal_fields, new_snowflake
 
 MiB = 1024 * 1024
 
@@ -68,6 +72,101 @@ class SongModal(discord.ui.Modal, title="Your song"):
         )
         await msg.edit(content=msg.content + " [mastered]")
         await interaction.followup.send(f"posted {msg.jump_url}", ephemeral=True)
+
+
+class VoiceModal(discord.ui.Modal, title="Sing over this"):
+    """Text inputs and String Selects in Labels, the way issue 12's modals are built."""
+
+    style: discord.ui.Label[VoiceModal] = discord.ui.Label(
+        text="Style", component=discord.ui.TextInput(custom_id="style", max_length=200)
+    )
+    voice: discord.ui.Label[VoiceModal] = discord.ui.Label(
+        text="Voice",
+        description="Who sings",
+        component=discord.ui.Select(
+            custom_id="voice",
+            required=False,
+            options=[
+                discord.SelectOption(label="Male", value="male"),
+                discord.SelectOption(label="Female", value="female"),
+                discord.SelectOption(label="Neutral", value="neutral", default=True),
+            ],
+        ),
+    )
+    file: discord.ui.Label[VoiceModal] = discord.ui.Label(
+        text="File",
+        component=discord.ui.Select(
+            custom_id="file",
+            options=[
+                discord.SelectOption(label="a.wav", value="0"),
+                discord.SelectOption(label="b.wav", value="1"),
+            ],
+        ),
+    )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.style.component, discord.ui.TextInput)
+        assert isinstance(self.voice.component, discord.ui.Select)
+        assert isinstance(self.file.component, discord.ui.Select)
+        await interaction.response.send_message(
+            f"style={self.style.component.value} voice={self.voice.component.values} "
+            f"file={self.file.component.values}"
+        )
+
+
+class RewriteModal(discord.ui.Modal, title="Rewrite part of this"):
+    start: discord.ui.Label[RewriteModal] = discord.ui.Label(
+        text="Start", component=discord.ui.TextInput(custom_id="start")
+    )
+    end: discord.ui.Label[RewriteModal] = discord.ui.Label(
+        text="End", component=discord.ui.TextInput(custom_id="end")
+    )
+
+    def __init__(self, task: int, take: int) -> None:
+        super().__init__(custom_id=f"rewrite:{task}:{take}")
+        self.task, self.take = task, take
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.start.component, discord.ui.TextInput)
+        assert isinstance(self.end.component, discord.ui.TextInput)
+        await interaction.response.edit_message(
+            content=f"Rewrite of #{self.task} take {self.take}, "
+            f"{self.start.component.value}-{self.end.component.value} by {interaction.user.id}"
+        )
+
+
+class SongButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"song:(?P<action>[a-z]+):(?P<task>\d+):(?P<take>\d+)",
+):
+    """A persistent button whose custom_id carries what a click needs (issue 11)."""
+
+    def __init__(self, action: str, task: int, take: int) -> None:
+        super().__init__(
+            discord.ui.Button(label=action.title(), custom_id=f"song:{action}:{task}:{take}")
+        )
+        self.action, self.task, self.take = action, task, take
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str]
+    ) -> SongButton:
+        return cls(match["action"], int(match["task"]), int(match["take"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if self.action == "rewrite":
+            await interaction.response.send_modal(RewriteModal(self.task, self.take))
+        elif self.action == "again":
+            await interaction.response.defer()  # type 6: nothing visible changes
+            await interaction.followup.send(f"again #{self.task}", ephemeral=True)
+        elif self.action == "delete":
+            assert interaction.message is not None
+            if not interaction.permissions.manage_messages:
+                await interaction.response.send_message("not yours to delete", ephemeral=True)
+                return
+            await interaction.response.defer(ephemeral=True, thinking=True)  # type 5
+            await interaction.message.delete()
+            await interaction.followup.send("deleted", ephemeral=True)
 
 
 class Buttons(discord.ui.View):
@@ -123,10 +222,44 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
         await interaction.followup.send("gone soon", wait=True)
         await (await interaction.original_response()).delete()
 
+    @bot.tree.command(name="where", description="Says where it was run")
+    async def where(interaction: discord.Interaction) -> None:
+        channel = interaction.channel
+        parent = getattr(channel, "parent_id", None)
+        await interaction.response.send_message(
+            f"{type(channel).__name__} {getattr(channel, 'id', None)} parent={parent}"
+        )
+
+    @bot.tree.command(name="voice", description="A modal with selects")
+    async def voice(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(VoiceModal())
+
+    @bot.tree.command(name="wave", description="Edits its reply with a picture")
+    async def wave(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        embed = discord.Embed(title="Rewriting 0:30-0:45")
+        embed.set_image(url="attachment://wave.png")
+        await interaction.edit_original_response(
+            embed=embed, attachments=[discord.File(io.BytesIO(_png(1200, 300)), "wave.png")]
+        )
+
     @bot.tree.command(name="admin", description="Only for admins")
     @app_commands.default_permissions(administrator=True)
     async def admin(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("admin")
+
+    async def sing_over_this(interaction: discord.Interaction, message: discord.Message) -> None:
+        audio = [a for a in message.attachments if (a.content_type or "").startswith("audio/")]
+        if not audio:
+            await interaction.response.send_message("no audio here", ephemeral=True)
+            return
+        data = await audio[0].read()
+        await interaction.response.send_message(
+            f"{message.author.id} {audio[0].filename} {audio[0].size} {len(data)} "
+            f"{hashlib.sha256(data).hexdigest()} {message.content}"
+        )
+
+    bot.tree.add_command(app_commands.ContextMenu(name="Sing over this", callback=sing_over_this))
 
     music = app_commands.Group(name="music", description="Music things")
 
@@ -141,6 +274,7 @@ def make_bot(guild_id: int, other_id: int, **kwargs) -> commands.Bot:
         bot.errors.append(error)  # type: ignore[attr-defined]
 
     async def setup_hook() -> None:
+        bot.add_dynamic_items(SongButton)  # before anything is posted: survives restarts
         bot.tree.copy_global_to(guild=discord.Object(guild_id))
         await bot.tree.sync(guild=discord.Object(guild_id))
 
@@ -740,3 +874,420 @@ def test_openapi_assertion_says_when_nothing_is_checked(tmp_path) -> None:
     assert "off" in off.assert_no_openapi_violations()
     absent = DiscordStandIn(validate_openapi=True, openapi_path=tmp_path / "none.json")
     assert "absent" in absent.assert_no_openapi_violations()
+
+
+# --------------------------------------------------------------------------- threads
+
+
+async def test_threads_from_a_message_and_without_one(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    channel = text_channel(bot, dc.channel_id)
+    status = await channel.send("status of song #1")
+    created = asyncio.create_task(bot.wait_for("thread_create", timeout=10))
+    thread = await status.create_thread(name="warm soul vocal", auto_archive_duration=1440)
+    assert isinstance(thread, discord.Thread) and thread.id == status.id
+    assert thread.parent_id == dc.channel_id and thread.type is discord.ChannelType.public_thread
+    seen = await created  # THREAD_CREATE with newly_created: on_thread_create, not _join
+    assert seen.id == thread.id and seen.name == "warm soul vocal"
+    record = dc.thread_of(dc.message(status.id))
+    assert record is not None and record is dc.thread(thread.id) and dc.threads() == [record]
+    assert (record.type, record.owner_id, record.parent_id) == (11, dc.app_id, dc.channel_id)
+    stored_status = dc.message(status.id)
+    assert stored_status.flags & (1 << 5) and stored_status.edits == []  # HAS_THREAD, no edit
+    assert (await channel.fetch_message(status.id)).thread is not None
+
+    # A thread takes messages, edits, history and deletions like a text channel.
+    first = await thread.send("take 1", file=discord.File(io.BytesIO(b"ID3 take"), "take 1.mp3"))
+    second = await thread.send("take 2")
+    await first.edit(content="take 1 (edited)")
+    await dc.post_user_message("nice", channel_id=thread.id, user_id=dc.user("bob").id)
+    assert [m.content async for m in thread.history(limit=10)] == [
+        "nice",
+        "take 2",
+        "take 1 (edited)",
+    ]
+    await second.delete()
+    assert [m.content for m in dc.messages(thread.id)] == ["take 1 (edited)", "nice"]
+    assert dc.messages(thread.id)[0].files == {"take_1.mp3": b"ID3 take"}
+    assert record.message_count == 2 and record.total_message_sent == 3
+    assert dc.user("bob").id in record.thread_member_ids
+    fetched = await bot.fetch_channel(thread.id)
+    assert isinstance(fetched, discord.Thread) and fetched.message_count == 2
+
+    # Interactions run inside the thread carry it as their channel.
+    ix = await dc.invoke_command("where", channel_id=thread.id)
+    assert ix.payload["channel"]["type"] == 11 and ix.payload["channel_id"] == str(thread.id)
+    reply = await ix.wait_original()
+    assert reply.content == f"Thread {thread.id} parent={dc.channel_id}"
+    assert reply.channel_id == thread.id
+
+    # Without a message: private by default (discord.py's default too), no notice; public
+    # ones leave a "thread created" system message (type 18) in the parent.
+    private = await channel.create_thread(name="just us")
+    public = await channel.create_thread(name="open", type=discord.ChannelType.public_thread)
+    assert (dc.thread(private.id).type, dc.thread(public.id).type) == (12, 11)
+    notices = [m for m in dc.messages(dc.channel_id) if m.type == 18]
+    assert [(m.content, m.message_reference) for m in notices] == [
+        ("open", {"type": 0, "channel_id": str(public.id), "guild_id": str(dc.guild_id)})
+    ]
+    alice, bob = dc.user("alice"), dc.user("bob")
+    with pytest.raises(PermissionError):  # a private thread: members only
+        await dc.invoke_command("where", channel_id=private.id, user_id=bob.id)
+    await private.add_user(discord.Object(bob.id))
+    assert bob.id in dc.thread(private.id).thread_member_ids
+    assert (await dc.invoke_command("where", channel_id=private.id, user_id=bob.id)).payload
+    assert alice.id not in dc.thread(private.id).thread_member_ids  # the owner sees anyway
+
+    # A new session (a restart) learns the active threads from GUILD_CREATE.
+    ready = asyncio.create_task(bot.wait_for("ready", timeout=10))
+    await dc.gateway_invalidate()
+    await ready
+    assert dc.gateway.identify_count == 2
+    fresh = bot.get_guild(dc.guild_id)
+    assert fresh is not None
+    assert {t.id for t in fresh.threads} == {thread.id, private.id, public.id}
+    assert dc.internal_errors == [] and dc.unhandled_requests == []
+    if dc.openapi_enabled:
+        assert [str(v) for v in dc.openapi_violations(responses=True)] == []
+
+
+async def test_thread_refusals(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    channel = text_channel(bot, dc.channel_id)
+    status = await channel.send("status")
+    # The parent's overwrite for the bot applies to threads: no CREATE_PUBLIC_THREADS -> 50013.
+    dc.channel(dc.channel_id).bot_denied = Perm.CREATE_PUBLIC_THREADS
+    with pytest.raises(discord.Forbidden) as denied:
+        await status.create_thread(name="nope")
+    assert denied.value.status == 403 and denied.value.code == 50013
+    dc.channel(dc.channel_id).bot_denied = 0
+
+    dc.guild().max_active_threads = 1
+    thread = await status.create_thread(name="one")
+    with pytest.raises(discord.HTTPException) as full:
+        await channel.create_thread(name="two", type=discord.ChannelType.public_thread)
+    assert (full.value.status, full.value.code) == (400, 160006)
+    assert "Maximum number of active threads" in full.value.text
+    with pytest.raises(discord.HTTPException) as again:
+        await status.create_thread(name="second from the same message")
+    assert again.value.code in (160004, 160006)
+    dc.guild().max_active_threads = 1000
+
+    # Injected refusals, as the e2e tests use them; the next call goes through again.
+    fault = dc.refuse_threads(160006)
+    other = await channel.send("other")
+    with pytest.raises(discord.HTTPException) as injected:
+        await other.create_thread(name="x")
+    assert injected.value.code == 160006 and fault.hits == 1
+    dc.refuse_threads(50013)
+    with pytest.raises(discord.Forbidden):
+        await other.create_thread(name="x")
+    assert (await other.create_thread(name="x")).id == other.id
+
+    # Sending in a thread needs SEND_MESSAGES_IN_THREADS (SEND_MESSAGES is not enough).
+    dc.channel(dc.channel_id).bot_denied = Perm.SEND_MESSAGES_IN_THREADS
+    with pytest.raises(discord.Forbidden):
+        await thread.send("denied")
+    assert (await channel.send("the parent still works")).content
+    with pytest.raises(discord.HTTPException) as bad_name:
+        await channel.create_thread(name="n" * 101)
+    assert bad_name.value.code == 50035
+    assert len(dc.threads()) == 2 and dc.internal_errors == []
+
+    # Archived threads free a place; posting in one wakes it; its creator may rename it.
+    dc.channel(dc.channel_id).bot_denied = 0
+    dc.guild().max_active_threads = 2
+    with pytest.raises(discord.HTTPException):
+        await channel.create_thread(name="third", type=discord.ChannelType.public_thread)
+    updated = asyncio.create_task(bot.wait_for("thread_update", timeout=10))
+    await dc.archive_thread(thread.id)
+    assert (await updated)[1].archived
+    third = await channel.create_thread(name="third", type=discord.ChannelType.public_thread)
+    renamed = await third.edit(name="third, renamed", archived=True)
+    assert renamed.name == "third, renamed" and dc.thread(third.id).archived
+    await thread.send("back again")
+    assert not dc.thread(thread.id).archived
+    with pytest.raises(discord.Forbidden):  # locking needs MANAGE_THREADS
+        await thread.edit(locked=True)
+
+
+# --------------------------------------------------------------------------- context menus
+
+
+async def test_message_context_menu_on_members_and_bots_messages(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    synced = await dc.wait_commands_synced(dc.guild_id)
+    menu = next(c for c in synced if c["name"] == "Sing over this")
+    assert menu["type"] == 3 and menu["description"] == "" and "options" not in menu
+    bob = dc.user("bob")
+    wav = b"RIFF" + bytes(range(256)) * 4  # 1028 bytes
+
+    posted = await dc.post_user_message(
+        "my take", user_id=bob.id, files={"my take.wav": wav, "cover.png": _png(640, 120)}
+    )
+    audio, cover = posted.attachments
+    assert (audio.filename, audio.content_type, audio.size) == ("my_take.wav", "audio/x-wav", 1028)
+    assert f"/attachments/{dc.channel_id}/{audio.id}/my_take.wav?" in audio.url
+    assert (cover.width, cover.height) == (640, 120) and audio.width is None
+    assert not audio.ephemeral and "width" not in audio.payload()
+
+    ix = await dc.invoke_message_command("Sing over this", posted, user_id=bob.id)
+    data = ix.payload["data"]
+    assert (data["type"], data["name"], data["id"]) == (3, "Sing over this", menu["id"])
+    assert data["target_id"] == str(posted.id) and data["guild_id"] == str(dc.guild_id)
+    resolved = data["resolved"]["messages"][str(posted.id)]
+    assert resolved["content"] == "my take" and resolved["author"]["id"] == str(bob.id)
+    assert [a["filename"] for a in resolved["attachments"]] == ["my_take.wav", "cover.png"]
+    reply = await ix.wait_original()
+    digest = hashlib.sha256(wav).hexdigest()
+    assert reply.content == f"{bob.id} my_take.wav 1028 1028 {digest} my take"
+
+    # The bot's own result message works the same way.
+    result = await text_channel(bot, dc.channel_id).send(
+        "your song", file=discord.File(io.BytesIO(wav), "take 2.wav")
+    )
+    own = await dc.invoke_message_command("Sing over this", result.id)
+    assert (await own.wait_original()).content.startswith(f"{dc.app_id} take_2.wav 1028")
+
+    # A message without audio: refused, ephemerally.
+    note = await dc.post_user_message("just words", user_id=bob.id)
+    refused = await (await dc.invoke_message_command("Sing over this", note)).wait_original()
+    assert refused.content == "no audio here" and refused.ephemeral
+    with pytest.raises(LookupError, match="type 3"):
+        await dc.invoke_message_command("Rewrite part of this", note)
+    assert dc.internal_errors == [] and bot.errors == []  # type: ignore[attr-defined]
+
+
+def _png(width: int, height: int) -> bytes:
+    """A valid PNG header (signature + IHDR) of that size: enough to be measured."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    chunk = b"IHDR" + ihdr
+    crc = zlib.crc32(chunk).to_bytes(4, "big")
+    return b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + chunk + crc
+
+
+# --------------------------------------------------------------------------- modal selects
+
+
+async def test_modal_with_string_selects_in_labels(dc: DiscordStandIn, bot: commands.Bot) -> None:
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("voice")
+    modal = (await ix.wait_callback()).modal
+    assert modal is not None
+    assert [(c["type"], c["component"]["type"]) for c in modal["components"]] == [
+        (18, 4),
+        (18, 3),
+        (18, 3),
+    ]
+    fields = {f.label: f for f in ix.modal_fields()}
+    assert fields["Voice"].option_values == ["male", "female", "neutral"]
+    assert (fields["Voice"].required, fields["File"].required) == (False, True)
+    with pytest.raises(ValueError, match="required"):
+        await ix.submit_modal({"Style": "soul"})  # File left out
+    with pytest.raises(ValueError, match="not among the options"):
+        await ix.submit_modal({"Style": "soul", "File": "7"})
+    with pytest.raises(ValueError, match="at most 1"):
+        await ix.submit_modal({"Style": "soul", "File": ["0", "1"]})
+
+    sub = await ix.submit_modal({"Style": "soul", "Voice": "female", "file": "1"})
+    comps = sub.payload["data"]["components"]
+    assert [c["type"] for c in comps] == [18, 18, 18]
+    assert {k: comps[0]["component"][k] for k in ("type", "custom_id", "value")} == {
+        "type": 4,
+        "custom_id": "style",
+        "value": "soul",
+    }
+    assert {k: comps[1]["component"][k] for k in ("type", "custom_id", "values")} == {
+        "type": 3,
+        "custom_id": "voice",
+        "values": ["female"],
+    }
+    assert all(isinstance(c["id"], int) and isinstance(c["component"]["id"], int) for c in comps)
+    reply = await sub.wait_original()
+    assert reply.content == "style=soul voice=['female'] file=['1']"
+
+    # Left out, a select keeps its default option (as the client preselects it).
+    again = await dc.invoke_command("voice")
+    sub = await again.submit_modal({"Style": "pop", "File": "0"})
+    assert sub.payload["data"]["components"][1]["component"]["values"] == ["neutral"]
+    assert (await sub.wait_original()).content == "style=pop voice=['neutral'] file=['0']"
+    assert dc.internal_errors == [] and bot.errors == []  # type: ignore[attr-defined]
+
+
+def _label(text: str, component: dict) -> dict:
+    return {"type": 18, "label": text, "component": component}
+
+
+def _select(custom_id: str, n: int, **extra) -> dict:
+    options = [{"label": f"o{i}", "value": str(i)} for i in range(n)]
+    return {"type": 3, "custom_id": custom_id, "options": options, **extra}
+
+
+@pytest.mark.parametrize(
+    ("components", "where"),
+    [
+        ([_label(f"L{i}", _select(f"s{i}", 2)) for i in range(6)], "components"),
+        ([_label("x" * 46, _select("s", 2))], "label"),
+        ([_label("File", _select("s", 26))], "options"),
+        ([_label("File", _select("s", 2, max_values=3))], "max_values"),
+        ([_label("File", _select("s", 2, min_values=2, max_values=1))], "min_values"),
+        ([{"type": 1, "components": [_select("s", 2)]}], "components"),
+        ([_label("A", _select("s", 2)), _label("B", _select("s", 2))], "custom_id"),
+        ([{"type": 2, "custom_id": "b", "label": "button", "style": 1}], "type"),
+        (
+            [_label("File", {**_select("s", 2), "options": [{"label": "a", "value": "v"}] * 2})],
+            "value",
+        ),
+    ],
+    ids=[
+        "6 components",
+        "label 46",
+        "26 options",
+        "max > options",
+        "min > max",
+        "select in a row",
+        "duplicate ids",
+        "button",
+        "duplicate values",
+    ],
+)
+def test_modal_definitions_are_checked_as_discord_does(components: list, where: str) -> None:
+    with pytest.raises(DiscordHTTPError) as err:
+        rules.validate_modal(
+            {"custom_id": "m", "title": "Sing over this", "components": components}
+        )
+    assert err.value.status == 400 and err.value.code == 50035
+    assert where in json.dumps(err.value.errors)
+
+
+def test_a_valid_modal_with_selects_passes() -> None:
+    components: list[dict] = [
+        _label("Start", {"type": 4, "custom_id": "start", "style": 1}),
+        _label("File", _select("file", 25, max_values=1)),
+        {"type": 10, "content": "Pick the take to rewrite"},
+    ]
+    modal = {"custom_id": "m", "title": "Rewrite part of this", "components": components}
+    rules.validate_modal(modal)  # raises on a refusal
+    assert [f.custom_id for f in modal_fields(components)] == ["start", "file"]
+
+
+# --------------------------------------------------------------------------- uploads on edits
+
+
+async def test_edits_add_files_keep_old_ones_and_resolve_attachment_urls(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    channel = text_channel(bot, dc.channel_id)
+    status = await channel.send(
+        embed=discord.Embed(title="Rewriting song #3"),
+        file=discord.File(io.BytesIO(b"ID3 input"), "input.mp3"),
+    )
+    [old] = status.attachments
+    embed = discord.Embed(title="Rewriting song #3").set_image(url="attachment://wave.png")
+    picture = discord.File(io.BytesIO(_png(800, 200)), "wave.png")
+    edited = await status.edit(embed=embed, attachments=[*status.attachments, picture])
+
+    patch = dc.find_requests("PATCH", route="/channels/{channel_id}/messages/{message_id}")[-1]
+    assert [p.name for p in patch.parts] == ["payload_json", "files[0]"]
+    assert [(str(a["id"]), a["filename"]) for a in patch.json["attachments"]] == [
+        (str(old.id), "input.mp3"),
+        ("0", "wave.png"),
+    ]
+    stored = dc.message(status.id)
+    assert [a.filename for a in stored.attachments] == ["input.mp3", "wave.png"]
+    assert stored.attachments[0].id == old.id and stored.edits[0]["attachments"] == ["input.mp3"]
+    new = stored.attachments[1]
+    image = stored.embeds[0]["image"]
+    assert image["url"] == new.url and (image["width"], image["height"]) == (800, 200)
+    assert image["content_type"] == "image/png" and (new.width, new.height) == (800, 200)
+    assert edited.embeds[0].image.url == new.url and edited.embeds[0].image.width == 800
+    assert edited.attachments[1].width == 800
+
+    # Listing only some attachments removes the others; a later edit of the text alone
+    # keeps the embed's resolved picture.
+    again = await edited.edit(attachments=[edited.attachments[1]])
+    assert [a.filename for a in again.attachments] == ["wave.png"]
+    await again.edit(content="done")
+    assert dc.message(status.id).embeds[0]["image"]["url"] == new.url
+
+    # Adding a file needs ATTACH_FILES, as sending one does.
+    no_files = text_channel(bot, dc.channel_ids()[1])
+    plain = await no_files.send("text only")
+    with pytest.raises(discord.Forbidden) as denied:
+        await plain.edit(attachments=[discord.File(io.BytesIO(b"x"), "x.png")])
+    assert denied.value.code == 50013
+
+    # The interaction webhook edit (edit_original_response) does the same.
+    await dc.wait_commands_synced(dc.guild_id)
+    ix = await dc.invoke_command("wave")
+    reply = await ix.wait_original(lambda m: bool(m.embeds))
+    assert reply.embeds[0]["image"]["url"] == reply.attachments[0].url
+    assert reply.embeds[0]["image"]["width"] == 1200 and reply.attachments[0].height == 300
+    assert dc.internal_errors == [] and bot.errors == []  # type: ignore[attr-defined]
+    if dc.openapi_enabled:
+        assert [str(v) for v in dc.openapi_violations(responses=True)] == []
+
+
+# --------------------------------------------------------------------------- buttons (issue 11)
+
+
+async def test_dynamic_item_buttons_modal_and_members_permissions() -> None:
+    """Persistent buttons clicked by members with and without Manage Messages, a modal
+    opened from a button (callback 9) and submitted (callback 7 on the result), 5, 6 and 4
+    answers, and a click after a restart on a message the new process never posted."""
+    mods = RoleSpec("Moderators", id=new_snowflake(), permissions=Perm.MANAGE_MESSAGES)
+    users = [UserSpec(n, id=new_snowflake()) for n in ("alice", "bob", "carol")]
+    guild = GuildSpec(roles=[mods], member_roles={users[2].id: [mods.id]})
+    async with DiscordStandIn(token="test-token", guilds=[guild], users=users) as dc:
+        with dc.patch_discord_py():
+            alice, bob, carol = (dc.user(n) for n in ("alice", "bob", "carol"))
+            async with running_bot(dc) as bot:
+                view = discord.ui.View(timeout=None)
+                for action, take in (("rewrite", 1), ("again", 0), ("delete", 0)):
+                    view.add_item(SongButton(action, 12, take))
+                await text_channel(bot, dc.channel_id).send("your song is ready", view=view)
+                result = dc.messages(dc.channel_id)[0]
+                await dc.wait_commands_synced(dc.guild_id)
+            # A new process, which has posted nothing yet.
+            async with running_bot(dc) as bot:
+                click = await dc.click(result, "song:rewrite:12:1", user_id=bob.id)
+                payload = click.payload
+                assert payload["type"] == 3 and payload["data"] == {
+                    "custom_id": "song:rewrite:12:1",
+                    "component_type": 2,
+                }
+                shown = payload["message"]["components"][0]["components"]
+                assert [b["custom_id"] for b in shown] == [
+                    "song:rewrite:12:1",
+                    "song:again:12:0",
+                    "song:delete:12:0",
+                ]
+                assert (await click.wait_callback()).type == 9
+                assert [f.label for f in click.modal_fields()] == ["Start", "End"]
+                submit = await click.submit_modal({"Start": "0:30", "End": "45"}, user_id=bob.id)
+                assert submit.payload["message"]["id"] == str(result.id)
+                assert (await submit.wait_callback()).type == 7
+                assert result.content == f"Rewrite of #12 take 1, 0:30-45 by {bob.id}"
+                assert result.components == result.edits[0]["components"]  # buttons stay
+
+                again = await dc.click(result, "song:again:12:0", user_id=bob.id)
+                assert (await again.wait_callback()).type == 6
+                assert (await again.wait_followups(1))[0].content == "again #12"
+
+                # member.permissions follow roles: bob has no Manage Messages, carol has.
+                refused = await dc.click(result, "song:delete:12:0", user_id=bob.id)
+                assert not int(refused.payload["member"]["permissions"]) & Perm.MANAGE_MESSAGES
+                assert (await refused.wait_original()).content == "not yours to delete"
+                assert not result.deleted
+                allowed = await dc.click(result, "song:delete:12:0", user_id=carol.id)
+                assert int(allowed.payload["member"]["permissions"]) & Perm.MANAGE_MESSAGES
+                assert allowed.payload["member"]["roles"] == [str(mods.id)]
+                assert (await allowed.wait_callback()).type == 5
+                assert (await allowed.wait_followups(1))[0].content == "deleted"
+                assert result.deleted and alice.id == dc.guild().owner_id
+                assert bot.errors == []
+            assert dc.internal_errors == [] and dc.unhandled_requests == []
+            if dc.openapi_enabled:
+                assert [str(v) for v in dc.openapi_violations(responses=True)] == []

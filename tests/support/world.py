@@ -136,6 +136,27 @@ class World:
         payload = data if data is not None else (FIXTURES / (fixture or name)).read_bytes()
         return self.dc.add_attachment(name, payload)
 
+    async def post_member_file(
+        self,
+        name: str,
+        fixture: str | None = None,
+        data: bytes | None = None,
+        *,
+        content: str = "",
+        user: UserSpec | None = None,
+        channel_id: int | None = None,
+    ) -> StoredMessage:
+        """A member (alice by default) posts a message carrying one file: `data`, or the
+        fixture `fixture` (default: `name`) from tests/fixtures, uploaded as `name`. The
+        message's attachment is what Discord would give (see `dc.post_user_message`)."""
+        payload = data if data is not None else (FIXTURES / (fixture or name)).read_bytes()
+        return await self.dc.post_user_message(
+            content,
+            channel_id=channel_id,
+            user_id=(user or self.alice).id,
+            files={name: payload},
+        )
+
     def tasks(self) -> list[dict[str, Any]]:
         """The bot's task rows, read straight from its database."""
         return rows(self.database, "SELECT * FROM tasks ORDER BY id")

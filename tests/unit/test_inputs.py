@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import errno
 import hashlib
@@ -197,6 +198,21 @@ async def test_pinned_while_its_task_is_being_queued(make_inputs, audio_dir, sto
     assert await inputs.evict() == 1  # over the cap: the one no queued task needs
     assert await inputs.reuse(other) is None
     assert await inputs.reuse(digest) is not None
+
+
+async def test_two_members_queueing_at_once_both_keep_theirs(make_inputs, audio_dir, store, clock):
+    inputs = make_inputs(cap_bytes=500 * KB)  # room for one of the two
+
+    async def queue(content: bytes) -> str | None:
+        async with inputs.keeping(upload(audio_dir, content)) as digest:
+            await asyncio.sleep(0)  # the other member's keep runs meanwhile
+            await queue_task(store, clock, digest)
+        return digest
+
+    digests = await asyncio.gather(*(queue(os.urandom(400 * KB)) for _ in range(2)))
+    assert await inputs.evict() == 0  # over the cap, but both tasks wait in the queue
+    for digest in digests:
+        assert digest is not None and await inputs.reuse(digest) is not None
 
 
 async def test_kept_inputs_survive_a_restart(tmp_path: Path, audio_dir, clock):

@@ -82,8 +82,13 @@ async def test_readme_option_table_matches_every_option() -> None:
     assert genders == {"`male`, `female`, `neutral`"}
 
 
-def test_readme_says_where_the_commands_work() -> None:
+async def test_readme_says_where_the_commands_work() -> None:
     section = commands_section()
     assert "**Servers and DMs.**" in section
     assert "`/sing` and `/inpaint` work in server channels only" in section
-    assert "`/quota` and `/help`\nwork in servers and in a DM" in section
+    sentence = "`/quota`, `/history`\nand `/help` work in servers and in a DM"
+    assert sentence in section
+    # ...which are exactly the commands registered for DMs (context 1) as well.
+    async with registered_tree() as tree:
+        in_dms = {c["name"] for c in command_dicts(tree) if 1 in c.get("contexts", [])}
+    assert in_dms == set(re.findall(r"`/(\w+)`", sentence))

@@ -18,7 +18,7 @@ from unittest.mock import MagicMock
 import pytest
 from discord import app_commands
 
-from bot import errors, intake, spool, tree
+from bot import errors, history, intake, spool, tree
 from bot.errors import (
     DiskFull,
     MusicGPTConfigurationError,
@@ -29,7 +29,7 @@ from bot.errors import (
     MusicGPTValidationError,
     sentence,
 )
-from bot.media import download, inspect, names, probe
+from bot.media import download, inspect, names, probe, waveform
 from bot.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
 from bot.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
 from bot.quota import refusal_message
@@ -92,6 +92,9 @@ def known_messages() -> dict[str, str]:
         "help.INTRO": help.INTRO,
         **{f"help.RULES[{n}]": rule for n, rule in enumerate(help.RULES)},
         **{f"inspect._FAILED[{k}]": v for k, v in inspect._FAILED.items()},
+        "history.NOTHING_YET": history.NOTHING_YET,
+        "waveform._DAMAGED": waveform._DAMAGED,
+        **{f"waveform._FAILED[{k}]": v for k, v in waveform._FAILED.items()},
         **{f"submit failure {e!r}": failure_message_for(e) for e in SUBMIT_FAILURES},
         "quota daily": refusal_message(QuotaRefusal("daily", QuotaUsage(5, 0)), LIMITS, NOW),
         "quota active": refusal_message(QuotaRefusal("active", QuotaUsage(1, 2)), LIMITS, NOW),
@@ -111,7 +114,7 @@ def test_every_known_message_is_in_the_one_voice(where: str, text: str) -> None:
 async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
     async with registered_tree() as registered:
         described = command_dicts(registered)
-    assert {c["name"] for c in described} == {"sing", "inpaint", "quota", "help"}
+    assert {c["name"] for c in described} == {"sing", "inpaint", "quota", "history", "help"}
     for command in described:
         assert not voice_problems(command["description"]), command["description"]
         assert command["description"].endswith("."), command["description"]
@@ -136,6 +139,7 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     assert described["inpaint"]["contexts"] == [guild]
     assert described["quota"]["contexts"] == [guild, bot_dm]
     assert described["help"]["contexts"] == [guild, bot_dm]
+    assert described["history"]["contexts"] == [guild, bot_dm]
 
 
 def test_a_song_command_from_a_dm_is_refused_in_words() -> None:
@@ -152,7 +156,14 @@ async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
         lines = help.commands_text(commands)
     text = "\n".join([help.INTRO, *lines, *help.RULES])
     assert not voice_problems(text), text
-    assert len(text) < 1500  # room for the formats and quota lines under Discord's 2000
+    # Room for what /help adds under it (the formats, the quota) in Discord's 2000.
+    tail = [
+        f"Audio: {names.ACCEPTED_FORMATS}, or a video's sound track, up to 1000 MB a file.",
+        *quota_lines(
+            QuotaUsage(9999, 9999), QuotaLimits(9999, 9999), "resets at 00:00 UTC (in 23 h 59 min)"
+        ),
+    ]
+    assert len("\n".join([text, "", "", *tail])) < help.MESSAGE_LIMIT
     for command in commands:
         assert f"**/{command.name}**" in text
         for parameter in command.parameters:

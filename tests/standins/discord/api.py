@@ -32,17 +32,35 @@ Test-facing API
         att = dc.add_attachment("song.mp3", data)       # bytes or a path; -> attachment dict
         ix = await dc.invoke_command("sing", {"prompt": "x", "audio": att},
                                      user_id=None, guild_id=None, channel_id=None)
+                                                        # channel_id may be a thread's id
+        ix = await dc.invoke_message_command("Sing over this", message, user_id=None)
+                                                        # context menu: data.type 3, target_id
         cb = await ix.wait_callback()                   # Callback(type, data, attachments)
-        ix.modal_fields() -> list[ModalField]           # custom_id, label, type, required...
-        sub = await ix.submit_modal({"Lyrics": "la la"})  # by custom_id or label
+        ix.modal_fields() -> list[ModalField]           # custom_id, label, type, required,
+                                                        # options / option_values (selects)
+        sub = await ix.submit_modal({"Lyrics": "la la", "Voice": "female"})
+                                                        # by custom_id or label; selects: a
+                                                        # value or a list of values
         await sub.wait_original(); await sub.wait_followups(1); ix.expire()
-        ix2 = await dc.click(message, "custom-id")      # a button (interaction type 3)
+        ix2 = await dc.click(message, "custom-id", user_id=None)  # a button (type 3)
         msg = await dc.wait_for_message(channel_id=None, predicate=None, timeout=10)
         dc.messages(channel_id=None, include_ephemeral=True, include_deleted=False)
         msg.content, msg.files, msg.attachments, msg.embeds, msg.components, msg.author_id,
         msg.allowed_mentions, msg.resolved_mentions, msg.notified, msg.message_reference,
-        msg.flags, msg.ephemeral, msg.edits, msg.deleted, msg.source, msg.interaction_id
-        await dc.post_user_message(content, channel_id=None, user_id=None, attachments=None)
+        msg.flags, msg.ephemeral, msg.edits, msg.deleted, msg.source, msg.interaction_id,
+        msg.thread_id                                   # the thread started from it
+        await dc.post_user_message(content, channel_id=None, user_id=None, attachments=None,
+                                   files={"take.wav": b"..." or a path})  # a member posts
+
+        dc.threads(guild_id=None) -> list[ChannelSpec]  # threads, oldest first
+        dc.thread(thread_id); dc.thread_of(message) -> ChannelSpec | None; dc.channel(id)
+        thread.parent_id, .type (11/12), .name, .owner_id, .starter_message_id,
+        .message_count, .thread_member_ids, .archived
+        await dc.wait_for_thread(predicate=None, timeout=10)
+        await dc.archive_thread(thread_id)             # as after auto_archive_duration
+        dc.guild().max_active_threads = 0               # Discord then answers 160006
+        dc.refuse_threads(code=160006 | 50013 | 50001, count=1)  # an injected refusal
+        dc.channel(cid).bot_denied = Perm.CREATE_PUBLIC_THREADS   # a real 403 50013
         dc.requests -> list[RecordedRequest];  dc.find_requests(method=None, route=None, path=None)
         await dc.wait_for_request(method, path_regex, predicate=None)
         dc.faults.add("POST", r"/channels/\\d+/messages$", 429, count=1, retry_after=0.05)
@@ -71,7 +89,20 @@ Discord behaviour modelled (so the bot meets it here before production)
   channel permissions 50001/50013 (`ChannelSpec.bot_denied`), files summed against the
   guild's limit (10/10/50/100 MiB by premium tier, 10 MiB in DMs) -> 413 40005; uploaded
   names are sanitised ("my song.mp3" -> "my_song.mp3") and content types guessed from the
-  name. Components get numeric ids. Edits keep earlier versions in `msg.edits`.
+  name; images get width/height. Components get numeric ids. Edits keep earlier versions
+  in `msg.edits`; an edit's `files[n]` add attachments (ATTACH_FILES) and its
+  `attachments` list keeps the old ones it names. `attachment://name` in an embed's image,
+  thumbnail or icons becomes that attachment's URL.
+* Threads: from a message (public, the message's id, the message gets `thread`) or
+  without one (type 12 by default; a public one leaves a type-18 notice in the parent);
+  answered 201; THREAD_CREATE with `newly_created`; the parent's overwrites apply inside,
+  and sending needs SEND_MESSAGES_IN_THREADS; private threads are members-only; active
+  threads come in GUILD_CREATE (after a restart too). Refusals: 50013 without
+  CREATE_PUBLIC_THREADS / CREATE_PRIVATE_THREADS, 160004 a second thread on a message,
+  160006 past the guild's `max_active_threads`.
+* Context menus: type-3 commands are stored as synced (no description); invoking one sends
+  `data = {id, name, type: 3, target_id, resolved: {messages: {id: message}}}` with the
+  whole message (content and attachments whatever the intents, as Discord does).
 * Mentions: `msg.resolved_mentions` is what Discord puts in `mentions`/`mention_roles`/
   `mention_everyone`; `msg.notified` who was actually pinged (nobody for ephemeral or
   SUPPRESS_NOTIFICATIONS messages; edits ping nobody, except the content a deferred reply
@@ -102,6 +133,7 @@ from . import client, openapi
 from .gateway import OP_INVALID_SESSION, OP_RECONNECT, Gateway, GatewaySession
 from .model import (
     Callback,
+    ChannelSpec,
     GuildSpec,
     Interaction,
     ModalField,
@@ -111,7 +143,7 @@ from .model import (
     find_component,
     modal_fields,
 )
-from .rest import API_PREFIX, Faults, Rest
+from .rest import API_PREFIX, THREAD_ROUTES, Fault, Faults, Rest
 from .state import World
 
 T = TypeVar("T")
@@ -205,10 +237,17 @@ class InteractionHandle:
     ) -> InteractionHandle:
         """Submit the modal the bot opened, as a user's client would.
 
-        `values` is keyed by custom_id or by label (case-insensitive). Text inputs take str,
-        selects/checkbox groups a list of str, file uploads an attachment dict (or a list),
-        checkboxes a bool. Required inputs left out and over-long text raise ValueError, as
-        the client would refuse to submit; pre-filled text inputs keep their value.
+        `values` is keyed by custom_id or by label (case-insensitive; a Label's text names
+        what it wraps). Text inputs take a str; String Selects (type 3, in a Label) an
+        option value or a list of them, and left out keep the options marked `default`.
+        Required inputs left out, over-long text, values not among a select's options or
+        too many of them raise ValueError, as the client would refuse to submit; pre-filled
+        text inputs keep their value. Other kinds (file uploads, user selects...) raise
+        ValueError: the bot uses none yet.
+
+        The submit has Discord's shape: inputs in action rows come back in rows, those in
+        Labels as `{"type": 18, "id", "component": {"type": 4, "id", "custom_id", "value"}}`
+        or `{... "component": {"type": 3, "id", "custom_id", "values": [...]}}`.
 
         As on Discord, the submit can only come after the modal was shown: once the answer
         to the modal callback was written to the bot, plus `MODAL_SHOW_DELAY`.
@@ -389,6 +428,60 @@ class DiscordStandIn:
 
     def message(self, message_id: int) -> StoredMessage:
         return self.world.messages[message_id]
+
+    def channel(self, channel_id: int) -> ChannelSpec:
+        """A channel or thread by id (its live record)."""
+        chan = self.world.channel(channel_id)
+        if chan is None:
+            raise LookupError(f"no channel {channel_id}")
+        return chan
+
+    # ------------------------------------------------------------------ threads
+
+    def threads(self, guild_id: int | None = None) -> list[ChannelSpec]:
+        """Threads the bot started (in one guild, or in all with guild_id=None), oldest
+        first. `thread.parent_id`, `.type` (11 public / 12 private), `.name`, `.owner_id`,
+        `.starter_message_id`, `.message_count`, `.thread_member_ids`."""
+        return self.world.threads(guild_id)
+
+    def thread(self, thread_id: int) -> ChannelSpec:
+        chan = self.channel(thread_id)
+        if not chan.is_thread:
+            raise LookupError(f"channel {thread_id} is not a thread")
+        return chan
+
+    def thread_of(self, message: StoredMessage | int) -> ChannelSpec | None:
+        """The thread started from this message (Discord gives it the message's id)."""
+        msg = message if isinstance(message, StoredMessage) else self.message(message)
+        return self.world.channel(msg.thread_id) if msg.thread_id is not None else None
+
+    async def wait_for_thread(
+        self, predicate: Callable[[ChannelSpec], bool] | None = None, timeout: float = 10.0
+    ) -> ChannelSpec:
+        """The first thread (oldest first) matching `predicate`."""
+
+        def check() -> ChannelSpec | None:
+            return next((t for t in self.threads(None) if predicate is None or predicate(t)), None)
+
+        return await self.wait_until(check, timeout, "a thread")
+
+    async def archive_thread(self, thread_id: int) -> None:
+        """Archive a thread as Discord does after `auto_archive_duration` of silence
+        (THREAD_UPDATE). It no longer counts towards `max_active_threads`; a message
+        posted in it unarchives it."""
+        await self.world.edit_thread(self.thread(thread_id), {"archived": True})
+
+    def refuse_threads(self, code: int = 160006, count: int | None = 1) -> Fault:
+        """Make Discord refuse the next `count` thread creations (None: all) as it does:
+        160006 (400 "Maximum number of active threads reached"), 50013 (403 Missing
+        Permissions) or 50001 (403 Missing Access). The real checks apply too: lower
+        `dc.guild().max_active_threads`, or deny CREATE_PUBLIC_THREADS in `bot_denied`."""
+        status, message = {
+            160006: (400, "Maximum number of active threads reached"),
+            50013: (403, "Missing Permissions"),
+            50001: (403, "Missing Access"),
+        }[code]
+        return self.faults.add("POST", THREAD_ROUTES, status, count, code=code, message=message)
 
     def messages(
         self,
@@ -628,6 +721,34 @@ class DiscordStandIn:
         )
         return await self._dispatch(rec, timeout)
 
+    async def invoke_message_command(
+        self,
+        name: str,
+        message: StoredMessage | int,
+        *,
+        user_id: int | None = None,
+        locale: str = "en-US",
+        timeout: float = 10.0,
+    ) -> InteractionHandle:
+        """A member runs the message context-menu command `name` (type 3, e.g. "Sing over
+        this") on `message` (a member's or the bot's own), in the message's channel or
+        thread: an APPLICATION_COMMAND interaction whose `data` holds `target_id` and the
+        message in `resolved.messages`. LookupError if no type-3 command of that name is
+        synced; PermissionError if its `default_member_permissions` exclude the member."""
+        msg = message if isinstance(message, StoredMessage) else self.message(message)
+        uid = user_id or self.default_user_id
+        data = client.message_command_data(self.world, name, msg, user_id=uid)
+        rec = self.world.new_interaction(
+            2,
+            data,
+            user_id=uid,
+            guild_id=msg.guild_id,
+            channel_id=msg.channel_id,
+            locale=locale,
+            name=name,
+        )
+        return await self._dispatch(rec, timeout)
+
     async def click(
         self,
         message: StoredMessage | int,
@@ -658,24 +779,40 @@ class DiscordStandIn:
 
     async def post_user_message(
         self,
-        content: str,
+        content: str = "",
         *,
         channel_id: int | None = None,
         user_id: int | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        files: Mapping[str, bytes | os.PathLike[str] | str] | None = None,
     ) -> StoredMessage:
-        """A user posts in a channel (MESSAGE_CREATE goes to the bot if its intents allow)."""
+        """A member posts in a channel or thread (MESSAGE_CREATE goes to the bot if its
+        intents allow; without MESSAGE_CONTENT the bot sees neither content nor
+        attachments, unless it is mentioned, as on Discord).
+
+        `attachments`: uploads from `add_attachment`; `files`: {filename: bytes or path},
+        uploaded here. Either way the message carries them as Discord does: channel
+        attachments (`/attachments/{channel_id}/...`, fresh ids) with filename (sanitised),
+        size, url, proxy_url, content_type guessed from the name, and width/height for
+        images; Discord adds `duration_secs`/`waveform` only to voice messages, which this
+        is not. Their bytes are served by the stand-in's CDN.
+        """
         cid = channel_id or self.channel_id
         chan = self.world.channel(cid)
         if chan is None:
             raise LookupError(f"unknown channel {cid}")
+        uploads = [self.world.attachments[int(a["id"])] for a in attachments or []]
+        for name, data in (files or {}).items():
+            uploads.append(self.world.add_user_upload(name, data, None))
+        if len(uploads) > 10:
+            raise ValueError("Discord's client takes at most 10 files per message")
         return await self.world.create_message(
             chan,
             {"content": content},
             {},
             author=self.users[user_id or self.default_user_id],
             source="user",
-            uploaded=[self.world.attachments[int(a["id"])] for a in attachments or []],
+            uploaded=[self.world.member_attachment(cid, u) for u in uploads],
         )
 
 

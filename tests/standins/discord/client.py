@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .model import ModalField, modal_fields
+from .model import ModalField, StoredMessage, modal_fields
 from .state import World
 
 Resolved = dict[str, dict[str, Any]]
@@ -63,18 +63,42 @@ def command_data(
 
 
 def _find_command(
-    world: World, name: str, guild_id: int | None
+    world: World, name: str, guild_id: int | None, ctype: int = 1
 ) -> tuple[dict[str, Any], int | None]:
+    """The synced command of this type (1 slash, 2 user menu, 3 message menu) and its
+    scope (the guild, or None for a global one); a guild's own copy wins."""
     scopes = ([guild_id] if guild_id is not None else []) + [None]
     for scope in scopes:
         for cmd in world.commands(scope):
-            if cmd["name"] == name and cmd.get("type", 1) == 1:
+            if cmd["name"] == name and cmd.get("type", 1) == ctype:
                 return cmd, scope
-    known = sorted({c["name"] for scope in scopes for c in world.commands(scope)})
+    known = sorted((c["name"], c.get("type", 1)) for scope in scopes for c in world.commands(scope))
     raise LookupError(
-        f"/{name} is not synced (for guild {guild_id} or globally); synced: {known}. "
-        "Await dc.wait_commands_synced(...) first."
+        f"{name!r} (type {ctype}) is not synced (for guild {guild_id} or globally); "
+        f"synced (name, type): {known}. Await dc.wait_commands_synced(...) first."
     )
+
+
+def message_command_data(
+    world: World, name: str, message: StoredMessage, *, user_id: int
+) -> dict[str, Any]:
+    """`data` of a message context-menu command (Apps > `name` on `message`), as Discord
+    sends it: `type` 3, `target_id` the message, and the whole message (content and
+    attachments included, whatever the bot's intents) in `resolved.messages`."""
+    if message.deleted or message.ephemeral:
+        raise LookupError(f"message {message.id} cannot be right-clicked (deleted or ephemeral)")
+    command, scope = _find_command(world, name, message.guild_id, ctype=3)
+    _check_visible(world, command, user_id, message.guild_id, message.channel_id)
+    data: dict[str, Any] = {
+        "id": command["id"],
+        "name": command["name"],
+        "type": 3,
+        "target_id": str(message.id),
+        "resolved": {"messages": {str(message.id): world.message_payload(message)}},
+    }
+    if scope is not None:
+        data["guild_id"] = str(scope)
+    return data
 
 
 def _check_visible(
@@ -219,4 +243,31 @@ def _modal_value(world: World, f: ModalField, value: Any, resolved: Resolved) ->
         if f.max_length and len(text) > f.max_length:
             raise ValueError(f"{where}: longer than max_length {f.max_length}")
         return {"value": text}
-    raise ValueError(f"{where}: the stand-in fills text inputs only (type {f.type})")
+    if f.type == 3:  # a String Select (in a Label): the chosen option values
+        return {"values": _select_values(f, value, where)}
+    raise ValueError(f"{where}: the stand-in fills text inputs and string selects only")
+
+
+def _select_values(f: ModalField, value: Any, where: str) -> list[str]:
+    """What the user picks: a str or a list of option values; left out, the options
+    marked `default` (Discord's client preselects them). The client lets a required select
+    go with no fewer than `min_values` (at least 1) and never more than `max_values`."""
+    if value is None:
+        chosen = [o["value"] for o in f.options or [] if o.get("default")]
+    elif isinstance(value, str):
+        chosen = [value]
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        chosen = list(value)
+    else:
+        raise TypeError(f"{where}: a select takes an option value or a list of them")
+    unknown = [v for v in chosen if v not in f.option_values]
+    if unknown:
+        raise ValueError(f"{where}: {unknown} not among the options {f.option_values}")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"{where}: an option can be picked once")
+    least = max(f.min_values, 1) if chosen or f.required else 0  # optional: may stay empty
+    if len(chosen) < least:
+        raise ValueError(f"{where} is required (at least {least} option(s))")
+    if len(chosen) > f.max_values:
+        raise ValueError(f"{where}: at most {f.max_values} option(s)")
+    return chosen

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .model import StoredMessage
+from .model import ChannelSpec, Perm, StoredMessage
 from .state import World
 
 try:
@@ -48,6 +48,7 @@ OP_INVALID_SESSION = 9
 OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
 
+INTENT_GUILDS = 1 << 0
 INTENT_GUILD_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
@@ -117,6 +118,7 @@ class Gateway:
         self.refusing = False
         self.refused_connects = 0
         world.listeners.append(self._on_message_event)
+        world.channel_listeners.append(self._on_channel_event)
 
     # ------------------------------------------------------------------ helpers
 
@@ -181,6 +183,20 @@ class Gateway:
             intent=intent,
             transform=self._as_seen_by,
         )
+
+    async def _on_channel_event(self, event: str, chan: ChannelSpec) -> None:
+        """THREAD_CREATE / THREAD_UPDATE (GUILDS intent): the thread; a new one carries
+        `newly_created` as Discord marks a thread just started (discord.py then dispatches
+        `on_thread_create`, not `on_thread_join`). Private threads only reach a bot that
+        can see them."""
+        assert chan.guild_id is not None
+        bot = self.world.bot_user.id
+        if not self.world.permissions(chan.guild_id, bot, chan.id) & Perm.VIEW_CHANNEL:
+            return
+        data = self.world.thread_payload(chan)
+        if event == "THREAD_CREATE":
+            data["newly_created"] = True
+        await self.dispatch(event, data, intent=INTENT_GUILDS)
 
     def _as_seen_by(self, session: GatewaySession, data: dict[str, Any]) -> dict[str, Any]:
         """A message event as this session gets it: with the author's member, and without

@@ -30,6 +30,7 @@ DM_FILESIZE_LIMIT = 10 * 1024 * 1024
 
 # Message flags.
 FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_HAS_THREAD = 1 << 5  # a thread was started from this message
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -55,6 +56,10 @@ class Perm:
     USE_VAD = 1 << 25
     CHANGE_NICKNAME = 1 << 26
     USE_APPLICATION_COMMANDS = 1 << 31
+    MANAGE_THREADS = 1 << 34
+    CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
+    # In a thread this replaces SEND_MESSAGES (which the thread's parent needs).
     SEND_MESSAGES_IN_THREADS = 1 << 38
     ALL = (1 << 53) - 1
 
@@ -75,6 +80,8 @@ DEFAULT_EVERYONE_PERMISSIONS = (
     | Perm.USE_VAD
     | Perm.CHANGE_NICKNAME
     | Perm.USE_APPLICATION_COMMANDS
+    | Perm.CREATE_PUBLIC_THREADS
+    | Perm.CREATE_PRIVATE_THREADS
     | Perm.SEND_MESSAGES_IN_THREADS
 )
 DEFAULT_BOT_PERMISSIONS = DEFAULT_EVERYONE_PERMISSIONS | Perm.MANAGE_MESSAGES
@@ -209,10 +216,21 @@ class RoleSpec:
         return data
 
 
+THREAD_TYPES = (11, 12)  # public, private thread
+ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)  # minutes Discord accepts
+MAX_ACTIVE_THREADS = 1000  # per guild, on Discord
+
+
 @dataclass
 class ChannelSpec:
-    """A channel (type 0 = text, 1 = DM). `bot_denied` is a permission overwrite for the
-    bot. The stand-in fills in the last three fields and keeps the spec as its record."""
+    """A channel (type 0 = text, 1 = DM, 11/12 = public/private thread). `bot_denied` is a
+    permission overwrite for the bot. The stand-in fills in `guild_id`, `recipients` and
+    `last_message_id` and keeps the spec as its record.
+
+    Threads are made by the bot's calls (`World.create_thread`), never by a test's spec:
+    they have a `parent_id` (the text channel), an `owner_id` (who started them), and the
+    parent's permission overwrites apply inside them, as on Discord.
+    """
 
     name: str = "general"
     id: int = 0
@@ -223,6 +241,23 @@ class ChannelSpec:
     guild_id: int | None = None
     recipients: list[int] = field(default_factory=list)  # a DM's user
     last_message_id: int | None = None
+    # Threads only.
+    parent_id: int | None = None
+    owner_id: int | None = None
+    archived: bool = False
+    locked: bool = False
+    auto_archive_duration: int = 1440
+    invitable: bool = True  # private threads: may non-moderators add people
+    rate_limit_per_user: int = 0
+    message_count: int = 0  # messages in the thread (not the starter message)
+    total_message_sent: int = 0  # same, but never decremented by deletions
+    thread_member_ids: list[int] = field(default_factory=list)
+    created_at: str | None = None
+    starter_message_id: int | None = None  # the message it was started from (same id)
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
 
 
 @dataclass
@@ -246,6 +281,8 @@ class GuildSpec:
     bot_permissions: int = DEFAULT_BOT_PERMISSIONS
     locale: str = "en-US"
     features: list[str] = field(default_factory=list)
+    # Discord refuses a new thread with 160006 once this many are active (not archived).
+    max_active_threads: int = MAX_ACTIVE_THREADS
 
     @property
     def filesize_limit(self) -> int:
@@ -269,6 +306,8 @@ class StoredAttachment:
     path: str | None = None
     ephemeral: bool = False
     title: str | None = None
+    width: int | None = None  # images only, as Discord measures them
+    height: int | None = None
 
     def read(self) -> bytes:
         if self.data is not None:
@@ -291,9 +330,30 @@ class StoredAttachment:
             data["description"] = self.description
         if self.title is not None:
             data["title"] = self.title
+        if self.width is not None and self.height is not None:
+            data.update(width=self.width, height=self.height)
         if self.ephemeral:
             data["ephemeral"] = True
         return data
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a PNG, GIF or baseline/progressive JPEG (Discord adds them to
+    image attachments and to embed images); None for anything else."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data) and data[i] == 0xFF:
+            marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2):
+                return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(
+                    data[i + 5 : i + 7], "big"
+                )
+            i += 2 + length
+    return None
 
 
 _FILENAME_BAD = re.compile(r"[^\w.\-]", re.UNICODE)
@@ -463,7 +523,7 @@ class StoredMessage:
     type: int = 0
     tts: bool = False
     nonce: str | int | None = None
-    source: str = "channel"  # channel | interaction_response | followup | user
+    source: str = "channel"  # channel | interaction_response | followup | user | system
     interaction_id: int | None = None
     interaction_metadata: dict[str, Any] | None = None
     webhook_id: int | None = None
@@ -472,6 +532,7 @@ class StoredMessage:
     edited_timestamp: str | None = None
     deleted: bool = False
     edits: list[dict[str, Any]] = field(default_factory=list)
+    thread_id: int | None = None  # the thread started from this message
     # Who the message pinged when it was posted (or when a deferred reply got its content);
     # later edits change `resolved_mentions` but notify nobody, as on Discord.
     notified_mentions: Mentions = field(default_factory=Mentions)
@@ -543,6 +604,7 @@ class StoredMessage:
             data["interaction_metadata"] = self.interaction_metadata
         if self.message_reference is not None:
             data["message_reference"] = self.message_reference
+        if self.message_reference is not None and self.message_reference.get("message_id"):
             data["referenced_message"] = (
                 referenced.payload(users)
                 if referenced is not None and not referenced.deleted
@@ -633,12 +695,19 @@ class ModalField:
     """An input of a modal the bot opened (inside an action row or a Label)."""
 
     custom_id: str
-    type: int  # 4 text input (the only kind the stand-in fills in)
+    type: int  # 4 text input, 3 string select (the kinds the stand-in fills in)
     label: str | None
     required: bool
     min_length: int | None = None
     max_length: int | None = None
     value: str | None = None  # pre-filled text
+    options: list[dict[str, Any]] | None = None  # a select's options (label, value, ...)
+    min_values: int = 1
+    max_values: int = 1
+
+    @property
+    def option_values(self) -> list[str]:
+        return [o["value"] for o in self.options or []]
 
 
 def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
@@ -662,6 +731,9 @@ def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
                     min_length=comp.get("min_length"),
                     max_length=comp.get("max_length"),
                     value=comp.get("value"),
+                    options=comp.get("options"),
+                    min_values=comp.get("min_values", 1),
+                    max_values=comp.get("max_values", 1),
                 )
             )
 

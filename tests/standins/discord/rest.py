@@ -5,10 +5,11 @@ checks the bot token (interaction and webhook routes carry none) and turns
 `DiscordHTTPError` into Discord's JSON error body. Handlers translate HTTP into calls on
 `state.World`, which holds the world and applies Discord's rules.
 
-Errors use Discord's JSON shape and codes (10003 Unknown Channel, 10008 Unknown Message,
-10015 Unknown Webhook, 10062 Unknown interaction, 40005 Request entity too large,
-40060 already acknowledged, 50006 empty message, 50013 Missing Permissions,
-50027 Invalid Webhook Token, 50035 Invalid Form Body).
+Errors use Discord's JSON shape and codes (10003 Unknown Channel, 10007 Unknown Member,
+10008 Unknown Message, 10015 Unknown Webhook, 10062 Unknown interaction, 40005 Request
+entity too large, 40060 already acknowledged, 50006 empty message, 50013 Missing
+Permissions, 50024 wrong channel type, 50027 Invalid Webhook Token, 50035 Invalid Form
+Body, 160004 thread already created for a message, 160006 too many active threads).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from .state import World
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
+# Both routes that start a thread (from a message, or without one), for `Faults.add`.
+THREAD_ROUTES = r"^/channels/\d+(/messages/\d+)?/threads$"
 # Routes that carry no bot token: interaction callbacks and webhook-token routes.
 _TOKENLESS = re.compile(r"^/(interactions/\d+/[^/]+/callback|webhooks/\d+/[^/]+)")
 _FILE_FIELD = re.compile(r"^files\[(\d+)\]$")
@@ -116,6 +119,8 @@ class Fault:
     retry_after: float | None
     delay: float
     hits: int = 0
+    code: int | None = None  # Discord's JSON error code (e.g. 160006), with `message`
+    message: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -141,6 +146,9 @@ class Fault:
                 "X-RateLimit-Scope": "user",
             }
             return json_response(body, status, headers)
+        if self.code is not None:
+            message = self.message or f"{status}: {_REASONS.get(status, 'Error')}"
+            return json_response({"message": message, "code": self.code}, status)
         if status == 413:
             return json_response({"message": "Request entity too large", "code": 40005}, 413)
         reason = _REASONS.get(status, "Error")
@@ -174,15 +182,21 @@ class Faults:
         retry_after: float | None = None,
         *,
         delay: float = 0.0,
+        code: int | None = None,
+        message: str | None = None,
     ) -> Fault:
         """Fail the next `count` matching requests (None: all) with `status`.
 
         `path_regex` is searched in the path below the API base ("/channels/1/messages")
         or the CDN path. status=None with delay>0 only slows the request down. discord.py
         sleeps and retries a 429, and retries 500/502/504 after 1 s, 3 s, ...
+        `code`/`message` give the JSON error body Discord would send, e.g. 400 with 160006
+        "Maximum number of active threads reached" (`DiscordStandIn.refuse_threads` adds those).
         """
         pattern = re.compile(path_regex)
-        fault = Fault(method.upper(), pattern, status, count, retry_after, delay)
+        fault = Fault(
+            method.upper(), pattern, status, count, retry_after, delay, code=code, message=message
+        )
         self.items.append(fault)
         return fault
 
@@ -227,12 +241,16 @@ class Rest:
         r.add_patch(msg, self.webhook_edit)
         r.add_delete(msg, self.webhook_delete)
         r.add_get(p + "/channels/{channel_id}", self.get_channel)
+        r.add_patch(p + "/channels/{channel_id}", self.patch_channel)
         r.add_get(p + "/channels/{channel_id}/messages", self.list_messages)
         r.add_post(p + "/channels/{channel_id}/messages", self.post_message)
         one = p + "/channels/{channel_id}/messages/{message_id}"
         r.add_get(one, self.get_message)
         r.add_patch(one, self.patch_message)
         r.add_delete(one, self.delete_message)
+        r.add_post(one + "/threads", self.thread_from_message)
+        r.add_post(p + "/channels/{channel_id}/threads", self.thread_without_message)
+        r.add_put(p + "/channels/{channel_id}/thread-members/{user_id}", self.join_thread)
         r.add_get("/attachments/{owner}/{attachment_id}/{filename}", self.cdn)
         r.add_get("/ephemeral-attachments/{owner}/{attachment_id}/{filename}", self.cdn)
 
@@ -483,8 +501,11 @@ class Rest:
         return json_response([self.world.message_payload(m) for m in reversed(page)])
 
     async def post_message(self, request: web.Request) -> web.Response:
+        """In a thread SEND_MESSAGES_IN_THREADS stands for SEND_MESSAGES, as on Discord."""
         files = request[FILES]
-        need = Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | (Perm.ATTACH_FILES if files else 0)
+        chan = self._channel(request)
+        send = Perm.SEND_MESSAGES_IN_THREADS if chan.is_thread else Perm.SEND_MESSAGES
+        need = Perm.VIEW_CHANNEL | send | (Perm.ATTACH_FILES if files else 0)
         chan = self._channel(request, need=need)
         msg = await self.world.create_message(
             chan, request[JSON_BODY], files, author=self.world.bot_user, source="channel"
@@ -496,7 +517,10 @@ class Rest:
         return json_response(self.world.message_payload(self._channel_message(request, chan)))
 
     async def patch_message(self, request: web.Request) -> web.Response:
-        chan = self._channel(request)
+        """An edit: multipart `files[n]` add attachments (ATTACH_FILES needed), and an
+        `attachments` list keeps the old ones it names by id (others are removed)."""
+        files = request[FILES]
+        chan = self._channel(request, need=Perm.VIEW_CHANNEL | (Perm.ATTACH_FILES if files else 0))
         msg = self._channel_message(request, chan)
         body: dict[str, Any] = request[JSON_BODY] or {}
         if msg.author_id != self.world.bot_user.id and set(body) - {"flags"}:
@@ -511,6 +535,59 @@ class Rest:
         if others and not self.world.bot_permissions(chan) & Perm.MANAGE_MESSAGES:
             raise DiscordHTTPError(403, 50013, "Missing Permissions")
         await self.world.delete_message(msg)
+        return _no_content()
+
+    # ------------------------------------------------------------------ threads
+
+    async def thread_from_message(self, request: web.Request) -> web.Response:
+        """Start a public thread from a message: CREATE_PUBLIC_THREADS, 201 + the thread."""
+        chan = self._channel(request, need=Perm.VIEW_CHANNEL | Perm.CREATE_PUBLIC_THREADS)
+        msg = self._channel_message(request, chan)
+        thread = await self.world.create_thread(
+            chan, request[JSON_BODY], owner=self.world.bot_user, message=msg
+        )
+        return json_response(self.world.thread_payload(thread), 201)
+
+    async def thread_without_message(self, request: web.Request) -> web.Response:
+        """Start a thread with no starter message: type 11 needs CREATE_PUBLIC_THREADS,
+        type 12 (the default) CREATE_PRIVATE_THREADS; 201 + the thread."""
+        body = request[JSON_BODY]
+        ttype = (body.get("type") if isinstance(body, dict) else None) or 12
+        need = Perm.CREATE_PUBLIC_THREADS if ttype == 11 else Perm.CREATE_PRIVATE_THREADS
+        chan = self._channel(request, need=Perm.VIEW_CHANNEL | need)
+        thread = await self.world.create_thread(chan, body, owner=self.world.bot_user)
+        return json_response(self.world.thread_payload(thread), 201)
+
+    async def patch_channel(self, request: web.Request) -> web.Response:
+        """Edit a thread (the stand-in edits no other channel). Its creator may rename,
+        archive and unarchive it; `locked`, `invitable` and the slow mode need
+        MANAGE_THREADS, as does anything on someone else's thread (403 50013)."""
+        chan = self._channel(request)
+        if not chan.is_thread:
+            raise DiscordHTTPError(400, 50024, "Cannot execute action on this channel type")
+        body = request[JSON_BODY]
+        owner = chan.owner_id == self.world.bot_user.id
+        moderating = isinstance(body, dict) and bool(
+            {"locked", "invitable", "rate_limit_per_user"} & set(body)
+        )
+        may_manage = bool(self.world.bot_permissions(chan) & Perm.MANAGE_THREADS)
+        if (moderating or not owner) and not may_manage:
+            raise DiscordHTTPError(403, 50013, "Missing Permissions")
+        await self.world.edit_thread(chan, body)
+        return json_response(self.world.thread_payload(chan))
+
+    async def join_thread(self, request: web.Request) -> web.Response:
+        """Add a member (or the bot, `@me`) to a thread: 204."""
+        chan = self._channel(request)
+        if not chan.is_thread:
+            raise DiscordHTTPError(400, 50024, "Cannot execute action on this channel type")
+        raw = request.match_info["user_id"]
+        user_id = self.world.bot_user.id if raw == "@me" else _int(raw)
+        if user_id != self.world.bot_user.id:
+            send = Perm.SEND_MESSAGES_IN_THREADS
+            if not self.world.bot_permissions(chan) & send:
+                raise DiscordHTTPError(403, 50013, "Missing Permissions")
+        self.world.add_thread_member(chan, user_id)
         return _no_content()
 
     # ------------------------------------------------------------------ interactions

@@ -120,9 +120,19 @@ def _length(path: str, value: Any, lo: int, hi: int) -> None:
     _require(ok, path, "BASE_TYPE_BAD_LENGTH", f"Must be between {lo} and {hi} in length.")
 
 
+# What a modal may hold: at the top, action rows (one text input each, the old way),
+# Labels (type 18) and Text Displays (10); inside a Label, a text input (4), a select
+# (3 string, 5 user, 6 role, 7 mentionable, 8 channel), a file upload (19), or a radio
+# group / checkbox group / checkbox (21, 22, 23).
+MODAL_TOP_LEVEL = (1, 10, 18)
+LABEL_CHILDREN = (3, 4, 5, 6, 7, 8, 19, 21, 22, 23)
+
+
 def validate_modal(data: dict[str, Any]) -> None:
-    """A modal callback's `data`: title <= 45, 1-5 rows or Labels, unique custom ids,
-    text inputs within Discord's limits."""
+    """A modal callback's `data`, checked as Discord checks it: custom_id 1-100, title
+    1-45, 1-5 top-level components (action rows holding one text input, Labels, text
+    displays), Labels 1-45 with a description <= 100 and one allowed component, unique
+    custom ids, text inputs and string selects within Discord's limits."""
     _length("data.custom_id", data.get("custom_id"), 1, 100)
     _length("data.title", data.get("title"), 1, 45)
     comps = data.get("components")
@@ -131,14 +141,37 @@ def validate_modal(data: dict[str, Any]) -> None:
     seen: set[str] = set()
     for n, comp in enumerate(comps or []):
         base = f"data.components.{n}"
+        ctype = comp.get("type") if isinstance(comp, dict) else None
+        _require(
+            ctype in MODAL_TOP_LEVEL,
+            f"{base}.type",
+            "UNION_TYPE_CHOICES",
+            f'Value of field "type" must be one of {MODAL_TOP_LEVEL}.',
+        )
         inner: list[tuple[str, dict[str, Any]]] = []
-        if comp.get("type") == 1:
-            inner = [(f"{base}.components.{i}", c) for i, c in enumerate(comp["components"])]
-        elif comp.get("type") == 18:
+        if ctype == 1:
+            children = comp.get("components") or []
+            _require(
+                len(children) == 1 and children[0].get("type") == 4,
+                f"{base}.components",
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED" if len(children) > 1 else "UNION_TYPE_CHOICES",
+                "An action row in a modal holds exactly one text input",
+            )
+            inner = [(f"{base}.components.{i}", c) for i, c in enumerate(children)]
+        elif ctype == 18:
             _length(f"{base}.label", comp.get("label"), 1, 45)
             if comp.get("description") is not None:
-                _length(f"{base}.description", comp["description"], 0, 100)
-            inner = [(f"{base}.component", comp.get("component") or {})]
+                _length(f"{base}.description", comp["description"], 1, 100)
+            child = comp.get("component")
+            _require(
+                isinstance(child, dict) and child.get("type") in LABEL_CHILDREN,
+                f"{base}.component.type",
+                "UNION_TYPE_CHOICES",
+                f'Value of field "type" must be one of {LABEL_CHILDREN}.',
+            )
+            inner = [(f"{base}.component", child)]
+        elif ctype == 10:
+            _length(f"{base}.content", comp.get("content"), 1, 4000)
         for path, child in inner:
             if "custom_id" in child:
                 _length(f"{path}.custom_id", child["custom_id"], 1, 100)
@@ -152,6 +185,58 @@ def validate_modal(data: dict[str, Any]) -> None:
                 seen.add(child["custom_id"])
             if child.get("type") == 4:
                 _text_input(path, child, in_row=comp.get("type") == 1)
+            elif child.get("type") == 3:
+                _string_select(path, child)
+
+
+def _string_select(path: str, select: dict[str, Any]) -> None:
+    """A String Select: 1-25 options with labels/values 1-100 (values unique), description
+    <= 100, placeholder <= 150, 0 <= min_values <= max_values <= 25 and no more than the
+    options, and no more options marked `default` than max_values."""
+    _length(f"{path}.custom_id", select.get("custom_id"), 1, 100)
+    options = select.get("options")
+    ok = isinstance(options, list) and 1 <= len(options) <= 25
+    _require(ok, f"{path}.options", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 25 in length.")
+    values: set[str] = set()
+    for i, option in enumerate(options or []):
+        where = f"{path}.options.{i}"
+        _length(f"{where}.label", option.get("label"), 1, 100)
+        _length(f"{where}.value", option.get("value"), 1, 100)
+        if option.get("description") is not None:
+            _length(f"{where}.description", option["description"], 0, 100)
+        _require(
+            option["value"] not in values,
+            f"{where}.value",
+            "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED",
+            "Select component option values must be unique",
+        )
+        values.add(option["value"])
+    ok = len(select.get("placeholder") or "") <= 150
+    _require(ok, f"{path}.placeholder", "BASE_TYPE_MAX_LENGTH", "Must be 150 or fewer in length.")
+    lo, hi = select.get("min_values", 1), select.get("max_values", 1)
+    ok = isinstance(lo, int) and 0 <= lo <= 25
+    _require(ok, f"{path}.min_values", "NUMBER_TYPE_MAX", "Int value should be between 0 and 25.")
+    ok = isinstance(hi, int) and 1 <= hi <= 25
+    _require(ok, f"{path}.max_values", "NUMBER_TYPE_MAX", "Int value should be between 1 and 25.")
+    _require(
+        lo <= hi,
+        f"{path}.min_values",
+        "SELECT_COMPONENT_MIN_VALUES_TOO_LARGE",
+        "min_values must be less than or equal to max_values",
+    )
+    _require(
+        hi <= len(options or []),
+        f"{path}.max_values",
+        "BASE_TYPE_MAX",
+        f"max_values must be {len(options or [])} or fewer (the number of options)",
+    )
+    defaults = sum(1 for o in options or [] if o.get("default"))
+    _require(
+        defaults <= hi,
+        f"{path}.options",
+        "SELECT_COMPONENT_TOO_MANY_DEFAULT_VALUES",
+        "Too many default values for this select",
+    )
 
 
 def _text_input(path: str, child: dict[str, Any], *, in_row: bool) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import mimetypes
 import os
 import secrets
@@ -20,8 +21,10 @@ from typing import Any, TypeVar
 
 from . import rules
 from .model import (
+    ARCHIVE_DURATIONS,
     DM_FILESIZE_LIMIT,
     FLAG_EPHEMERAL,
+    FLAG_HAS_THREAD,
     FLAG_LOADING,
     FLAG_SUPPRESS_EMBEDS,
     FLAG_SUPPRESS_NOTIFICATIONS,
@@ -40,6 +43,7 @@ from .model import (
     UserSpec,
     cdn_signature,
     form_error,
+    image_size,
     iso,
     new_snowflake,
     now_iso,
@@ -52,6 +56,46 @@ from .model import (
 T = TypeVar("T")
 # A listener hears "MESSAGE_CREATE" / "MESSAGE_UPDATE" / "MESSAGE_DELETE" with the message.
 MessageListener = Callable[[str, StoredMessage], Awaitable[None]]
+# A channel listener hears "THREAD_CREATE" / "THREAD_UPDATE" with the thread.
+ChannelListener = Callable[[str, ChannelSpec], Awaitable[None]]
+
+
+def resolve_attachment_refs(
+    embeds: list[dict[str, Any]], attachments: list[StoredAttachment]
+) -> list[dict[str, Any]]:
+    """Embeds as Discord stores them: an `attachment://name.png` in an image, thumbnail,
+    author or footer icon becomes the URL of the message's attachment of that name (image
+    and thumbnail gain `proxy_url`, `width`, `height`, `content_type`, as Discord measures
+    them). A reference to no attachment of the message is left as sent."""
+    if not any("attachment://" in json.dumps(e) for e in embeds):
+        return embeds
+    by_name: dict[str, StoredAttachment] = {}
+    for stored in attachments:
+        by_name.setdefault(stored.filename, stored)
+    out = json.loads(json.dumps(embeds))  # our own copy
+
+    def target(url: Any) -> StoredAttachment | None:
+        if not isinstance(url, str) or not url.startswith("attachment://"):
+            return None
+        name = url[len("attachment://") :]
+        return by_name.get(name) or by_name.get(sanitize_filename(name))
+
+    for embed in out:
+        for key in ("image", "thumbnail"):
+            media = embed.get(key)
+            att = target(media.get("url")) if isinstance(media, dict) else None
+            if media is not None and att is not None:
+                media.update(url=att.url, proxy_url=att.url, flags=0)
+                if att.content_type:
+                    media["content_type"] = att.content_type
+                if att.width is not None:
+                    media.update(width=att.width, height=att.height)
+        for key in ("author", "footer"):
+            part = embed.get(key)
+            att = target(part.get("icon_url")) if isinstance(part, dict) else None
+            if part is not None and att is not None:
+                part.update(icon_url=att.url, proxy_icon_url=att.url)
+    return out
 
 
 class World:
@@ -94,6 +138,7 @@ class World:
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.command_syncs: list[int | None] = []  # scope of each PUT (None = global)
         self.listeners: list[MessageListener] = []
+        self.channel_listeners: list[ChannelListener] = []
         self._changed = asyncio.Event()
 
     def _add_guild(self, guild: GuildSpec) -> None:
@@ -166,7 +211,22 @@ class World:
         return self.channels.get(channel_id)
 
     def guild_channels(self, guild_id: int) -> list[ChannelSpec]:
-        return [c for c in self.channels.values() if c.guild_id == guild_id]
+        """The guild's channels, threads excluded (GUILD_CREATE lists those apart)."""
+        return [c for c in self.channels.values() if c.guild_id == guild_id and not c.is_thread]
+
+    def threads(self, guild_id: int | None = None) -> list[ChannelSpec]:
+        """Threads (of one guild, or all), oldest first."""
+        return sorted(
+            (
+                c
+                for c in self.channels.values()
+                if c.is_thread and (guild_id is None or c.guild_id == guild_id)
+            ),
+            key=lambda c: c.id,
+        )
+
+    def active_threads(self, guild_id: int) -> list[ChannelSpec]:
+        return [t for t in self.threads(guild_id) if not t.archived]
 
     def is_member(self, guild_id: int, user_id: int) -> bool:
         guild = self.guilds[guild_id]
@@ -178,7 +238,11 @@ class World:
         return list(self.guilds[guild_id].member_roles.get(user_id, []))
 
     def permissions(self, guild_id: int, user_id: int, channel_id: int | None = None) -> int:
-        """Owner and ADMINISTRATOR get everything; the bot loses a channel's `bot_denied`."""
+        """Owner and ADMINISTRATOR get everything; the bot loses a channel's `bot_denied`.
+
+        A thread has no overwrites of its own: its parent's apply, as on Discord. A private
+        thread is visible only to its members and to those with MANAGE_THREADS.
+        """
         guild = self.guilds[guild_id]
         if user_id == guild.owner_id:
             return Perm.ALL
@@ -189,8 +253,18 @@ class World:
         if perms & Perm.ADMINISTRATOR:
             return Perm.ALL
         chan = self.channels.get(channel_id) if channel_id is not None else None
+        thread = chan if chan is not None and chan.is_thread else None
+        if thread is not None:
+            chan = self.channels.get(thread.parent_id or 0)
         if chan is not None and user_id == self.bot_user.id:
             perms &= ~chan.bot_denied
+        if (
+            thread is not None
+            and thread.type == 12
+            and user_id not in thread.thread_member_ids
+            and not perms & Perm.MANAGE_THREADS
+        ):
+            perms &= ~Perm.VIEW_CHANNEL
         return perms
 
     def bot_permissions(self, chan: ChannelSpec) -> int:
@@ -260,7 +334,37 @@ class World:
         ids = [*(self.guilds[guild_id].member_ids or []), self.bot_user.id]
         return [self.member_payload(guild_id, uid) for uid in ids]
 
+    def thread_payload(self, thread: ChannelSpec) -> dict[str, Any]:
+        """A thread channel as Discord renders it (REST answers, THREAD_CREATE, GUILD_CREATE
+        `threads`, an interaction's `channel`)."""
+        metadata: dict[str, Any] = {
+            "archived": thread.archived,
+            "auto_archive_duration": thread.auto_archive_duration,
+            "archive_timestamp": thread.created_at,
+            "locked": thread.locked,
+            "create_timestamp": thread.created_at,
+        }
+        if thread.type == 12:
+            metadata["invitable"] = thread.invitable
+        return {
+            "id": str(thread.id),
+            "type": thread.type,
+            "guild_id": str(thread.guild_id),
+            "parent_id": str(thread.parent_id),
+            "owner_id": str(thread.owner_id),
+            "name": thread.name,
+            "last_message_id": str(thread.last_message_id) if thread.last_message_id else None,
+            "rate_limit_per_user": thread.rate_limit_per_user,
+            "flags": 0,
+            "message_count": thread.message_count,
+            "member_count": min(len(thread.thread_member_ids), 50),  # Discord stops at 50
+            "total_message_sent": thread.total_message_sent,
+            "thread_metadata": metadata,
+        }
+
     def channel_payload(self, chan: ChannelSpec) -> dict[str, Any]:
+        if chan.is_thread:
+            return self.thread_payload(chan)
         last = str(chan.last_message_id) if chan.last_message_id else None
         if chan.guild_id is None:
             return {
@@ -316,7 +420,13 @@ class World:
             "member_count": len(guild.member_ids or []) + 1,
             "members": members,
             "channels": [self.channel_payload(c) for c in self.guild_channels(guild_id)],
-            "threads": [],
+            # Active threads the bot can see: discord.py caches them, so after a restart
+            # `guild.get_thread()` knows the threads made before it.
+            "threads": [
+                self.thread_payload(t)
+                for t in self.active_threads(guild_id)
+                if self.permissions(guild_id, self.bot_user.id, t.id) & Perm.VIEW_CHANNEL
+            ],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
@@ -325,10 +435,15 @@ class World:
         }
 
     def message_payload(self, msg: StoredMessage) -> dict[str, Any]:
+        """A message as Discord renders it; one a thread was started from carries `thread`."""
         ref = None
         if msg.message_reference and msg.message_reference.get("message_id"):
             ref = self.messages.get(int(msg.message_reference["message_id"]))
-        return msg.payload(self.users, ref)
+        data = msg.payload(self.users, ref)
+        thread = self.channels.get(msg.thread_id or 0)
+        if thread is not None:
+            data["thread"] = self.thread_payload(thread)
+        return data
 
     def interaction_metadata(self, rec: Interaction) -> dict[str, Any]:
         """`interaction_metadata` of messages an interaction created (Discord's shapes)."""
@@ -394,6 +509,7 @@ class World:
         sent_type = upload.content_type
         if sent_type == "application/octet-stream":
             sent_type = None  # discord.py's default; Discord sniffs the name instead
+        size = image_size(upload.data)
         att = StoredAttachment(
             id=att_id,
             filename=name,
@@ -403,6 +519,33 @@ class World:
             content_type=mimetypes.guess_type(name)[0] or sent_type or "application/octet-stream",
             description=entry.get("description"),
             title=entry.get("title"),
+            width=size[0] if size else None,
+            height=size[1] if size else None,
+        )
+        self.attachments[att_id] = att
+        return att
+
+    def member_attachment(self, channel_id: int, upload: StoredAttachment) -> StoredAttachment:
+        """What a member's upload becomes once their message is posted: a channel attachment
+        (`/attachments/{channel_id}/{id}/{name}`, a fresh id, not ephemeral) with the bytes
+        of the upload (`add_user_upload`), measured like the bot's own uploads."""
+        att_id = new_snowflake()
+        head = upload.data[:65536] if upload.data is not None else b""
+        if upload.path is not None:
+            with open(upload.path, "rb") as fh:
+                head = fh.read(65536)
+        size = image_size(head)
+        att = StoredAttachment(
+            id=att_id,
+            filename=upload.filename,
+            data=upload.data,
+            path=upload.path,
+            size=upload.size,
+            url=self._attachment_url("attachments", channel_id, att_id, upload.filename),
+            content_type=upload.content_type,
+            description=upload.description,
+            width=size[0] if size else None,
+            height=size[1] if size else None,
         )
         self.attachments[att_id] = att
         return att
@@ -544,6 +687,7 @@ class World:
         limit = interaction.size_limit if interaction is not None else self.filesize_limit(chan.id)
         attachments = self._attachments(chan.id, payload.get("attachments"), files, [], limit)
         attachments.extend(uploaded or [])
+        embeds = resolve_attachment_refs(embeds, attachments)
         if not loading:
             rules.check_not_empty(content, embeds, components, attachments, payload)
         reference, replied_user = self._reference(chan, payload.get("message_reference"))
@@ -579,6 +723,13 @@ class World:
         self.messages[msg.id] = msg
         if not msg.ephemeral:
             chan.last_message_id = msg.id
+            if chan.is_thread:
+                # Posting joins the author to the thread and wakes an archived one.
+                chan.message_count += 1
+                chan.total_message_sent += 1
+                chan.archived = False
+                if author.id not in chan.thread_member_ids:
+                    chan.thread_member_ids.append(author.id)
         await self._emit("MESSAGE_CREATE", msg)
         return msg
 
@@ -610,6 +761,7 @@ class World:
                 chan.id, payload.get("attachments"), files, msg.attachments, limit
             )
         rules.check_not_empty(content, embeds, components, attachments, {})
+        embeds = resolve_attachment_refs(embeds, attachments)
         allowed = payload.get("allowed_mentions", msg.allowed_mentions)
         replied = None
         if msg.message_reference:
@@ -633,7 +785,148 @@ class World:
 
     async def delete_message(self, msg: StoredMessage) -> None:
         msg.deleted = True
+        chan = self.channels.get(msg.channel_id)
+        if chan is not None and chan.is_thread and not msg.ephemeral:
+            chan.message_count = max(0, chan.message_count - 1)
         await self._emit("MESSAGE_DELETE", msg)
+
+    # ------------------------------------------------------------------ threads
+
+    async def create_thread(
+        self,
+        parent: ChannelSpec,
+        body: Any,
+        *,
+        owner: UserSpec,
+        message: StoredMessage | None = None,
+    ) -> ChannelSpec:
+        """Start a thread as Discord does, or raise its refusal.
+
+        From a `message` (POST /channels/{id}/messages/{id}/threads) the thread is public
+        (type 11), takes the message's id, and the message gains `thread` and the HAS_THREAD
+        flag (a MESSAGE_UPDATE). Without one (POST /channels/{id}/threads) `type` picks 11
+        or 12 (private; the default), and a public one gets a "thread created" system
+        message (type 18) in the parent. The owner (the bot) is the first member; everyone
+        hears THREAD_CREATE with `newly_created`.
+
+        Refusals: a thread's parent must be a text channel (50024); `name` 1-100 and
+        `auto_archive_duration` in 60/1440/4320/10080 (50035); CREATE_PUBLIC_THREADS or
+        CREATE_PRIVATE_THREADS missing: 403 50013 (checked by the route); a message with a
+        thread already: 160004; the guild's `max_active_threads` reached: 160006.
+        """
+        if not isinstance(body, dict):
+            raise form_error("_root", "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
+        if parent.type != 0 or parent.guild_id is None:
+            raise DiscordHTTPError(400, 50024, "Cannot execute action on this channel type")
+        name = body.get("name")
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100 or len(name) > 100:
+            raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        duration = body.get("auto_archive_duration")
+        if duration is None:
+            duration = 1440
+        if duration not in ARCHIVE_DURATIONS:
+            raise form_error(
+                "auto_archive_duration",
+                "BASE_TYPE_CHOICES",
+                f"Value must be one of {ARCHIVE_DURATIONS}.",
+            )
+        ttype = 11 if message is not None else body.get("type") or 12
+        if ttype not in (11, 12):
+            raise form_error("type", "BASE_TYPE_CHOICES", "Value must be one of (11, 12).")
+        if message is not None and message.thread_id is not None:
+            raise DiscordHTTPError(
+                400, 160004, "A thread has already been created for this message"
+            )
+        guild = self.guilds[parent.guild_id]
+        if len(self.active_threads(guild.id)) >= guild.max_active_threads:
+            raise DiscordHTTPError(400, 160006, "Maximum number of active threads reached")
+        thread = ChannelSpec(
+            name,
+            id=message.id if message is not None else new_snowflake(),
+            type=ttype,
+            guild_id=parent.guild_id,
+            parent_id=parent.id,
+            owner_id=owner.id,
+            auto_archive_duration=duration,
+            invitable=bool(body.get("invitable", True)),
+            rate_limit_per_user=int(body.get("rate_limit_per_user") or 0),
+            thread_member_ids=[owner.id],
+            created_at=now_iso(),
+            starter_message_id=message.id if message is not None else None,
+        )
+        self.channels[thread.id] = thread
+        for listener in self.channel_listeners:
+            await listener("THREAD_CREATE", thread)
+        if message is not None:
+            message.thread_id = thread.id
+            message.flags |= FLAG_HAS_THREAD
+            await self._emit("MESSAGE_UPDATE", message)
+        elif ttype == 11:
+            await self._thread_created_notice(parent, thread, owner)
+        self.notify()
+        return thread
+
+    async def _thread_created_notice(
+        self, parent: ChannelSpec, thread: ChannelSpec, owner: UserSpec
+    ) -> None:
+        """The system message (type 18, THREAD_CREATED) a public thread without a starter
+        message leaves in its parent: content is the thread's name, the reference its id."""
+        msg = StoredMessage(
+            id=new_snowflake(),
+            channel_id=parent.id,
+            guild_id=parent.guild_id,
+            author=owner.payload(),
+            content=thread.name,
+            type=18,
+            message_reference={
+                "type": 0,
+                "channel_id": str(thread.id),
+                "guild_id": str(parent.guild_id),
+            },
+            source="system",
+        )
+        self.messages[msg.id] = msg
+        parent.last_message_id = msg.id
+        await self._emit("MESSAGE_CREATE", msg)
+
+    async def edit_thread(self, thread: ChannelSpec, body: Any) -> None:
+        """PATCH /channels/{thread_id}: `name`, `archived`, `locked`, `auto_archive_duration`,
+        `invitable`, `rate_limit_per_user`; then THREAD_UPDATE. Discord lets the thread's
+        creator rename and archive it, and wants MANAGE_THREADS for the rest (the route
+        checks that)."""
+        if not isinstance(body, dict):
+            raise form_error("_root", "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
+        if "name" in body:
+            name = body["name"]
+            if not isinstance(name, str) or not 1 <= len(name) <= 100:
+                raise form_error(
+                    "name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                )
+            thread.name = name
+        if body.get("auto_archive_duration") is not None:
+            if body["auto_archive_duration"] not in ARCHIVE_DURATIONS:
+                raise form_error(
+                    "auto_archive_duration",
+                    "BASE_TYPE_CHOICES",
+                    f"Value must be one of {ARCHIVE_DURATIONS}.",
+                )
+            thread.auto_archive_duration = body["auto_archive_duration"]
+        for key in ("archived", "locked", "invitable"):
+            if body.get(key) is not None:
+                setattr(thread, key, bool(body[key]))
+        if body.get("rate_limit_per_user") is not None:
+            thread.rate_limit_per_user = int(body["rate_limit_per_user"])
+        for listener in self.channel_listeners:
+            await listener("THREAD_UPDATE", thread)
+        self.notify()
+
+    def add_thread_member(self, thread: ChannelSpec, user_id: int) -> None:
+        """PUT /channels/{id}/thread-members/{user_id} (or @me)."""
+        if user_id not in self.users or not self.is_member(thread.guild_id or 0, user_id):
+            raise unknown("Member", 10007)
+        if user_id not in thread.thread_member_ids:
+            thread.thread_member_ids.append(user_id)
+        self.notify()
 
     # ------------------------------------------------------------------ interactions
 
@@ -658,6 +951,11 @@ class World:
             raise LookupError(f"unknown channel {channel_id}")
         if chan.guild_id != guild_id:
             raise ValueError(f"channel {channel_id} is not in guild {guild_id}")
+        visible = (
+            guild_id is None or self.permissions(guild_id, user_id, chan.id) & Perm.VIEW_CHANNEL
+        )
+        if chan.is_thread and not visible:
+            raise PermissionError(f"user {user_id} cannot see private thread {chan.id}")
         iid = new_snowflake()
         token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         limit = self.filesize_limit(channel_id)
