@@ -23,7 +23,8 @@ from bot.startup import Backoff, describe, port_problem
 from bot.store import Store
 from bot.tracker import Tracker
 from bot.tree import SingingTree, send_ephemeral
-from bot.ui.modals import is_stale_modal
+from bot.ui.buttons import DYNAMIC_ITEMS, ButtonActions
+from bot.ui.modals import stale_modal_message
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ EXTENSIONS = (
     "cogs.help",
     "cogs.status",
     "cogs.delivery",
+    "cogs.actions",
     "cogs.threads",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
@@ -88,6 +90,8 @@ class SingingBot(commands.Bot):
         self._shutdown: asyncio.Task[None] | None = None
         logging.getLogger("discord.client").addFilter(discord_link.ReconnectLines(self))
         self._gateway_up = False
+        # What the result and status buttons call (cogs.actions sets it when it loads).
+        self.button_actions: ButtonActions | None = None
 
     @property
     def gateway_connected(self) -> bool:
@@ -109,6 +113,9 @@ class SingingBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.setup_started = True
         discord_link.bound_rest_timeouts(self.http)
+        # Buttons are data: their custom_id says what to do, so clicks on messages posted
+        # before this start (months ago, or before a SIGKILL) work with nothing in memory.
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands_patiently()
@@ -222,12 +229,8 @@ class SingingBot(commands.Bot):
         return self.get_partial_messageable(channel_id, guild_id=guild_id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if is_stale_modal(interaction):
-            await send_ephemeral(
-                interaction,
-                "That lyrics form has expired (I may have restarted). Please run the command "
-                "again; nothing was charged.",
-            )
+        if stale := stale_modal_message(interaction):
+            await send_ephemeral(interaction, stale)
 
     # --- stop -------------------------------------------------------------------------------
 

@@ -97,6 +97,8 @@ class PendingAudio:
     path: Path | None = None
     download: asyncio.Task[AudioInfo] | None = field(default=None, repr=False)
     state: FormState = FormState.OPEN
+    # The length when known without a download (a take MusicGPT measured, a kept input).
+    duration: float | None = None
     reservation: Reservation | None = field(default=None, repr=False)
     # What the one submit made: a repeat submit answers with it.
     outcome: asyncio.Future[Task] | None = field(default=None, repr=False)
@@ -225,6 +227,42 @@ class Intake:
         self._forms[key] = pending
         pending.on_close = lambda closed: self._forget(key, closed)
         return pending
+
+    # --- requests that start from a button, with no command attachment ---------------------
+
+    async def copy_of(self, user_id: int, attachment: AttachmentRef) -> PendingAudio:
+        """A file on Discord's CDN (a take the bot posted) downloaded into the spool and
+        checked like an upload, for a request that starts from it rather than from a form."""
+        pending = PendingAudio(
+            filename=attachment.filename,
+            path=self._audio_dir / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}",
+            reservation=self.spool.reserve(attachment.size),
+        )
+        info = await self._fetch(attachment.url, pending, user_id)  # cleans up if it fails
+        pending.duration = info.duration
+        return pending
+
+    @staticmethod
+    def kept_file(path: Path, *, filename: str | None, duration: float | None) -> PendingAudio:
+        """A file already in the audio folder (a kept input's fresh copy), for a new task."""
+        return PendingAudio(path=path, filename=filename, duration=duration)
+
+    async def submit_derived(
+        self,
+        request: Request,
+        pending: PendingAudio | None = None,
+        *,
+        span: InpaintRange | None = None,
+    ) -> Task:
+        """Queue a request made from an earlier task (Rewrite, Again), with the checks and
+        the one-transaction charge of a form's submit. Without `pending` the audio is the
+        request's `audio_url`. Raises UserFacingError; a refused request's file goes."""
+        pending = pending or PendingAudio(url=request.audio_url)
+        with pending.discarded_on_error():
+            whole = "Lyrics" if request.kind is TaskKind.SING else "Lyrics of the whole song"
+            _check_length(whole, request.lyrics)
+            _check_length("New lyrics for the replaced part", request.lyrics_section_to_replace)
+        return await self._queue(request, pending, span=span)
 
     def _forget(self, key: tuple[int, TaskKind], pending: PendingAudio) -> None:
         if self._forms.get(key) is pending:
@@ -374,7 +412,7 @@ class Intake:
         try:
             request = dataclasses.replace(request, prompt=_clean_prompt(request.prompt))
             info = await pending.ready()
-            duration = info.duration if info else None
+            duration = info.duration if info else pending.duration
             if span is not None:
                 check_range(span.start, span.end, duration)
             created = await self._tracker.submit(

@@ -47,6 +47,20 @@ class StatusView:
     finished: bool
     failed: bool
     requester_id: int  # the member who asked, named (never pinged) in the public status
+    lineage: str | None = None  # "Rewrite of #12 take 2, 0:30-0:45": the bot's own words
+
+
+def lineage_line(task: Task) -> str | None:
+    """What a task made from another is, naming the parent as #N; None for a fresh one."""
+    if task.parent_task_id is None:
+        return None
+    parent = f"#{task.parent_task_id}"
+    if task.parent_output is None:
+        return f"Again of {parent}"
+    line = f"Rewrite of {parent} take {task.parent_output}"
+    if task.replace_start is not None and task.replace_end is not None:
+        line += f", {format_timecode(task.replace_start)}–{format_timecode(task.replace_end)}"
+    return line
 
 
 def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -81,7 +95,7 @@ def request_details(task: Task) -> tuple[tuple[str, str], ...]:
         details.append(("Replacing", span))
         details.append(("Takes", str(task.num_outputs)))
     source = task.audio_filename or task.audio_url
-    if source:
+    if source and task.parent_output is None:  # a Rewrite's audio is named by its lineage
         details.append(("Audio", source))
     return tuple(details)
 
@@ -128,6 +142,7 @@ def status_view(task: Task, queue_position: int, now: float) -> StatusView:
         finished=task.status is TaskStatus.DELIVERED,
         failed=task.status is TaskStatus.FAILED,
         requester_id=task.user_id,
+        lineage=lineage_line(task),
     )
 
 

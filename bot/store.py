@@ -588,6 +588,34 @@ class Store:
                 )
         return await self.get_task(task_id) if changed else None
 
+    async def cancel_queued(self, task_id: int, user_id: int, now: float) -> Task | None:
+        """queued -> cancelled for the requester, with the refund in the same transaction.
+
+        The guard is the dispatcher's claim turned around: whichever of the two statements
+        runs first wins the row, so a task cancelled here is never sent, and one claimed a
+        moment earlier is not cancelled. The task as it was before (its `audio_path` still
+        set, for the caller to remove), or None when it wasn't queued or isn't theirs.
+        """
+        async with self._transaction() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {_TASK_COLUMNS} FROM {_TASK_FROM}"
+                " WHERE t.id = ? AND t.user_id = ? AND t.status = 'queued'",
+                (task_id, user_id),
+            )
+            if not rows:
+                return None
+            await db.execute(
+                "UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?,"
+                " audio_path = NULL WHERE id = ? AND status = 'queued'",
+                (now, now, task_id),
+            )
+            await db.execute(
+                "UPDATE quota_charges SET refunded_at = ?"
+                " WHERE task_id = ? AND refunded_at IS NULL",
+                (now, task_id),
+            )
+        return _task_from_row(next(iter(rows)))
+
     async def set_status_message(self, task_id: int, message_id: int) -> None:
         async with self._write_lock:
             await self._db.execute(

@@ -61,10 +61,18 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
     if is_disk_full(error):
         log.warning("disk full: %s", error)  # the operator's to fix; not a bug's traceback
     if message is None:
-        command = interaction.command.qualified_name if interaction.command else "?"
-        log.error("unexpected error in %s", command, exc_info=error)
+        log.error("unexpected error in %s", _source(interaction), exc_info=error)
         message = UNEXPECTED
     await send_ephemeral(interaction, message)
+
+
+def _source(interaction: discord.Interaction) -> str:
+    """What the member used, for the log: `/sing`, or a button's or form's custom_id (which
+    carries an action and task id, nothing secret)."""
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    custom_id = interaction.data.get("custom_id") if interaction.data else None
+    return f"component {custom_id}" if custom_id else "an interaction"
 
 
 class SingingTree(app_commands.CommandTree):

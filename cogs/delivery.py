@@ -18,8 +18,9 @@ from bot.bot import SingingBot
 from bot.errors import PermanentDeliveryError
 from bot.models import Task
 from bot.outputs import Attachable, OutputFetcher, discard
-from bot.progress import describe_length, song_ref
+from bot.progress import describe_length, lineage_line, song_ref
 from bot.public_text import safe_link, shown
+from bot.ui.buttons import result_buttons
 from cogs._common import loaded_cog
 from cogs.threads import Threads
 
@@ -51,6 +52,8 @@ def result_text(task: Task, outputs: Sequence[Attachable], *, show_cost: bool = 
     or ping anyone; the one mention is the requester's, who is meant to be pinged. The cost
     is the owner's business, shown publicly only with SHOW_COST."""
     lines = [f"<@{task.user_id}> your song is ready! {delivery_marker(task)}"]
+    if lineage := lineage_line(task):  # "Rewrite of #12 take 2, ...": ours, no markup
+        lines.append(lineage)
     for number, item in enumerate(outputs, start=1):
         title = shown(item.output.title, TITLE_LIMIT) or f"Take {number}"
         line = f"**{number}. {title}** · {describe_length(item.output.duration)}"
@@ -125,6 +128,7 @@ class Delivery(commands.Cog):
                 result_text(task, attachables, show_cost=self.bot.settings.show_cost),
                 files=files,
                 reference=reference,  # type: ignore[arg-type]
+                view=result_buttons(task),
                 allowed_mentions=only_the_requester(task),
             )
         except discord.Forbidden as error:

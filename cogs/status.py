@@ -19,6 +19,7 @@ from discord.ext import commands, tasks
 from bot.bot import SingingBot
 from bot.models import Task, TaskStatus
 from bot.progress import status_view
+from bot.ui.buttons import status_buttons
 from bot.ui.status import status_embed
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,10 @@ class StatusRenderer(commands.Cog):
             position = await self._store.queue_position(task_id) if queued else 0
             view = status_view(task, position, time.time())
             rendered = (view.stage, view.progress)
+            # The buttons follow the status (Cancel only while queued), so the stage, which
+            # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:
-                await self._put(task, status_embed(view))
+                await self._put(task, status_embed(view), status_buttons(task))
                 self._shown[task_id] = rendered
             if task.status.is_final:
                 self._shown.pop(task_id, None)
@@ -120,7 +123,7 @@ class StatusRenderer(commands.Cog):
         asyncio.get_running_loop().call_later(left, events.publish, task.id)
         return True
 
-    async def _put(self, task: Task, embed: discord.Embed) -> None:
+    async def _put(self, task: Task, embed: discord.Embed, view: discord.ui.View | None) -> None:
         channel = self.bot.status_channel_for(task)  # a thread's starter is in the channel
         # The embed names the requester as a mention; embeds never ping, and the message says
         # so explicitly too, on every send and edit (the bot's default could change).
@@ -128,11 +131,12 @@ class StatusRenderer(commands.Cog):
         if task.status_message_id is not None:
             try:
                 existing = channel.get_partial_message(task.status_message_id)  # type: ignore[attr-defined]
-                await existing.edit(embed=embed, allowed_mentions=nobody)
+                # view=None takes a Cancel button away once the task left the queue.
+                await existing.edit(embed=embed, view=view, allowed_mentions=nobody)
                 return
             except discord.NotFound:
                 log.info("status message of task %s was deleted; posting a new one", task.id)
-        message = await channel.send(embed=embed, allowed_mentions=nobody)
+        message = await channel.send(embed=embed, view=view, allowed_mentions=nobody)  # type: ignore[arg-type]
         await self._store.set_status_message(task.id, message.id)
 
     @tasks.loop(seconds=REFRESH_SECONDS)

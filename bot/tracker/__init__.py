@@ -42,7 +42,13 @@ from bot.models import (
 from bot.musicgpt.client import KeyCheck
 from bot.musicgpt.parse import parse_conversion
 from bot.store import Store
-from bot.tracker.context import InputKeeper, MusicGPTHealth, Timing, TrackerContext
+from bot.tracker.context import (
+    InputKeeper,
+    MusicGPTHealth,
+    Timing,
+    TrackerContext,
+    remove_file,
+)
 from bot.tracker.delivery import DeliveryWorker, ResultPoster
 from bot.tracker.dispatch import Dispatcher, MusicGPTSubmitter
 from bot.tracker.events import TaskEvents
@@ -214,6 +220,15 @@ class Tracker:
             self.events.publish(created.id)
             self.dispatcher.queued()
         return created
+
+    async def cancel(self, task_id: int, user_id: int) -> Task | None:
+        """The requester cancels a task still in our queue: never sent, refunded, its audio
+        removed. The task as it was, or None when it wasn't theirs or had left the queue."""
+        cancelled = await self._ctx.store.cancel_queued(task_id, user_id, self._ctx.clock.now())
+        if cancelled is not None:
+            remove_file(cancelled.audio_path)
+            self.events.publish(task_id)
+        return cancelled
 
     def _keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]:
         inputs = self._ctx.inputs

@@ -14,20 +14,40 @@ from typing import Any, cast
 
 import discord
 
-from bot.intake import LYRICS_MAX
+from bot.intake import LYRICS_MAX, PROMPT_MAX
 from bot.tree import report_error
 
 MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
 MODAL_PREFIX = "lyrics-form:"
-# Lyrics forms open in this process, by custom_id.
+REWRITE_PREFIX = "rewrite-form:"
+# Forms open in this process, by custom_id.
 OPEN_MODALS: set[str] = set()
+LYRICS_EXPIRED = (
+    "That lyrics form has expired (I may have restarted). Please run the command again; "
+    "nothing was charged."
+)
+REWRITE_EXPIRED = (
+    "That Rewrite form has expired (I may have restarted). Click Rewrite again; nothing was "
+    "charged."
+)
+
+
+def stale_modal_message(interaction: discord.Interaction) -> str | None:
+    """What to say to the submit of a form this process doesn't have open, or None."""
+    if interaction.type is not discord.InteractionType.modal_submit or not interaction.data:
+        return None
+    custom_id = str(interaction.data.get("custom_id", ""))
+    if custom_id in OPEN_MODALS:
+        return None
+    if custom_id.startswith(MODAL_PREFIX):
+        return LYRICS_EXPIRED
+    if custom_id.startswith(REWRITE_PREFIX):
+        return REWRITE_EXPIRED
+    return None
 
 
 def is_stale_modal(interaction: discord.Interaction) -> bool:
-    if interaction.type is not discord.InteractionType.modal_submit or not interaction.data:
-        return False
-    custom_id = str(interaction.data.get("custom_id", ""))
-    return custom_id.startswith(MODAL_PREFIX) and custom_id not in OPEN_MODALS
+    return stale_modal_message(interaction) is not None
 
 
 def _lyrics_input(custom_id: str, *, required: bool, placeholder: str) -> discord.ui.TextInput:
@@ -47,13 +67,16 @@ def _text(label: discord.ui.Label[Any]) -> str:
 class LyricsForm(discord.ui.Modal):
     """What both forms share: a unique id, the stale-form check, abandon and error paths."""
 
+    prefix = MODAL_PREFIX
+
     def __init__(
         self,
         on_submit: Callable[[discord.Interaction, LyricsForm], Awaitable[None]],
         on_abandon: Callable[[], None],
+        **modal: Any,
     ) -> None:
-        custom_id = f"{MODAL_PREFIX}{uuid.uuid4().hex}"
-        super().__init__(timeout=MODAL_TIMEOUT, custom_id=custom_id)
+        custom_id = f"{self.prefix}{uuid.uuid4().hex}"
+        super().__init__(timeout=MODAL_TIMEOUT, custom_id=custom_id, **modal)
         OPEN_MODALS.add(custom_id)
         self._handler = on_submit
         self._on_abandon = on_abandon
@@ -108,3 +131,63 @@ class InpaintLyrics(LyricsForm, title="Lyrics for the new part"):
     @property
     def new_lyrics_text(self) -> str:
         return _text(self.new_lyrics)
+
+
+def _short_input(custom_id: str, placeholder: str) -> discord.ui.TextInput:
+    return discord.ui.TextInput(
+        custom_id=custom_id, style=discord.TextStyle.short, max_length=20, placeholder=placeholder
+    )
+
+
+class RewriteForm(LyricsForm, title="Rewrite a part"):
+    """The Rewrite button's form: the range, the style, and both lyrics fields (prefilled
+    with what the parent was asked with, where known)."""
+
+    prefix = REWRITE_PREFIX
+    start: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Start", component=_short_input("start", "Where the new part starts: 75 or 1:15.5")
+    )
+    end: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="End", component=_short_input("end", "Where it ends, same formats")
+    )
+    style: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Style",
+        component=discord.ui.TextInput(
+            custom_id="style",
+            style=discord.TextStyle.paragraph,
+            max_length=PROMPT_MAX,
+            placeholder="How the new part should sound",
+        ),
+    )
+    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Lyrics of the whole song",
+        component=_lyrics_input(
+            "lyrics", required=False, placeholder="Optional: helps MusicGPT blend in"
+        ),
+    )
+    new_lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="New lyrics for the replaced part",
+        component=_lyrics_input("new_lyrics", required=False, placeholder="Optional"),
+    )
+
+    def __init__(
+        self,
+        on_submit: Callable[[discord.Interaction, LyricsForm], Awaitable[None]],
+        *,
+        title: str,
+        style: str | None,
+        lyrics: str | None,
+    ) -> None:
+        super().__init__(on_submit, lambda: None, title=title[:45])
+        cast(discord.ui.TextInput[Any], self.style.component).default = style
+        cast(discord.ui.TextInput[Any], self.lyrics.component).default = lyrics
+
+    @property
+    def values(self) -> dict[str, str]:
+        return {
+            "start": _text(self.start),
+            "end": _text(self.end),
+            "style": _text(self.style),
+            "lyrics": _text(self.lyrics),
+            "new_lyrics": _text(self.new_lyrics),
+        }

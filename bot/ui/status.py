@@ -26,6 +26,8 @@ def status_embed(view: StatusView) -> discord.Embed:
     stage = shown(view.stage, STAGE_LIMIT)
     # The bar is the bot's own (block characters and a percentage); it goes in a code span.
     description = stage if view.progress is None else f"{stage}\n`{view.progress}`"
+    if view.lineage:  # the bot's own words and numbers: nothing in it to escape
+        description = f"{view.lineage}\n{description}"
     embed = discord.Embed(title=view.title, description=description, colour=colour)
     embed.add_field(name=REQUESTER_FIELD, value=f"<@{view.requester_id}>", inline=True)
     for name, value in view.details:

@@ -21,16 +21,28 @@ class FakeMessage:
         self.channel, self.id = channel, message_id
 
     async def edit(
-        self, *, embed: discord.Embed, allowed_mentions: discord.AllowedMentions
+        self,
+        *,
+        embed: discord.Embed,
+        view: discord.ui.View | None,
+        allowed_mentions: discord.AllowedMentions,
     ) -> None:
         self.channel.mentions.append(allowed_mentions)
+        self.channel.views.append(_custom_ids(view))
         await self.channel.record(self.id, embed)
+
+
+def _custom_ids(view: discord.ui.View | None) -> list[str]:
+    if view is None:
+        return []
+    return [str(item.to_component_dict()["custom_id"]) for item in view.children]
 
 
 class FakeChannel:
     def __init__(self) -> None:
         self.shown: list[tuple[int, str]] = []  # (message id, embed description)
         self.mentions: list[discord.AllowedMentions] = []  # what each send and edit allowed
+        self.views: list[list[str]] = []  # the buttons' custom_ids each send and edit carried
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail_next = False
@@ -47,9 +59,14 @@ class FakeChannel:
         self.shown.append((message_id, embed.description or ""))
 
     async def send(
-        self, *, embed: discord.Embed, allowed_mentions: discord.AllowedMentions
+        self,
+        *,
+        embed: discord.Embed,
+        view: discord.ui.View | None,
+        allowed_mentions: discord.AllowedMentions,
     ) -> FakeMessage:
         self.mentions.append(allowed_mentions)
+        self.views.append(_custom_ids(view))
         message = FakeMessage(self, next(self._ids))
         await self.record(message.id, embed)
         return message
@@ -119,6 +136,8 @@ async def test_changes_during_an_edit_fold_into_one_more_edit_of_the_latest_stat
         assert "Sending your audio" in channel.shown[1][1]
         assert "MusicGPT is working on it" in channel.shown[2][1]
         assert {message_id for message_id, _ in channel.shown} == {500}  # edited in place
+        # Cancel while queued, gone once the task went to MusicGPT.
+        assert channel.views == [[f"song:cancel:{task.id}"], [], []]
         # The embed names the requester; neither the send nor any edit may ping anyone.
         assert len(channel.mentions) == 3
         assert all(m.to_dict() == {"parse": []} for m in channel.mentions)

@@ -178,3 +178,61 @@ async def test_a_shared_folder_keeps_its_mode(tmp_path: Path) -> None:
         pass
     assert tmp_path.stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+# --- Cancel ------------------------------------------------------------------------------
+
+
+async def test_the_requester_cancels_a_queued_task_and_gets_the_song_back(store: Store) -> None:
+    task = await store.create_task(
+        make_request(3), now=NOW, daily_quota=1, max_active=5, audio_path="/spool/a.mp3"
+    )
+    assert isinstance(task, Task)
+    assert (await store.quota_usage(3, NOW)).used_today == 1
+    before = await store.cancel_queued(task.id, 3, NOW + 1)
+    assert before is not None and before.audio_path == "/spool/a.mp3"  # for the caller to remove
+    after = await store.get_task(task.id)
+    assert after is not None
+    assert (after.status, after.audio_path, after.quota_refunded) == (
+        TaskStatus.CANCELLED,
+        None,
+        True,
+    )
+    usage = await store.quota_usage(3, NOW)
+    assert (usage.used_today, usage.active) == (0, 0)
+    # Refunded: a daily quota of 1 takes the next one.
+    assert isinstance(
+        await store.create_task(make_request(3), now=NOW, daily_quota=1, max_active=5), Task
+    )
+    assert await store.cancel_queued(task.id, 3, NOW + 2) is None  # once
+
+
+async def test_only_the_requester_cancels_and_only_while_queued(store: Store) -> None:
+    task = await create(store, user_id=3)
+    assert await store.cancel_queued(task.id, 4, NOW) is None
+    assert (await store.get_task(task.id)).status is TaskStatus.QUEUED  # type: ignore[union-attr]
+    claimed = await store.claim_next_queued(NOW)
+    assert claimed is not None and claimed.id == task.id
+    assert await store.cancel_queued(task.id, 3, NOW) is None
+    still = await store.get_task(task.id)
+    assert still is not None and still.status is TaskStatus.SUBMITTING
+    assert not still.quota_refunded
+
+
+@pytest.mark.parametrize("cancel_first", [True, False])
+async def test_a_cancel_and_a_claim_at_the_same_moment_never_both_win(
+    store: Store, cancel_first: bool
+) -> None:
+    task = await create(store, user_id=3)
+    cancel = store.cancel_queued(task.id, 3, NOW)
+    claim = store.claim_next_queued(NOW)
+    if cancel_first:
+        cancelled, claimed = await asyncio.gather(cancel, claim)
+    else:
+        claimed, cancelled = await asyncio.gather(claim, cancel)
+    assert (cancelled is None) != (claimed is None)
+    final = await store.get_task(task.id)
+    assert final is not None
+    expected = TaskStatus.CANCELLED if cancelled else TaskStatus.SUBMITTING
+    assert final.status is expected
+    assert final.quota_refunded is (cancelled is not None)

@@ -1,0 +1,139 @@
+"""bot.ui.buttons: custom_ids that carry the click, rebuilt from the id alone, and errors that
+reach the one error boundary (discord.py would only log them)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
+import pytest
+
+from bot.errors import UserFacingError
+from bot.models import Output, TaskStatus
+from bot.tree import UNEXPECTED
+from bot.ui.buttons import (
+    DYNAMIC_ITEMS,
+    AgainButton,
+    CancelButton,
+    DeleteButton,
+    RewriteButton,
+    result_buttons,
+    status_buttons,
+)
+from tests.unit.test_progress import BASE
+
+TWO_TAKES = dataclasses.replace(
+    BASE, id=12, status=TaskStatus.DELIVERED, outputs=(Output("u1"), Output("u2"))
+)
+
+
+def ids_and_labels(view: discord.ui.View) -> list[tuple[str, str]]:
+    return [
+        (str(c.to_component_dict()["custom_id"]), str(c.to_component_dict()["label"]))
+        for c in view.children
+    ]
+
+
+async def test_result_buttons_carry_the_task_and_take() -> None:
+    assert ids_and_labels(result_buttons(TWO_TAKES)) == [
+        ("song:rewrite:12:1", "Rewrite 1"),
+        ("song:rewrite:12:2", "Rewrite 2"),
+        ("song:again:12", "Again"),
+        ("song:delete:12", "Delete"),
+    ]
+    one = dataclasses.replace(TWO_TAKES, outputs=(Output("u1"),))
+    assert ids_and_labels(result_buttons(one))[0] == ("song:rewrite:12:1", "Rewrite")
+
+
+async def test_cancel_only_while_queued() -> None:
+    queued = status_buttons(dataclasses.replace(BASE, id=5, status=TaskStatus.QUEUED))
+    assert queued is not None
+    assert ids_and_labels(queued) == [("song:cancel:5", "Cancel")]
+    for status in TaskStatus:
+        if status is not TaskStatus.QUEUED:
+            assert status_buttons(dataclasses.replace(BASE, status=status)) is None
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "cls", "fields"),
+    [
+        ("song:rewrite:12:2", RewriteButton, {"task_id": 12, "take": 2}),
+        ("song:again:12", AgainButton, {"task_id": 12}),
+        ("song:delete:987654321012345678", DeleteButton, {"task_id": 987654321012345678}),
+        ("song:cancel:3", CancelButton, {"task_id": 3}),
+    ],
+)
+async def test_a_button_is_rebuilt_from_its_custom_id_alone(
+    custom_id: str, cls: Any, fields: dict[str, int]
+) -> None:
+    matches = [
+        item for item in DYNAMIC_ITEMS if item.__discord_ui_compiled_template__.fullmatch(custom_id)
+    ]
+    assert matches == [cls]
+    match = cls.__discord_ui_compiled_template__.fullmatch(custom_id)
+    assert isinstance(match, re.Match)
+    base: discord.ui.Button[Any] = discord.ui.Button(label="Rewrite 2", custom_id=custom_id)
+    item = await cls.from_custom_id(MagicMock(), base, match)
+    assert item.custom_id == custom_id
+    for name, value in fields.items():
+        assert getattr(item, name) == value
+    assert len(custom_id) <= 100
+
+
+@pytest.mark.parametrize(
+    "bad", ["song:rewrite:12:0", "song:again:x", "song:delete:", "song:again:1:2"]
+)
+def test_other_ids_are_not_ours(bad: str) -> None:
+    assert not any(item.__discord_ui_compiled_template__.fullmatch(bad) for item in DYNAMIC_ITEMS)
+
+
+def fake_interaction(actions: Any, *, stopping: bool = False) -> MagicMock:
+    interaction = MagicMock()
+    interaction.command = None
+    interaction.response.is_done.return_value = False
+    interaction.response.send_message = AsyncMock()
+    event = asyncio.Event()
+    if stopping:
+        event.set()
+    interaction.client = SimpleNamespace(button_actions=actions, stopping=event)
+    return interaction
+
+
+def said(interaction: MagicMock) -> str:
+    interaction.response.send_message.assert_awaited_once()
+    args, kwargs = interaction.response.send_message.call_args
+    assert kwargs["ephemeral"] is True
+    return str(args[0])
+
+
+async def test_a_refusal_in_a_callback_is_answered_privately() -> None:
+    actions = SimpleNamespace(again=AsyncMock(side_effect=UserFacingError("Not now.")))
+    interaction = fake_interaction(actions)
+    await AgainButton(12).callback(interaction)
+    actions.again.assert_awaited_once_with(interaction, 12)
+    assert said(interaction) == "Not now."
+
+
+async def test_a_bug_in_a_callback_is_logged_and_answered(caplog: pytest.LogCaptureFixture) -> None:
+    actions = SimpleNamespace(rewrite=AsyncMock(side_effect=KeyError("boom")))
+    interaction = fake_interaction(actions)
+    interaction.data = {"custom_id": "song:rewrite:12:2", "component_type": 2}
+    await RewriteButton(12, 2).callback(interaction)
+    actions.rewrite.assert_awaited_once_with(interaction, 12, 2)
+    assert said(interaction) == UNEXPECTED
+    logged = [record for record in caplog.records if record.exc_info]
+    # The log names the button clicked, not "?".
+    assert logged and "component song:rewrite:12:2" in logged[0].getMessage()
+
+
+async def test_no_click_starts_work_while_stopping() -> None:
+    actions = SimpleNamespace(cancel=AsyncMock())
+    interaction = fake_interaction(actions, stopping=True)
+    await CancelButton(3).callback(interaction)
+    actions.cancel.assert_not_awaited()
+    assert "restarting" in said(interaction)
