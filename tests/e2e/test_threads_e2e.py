@@ -309,3 +309,47 @@ async def test_an_archived_thread_still_gets_its_takes(tmp_path: Path) -> None:
         [result] = results_for(w, task_id)
         assert result.channel_id == thread.id and not w.dc.thread(thread.id).archived
         assert w.dc.threads() == [thread] and len(thread_requests(w)) == 1
+
+
+async def test_a_rewrite_clicked_inside_the_thread_lands_in_that_thread(tmp_path: Path) -> None:
+    """The take's buttons are on its result, inside the thread: the Rewrite's status and its
+    takes go to the same thread, which is not asked for again."""
+    async with world(tmp_path, USER_MAX_ACTIVE="10", USER_DAILY_QUOTA="20") as w:
+        parent, _ = await ask(w)
+        thread = await w.dc.wait_for_thread()
+        await wait_status_of(w, parent, "delivered")
+        [result] = results_for(w, parent)
+        assert result.channel_id == thread.id
+        before = {t["id"] for t in w.tasks()}
+        ix = await w.dc.click(result, f"song:rewrite:{parent}:2", user_id=w.bob.id)
+        assert (await ix.wait_callback()).type == 9
+        submit = await ix.submit_modal(
+            {"Start": "0.5", "End": "0:01.5", "Style": "gospel choir"}, user_id=w.bob.id
+        )
+        child = int(
+            await poll_until(
+                lambda: next((t["id"] for t in w.tasks() if t["id"] not in before), None),
+                30,
+                "the Rewrite to be stored",
+            )
+        )
+        await wait_status_of(w, child, "delivered")
+        status = status_message_of(w, child)
+        [posted] = results_for(w, child)
+        assert status.channel_id == posted.channel_id == thread.id
+        assert posted.message_reference["message_id"] == str(status.id)
+        row = task_row(w, child)
+        assert (row["parent_task_id"], row["channel_id"], row["thread_wanted"]) == (
+            parent,
+            thread.id,
+            0,
+        )
+        assert w.dc.threads() == [thread] and len(thread_requests(w)) == 1
+        assert bot_posts(w, w.dc.channel_id) == [status_message_of(w, parent)]
+        callback = await submit.wait_callback()
+        if callback.type == 5:  # thinking, then the answer
+            [answer] = await submit.wait_followups(1, timeout=30)
+            text = answer.content
+        else:
+            text = str((callback.data or {}).get("content"))
+        assert f"/{thread.id}/{status.id}" in text

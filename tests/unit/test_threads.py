@@ -13,6 +13,7 @@ from typing import Any
 import discord
 import pytest
 
+from bot.actions import Clicker, posted_in
 from bot.history import task_link
 from bot.models import Request, Task, TaskKind, TaskStatus
 from bot.progress import status_view
@@ -296,3 +297,10 @@ def test_the_origin_is_the_interactions_channel_and_says_whether_a_thread_is_wan
     )
     origin = origin_of(interaction, thread=asked)  # type: ignore[arg-type]
     assert (origin.channel_id, origin.thread_wanted) == (3, wanted)
+
+
+def test_a_song_started_from_a_button_goes_where_it_was_clicked() -> None:
+    parent = dataclasses.replace(BASE, channel_id=3, status_message_id=99, thread_id=99)
+    assert posted_in(parent, Clicker(1, channel_id=99)) == 99  # clicked inside the thread
+    assert posted_in(parent, Clicker(1)) == 99  # not said: where the parent's takes went
+    assert posted_in(dataclasses.replace(parent, thread_id=None), Clicker(1)) == 3
