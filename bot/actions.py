@@ -57,6 +57,15 @@ class Clicker:
 
     user_id: int
     upload_limit: int | None = None
+    # Where they clicked: a take's buttons are on its result, so in the song's thread when it
+    # has one, and what it starts is posted there too.
+    channel_id: int | None = None
+
+
+def posted_in(parent: Task, clicker: Clicker) -> int:
+    """The channel a song started from a button goes to: the clicked message's (a thread,
+    for a take posted in the song's thread), else where the parent's takes went."""
+    return clicker.channel_id or parent.thread_id or parent.channel_id
 
 
 def parent_of(task: Task | None, task_id: int) -> Task:
@@ -103,9 +112,9 @@ def rewrite_request(
     return Request(
         kind=TaskKind.INPAINT,
         user_id=clicker.user_id,
-        # Posted where the parent was: the button sits on the parent's result.
+        # Posted where the button was clicked: on the parent's result, in its thread if any.
         guild_id=parent.guild_id,
-        channel_id=parent.channel_id,
+        channel_id=posted_in(parent, clicker),
         prompt=prompt,
         lyrics=(lyrics or "").strip() or None,
         lyrics_section_to_replace=(new_lyrics or "").strip() or None,
@@ -131,7 +140,7 @@ def again_request(parent: Task, clicker: Clicker) -> Request:
         kind=parent.kind,
         user_id=clicker.user_id,
         guild_id=parent.guild_id,
-        channel_id=parent.channel_id,
+        channel_id=posted_in(parent, clicker),
         prompt=parent.prompt,
         lyrics=parent.lyrics,
         gender=parent.gender,

@@ -37,6 +37,7 @@ EXTENSIONS = (
     "cogs.status",
     "cogs.delivery",
     "cogs.actions",
+    "cogs.threads",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 
@@ -211,11 +212,21 @@ class SingingBot(commands.Bot):
         log.info("synced %d global commands", len(synced))
 
     def channel_for(self, task: Task) -> discord.abc.Messageable:
-        """Where a task's status and results go: the channel it was asked in."""
-        channel = self.get_channel(task.channel_id)
+        """Where a task's posts go: its thread when it has one (`cogs.threads`), else the
+        channel it was asked in (which is a thread itself for a song asked inside one)."""
+        return self._messageable(task.thread_id or task.channel_id, task.guild_id)
+
+    def status_channel_for(self, task: Task) -> discord.abc.Messageable:
+        """Where the task's status message is: the channel it was asked in, also when the
+        message started a thread (a thread's starter message stays in the parent channel)."""
+        return self._messageable(task.channel_id, task.guild_id)
+
+    def _messageable(self, channel_id: int, guild_id: int | None) -> discord.abc.Messageable:
+        # An archived thread is not in the cache; its id still takes posts (which wake it).
+        channel = self.get_channel(channel_id)
         if isinstance(channel, discord.abc.Messageable):
             return channel
-        return self.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
+        return self.get_partial_messageable(channel_id, guild_id=guild_id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if stale := stale_modal_message(interaction):

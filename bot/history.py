@@ -42,7 +42,9 @@ def message_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
 def task_link(task: Task) -> str | None:
     """Markdown link to the task's first result post, else its status message, else None."""
     if task.delivered_message_ids:
-        url = message_link(task.guild_id, task.channel_id, task.delivered_message_ids[0])
+        # The takes of a song with a thread are in the thread; its status is in the channel.
+        posted_in = task.thread_id or task.channel_id
+        url = message_link(task.guild_id, posted_in, task.delivered_message_ids[0])
         return f"[result]({url})"
     if task.status_message_id:
         url = message_link(task.guild_id, task.channel_id, task.status_message_id)

@@ -76,6 +76,7 @@ class Origin:
     guild_id: int | None
     channel_id: int
     upload_limit: int | None = None
+    thread_wanted: bool = False  # a thread of its own (`bot.threads.wants_thread` decided)
 
 
 class FormState(enum.Enum):
@@ -454,6 +455,7 @@ def _request(kind: TaskKind, origin: Origin, pending: PendingAudio, **specifics:
         guild_id=origin.guild_id,
         channel_id=origin.channel_id,
         upload_limit=origin.upload_limit,
+        thread_wanted=origin.thread_wanted,
         audio_url=pending.url,
         audio_filename=pending.filename,
         **specifics,

@@ -124,6 +124,8 @@ class Request:
     # Lineage: the task (and its take, 1-based) a Rewrite or Again started from.
     parent_task_id: int | None = None
     parent_output: int | None = None
+    # The member asked for a thread of its own (`bot.threads.wants_thread`).
+    thread_wanted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,11 @@ class Task:
     parent_output: int | None = None  # the parent's take (1-based), for a Rewrite
     # Content hash of an uploaded input, kept after submit (for Again) in the input store.
     input_sha256: str | None = None
+    # A thread per song: asked for, then either opened (its id, which is the status message's)
+    # or refused (a `bot.threads.ThreadRefusal` value); never both.
+    thread_wanted: bool = False
+    thread_id: int | None = None
+    thread_refusal: str | None = None
 
     @property
     def audio(self) -> AudioSource:

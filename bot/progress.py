@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.models import Task, TaskKind, TaskStatus
+from bot.threads import refusal_of
 from bot.timecodes import format_timecode
 
 BAR_WIDTH = 16
@@ -128,6 +129,10 @@ def _stage(task: Task, queue_position: int, now: float) -> tuple[str, str | None
 
 def status_view(task: Task, queue_position: int, now: float) -> StatusView:
     stage, progress = _stage(task, queue_position, now)
+    refused = refusal_of(task.thread_refusal)
+    if refused and task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+        # In the stage, so the renderer (which compares stage and bar) shows it at once.
+        stage = f"{stage} {refused.why}"
     title = "🎤 Singing over your instrumental" if task.kind is TaskKind.SING else "🎨 Inpainting"
     return StatusView(
         title=f"{title} · {song_ref(task.id)}",

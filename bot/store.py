@@ -116,6 +116,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX inputs_by_last_use ON inputs (last_used_at);
     """,
+    # 4: a thread per song: asked for, then opened (its id) or refused (why), never both.
+    """
+    ALTER TABLE tasks ADD COLUMN thread_wanted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN thread_id INTEGER;
+    ALTER TABLE tasks ADD COLUMN thread_refusal TEXT;
+    CREATE INDEX tasks_thread_undecided ON tasks (id)
+        WHERE thread_wanted = 1 AND thread_id IS NULL AND thread_refusal IS NULL;
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -169,6 +177,7 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
     "quota_day": lambda v: v or "",
     "quota_refunded": bool,
     "webhook_seen": bool,
+    "thread_wanted": bool,
 }
 _TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
 # Per shape of result row (its column names): for each Task field, (column index, decoder).
@@ -612,6 +621,40 @@ class Store:
             await self._db.execute(
                 "UPDATE tasks SET status_message_id = ? WHERE id = ?", (message_id, task_id)
             )
+
+    # --- threads ---------------------------------------------------------------------------
+    # A song that asked for a thread gets one decision, recorded once: the thread it has, or
+    # why it has none. Both guards say "still undecided", so two openers racing (the command
+    # and the restart sweep, say) can't record two outcomes.
+
+    _THREAD_UNDECIDED = "thread_wanted = 1 AND thread_id IS NULL AND thread_refusal IS NULL"
+
+    async def tasks_awaiting_thread(self) -> list[Task]:
+        """Unfinished tasks that asked for a thread and have a status message to start it
+        from, but no recorded outcome yet (a run died before recording it, say)."""
+        return await self._fetch_tasks(
+            # No thread column is in quota_charges: the names need no `t.`.
+            f"{self._THREAD_UNDECIDED} AND t.status_message_id IS NOT NULL"
+            f" AND t.status IN ({_placeholders(ACTIVE_STATUSES)}) ORDER BY t.id",
+            ACTIVE_STATUSES,
+        )
+
+    async def record_thread(self, task_id: int, thread_id: int) -> Task | None:
+        """The task's posts go to this thread from now on; None if it was already decided."""
+        return await self._decide_thread(task_id, "thread_id = ?", thread_id)
+
+    async def record_thread_refusal(self, task_id: int, refusal: str) -> Task | None:
+        """The task stays in its channel, for this reason; None if it was already decided."""
+        return await self._decide_thread(task_id, "thread_refusal = ?", refusal)
+
+    async def _decide_thread(self, task_id: int, assignment: str, value: object) -> Task | None:
+        async with self._write_lock:
+            row = await self._one(
+                f"UPDATE tasks SET {assignment} WHERE id = ? AND {self._THREAD_UNDECIDED}"
+                f" {_RETURNING_TASK}",
+                (value, task_id),
+            )
+        return _task_from_row(row) if row else None
 
     # --- bot-wide values -------------------------------------------------------------------
 

@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import logging
+from typing import Any, Literal, TypeVar, cast
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.bot import SingingBot
 from bot.intake import PROMPT_MAX, AttachmentRef, Origin
 from bot.models import Gender, Task, TaskStatus
 from bot.progress import failure_text, song_ref
+from bot.threads import wants_thread
 from bot.timecodes import parse_timecode
 from cogs.status import StatusRenderer
+from cogs.threads import Threads, thread_link
+
+log = logging.getLogger(__name__)
 
 # How long the modal's private answer waits to say whether MusicGPT took the request.
 SEND_WAIT_SECONDS = 10.0
+
+THREAD_TYPES = (
+    discord.ChannelType.public_thread,
+    discord.ChannelType.private_thread,
+    discord.ChannelType.news_thread,
+)
 
 # Spelled out (not `Gender`) so the choices read "male", not "MALE", in Discord.
 Voice = Literal["male", "female", "neutral"]
 # On the option itself, so Discord stops the member typing more (the intake checks it too).
 Prompt = app_commands.Range[str, 1, PROMPT_MAX]
+
+
+CogT = TypeVar("CogT", bound=commands.Cog)
+
+
+def loaded_cog(bot: commands.Bot, cog: type[CogT]) -> CogT | None:
+    """The bot's loaded cog of this class, found by name: `load_extension` executes a cog's
+    module afresh, so the class imported here is not the class of the cog it loaded (an
+    `isinstance` check against it is always False)."""
+    return cast(CogT | None, bot.get_cog(cog.__cog_name__))
 
 
 def in_a_server(interaction: discord.Interaction) -> bool:
@@ -47,12 +69,16 @@ class Timecode(app_commands.Transformer):
         return parse_timecode(value, field=self.option)
 
 
-def origin_of(interaction: discord.Interaction) -> Origin:
+def origin_of(interaction: discord.Interaction, *, thread: bool | None = None) -> Origin:
+    """Who asked and where: the interaction's own channel (a thread, for a command or button
+    used inside one), and whether the song gets a thread of its own (`thread`, the option)."""
+    in_thread = getattr(interaction.channel, "type", None) in THREAD_TYPES
     return Origin(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id or 0,
         upload_limit=interaction.filesize_limit,
+        thread_wanted=wants_thread(thread, in_thread=in_thread),
     )
 
 
@@ -78,23 +104,32 @@ def status_link(task: Task) -> str:
     return f"https://discord.com/channels/{guild}/{task.channel_id}/{task.status_message_id}"
 
 
+def follow(task: Task) -> str:
+    """Where the member follows the song: its thread when it has one, else its status."""
+    if link := thread_link(task):
+        return f"Follow it in its thread: {link}"
+    return f"Follow it here: {status_link(task)}"
+
+
 async def confirm_queued(interaction: discord.Interaction, task: Task, bot: SingingBot) -> None:
     """Post the status message, then answer the modal privately: refused, sent, or in line."""
-    renderer = bot.get_cog(StatusRenderer.__cog_name__)
-    if isinstance(renderer, StatusRenderer):
+    if renderer := loaded_cog(bot, StatusRenderer):
         await renderer.show(task.id)
+    if threads := loaded_cog(bot, Threads):
+        try:  # started from the status message just posted, so the answer can link it
+            await threads.settle(task)
+        except Exception:
+            # Best effort here: the sweep and the delivery try again; the answer still goes.
+            log.exception("couldn't open the thread of task %s", task.id)
     settled = await bot.tracker.wait_until_sent(task.id, SEND_WAIT_SECONDS) or task
     song = song_ref(task.id).capitalize()
     if settled.status is TaskStatus.FAILED:
         text = f"❌ {failure_text(settled)}"
     elif settled.status is TaskStatus.QUEUED:
         position = await bot.store.queue_position(task.id)
-        text = (
-            f"Got it! {song} is #{position} in line for MusicGPT. "
-            f"Follow it here: {status_link(settled)}"
-        )
+        text = f"Got it! {song} is #{position} in line for MusicGPT. {follow(settled)}"
     else:
-        text = f"Got it! {song} is with MusicGPT. Follow it here: {status_link(settled)}"
+        text = f"Got it! {song} is with MusicGPT. {follow(settled)}"
     await interaction.followup.send(
         text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )

@@ -21,14 +21,14 @@ from bot.intake import ALREADY_SENT, AttachmentRef, InpaintRange, PendingAudio
 from bot.models import Task
 from bot.tree import send_ephemeral
 from bot.ui.modals import LyricsForm, RewriteForm
-from cogs._common import attachment_ref, confirm_queued
+from cogs._common import attachment_ref, confirm_queued, loaded_cog
 from cogs.status import StatusRenderer
 
 log = logging.getLogger(__name__)
 
 
 def _clicker(interaction: discord.Interaction) -> Clicker:
-    return Clicker(interaction.user.id, interaction.filesize_limit)
+    return Clicker(interaction.user.id, interaction.filesize_limit, interaction.channel_id)
 
 
 def take_attachment(
@@ -172,8 +172,7 @@ class Actions(commands.Cog):
         if refusal is not None:
             raise UserFacingError(refusal)
         await send_ephemeral(interaction, actions.cancelled_text(task_id))
-        renderer = self.bot.get_cog(StatusRenderer.__cog_name__)
-        if isinstance(renderer, StatusRenderer):
+        if renderer := loaded_cog(self.bot, StatusRenderer):  # (isinstance: see loaded_cog)
             await renderer.show(task_id)  # the status says cancelled, the button goes
 
 

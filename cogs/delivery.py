@@ -21,6 +21,8 @@ from bot.outputs import Attachable, OutputFetcher, discard
 from bot.progress import describe_length, lineage_line, song_ref
 from bot.public_text import safe_link, shown
 from bot.ui.buttons import result_buttons
+from cogs._common import loaded_cog
+from cogs.threads import Threads
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class Delivery(commands.Cog):
 
     async def deliver(self, task: Task) -> Sequence[int]:
         await self.bot.wait_until_ready()
+        if threads := loaded_cog(self.bot, Threads):  # the takes go where the song is: first
+            task = await threads.settle(task, last_chance=True)
         attachables = await self._outputs.fetch(task, self._upload_limit(task))
         try:
             return [await self._post(task, attachables)]
@@ -111,7 +115,9 @@ class Delivery(commands.Cog):
             if item.path
         ]
         reference = None
-        if task.status_message_id:
+        # A reply must be in the replied-to message's channel: in a thread (whose starter is
+        # the status, in the parent channel) the takes are posted without one.
+        if task.status_message_id and task.thread_id is None:
             reference = discord.MessageReference(
                 message_id=task.status_message_id,
                 channel_id=task.channel_id,

@@ -43,9 +43,14 @@ def option_line(parameter: app_commands.Parameter) -> str:
 
 def commands_text(registered: Iterable[app_commands.Command[Any, ..., Any]]) -> list[str]:
     lines: list[str] = []
+    described: set[str] = set()
     for command in registered:
         lines.append(f"{usage_line(command)}: {command.description}")
-        lines += [option_line(p) for p in command.parameters]
+        for parameter in command.parameters:
+            # An option that is the same on an earlier command (`thread`) is described once.
+            if (line := option_line(parameter)) not in described:
+                described.add(line)
+                lines.append(line)
     return lines
 
 

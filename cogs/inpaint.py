@@ -39,6 +39,7 @@ class Inpaint(commands.Cog):
         audio_url="Or an http or https link to the song",
         gender="The voice I sing the new part with",
         outputs="How many takes I make (default 2)",
+        thread="I post this song's status, takes and follow-ups in a thread of its own",
     )
     @song_command
     async def inpaint(
@@ -51,6 +52,7 @@ class Inpaint(commands.Cog):
         audio_url: str | None = None,
         gender: Voice | None = None,
         outputs: Literal[1, 2] = 2,
+        thread: bool = False,
     ) -> None:
         intake = self.bot.intake
         span = intake.check_span(start, end)
@@ -67,7 +69,7 @@ class Inpaint(commands.Cog):
             lyrics, new_lyrics = form.lyrics_text, form.new_lyrics_text
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_inpaint(
-                origin_of(modal_interaction),
+                origin_of(modal_interaction, thread=thread),
                 pending,
                 prompt=prompt,
                 span=span,

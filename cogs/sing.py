@@ -33,6 +33,7 @@ class Sing(commands.Cog):
         audio="The instrumental: MP3, WAV, FLAC, OGG, M4A or most other audio",
         audio_url="Or an http or https link to the instrumental",
         gender="The voice I sing with",
+        thread="I post this song's status, takes and follow-ups in a thread of its own",
     )
     @song_command
     async def sing(
@@ -42,6 +43,7 @@ class Sing(commands.Cog):
         audio: discord.Attachment | None = None,
         audio_url: str | None = None,
         gender: Voice | None = None,
+        thread: bool = False,
     ) -> None:
         intake = self.bot.intake
         pending = await intake.begin(
@@ -56,7 +58,7 @@ class Sing(commands.Cog):
             lyrics = form.lyrics_text  # before any await: a repeat submit refreshes the form
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_sing(
-                origin_of(modal_interaction),
+                origin_of(modal_interaction, thread=thread),
                 pending,
                 prompt=prompt,
                 lyrics=lyrics,

@@ -124,7 +124,7 @@ class StatusRenderer(commands.Cog):
         return True
 
     async def _put(self, task: Task, embed: discord.Embed, view: discord.ui.View | None) -> None:
-        channel = self.bot.channel_for(task)
+        channel = self.bot.status_channel_for(task)  # a thread's starter is in the channel
         # The embed names the requester as a mention; embeds never ping, and the message says
         # so explicitly too, on every send and edit (the bot's default could change).
         nobody = discord.AllowedMentions.none()
