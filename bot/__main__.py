@@ -33,6 +33,7 @@ async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
     from bot.http import Health, HttpServer, webhook_base_url
+    from bot.guild_settings import GuildSettingsService
     from bot.inputs import InputStore
     from bot.intake import Intake
     from bot.media.worker import MediaWorker
@@ -120,6 +121,7 @@ async def run(settings: Settings) -> None:
             quota=quota,
             intake=intake,
             inputs=inputs,
+            guild_settings=GuildSettingsService(store),
             http_server=http_server,
         )
         running = bot

@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot import discord_link
 from bot.config import Settings
 from bot.http import HttpServer
+from bot.guild_settings import GuildSettingsService
 from bot.inputs import InputStore
 from bot.intake import Intake
 from bot.models import Task
@@ -62,6 +63,7 @@ class SingingBot(commands.Bot):
         quota: QuotaService,
         intake: Intake,
         inputs: InputStore,
+        guild_settings: GuildSettingsService,
         http_server: HttpServer,
     ) -> None:
         super().__init__(
@@ -83,6 +85,8 @@ class SingingBot(commands.Bot):
         self.intake = intake
         # Uploads kept for Again: `await bot.inputs.reuse(task.input_sha256)`.
         self.inputs = inputs
+        # What each server's owner set with /settings: `await bot.guild_settings.get(guild_id)`.
+        self.guild_settings = guild_settings
         self.http_server = http_server
         # Set once SIGTERM (or anything) asked the bot to stop: new commands are turned away.
         self.stopping = asyncio.Event()

@@ -124,6 +124,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_thread_undecided ON tasks (id)
         WHERE thread_wanted = 1 AND thread_id IS NULL AND thread_refusal IS NULL;
     """,
+    # 5: per-server settings (bot.guild_settings), one row per server and setting.
+    """
+    CREATE TABLE guild_settings (
+        guild_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (guild_id, key)
+    ) WITHOUT ROWID;
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -680,6 +689,29 @@ class Store:
         value = await self.get_value(key)
         assert value is not None  # noqa: S101 - inserted above
         return value
+
+    # --- per-server settings (bot.guild_settings) -------------------------------------------
+
+    async def guild_settings(self, guild_id: int) -> dict[str, str]:
+        """Every setting a server has made, by key, as stored (JSON text)."""
+        rows = await self._rows(
+            "SELECT key, value FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        return {row["key"]: row["value"] for row in rows}
+
+    async def set_guild_setting(self, guild_id: int, key: str, value: str | None) -> None:
+        """Store a server's setting; None removes it (back to the default)."""
+        async with self._write_lock:
+            if value is None:
+                await self._db.execute(
+                    "DELETE FROM guild_settings WHERE guild_id = ? AND key = ?", (guild_id, key)
+                )
+            else:
+                await self._db.execute(
+                    "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (guild_id, key) DO UPDATE SET value = excluded.value",
+                    (guild_id, key, value),
+                )
 
     # --- kept inputs (bot.inputs) ----------------------------------------------------------
 
