@@ -32,8 +32,8 @@ WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the name of a stored value
 async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
-    from bot.http import Health, HttpServer, webhook_base_url
     from bot.guild_settings import GuildSettingsService
+    from bot.http import Health, HttpServer, webhook_base_url
     from bot.inputs import InputStore
     from bot.intake import Intake
     from bot.media.worker import MediaWorker

@@ -14,8 +14,8 @@ from discord.ext import commands
 
 from bot import discord_link
 from bot.config import Settings
-from bot.http import HttpServer
 from bot.guild_settings import GuildSettingsService
+from bot.http import HttpServer
 from bot.inputs import InputStore
 from bot.intake import Intake
 from bot.models import Task
