@@ -37,6 +37,7 @@ EXTENSIONS = (
     "cogs.status",
     "cogs.delivery",
     "cogs.actions",
+    "cogs.context",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 
