@@ -209,3 +209,30 @@ async def test_a_non_audio_attachment_is_refused_as_sing_refuses_it(tmp_path: Pa
         submit = await ix.submit_modal({"Style": "soul", "Lyrics": "la"}, user_id=w.alice.id)
         assert "PNG image, not audio" in await private_answer(submit)
         assert w.tasks() == [] and w.mg.submits == []
+
+
+async def test_sing_over_one_take_of_a_result_names_it(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        parent, result = await delivered_song(w)
+        [take_1, _] = w.mg.output_bytes(w.mg.submits[0].task_id)
+        before = {t["id"] for t in w.tasks()}
+        ix = await w.dc.invoke_message_command("Sing over this", result, user_id=w.bob.id)
+        assert (await ix.wait_callback()).type == 9
+        fields = {f.label: f for f in ix.modal_fields()}
+        assert list(fields) == ["Style", "Lyrics", "Voice", "File"]
+        by_name = {o["label"]: o["value"] for o in fields["File"].options or []}
+        [first] = [name for name in by_name if name.startswith(f"song-{parent}-1.")]
+        submit = await ix.submit_modal(
+            {"Style": "choir", "Lyrics": "new words", "File": by_name[first]}, user_id=w.bob.id
+        )
+        await private_answer(submit)
+        child = await new_task(w, before)
+        found = await wait_results_for(w, [child])
+        sent = w.mg.submits[1]
+        assert sent.endpoint == "sing_over_instrumental" and sent.upload is not None
+        assert sent.upload.sha256 == hashlib.sha256(take_1).hexdigest()
+        assert "gender" not in sent.fields  # no voice picked
+        row = task_row(w, child)
+        assert (row["parent_task_id"], row["parent_output"]) == (parent, 1)
+        [posted] = found[child]
+        assert f"Sung over #{parent} take 1" in posted.content
