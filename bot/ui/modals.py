@@ -1,4 +1,5 @@
-"""The lyrics forms that follow /sing and /inpaint, as small modal classes.
+"""The forms that follow /sing and /inpaint, the Rewrite button and the message menus
+("Sing over this", "Rewrite part of this"), as small modal classes.
 
 A form knows whether it is still open in this process: a submit for a form opened before a
 restart (or timed out) would be dropped silently by discord.py, so the bot answers it. A form
