@@ -85,15 +85,22 @@ def take_of(task: Task, take: int) -> Output:
 def rewrite_span(task: Task, take: int, start_text: str, end_text: str) -> InpaintRange:
     """Start and End as typed in the Rewrite form, checked against the take's length when
     MusicGPT reported it; raises (BadTime) before anything is charged."""
+    span = typed_span(start_text, end_text)
+    length = take_of(task, take).duration
+    if length is not None and span.end > length + 0.05:
+        raise BadTime(
+            f"End ({format_timecode(span.end)}) is past the end of take {take}, "
+            f"which is {format_timecode(length)} long."
+        )
+    return span
+
+
+def typed_span(start_text: str, end_text: str) -> InpaintRange:
+    """Start and End as typed in a Rewrite form, in order; raises BadTime. (The audio's own
+    length is checked once it is known.)"""
     start = parse_timecode(start_text, field="Start")
     end = parse_timecode(end_text, field="End")
     check_range(start, end, None)
-    length = take_of(task, take).duration
-    if length is not None and end > length + 0.05:
-        raise BadTime(
-            f"End ({format_timecode(end)}) is past the end of take {take}, "
-            f"which is {format_timecode(length)} long."
-        )
     return InpaintRange(start, end)
 
 

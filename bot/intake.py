@@ -314,7 +314,10 @@ class Intake:
         prompt: str,
         lyrics: str,
         gender: Gender | None,
+        parent_task_id: int | None = None,
+        parent_output: int | None = None,
     ) -> Task:
+        """`parent_*`: the song and take a context menu's file is, when it is one of ours."""
         await self._refuse_repeat(pending, TaskKind.SING)
         with self._one_submit(pending) as outcome:
             with pending.discarded_on_error():
@@ -325,7 +328,14 @@ class Intake:
                     )
                 _check_length("Lyrics", lyrics)
             request = _request(
-                TaskKind.SING, origin, pending, prompt=prompt, lyrics=lyrics, gender=gender
+                TaskKind.SING,
+                origin,
+                pending,
+                prompt=prompt,
+                lyrics=lyrics,
+                gender=gender,
+                parent_task_id=parent_task_id,
+                parent_output=parent_output,
             )
             outcome.set_result(await self._queue(request, pending))
         return await outcome
@@ -341,6 +351,8 @@ class Intake:
         new_lyrics: str | None,
         gender: Gender | None,
         num_outputs: int,
+        parent_task_id: int | None = None,
+        parent_output: int | None = None,
     ) -> Task:
         lyrics, new_lyrics = (lyrics or "").strip() or None, (new_lyrics or "").strip() or None
         await self._refuse_repeat(pending, TaskKind.INPAINT)
@@ -359,6 +371,8 @@ class Intake:
                 replace_start=span.start,
                 replace_end=span.end,
                 num_outputs=num_outputs if num_outputs in (1, 2) else 2,
+                parent_task_id=parent_task_id,
+                parent_output=parent_output,
             )
             outcome.set_result(await self._queue(request, pending, span=span))
         return await outcome

@@ -57,6 +57,8 @@ def lineage_line(task: Task) -> str | None:
     parent = f"#{task.parent_task_id}"
     if task.parent_output is None:
         return f"Again of {parent}"
+    if task.kind is TaskKind.SING:  # "Sing over this" on one of our takes
+        return f"Sung over {parent} take {task.parent_output}"
     line = f"Rewrite of {parent} take {task.parent_output}"
     if task.replace_start is not None and task.replace_end is not None:
         line += f", {format_timecode(task.replace_start)}–{format_timecode(task.replace_end)}"

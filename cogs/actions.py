@@ -13,7 +13,7 @@ from pathlib import Path
 import discord
 from discord.ext import commands
 
-from bot import actions
+from bot import actions, message_audio
 from bot.actions import Clicker
 from bot.bot import SingingBot
 from bot.errors import FormClosed, UserFacingError
@@ -37,9 +37,8 @@ def take_attachment(
     """The take as the result message carries it (cogs.delivery names it song-N-T.ext)."""
     if message is None:
         return None
-    stem = f"song-{task_id}-{take}"
     for attachment in message.attachments:
-        if attachment.filename.rsplit(".", 1)[0] == stem:
+        if message_audio.take_of(attachment.filename, task_id) == take:
             return attachment_ref(attachment)
     return None
 

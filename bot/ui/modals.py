@@ -1,4 +1,5 @@
-"""The lyrics forms that follow /sing and /inpaint, as small modal classes.
+"""The forms that follow /sing and /inpaint, the Rewrite button and the message menus
+("Sing over this", "Rewrite part of this"), as small modal classes.
 
 A form knows whether it is still open in this process: a submit for a form opened before a
 restart (or timed out) would be dropped silently by discord.py, so the bot answers it. A form
@@ -9,7 +10,8 @@ intake, which answers it ("You already sent this form: song #12.").
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import discord
@@ -20,6 +22,7 @@ from bot.tree import report_error
 MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
 MODAL_PREFIX = "lyrics-form:"
 REWRITE_PREFIX = "rewrite-form:"
+MENU_PREFIX = "menu-form:"  # the forms of the message context menus
 # Forms open in this process, by custom_id.
 OPEN_MODALS: set[str] = set()
 LYRICS_EXPIRED = (
@@ -30,6 +33,11 @@ REWRITE_EXPIRED = (
     "That Rewrite form has expired (I may have restarted). Click Rewrite again; nothing was "
     "charged."
 )
+MENU_EXPIRED = (
+    "That form has expired (I may have restarted). Open the message's Apps menu again; "
+    "nothing was charged."
+)
+VOICES = ("male", "female", "neutral")
 
 
 def stale_modal_message(interaction: discord.Interaction) -> str | None:
@@ -43,6 +51,8 @@ def stale_modal_message(interaction: discord.Interaction) -> str | None:
         return LYRICS_EXPIRED
     if custom_id.startswith(REWRITE_PREFIX):
         return REWRITE_EXPIRED
+    if custom_id.startswith(MENU_PREFIX):
+        return MENU_EXPIRED
     return None
 
 
@@ -177,17 +187,127 @@ class RewriteForm(LyricsForm, title="Rewrite a part"):
         title: str,
         style: str | None,
         lyrics: str | None,
+        files: Sequence[FileOption] = (),
+        on_abandon: Callable[[], None] = lambda: None,
     ) -> None:
-        super().__init__(on_submit, lambda: None, title=title[:45])
+        super().__init__(on_submit, on_abandon, title=title[:45])
         cast(discord.ui.TextInput[Any], self.style.component).default = style
         cast(discord.ui.TextInput[Any], self.lyrics.component).default = lyrics
+        self._known_lyrics = lyrics
+        self.file: discord.ui.Label[LyricsForm] | None = None
+        if files:
+            # "Rewrite part of this" on a message with several audio files: Discord allows
+            # five components, so the choice takes the optional whole-song lyrics' place
+            # (the song's lyrics, where known, are still sent: `values["lyrics"]`).
+            self.remove_item(self.lyrics)
+            self.file = file_choice(files)
+            self.add_item(self.file)
 
     @property
     def values(self) -> dict[str, str]:
+        """What was typed; "lyrics" is the song's known lyrics when the input was dropped,
+        "file" the chosen file's index ("" without a File select)."""
+        shown = self.lyrics in self.children
         return {
             "start": _text(self.start),
             "end": _text(self.end),
             "style": _text(self.style),
-            "lyrics": _text(self.lyrics),
+            "lyrics": _text(self.lyrics) if shown else (self._known_lyrics or ""),
             "new_lyrics": _text(self.new_lyrics),
+            "file": _choice(self.file) or "",
+        }
+
+
+class RewritePartForm(RewriteForm):
+    """The Rewrite form, opened from a message's Apps menu ("Rewrite part of this")."""
+
+    prefix = MENU_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class FileOption:
+    """One audio file of a message, as the File select lists it."""
+
+    filename: str
+    description: str | None = None  # its size, say
+
+
+def file_choice(files: Sequence[FileOption]) -> discord.ui.Label[LyricsForm]:
+    """A required select labelled File, one option per file; its value is the file's index."""
+    return discord.ui.Label(
+        text="File",
+        description="Which of the message's audio files to use",
+        component=discord.ui.Select(
+            custom_id="file",
+            placeholder="Pick a file",
+            required=True,
+            options=[
+                discord.SelectOption(
+                    label=option.filename[:100] or f"file {n + 1}",
+                    value=str(n),
+                    description=(option.description or None) and option.description[:100],
+                )
+                for n, option in enumerate(files[:25])  # a select lists at most 25
+            ],
+        ),
+    )
+
+
+def _choice(label: discord.ui.Label[Any] | None) -> str | None:
+    if label is None:
+        return None
+    values = cast(discord.ui.Select[Any], label.component).values
+    return values[0] if values else None
+
+
+class SingOverForm(LyricsForm, title="Sing over this"):
+    """ "Sing over this": the style (/sing's prompt), the lyrics, the voice, and which file
+    when the message has several."""
+
+    prefix = MENU_PREFIX
+    style: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Style",
+        component=discord.ui.TextInput(
+            custom_id="style",
+            style=discord.TextStyle.paragraph,
+            max_length=PROMPT_MAX,
+            placeholder="Style, tone or genre of the vocals, e.g. soulful R&B",
+        ),
+    )
+    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Lyrics",
+        component=_lyrics_input("lyrics", required=True, placeholder="The words for me to sing"),
+    )
+    voice: discord.ui.Label[LyricsForm] = discord.ui.Label(
+        text="Voice",
+        description="Optional: the voice I sing with",
+        component=discord.ui.Select(
+            custom_id="voice",
+            placeholder="Any voice",
+            required=False,
+            options=[discord.SelectOption(label=v.capitalize(), value=v) for v in VOICES],
+        ),
+    )
+
+    def __init__(
+        self,
+        on_submit: Callable[[discord.Interaction, LyricsForm], Awaitable[None]],
+        on_abandon: Callable[[], None],
+        *,
+        files: Sequence[FileOption] = (),
+    ) -> None:
+        super().__init__(on_submit, on_abandon)
+        self.file: discord.ui.Label[LyricsForm] | None = None
+        if files:
+            self.file = file_choice(files)
+            self.add_item(self.file)
+
+    @property
+    def values(self) -> dict[str, str]:
+        """What was typed and chosen: style, lyrics, voice ("" for any), file ("" for none)."""
+        return {
+            "style": _text(self.style),
+            "lyrics": _text(self.lyrics),
+            "voice": _choice(self.voice) or "",
+            "file": _choice(self.file) or "",
         }
