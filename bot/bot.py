@@ -25,6 +25,7 @@ from bot.tracker import Tracker
 from bot.tree import SingingTree, send_ephemeral
 from bot.ui.buttons import DYNAMIC_ITEMS, ButtonActions
 from bot.ui.modals import stale_modal_message
+from bot.waveforms import Waveforms
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class SingingBot(commands.Bot):
         intake: Intake,
         inputs: InputStore,
         http_server: HttpServer,
+        waveforms: Waveforms | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -83,6 +85,8 @@ class SingingBot(commands.Bot):
         # Uploads kept for Again: `await bot.inputs.reuse(task.input_sha256)`.
         self.inputs = inputs
         self.http_server = http_server
+        # Inpaints' waveform pictures, which the status renderer shows.
+        self.waveforms = waveforms
         # Set once SIGTERM (or anything) asked the bot to stop: new commands are turned away.
         self.stopping = asyncio.Event()
         self.setup_started = False  # discord_link.sign_in: login may be retried until then
