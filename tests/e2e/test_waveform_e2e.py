@@ -12,11 +12,10 @@ from PIL import Image
 from tests.e2e.test_buttons_e2e import delivered_song, new_task_ids, private_answer, rewrite
 from tests.standins.discord import StoredMessage
 from tests.standins.discord.model import StoredAttachment
-from tests.standins.musicgpt import HOLD
+from tests.standins.musicgpt import HOLD, StandInTask
 from tests.support.world import (
     World,
     poll_until,
-    request_song,
     status_message_of,
     task_row,
     wait_status_of,
@@ -155,9 +154,11 @@ async def test_a_song_that_wont_draw_is_still_sung(tmp_path: Path) -> None:
     # The parent's takes are not audio at all: MusicGPT's link serves them, a Rewrite sends
     # the link as it is, and only the picture can't be drawn.
     garbage = b"this is not audio at all " * 400
-    async with world(
-        tmp_path, mg_options={"outputs": lambda task: [garbage] * len(task.conversion_ids)}, **LIMITS
-    ) as w:
+
+    def outputs(task: StandInTask) -> list[bytes]:
+        return [garbage] * len(task.conversion_ids)
+
+    async with world(tmp_path, mg_options={"outputs": outputs}, **LIMITS) as w:
         parent, result = await delivered_song(w)
         before = {t["id"] for t in w.tasks()}
         submit = await rewrite(

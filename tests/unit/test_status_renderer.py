@@ -88,6 +88,7 @@ def make_renderer(store: Store, channel: FakeChannel) -> tuple[StatusRenderer, T
         tracker=SimpleNamespace(events=events, delivery=SimpleNamespace(idle=idle)),
         wait_until_ready=ready,
         channel_for=lambda task: channel,
+        waveforms=None,
     )
     return StatusRenderer(bot), events  # type: ignore[arg-type]
 
