@@ -14,6 +14,7 @@ from tests.standins.discord import StoredMessage
 from tests.standins.discord.model import StoredAttachment
 from tests.standins.musicgpt import HOLD, StandInTask
 from tests.support.world import (
+    RecordingServer,
     World,
     poll_until,
     status_message_of,
@@ -191,3 +192,40 @@ async def test_picture_survives_a_sigkill_and_is_not_uploaded_again(tmp_path: Pa
         final = status_message_of(w, task_id)
         assert assert_shows_picture(final, task_id).id == first.id
         assert uploads_of(w, task_id) == 1
+
+
+async def inpaint_link(w: World, url: str) -> int:
+    before = {t["id"] for t in w.tasks()}
+    ix = await w.dc.invoke_command(
+        "inpaint",
+        {"prompt": "opera", "start": "1", "end": "2", "audio_url": url},
+        user_id=w.alice.id,
+    )
+    assert (await ix.wait_callback()).type == 9
+    await ix.submit_modal({}, user_id=w.alice.id)
+
+    def new_task() -> int | None:
+        fresh = new_task_ids(w, before)
+        return fresh[0] if fresh else None
+
+    return int(await poll_until(new_task, 30, "the inpaint to be stored", every=0.05))
+
+
+async def test_a_link_to_discords_cdn_gets_its_picture(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        w.mg.script_delays(HOLD)
+        url = w.attach("song.mp3", "tone.mp3")["url"]
+        task_id = await inpaint_link(w, url)
+        assert_shows_picture(await wait_picture(w, task_id), task_id)
+        [sent] = w.mg.submits
+        assert sent.fields["audio_url"] == url  # MusicGPT still gets the link as it is
+
+
+async def test_a_link_elsewhere_gets_no_picture_and_is_not_fetched(tmp_path: Path) -> None:
+    async with RecordingServer() as trap, world(tmp_path, **LIMITS) as w:
+        task_id = await inpaint_link(w, trap.url("/song.mp3"))
+        await wait_task(w, task_id, lambda r: r["waveform_state"] == "none", "no picture")
+        await wait_status_of(w, task_id, "delivered")
+        assert picture_of(status_message_of(w, task_id), task_id) is None
+        assert uploads_of(w, task_id) == 0
+        assert trap.requests == []  # the bot never reached the member's host
