@@ -43,6 +43,7 @@ async def run(settings: Settings) -> None:
     from bot.spool import Spool
     from bot.store import Store
     from bot.tracker import Tracker
+    from bot.waveforms import Waveforms
 
     point_discord_at(settings)
     async with contextlib.AsyncExitStack() as resources:
@@ -97,6 +98,16 @@ async def run(settings: Settings) -> None:
             attachment_origins=settings.attachment_origins,
             media=media,
         )
+        waveforms = Waveforms(
+            store,
+            settings.database_path.parent / "waveforms",
+            session=session,
+            worker=media,
+            inputs_dir=inputs.directory,
+            max_bytes=settings.max_audio_bytes,
+            allowed_origins=settings.attachment_origins,
+        )
+        await waveforms.sweep()
         bot: SingingBot | None = None
 
         def is_connected() -> bool:
@@ -123,6 +134,7 @@ async def run(settings: Settings) -> None:
             inputs=inputs,
             guild_settings=GuildSettingsService(store),
             http_server=http_server,
+            waveforms=waveforms,
         )
         running = bot
         loop = asyncio.get_running_loop()

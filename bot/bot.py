@@ -26,6 +26,7 @@ from bot.tracker import Tracker
 from bot.tree import SingingTree, send_ephemeral
 from bot.ui.buttons import DYNAMIC_ITEMS, ButtonActions
 from bot.ui.modals import stale_modal_message
+from bot.waveforms import Waveforms
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class SingingBot(commands.Bot):
         inputs: InputStore,
         guild_settings: GuildSettingsService,
         http_server: HttpServer,
+        waveforms: Waveforms | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -89,6 +91,8 @@ class SingingBot(commands.Bot):
         # What each server's owner set with /settings: `await bot.guild_settings.get(guild_id)`.
         self.guild_settings = guild_settings
         self.http_server = http_server
+        # Inpaints' waveform pictures, which the status renderer shows.
+        self.waveforms = waveforms
         # Set once SIGTERM (or anything) asked the bot to stop: new commands are turned away.
         self.stopping = asyncio.Event()
         self.setup_started = False  # discord_link.sign_in: login may be retried until then

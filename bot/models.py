@@ -33,6 +33,14 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.DELIVERED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
+class WaveformState(StrEnum):
+    """Where an inpaint's waveform picture stands (`bot.waveforms`); None: not made yet."""
+
+    READY = "ready"  # the PNG is on disk, not yet on the status message
+    POSTED = "posted"  # uploaded with the status message; later edits keep it
+    NONE = "none"  # no picture can be made (no audio the bot may read, or it didn't decode)
+
+
 class ConversionStatus(StrEnum):
     """MusicGPT's own status values; anything unrecognised is UNKNOWN (treated as not done)."""
 
@@ -203,6 +211,7 @@ class Task:
     thread_wanted: bool = False
     thread_id: int | None = None
     thread_refusal: str | None = None
+    waveform_state: WaveformState | None = None  # inpaints only (bot.waveforms)
 
     @property
     def audio(self) -> AudioSource:

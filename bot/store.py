@@ -31,6 +31,7 @@ from bot.models import (
     Task,
     TaskKind,
     TaskStatus,
+    WaveformState,
 )
 
 # Numbered migrations: index + 1 is the schema version they bring the database to.
@@ -133,6 +134,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (guild_id, key)
     ) WITHOUT ROWID;
     """,
+    # 6: an inpaint's waveform picture: made (its PNG in waveforms/), posted, or none.
+    """
+    ALTER TABLE tasks ADD COLUMN waveform_state TEXT;
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -187,6 +192,7 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
     "quota_refunded": bool,
     "webhook_seen": bool,
     "thread_wanted": bool,
+    "waveform_state": lambda v: WaveformState(v) if v else None,
 }
 _TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
 # Per shape of result row (its column names): for each Task field, (column index, decoder).
@@ -245,7 +251,7 @@ _NEEDS_INPUT = "status IN ('queued', 'submitting')"
 # What a failed read or write raises: aiosqlite passes sqlite3's own exceptions through.
 DatabaseError = sqlite3.Error
 PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
-BOT_FOLDERS = ("audio", "outputs", "inputs")  # what the bot keeps next to its database
+BOT_FOLDERS = ("audio", "outputs", "inputs", "waveforms")  # what the bot keeps next to its database
 
 
 def make_private(path: Path) -> None:
@@ -771,3 +777,16 @@ class Store:
             await self._db.execute(
                 "UPDATE tasks SET input_sha256 = ? WHERE id = ?", (sha256, task_id)
             )
+
+    # --- waveform pictures (bot.waveforms) -------------------------------------------------
+
+    async def set_waveform_state(
+        self, task_id: int, state: WaveformState, *, was: WaveformState | None
+    ) -> bool:
+        """Move the task's picture from `was` to `state`; False when it stood elsewhere."""
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "UPDATE tasks SET waveform_state = ? WHERE id = ? AND waveform_state IS ?",
+                (state.value, task_id, was.value if was else None),
+            )
+            return cursor.rowcount == 1

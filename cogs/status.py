@@ -4,6 +4,10 @@ It consumes the tracker's "task N changed" events and never holds the tracker up
 the latest state wins: changes that arrive while a message is being edited are folded into
 one more edit of whatever the task looks like by then. A few renders run at once, so a burst
 of finished tasks doesn't take the event loop away from posting their songs.
+
+An inpaint's waveform picture (`bot.waveforms`) is drawn in the background from its first
+show on; its arrival is one more change. The PNG is uploaded once, with whichever send or
+edit first finds it ready; later edits only name it (`attachment://`), and Discord keeps it.
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 import discord
 from discord.ext import commands, tasks
 
 from bot.bot import SingingBot
-from bot.models import Task, TaskStatus
-from bot.progress import status_view
+from bot.models import Task, TaskStatus, WaveformState
+from bot.progress import StatusView, status_view
 from bot.ui.buttons import status_buttons
 from bot.ui.status import status_embed
+from bot.waveforms import attachment_name, wants_picture
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +47,12 @@ class StatusRenderer(commands.Cog):
         self._store = bot.store
         self._rendering: set[int] = set()
         self._again: set[int] = set()  # changed while being rendered: render once more
-        self._shown: dict[int, tuple[str, str | None]] = {}
+        self._shown: dict[int, tuple[str, str | None, str | None]] = {}
         self._locks: dict[int, asyncio.Lock] = {}  # one render of a task at a time
         self._slots = asyncio.Semaphore(CONCURRENT_RENDERS)
         self._consumer: asyncio.Task[None] | None = None
         self._renders: set[asyncio.Task[None]] = set()
+        self._drawing: dict[int, asyncio.Task[None]] = {}  # waveform jobs, by task
 
     async def cog_load(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
@@ -53,7 +60,7 @@ class StatusRenderer(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.refresh_progress.cancel()
-        for task in [self._consumer, *self._renders]:
+        for task in [self._consumer, *self._renders, *self._drawing.values()]:
             if task is not None:
                 task.cancel()
 
@@ -97,20 +104,26 @@ class StatusRenderer(commands.Cog):
         lock = self._locks.setdefault(task_id, asyncio.Lock())
         async with lock:
             task = await self._store.get_task(task_id)
-            if task is None or self._posting_soon(task):
+            if task is None:
+                return
+            self._start_waveform(task)
+            if self._posting_soon(task):
                 return
             queued = task.status is TaskStatus.QUEUED
             position = await self._store.queue_position(task_id) if queued else 0
             view = status_view(task, position, time.time())
-            rendered = (view.stage, view.progress)
+            picture = _picture_key(task.waveform_state)
+            rendered = (view.stage, view.progress, picture)
             # The buttons follow the status (Cancel only while queued), so the stage, which
             # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:
-                await self._put(task, status_embed(view), status_buttons(task))
+                if await self._put(task, view, status_buttons(task)):
+                    rendered = (view.stage, view.progress, "shown")
                 self._shown[task_id] = rendered
             if task.status.is_final:
                 self._shown.pop(task_id, None)
                 self._locks.pop(task_id, None)
+                await self._picture_done(task_id)
 
     def _posting_soon(self, task: Task) -> bool:
         """True (and a look again scheduled) while the result is likely to be posted soon."""
@@ -123,21 +136,63 @@ class StatusRenderer(commands.Cog):
         asyncio.get_running_loop().call_later(left, events.publish, task.id)
         return True
 
-    async def _put(self, task: Task, embed: discord.Embed, view: discord.ui.View | None) -> None:
+    async def _put(self, task: Task, status: StatusView, view: discord.ui.View | None) -> bool:
+        """Send or edit the status message; True when this uploaded the waveform picture."""
         channel = self.bot.status_channel_for(task)  # a thread's starter is in the channel
         # The embed names the requester as a mention; embeds never ping, and the message says
         # so explicitly too, on every send and edit (the bot's default could change).
         nobody = discord.AllowedMentions.none()
+        waveforms = self.bot.waveforms
+        upload = waveforms.picture(task) if waveforms is not None else None
+        name = attachment_name(task.id)
+        posted = task.waveform_state is WaveformState.POSTED
         if task.status_message_id is not None:
             try:
                 existing = channel.get_partial_message(task.status_message_id)  # type: ignore[attr-defined]
+                embed = status_embed(status, picture=name if upload or posted else None)
+                extra: dict[str, Any] = {}
+                if upload is not None:  # once: without `attachments`, an edit keeps them
+                    extra["attachments"] = [discord.File(upload, filename=name)]
                 # view=None takes a Cancel button away once the task left the queue.
-                await existing.edit(embed=embed, view=view, allowed_mentions=nobody)
-                return
+                await existing.edit(embed=embed, view=view, allowed_mentions=nobody, **extra)
+                if upload is not None and waveforms is not None:
+                    await waveforms.posted(task)
+                return upload is not None
             except discord.NotFound:
                 log.info("status message of task %s was deleted; posting a new one", task.id)
-        message = await channel.send(embed=embed, view=view, allowed_mentions=nobody)  # type: ignore[arg-type]
+            if posted and waveforms is not None:  # the picture went with the old message
+                upload = waveforms.path_for(task.id)
+                upload = upload if upload.is_file() else None
+        embed = status_embed(status, picture=name if upload else None)
+        extra = {"file": discord.File(upload, filename=name)} if upload is not None else {}
+        message = await channel.send(embed=embed, view=view, allowed_mentions=nobody, **extra)  # type: ignore[arg-type]
         await self._store.set_status_message(task.id, message.id)
+        if upload is not None and waveforms is not None:
+            await waveforms.posted(task)
+        return upload is not None
+
+    # --- waveform pictures -------------------------------------------------------------
+
+    def _start_waveform(self, task: Task) -> None:
+        """Draw an inpaint's picture in the background, once per task (and per start)."""
+        waveforms = self.bot.waveforms
+        if waveforms is None or not wants_picture(task) or task.id in self._drawing:
+            return
+
+        async def draw() -> None:
+            try:
+                if await waveforms.make(task.id):
+                    self.bot.tracker.events.publish(task.id)  # the picture is one more change
+            finally:
+                self._drawing.pop(task.id, None)
+
+        self._drawing[task.id] = asyncio.create_task(draw(), name=f"waveform-{task.id}")
+
+    async def _picture_done(self, task_id: int) -> None:
+        """A final task's posted picture is Discord's to keep: the bot's copy goes."""
+        waveforms = self.bot.waveforms
+        if waveforms is not None and task_id not in self._drawing:
+            await waveforms.discard_if_posted(task_id)
 
     @tasks.loop(seconds=REFRESH_SECONDS)
     async def refresh_progress(self) -> None:
@@ -155,6 +210,13 @@ class StatusRenderer(commands.Cog):
     @refresh_progress.before_loop
     async def _before_refresh(self) -> None:
         await self.bot.wait_until_ready()
+
+
+def _picture_key(state: WaveformState | None) -> str | None:
+    """What the status shows of its picture: one to upload, one shown, or none."""
+    if state is WaveformState.READY:
+        return "upload"
+    return "shown" if state is WaveformState.POSTED else None
 
 
 async def setup(bot: SingingBot) -> None:

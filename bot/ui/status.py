@@ -21,7 +21,9 @@ STAGE_LIMIT = 1024  # a stage is a line or two; an error text longer than this i
 REQUESTER_FIELD = "Asked by"
 
 
-def status_embed(view: StatusView) -> discord.Embed:
+def status_embed(view: StatusView, *, picture: str | None = None) -> discord.Embed:
+    """`picture`: the file name of an attachment of the status message to show as its
+    image (an inpaint's waveform)."""
     colour = COLOURS["failed" if view.failed else "finished" if view.finished else "working"]
     stage = shown(view.stage, STAGE_LIMIT)
     # The bar is the bot's own (block characters and a percentage); it goes in a code span.
@@ -33,4 +35,6 @@ def status_embed(view: StatusView) -> discord.Embed:
     for name, value in view.details:
         # The prompt is the member's words: a field of its own, full width, shown literally.
         embed.add_field(name=name, value=shown(value, FIELD_LIMIT), inline=name != "Prompt")
+    if picture is not None:
+        embed.set_image(url=f"attachment://{picture}")
     return embed

@@ -89,6 +89,7 @@ def make_renderer(store: Store, channel: FakeChannel) -> tuple[StatusRenderer, T
         wait_until_ready=ready,
         channel_for=lambda task: channel,
         status_channel_for=lambda task: channel,
+        waveforms=None,
     )
     return StatusRenderer(bot), events  # type: ignore[arg-type]
 
