@@ -4,7 +4,10 @@ copy and recording it sends no second one."""
 
 from __future__ import annotations
 
+import io
+import wave
 from pathlib import Path
+from typing import Any
 
 from tests.standins.discord import InteractionHandle, StoredMessage, UserSpec
 from tests.support.world import (
@@ -104,6 +107,36 @@ async def test_closed_dms_leave_the_channel_post_and_the_status_notes_it(tmp_pat
         [refused] = dm_posts(w, w.alice, task_id)
         assert refused.status == 403
         assert row["dm_attempts"] == 1 and dm_messages(w, w.alice) == []
+
+
+def big_wav(size: int, salt: int) -> bytes:
+    """A valid WAV of about `size` bytes; `salt` makes each one's bytes differ."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(44100)
+        wav.writeframes(bytes([salt, 16]) * (size // 2))
+    return buffer.getvalue()
+
+
+async def test_what_is_too_big_for_a_dm_is_a_link_there(tmp_path: Path) -> None:
+    """Two 6 MB takes fit the server's 50 MB (tier 2) but not Discord's 10 MB in a DM: the
+    copy attaches the first and links the second."""
+
+    def outputs(task: Any) -> list[bytes]:
+        return [big_wav(6 * 1024 * 1024, n) for n, _ in enumerate(task.conversion_ids)]
+
+    async with world(tmp_path, premium_tier=2, mg_options={"outputs": outputs}, **LIMITS) as w:
+        await notify(w, w.alice, True)
+        task_id = await request_song(w)
+        row = await wait_copy_state(w, task_id, "sent")
+        first, second = w.mg.output_bytes(row["musicgpt_task_id"])
+        [post] = results_for(w, task_id)
+        assert sorted(post.files.values()) == sorted([first, second])
+        [copy] = copies_of(w, w.alice, task_id)
+        assert list(copy.files.values()) == [first]
+        assert copy.content.count("too big to attach here, download: <http") == 1
 
 
 async def test_a_button_copies_to_the_member_who_clicked(tmp_path: Path) -> None:

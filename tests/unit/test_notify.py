@@ -29,6 +29,7 @@ from cogs.delivery import copy_text
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.test_progress import BASE
 from tests.unit.test_store import NOW, create
+from tests.unit.test_voice import voice_problems
 
 OUTPUTS = (Output("http://mg/a.mp3", "c1", 61.0, "Take A"), Output("http://mg/b.mp3", "c2", 62.0))
 
@@ -326,3 +327,4 @@ def test_the_copy_carries_the_takes_the_marker_and_a_link_back(tmp_path: Path) -
     assert "too big to attach here, download: <http://mg/b.mp3>" in text
     assert "**1. Take A** · 1:01\n" in text  # the attached one has no link
     assert post_link(None, 3, 99) == "https://discord.com/channels/@me/3/99"
+    assert not voice_problems(text), text
