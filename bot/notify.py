@@ -31,10 +31,6 @@ class CopyState(StrEnum):
     REFUSED = "refused"  # Discord said 50007: the member's DMs are closed
     FAILED = "failed"  # anything else, after a few tries: given up quietly
 
-    @property
-    def is_final(self) -> bool:
-        return self in (CopyState.SENT, CopyState.REFUSED, CopyState.FAILED)
-
 
 class CopyRefused(Exception):
     """The member's DMs are closed (50007): the status says so, nothing is retried."""
