@@ -41,6 +41,7 @@ EXTENSIONS = (
     "cogs.actions",
     "cogs.threads",
     "cogs.context",
+    "cogs.notify",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 

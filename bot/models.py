@@ -212,6 +212,11 @@ class Task:
     thread_id: int | None = None
     thread_refusal: str | None = None
     waveform_state: WaveformState | None = None  # inpaints only (bot.waveforms)
+    # A DM copy for the requester (/notify): None when not wanted, else a
+    # `bot.notify.CopyState` value; the claims made so far, and the DM once sent.
+    dm_state: str | None = None
+    dm_attempts: int = 0
+    dm_message_id: int | None = None
 
     @property
     def audio(self) -> AudioSource:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.models import Task, TaskKind, TaskStatus
+from bot.notify import dm_note
 from bot.threads import refusal_of
 from bot.timecodes import format_timecode
 
@@ -135,6 +136,8 @@ def status_view(task: Task, queue_position: int, now: float) -> StatusView:
     if refused and task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
         # In the stage, so the renderer (which compares stage and bar) shows it at once.
         stage = f"{stage} {refused.why}"
+    if task.status is TaskStatus.DELIVERED and (note := dm_note(task.dm_state)):
+        stage = f"{stage} {note}"  # the DM copy was refused: one quiet line, for the requester
     title = "🎤 Singing over your instrumental" if task.kind is TaskKind.SING else "🎨 Inpainting"
     return StatusView(
         title=f"{title} · {song_ref(task.id)}",

@@ -138,6 +138,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tasks ADD COLUMN waveform_state TEXT;
     """,
+    # 7: /notify: a member's choice of a DM copy of their songs, and each task's copy (wanted
+    # when the task is delivered, then claimed, then sent or refused; `bot.notify.CopyState`).
+    """
+    CREATE TABLE member_preferences (
+        user_id INTEGER PRIMARY KEY,
+        dm_copies INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    );
+    ALTER TABLE tasks ADD COLUMN dm_state TEXT;
+    ALTER TABLE tasks ADD COLUMN dm_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN dm_message_id INTEGER;
+    CREATE INDEX tasks_dm_unfinished ON tasks (id) WHERE dm_state IN ('pending', 'sending');
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -156,6 +169,14 @@ _RETURNING_TASK = """
     (SELECT day FROM quota_charges WHERE task_id = tasks.id) AS quota_day,
     (SELECT refunded_at IS NOT NULL FROM quota_charges WHERE task_id = tasks.id) AS quota_refunded
 """
+
+
+# A delivered task's DM copy is wanted when its requester asked for copies (/notify): decided
+# in the statement that records the delivery, so a restart finds it either wanted or not.
+_COPY_WANTED = (
+    "CASE WHEN EXISTS (SELECT 1 FROM member_preferences p"
+    " WHERE p.user_id = tasks.user_id AND p.dm_copies = 1) THEN 'pending' ELSE dm_state END"
+)
 
 
 def utc_day(now: float) -> str:
@@ -581,7 +602,8 @@ class Store:
         return await self._transition(
             task_id,
             [TaskStatus.DELIVERING],
-            "status = 'delivered', delivered_message_ids = ?, finished_at = ?, updated_at = ?",
+            "status = 'delivered', delivered_message_ids = ?, finished_at = ?, updated_at = ?,"
+            f" dm_state = {_COPY_WANTED}",
             (json.dumps(list(message_ids)), now, now),
         )
 
@@ -718,6 +740,76 @@ class Store:
                     " ON CONFLICT (guild_id, key) DO UPDATE SET value = excluded.value",
                     (guild_id, key, value),
                 )
+
+    # --- DM copies (/notify, bot.notify) ----------------------------------------------------
+    # A copy goes pending -> sending (the claim: whoever gets the row sends) -> sent, refused
+    # or failed, each one guarded UPDATE like the task's own transitions; an attempt that
+    # failed gives its claim back (sending -> pending) for the next try.
+
+    async def set_dm_copies(self, user_id: int, wanted: bool, now: float) -> None:
+        """A member's /notify choice, for the songs delivered from now on."""
+        async with self._write_lock:
+            await self._db.execute(
+                "INSERT INTO member_preferences (user_id, dm_copies, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id) DO UPDATE SET dm_copies = excluded.dm_copies,"
+                " updated_at = excluded.updated_at",
+                (user_id, int(wanted), now),
+            )
+
+    async def dm_copies(self, user_id: int) -> bool:
+        row = await self._one(
+            "SELECT dm_copies FROM member_preferences WHERE user_id = ?", (user_id,)
+        )
+        return bool(row and row[0])
+
+    async def tasks_awaiting_copy(self) -> list[Task]:
+        """Delivered tasks whose DM copy is wanted but not settled (a restart resumes them)."""
+        return await self._fetch_tasks(
+            "t.dm_state IN ('pending', 'sending') AND t.status = 'delivered' ORDER BY t.id"
+        )
+
+    async def _copy_transition(
+        self, task_id: int, from_states: Sequence[str], assignments: str, params: Sequence
+    ) -> Task | None:
+        async with self._write_lock:
+            row = await self._one(
+                f"UPDATE tasks SET {assignments} WHERE id = ? AND status = 'delivered'"
+                f" AND dm_state IN ({_placeholders(from_states)}) {_RETURNING_TASK}",
+                (*params, task_id, *from_states),
+            )
+        return _task_from_row(row) if row else None
+
+    async def claim_copy(self, task_id: int, now: float) -> Task | None:
+        """pending -> sending. Only one caller wins; it alone may send the copy."""
+        return await self._copy_transition(
+            task_id,
+            ["pending"],
+            "dm_state = 'sending', dm_attempts = dm_attempts + 1, updated_at = ?",
+            (now,),
+        )
+
+    async def release_copy(self, task_id: int, now: float) -> Task | None:
+        """sending -> pending, so a later attempt can claim it again."""
+        return await self._copy_transition(
+            task_id, ["sending"], "dm_state = 'pending', updated_at = ?", (now,)
+        )
+
+    async def record_copy(
+        self, task_id: int, state: str, message_id: int | None, now: float
+    ) -> Task | None:
+        """sending -> `state` (sent, refused or failed), with the DM's id when sent."""
+        return await self._copy_transition(
+            task_id,
+            ["sending"],
+            "dm_state = ?, dm_message_id = ?, updated_at = ?",
+            (state, message_id, now),
+        )
+
+    async def give_up_copy(self, task_id: int, now: float) -> Task | None:
+        """An unsettled copy -> failed: tried enough, never to be sent."""
+        return await self._copy_transition(
+            task_id, ["pending", "sending"], "dm_state = 'failed', updated_at = ?", (now,)
+        )
 
     # --- kept inputs (bot.inputs) ----------------------------------------------------------
 

@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.bot import SingingBot
 from bot.errors import PermanentDeliveryError
 from bot.models import Task
+from bot.notify import DM_UPLOAD_LIMIT, CopyImpossible, copy_failure, post_link
 from bot.outputs import Attachable, OutputFetcher, discard
 from bot.progress import describe_length, lineage_line, song_ref
 from bot.public_text import safe_link, shown
@@ -70,6 +71,16 @@ def result_text(task: Task, outputs: Sequence[Attachable], *, show_cost: bool = 
     return "\n".join(lines)[:2000]
 
 
+def copy_text(task: Task, outputs: Sequence[Attachable], post: str | None) -> str:
+    """The DM copy (/notify): the takes as in the channel post, and a link back to it. The
+    same marker, so a restarted bot finds a copy it sent (`find_copy`)."""
+    lines = [f"Here's a copy of your song! {delivery_marker(task)}"]
+    if post:
+        lines.append(f"Posted here: {post}")
+    lines.extend(result_text(task, outputs).splitlines()[1:])  # the takes; no mention
+    return "\n".join(lines)[:2000]
+
+
 def only_the_requester(task: Task) -> discord.AllowedMentions:
     return discord.AllowedMentions(
         everyone=False, roles=False, users=[discord.Object(task.user_id)], replied_user=False
@@ -85,6 +96,7 @@ class Delivery(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tracker.attach(self)
+        self.bot.tracker.delivery.attach_copies(self)
 
     async def deliver(self, task: Task) -> Sequence[int]:
         await self.bot.wait_until_ready()
@@ -157,6 +169,81 @@ class Delivery(commands.Cog):
                 mine = me is not None and message.author.id == me.id
                 if mine and any(marker in message.content for marker in markers):
                     return [message.id]
+        return None
+
+    # --- DM copies (/notify): the tracker's `CopySender` ---------------------------------------
+
+    async def send_copy(self, task: Task) -> int:
+        """DM the requester the takes (files within DM_UPLOAD_LIMIT, links beyond it) and a
+        link to the channel post, which is already out: nothing here can change it."""
+        await self.bot.wait_until_ready()
+        dm = await self._dm_channel(task)
+        attachables = await self._outputs.fetch(task, DM_UPLOAD_LIMIT)
+        try:
+            try:
+                return await self._send_copy(dm, task, attachables)
+            except discord.HTTPException as error:
+                if error.status != 413:
+                    raise
+                log.info("DM copy of task %s too large; sending links", task.id)
+                return await self._send_copy(dm, task, [item.as_link() for item in attachables])
+        except discord.HTTPException as error:
+            failure = copy_failure(error.status, error.code)
+            if failure is None:
+                raise
+            raise failure(f"HTTP {error.status} {error.code}") from error
+        finally:
+            discard(attachables)
+
+    async def _dm_channel(self, task: Task) -> discord.DMChannel:
+        try:
+            user = self.bot.get_user(task.user_id) or await self.bot.fetch_user(task.user_id)
+            # Discord opens the DM channel even when the member's DMs are closed; the send
+            # is what it refuses (403 50007).
+            return user.dm_channel or await user.create_dm()
+        except discord.NotFound as error:
+            raise CopyImpossible("unknown user") from error
+
+    async def _send_copy(
+        self, dm: discord.DMChannel, task: Task, attachables: Sequence[Attachable]
+    ) -> int:
+        files = [
+            discord.File(item.path, filename=f"song-{task.id}-{number}{item.path.suffix}")
+            for number, item in enumerate(attachables, start=1)
+            if item.path
+        ]
+        post = None
+        if task.delivered_message_ids:
+            post = post_link(
+                task.guild_id, task.thread_id or task.channel_id, task.delivered_message_ids[0]
+            )
+        try:
+            message = await dm.send(
+                copy_text(task, attachables, post),
+                files=files,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        finally:
+            for file in files:
+                file.close()
+        return message.id
+
+    async def find_copy(self, task: Task) -> int | None:
+        """Our own copy in the requester's DMs, in case a run died between sending and
+        recording it: newer than the channel post (snowflakes grow with time). A search
+        that fails raises, so the attempt is retried instead of maybe sending twice."""
+        await self.bot.wait_until_ready()
+        me = self.bot.user
+        markers = _markers(task)
+        posted = task.delivered_message_ids
+        after = discord.Object(posted[0]) if posted else None
+        dm = await self._dm_channel(task)
+        async for message in dm.history(
+            limit=HISTORY_SEARCH_LIMIT, after=after, oldest_first=False
+        ):
+            mine = me is not None and message.author.id == me.id
+            if mine and any(marker in message.content for marker in markers):
+                return message.id
         return None
 
 

@@ -189,6 +189,7 @@ class Tracker:
                 # Queued and submitted tasks resume from the database; their status
                 # messages are refreshed once the Discord side is up.
                 self.events.publish(task.id)
+        await self.delivery.resume_copies()
         self.dispatcher.wakeup.set()
         self.poller.wakeup.set()
 

@@ -717,6 +717,27 @@ async def test_dm_and_gateway_messages(dc: DiscordStandIn, bot: commands.Bot) ->
     assert await message.attachments[0].read() == b"OggS"
 
 
+async def test_closed_dms_refuse_the_bots_message_with_50007(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    alice, bob = dc.user("alice"), dc.user("bob")
+    alice.dms_closed = True
+    user = await bot.fetch_user(alice.id)
+    # Discord still opens the DM channel; the message is what it refuses.
+    channel = await user.create_dm()
+    assert channel.id == dc.dm_channel(alice.id).id
+    with pytest.raises(discord.Forbidden) as err:
+        await channel.send("hello alice")
+    assert err.value.status == 403 and err.value.code == 50007
+    assert err.value.text == "Cannot send messages to this user"
+    assert not dc.messages(channel_id=channel.id)
+    # Only her DMs: bob's still take messages, and hers do once she opens them.
+    await (await bot.fetch_user(bob.id)).send("hello bob")
+    alice.dms_closed = False
+    sent = await channel.send("hello again")
+    assert [m.id for m in dc.messages(channel_id=channel.id)] == [sent.id]
+
+
 async def test_missed_events_are_replayed_on_resume(dc: DiscordStandIn, bot: commands.Bot) -> None:
     seen = asyncio.create_task(bot.wait_for("message", check=lambda m: "while away" in m.content))
     await dc.gateway_drop(4000)  # resumable close

@@ -86,7 +86,7 @@ async def test_readme_says_where_the_commands_work() -> None:
     section = commands_section()
     assert "**Servers and DMs.**" in section
     assert "`/sing` and `/inpaint` work in server channels only" in section
-    sentence = "`/quota`, `/history`\nand `/help` work in servers and in a DM"
+    sentence = "`/quota`, `/history`,\n`/help` and `/notify` work in servers and in a DM"
     assert sentence in section
     # ...which are exactly the commands registered for DMs (context 1) as well.
     async with registered_tree() as tree:

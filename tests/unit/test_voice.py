@@ -18,7 +18,7 @@ from unittest.mock import MagicMock
 import pytest
 from discord import app_commands
 
-from bot import errors, history, intake, spool, tree
+from bot import errors, history, intake, notify, spool, tree
 from bot.errors import (
     DiskFull,
     MusicGPTConfigurationError,
@@ -99,6 +99,9 @@ def known_messages() -> dict[str, str]:
         "quota daily": refusal_message(QuotaRefusal("daily", QuotaUsage(5, 0)), LIMITS, NOW),
         "quota active": refusal_message(QuotaRefusal("active", QuotaUsage(1, 2)), LIMITS, NOW),
     }
+    messages["notify.NOTIFY_ON"] = notify.NOTIFY_ON
+    messages["notify.NOTIFY_OFF"] = notify.NOTIFY_OFF
+    messages["notify.DMS_CLOSED"] = notify.DMS_CLOSED
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
@@ -114,7 +117,14 @@ def test_every_known_message_is_in_the_one_voice(where: str, text: str) -> None:
 async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
     async with registered_tree() as registered:
         described = command_dicts(registered)
-    assert {c["name"] for c in described} == {"sing", "inpaint", "quota", "history", "help"}
+    assert {c["name"] for c in described} == {
+        "sing",
+        "inpaint",
+        "quota",
+        "history",
+        "help",
+        "notify",
+    }
     for command in described:
         assert not voice_problems(command["description"]), command["description"]
         assert command["description"].endswith("."), command["description"]
@@ -140,6 +150,7 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     assert described["quota"]["contexts"] == [guild, bot_dm]
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]
+    assert described["notify"]["contexts"] == [guild, bot_dm]
 
 
 def test_a_song_command_from_a_dm_is_refused_in_words() -> None:

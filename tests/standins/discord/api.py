@@ -52,6 +52,9 @@ Test-facing API
         await dc.post_user_message(content, channel_id=None, user_id=None, attachments=None,
                                    files={"take.wav": b"..." or a path})  # a member posts
 
+        dc.dm_channel(user_id) -> ChannelSpec           # the bot's DM with a user
+        dc.user("alice").dms_closed = True              # the bot's DMs to her: 403 50007
+
         dc.threads(guild_id=None) -> list[ChannelSpec]  # threads, oldest first
         dc.thread(thread_id); dc.thread_of(message) -> ChannelSpec | None; dc.channel(id)
         thread.parent_id, .type (11/12), .name, .owner_id, .starter_message_id,
@@ -415,6 +418,10 @@ class DiscordStandIn:
                 return user
         known = [u.username for u in self.users.values()]
         raise LookupError(f"no user {name_or_id!r}; known: {known}")
+
+    def dm_channel(self, user_id: int) -> ChannelSpec:
+        """The bot's DM channel with a user (opened now if the bot never opened it)."""
+        return self.world.dm_channel(user_id)
 
     @property
     def default_user_id(self) -> int:

@@ -167,6 +167,9 @@ class UserSpec:
     id: int = 0
     global_name: str | None = None
     bot: bool = False
+    # The user's DMs are closed to the bot (privacy settings, or it is blocked): Discord still
+    # opens the DM channel, but a message the bot sends there is refused, 403 50007.
+    dms_closed: bool = False
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -7,9 +7,10 @@ checks the bot token (interaction and webhook routes carry none) and turns
 
 Errors use Discord's JSON shape and codes (10003 Unknown Channel, 10007 Unknown Member,
 10008 Unknown Message, 10015 Unknown Webhook, 10062 Unknown interaction, 40005 Request
-entity too large, 40060 already acknowledged, 50006 empty message, 50013 Missing
-Permissions, 50024 wrong channel type, 50027 Invalid Webhook Token, 50035 Invalid Form
-Body, 160004 thread already created for a message, 160006 too many active threads).
+entity too large, 40060 already acknowledged, 50006 empty message, 50007 Cannot send
+messages to this user (a DM to a `UserSpec.dms_closed` user), 50013 Missing Permissions,
+50024 wrong channel type, 50027 Invalid Webhook Token, 50035 Invalid Form Body, 160004
+thread already created for a message, 160006 too many active threads).
 """
 
 from __future__ import annotations
@@ -507,6 +508,11 @@ class Rest:
         send = Perm.SEND_MESSAGES_IN_THREADS if chan.is_thread else Perm.SEND_MESSAGES
         need = Perm.VIEW_CHANNEL | send | (Perm.ATTACH_FILES if files else 0)
         chan = self._channel(request, need=need)
+        if chan.guild_id is None and any(
+            (user := self.world.users.get(uid)) is not None and user.dms_closed
+            for uid in chan.recipients
+        ):
+            raise DiscordHTTPError(403, 50007, "Cannot send messages to this user")
         msg = await self.world.create_message(
             chan, request[JSON_BODY], files, author=self.world.bot_user, source="channel"
         )
