@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -58,7 +57,6 @@ DELIVERY_REASONS = ("not_allowed", "rate_limited", "http_4xx", "http_5xx", "netw
 LATENCY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 READ_TIMEOUT = 2.0  # a scrape never waits longer than this for the database
-READ_CACHE_SECONDS = 1.0  # scrapes closer together than this share one database read
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +207,7 @@ class Metrics:
         self._readings.source = source
 
     async def render(self) -> bytes:
-        """The text format, with the readings refreshed (at most once a READ_CACHE_SECONDS)."""
+        """The text format, with the readings read now."""
         await self._readings.refresh()
         return generate_latest(self.registry)
 
@@ -221,23 +219,25 @@ class _ReadingsCollector(Collector):
     def __init__(self) -> None:
         self.source: ReadingsSource | None = None
         self._last: Readings | None = None
-        self._read_at = -float("inf")
-        self._lock = asyncio.Lock()
+        self._reading: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
         if self.source is None:
             return
-        async with self._lock:  # a burst of scrapes shares one read
-            if time.monotonic() - self._read_at < READ_CACHE_SECONDS:
-                return
-            try:
-                async with asyncio.timeout(READ_TIMEOUT):
-                    self._last = await self.source()
-            except Exception as error:
-                # No figure rather than a stale one: a missing series is what alerts see.
-                log.warning("metrics: couldn't read the task counts (%s)", type(error).__name__)
-                self._last = None
-            self._read_at = time.monotonic()
+        # Scrapes arriving while a read is under way share it, so a burst of them costs
+        # the database one read (two indexed counts), not one each.
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read(self.source), name="metrics-read")
+        await asyncio.shield(self._reading)
+
+    async def _read(self, source: ReadingsSource) -> None:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                self._last = await source()
+        except Exception as error:
+            # No figure rather than a stale one: a missing series is what alerts see.
+            log.warning("metrics: couldn't read the task counts (%s)", type(error).__name__)
+            self._last = None
 
     def collect(self) -> Iterable[Metric]:
         last = self._last
