@@ -148,6 +148,10 @@ async def test_without_webhooks_metrics_are_open_and_count_a_refused_post(
     async with world(tmp_path, webhooks=False, **LIMITS) as w:
         found, _ = await samples(w, authorization=None)  # no token, no public port: open
         assert value(found, "singbot_delivery_failures_total", reason="not_allowed") == 0
+        assert value(found, "singbot_requests_total", kind="sing", outcome="refused") == 0
+
+        ix = await w.dc.invoke_command("sing", {"prompt": "x"}, user_id=w.alice.id)
+        assert "Attach an audio file" in (await ix.wait_callback()).data["content"]
 
         w.mg.script_delays(HOLD)
         task_id = await request_song(w)
@@ -163,5 +167,7 @@ async def test_without_webhooks_metrics_are_open_and_count_a_refused_post(
         assert value(found, "singbot_requests_total", kind="sing", outcome="failed") == 1
         assert value(found, "singbot_requests_total", kind="sing", outcome="delivered") == 0
         assert value(found, "singbot_completion_to_post_seconds_count") == 0
+        assert value(found, "singbot_requests_total", kind="sing", outcome="refused") == 1
+        assert value(found, "singbot_requests_total", kind="inpaint", outcome="refused") == 0
         # Process metrics come from the bot's own registry too.
         assert value(found, "process_open_fds") > 0
