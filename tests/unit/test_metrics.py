@@ -396,3 +396,16 @@ async def test_no_metrics_no_route() -> None:
         assert (await get(f"http://127.0.0.1:{server.port}/metrics"))[0] == 404
     finally:
         await server.stop()
+
+
+def test_metrics_token_is_optional_long_and_never_shown() -> None:
+    from bot.config import load_settings
+    from bot.errors import ConfigError
+
+    env = {"DISCORD_TOKEN": "d", "MUSICGPT_API_KEY": "m"}
+    assert load_settings(env).metrics_token is None
+    settings = load_settings({**env, "METRICS_TOKEN": TOKEN})
+    assert settings.metrics_token == TOKEN and TOKEN not in repr(settings)
+    for bad in ("short", "sixteen chars wi", "ünicode-token-0123456789"):
+        with pytest.raises(ConfigError, match="METRICS_TOKEN must be at least 16 ASCII"):
+            load_settings({**env, "METRICS_TOKEN": bad})
