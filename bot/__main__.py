@@ -33,10 +33,11 @@ async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
     from bot.guild_settings import GuildSettingsService
-    from bot.http import Health, HttpServer, webhook_base_url
+    from bot.http import Health, HttpServer, MetricsAccess, webhook_base_url
     from bot.inputs import InputStore
     from bot.intake import Intake
     from bot.media.worker import MediaWorker
+    from bot.metrics import Metrics
     from bot.models import QuotaLimits
     from bot.musicgpt.client import MusicGPTClient
     from bot.quota import QuotaService
@@ -46,6 +47,9 @@ async def run(settings: Settings) -> None:
     from bot.waveforms import Waveforms
 
     point_discord_at(settings)
+    if settings.metrics_token:
+        REDACTOR.add_secret(settings.metrics_token)
+    metrics = Metrics(process_collectors=True)
     async with contextlib.AsyncExitStack() as resources:
         # No total limit (a 25 MB file may take a while), but a server that stops sending
         # for 30 s gives up the transfer; the MusicGPT client sets its own per-call timeouts.
@@ -76,7 +80,9 @@ async def run(settings: Settings) -> None:
         )
         tracker = Tracker(
             store,
-            MusicGPTClient(session, settings.musicgpt_api_base, settings.musicgpt_api_key),
+            MusicGPTClient(
+                session, settings.musicgpt_api_base, settings.musicgpt_api_key, metrics=metrics
+            ),
             settings,
             webhook_base_url=(
                 webhook_base_url(settings.public_base_url, secret)
@@ -84,7 +90,9 @@ async def run(settings: Settings) -> None:
                 else None
             ),
             inputs=inputs,
+            metrics=metrics,
         )
+        metrics.read_from(tracker.readings)
         quota = QuotaService(
             store, QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active)
         )
@@ -97,6 +105,7 @@ async def run(settings: Settings) -> None:
             spool=Spool(audio_dir, cap_bytes=settings.audio_spool_bytes),
             attachment_origins=settings.attachment_origins,
             media=media,
+            metrics=metrics,
         )
         waveforms = Waveforms(
             store,
@@ -123,6 +132,8 @@ async def run(settings: Settings) -> None:
             ),
             host=settings.webhook_host,
             port=settings.webhook_port,
+            metrics=metrics,
+            metrics_access=MetricsAccess(settings.metrics_token, public=settings.uses_webhooks),
         )
         bot = SingingBot(
             settings=settings,

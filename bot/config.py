@@ -18,6 +18,7 @@ from bot.errors import ConfigError
 T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_TOKEN_LENGTH = 16  # METRICS_TOKEN
 
 UrlOrigin = tuple[str, str, int]  # scheme, host, port: what a URL may be fetched from
 DISCORD_CDN_ORIGINS: frozenset[UrlOrigin] = frozenset(
@@ -65,6 +66,9 @@ class Settings:
     log_level: str = "INFO"
     # Whether result posts show what the song cost in MusicGPT credits, to the whole channel.
     show_cost: bool = False
+    # The bearer token GET /metrics asks for; None: /metrics is open when the port is only
+    # for polling, and off when webhooks make the port public (bot/http.py).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def max_audio_bytes(self) -> int:
@@ -132,6 +136,17 @@ def _url(*schemes: str) -> Callable[[str, str], str]:
 
 
 def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _token(name: str, raw: str) -> str:
+    # It may face the internet: a short one could be guessed. A header carries ASCII, no spaces.
+    plain = all(c.isascii() and c.isprintable() and not c.isspace() for c in raw)
+    if len(raw) < MIN_TOKEN_LENGTH or not plain:
+        raise ConfigError(
+            f"{name} must be at least {MIN_TOKEN_LENGTH} ASCII characters without spaces "
+            "(e.g. from `openssl rand -hex 32`)"
+        )
     return raw
 
 
@@ -205,4 +220,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ),
         log_level=_optional(env, "LOG_LEVEL", _log_level, defaults.log_level),
         show_cost=_optional(env, "SHOW_COST", _flag, defaults.show_cost),
+        metrics_token=_optional(env, "METRICS_TOKEN", _token, None),
     )

@@ -1,4 +1,5 @@
-"""The bot's own HTTP server: MusicGPT's webhooks, /livez, /readyz (and /healthz, its alias).
+"""The bot's own HTTP server: MusicGPT's webhooks, /livez, /readyz (and /healthz, its alias),
+/metrics.
 
 /livez answers 200 while the event loop runs: restart the process when it doesn't. /readyz
 answers 200 only when the bot can do its job *now*: connected to Discord's gateway at this
@@ -18,6 +19,13 @@ new connection HEAD_SECONDS to finish its request's headers; after a response ai
 keep-alive timer (KEEPALIVE_SECONDS, not its default of an hour) bounds the wait for the next
 one; a webhook body must arrive within BODY_SECONDS; and at most MAX_CONNECTIONS are open at
 once, more are closed as they come.
+
+/metrics (Prometheus' text format, bot/metrics.py) says how much the bot is used and how
+MusicGPT and Discord behave: nobody's business on the internet. So with METRICS_TOKEN set it
+asks for `Authorization: Bearer <token>`, from anywhere; without one it is open only while
+the port is not public (no PUBLIC_BASE_URL: it listens on 127.0.0.1 unless WEBHOOK_HOST says
+otherwise), and answers 403 once webhooks make it public. Not by the peer's address: behind
+a reverse proxy on the same machine every request comes from 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from typing import cast
 
 import orjson
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.metrics import Metrics
 from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -137,11 +147,36 @@ class BoundedConnection(asyncio.Protocol):
             self._transport.close()
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsAccess:
+    """Who may GET /metrics: the holders of `token` when there is one, else anyone while
+    the port is `public` is False, else no one."""
+
+    token: str | None = field(default=None, repr=False)
+    public: bool = False
+
+    def allows(self, authorization: str | None) -> bool:
+        if self.token is None:
+            return not self.public
+        expected = f"Bearer {self.token}".encode()
+        return hmac.compare_digest((authorization or "").encode(), expected)
+
+
 class HttpServer:
     def __init__(
-        self, tracker: Tracker, secret: str, health: Health, *, host: str, port: int
+        self,
+        tracker: Tracker,
+        secret: str,
+        health: Health,
+        *,
+        host: str,
+        port: int,
+        metrics: Metrics | None = None,
+        metrics_access: MetricsAccess | None = None,
     ) -> None:
         self._tracker = tracker
+        self._metrics = metrics
+        self._metrics_access = metrics_access or MetricsAccess()
         self._secret = secret.encode()
         self._health = health
         self._host = host
@@ -156,6 +191,7 @@ class HttpServer:
         self.app.router.add_get("/readyz", self._readyz)
         # The name older set-ups (and the Docker HEALTHCHECK) ask: the same as /readyz.
         self.app.router.add_get("/healthz", self._readyz)
+        self.app.router.add_get("/metrics", self._serve_metrics)
 
     @property
     def port(self) -> int:
@@ -230,6 +266,25 @@ class HttpServer:
     async def _livez(self, request: web.Request) -> web.Response:
         """The process serves: nothing else is asked, so a Discord outage never restarts it."""
         return web.json_response({"ok": True})
+
+    async def _serve_metrics(self, request: web.Request) -> web.Response:
+        if self._metrics is None:
+            raise web.HTTPNotFound()
+        access = self._metrics_access
+        if not access.allows(request.headers.get("Authorization")):
+            if access.token is None:
+                return web.json_response(
+                    {"ok": False, "error": "set METRICS_TOKEN to serve /metrics on a public port"},
+                    status=403,
+                )
+            return web.json_response(
+                {"ok": False, "error": "bearer token required"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        # A few KB; the database part is two indexed counts, cached for a second.
+        body = await self._metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _readyz(self, request: web.Request) -> web.Response:
         try:

@@ -33,6 +33,7 @@ from bot.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
 from bot.media.names import plainly_not_audio
 from bot.media.worker import MediaWorker
+from bot.metrics import Metrics
 from bot.models import Gender, QuotaRefusal, Request, Task, TaskKind
 from bot.quota import QuotaService
 from bot.spool import PARTIAL_SUFFIX, Reservation, Spool, is_disk_full
@@ -159,8 +160,10 @@ class Intake:
         spool: Spool,
         attachment_origins: Collection[UrlOrigin] = DISCORD_CDN_ORIGINS,
         media: MediaWorker | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
+        self._metrics = metrics or Metrics()
         self._tracker = tracker
         self._quota = quota
         self._download_slots = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
@@ -187,6 +190,17 @@ class Intake:
     ) -> PendingAudio:
         """Checks that need no download; starts the download; replaces the member's older
         form for this command. Raises UserFacingError."""
+        with self._metrics.refusals(kind):
+            return await self._begin(user_id, kind=kind, attachment=attachment, audio_url=audio_url)
+
+    async def _begin(
+        self,
+        user_id: int,
+        *,
+        kind: TaskKind,
+        attachment: AttachmentRef | None,
+        audio_url: str | None,
+    ) -> PendingAudio:
         audio_url = audio_url.strip() if audio_url else None
         if attachment is None and not audio_url:
             raise AudioRejected("Attach an audio file (`audio`) or give a link (`audio_url`).")
@@ -258,11 +272,12 @@ class Intake:
         the one-transaction charge of a form's submit. Without `pending` the audio is the
         request's `audio_url`. Raises UserFacingError; a refused request's file goes."""
         pending = pending or PendingAudio(url=request.audio_url)
-        with pending.discarded_on_error():
-            whole = "Lyrics" if request.kind is TaskKind.SING else "Lyrics of the whole song"
-            _check_length(whole, request.lyrics)
-            _check_length("New lyrics for the replaced part", request.lyrics_section_to_replace)
-        return await self._queue(request, pending, span=span)
+        with self._metrics.refusals(request.kind):
+            with pending.discarded_on_error():
+                whole = "Lyrics" if request.kind is TaskKind.SING else "Lyrics of the whole song"
+                _check_length(whole, request.lyrics)
+                _check_length("New lyrics for the replaced part", request.lyrics_section_to_replace)
+            return await self._queue(request, pending, span=span)
 
     def _forget(self, key: tuple[int, TaskKind], pending: PendingAudio) -> None:
         if self._forms.get(key) is pending:
@@ -319,7 +334,7 @@ class Intake:
     ) -> Task:
         """`parent_*`: the song and take a context menu's file is, when it is one of ours."""
         await self._refuse_repeat(pending, TaskKind.SING)
-        with self._one_submit(pending) as outcome:
+        with self._one_submit(pending) as outcome, self._metrics.refusals(TaskKind.SING):
             with pending.discarded_on_error():
                 lyrics = lyrics.strip()
                 if not lyrics:
@@ -356,7 +371,7 @@ class Intake:
     ) -> Task:
         lyrics, new_lyrics = (lyrics or "").strip() or None, (new_lyrics or "").strip() or None
         await self._refuse_repeat(pending, TaskKind.INPAINT)
-        with self._one_submit(pending) as outcome:
+        with self._one_submit(pending) as outcome, self._metrics.refusals(TaskKind.INPAINT):
             with pending.discarded_on_error():
                 _check_length("Lyrics of the whole song", lyrics)
                 _check_length("New lyrics for the replaced part", new_lyrics)

@@ -400,6 +400,11 @@ class Store:
         row = await self._one("SELECT COUNT(*) FROM tasks WHERE status = 'submitted'")
         return int(row[0]) if row else 0
 
+    async def count_queued(self) -> int:
+        """Tasks waiting in our queue (/metrics)."""
+        row = await self._one("SELECT COUNT(*) FROM tasks WHERE status = 'queued'")
+        return int(row[0]) if row else 0
+
     async def polls_due(self, now: float, limit: int, *, skip: Iterable[int] = ()) -> list[Task]:
         """Submitted tasks due to be polled by `now`, soonest first, leaving out `skip`
         (polls already under way)."""

@@ -42,6 +42,7 @@ from bot.errors import (
     MusicGPTUnavailable,
     MusicGPTValidationError,
 )
+from bot.metrics import Metrics
 from bot.models import AudioSource, ConversionResult, Gender, SubmitReceipt, TaskKind
 from bot.musicgpt.parse import MAX_ERROR_TEXT, parse_conversion, parse_receipt, trim
 
@@ -126,6 +127,11 @@ class _Call:
         return self.method == "POST"
 
     @property
+    def endpoint(self) -> str:
+        """Its label in /metrics."""
+        return "submit" if self.is_submit else "byId"
+
+    @property
     def retry_safe_statuses(self) -> frozenset[int]:
         return _RETRY_STATUSES_SUBMIT if self.is_submit else _RETRY_STATUSES_GET
 
@@ -171,6 +177,7 @@ class MusicGPTClient:
         upload_timeout: float = 600.0,
         connect_timeout: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -182,6 +189,7 @@ class MusicGPTClient:
         self._backoff_max = backoff_max
         self._max_retry_after = max_retry_after
         self._sleep = sleep  # the wait between attempts; tests record it instead of waiting
+        self._metrics = metrics or Metrics()  # every attempt counts: MusicGPT's limits do
         # An explicit connect timeout makes aiohttp raise ConnectionTimeoutError, which tells
         # "never reached MusicGPT" (safe to retry a submit) apart from a timeout after sending.
         self._get_timeout = aiohttp.ClientTimeout(
@@ -378,11 +386,14 @@ class MusicGPTClient:
                     upload_tracker=tracker,
                 ) as resp:
                     body = await _read_body(resp)
+                    self._metrics.musicgpt_call(call.endpoint, resp.status)
                     return _Answer(resp.status, body, parse_retry_after(resp.headers))
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # The connection never opened, so MusicGPT never saw the request.
+                self._metrics.musicgpt_call(call.endpoint, None)
                 raise _Retryable(f"could not connect ({_describe(exc)})") from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
+                self._metrics.musicgpt_call(call.endpoint, None)
                 if tracker is not None and await _body_fully_sent(tracker):
                     raise MusicGPTSubmitUncertain(
                         f"MusicGPT {call.what} was sent but no answer came back "

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import sentence
+from bot.metrics import Metrics, Readings
 from bot.models import (
     ConversionResult,
     ConversionStatus,
@@ -84,13 +85,20 @@ class Tracker:
         timing: Timing | None = None,
         events: TaskEvents | None = None,
         inputs: InputKeeper | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         clock = clock or SystemClock()
         self._musicgpt = musicgpt
         self.events = events or TaskEvents()
         self.health = MusicGPTHealth(clock)
         self._ctx = TrackerContext(
-            store, self.events, clock, timing or Timing(), self.health, inputs=inputs
+            store,
+            self.events,
+            clock,
+            timing or Timing(),
+            self.health,
+            inputs=inputs,
+            metrics=metrics or Metrics(),
         )
         self.poller = Poller(
             self._ctx,
@@ -164,6 +172,18 @@ class Tracker:
             },
         }
 
+    async def readings(self) -> Readings:
+        """What /metrics shows of the queue and of MusicGPT's limits, read now."""
+        store, parallel, budget = self._ctx.store, self.dispatcher.parallelism, self.poller.budget
+        return Readings(
+            tasks_queued=await store.count_queued(),
+            tasks_at_musicgpt=await store.count_in_flight(),
+            polls_per_minute=budget.per_minute,
+            polls_per_minute_configured=budget.configured,
+            parallel=parallel.limit,
+            parallel_configured=parallel.configured,
+        )
+
     async def stop(self, grace: float = 0) -> None:
         """Take no new work (nothing more is sent or polled), give what is under way (submits
         uploading, polls, deliveries) up to `grace` seconds to finish and be recorded, then
@@ -218,6 +238,7 @@ class Tracker:
                 input_sha256=input_sha256,
             )
         if isinstance(created, Task):
+            self._ctx.metrics.request(request.kind, "queued")
             self.events.publish(created.id)
             self.dispatcher.queued()
         return created
@@ -227,6 +248,7 @@ class Tracker:
         removed. The task as it was, or None when it wasn't theirs or had left the queue."""
         cancelled = await self._ctx.store.cancel_queued(task_id, user_id, self._ctx.clock.now())
         if cancelled is not None:
+            self._ctx.metrics.request(cancelled.kind, "cancelled")
             remove_file(cancelled.audio_path)
             self.events.publish(task_id)
         return cancelled

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.errors import MusicGPTConfigurationError, MusicGPTSubmitUncertain, MusicGPTUnavailable
+from bot.metrics import Metrics
 from bot.models import Task
 from bot.store import Store
 from bot.tracker.events import TaskEvents
@@ -111,6 +112,7 @@ class TrackerContext:
     timing: Timing
     health: MusicGPTHealth
     inputs: InputKeeper | None = None  # None: uploads are not kept after submit
+    metrics: Metrics = field(default_factory=Metrics)
     # Set whenever a MusicGPT slot may have come free (a task finished or failed).
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -146,6 +148,7 @@ class TrackerContext:
         failed = await self.store.mark_failed(task.id, reason, self.clock.now())
         remove_file(task.audio_path)
         if failed is not None:
+            self.metrics.request(task.kind, "failed")
             self.slot_freed.set()
             self.events.publish(task.id)
         return failed

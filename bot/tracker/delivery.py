@@ -108,15 +108,19 @@ class DeliveryWorker:
             if not message_ids:
                 message_ids = await poster.deliver(task)
         except PermanentDeliveryError as error:
+            self._ctx.metrics.delivery_failed(error)
             log.warning("delivery of task %s impossible: %s", task_id, error)
             await self._ctx.fail(task, error.user_message)
             return True
-        except Exception:
+        except Exception as error:
+            self._ctx.metrics.delivery_failed(error)
             log.exception("delivery of task %s failed; will retry", task_id)
             await store.release_delivery(task_id, self._ctx.clock.now())
             return False
-        delivered = await store.mark_delivered(task_id, message_ids, self._ctx.clock.now())
+        posted_at = self._ctx.clock.now()
+        delivered = await store.mark_delivered(task_id, message_ids, posted_at)
         if delivered is not None:
+            self._ctx.metrics.delivered(task.kind, task.completed_at, posted_at)
             self._ctx.events.publish(task_id)
             if delivered.dm_state == CopyState.PENDING:
                 self.start_copy(task_id)
