@@ -84,8 +84,11 @@ async def run(settings: Settings) -> None:
             ),
             inputs=inputs,
         )
+        guild_settings = GuildSettingsService(store)
         quota = QuotaService(
-            store, QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active)
+            store,
+            QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active),
+            guild_settings=guild_settings,
         )
         intake = Intake(
             session,
@@ -121,7 +124,7 @@ async def run(settings: Settings) -> None:
             quota=quota,
             intake=intake,
             inputs=inputs,
-            guild_settings=GuildSettingsService(store),
+            guild_settings=guild_settings,
             http_server=http_server,
         )
         running = bot

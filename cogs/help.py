@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.bot import SingingBot
 from bot.media.names import ACCEPTED_FORMATS
+from cogs._common import role_ids_of
 from cogs.quota import quota_lines
 
 INTRO = (
@@ -67,6 +68,7 @@ class Help(commands.Cog):
             c for c in self.bot.tree.get_commands() if isinstance(c, app_commands.Command)
         ]
         quota = self.bot.quota
+        effective = await quota.limits_for(interaction.guild_id, role_ids_of(interaction))
         usage = await quota.usage(interaction.user.id)
         formats = (
             f"Audio: {ACCEPTED_FORMATS}, or a video's sound track, "
@@ -79,7 +81,7 @@ class Help(commands.Cog):
             "",
             *RULES,
             formats,
-            *quota_lines(usage, quota.limits, quota.reset_phrase()),
+            *quota_lines(usage, effective.limits, quota.reset_phrase()),
         ]
         await interaction.response.send_message("\n".join(lines)[:MESSAGE_LIMIT], ephemeral=True)
 

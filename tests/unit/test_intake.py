@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -36,8 +37,11 @@ class FakeQuota:
     def __init__(self) -> None:
         self.checked = []
 
-    async def check(self, user_id: int) -> None:
+    async def check(self, user_id: int, **_member: Any) -> None:
         self.checked.append(user_id)
+
+    async def limits_for(self, guild_id: int | None, role_ids: Any = ()) -> Any:
+        return SimpleNamespace(limits=self.limits)
 
 
 @pytest.fixture
