@@ -88,8 +88,8 @@ def test_quota_says_where_the_limits_come_from_only_when_not_the_default() -> No
     settings = GuildSettings(daily_quota=4, role_quotas={ROLE: RoleQuota(active=6)})
     line = source_line(settings.limits_for([ROLE], ENV))
     assert (
-        line
-        == "Limits here: your 4 a day from this server's setting and your 6 at a time from a role of yours."
+        line == "Limits here: your 4 a day from this server's setting"
+        " and your 6 at a time from a role of yours."
     )
     assert source_line(GuildSettings().limits_for([ROLE], ENV)) is None
 
