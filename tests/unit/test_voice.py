@@ -159,8 +159,13 @@ def test_a_song_command_from_a_dm_is_refused_in_words() -> None:
 
 async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
     async with registered_tree() as registered:
-        commands = [c for c in registered.get_commands() if isinstance(c, app_commands.Command)]
-        lines = help.commands_text(commands)
+        listed = [
+            c
+            for c in registered.get_commands()
+            if isinstance(c, app_commands.Command | app_commands.Group)
+        ]
+        lines = help.commands_text(listed)
+    commands = [c for c in listed if isinstance(c, app_commands.Command)]
     text = "\n".join([help.INTRO, *lines, *help.RULES])
     assert not voice_problems(text), text
     # Room for what /help adds under it (the formats, the quota) in Discord's 2000.
@@ -176,6 +181,8 @@ async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
         for parameter in command.parameters:
             assert f"`{parameter.name}`" in text or f"`[{parameter.name}]`" in text
     assert "`[audio]`" in text and "The voice I sing with: male, female or neutral" in text
+    subs = "`view` `quota` `budget` `words` `threads`"
+    assert f"**/settings** {subs} (Manage Server)." in text
 
 
 FAILURE_TEXTS = [
