@@ -13,8 +13,16 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_buttons_e2e import private_answer
 from tests.standins.discord import UserSpec
-from tests.support.world import World, request_song, task_row, wait_task, world
+from tests.support.world import (
+    World,
+    request_song,
+    task_row,
+    wait_results_for,
+    wait_task,
+    world,
+)
 
 EPHEMERAL = 64
 NOT_ALLOWED = "You need the Manage Server permission"
@@ -144,3 +152,25 @@ async def test_budget_and_words_are_stored_and_listed_safely(tmp_path: Path) -> 
         assert "bar" not in view
         await text(w, "settings budget", {"credits": 0}, w.alice)
         assert "Daily budget: none (the default)." in await text(w, "settings view", {}, w.alice)
+
+
+async def test_a_button_charges_the_clicker_by_their_roles(tmp_path: Path) -> None:
+    async with world(tmp_path, singers=["carol"]) as w:
+        carol, singers = w.dc.user("carol"), w.role_ids["Singers"]
+        parent = await request_song(w)
+        found = await wait_results_for(w, [parent])
+        result = w.dc.message(found[parent][0].id)
+        await text(w, "settings quota", {"daily": 0}, w.alice)
+        await text(w, "settings quota", {"daily": 1, "role": singers}, w.alice)
+
+        refused = await private_answer(
+            await w.dc.click(result, f"song:again:{parent}", user_id=w.bob.id)
+        )
+        assert "made all 0 of today's songs" in refused
+        assert [t["id"] for t in w.tasks()] == [parent]
+        answer = await private_answer(
+            await w.dc.click(result, f"song:again:{parent}", user_id=carol.id)
+        )
+        [child] = [t["id"] for t in w.tasks() if t["id"] != parent]
+        assert f"song #{child}" in answer.lower()
+        assert task_row(w, child)["user_id"] == carol.id
