@@ -93,8 +93,11 @@ async def run(settings: Settings) -> None:
             metrics=metrics,
         )
         metrics.read_from(tracker.readings)
+        guild_settings = GuildSettingsService(store)
         quota = QuotaService(
-            store, QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active)
+            store,
+            QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active),
+            guild_settings=guild_settings,
         )
         intake = Intake(
             session,
@@ -143,7 +146,7 @@ async def run(settings: Settings) -> None:
             quota=quota,
             intake=intake,
             inputs=inputs,
-            guild_settings=GuildSettingsService(store),
+            guild_settings=guild_settings,
             http_server=http_server,
             waveforms=waveforms,
         )

@@ -42,6 +42,7 @@ EXTENSIONS = (
     "cogs.threads",
     "cogs.context",
     "cogs.notify",
+    "cogs.settings",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 

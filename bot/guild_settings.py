@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.errors import UserFacingError
 from bot.models import QuotaLimits
 from bot.store import Store
 
@@ -43,6 +44,11 @@ ROLE_QUOTAS = "role_quotas"
 BUDGET_CREDITS = "budget_credits"
 BLOCKED_WORDS = "blocked_words"
 THREADS_MODE = "threads_mode"
+
+# Bounds on a server's blocked words: every prompt and lyrics field is matched against them,
+# and /settings view lists them in one message.
+WORDS_MAX = 200
+WORD_CHARS_MAX = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,40 @@ def parse(stored: Mapping[str, str]) -> GuildSettings:
     )
 
 
+def split_words(typed: str | None) -> list[str]:
+    """Words as an owner types them in /settings words: comma-separated, trimmed (inner
+    spaces squeezed), empties dropped, case-insensitively de-duplicated (the first spelling
+    kept). Raises UserFacingError for a word over WORD_CHARS_MAX characters."""
+    kept: dict[str, str] = {}
+    for piece in (typed or "").split(","):
+        word = " ".join(piece.split())
+        if not word:
+            continue
+        if len(word) > WORD_CHARS_MAX:
+            raise UserFacingError(
+                f"A blocked word can be at most {WORD_CHARS_MAX} characters; "
+                f"one you gave has {len(word)}."
+            )
+        kept.setdefault(word.casefold(), word)
+    return list(kept.values())
+
+
+def edited_words(current: Iterable[str], *, add: str | None, remove: str | None) -> list[str]:
+    """The blocked words after adding `add` and removing `remove` (both as typed), compared
+    case-insensitively. Raises UserFacingError beyond WORDS_MAX words."""
+    removed = {w.casefold() for w in split_words(remove)}
+    words: dict[str, str] = {}
+    for word in [*current, *split_words(add)]:
+        if word.casefold() not in removed:
+            words.setdefault(word.casefold(), word)
+    if len(words) > WORDS_MAX:
+        raise UserFacingError(
+            f"A server can block at most {WORDS_MAX} words; that would make {len(words)}. "
+            "Remove some first."
+        )
+    return list(words.values())
+
+
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -204,7 +244,8 @@ class GuildSettingsService:
         return await self._set(guild_id, BUDGET_CREDITS, credits if credits > 0 else None)
 
     async def set_blocked_words(self, guild_id: int, words: Iterable[str]) -> GuildSettings:
-        kept = list(dict.fromkeys(w for w in words if w))  # de-duplicated, in order
+        """The whole list (see `edited_words`); de-duplicated here too, in order."""
+        kept = list(dict.fromkeys(w for w in words if w))
         return await self._set(guild_id, BLOCKED_WORDS, kept or None)
 
     async def set_threads_mode(self, guild_id: int, mode: ThreadsMode) -> GuildSettings:

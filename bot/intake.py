@@ -78,6 +78,8 @@ class Origin:
     channel_id: int
     upload_limit: int | None = None
     thread_wanted: bool = False  # a thread of its own (`bot.threads.wants_thread` decided)
+    # The member's roles in the server: their quota is the largest override among them.
+    role_ids: tuple[int, ...] = ()
 
 
 class FormState(enum.Enum):
@@ -187,11 +189,20 @@ class Intake:
         kind: TaskKind,
         attachment: AttachmentRef | None,
         audio_url: str | None,
+        guild_id: int | None = None,
+        role_ids: Collection[int] = (),
     ) -> PendingAudio:
         """Checks that need no download; starts the download; replaces the member's older
         form for this command. Raises UserFacingError."""
         with self._metrics.refusals(kind):
-            return await self._begin(user_id, kind=kind, attachment=attachment, audio_url=audio_url)
+            return await self._begin(
+                user_id,
+                kind=kind,
+                attachment=attachment,
+                audio_url=audio_url,
+                guild_id=guild_id,
+                role_ids=role_ids,
+            )
 
     async def _begin(
         self,
@@ -200,6 +211,8 @@ class Intake:
         kind: TaskKind,
         attachment: AttachmentRef | None,
         audio_url: str | None,
+        guild_id: int | None,
+        role_ids: Collection[int],
     ) -> PendingAudio:
         audio_url = audio_url.strip() if audio_url else None
         if attachment is None and not audio_url:
@@ -216,7 +229,7 @@ class Intake:
                 f"the limit is {describe_size(self._max_bytes)}."
             )
         url = check_audio_url(audio_url) if audio_url else None
-        await self._quota.check(user_id)
+        await self._quota.check(user_id, guild_id=guild_id, role_ids=role_ids)
         key = (user_id, kind)
         older = self._forms.get(key)
         if attachment is None:
@@ -267,17 +280,19 @@ class Intake:
         pending: PendingAudio | None = None,
         *,
         span: InpaintRange | None = None,
+        role_ids: Collection[int] = (),
     ) -> Task:
         """Queue a request made from an earlier task (Rewrite, Again), with the checks and
-        the one-transaction charge of a form's submit. Without `pending` the audio is the
-        request's `audio_url`. Raises UserFacingError; a refused request's file goes."""
+        the one-transaction charge of a form's submit, against the limits of the clicker's
+        `role_ids`. Without `pending` the audio is the request's `audio_url`. Raises
+        UserFacingError; a refused request's file goes."""
         pending = pending or PendingAudio(url=request.audio_url)
         with self._metrics.refusals(request.kind):
             with pending.discarded_on_error():
                 whole = "Lyrics" if request.kind is TaskKind.SING else "Lyrics of the whole song"
                 _check_length(whole, request.lyrics)
                 _check_length("New lyrics for the replaced part", request.lyrics_section_to_replace)
-            return await self._queue(request, pending, span=span)
+            return await self._queue(request, pending, span=span, role_ids=role_ids)
 
     def _forget(self, key: tuple[int, TaskKind], pending: PendingAudio) -> None:
         if self._forms.get(key) is pending:
@@ -352,7 +367,7 @@ class Intake:
                 parent_task_id=parent_task_id,
                 parent_output=parent_output,
             )
-            outcome.set_result(await self._queue(request, pending))
+            outcome.set_result(await self._queue(request, pending, role_ids=origin.role_ids))
         return await outcome
 
     async def finish_inpaint(
@@ -389,7 +404,9 @@ class Intake:
                 parent_task_id=parent_task_id,
                 parent_output=parent_output,
             )
-            outcome.set_result(await self._queue(request, pending, span=span))
+            outcome.set_result(
+                await self._queue(request, pending, span=span, role_ids=origin.role_ids)
+            )
         return await outcome
 
     @staticmethod
@@ -436,7 +453,12 @@ class Intake:
             pending.state = FormState.DONE
 
     async def _queue(
-        self, request: Request, pending: PendingAudio, *, span: InpaintRange | None = None
+        self,
+        request: Request,
+        pending: PendingAudio,
+        *,
+        span: InpaintRange | None = None,
+        role_ids: Collection[int] = (),
     ) -> Task:
         try:
             request = dataclasses.replace(request, prompt=_clean_prompt(request.prompt))
@@ -444,14 +466,16 @@ class Intake:
             duration = info.duration if info else pending.duration
             if span is not None:
                 check_range(span.start, span.end, duration)
+            # Read again at the charge: an owner may have changed the quota since the command.
+            limits = (await self._quota.limits_for(request.guild_id, role_ids)).limits
             created = await self._tracker.submit(
                 request,
-                limits=self._quota.limits,
+                limits=limits,
                 audio_path=pending.path,
                 audio_duration=duration,
             )
             if isinstance(created, QuotaRefusal):
-                raise self._quota.refused(created)
+                raise self._quota.refused(created, limits)
         except BaseException as error:
             # Refused or broken: the file must not linger. Once queued, the tracker owns it.
             pending.discard()

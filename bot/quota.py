@@ -7,10 +7,12 @@ words everything around it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, SystemClock
 from bot.errors import QuotaExceeded
+from bot.guild_settings import EffectiveLimits, GuildSettingsService, Source
 from bot.models import QuotaLimits, QuotaRefusal, QuotaUsage
 from bot.store import Store
 
@@ -46,25 +48,49 @@ def refusal_message(refusal: QuotaRefusal, limits: QuotaLimits, now: float) -> s
 
 
 class QuotaService:
-    def __init__(self, store: Store, limits: QuotaLimits, *, clock: Clock | None = None) -> None:
+    """A member's limits are the server's settings over the environment's (`limits`): the
+    largest override among the roles they hold, else the server's default, else `limits`."""
+
+    def __init__(
+        self,
+        store: Store,
+        limits: QuotaLimits,
+        *,
+        clock: Clock | None = None,
+        guild_settings: GuildSettingsService | None = None,
+    ) -> None:
         self._store = store
-        self.limits = limits
+        self.limits = limits  # the environment's (USER_DAILY_QUOTA, USER_MAX_ACTIVE)
         self._clock = clock or SystemClock()
+        self._settings = guild_settings
+
+    async def limits_for(
+        self, guild_id: int | None, role_ids: Collection[int] = ()
+    ) -> EffectiveLimits:
+        """A member's limits in a server (outside one, or without settings: the defaults)."""
+        if self._settings is None or guild_id is None:
+            return EffectiveLimits(self.limits, Source.DEFAULT, Source.DEFAULT)
+        settings = await self._settings.get(guild_id)
+        return settings.limits_for(role_ids, self.limits)
 
     async def usage(self, user_id: int) -> QuotaUsage:
         return await self._store.quota_usage(user_id, self._clock.now())
 
-    async def check(self, user_id: int) -> QuotaUsage:
+    async def check(
+        self, user_id: int, *, guild_id: int | None = None, role_ids: Collection[int] = ()
+    ) -> QuotaUsage:
         """Refuse early (before any upload) when a new request could not be accepted."""
+        limits = (await self.limits_for(guild_id, role_ids)).limits
         usage = await self.usage(user_id)
-        if usage.used_today >= self.limits.daily:
-            raise self.refused(QuotaRefusal("daily", usage))
-        if usage.active >= self.limits.active:
-            raise self.refused(QuotaRefusal("active", usage))
+        if usage.used_today >= limits.daily:
+            raise self.refused(QuotaRefusal("daily", usage), limits)
+        if usage.active >= limits.active:
+            raise self.refused(QuotaRefusal("active", usage), limits)
         return usage
 
-    def refused(self, refusal: QuotaRefusal) -> QuotaExceeded:
-        return QuotaExceeded(refusal_message(refusal, self.limits, self._clock.now()))
+    def refused(self, refusal: QuotaRefusal, limits: QuotaLimits | None = None) -> QuotaExceeded:
+        """The refusal in words, against the limits that refused it (default: the env's)."""
+        return QuotaExceeded(refusal_message(refusal, limits or self.limits, self._clock.now()))
 
     def reset_phrase(self) -> str:
         return reset_phrase(self._clock.now())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.guild_settings import GuildSettings
 from bot.public_text import ELLIPSIS, NOTHING_READABLE, visible
 
 NAME_LIMIT = 100  # Discord's limit on a thread's name
@@ -19,14 +20,16 @@ TOO_MANY_THREADS = 160006  # "Maximum number of active threads reached"
 MISSING_ACCESS, MISSING_PERMISSIONS = 50001, 50013
 
 
-def wants_thread(option: bool | None, *, in_thread: bool) -> bool:
+def wants_thread(
+    option: bool | None, *, in_thread: bool, settings: GuildSettings | None = None
+) -> bool:
     """Whether a new song gets a thread of its own.
 
-    The `thread` option alone decides for now; the server's threads mode (a later setting:
-    `always` or not) plugs in here. A song asked inside a thread is already in one, and Discord
-    starts no thread inside a thread.
+    The server's threads mode decides with the `thread` option (`off` ignores it, `always`
+    opens one for every song, `optional`, the default, leaves it to the option). A song asked
+    inside a thread is already in one, and Discord starts no thread inside a thread.
     """
-    return bool(option) and not in_thread
+    return (settings or GuildSettings()).wants_thread(option) and not in_thread
 
 
 def thread_name(prompt: str, fallback: str) -> str:

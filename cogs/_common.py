@@ -69,16 +69,28 @@ class Timecode(app_commands.Transformer):
         return parse_timecode(value, field=self.option)
 
 
-def origin_of(interaction: discord.Interaction, *, thread: bool | None = None) -> Origin:
+def role_ids_of(interaction: discord.Interaction) -> tuple[int, ...]:
+    """The member's roles in the server the interaction came from (none in a DM, where the
+    user is a `discord.User`): their quota is the largest override among them."""
+    roles = getattr(interaction.user, "roles", None) or ()
+    return tuple(role.id for role in roles)
+
+
+async def origin_of(
+    bot: SingingBot, interaction: discord.Interaction, *, thread: bool | None = None
+) -> Origin:
     """Who asked and where: the interaction's own channel (a thread, for a command or button
-    used inside one), and whether the song gets a thread of its own (`thread`, the option)."""
+    used inside one), the member's roles, and whether the song gets a thread of its own (the
+    server's threads mode with `thread`, the option)."""
     in_thread = getattr(interaction.channel, "type", None) in THREAD_TYPES
+    settings = await bot.guild_settings.get(interaction.guild_id)
     return Origin(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id or 0,
         upload_limit=interaction.filesize_limit,
-        thread_wanted=wants_thread(thread, in_thread=in_thread),
+        thread_wanted=wants_thread(thread, in_thread=in_thread, settings=settings),
+        role_ids=role_ids_of(interaction),
     )
 
 

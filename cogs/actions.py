@@ -21,7 +21,7 @@ from bot.intake import ALREADY_SENT, AttachmentRef, InpaintRange, PendingAudio
 from bot.models import Task
 from bot.tree import send_ephemeral
 from bot.ui.modals import LyricsForm, RewriteForm
-from cogs._common import attachment_ref, confirm_queued, loaded_cog
+from cogs._common import attachment_ref, confirm_queued, loaded_cog, role_ids_of
 from cogs.status import StatusRenderer
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,14 @@ class Actions(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.button_actions = None
 
+    async def _check_quota(self, interaction: discord.Interaction) -> None:
+        """The clicker's own quota, with their roles in this server."""
+        await self.bot.quota.check(
+            interaction.user.id,
+            guild_id=interaction.guild_id,
+            role_ids=role_ids_of(interaction),
+        )
+
     async def _parent(self, task_id: int) -> Task:
         return actions.parent_of(await self.bot.store.get_task(task_id), task_id)
 
@@ -63,7 +71,7 @@ class Actions(commands.Cog):
     async def rewrite(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
         parent = await self._parent(task_id)
         actions.take_of(parent, take)
-        await self.bot.quota.check(interaction.user.id)  # refused before the form, as /inpaint
+        await self._check_quota(interaction)  # refused before the form, as /inpaint
         posted = take_attachment(interaction.message, task_id, take)
         sent = False  # a form stays registered after its submit (bot.ui.modals): once only
 
@@ -98,7 +106,7 @@ class Actions(commands.Cog):
         values: dict[str, str],
     ) -> None:
         clicker = _clicker(interaction)
-        await self.bot.quota.check(clicker.user_id)
+        await self._check_quota(interaction)
         request = actions.rewrite_request(
             parent,
             take,
@@ -116,7 +124,9 @@ class Actions(commands.Cog):
                 raise actions.no_copy(parent, take)
             pending = await self.bot.intake.copy_of(clicker.user_id, posted)
             request = actions.from_file(request, posted.filename)
-        task = await self.bot.intake.submit_derived(request, pending, span=span)
+        task = await self.bot.intake.submit_derived(
+            request, pending, span=span, role_ids=role_ids_of(interaction)
+        )
         await confirm_queued(interaction, task, self.bot)
 
     # --- Again -------------------------------------------------------------------------
@@ -125,7 +135,7 @@ class Actions(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         parent = await self._parent(task_id)
         clicker = _clicker(interaction)
-        await self.bot.quota.check(clicker.user_id)
+        await self._check_quota(interaction)
         pending: PendingAudio | None = None
         if actions.needs_kept_input(parent):
             path = await self._kept_input(parent)
@@ -136,7 +146,7 @@ class Actions(commands.Cog):
             )
         request = actions.again_request(parent, clicker)
         task = await self.bot.intake.submit_derived(
-            request, pending, span=actions.again_span(parent)
+            request, pending, span=actions.again_span(parent), role_ids=role_ids_of(interaction)
         )
         await confirm_queued(interaction, task, self.bot)
 

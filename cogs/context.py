@@ -23,7 +23,7 @@ from bot.intake import ALREADY_SENT, AttachmentRef, PendingAudio
 from bot.media.inspect import describe_size
 from bot.models import Gender, Task, TaskKind
 from bot.ui.modals import FileOption, LyricsForm, RewritePartForm, SingOverForm
-from cogs._common import attachment_ref, confirm_queued, origin_of, song_command
+from cogs._common import attachment_ref, confirm_queued, origin_of, role_ids_of, song_command
 
 SING_OVER = "Sing over this"
 REWRITE_PART = "Rewrite part of this"
@@ -58,25 +58,33 @@ class FormAudio:
         self.pending: PendingAudio | None = None
         self._starting = False
 
-    async def begin_now(self, user_id: int) -> None:
-        self.pending = await self.bot.intake.begin(
-            user_id, kind=self.kind, attachment=self.files[0], audio_url=None
+    async def begin_now(self, interaction: discord.Interaction) -> None:
+        self.pending = await self._begin(interaction, self.files[0])
+
+    async def _begin(self, interaction: discord.Interaction, file: AttachmentRef) -> PendingAudio:
+        return await self.bot.intake.begin(
+            interaction.user.id,
+            kind=self.kind,
+            attachment=file,
+            audio_url=None,
+            guild_id=interaction.guild_id,
+            role_ids=role_ids_of(interaction),
         )
 
     def abandon(self) -> None:
         if self.pending is not None:
             self.pending.abandon()
 
-    async def for_submit(self, user_id: int, file: AttachmentRef) -> PendingAudio:
+    async def for_submit(
+        self, interaction: discord.Interaction, file: AttachmentRef
+    ) -> PendingAudio:
         """After the submit was deferred. Raises what /sing's begin raises for the file."""
         if self.pending is not None:
             return self.pending
         if self._starting:  # a second submit while the first one starts the download
             raise FormClosed(ALREADY_SENT)
         self._starting = True
-        self.pending = await self.bot.intake.begin(
-            user_id, kind=self.kind, attachment=file, audio_url=None
-        )
+        self.pending = await self._begin(interaction, file)
         return self.pending
 
 
@@ -115,9 +123,13 @@ class ContextMenus(commands.Cog):
     ) -> FormAudio:
         audio = FormAudio(self.bot, kind, files)
         if len(files) == 1:
-            await audio.begin_now(interaction.user.id)  # refusals before the form, as /sing
+            await audio.begin_now(interaction)  # refusals before the form, as /sing
         else:
-            await self.bot.quota.check(interaction.user.id)  # the file is begun at submit
+            await self.bot.quota.check(  # the file is begun at submit
+                interaction.user.id,
+                guild_id=interaction.guild_id,
+                role_ids=role_ids_of(interaction),
+            )
         return audio
 
     # --- Sing over this ---------------------------------------------------------------
@@ -133,10 +145,10 @@ class ContextMenus(commands.Cog):
             values = form.values  # before any await: a repeat submit refreshes them
             file = _picked(files, values["file"])
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
-            pending = await audio.for_submit(modal_interaction.user.id, file)
+            pending = await audio.for_submit(modal_interaction, file)
             take = self._take(parent, file)
             task = await self.bot.intake.finish_sing(
-                origin_of(modal_interaction),
+                await origin_of(self.bot, modal_interaction),
                 pending,
                 prompt=values["style"],
                 lyrics=values["lyrics"],
@@ -171,10 +183,10 @@ class ContextMenus(commands.Cog):
                 audio.abandon()  # the form is gone from the member's screen: its file too
                 raise
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
-            pending = await audio.for_submit(modal_interaction.user.id, file)
+            pending = await audio.for_submit(modal_interaction, file)
             take = self._take(parent, file)
             task = await self.bot.intake.finish_inpaint(
-                origin_of(modal_interaction),
+                await origin_of(self.bot, modal_interaction),
                 pending,
                 prompt=values["style"],
                 span=span,  # checked against the file's measured length before the charge

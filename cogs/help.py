@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.bot import SingingBot
 from bot.media.names import ACCEPTED_FORMATS
+from cogs._common import role_ids_of
 from cogs.quota import quota_lines
 
 INTRO = (
@@ -41,10 +42,23 @@ def option_line(parameter: app_commands.Parameter) -> str:
     return f"  `{parameter.name}`: {parameter.description}{listed}"
 
 
-def commands_text(registered: Iterable[app_commands.Command[Any, ..., Any]]) -> list[str]:
+def group_line(group: app_commands.Group) -> str:
+    """`/settings` with its subcommands named, on one line: their options are in Discord,
+    and /help's 2000 characters go to the commands every member can use."""
+    subs = " ".join(f"`{c.name}`" for c in group.commands)
+    needs = " (Manage Server)" if group.default_permissions else ""
+    return f"**/{group.name}** {subs}{needs}."
+
+
+def commands_text(
+    registered: Iterable[app_commands.Command[Any, ..., Any] | app_commands.Group],
+) -> list[str]:
     lines: list[str] = []
     described: set[str] = set()
     for command in registered:
+        if isinstance(command, app_commands.Group):
+            lines.append(group_line(command))
+            continue
         lines.append(f"{usage_line(command)}: {command.description}")
         for parameter in command.parameters:
             # An option that is the same on an earlier command (`thread`) is described once.
@@ -64,9 +78,12 @@ class Help(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     async def help(self, interaction: discord.Interaction) -> None:
         registered = [
-            c for c in self.bot.tree.get_commands() if isinstance(c, app_commands.Command)
+            c
+            for c in self.bot.tree.get_commands()
+            if isinstance(c, app_commands.Command | app_commands.Group)
         ]
         quota = self.bot.quota
+        effective = await quota.limits_for(interaction.guild_id, role_ids_of(interaction))
         usage = await quota.usage(interaction.user.id)
         formats = (
             f"Audio: {ACCEPTED_FORMATS}, or a video's sound track, "
@@ -79,7 +96,7 @@ class Help(commands.Cog):
             "",
             *RULES,
             formats,
-            *quota_lines(usage, quota.limits, quota.reset_phrase()),
+            *quota_lines(usage, effective.limits, quota.reset_phrase()),
         ]
         await interaction.response.send_message("\n".join(lines)[:MESSAGE_LIMIT], ephemeral=True)
 

@@ -19,6 +19,7 @@ from cogs._common import (
     confirm_queued,
     gender_of,
     origin_of,
+    role_ids_of,
     song_command,
 )
 
@@ -61,6 +62,8 @@ class Inpaint(commands.Cog):
             kind=TaskKind.INPAINT,
             attachment=attachment_ref(audio),
             audio_url=audio_url,
+            guild_id=interaction.guild_id,
+            role_ids=role_ids_of(interaction),
         )
 
         async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
@@ -69,7 +72,7 @@ class Inpaint(commands.Cog):
             lyrics, new_lyrics = form.lyrics_text, form.new_lyrics_text
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_inpaint(
-                origin_of(modal_interaction, thread=thread),
+                await origin_of(self.bot, modal_interaction, thread=thread),
                 pending,
                 prompt=prompt,
                 span=span,

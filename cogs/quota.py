@@ -7,7 +7,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import SingingBot
+from bot.guild_settings import EffectiveLimits, Source
 from bot.models import QuotaLimits, QuotaUsage
+from cogs._common import role_ids_of
+
+SOURCES = {Source.ROLE: "a role of yours", Source.SERVER: "this server's setting"}
 
 
 def quota_lines(usage: QuotaUsage, limits: QuotaLimits, reset: str) -> list[str]:
@@ -17,6 +21,18 @@ def quota_lines(usage: QuotaUsage, limits: QuotaLimits, reset: str) -> list[str]
         f"You have **{left} of {limits.daily}** songs left today; the quota {reset}.",
         f"In progress: {usage.active} of the {limits.active} songs you can have at a time.",
     ]
+
+
+def source_line(effective: EffectiveLimits) -> str | None:
+    """Where the member's limits come from, when not from the default."""
+    said = []
+    if effective.daily_from in SOURCES:
+        said.append(f"your {effective.limits.daily} a day from {SOURCES[effective.daily_from]}")
+    if effective.active_from in SOURCES:
+        said.append(
+            f"your {effective.limits.active} at a time from {SOURCES[effective.active_from]}"
+        )
+    return f"Limits here: {' and '.join(said)}." if said else None
 
 
 class Quota(commands.Cog):
@@ -29,8 +45,11 @@ class Quota(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     async def quota(self, interaction: discord.Interaction) -> None:
         quota = self.bot.quota
+        effective = await quota.limits_for(interaction.guild_id, role_ids_of(interaction))
         usage = await quota.usage(interaction.user.id)
-        lines = quota_lines(usage, quota.limits, quota.reset_phrase())
+        lines = quota_lines(usage, effective.limits, quota.reset_phrase())
+        if source := source_line(effective):
+            lines.append(source)
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
 

@@ -16,6 +16,7 @@ from cogs._common import (
     confirm_queued,
     gender_of,
     origin_of,
+    role_ids_of,
     song_command,
 )
 
@@ -51,6 +52,8 @@ class Sing(commands.Cog):
             kind=TaskKind.SING,
             attachment=attachment_ref(audio),
             audio_url=audio_url,
+            guild_id=interaction.guild_id,
+            role_ids=role_ids_of(interaction),
         )
 
         async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
@@ -58,7 +61,7 @@ class Sing(commands.Cog):
             lyrics = form.lyrics_text  # before any await: a repeat submit refreshes the form
             await modal_interaction.response.defer(ephemeral=True, thinking=True)
             task = await intake.finish_sing(
-                origin_of(modal_interaction, thread=thread),
+                await origin_of(self.bot, modal_interaction, thread=thread),
                 pending,
                 prompt=prompt,
                 lyrics=lyrics,

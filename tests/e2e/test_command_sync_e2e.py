@@ -11,15 +11,20 @@ from tests.support.world import world
 async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
     async with world(tmp_path, DEV_GUILD_ID="") as w:
         synced = await w.dc.wait_commands_synced(None)
-        assert sorted(c["name"] for c in synced) == [
+        names = [
             "Rewrite part of this",  # the message context menus (cogs/context.py)
             "Sing over this",
             "help",
             "history",
             "inpaint",
+            "notify",
             "quota",
+            "settings",
             "sing",
         ]
+        assert sorted(c["name"] for c in synced) == names
+        [settings] = [c for c in synced if c["name"] == "settings"]
+        assert settings["default_member_permissions"] == "32"  # kept by a global sync too
         global_puts = lambda: w.dc.find_requests(  # noqa: E731
             method="PUT", path=f"/applications/{w.dc.app_id}/commands"
         )

@@ -53,6 +53,8 @@ class World:
     users: list[UserSpec] = field(default_factory=list)
     # Things helpers had to try again (the benchmark reports them).
     problems: list[str] = field(default_factory=list)
+    # The guild's roles that `world()` made, by name ("Moderators", "Singers").
+    role_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def alice(self) -> UserSpec:
@@ -208,6 +210,9 @@ class WorldOptions:
     # Members (by name, added to `users` if missing) with a role granting Manage Messages.
     # The guild's owner is its first member (alice by default), who may do anything anyway.
     moderators: Sequence[str] = ()
+    # Members (by name, added to `users` if missing) with a role "Singers" granting nothing:
+    # a role for /settings quota overrides (`w.role_ids["Singers"]`).
+    singers: Sequence[str] = ()
     mg_options: Mapping[str, Any] = field(default_factory=dict)  # MusicGPTStandIn(**...)
     dc_options: Mapping[str, Any] = field(default_factory=dict)  # DiscordStandIn(**...)
     start: bool = True  # False: the caller runs `await w.start_bot()`
@@ -235,10 +240,17 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
     wrong = [k for k, v in env_overrides.items() if not isinstance(v, str)]
     if wrong:
         raise TypeError(f"environment variables are strings: {', '.join(wrong)}")
-    names = [*options.users, *(m for m in options.moderators if m not in options.users)]
+    names = list(dict.fromkeys([*options.users, *options.moderators, *options.singers]))
     specs = [UserSpec(name, id=new_snowflake()) for name in names]
     moderator_role = RoleSpec("Moderators", id=new_snowflake(), permissions=Perm.MANAGE_MESSAGES)
     moderator_ids = [spec.id for spec in specs if spec.username in options.moderators]
+    singer_role = RoleSpec("Singers", id=new_snowflake(), position=2)
+    singer_ids = [spec.id for spec in specs if spec.username in options.singers]
+    roles = [*([moderator_role] if moderator_ids else []), *([singer_role] if singer_ids else [])]
+    member_roles: dict[int, list[int]] = {}
+    for role, holders in ((moderator_role, moderator_ids), (singer_role, singer_ids)):
+        for uid in holders:
+            member_roles.setdefault(uid, []).append(role.id)
     mg_options = {"api_key": MUSICGPT_KEY, "delay": 0.3, "eta": 1, **options.mg_options}
     channels: list[ChannelSpec | int] = [
         ChannelSpec(),
@@ -251,8 +263,8 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
                 GuildSpec(
                     premium_tier=options.premium_tier,
                     channels=channels,
-                    roles=[moderator_role] if moderator_ids else [],
-                    member_roles={uid: [moderator_role.id] for uid in moderator_ids},
+                    roles=roles,
+                    member_roles=member_roles,
                 )
             ],
             users=specs,
@@ -269,7 +281,9 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
             log_level=options.log_level,
             **env_overrides,
         )
-        the_world = World(dc, mg, tmp, env, BotProcess(env, tmp), specs)
+        the_world = World(
+            dc, mg, tmp, env, BotProcess(env, tmp), specs, role_ids={r.name: r.id for r in roles}
+        )
         try:
             if options.start:
                 await the_world.start_bot()

@@ -44,3 +44,27 @@ async def registered_tree() -> AsyncIterator[app_commands.CommandTree[Any]]:
 def command_dicts(tree: app_commands.CommandTree[Any]) -> list[dict[str, Any]]:
     """What the bot sends Discord when it syncs: each command's JSON, in registration order."""
     return [command.to_dict(tree) for command in tree.get_commands()]
+
+
+SUBCOMMAND = 1
+
+
+def flattened(described: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each command as members type it: a group's subcommands become "settings view" and so
+    on, with their own options and description (and the group's contexts)."""
+    flat = []
+    for command in described:
+        subs = [o for o in command.get("options", []) if o["type"] == SUBCOMMAND]
+        if not subs:
+            flat.append(command)
+            continue
+        for sub in subs:
+            flat.append(
+                {
+                    **sub,
+                    "name": f"{command['name']} {sub['name']}",
+                    "options": sub.get("options", []),
+                    "contexts": command.get("contexts"),
+                }
+            )
+    return flat

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import gc
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.errors import AudioRejected, UserFacingError
+from bot.errors import AudioRejected, QuotaExceeded, UserFacingError
+from bot.guild_settings import GuildSettingsService
 from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
 from bot.models import QuotaLimits, TaskKind
+from bot.quota import QuotaService
 from bot.spool import Spool
 from bot.timecodes import BadTime
+from tests.unit.conftest import FakeClock
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
 SING, INPAINT = TaskKind.SING, TaskKind.INPAINT
@@ -36,8 +40,11 @@ class FakeQuota:
     def __init__(self) -> None:
         self.checked = []
 
-    async def check(self, user_id: int) -> None:
+    async def check(self, user_id: int, **_member: Any) -> None:
         self.checked.append(user_id)
+
+    async def limits_for(self, guild_id: int | None, role_ids: Any = ()) -> Any:
+        return SimpleNamespace(limits=self.limits)
 
 
 @pytest.fixture
@@ -157,3 +164,62 @@ async def test_an_abandoned_form_leaves_no_unretrieved_download_error(intake: In
     finally:
         loop.set_exception_handler(None)
     assert [c.get("message") for c in reported] == []
+
+
+NOW = 1_800_000_000.0
+
+
+class LimitsTracker:
+    """Charges like the real store would, recording the limits each submit was charged by."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.limits: list[QuotaLimits] = []
+
+    async def submit(self, request, *, limits, audio_path, audio_duration):
+        self.limits.append(limits)
+        return await self.store.create_task(
+            request, now=NOW, daily_quota=limits.daily, max_active=limits.active
+        )
+
+
+async def test_a_members_roles_decide_the_limits_they_are_charged_by(
+    tmp_path: Path, store: Any
+) -> None:
+    settings = GuildSettingsService(store)
+    await settings.set_quota(2, daily=1, active=None)  # the server: 1 a day
+    await settings.set_quota(2, daily=3, active=None, role_id=77)  # role 77: 3 a day
+    tracker = LimitsTracker(store)
+    quota = QuotaService(
+        store,
+        QuotaLimits(daily=5, active=5),
+        clock=FakeClock(start=NOW),
+        guild_settings=settings,
+    )
+    async with aiohttp.ClientSession() as session:
+        intake = Intake(
+            session,
+            tracker,  # type: ignore[arg-type]
+            quota,
+            audio_dir=tmp_path / "audio",
+            max_audio_bytes=1000,
+            spool=Spool(tmp_path / "audio", cap_bytes=1024 * 1024),
+        )
+        singer = Origin(user_id=1, guild_id=2, channel_id=3, role_ids=(5, 77))
+        plain = Origin(user_id=9, guild_id=2, channel_id=3, role_ids=(5,))
+        for origin in (singer, plain):
+            pending = await intake.begin(
+                origin.user_id,
+                kind=SING,
+                attachment=None,
+                audio_url="https://e.com/a.mp3",
+                guild_id=2,
+                role_ids=origin.role_ids,
+            )
+            await intake.finish_sing(origin, pending, prompt="p", lyrics="la", gender=None)
+        assert tracker.limits == [QuotaLimits(daily=3, active=5), QuotaLimits(daily=1, active=5)]
+        # The plain member's one song is spent: refused at the command, before any form.
+        with pytest.raises(QuotaExceeded, match="all 1 of today's songs"):
+            await intake.begin(
+                9, kind=SING, attachment=None, audio_url="https://e.com/b.mp3", guild_id=2
+            )

@@ -49,8 +49,11 @@ class FakeTracker:
 class FakeQuota:
     limits = QuotaLimits(daily=5, active=2)
 
-    async def check(self, user_id: int) -> None:
+    async def check(self, user_id: int, **_member: Any) -> None:
         return None
+
+    async def limits_for(self, guild_id: int | None, role_ids: Any = ()) -> Any:
+        return SimpleNamespace(limits=self.limits)
 
 
 class AttachmentServer:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.unit.registered import command_dicts, registered_tree
+from tests.unit.registered import command_dicts, flattened, registered_tree
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ATTACHMENT, STRING = 11, 3
@@ -54,14 +54,14 @@ def choices(option: dict[str, Any]) -> str:
 
 async def test_readme_command_table_matches_the_registered_commands() -> None:
     async with registered_tree() as tree:
-        registered = command_dicts(tree)
+        registered = flattened(command_dicts(tree))
     documented = [(code(u), d) for u, d in table_rows(commands_section(), "| command | what")]
     assert documented == [(usage(c), c["description"]) for c in registered]
 
 
 async def test_readme_option_table_matches_every_option() -> None:
     async with registered_tree() as tree:
-        registered = command_dicts(tree)
+        registered = flattened(command_dicts(tree))
     rows = table_rows(commands_section(), "| command | option |")
     documented = [(code(c), code(o), req, ch, d) for c, o, req, ch, d in rows]
     expected = [

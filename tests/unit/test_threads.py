@@ -14,13 +14,14 @@ import discord
 import pytest
 
 from bot.actions import Clicker, posted_in
+from bot.guild_settings import GuildSettings, ThreadsMode
 from bot.history import task_link
 from bot.models import Request, Task, TaskKind, TaskStatus
 from bot.progress import status_view
 from bot.store import MIGRATIONS, Store
 from bot.threads import ThreadRefusal, refusal_for, refusal_of, thread_name, wants_thread
 from bot.tracker.events import TaskEvents
-from cogs._common import follow, origin_of
+from cogs._common import follow, origin_of, role_ids_of
 from cogs.threads import Threads
 from tests.unit.test_progress import BASE
 from tests.unit.test_voice import ENDS, voice_problems
@@ -34,6 +35,23 @@ def test_the_option_alone_decides_outside_threads() -> None:
     assert not wants_thread(None, in_thread=False)
     # Asked inside a thread: the song is in one already, and Discord nests no threads.
     assert not wants_thread(True, in_thread=True)
+
+
+@pytest.mark.parametrize(
+    ("mode", "asked", "in_thread", "wanted"),
+    [
+        (ThreadsMode.OFF, True, False, False),  # off ignores the option
+        (ThreadsMode.OPTIONAL, True, False, True),
+        (ThreadsMode.OPTIONAL, False, False, False),
+        (ThreadsMode.ALWAYS, False, False, True),  # always opens one without asking
+        (ThreadsMode.ALWAYS, None, True, False),  # never a thread inside a thread
+    ],
+)
+def test_the_servers_threads_mode_decides_with_the_option(
+    mode: ThreadsMode, asked: bool | None, in_thread: bool, wanted: bool
+) -> None:
+    settings = GuildSettings(threads_mode=mode)
+    assert wants_thread(asked, in_thread=in_thread, settings=settings) is wanted
 
 
 @pytest.mark.parametrize(
@@ -277,26 +295,42 @@ def test_history_links_a_thread_songs_takes_in_its_thread() -> None:
 
 
 @pytest.mark.parametrize(
-    ("channel_type", "asked", "wanted"),
+    ("channel_type", "mode", "asked", "wanted"),
     [
-        (discord.ChannelType.text, True, True),
-        (discord.ChannelType.text, None, False),
-        (discord.ChannelType.public_thread, True, False),
-        (discord.ChannelType.private_thread, True, False),
+        (discord.ChannelType.text, ThreadsMode.OPTIONAL, True, True),
+        (discord.ChannelType.text, ThreadsMode.OPTIONAL, None, False),
+        (discord.ChannelType.public_thread, ThreadsMode.OPTIONAL, True, False),
+        (discord.ChannelType.private_thread, ThreadsMode.OPTIONAL, True, False),
+        (discord.ChannelType.text, ThreadsMode.OFF, True, False),
+        (discord.ChannelType.text, ThreadsMode.ALWAYS, None, True),
+        (discord.ChannelType.public_thread, ThreadsMode.ALWAYS, None, False),
     ],
 )
-def test_the_origin_is_the_interactions_channel_and_says_whether_a_thread_is_wanted(
-    channel_type: discord.ChannelType, asked: bool | None, wanted: bool
+async def test_the_origin_is_the_interactions_channel_and_says_whether_a_thread_is_wanted(
+    channel_type: discord.ChannelType, mode: ThreadsMode, asked: bool | None, wanted: bool
 ) -> None:
     interaction = SimpleNamespace(
-        user=SimpleNamespace(id=1),
+        user=SimpleNamespace(id=1, roles=[SimpleNamespace(id=2), SimpleNamespace(id=7)]),
         guild_id=2,
         channel_id=3,
         channel=SimpleNamespace(type=channel_type),
         filesize_limit=10,
     )
-    origin = origin_of(interaction, thread=asked)  # type: ignore[arg-type]
+    settings = GuildSettings(threads_mode=mode)
+
+    async def get(guild_id: int | None) -> GuildSettings:
+        assert guild_id == 2
+        return settings
+
+    bot = SimpleNamespace(guild_settings=SimpleNamespace(get=get))
+    origin = await origin_of(bot, interaction, thread=asked)  # type: ignore[arg-type]
     assert (origin.channel_id, origin.thread_wanted) == (3, wanted)
+    assert origin.role_ids == (2, 7)  # the member's roles travel with the song
+
+
+async def test_a_dm_user_has_no_roles() -> None:
+    interaction = SimpleNamespace(user=SimpleNamespace(id=1))
+    assert role_ids_of(interaction) == ()  # type: ignore[arg-type]
 
 
 def test_a_song_started_from_a_button_goes_where_it_was_clicked() -> None:

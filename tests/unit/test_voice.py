@@ -39,7 +39,7 @@ from bot.tracker.dispatch import failure_message_for
 from cogs import delivery, help
 from cogs._common import in_a_server
 from cogs.quota import quota_lines
-from tests.unit.registered import command_dicts, registered_tree
+from tests.unit.registered import command_dicts, flattened, registered_tree
 from tests.unit.test_progress import BASE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +116,7 @@ def test_every_known_message_is_in_the_one_voice(where: str, text: str) -> None:
 
 async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
     async with registered_tree() as registered:
-        described = command_dicts(registered)
+        described = flattened(command_dicts(registered))
     assert {c["name"] for c in described} == {
         "sing",
         "inpaint",
@@ -124,6 +124,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
         "history",
         "help",
         "notify",
+        *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads")),
     }
     for command in described:
         assert not voice_problems(command["description"]), command["description"]
@@ -163,8 +164,13 @@ def test_a_song_command_from_a_dm_is_refused_in_words() -> None:
 
 async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
     async with registered_tree() as registered:
-        commands = [c for c in registered.get_commands() if isinstance(c, app_commands.Command)]
-        lines = help.commands_text(commands)
+        listed = [
+            c
+            for c in registered.get_commands()
+            if isinstance(c, app_commands.Command | app_commands.Group)
+        ]
+        lines = help.commands_text(listed)
+    commands = [c for c in listed if isinstance(c, app_commands.Command)]
     text = "\n".join([help.INTRO, *lines, *help.RULES])
     assert not voice_problems(text), text
     # Room for what /help adds under it (the formats, the quota) in Discord's 2000.
@@ -180,6 +186,8 @@ async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
         for parameter in command.parameters:
             assert f"`{parameter.name}`" in text or f"`[{parameter.name}]`" in text
     assert "`[audio]`" in text and "The voice I sing with: male, female or neutral" in text
+    subs = "`view` `quota` `budget` `words` `threads`"
+    assert f"**/settings** {subs} (Manage Server)." in text
 
 
 FAILURE_TEXTS = [
@@ -325,3 +333,20 @@ def test_refusing_before_the_form_names_what_the_file_is() -> None:
     ]
     for filename, content_type, expected in cases:
         assert names.plainly_not_audio(filename, content_type) == expected, filename
+
+
+async def test_settings_is_for_managers_of_a_server_only() -> None:
+    async with registered_tree() as registered:
+        described = {c["name"]: c for c in command_dicts(registered)}
+    settings = described["settings"]
+    assert settings["contexts"] == [0]  # server channels only
+    assert int(settings["default_member_permissions"]) == 32  # Manage Server
+    subs = {o["name"]: o for o in settings["options"]}
+    assert list(subs) == ["view", "quota", "budget", "words", "threads"]
+    quota = {o["name"]: o for o in subs["quota"]["options"]}
+    assert (quota["daily"]["min_value"], quota["active"]["min_value"]) == (0, 1)
+    assert quota["role"]["type"] == 8 and not quota["role"].get("required")
+    [credits] = subs["budget"]["options"]
+    assert (credits["name"], credits["type"], credits["min_value"]) == ("credits", 10, 0)
+    [mode] = subs["threads"]["options"]
+    assert [c["value"] for c in mode["choices"]] == ["off", "optional", "always"]

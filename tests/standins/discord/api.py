@@ -541,6 +541,13 @@ class DiscordStandIn:
             lambda: bool(self.gateway.connected_sessions()), timeout, "the bot to IDENTIFY"
         )
 
+    def allow_command(self, name: str, user_id: int, guild_id: int | None = None) -> None:
+        """The server's owner lets this member use /name whatever its
+        `default_member_permissions` (Server Settings → Integrations): the member's client
+        offers it, and the interaction carries the member's own permissions as ever."""
+        key = (guild_id or self.guild_id, name)
+        self.world.command_overrides.setdefault(key, set()).add(user_id)
+
     async def wait_commands_synced(
         self, guild_id: int | None = None, timeout: float = 10.0
     ) -> list[dict[str, Any]]:

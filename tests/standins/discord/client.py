@@ -16,6 +16,7 @@ from .model import ModalField, StoredMessage, modal_fields
 from .state import World
 
 Resolved = dict[str, dict[str, Any]]
+ROLE = 8  # an application command option type
 BOT_DM = 1  # an interaction context type: 0 guild, 1 the bot's DM, 2 other private channels
 
 
@@ -109,6 +110,8 @@ def _check_visible(
     if guild_id is None and contexts is not None and BOT_DM not in contexts:
         raise LookupError(f"/{name} is not offered in a DM with the bot (contexts {contexts})")
     needed = int(command.get("default_member_permissions") or 0)
+    if guild_id is not None and user_id in world.command_overrides.get((guild_id, name), ()):
+        return  # the owner allowed this member the command (an Integrations override)
     if guild_id is not None and needed & ~world.permissions(guild_id, user_id, channel_id):
         raise PermissionError(f"user {user_id} lacks {needed} for /{name}")
 
@@ -146,6 +149,8 @@ def _option_value(
     t = spec["type"]
     if t == 11:
         return _attachment(world, value, resolved, name)
+    if t == ROLE:
+        return _role(world, value, resolved, name)
     wanted: tuple[type, ...] | None = {3: (str,), 4: (int,), 10: (int, float), 5: (bool,)}.get(t)
     if wanted is None:
         raise ValueError(f"{name}: the stand-in does not convert option type {t}")
@@ -166,11 +171,22 @@ def _option_value(
     return value
 
 
+def _role(world: World, value: Any, resolved: Resolved, name: str) -> str:
+    """Put a role (its id, or a RoleSpec) into `resolved.roles`, as Discord does for a role
+    option; return its id string (the option's value)."""
+    role_id = int(getattr(value, "id", value))
+    for roles in world.roles.values():
+        if role_id in roles:
+            resolved.setdefault("roles", {})[str(role_id)] = roles[role_id].payload()
+            return str(role_id)
+    raise LookupError(f"{name}: no guild has role {role_id}")
+
+
 def _attachment(world: World, value: Any, resolved: Resolved, name: str) -> str:
     """Put an attachment into `resolved`; return its id string (the option's value).
 
-    Users, roles and channels would go into resolved.users/members/roles/channels the same
-    way; no command of the bot takes one, so the stand-in refuses them."""
+    Users and channels would go into resolved.users/members/channels the same way; no
+    command of the bot takes one, so the stand-in refuses them."""
     att_id = int(value["id"]) if isinstance(value, dict) else int(value)
     if att_id not in world.attachments:
         raise LookupError(f"{name}: attachment {att_id} was not added with add_attachment")

@@ -137,6 +137,9 @@ class World:
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.command_syncs: list[int | None] = []  # scope of each PUT (None = global)
+        # An owner's overrides in Server Settings → Integrations: (guild id, command name) ->
+        # the members allowed it whatever its `default_member_permissions` say.
+        self.command_overrides: dict[tuple[int, str], set[int]] = {}
         self.listeners: list[MessageListener] = []
         self.channel_listeners: list[ChannelListener] = []
         self._changed = asyncio.Event()

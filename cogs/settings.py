@@ -1,0 +1,127 @@
+"""/settings: what a server's owner decides (quota, budget, blocked words, threads).
+
+Registered for Manage Server (`default_member_permissions` "32") and server channels only,
+and checked again here, at run time, from the member's own permissions in the interaction:
+an owner can override command permissions in Discord, and who may change what the server
+pays for must not rest on that alone. The texts are `bot.settings_text`'s.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import settings_text
+from bot.bot import SingingBot
+from bot.errors import UserFacingError
+from bot.guild_settings import ThreadsMode, edited_words
+
+Mode = Literal["off", "optional", "always"]
+
+
+def manager_guild(interaction: discord.Interaction) -> int:
+    """The server of a member allowed to change its settings; UserFacingError otherwise."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    if not interaction.permissions.manage_guild:
+        raise UserFacingError(settings_text.NOT_ALLOWED)
+    return interaction.guild_id
+
+
+async def answer(interaction: discord.Interaction, text: str) -> None:
+    # Roles are shown as mentions: listed, never pinged.
+    await interaction.response.send_message(
+        text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+    )
+
+
+class Settings(commands.Cog):
+    settings = app_commands.Group(
+        name="settings",
+        description="Server owners: my quota, credit budget, blocked words and threads here.",
+        guild_only=True,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    def __init__(self, bot: SingingBot) -> None:
+        self.bot = bot
+
+    @settings.command(name="view", description="Every setting I use here, and where it comes from.")
+    async def view(self, interaction: discord.Interaction) -> None:
+        guild_id = manager_guild(interaction)
+        current = await self.bot.guild_settings.get(guild_id)
+        lines = settings_text.view_lines(current, self.bot.quota.limits)
+        await answer(interaction, "\n".join(lines))
+
+    @settings.command(
+        name="quota", description="Songs a member can make a day and have in progress."
+    )
+    @app_commands.describe(
+        daily="Songs a member can make per UTC day",
+        active="Songs a member can have in progress at once",
+        role="Only for members with this role (only a role: remove its own quota)",
+    )
+    async def quota(
+        self,
+        interaction: discord.Interaction,
+        daily: app_commands.Range[int, 0, None] | None = None,
+        active: app_commands.Range[int, 1, None] | None = None,
+        role: discord.Role | None = None,
+    ) -> None:
+        guild_id = manager_guild(interaction)
+        service = self.bot.guild_settings
+        if daily is None and active is None:
+            if role is None:
+                raise UserFacingError(settings_text.NOTHING_GIVEN)
+            current = await service.clear_role_quota(guild_id, role.id)
+        else:
+            current = await service.set_quota(
+                guild_id, daily=daily, active=active, role_id=role.id if role else None
+            )
+        text = settings_text.quota_set(current, self.bot.quota.limits, role.id if role else None)
+        await answer(interaction, text)
+
+    @settings.command(
+        name="budget", description="MusicGPT credits this server can spend per UTC day."
+    )
+    @app_commands.describe(credits="Credits per UTC day for the whole server; 0 means no budget")
+    async def budget(
+        self, interaction: discord.Interaction, credits: app_commands.Range[float, 0, None]
+    ) -> None:
+        guild_id = manager_guild(interaction)
+        current = await self.bot.guild_settings.set_budget(guild_id, credits)
+        await answer(interaction, settings_text.budget_set(current))
+
+    @settings.command(name="words", description="Words I refuse in prompts and lyrics here.")
+    @app_commands.describe(
+        add="Words to block, separated by commas",
+        remove="Words to stop blocking, separated by commas",
+    )
+    async def words(
+        self, interaction: discord.Interaction, add: str | None = None, remove: str | None = None
+    ) -> None:
+        guild_id = manager_guild(interaction)
+        if not (add or "").strip(", ") and not (remove or "").strip(", "):
+            raise UserFacingError(settings_text.NO_WORDS_GIVEN)
+        service = self.bot.guild_settings
+        current = await service.get(guild_id)
+        words = edited_words(current.blocked_words, add=add, remove=remove)
+        current = await service.set_blocked_words(guild_id, words)
+        await answer(interaction, settings_text.words_set(current))
+
+    @settings.command(name="threads", description="Whether songs get a thread of their own here.")
+    @app_commands.describe(
+        mode="off: never; optional: when the `thread` option asks (default); always: every song"
+    )
+    async def threads(self, interaction: discord.Interaction, mode: Mode) -> None:
+        guild_id = manager_guild(interaction)
+        current = await self.bot.guild_settings.set_threads_mode(guild_id, ThreadsMode(mode))
+        await answer(interaction, settings_text.threads_set(current))
+
+
+async def setup(bot: SingingBot) -> None:
+    await bot.add_cog(Settings(bot))
