@@ -32,6 +32,7 @@ WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the name of a stored value
 async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
+    from bot.budget import Budget
     from bot.guild_settings import GuildSettingsService
     from bot.http import Health, HttpServer, webhook_base_url
     from bot.inputs import InputStore
@@ -87,6 +88,7 @@ async def run(settings: Settings) -> None:
         quota = QuotaService(
             store, QuotaLimits(daily=settings.user_daily_quota, active=settings.user_max_active)
         )
+        guild_settings = GuildSettingsService(store)
         intake = Intake(
             session,
             tracker,
@@ -96,6 +98,8 @@ async def run(settings: Settings) -> None:
             spool=Spool(audio_dir, cap_bytes=settings.audio_spool_bytes),
             attachment_origins=settings.attachment_origins,
             media=media,
+            guild_settings=guild_settings,
+            budget=Budget(store, guild_settings),
         )
         bot: SingingBot | None = None
 
@@ -121,7 +125,7 @@ async def run(settings: Settings) -> None:
             quota=quota,
             intake=intake,
             inputs=inputs,
-            guild_settings=GuildSettingsService(store),
+            guild_settings=guild_settings,
             http_server=http_server,
         )
         running = bot

@@ -39,6 +39,7 @@ EXTENSIONS = (
     "cogs.delivery",
     "cogs.actions",
     "cogs.threads",
+    "cogs.usage",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 

@@ -27,8 +27,11 @@ from typing import Any
 
 import aiohttp
 
+from bot.blocked_words import check_request
+from bot.budget import Budget
 from bot.config import DISCORD_CDN_ORIGINS, UrlOrigin
 from bot.errors import AudioRejected, DiskFull, FormClosed, UserFacingError
+from bot.guild_settings import GuildSettingsService
 from bot.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
 from bot.media.names import plainly_not_audio
@@ -159,8 +162,14 @@ class Intake:
         spool: Spool,
         attachment_origins: Collection[UrlOrigin] = DISCORD_CDN_ORIGINS,
         media: MediaWorker | None = None,
+        guild_settings: GuildSettingsService | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._session = session
+        # Each server's blocked words and daily credit budget; without them (unit tests that
+        # don't need them), nothing is blocked and there is no budget.
+        self._guild_settings = guild_settings
+        self.budget = budget
         self._tracker = tracker
         self._quota = quota
         self._download_slots = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
@@ -184,6 +193,7 @@ class Intake:
         kind: TaskKind,
         attachment: AttachmentRef | None,
         audio_url: str | None,
+        guild_id: int | None = None,
     ) -> PendingAudio:
         """Checks that need no download; starts the download; replaces the member's older
         form for this command. Raises UserFacingError."""
@@ -203,6 +213,7 @@ class Intake:
             )
         url = check_audio_url(audio_url) if audio_url else None
         await self._quota.check(user_id)
+        await self.check_budget(guild_id)  # before the form opens and the download starts
         key = (user_id, kind)
         older = self._forms.get(key)
         if attachment is None:
@@ -227,6 +238,11 @@ class Intake:
         self._forms[key] = pending
         pending.on_close = lambda closed: self._forget(key, closed)
         return pending
+
+    async def check_budget(self, guild_id: int | None) -> None:
+        """Refuse early once the server spent today's credits (bot.budget: advisory)."""
+        if self.budget is not None:
+            await self.budget.check(guild_id)
 
     # --- requests that start from a button, with no command attachment ---------------------
 
@@ -411,6 +427,13 @@ class Intake:
     ) -> Task:
         try:
             request = dataclasses.replace(request, prompt=_clean_prompt(request.prompt))
+            # Every path to MusicGPT (/sing, /inpaint, Rewrite, Again) comes through here, so
+            # these hold for all of them, an Again of a request made before a word was
+            # blocked or the budget spent included; checked before anything is charged.
+            if self._guild_settings is not None:
+                words = (await self._guild_settings.get(request.guild_id)).blocked_words
+                check_request(words, request)
+            await self.check_budget(request.guild_id)
             info = await pending.ready()
             duration = info.duration if info else pending.duration
             if span is not None:

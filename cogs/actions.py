@@ -65,6 +65,7 @@ class Actions(commands.Cog):
         parent = await self._parent(task_id)
         actions.take_of(parent, take)
         await self.bot.quota.check(interaction.user.id)  # refused before the form, as /inpaint
+        await self.bot.intake.check_budget(interaction.guild_id)
         posted = take_attachment(interaction.message, task_id, take)
         sent = False  # a form stays registered after its submit (bot.ui.modals): once only
 
@@ -127,6 +128,7 @@ class Actions(commands.Cog):
         parent = await self._parent(task_id)
         clicker = _clicker(interaction)
         await self.bot.quota.check(clicker.user_id)
+        await self.bot.intake.check_budget(interaction.guild_id)  # before copying its input
         pending: PendingAudio | None = None
         if actions.needs_kept_input(parent):
             path = await self._kept_input(parent)

@@ -61,6 +61,7 @@ class Inpaint(commands.Cog):
             kind=TaskKind.INPAINT,
             attachment=attachment_ref(audio),
             audio_url=audio_url,
+            guild_id=interaction.guild_id,
         )
 
         async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:

@@ -51,6 +51,7 @@ class Sing(commands.Cog):
             kind=TaskKind.SING,
             attachment=attachment_ref(audio),
             audio_url=audio_url,
+            guild_id=interaction.guild_id,
         )
 
         async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
