@@ -18,7 +18,7 @@ from unittest.mock import MagicMock
 import pytest
 from discord import app_commands
 
-from bot import errors, history, intake, spool, tree
+from bot import blocked_words, budget, errors, history, intake, spool, tree
 from bot.errors import (
     DiskFull,
     MusicGPTConfigurationError,
@@ -37,6 +37,7 @@ from bot.tracker import RESTARTED_MID_SUBMIT
 from bot.tracker.delivery import GAVE_UP
 from bot.tracker.dispatch import failure_message_for
 from cogs import delivery, help
+from cogs import usage as cogs_usage
 from cogs._common import in_a_server
 from cogs.quota import quota_lines
 from tests.unit.registered import command_dicts, registered_tree
@@ -99,6 +100,9 @@ def known_messages() -> dict[str, str]:
         "quota daily": refusal_message(QuotaRefusal("daily", QuotaUsage(5, 0)), LIMITS, NOW),
         "quota active": refusal_message(QuotaRefusal("active", QuotaUsage(1, 2)), LIMITS, NOW),
     }
+    messages["budget reached"] = budget.refusal(budget.Spend(12.5, 10), NOW)
+    messages["blocked word"] = blocked_words.REFUSAL.format(word="bad", where="lyrics")
+    messages["/usage refused"] = cogs_usage.NOT_ALLOWED
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
@@ -114,7 +118,14 @@ def test_every_known_message_is_in_the_one_voice(where: str, text: str) -> None:
 async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
     async with registered_tree() as registered:
         described = command_dicts(registered)
-    assert {c["name"] for c in described} == {"sing", "inpaint", "quota", "history", "help"}
+    assert {c["name"] for c in described} == {
+        "sing",
+        "inpaint",
+        "quota",
+        "history",
+        "help",
+        "usage",
+    }
     for command in described:
         assert not voice_problems(command["description"]), command["description"]
         assert command["description"].endswith("."), command["description"]
@@ -140,6 +151,9 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     assert described["quota"]["contexts"] == [guild, bot_dm]
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]
+    # For the server's managers: Manage Server (32) by default, in servers only.
+    assert described["usage"]["contexts"] == [guild]
+    assert str(described["usage"]["default_member_permissions"]) == "32"
 
 
 def test_a_song_command_from_a_dm_is_refused_in_words() -> None:
