@@ -31,6 +31,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from bot.errors import UserFacingError
 from bot.models import Request, TaskKind
@@ -57,6 +58,7 @@ _LOOKALIKE = str.maketrans(
 # A run of word characters plus the leet symbols, i.e. one "word" of the disguised reading.
 _TOKEN = re.compile(r"[\w@$]+")
 _LATIN = re.compile(r"[a-z]")
+_WORD = re.compile(r"\w+")
 _UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "IDEOGRAPH")
 
 
@@ -98,20 +100,35 @@ def _pattern(word: str) -> str | None:
     return f"{before}{body}{after}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Matcher:
+    # Plain whole words (the usual list) by their normalised spelling: a set lookup per
+    # word of the text, whatever the list's length.
+    words: dict[str, str]
+    # Phrases, words with punctuation, words in unspaced scripts: one alternation, with the
+    # typed word behind each of its groups (group n is typed[n - 1]).
+    pattern: re.Pattern[str] | None
+    typed: list[str]
+
+
 @functools.lru_cache(maxsize=256)
-def _matcher(words: tuple[str, ...]) -> tuple[re.Pattern[str], list[str]] | None:
-    """One compiled alternation for a server's list (cached: the list rarely changes), and
-    the typed word behind each of its groups (group n is typed[n - 1])."""
+def _matcher(words: tuple[str, ...]) -> _Matcher | None:
+    """A server's list, compiled (cached: the list rarely changes)."""
+    plain: dict[str, str] = {}
     typed: list[str] = []
     patterns: list[str] = []
     for word in words:
-        pattern = _pattern(word)
-        if pattern is not None:  # one capturing group each, so `lastindex` names the word
-            typed.append(word.strip())
+        normal = " ".join(normalise(word).split())
+        if not normal:
+            continue
+        if _WORD.fullmatch(normal) and not (_unspaced(normal[0]) or _unspaced(normal[-1])):
+            plain.setdefault(normal, word.strip())
+        elif (pattern := _pattern(normal)) is not None:
+            typed.append(word.strip())  # one capturing group each: `lastindex` names it
             patterns.append(f"({pattern})")
-    if not patterns:
+    if not plain and not patterns:
         return None
-    return re.compile("|".join(patterns)), typed
+    return _Matcher(plain, re.compile("|".join(patterns)) if patterns else None, typed)
 
 
 def find_blocked(words: Sequence[str], text: str | None) -> str | None:
@@ -121,10 +138,13 @@ def find_blocked(words: Sequence[str], text: str | None) -> str | None:
     matcher = _matcher(tuple(words))
     if matcher is None:
         return None
-    pattern, typed = matcher
     for reading in _readings(text):
-        if found := pattern.search(reading):
-            return typed[(found.lastindex or 1) - 1]
+        if matcher.words:
+            for token in _WORD.findall(reading):
+                if token in matcher.words:
+                    return matcher.words[token]
+        if matcher.pattern is not None and (found := matcher.pattern.search(reading)):
+            return matcher.typed[(found.lastindex or 1) - 1]
     return None
 
 
@@ -134,7 +154,7 @@ class BlockedWord(UserFacingError):
 
 # Private (the refusal is ephemeral), so it may name the word and where it is.
 REFUSAL = (
-    "This server doesn't allow “{word}”, and the {where} has it. "
+    "This server doesn't allow “{word}”, which is in the {where}. "
     "Change that and try again; nothing was charged."
 )
 

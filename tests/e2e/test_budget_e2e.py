@@ -102,9 +102,9 @@ async def test_blocked_words_are_refused_before_musicgpt(tmp_path: Path) -> None
         }
         for case, values in refusals.items():
             reply = await modal_answer(w, "sing", LINK, values)
-            assert "doesn't allow “Darn”, and the lyrics has it" in reply, (case, reply)
+            assert "doesn't allow “Darn”, which is in the lyrics" in reply, (case, reply)
         reply = await modal_answer(w, "sing", {**LINK, "prompt": "darn ballad"}, {"Lyrics": "la"})
-        assert "doesn't allow “Darn”, and the prompt (style) has it" in reply, reply
+        assert "doesn't allow “Darn”, which is in the prompt (style)" in reply, reply
         assert w.mg.submits == [] and w.tasks() == []  # nothing sent, nothing charged
 
         # A longer word containing it is another word.

@@ -73,7 +73,7 @@ async def test_an_again_with_a_blocked_word_is_refused_and_its_file_goes(
     kept = tmp_path / "audio" / "copy.mp3"
     kept.write_bytes(b"x")
     pending = Intake.kept_file(kept, filename="a.mp3", duration=3.0)
-    with pytest.raises(BlockedWord, match="the new lyrics for the replaced part has it"):
+    with pytest.raises(BlockedWord, match="which is in the new lyrics for the replaced part"):
         await intake.submit_derived(derived(new="Darn it"), pending)
     assert tracker.submitted == [] and not kept.exists()
 
