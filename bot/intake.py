@@ -213,7 +213,9 @@ class Intake:
             )
         url = check_audio_url(audio_url) if audio_url else None
         await self._quota.check(user_id)
-        await self.check_budget(guild_id)  # before the form opens and the download starts
+        # Before the form opens and the download starts. Advisory (bot.budget): songs still
+        # queued have no price yet, so a burst may overshoot a little; `_queue` checks again.
+        await self.check_budget(guild_id)
         key = (user_id, kind)
         older = self._forms.get(key)
         if attachment is None:

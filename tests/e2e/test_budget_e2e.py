@@ -87,8 +87,12 @@ async def test_the_request_after_the_budget_is_reached_is_refused(tmp_path: Path
         w.mg.complete_task(row["musicgpt_task_id"])
         found = await wait_results_for(w, [first])
         await wait_status_of(w, first, "delivered")
-        again = await w.dc.click(found[first][0], f"song:again:{first}", user_id=w.bob.id)
+        result = found[first][0]
+        again = await w.dc.click(result, f"song:again:{first}", user_id=w.bob.id)
         assert "used today's MusicGPT budget" in await private_answer(again)
+        # A Rewrite is refused before its form opens.
+        rewrite = await w.dc.click(result, f"song:rewrite:{first}:1", user_id=w.alice.id)
+        assert "used today's MusicGPT budget" in await private_answer(rewrite)
         assert len(w.mg.submits) == 1 and [t["id"] for t in w.tasks()] == [first]
 
 
