@@ -11,7 +11,14 @@ from tests.support.world import world
 async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
     async with world(tmp_path, DEV_GUILD_ID="") as w:
         synced = await w.dc.wait_commands_synced(None)
-        assert sorted(c["name"] for c in synced) == ["help", "history", "inpaint", "quota", "sing"]
+        assert sorted(c["name"] for c in synced) == [
+            "help",
+            "history",
+            "inpaint",
+            "quota",
+            "sing",
+            "usage",
+        ]
         global_puts = lambda: w.dc.find_requests(  # noqa: E731
             method="PUT", path=f"/applications/{w.dc.app_id}/commands"
         )
