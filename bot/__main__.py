@@ -32,6 +32,7 @@ WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the name of a stored value
 async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
     from bot.bot import SingingBot, point_discord_at
+    from bot.budget import Budget
     from bot.guild_settings import GuildSettingsService
     from bot.http import Health, HttpServer, MetricsAccess, webhook_base_url
     from bot.inputs import InputStore
@@ -109,6 +110,8 @@ async def run(settings: Settings) -> None:
             attachment_origins=settings.attachment_origins,
             media=media,
             metrics=metrics,
+            guild_settings=guild_settings,
+            budget=Budget(store, guild_settings),
         )
         waveforms = Waveforms(
             store,

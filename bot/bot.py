@@ -43,6 +43,7 @@ EXTENSIONS = (
     "cogs.context",
     "cogs.notify",
     "cogs.settings",
+    "cogs.usage",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 

@@ -27,8 +27,11 @@ from typing import Any
 
 import aiohttp
 
+from bot.blocked_words import check_request
+from bot.budget import Budget
 from bot.config import DISCORD_CDN_ORIGINS, UrlOrigin
 from bot.errors import AudioRejected, DiskFull, FormClosed, UserFacingError
+from bot.guild_settings import GuildSettingsService
 from bot.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
 from bot.media.names import plainly_not_audio
@@ -163,9 +166,15 @@ class Intake:
         attachment_origins: Collection[UrlOrigin] = DISCORD_CDN_ORIGINS,
         media: MediaWorker | None = None,
         metrics: Metrics | None = None,
+        guild_settings: GuildSettingsService | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._session = session
         self._metrics = metrics or Metrics()
+        # Each server's blocked words and daily credit budget; without them (unit tests that
+        # don't need them), nothing is blocked and there is no budget.
+        self._guild_settings = guild_settings
+        self.budget = budget
         self._tracker = tracker
         self._quota = quota
         self._download_slots = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
@@ -230,6 +239,9 @@ class Intake:
             )
         url = check_audio_url(audio_url) if audio_url else None
         await self._quota.check(user_id, guild_id=guild_id, role_ids=role_ids)
+        # Before the form opens and the download starts. Advisory (bot.budget): songs still
+        # queued have no price yet, so a burst may overshoot a little; `_queue` checks again.
+        await self.check_budget(guild_id)
         key = (user_id, kind)
         older = self._forms.get(key)
         if attachment is None:
@@ -254,6 +266,11 @@ class Intake:
         self._forms[key] = pending
         pending.on_close = lambda closed: self._forget(key, closed)
         return pending
+
+    async def check_budget(self, guild_id: int | None) -> None:
+        """Refuse early once the server spent today's credits (bot.budget: advisory)."""
+        if self.budget is not None:
+            await self.budget.check(guild_id)
 
     # --- requests that start from a button, with no command attachment ---------------------
 
@@ -462,6 +479,13 @@ class Intake:
     ) -> Task:
         try:
             request = dataclasses.replace(request, prompt=_clean_prompt(request.prompt))
+            # Every path to MusicGPT (/sing, /inpaint, Rewrite, Again) comes through here, so
+            # these hold for all of them, an Again of a request made before a word was
+            # blocked or the budget spent included; checked before anything is charged.
+            if self._guild_settings is not None:
+                words = (await self._guild_settings.get(request.guild_id)).blocked_words
+                check_request(words, request)
+            await self.check_budget(request.guild_id)
             info = await pending.ready()
             duration = info.duration if info else pending.duration
             if span is not None:

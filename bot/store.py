@@ -151,6 +151,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ADD COLUMN dm_message_id INTEGER;
     CREATE INDEX tasks_dm_unfinished ON tasks (id) WHERE dm_state IN ('pending', 'sending');
     """,
+    # 8: a server's spend and usage by day (bot.budget, /usage): charges of a day range.
+    """
+    CREATE INDEX quota_by_day ON quota_charges (day);
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -263,6 +267,15 @@ class KeptInput:
     size: int
     last_used_at: float
     needed: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UsageLine:
+    """One member's (or, with user_id 0, a server's) charged requests and their credits."""
+
+    user_id: int
+    requests: int
+    credits: float
 
 
 # Tasks whose input must stay kept: they will still be submitted (and keep it fresh then).
@@ -815,6 +828,47 @@ class Store:
         return await self._copy_transition(
             task_id, ["pending", "sending"], "dm_state = 'failed', updated_at = ?", (now,)
         )
+
+    # --- a server's spend and usage (bot.budget, /usage) -----------------------------------
+    # A task's credits belong to the UTC day it was charged (quota_charges.day), like its
+    # quota: MusicGPT's `credit_estimate` from the submit answer until its `conversion_cost`
+    # (tasks.cost) is known; nothing before the submit answers, nothing once refunded (the
+    # task failed or was cancelled).
+
+    _CHARGED = (
+        "quota_charges q JOIN tasks t ON t.id = q.task_id"
+        " WHERE t.guild_id = ? AND q.day >= ? AND q.day < ? AND q.refunded_at IS NULL"
+    )
+    _CREDITS = "COALESCE(t.cost, t.credit_estimate, 0)"
+
+    async def guild_spend(self, guild_id: int, day: str) -> float:
+        """A server's credits on one UTC day (`utc_day`), by index quota_by_day."""
+        row = await self._one(
+            f"SELECT COALESCE(SUM({self._CREDITS}), 0) FROM {self._CHARGED}",
+            (guild_id, day, f"{day}~"),  # "~" sorts after every ISO date of that day
+        )
+        return float(row[0]) if row else 0.0
+
+    async def guild_usage(
+        self, guild_id: int, first_day: str, end_day: str, *, top: int
+    ) -> tuple[UsageLine, list[UsageLine]]:
+        """A server's requests and credits from `first_day` up to (not including) `end_day`:
+        the total (user_id 0), and the `top` members by credits, then requests."""
+        params = (guild_id, first_day, end_day)
+        async with self._write_lock:  # the totals and the top read the same moment
+            total = await self._one(
+                f"SELECT COUNT(*), COALESCE(SUM({self._CREDITS}), 0) FROM {self._CHARGED}", params
+            )
+            rows = await self._rows(
+                f"SELECT q.user_id, COUNT(*) AS requests, SUM({self._CREDITS}) AS credits"
+                f" FROM {self._CHARGED} GROUP BY q.user_id"
+                " ORDER BY credits DESC, requests DESC, q.user_id LIMIT ?",
+                (*params, max(0, top)),
+            )
+        assert total is not None  # noqa: S101 - an aggregate always yields a row
+        return UsageLine(0, int(total[0]), float(total[1])), [
+            UsageLine(int(r[0]), int(r[1]), float(r[2])) for r in rows
+        ]
 
     # --- kept inputs (bot.inputs) ----------------------------------------------------------
 

@@ -72,6 +72,7 @@ class Actions(commands.Cog):
         parent = await self._parent(task_id)
         actions.take_of(parent, take)
         await self._check_quota(interaction)  # refused before the form, as /inpaint
+        await self.bot.intake.check_budget(interaction.guild_id)
         posted = take_attachment(interaction.message, task_id, take)
         sent = False  # a form stays registered after its submit (bot.ui.modals): once only
 
@@ -136,6 +137,7 @@ class Actions(commands.Cog):
         parent = await self._parent(task_id)
         clicker = _clicker(interaction)
         await self._check_quota(interaction)
+        await self.bot.intake.check_budget(interaction.guild_id)  # before copying its input
         pending: PendingAudio | None = None
         if actions.needs_kept_input(parent):
             path = await self._kept_input(parent)

@@ -130,6 +130,7 @@ class ContextMenus(commands.Cog):
                 guild_id=interaction.guild_id,
                 role_ids=role_ids_of(interaction),
             )
+            await self.bot.intake.check_budget(interaction.guild_id)
         return audio
 
     # --- Sing over this ---------------------------------------------------------------

@@ -21,6 +21,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
             "quota",
             "settings",
             "sing",
+            "usage",
         ]
         assert sorted(c["name"] for c in synced) == names
         [settings] = [c for c in synced if c["name"] == "settings"]

@@ -54,5 +54,14 @@ def test_every_extension_loads_and_command_names_are_unique() -> None:
                 if cog_class.__module__ != extension:
                     continue
                 names += [c.name for c in cog_class.__cog_app_commands__]
-    assert sorted(names) == ["help", "history", "inpaint", "notify", "quota", "settings", "sing"]
+    assert sorted(names) == [
+        "help",
+        "history",
+        "inpaint",
+        "notify",
+        "quota",
+        "settings",
+        "sing",
+        "usage",
+    ]
     assert len(names) == len(set(names))

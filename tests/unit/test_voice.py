@@ -18,7 +18,7 @@ from unittest.mock import MagicMock
 import pytest
 from discord import app_commands
 
-from bot import errors, history, intake, notify, spool, tree
+from bot import blocked_words, budget, errors, history, intake, notify, spool, tree
 from bot.errors import (
     DiskFull,
     MusicGPTConfigurationError,
@@ -37,6 +37,7 @@ from bot.tracker import RESTARTED_MID_SUBMIT
 from bot.tracker.delivery import GAVE_UP
 from bot.tracker.dispatch import failure_message_for
 from cogs import delivery, help
+from cogs import usage as cogs_usage
 from cogs._common import in_a_server
 from cogs.quota import quota_lines
 from tests.unit.registered import command_dicts, flattened, registered_tree
@@ -102,6 +103,9 @@ def known_messages() -> dict[str, str]:
     messages["notify.NOTIFY_ON"] = notify.NOTIFY_ON
     messages["notify.NOTIFY_OFF"] = notify.NOTIFY_OFF
     messages["notify.DMS_CLOSED"] = notify.DMS_CLOSED
+    messages["budget reached"] = budget.refusal(budget.Spend(12.5, 10), NOW)
+    messages["blocked word"] = blocked_words.REFUSAL.format(word="bad", where="lyrics")
+    messages["/usage refused"] = cogs_usage.NOT_ALLOWED
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
@@ -125,6 +129,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
         "help",
         "notify",
         *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads")),
+        "usage",
     }
     for command in described:
         assert not voice_problems(command["description"]), command["description"]
@@ -152,6 +157,9 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]
     assert described["notify"]["contexts"] == [guild, bot_dm]
+    # For the server's managers: Manage Server (32) by default, in servers only.
+    assert described["usage"]["contexts"] == [guild]
+    assert str(described["usage"]["default_member_permissions"]) == "32"
 
 
 def test_a_song_command_from_a_dm_is_refused_in_words() -> None:
