@@ -36,7 +36,7 @@ from bot.quota import refusal_message
 from bot.tracker import RESTARTED_MID_SUBMIT
 from bot.tracker.delivery import GAVE_UP
 from bot.tracker.dispatch import failure_message_for
-from cogs import delivery, help
+from cogs import context, delivery, help
 from cogs import usage as cogs_usage
 from cogs._common import in_a_server
 from cogs.quota import quota_lines
@@ -177,25 +177,33 @@ async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
             for c in registered.get_commands()
             if isinstance(c, app_commands.Command | app_commands.Group)
         ]
-        lines = help.commands_text(listed)
+        # The message menus join the tree when their cog loads (cogs.context), not here.
+        sections = help.command_sections(listed, [context.SING_OVER, context.REWRITE_PART])
     commands = [c for c in listed if isinstance(c, app_commands.Command)]
-    text = "\n".join([help.INTRO, *lines, *help.RULES])
+    text = "\n".join([help.INTRO, *help.RULES, *(s.value for s in sections)])
     assert not voice_problems(text), text
-    # Room for what /help adds under it (the formats, the quota) in Discord's 2000.
+    # Within Discord's embed limits, with the longest quota lines /help adds under them.
     tail = [
-        f"Audio: {names.ACCEPTED_FORMATS}, or a video's sound track, up to 1000 MB a file.",
+        f"{names.ACCEPTED_FORMATS}, or a video's sound track, up to 1000 MB a file.",
         *quota_lines(
             QuotaUsage(9999, 9999), QuotaLimits(9999, 9999), "resets at 00:00 UTC (in 23 h 59 min)"
         ),
     ]
-    assert len("\n".join([text, "", "", *tail])) < help.MESSAGE_LIMIT
+    for section in sections:
+        assert len("\n".join(section.lines)) <= help.FIELD_LIMIT, section.name
+    total = len(help.INTRO) + sum(len(s.name) + len(s.value) for s in sections)
+    assert total + len("\n".join([*help.RULES, *tail])) + 100 < help.EMBED_LIMIT
     for command in commands:
         assert f"**/{command.name}**" in text
         for parameter in command.parameters:
             assert f"`{parameter.name}`" in text or f"`[{parameter.name}]`" in text
     assert "`[audio]`" in text and "The voice I sing with: male, female or neutral" in text
-    subs = "`view` `quota` `budget` `words` `threads`"
-    assert f"**/settings** {subs} (Manage Server)." in text
+    assert "**/settings** `view` `quota` `budget` `words` `threads`" in text
+    managers = next(s for s in sections if s.name.startswith("For server managers"))
+    assert any("**/usage**" in line for line in managers.lines)
+    assert "**Sing over this** and **Rewrite part of this**" in text
+    for button in ("Rewrite", "Again", "Delete", "Cancel"):
+        assert f"**{button}**" in text
 
 
 FAILURE_TEXTS = [
