@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import discord
 
@@ -84,9 +84,16 @@ class RewriteButton(
         await _run(interaction, lambda a: a.rewrite(interaction, self.task_id, self.take))
 
 
-class AgainButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"song:again:{_TASK}"):
+class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button acting on one task, with the custom_id `song:<ACTION>:<task>`. Subclasses
+    give their own template (this one matches nothing), label, style and action."""
+
+    ACTION: ClassVar[str]
+    LABEL: ClassVar[str]
+    STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+
     def __init__(self, task_id: int) -> None:
-        super().__init__(_button("Again", f"song:again:{task_id}", discord.ButtonStyle.secondary))
+        super().__init__(_button(self.LABEL, f"song:{self.ACTION}:{task_id}", self.STYLE))
         self.task_id = task_id
 
     @classmethod
@@ -96,53 +103,35 @@ class AgainButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"so
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> AgainButton:
+    ) -> Self:
         return cls(int(match["task"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.again(interaction, self.task_id))
-
-
-class DeleteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"song:delete:{_TASK}"
-):
-    def __init__(self, task_id: int) -> None:
-        super().__init__(_button("Delete", f"song:delete:{task_id}", discord.ButtonStyle.danger))
-        self.task_id = task_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> DeleteButton:
-        return cls(int(match["task"]))
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        raise NotImplementedError
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.delete(interaction, self.task_id))
+        await _run(interaction, lambda actions: self.act(actions, interaction))
 
 
-class CancelButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"song:cancel:{_TASK}"
-):
-    def __init__(self, task_id: int) -> None:
-        super().__init__(_button("Cancel", f"song:cancel:{task_id}", discord.ButtonStyle.secondary))
-        self.task_id = task_id
+class AgainButton(_TaskButton, template=rf"song:again:{_TASK}"):
+    ACTION, LABEL = "again", "Again"
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> CancelButton:
-        return cls(int(match["task"]))
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.again(interaction, self.task_id)
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.cancel(interaction, self.task_id))
+
+class DeleteButton(_TaskButton, template=rf"song:delete:{_TASK}"):
+    ACTION, LABEL, STYLE = "delete", "Delete", discord.ButtonStyle.danger
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.delete(interaction, self.task_id)
+
+
+class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
+    ACTION, LABEL = "cancel", "Cancel"
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.cancel(interaction, self.task_id)
 
 
 DYNAMIC_ITEMS = (RewriteButton, AgainButton, DeleteButton, CancelButton)

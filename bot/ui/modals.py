@@ -149,6 +149,19 @@ def _short_input(custom_id: str, placeholder: str) -> discord.ui.TextInput:
     )
 
 
+def _style_label(placeholder: str) -> discord.ui.Label[LyricsForm]:
+    """The required Style input: the prompt MusicGPT gets, within its limit."""
+    return discord.ui.Label(
+        text="Style",
+        component=discord.ui.TextInput(
+            custom_id="style",
+            style=discord.TextStyle.paragraph,
+            max_length=PROMPT_MAX,
+            placeholder=placeholder,
+        ),
+    )
+
+
 class RewriteForm(LyricsForm, title="Rewrite a part"):
     """The Rewrite button's form: the range, the style, and both lyrics fields (prefilled
     with what the parent was asked with, where known)."""
@@ -160,15 +173,7 @@ class RewriteForm(LyricsForm, title="Rewrite a part"):
     end: discord.ui.Label[LyricsForm] = discord.ui.Label(
         text="End", component=_short_input("end", "Where it ends, same formats")
     )
-    style: discord.ui.Label[LyricsForm] = discord.ui.Label(
-        text="Style",
-        component=discord.ui.TextInput(
-            custom_id="style",
-            style=discord.TextStyle.paragraph,
-            max_length=PROMPT_MAX,
-            placeholder="How the new part should sound",
-        ),
-    )
+    style: discord.ui.Label[LyricsForm] = _style_label("How the new part should sound")
     lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
         text="Lyrics of the whole song",
         component=_lyrics_input(
@@ -265,14 +270,8 @@ class SingOverForm(LyricsForm, title="Sing over this"):
     when the message has several."""
 
     prefix = MENU_PREFIX
-    style: discord.ui.Label[LyricsForm] = discord.ui.Label(
-        text="Style",
-        component=discord.ui.TextInput(
-            custom_id="style",
-            style=discord.TextStyle.paragraph,
-            max_length=PROMPT_MAX,
-            placeholder="Style, tone or genre of the vocals, e.g. soulful R&B",
-        ),
+    style: discord.ui.Label[LyricsForm] = _style_label(
+        "Style, tone or genre of the vocals, e.g. soulful R&B"
     )
     lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
         text="Lyrics",
