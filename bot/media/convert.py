@@ -60,7 +60,14 @@ def to_flac(src: str, dest: str, stream_index: int, max_bytes: int) -> Converted
                 )
                 encoded = 0  # bytes of FLAC frames so far: the file is this plus its header
                 for frame in _frames(source, stream):
-                    for chunk in resampler.resample(frame):
+                    try:
+                        chunks = resampler.resample(frame)
+                    except ValueError:
+                        # The decoded frames changed format, layout or rate mid-stream (a
+                        # damaged or spliced file): keep what came before, as for packets
+                        # that don't decode.
+                        break
+                    for chunk in chunks:
                         written += chunk.samples
                         packets = flac.encode(chunk)
                         encoded += sum(p.size for p in packets)
