@@ -1,0 +1,47 @@
+"""The playground page in headless Chromium: a member sings over a WAV, rewrites a take, and
+a plain member is refused /settings, all through the page as a person would click it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playground.browser import SLOW, Playground, run_command, sing
+
+
+def test_sing_then_rewrite_a_take(page: Any, playground: Playground) -> None:
+    from playwright.sync_api import expect
+
+    sing(page)
+    result = page.locator(".message", has_text="your song is ready").first
+    for audio in result.locator("audio").all():
+        assert (audio.get_attribute("src") or "").startswith("http://127.0.0.1:")
+
+    result.get_by_role("button", name="Rewrite 1").click()
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible(timeout=SLOW)
+    modal.get_by_label("Start").fill("0.5")
+    modal.get_by_label("End").fill("1.5")
+    modal.get_by_label("Style").fill("gospel choir")
+    page.locator("#modal-submit").click()
+    derived = page.locator(".message", has_text="Rewrite of #")
+    expect(derived).to_have_count(1, timeout=SLOW)
+    expect(derived.locator("audio").first).to_be_attached()
+
+
+def test_settings_is_not_offered_to_a_plain_member(page: Any, playground: Playground) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/settings view")).to_have_count(1)
+    bob = page.locator("#member option", has_text="bob").get_attribute("value")
+    page.locator("#member").select_option(bob)
+    run_command(page, "settings view")
+    expect(page.locator("#notice")).to_contain_text("does not offer this command to you")
+    # The owner is offered it and gets the server's settings.
+    page.locator("#member").select_option(index=0)
+    run_command(page, "settings view")
+    expect(page.locator(".message.ephemeral")).to_have_count(1, timeout=SLOW)
+
+
+def test_ctrl_c_stops_the_playground(playground: Playground) -> None:
+    assert playground.stop() == 0
+    assert "stopped" in playground.log.read_text()
