@@ -43,6 +43,8 @@ class PlaygroundServer:
         app.router.add_post("/api/upload", self._upload)
         app.router.add_post("/api/command", self._command)
         app.router.add_post("/api/click", self._click)
+        app.router.add_post("/api/post", self._post)
+        app.router.add_post("/api/message-command", self._message_command)
         app.router.add_post("/api/modal", self._modal)
         app.router.add_post("/api/musicgpt", self._musicgpt)
         app.router.add_static("/static/", STATIC)
@@ -89,6 +91,7 @@ class PlaygroundServer:
                 "users": self._users(),
                 "channels": channels,
                 "commands": self._commands(),
+                "message_commands": self._message_commands(),
                 "messages": messages,
                 "names": self._names(),
                 "musicgpt": {
@@ -130,6 +133,14 @@ class PlaygroundServer:
             seen.add(command["name"])
             _flatten(command["name"], command, found)
         return sorted(found, key=lambda c: c["name"])
+
+    def _message_commands(self) -> list[str]:
+        """The message menus (Apps → ...), type-3 commands, by name."""
+        dc = self.w.dc
+        names = [
+            c["name"] for c in [*dc.commands(dc.guild_id), *dc.commands(None)] if c.get("type") == 3
+        ]
+        return sorted(set(names))
 
     def _message(self, m: StoredMessage) -> dict[str, Any]:
         return {
@@ -175,6 +186,35 @@ class PlaygroundServer:
         message = self.w.dc.message(int(body["message_id"]))
         user_id = int(body["user_id"])
         return await self._run(self.w.dc.click(message, body["custom_id"], user_id=user_id))
+
+    async def _post(self, request: web.Request) -> web.Response:
+        """A member posts a message (text and/or files) in the channel, as in Discord."""
+        form = await request.post()
+        files = {
+            f.filename: f.file.read()
+            for f in form.getall("file", [])
+            if isinstance(f, web.FileField)
+        }
+        content = str(form.get("content") or "")
+        if not content.strip() and not files:
+            return _refused("an empty message: type something or attach a file")
+        try:
+            await self.w.dc.post_user_message(
+                content,
+                channel_id=int(str(form["channel_id"])),
+                user_id=int(str(form["user_id"])),
+                files=files,
+            )
+        except (LookupError, ValueError) as error:
+            return _refused(str(error))
+        return web.json_response({"ok": True})
+
+    async def _message_command(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        message = self.w.dc.message(int(body["message_id"]))
+        user_id = int(body["user_id"])
+        invoked = self.w.dc.invoke_message_command(body["name"], message, user_id=user_id)
+        return await self._run(invoked)
 
     async def _modal(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -85,12 +85,20 @@ function renderMessage(m, byId) {
   const parent = m.reply_to && byId.get(m.reply_to);
   const reply = m.reply_to ? `<div class="reply">↪ replying to ${parent ? esc(parent.author) + ": " + esc((parent.content || (parent.embeds[0] || {}).title || "").slice(0, 60)) : "a message"}</div>` : "";
   return `${reply}<div><span class="author">${esc(m.author)}</span>${m.bot ? '<span class="bot-tag">APP</span>' : ""}
-    ${m.ephemeral ? '<span class="meta">Only you can see this</span>' : ""}${m.edited ? '<span class="meta"> (edited)</span>' : ""}</div>
+    ${m.ephemeral ? '<span class="meta">Only you can see this</span>' : ""}${m.edited ? '<span class="meta"> (edited)</span>' : ""}
+    ${m.ephemeral ? "" : appsMenu(m.id)}</div>
     ${m.content ? `<div class="content">${markdown(m.content)}</div>` : ""}
     ${m.embeds.map(renderEmbed).join("")}
     ${m.attachments.map(renderAttachment).join("")}
     ${m.components.map((c) => renderComponent(c, m.id)).join("")}
     ${m.thread_id ? `<div class="meta"><a href="#" data-thread="${m.thread_id}">open thread</a></div>` : ""}`;
+}
+
+// Discord's message menu (right click → Apps), as a select on each message.
+function appsMenu(messageId) {
+  const names = state.message_commands || [];
+  if (!names.length) return "";
+  return `<select class="apps" data-apps="${messageId}" aria-label="Apps"><option value="">Apps…</option>${names.map((n) => `<option value="${esc(n)}">${esc(n)}</option>`).join("")}</select>`;
 }
 
 function renderMessages() {
@@ -257,6 +265,26 @@ document.addEventListener("click", (event) => {
   if (channel) switchChannel(channel.dataset.channel);
   const thread = event.target.closest("[data-thread]");
   if (thread) { event.preventDefault(); switchChannel(thread.dataset.thread); }
+});
+document.addEventListener("change", (event) => {
+  const menu = event.target.closest("select[data-apps]");
+  if (!menu || !menu.value) return;
+  const name = menu.value;
+  menu.value = "";
+  notice("running " + name + "…");
+  api("/api/message-command", { name, message_id: menu.dataset.apps, user_id: userId });
+});
+$("composer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData();
+  form.append("content", $("say").value);
+  for (const file of $("say-file").files) form.append("file", file);
+  form.append("channel_id", channelId);
+  form.append("user_id", userId);
+  const answer = await (await fetch("/api/post", { method: "POST", body: form })).json();
+  notice(answer.ok ? "" : answer.error);
+  if (answer.ok) { $("say").value = ""; $("say-file").value = ""; }
+  refresh();
 });
 $("member").addEventListener("change", (e) => { userId = e.target.value; switchChannel(state.channels[0].id); });
 $("command").addEventListener("change", renderOptions);

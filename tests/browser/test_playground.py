@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from playground.browser import SLOW, Playground, run_command, sing
+from tests.support.env import FIXTURES
 
 
 def test_sing_then_rewrite_a_take(page: Any, playground: Playground) -> None:
@@ -45,3 +46,40 @@ def test_settings_is_not_offered_to_a_plain_member(page: Any, playground: Playgr
 def test_ctrl_c_stops_the_playground(playground: Playground) -> None:
     assert playground.stop() == 0
     assert "stopped" in playground.log.read_text()
+
+
+def test_a_member_message_is_escaped_and_sung_over_from_its_menu(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/sing")).to_have_count(1)
+    page.locator("#say").fill("<b>not bold</b> **bold** here")
+    page.locator("#say-file").set_input_files(str(FIXTURES / "tone.wav"))
+    page.locator("#send").click()
+    posted = page.locator(".message", has_text="not bold")
+    expect(posted.locator(".content")).to_contain_text("<b>not bold</b>")
+    expect(posted.locator(".content b")).to_have_count(0)
+    expect(posted.locator(".content strong")).to_have_text("bold")
+    expect(posted.locator("audio")).to_have_count(1)
+
+    posted.locator("select.apps").select_option("Sing over this")
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible(timeout=SLOW)
+    modal.get_by_label("Style").fill("airy pop vocal")
+    modal.get_by_label("Lyrics").fill("over the tone")
+    page.locator("#modal-submit").click()
+    status = page.locator(".embed", has_text="Singing over your instrumental")
+    expect(status).to_contain_text("Posted 2 takes", timeout=SLOW)
+
+
+def test_the_fail_knob_fails_the_next_song(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#mg-fail").click()
+    expect(page.locator("#mg-note")).to_contain_text("1 task(s) will fail")
+    run_command(page, "sing", prompt="warm soul vocal", audio=str(FIXTURES / "tone.wav"))
+    expect(page.locator("#modal")).to_be_visible()
+    page.locator("#modal").get_by_label("Lyrics").first.fill("la la la")
+    page.locator("#modal-submit").click()
+    status = page.locator(".embed", has_text="Singing over your instrumental")
+    expect(status).to_contain_text("❌", timeout=SLOW)
+    expect(page.locator("#mg-note")).to_have_text("")
