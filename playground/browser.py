@@ -92,6 +92,8 @@ def run_command(page: Any, name: str, **options: str) -> None:
         field = page.locator(f'#options [name="{option}"]')
         if field.get_attribute("type") == "file":
             field.set_input_files(value)
+        elif field.evaluate("el => el.tagName") == "SELECT":
+            field.select_option(value)
         else:
             field.fill(value)
     page.locator("#run").click()

@@ -83,3 +83,27 @@ def test_the_fail_knob_fails_the_next_song(page: Any) -> None:
     status = page.locator(".embed", has_text="Singing over your instrumental")
     expect(status).to_contain_text("❌", timeout=SLOW)
     expect(page.locator("#mg-note")).to_have_text("")
+
+
+def test_a_song_in_its_own_thread_and_a_dm_copy(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/notify")).to_have_count(1)
+    run_command(page, "notify", dm="true")
+    expect(page.locator(".message.ephemeral")).to_have_count(1, timeout=SLOW)
+    run_command(
+        page, "sing", prompt="warm soul vocal", audio=str(FIXTURES / "tone.wav"), thread="true"
+    )
+    expect(page.locator("#modal")).to_be_visible()
+    page.locator("#modal").get_by_label("Lyrics").first.fill("la la la")
+    page.locator("#modal-submit").click()
+    thread = page.locator("#channels li.thread")
+    expect(thread).to_have_count(1, timeout=SLOW)
+    thread.click()
+    expect(page.locator("#channels li.thread.active")).to_have_count(1)
+    result = page.locator(".message", has_text="your song is ready")
+    expect(result.locator("audio")).to_have_count(2, timeout=SLOW)
+
+    page.locator("#channels li.dm").click()
+    expect(page.locator("#channel-title")).to_have_text("DM with the bot")
+    expect(page.locator("#messages audio").first).to_be_attached(timeout=SLOW)
