@@ -229,7 +229,7 @@ class PlaygroundServer:
         try:
             handle: InteractionHandle = await started
         except (LookupError, PermissionError, ValueError, TypeError) as error:
-            return _refused(_not_offered(error))
+            return _refused(self._named(_not_offered(error)))
         callback = None
         with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
             callback = await handle.wait_callback(CALLBACK_WAIT)
@@ -248,6 +248,12 @@ class PlaygroundServer:
                 }
             )
         return web.json_response({"ok": True})
+
+    def _named(self, text: str) -> str:
+        """The stand-in's refusals name users by id; the page knows them by name."""
+        for user in self.w.dc.users.values():
+            text = text.replace(f"user {user.id}", user.username)
+        return text
 
     async def _musicgpt(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -36,7 +36,10 @@ def test_settings_is_not_offered_to_a_plain_member(page: Any, playground: Playgr
     bob = page.locator("#member option", has_text="bob").get_attribute("value")
     page.locator("#member").select_option(bob)
     run_command(page, "settings view")
-    expect(page.locator("#notice")).to_contain_text("does not offer this command to you")
+    notice = page.locator("#notice")
+    expect(notice).to_contain_text("does not offer this command to you")
+    expect(notice).to_contain_text("bob lacks")
+    expect(page.locator(".message")).to_have_count(0)
     # The owner is offered it and gets the server's settings.
     page.locator("#member").select_option(index=0)
     run_command(page, "settings view")
