@@ -98,6 +98,7 @@ class PlaygroundServer:
                     "delay": mg.delay,
                     "webhooks_enabled": mg.webhooks_enabled,
                     "fail_next": len(mg._scripted_failures),
+                    "webhooks_sent": len(mg.webhook_deliveries),
                 },
             }
         )

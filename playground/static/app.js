@@ -141,6 +141,7 @@ function renderSidebar() {
   const mg = state.musicgpt;
   if (document.activeElement !== $("mg-delay")) $("mg-delay").value = mg.delay;
   $("mg-webhooks").checked = mg.webhooks_enabled;
+  $("mg-sent").textContent = mg.webhooks_sent;
   $("mg-note").textContent = mg.fail_next ? `${mg.fail_next} task(s) will fail` : "";
 }
 

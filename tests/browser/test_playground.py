@@ -13,6 +13,7 @@ def test_sing_then_rewrite_a_take(page: Any, playground: Playground) -> None:
     from playwright.sync_api import expect
 
     sing(page)
+    expect(page.locator("#mg-sent")).not_to_have_text("0")  # webhooks on: it called back
     result = page.locator(".message", has_text="your song is ready").first
     for audio in result.locator("audio").all():
         assert (audio.get_attribute("src") or "").startswith("http://127.0.0.1:")
@@ -110,3 +111,15 @@ def test_a_song_in_its_own_thread_and_a_dm_copy(page: Any) -> None:
     page.locator("#channels li.dm").click()
     expect(page.locator("#channel-title")).to_have_text("DM with the bot")
     expect(page.locator("#messages audio").first).to_be_attached(timeout=SLOW)
+
+
+def test_without_webhooks_the_bot_polls_for_the_song(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#mg-webhooks").uncheck()
+    expect(page.locator("#mg-webhooks")).not_to_be_checked()
+    sing(page)
+    # Posted through polling alone: MusicGPT called nobody back.
+    expect(page.locator("#mg-sent")).to_have_text("0")
+    page.locator("#mg-webhooks").check()
+    expect(page.locator("#mg-webhooks")).to_be_checked()
