@@ -1,11 +1,11 @@
-# Two commands on a fresh machine: `make run` and `make test`. Both build .venv first.
+# On a fresh machine: `make playground` (try it), `make run` and `make test`. All build .venv first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint fuzz bench waveform-demo standins clean
+.PHONY: run test test-browser lint fuzz bench waveform-demo playground playground-screenshot standins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,16 @@ lint: $(DEV_STAMP)  ## ruff, mypy and hadolint (the Dockerfile)
 	$(BIN)/hadolint Dockerfile
 
 test: lint  ## lint, then the whole suite (unit and end-to-end through the stand-ins)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/browser
+
+test-browser: $(DEV_STAMP)  ## the playground in headless Chromium (apt-get install chromium)
+	$(BIN)/python -m pytest tests/browser
+
+playground: $(DEV_STAMP)  ## the bot between the stand-ins, driven from a page on 127.0.0.1
+	$(BIN)/python -m playground
+
+playground-screenshot: $(DEV_STAMP)  ## redraw docs/playground.png (the README's picture)
+	$(BIN)/python -m playground.screenshot docs/playground.png
 
 fuzz: $(DEV_STAMP)  ## the audio checks against thousands of mutated files (a few minutes)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/unit/test_media_fuzz.py --timeout=3600

@@ -1,0 +1,125 @@
+"""The playground page in headless Chromium: a member sings over a WAV, rewrites a take, and
+a plain member is refused /settings, all through the page as a person would click it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playground.browser import SLOW, Playground, run_command, sing
+from tests.support.env import FIXTURES
+
+
+def test_sing_then_rewrite_a_take(page: Any, playground: Playground) -> None:
+    from playwright.sync_api import expect
+
+    sing(page)
+    expect(page.locator("#mg-sent")).not_to_have_text("0")  # webhooks on: it called back
+    result = page.locator(".message", has_text="your song is ready").first
+    for audio in result.locator("audio").all():
+        assert (audio.get_attribute("src") or "").startswith("http://127.0.0.1:")
+
+    result.get_by_role("button", name="Rewrite 1").click()
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible(timeout=SLOW)
+    modal.get_by_label("Start").fill("0.5")
+    modal.get_by_label("End").fill("1.5")
+    modal.get_by_label("Style").fill("gospel choir")
+    page.locator("#modal-submit").click()
+    derived = page.locator(".message", has_text="Rewrite of #")
+    expect(derived).to_have_count(1, timeout=SLOW)
+    expect(derived.locator("audio").first).to_be_attached()
+
+
+def test_settings_is_not_offered_to_a_plain_member(page: Any, playground: Playground) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/settings view")).to_have_count(1)
+    bob = page.locator("#member option", has_text="bob").get_attribute("value")
+    page.locator("#member").select_option(bob)
+    run_command(page, "settings view")
+    notice = page.locator("#notice")
+    expect(notice).to_contain_text("does not offer this command to you")
+    expect(notice).to_contain_text("bob lacks")
+    expect(page.locator(".message")).to_have_count(0)
+    # The owner is offered it and gets the server's settings.
+    page.locator("#member").select_option(index=0)
+    run_command(page, "settings view")
+    expect(page.locator(".message.ephemeral")).to_have_count(1, timeout=SLOW)
+
+
+def test_ctrl_c_stops_the_playground(playground: Playground) -> None:
+    assert playground.stop() == 0
+    assert "stopped" in playground.log.read_text()
+
+
+def test_a_member_message_is_escaped_and_sung_over_from_its_menu(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/sing")).to_have_count(1)
+    page.locator("#say").fill("<b>not bold</b> **bold** here")
+    page.locator("#say-file").set_input_files(str(FIXTURES / "tone.wav"))
+    page.locator("#send").click()
+    posted = page.locator(".message", has_text="not bold")
+    expect(posted.locator(".content")).to_contain_text("<b>not bold</b>")
+    expect(posted.locator(".content b")).to_have_count(0)
+    expect(posted.locator(".content strong")).to_have_text("bold")
+    expect(posted.locator("audio")).to_have_count(1)
+
+    posted.locator("select.apps").select_option("Sing over this")
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible(timeout=SLOW)
+    modal.get_by_label("Style").fill("airy pop vocal")
+    modal.get_by_label("Lyrics").fill("over the tone")
+    page.locator("#modal-submit").click()
+    status = page.locator(".embed", has_text="Singing over your instrumental")
+    expect(status).to_contain_text("Posted 2 takes", timeout=SLOW)
+
+
+def test_the_fail_knob_fails_the_next_song(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#mg-fail").click()
+    expect(page.locator("#mg-note")).to_contain_text("1 task(s) will fail")
+    run_command(page, "sing", prompt="warm soul vocal", audio=str(FIXTURES / "tone.wav"))
+    expect(page.locator("#modal")).to_be_visible()
+    page.locator("#modal").get_by_label("Lyrics").first.fill("la la la")
+    page.locator("#modal-submit").click()
+    status = page.locator(".embed", has_text="Singing over your instrumental")
+    expect(status).to_contain_text("❌", timeout=SLOW)
+    expect(page.locator("#mg-note")).to_have_text("")
+
+
+def test_a_song_in_its_own_thread_and_a_dm_copy(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/notify")).to_have_count(1)
+    run_command(page, "notify", dm="true")
+    expect(page.locator(".message.ephemeral")).to_have_count(1, timeout=SLOW)
+    run_command(
+        page, "sing", prompt="warm soul vocal", audio=str(FIXTURES / "tone.wav"), thread="true"
+    )
+    expect(page.locator("#modal")).to_be_visible()
+    page.locator("#modal").get_by_label("Lyrics").first.fill("la la la")
+    page.locator("#modal-submit").click()
+    thread = page.locator("#channels li.thread")
+    expect(thread).to_have_count(1, timeout=SLOW)
+    thread.click()
+    expect(page.locator("#channels li.thread.active")).to_have_count(1)
+    result = page.locator(".message", has_text="your song is ready")
+    expect(result.locator("audio")).to_have_count(2, timeout=SLOW)
+
+    page.locator("#channels li.dm").click()
+    expect(page.locator("#channel-title")).to_have_text("DM with the bot")
+    expect(page.locator("#messages audio").first).to_be_attached(timeout=SLOW)
+
+
+def test_without_webhooks_the_bot_polls_for_the_song(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#mg-webhooks").uncheck()
+    expect(page.locator("#mg-webhooks")).not_to_be_checked()
+    sing(page)
+    # Posted through polling alone: MusicGPT called nobody back.
+    expect(page.locator("#mg-sent")).to_have_text("0")
+    page.locator("#mg-webhooks").check()
+    expect(page.locator("#mg-webhooks")).to_be_checked()
