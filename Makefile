@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test test-browser lint fuzz bench waveform-demo playground playground-screenshot standins clean
+.PHONY: run test test-browser lint fuzz bench waveform-demo playground playground-screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
