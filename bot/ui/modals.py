@@ -122,17 +122,27 @@ class SingLyrics(LyricsForm, title="Lyrics for your song"):
         return _text(self.lyrics)
 
 
-class InpaintLyrics(LyricsForm, title="Lyrics for the new part"):
-    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+def _whole_song_lyrics_label() -> discord.ui.Label[LyricsForm]:
+    """/inpaint's and Rewrite's optional lyrics of the whole song (MusicGPT's `lyrics`)."""
+    return discord.ui.Label(
         text="Lyrics of the whole song",
         component=_lyrics_input(
             "lyrics", required=False, placeholder="Optional: helps MusicGPT blend in"
         ),
     )
-    new_lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+
+
+def _new_lyrics_label() -> discord.ui.Label[LyricsForm]:
+    """The optional words for the replaced part (MusicGPT's `lyrics_section_to_replace`)."""
+    return discord.ui.Label(
         text="New lyrics for the replaced part",
         component=_lyrics_input("new_lyrics", required=False, placeholder="Optional"),
     )
+
+
+class InpaintLyrics(LyricsForm, title="Lyrics for the new part"):
+    lyrics: discord.ui.Label[LyricsForm] = _whole_song_lyrics_label()
+    new_lyrics: discord.ui.Label[LyricsForm] = _new_lyrics_label()
 
     @property
     def lyrics_text(self) -> str:
@@ -174,16 +184,8 @@ class RewriteForm(LyricsForm, title="Rewrite a part"):
         text="End", component=_short_input("end", "Where it ends, same formats")
     )
     style: discord.ui.Label[LyricsForm] = _style_label("How the new part should sound")
-    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
-        text="Lyrics of the whole song",
-        component=_lyrics_input(
-            "lyrics", required=False, placeholder="Optional: helps MusicGPT blend in"
-        ),
-    )
-    new_lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
-        text="New lyrics for the replaced part",
-        component=_lyrics_input("new_lyrics", required=False, placeholder="Optional"),
-    )
+    lyrics: discord.ui.Label[LyricsForm] = _whole_song_lyrics_label()
+    new_lyrics: discord.ui.Label[LyricsForm] = _new_lyrics_label()
 
     def __init__(
         self,
