@@ -46,7 +46,7 @@ bench: $(DEV_STAMP)  ## the figures in the README's Benchmarks section
 	$(BIN)/python -m bench
 
 waveform-demo: $(RUN_STAMP)  ## redraw docs/waveform.png (the README's picture) from a test tone
-	$(BIN)/python -m bot.media.waveform --demo docs/waveform.png
+	$(BIN)/python -m bot.core.media.waveform --demo docs/waveform.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Figure 5: bookkeeping at scale, and start-up with a full database.
 
-The database: the bot's own schema (`bot.store.Store.open` runs the migrations), 10,000
+The database: the bot's own schema (`bot.core.store.Store.open` runs the migrations), 10,000
 finished tasks of 2,000 users spread over the last 30 days (90 % delivered, 10 % failed and
 refunded; bulk-inserted in the shape the store writes them), and 1,000 unfinished ones made
 through the Store API itself: 700 queued (each with its audio file on disk), 290 submitted
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, Timing, World, ms, percentile, world
-from bot.models import Output, Request, SubmitReceipt, Task, TaskKind
-from bot.store import Store, utc_day
+from bot.core.models import Output, Request, SubmitReceipt, Task, TaskKind
+from bot.core.store import Store, utc_day
 from tests.standins.musicgpt import HOLD
 from tests.support.env import FIXTURES
 

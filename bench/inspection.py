@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from bench.common import Row
-from bot.media import probe
-from bot.media.inspect import CONVERT_LIMITS, PROBE_LIMITS, inspect_audio_async
-from bot.media.worker import MediaWorker
+from bot.core.media import probe
+from bot.core.media.inspect import CONVERT_LIMITS, PROBE_LIMITS, inspect_audio_async
+from bot.core.media.worker import MediaWorker
 from tests.standins.audio_gen import write_large_wav
 from tests.support.media import RECIPES, Recipe, encode
 

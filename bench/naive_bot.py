@@ -22,9 +22,9 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.media.download import download_to_file
-from bot.media.inspect import inspect_audio_async
-from bot.ui.modals import LyricsForm, SingLyrics
+from bot.core.media.download import download_to_file
+from bot.core.media.inspect import inspect_audio_async
+from bot.discord.ui.modals import LyricsForm, SingLyrics
 
 MAX_BYTES = 25 * 1024 * 1024
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.models import AudioSource
-from bot.musicgpt.client import MusicGPTClient
+from bot.core.models import AudioSource
+from bot.core.musicgpt.client import MusicGPTClient
 from tests.standins.audio_gen import write_large_wav, write_sine_wav
 
 MB = 1024 * 1024

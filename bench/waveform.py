@@ -26,8 +26,8 @@ from pathlib import Path
 from bench import common
 from bench.common import Row
 from bench.inspection import _mp3, repeated
-from bot.media import waveform
-from bot.media.worker import MediaWorker
+from bot.core.media import waveform
+from bot.core.media.worker import MediaWorker
 from tests.standins.audio_gen import write_large_wav
 from tests.support import worker_jobs
 

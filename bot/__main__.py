@@ -16,13 +16,13 @@ import aiohttp
 import uvloop
 from dotenv import find_dotenv, load_dotenv
 
-from bot.config import Settings, load_settings
-from bot.errors import ConfigError
-from bot.logs import REDACTOR, configure_logging
-from bot.startup import StartupFailure, database_problem
+from bot.core.config import Settings, load_settings
+from bot.core.errors import ConfigError
+from bot.core.logs import REDACTOR, configure_logging
+from bot.core.startup import StartupFailure, database_problem
 
 if TYPE_CHECKING:
-    from bot.bot import SingingBot
+    from bot.discord.bot import SingingBot
 
 log = logging.getLogger("bot")
 
@@ -31,21 +31,21 @@ WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the name of a stored value
 
 async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
-    from bot.bot import SingingBot, point_discord_at
-    from bot.budget import Budget
-    from bot.guild_settings import GuildSettingsService
+    from bot.core.media.inputs import InputStore
+    from bot.core.media.spool import Spool
+    from bot.core.media.waveform_jobs import Waveforms
+    from bot.core.media.worker import MediaWorker
+    from bot.core.metrics import Metrics
+    from bot.core.models import QuotaLimits
+    from bot.core.musicgpt.client import MusicGPTClient
+    from bot.core.servers.guild_settings import GuildSettingsService
+    from bot.core.songs.budget import Budget
+    from bot.core.songs.intake import Intake
+    from bot.core.songs.quota import QuotaService
+    from bot.core.store import Store
+    from bot.core.tracker import Tracker
+    from bot.discord.bot import SingingBot, point_discord_at
     from bot.http import Health, HttpServer, MetricsAccess, webhook_base_url
-    from bot.inputs import InputStore
-    from bot.intake import Intake
-    from bot.media.worker import MediaWorker
-    from bot.metrics import Metrics
-    from bot.models import QuotaLimits
-    from bot.musicgpt.client import MusicGPTClient
-    from bot.quota import QuotaService
-    from bot.spool import Spool
-    from bot.store import Store
-    from bot.tracker import Tracker
-    from bot.waveforms import Waveforms
 
     point_discord_at(settings)
     if settings.metrics_token:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from dotenv import find_dotenv, load_dotenv
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 TIMEOUT_SECONDS = 3.0  # within the HEALTHCHECK's --timeout=5s, so the answer is ours
 PATH = "/readyz"

@@ -20,7 +20,7 @@ keep-alive timer (KEEPALIVE_SECONDS, not its default of an hour) bounds the wait
 one; a webhook body must arrive within BODY_SECONDS; and at most MAX_CONNECTIONS are open at
 once, more are closed as they come.
 
-/metrics (Prometheus' text format, bot/metrics.py) says how much the bot is used and how
+/metrics (Prometheus' text format, bot/core/metrics.py) says how much the bot is used and how
 MusicGPT and Discord behave: nobody's business on the internet. So with METRICS_TOKEN set it
 asks for `Authorization: Bearer <token>`, from anywhere; without one it is open only while
 the port is not public (no PUBLIC_BASE_URL: it listens on 127.0.0.1 unless WEBHOOK_HOST says
@@ -43,8 +43,8 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.metrics import Metrics
-from bot.tracker import Tracker
+from bot.core.metrics import Metrics
+from bot.core.tracker import Tracker
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.intake import PROMPT_MAX, AttachmentRef, Origin
-from bot.models import Gender, Task, TaskStatus
-from bot.progress import failure_text, song_ref
-from bot.threads import wants_thread
-from bot.timecodes import parse_timecode
+from bot.core.models import Gender, Task, TaskStatus
+from bot.core.servers.threads import wants_thread
+from bot.core.songs.intake import PROMPT_MAX, AttachmentRef, Origin
+from bot.core.songs.progress import failure_text, song_ref
+from bot.core.timecodes import parse_timecode
+from bot.discord.bot import SingingBot
 from cogs.status import StatusRenderer
 from cogs.threads import Threads, thread_link
 

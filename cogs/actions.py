@@ -1,8 +1,8 @@
 """What the result and status buttons do: Rewrite, Again, Delete, Cancel.
 
-Thin on purpose: each reads the click, asks `bot.actions` (the decisions and the derived
+Thin on purpose: each reads the click, asks `bot.core.songs.actions` (the decisions and the derived
 request) and the intake (checks, charge, queue), and answers privately. Errors raised here
-reach `bot.tree.report_error` through `bot.ui.buttons`.
+reach `bot.discord.tree.report_error` through `bot.discord.ui.buttons`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from pathlib import Path
 import discord
 from discord.ext import commands
 
-from bot import actions, message_audio
-from bot.actions import Clicker
-from bot.bot import SingingBot
-from bot.errors import FormClosed, UserFacingError
-from bot.intake import ALREADY_SENT, AttachmentRef, InpaintRange, PendingAudio
-from bot.models import Task
-from bot.tree import send_ephemeral
-from bot.ui.modals import LyricsForm, RewriteForm
+from bot.core.errors import FormClosed, UserFacingError
+from bot.core.models import Task
+from bot.core.songs import actions, message_audio
+from bot.core.songs.actions import Clicker
+from bot.core.songs.intake import ALREADY_SENT, AttachmentRef, InpaintRange, PendingAudio
+from bot.discord.bot import SingingBot
+from bot.discord.tree import send_ephemeral
+from bot.discord.ui.modals import LyricsForm, RewriteForm
 from cogs._common import attachment_ref, confirm_queued, loaded_cog, role_ids_of
 from cogs.status import StatusRenderer
 

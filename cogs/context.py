@@ -16,13 +16,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import actions, message_audio
-from bot.bot import SingingBot
-from bot.errors import FormClosed, UserFacingError
-from bot.intake import ALREADY_SENT, AttachmentRef, PendingAudio
-from bot.media.inspect import describe_size
-from bot.models import Gender, Task, TaskKind
-from bot.ui.modals import FileOption, LyricsForm, RewritePartForm, SingOverForm
+from bot.core.errors import FormClosed, UserFacingError
+from bot.core.media.inspect import describe_size
+from bot.core.models import Gender, Task, TaskKind
+from bot.core.songs import actions, message_audio
+from bot.core.songs.intake import ALREADY_SENT, AttachmentRef, PendingAudio
+from bot.discord.bot import SingingBot
+from bot.discord.ui.modals import FileOption, LyricsForm, RewritePartForm, SingOverForm
 from cogs._common import attachment_ref, confirm_queued, origin_of, role_ids_of, song_command
 
 SING_OVER = "Sing over this"

@@ -2,7 +2,7 @@
 
 Everything goes through the channel (never the interaction token, which dies after 15
 minutes), so a task finishing hours later or after a restart is still posted. Fetching the
-files is `bot.outputs`' job; this cog only speaks Discord.
+files is `bot.core.songs.outputs`' job; this cog only speaks Discord.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from collections.abc import Sequence
 import discord
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.errors import PermanentDeliveryError
-from bot.models import Task
-from bot.notify import DM_UPLOAD_LIMIT, CopyImpossible, copy_failure, post_link
-from bot.outputs import Attachable, OutputFetcher, discard
-from bot.progress import describe_length, lineage_line, song_ref
-from bot.public_text import safe_link, shown
-from bot.ui.buttons import result_buttons
+from bot.core.errors import PermanentDeliveryError
+from bot.core.models import Task
+from bot.core.public_text import safe_link, shown
+from bot.core.songs.notify import DM_UPLOAD_LIMIT, CopyImpossible, copy_failure, post_link
+from bot.core.songs.outputs import Attachable, OutputFetcher, discard
+from bot.core.songs.progress import describe_length, lineage_line, song_ref
+from bot.discord.bot import SingingBot
+from bot.discord.ui.buttons import result_buttons
 from cogs._common import loaded_cog
 from cogs.threads import Threads
 
@@ -49,7 +49,7 @@ def _markers(task: Task) -> tuple[str, ...]:
 
 def result_text(task: Task, outputs: Sequence[Attachable], *, show_cost: bool = False) -> str:
     """The public result post. Its only markup is the bot's: MusicGPT's titles are escaped
-    and its links percent-encoded (`bot.public_text`), so neither can pass for the bot's words
+    and its links percent-encoded (`bot.core.public_text`), so neither can pass for the bot's words
     or ping anyone; the one mention is the requester's, who is meant to be pinged. The cost
     is the owner's business, shown publicly only with SHOW_COST."""
     lines = [f"<@{task.user_id}> your song is ready! {delivery_marker(task)}"]

@@ -15,8 +15,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.media.names import ACCEPTED_FORMATS
+from bot.core.media.names import ACCEPTED_FORMATS
+from bot.discord.bot import SingingBot
 from cogs._common import role_ids_of
 from cogs.quota import quota_lines
 

@@ -1,4 +1,4 @@
-"""/history: the caller's last requests, privately (the formatting is bot/history.py)."""
+"""/history: the caller's last requests, privately (the formatting is bot/core/songs/history.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.history import LIMIT, history_text
+from bot.core.songs.history import LIMIT, history_text
+from bot.discord.bot import SingingBot
 
 
 class History(commands.Cog):

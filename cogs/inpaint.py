@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.models import TaskKind
-from bot.ui.modals import InpaintLyrics, LyricsForm
+from bot.core.models import TaskKind
+from bot.discord.bot import SingingBot
+from bot.discord.ui.modals import InpaintLyrics, LyricsForm
 from cogs._common import (
     Prompt,
     Timecode,

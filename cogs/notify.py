@@ -8,8 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.notify import NOTIFY_OFF, NOTIFY_ON
+from bot.core.songs.notify import NOTIFY_OFF, NOTIFY_ON
+from bot.discord.bot import SingingBot
 
 
 class Notify(commands.Cog):

@@ -6,9 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.guild_settings import EffectiveLimits, Source
-from bot.models import QuotaLimits, QuotaUsage
+from bot.core.models import QuotaLimits, QuotaUsage
+from bot.core.servers.guild_settings import EffectiveLimits, Source
+from bot.discord.bot import SingingBot
 from cogs._common import role_ids_of
 
 SOURCES = {Source.ROLE: "a role of yours", Source.SERVER: "this server's setting"}

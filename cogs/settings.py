@@ -3,7 +3,7 @@
 Registered for Manage Server (`default_member_permissions` "32") and server channels only,
 and checked again here, at run time, from the member's own permissions in the interaction:
 an owner can override command permissions in Discord, and who may change what the server
-pays for must not rest on that alone. The texts are `bot.settings_text`'s.
+pays for must not rest on that alone. The texts are `bot.core.servers.settings_text`'s.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import settings_text
-from bot.bot import SingingBot
-from bot.errors import UserFacingError
-from bot.guild_settings import ThreadsMode, edited_words
+from bot.core.errors import UserFacingError
+from bot.core.servers import settings_text
+from bot.core.servers.guild_settings import ThreadsMode, edited_words
+from bot.discord.bot import SingingBot
 
 Mode = Literal["off", "optional", "always"]
 

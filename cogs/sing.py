@@ -6,9 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.models import TaskKind
-from bot.ui.modals import LyricsForm, SingLyrics
+from bot.core.models import TaskKind
+from bot.discord.bot import SingingBot
+from bot.discord.ui.modals import LyricsForm, SingLyrics
 from cogs._common import (
     Prompt,
     Voice,

@@ -5,7 +5,8 @@ the latest state wins: changes that arrive while a message is being edited are f
 one more edit of whatever the task looks like by then. A few renders run at once, so a burst
 of finished tasks doesn't take the event loop away from posting their songs.
 
-An inpaint's waveform picture (`bot.waveforms`) is drawn in the background from its first
+An inpaint's waveform picture (`bot.core.media.waveform_jobs`) is drawn in the background from its
+first
 show on; its arrival is one more change. The PNG is uploaded once, with whichever send or
 edit first finds it ready; later edits only name it (`attachment://`), and Discord keeps it.
 """
@@ -21,12 +22,12 @@ from typing import Any
 import discord
 from discord.ext import commands, tasks
 
-from bot.bot import SingingBot
-from bot.models import Task, TaskStatus, WaveformState
-from bot.progress import StatusView, status_view
-from bot.ui.buttons import status_buttons
-from bot.ui.status import status_embed
-from bot.waveforms import attachment_name, wants_picture
+from bot.core.media.waveform_jobs import attachment_name, wants_picture
+from bot.core.models import Task, TaskStatus, WaveformState
+from bot.core.songs.progress import StatusView, status_view
+from bot.discord.bot import SingingBot
+from bot.discord.ui.buttons import status_buttons
+from bot.discord.ui.status import status_embed
 
 log = logging.getLogger(__name__)
 

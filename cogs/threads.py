@@ -6,7 +6,8 @@ before posting the takes) asks Discord the same thing, so a run that died betwee
 making the thread and the store recording it learns on the next try, from Discord's 160004
 ("A thread has already been created for this message"), that the thread is there, and adopts
 it: its id is the status message's. Anything else Discord answers is a refusal, recorded with
-its reason (`bot.threads.ThreadRefusal`); the song then goes on in the channel and its status
+its reason (`bot.core.servers.threads.ThreadRefusal`); the song then goes on in the channel and
+its status
 says why. Decisions go through the store's guarded writes, so there is only ever one.
 """
 
@@ -20,10 +21,10 @@ import aiohttp
 import discord
 from discord.ext import commands, tasks
 
-from bot.bot import SingingBot
-from bot.models import Task
-from bot.progress import song_ref
-from bot.threads import THREAD_EXISTS, ThreadRefusal, refusal_for, thread_name
+from bot.core.models import Task
+from bot.core.servers.threads import THREAD_EXISTS, ThreadRefusal, refusal_for, thread_name
+from bot.core.songs.progress import song_ref
+from bot.discord.bot import SingingBot
 
 log = logging.getLogger(__name__)
 

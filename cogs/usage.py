@@ -6,11 +6,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import SingingBot
-from bot.budget import Budget
-from bot.errors import UserFacingError
-from bot.quota import reset_phrase
-from bot.usage import TOP, month_bounds, usage_text
+from bot.core.errors import UserFacingError
+from bot.core.servers.usage import TOP, month_bounds, usage_text
+from bot.core.songs.budget import Budget
+from bot.core.songs.quota import reset_phrase
+from bot.discord.bot import SingingBot
 
 NOT_ALLOWED = "Only members who can manage this server can see its usage."
 

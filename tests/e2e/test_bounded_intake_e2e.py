@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.spool import SCAN_TTL
+from bot.core.media.spool import SCAN_TTL
 from tests.standins.audio_gen import sine_wav_bytes
 from tests.support.world import World, world
 

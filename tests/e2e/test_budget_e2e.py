@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.store import Store
+from bot.core.store import Store
 from tests.standins.discord import client as discord_client
 from tests.standins.discord.api import InteractionHandle
 from tests.standins.musicgpt import HOLD

@@ -266,7 +266,8 @@ async def test_again_of_a_link_sends_the_same_fields(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(
-    not (ROOT / "bot" / "inputs.py").exists(), reason="the input store (bot/inputs.py) is absent"
+    not (ROOT / "bot" / "core" / "media" / "inputs.py").exists(),
+    reason="the input store (bot/core/media/inputs.py) is absent",
 )
 async def test_again_of_an_upload_sends_identical_bytes(tmp_path: Path) -> None:
     async with world(tmp_path, **LIMITS) as w:

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.progress import REFUNDED
+from bot.core.songs.progress import REFUNDED
 from tests.standins.musicgpt import HOLD
 from tests.support.world import (
     World,

@@ -1,4 +1,5 @@
-"""Uploads kept for Again (`bot/inputs.py`), through the real bot: once per content, next to
+"""Uploads kept for Again (`bot/core/media/inputs.py`), through the real bot: once per content,
+next to
 the database, with the hash on every task made from it; nothing kept with retention 0."""
 
 from __future__ import annotations

@@ -7,9 +7,9 @@
 
     python -m tests.standins.musicgpt --port 8765 --api-key KEY --delay 5
 
-What it does, like MusicGPT (see ../shared/musicgpt/ and bot/musicgpt/openapi.yaml):
+What it does, like MusicGPT (see ../shared/musicgpt/ and bot/core/musicgpt/openapi.yaml):
 - POST {prefix}/v1/sing_over_instrumental and {prefix}/v1/inpaint take multipart/form-data,
-  check the `Authorization` key (401), validate the request against bot/musicgpt/openapi.yaml
+  check the `Authorization` key (401), validate the request against bot/core/musicgpt/openapi.yaml
   with openapi-core (422 `{"success": false, "error": …}`), and answer
   `{success, message, task_id, conversion_id_1[, conversion_id_2], eta, credit_estimate}`.
   Uploaded audio is streamed: only its size and sha256 are kept (and the file itself, on disk,
@@ -80,10 +80,10 @@ from aiohttp.typedefs import Middleware
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 
-from bot.models import TaskKind
+from bot.core.models import TaskKind
 from tests.standins.audio_gen import sine_wav_bytes
 
-SPEC_PATH: Final = Path(__file__).resolve().parents[2] / "bot" / "musicgpt" / "openapi.yaml"
+SPEC_PATH: Final = Path(__file__).resolve().parents[2] / "bot" / "core" / "musicgpt" / "openapi.yaml"
 DEFAULT_PREFIX: Final = "/api/public"
 HOLD: Final = math.inf  # a task delay meaning "until complete_task()/fail_task() is called"
 
@@ -291,7 +291,7 @@ class SpecRequest:
 
 
 class _SpecValidator:
-    """Checks requests against bot/musicgpt/openapi.yaml with openapi-core.
+    """Checks requests against bot/core/musicgpt/openapi.yaml with openapi-core.
 
     A multipart body is re-encoded from the parsed fields with the uploaded file replaced by a
     short placeholder, so a 25 MB upload is never held in memory just to be validated.

@@ -19,8 +19,8 @@ from aiohttp import web
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 
-from bot.models import ConversionStatus
-from bot.musicgpt.parse import parse_conversion
+from bot.core.models import ConversionStatus
+from bot.core.musicgpt.parse import parse_conversion
 from tests.standins.audio_gen import sine_wav_bytes
 from tests.standins.musicgpt import (
     HOLD,

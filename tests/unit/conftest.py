@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.media.worker import MediaWorker
-from bot.store import Store
+from bot.core.media.worker import MediaWorker
+from bot.core.store import Store
 from tests.support.media import Fixtures
 
 
 class FakeClock:
-    """`bot.clock.Clock` whose time moves only when a test calls `advance`."""
+    """`bot.core.clock.Clock` whose time moves only when a test calls `advance`."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = start

@@ -11,8 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import EXTENSIONS
-from bot.tree import SingingTree
+from bot.discord.bot import EXTENSIONS
+from bot.discord.tree import SingingTree
 
 
 @asynccontextmanager

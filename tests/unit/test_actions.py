@@ -1,4 +1,5 @@
-"""bot.actions: what Rewrite, Again, Delete and Cancel decide and derive, without Discord."""
+"""bot.core.songs.actions: what Rewrite, Again, Delete and Cancel decide and derive, without
+Discord."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot import actions
-from bot.actions import Clicker
-from bot.errors import SENTENCE_ENDS, UserFacingError
-from bot.intake import InpaintRange
-from bot.models import Gender, Output, Task, TaskKind, TaskStatus
-from bot.progress import lineage_line, status_view
-from bot.timecodes import BadTime
-from bot.ui import modals
+from bot.core.errors import SENTENCE_ENDS, UserFacingError
+from bot.core.models import Gender, Output, Task, TaskKind, TaskStatus
+from bot.core.songs import actions
+from bot.core.songs.actions import Clicker
+from bot.core.songs.intake import InpaintRange
+from bot.core.songs.progress import lineage_line, status_view
+from bot.core.timecodes import BadTime
+from bot.discord.ui import modals
 from tests.unit.test_progress import BASE
 from tests.unit.test_voice import voice_problems
 

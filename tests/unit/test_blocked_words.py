@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import blocked_words
-from bot.blocked_words import BlockedWord, check_request, find_blocked, normalise
-from bot.models import Request, TaskKind
+from bot.core.models import Request, TaskKind
+from bot.core.songs import blocked_words
+from bot.core.songs.blocked_words import BlockedWord, check_request, find_blocked, normalise
 
 WORDS = ("darn", "heck yeah", "NaÏve", "猫", "Ёлка")
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.budget import Budget, BudgetReached, Spend, credits
-from bot.guild_settings import GuildSettingsService
-from bot.models import Request, SubmitReceipt, Task, TaskKind
-from bot.store import Store, utc_day
+from bot.core.models import Request, SubmitReceipt, Task, TaskKind
+from bot.core.servers.guild_settings import GuildSettingsService
+from bot.core.songs.budget import Budget, BudgetReached, Spend, credits
+from bot.core.store import Store, utc_day
 from tests.unit.conftest import FakeClock
 
 # 2026-12-01 23:00 UTC: an hour before the day (and month) changes.

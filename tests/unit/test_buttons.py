@@ -1,4 +1,5 @@
-"""bot.ui.buttons: custom_ids that carry the click, rebuilt from the id alone, and errors that
+"""bot.discord.ui.buttons: custom_ids that carry the click, rebuilt from the id alone, and errors
+that
 reach the one error boundary (discord.py would only log them)."""
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from unittest.mock import AsyncMock, MagicMock
 import discord
 import pytest
 
-from bot.errors import UserFacingError
-from bot.models import Output, TaskStatus
-from bot.tree import UNEXPECTED
-from bot.ui.buttons import (
+from bot.core.errors import UserFacingError
+from bot.core.models import Output, TaskStatus
+from bot.discord.tree import UNEXPECTED
+from bot.discord.ui.buttons import (
     DYNAMIC_ITEMS,
     AgainButton,
     CancelButton,

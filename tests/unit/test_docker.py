@@ -23,9 +23,9 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from bot.bot import EXTENSIONS
-from bot.config import Settings
-from bot.media.worker import PRELOAD
+from bot.core.config import Settings
+from bot.core.media.worker import PRELOAD
+from bot.discord.bot import EXTENSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_SCHEMA = ROOT / "tests" / "fixtures" / "compose" / "compose-spec.json"
@@ -286,7 +286,8 @@ def test_build_context_leaves_out(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["requirements.txt", "bot/__main__.py", "bot/musicgpt/openapi.yaml", "cogs/sing.py"]
+    "path",
+    ["requirements.txt", "bot/__main__.py", "bot/core/musicgpt/openapi.yaml", "cogs/sing.py"],
 )
 def test_build_context_keeps(path: str) -> None:
     assert not build_context_excludes(path)
@@ -355,7 +356,7 @@ def modules_loaded_at_run_time() -> tuple[set[Path], set[str]]:
 def test_every_module_the_bot_imports_is_copied_into_the_image() -> None:
     files, _ = modules_loaded_at_run_time()
     relative = {path.relative_to(ROOT).as_posix() for path in files}
-    assert {"bot/__main__.py", "bot/healthcheck.py", "cogs/sing.py", "bot/media/probe.py"} <= (
+    assert {"bot/__main__.py", "bot/healthcheck.py", "cogs/sing.py", "bot/core/media/probe.py"} <= (
         relative
     )
     copied = [source for source, destination in copies() if source == destination]

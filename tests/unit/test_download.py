@@ -1,4 +1,4 @@
-"""Tests for bot.media.download: streamed downloads against a real server, and URL checks."""
+"""Tests for bot.core.media.download: streamed downloads against a real server, and URL checks."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.config import Settings, origin_of
-from bot.errors import AudioRejected
-from bot.media.download import check_audio_url, download_to_file
-from bot.media.inspect import inspect_audio_async
-from bot.outputs import OutputFetcher
+from bot.core.config import Settings, origin_of
+from bot.core.errors import AudioRejected
+from bot.core.media.download import check_audio_url, download_to_file
+from bot.core.media.inspect import inspect_audio_async
+from bot.core.songs.outputs import OutputFetcher
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
 LIMIT = 25 * 1024 * 1024
@@ -330,8 +330,8 @@ async def test_download_disk_error_is_not_the_users_fault(
 
 
 def test_download_module_does_not_import_discord() -> None:
-    # bot.media.download is a service: it must stay usable (and testable) without discord.py.
-    source = (Path(__file__).parents[2] / "bot" / "media" / "download.py").read_text()
+    # bot.core.media.download is a service: it must stay usable (and testable) without discord.py.
+    source = (Path(__file__).parents[2] / "bot" / "core" / "media" / "download.py").read_text()
     assert "import discord" not in source
     assert "from discord" not in source
 

@@ -1,4 +1,5 @@
-"""bot.guild_settings: per-server settings typed, stored, cached, and how a member's limits
+"""bot.core.servers.guild_settings: per-server settings typed, stored, cached, and how a member's
+limits
 are decided (roles, then server, then environment)."""
 
 from __future__ import annotations
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.guild_settings import (
+from bot.core.models import QuotaLimits
+from bot.core.servers.guild_settings import (
     GuildSettings,
     GuildSettingsService,
     RoleQuota,
@@ -15,8 +17,7 @@ from bot.guild_settings import (
     ThreadsMode,
     parse,
 )
-from bot.models import QuotaLimits
-from bot.store import Store
+from bot.core.store import Store
 
 ENV = QuotaLimits(daily=5, active=2)
 GUILD = 111

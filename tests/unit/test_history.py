@@ -1,12 +1,12 @@
-"""/history's lines (bot/history.py) and the store query behind them."""
+"""/history's lines (bot/core/songs/history.py) and the store query behind them."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from bot.history import LIMIT, MESSAGE_LIMIT, NOTHING_YET, history_text, message_link
-from bot.models import Output, Request, Task, TaskKind, TaskStatus
-from bot.store import Store
+from bot.core.models import Output, Request, Task, TaskKind, TaskStatus
+from bot.core.songs.history import LIMIT, MESSAGE_LIMIT, NOTHING_YET, history_text, message_link
+from bot.core.store import Store
 
 NOW = 1_790_000_000.0
 GUILD, CHANNEL = 111, 222

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 
 import bot.http
-from bot.clock import SystemClock
-from bot.errors import MusicGPTConfigurationError, MusicGPTUnavailable
+from bot.core.clock import SystemClock
+from bot.core.errors import MusicGPTConfigurationError, MusicGPTUnavailable
+from bot.core.tracker.context import MusicGPTHealth
 from bot.http import Health, HttpServer
-from bot.tracker.context import MusicGPTHealth
 from tests.support.sockets import SLOW_HEAD, dribble, read_until_closed
 
 SECRET = "s" * 43

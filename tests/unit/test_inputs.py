@@ -1,4 +1,4 @@
-"""The input store (`bot.inputs`): real files in tmp_path, a real store, a fake clock."""
+"""The input store (`bot.core.media.inputs`): real files in tmp_path, a real store, a fake clock."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings, load_settings
-from bot.errors import ConfigError, DiskFull
-from bot.inputs import EVICT_INTERVAL, InputStore, link_or_copy
-from bot.models import QuotaLimits, Request, SubmitReceipt, Task, TaskKind, TaskStatus
-from bot.store import Store
-from bot.tracker import Tracker
+from bot.core.config import Settings, load_settings
+from bot.core.errors import ConfigError, DiskFull
+from bot.core.media.inputs import EVICT_INTERVAL, InputStore, link_or_copy
+from bot.core.models import QuotaLimits, Request, SubmitReceipt, Task, TaskKind, TaskStatus
+from bot.core.store import Store
+from bot.core.tracker import Tracker
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.test_tracker import FakeMusicGPT
 
@@ -291,7 +291,7 @@ def full_disk(source: Path, target: Path) -> None:
 async def test_keep_on_a_full_disk_logs_one_line(make_inputs, audio_dir, caplog):
     inputs = make_inputs(place=full_disk)
     path = upload(audio_dir, b"w" * KB)
-    with caplog.at_level(logging.WARNING, logger="bot.inputs"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.media.inputs"):
         assert await inputs.keep(path) is None
     assert [r.getMessage() for r in caplog.records] == [
         "couldn't keep an uploaded input for Again (the disk is full); going on without"

@@ -1,4 +1,4 @@
-"""Tests for bot.media.inspect (and the probe and converter it runs in the worker).
+"""Tests for bot.core.media.inspect (and the probe and converter it runs in the worker).
 
 The files are encoded in-process with PyAV (`tests/support/media.py`, the `media` fixture);
 damaged and hostile variants are derived from those bytes here. The committed fixtures in
@@ -15,9 +15,9 @@ from pathlib import Path
 import av
 import pytest
 
-from bot.errors import AudioRejected, UserFacingError
-from bot.media.inspect import AudioInfo, describe_size, inspect_audio_async
-from bot.media.worker import MediaWorker
+from bot.core.errors import AudioRejected, UserFacingError
+from bot.core.media.inspect import AudioInfo, describe_size, inspect_audio_async
+from bot.core.media.worker import MediaWorker
 from tests.support.media import (
     Fixtures,
     decoded_seconds,

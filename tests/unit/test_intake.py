@@ -11,13 +11,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.errors import AudioRejected, QuotaExceeded, UserFacingError
-from bot.guild_settings import GuildSettingsService
-from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
-from bot.models import QuotaLimits, TaskKind
-from bot.quota import QuotaService
-from bot.spool import Spool
-from bot.timecodes import BadTime
+from bot.core.errors import AudioRejected, QuotaExceeded, UserFacingError
+from bot.core.media.spool import Spool
+from bot.core.models import QuotaLimits, TaskKind
+from bot.core.servers.guild_settings import GuildSettingsService
+from bot.core.songs.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.core.songs.quota import QuotaService
+from bot.core.timecodes import BadTime
 from tests.unit.conftest import FakeClock
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)

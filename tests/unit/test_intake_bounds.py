@@ -17,11 +17,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.config import origin_of
-from bot.errors import DiskFull, FormClosed, SpoolFull
-from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
-from bot.models import QuotaLimits, TaskKind
-from bot.spool import Spool
+from bot.core.config import origin_of
+from bot.core.errors import DiskFull, FormClosed, SpoolFull
+from bot.core.media.spool import Spool
+from bot.core.models import QuotaLimits, TaskKind
+from bot.core.songs.intake import AttachmentRef, Intake, Origin, PendingAudio
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
 SING, INPAINT = TaskKind.SING, TaskKind.INPAINT
@@ -289,7 +289,7 @@ async def test_disk_full_while_downloading_is_said_plainly(
     async def full(*args: Any, **kwargs: Any) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("bot.intake.download_to_file", full)
+    monkeypatch.setattr("bot.core.songs.intake.download_to_file", full)
     pending = await intake.begin(1, kind=SING, attachment=cdn.ref(), audio_url=None)
     with pytest.raises(DiskFull) as refused:
         await sing(intake, pending)

@@ -8,13 +8,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.blocked_words import BlockedWord
-from bot.budget import Budget, BudgetReached
-from bot.guild_settings import GuildSettingsService
-from bot.intake import AttachmentRef, Intake, Origin, PendingAudio
-from bot.models import Request, SubmitReceipt, Task, TaskKind
-from bot.spool import Spool
-from bot.store import Store
+from bot.core.media.spool import Spool
+from bot.core.models import Request, SubmitReceipt, Task, TaskKind
+from bot.core.servers.guild_settings import GuildSettingsService
+from bot.core.songs.blocked_words import BlockedWord
+from bot.core.songs.budget import Budget, BudgetReached
+from bot.core.songs.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.core.store import Store
 from tests.unit.conftest import FakeClock
 from tests.unit.test_intake import FakeQuota, FakeTracker
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import logs
-from bot.logs import REDACTED, Redactor, configure_logging
+from bot.core import logs
+from bot.core.logs import REDACTED, Redactor, configure_logging
 
 TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OnNlY3JldA.x-_y"  # the shape of an interaction token
 OTHER_TOKEN = "Zm9vYmFyYmF6" * 4  # a webhook token of no known shape
@@ -70,7 +70,7 @@ def test_exception_text_and_tracebacks(output: io.StringIO) -> None:
     try:
         raise RuntimeError(f"401 for url='https://d/webhooks/1/{OTHER_TOKEN}' key={MG_KEY}")
     except RuntimeError:
-        logging.getLogger("bot.tracker").exception("couldn't reply with %s", BOT_TOKEN)
+        logging.getLogger("bot.core.tracker").exception("couldn't reply with %s", BOT_TOKEN)
     text = output.getvalue()
     assert_clean(text)
     assert "Traceback" in text and "RuntimeError" in text

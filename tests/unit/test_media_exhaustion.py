@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import AudioRejected
-from bot.media.inspect import AudioInfo, inspect_audio_async
-from bot.media.worker import MediaWorker
+from bot.core.errors import AudioRejected
+from bot.core.media.inspect import AudioInfo, inspect_audio_async
+from bot.core.media.worker import MediaWorker
 from tests.support.media import Fixtures, junk_wav, padded_flac, stuffed_moov
 
 MIB = 1024 * 1024

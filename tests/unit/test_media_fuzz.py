@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import AudioRejected
-from bot.media.inspect import CONVERT_LIMITS, PROBE_LIMITS, AudioInfo, inspect_audio_async
-from bot.media.worker import MediaWorker
+from bot.core.errors import AudioRejected
+from bot.core.media.inspect import CONVERT_LIMITS, PROBE_LIMITS, AudioInfo, inspect_audio_async
+from bot.core.media.worker import MediaWorker
 from tests.support.media import Fixtures
 
 # `make test` runs the same 24 examples every time (a CI run must not fail by luck); what a
@@ -117,7 +117,7 @@ def test_every_mutated_file_gets_a_verdict(
     seeds: dict[str, bytes], name: str, edits: list[tuple[str, float, bytes]]
 ) -> None:
     errors = _Errors()
-    logger = logging.getLogger("bot.media")
+    logger = logging.getLogger("bot.core.media")
     logger.addHandler(errors)
     try:
         with tempfile.TemporaryDirectory() as folder:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bot.media.worker import Limits, MediaWorker, WorkerFailed
+from bot.core.media.worker import Limits, MediaWorker, WorkerFailed
 from tests.support import worker_jobs
 
 MIB = 1024 * 1024

@@ -1,5 +1,5 @@
-"""What the message context menus decide without Discord (bot/message_audio.py), and the
-forms and menus they build (bot/ui/modals.py, cogs/context.py)."""
+"""What the message context menus decide without Discord (bot/core/songs/message_audio.py), and the
+forms and menus they build (bot/discord/ui/modals.py, cogs/context.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,21 @@ import discord
 import pytest
 from discord.ext import commands
 
-from bot import message_audio
-from bot.errors import AudioRejected
-from bot.intake import AttachmentRef
-from bot.message_audio import Lineage, lineage_of, rewrite_layout, sing_layout, song_of, take_of
-from bot.models import TaskKind
-from bot.progress import lineage_line
-from bot.ui import modals
-from bot.ui.modals import FileOption, RewritePartForm, SingOverForm
+from bot.core.errors import AudioRejected
+from bot.core.models import TaskKind
+from bot.core.songs import message_audio
+from bot.core.songs.intake import AttachmentRef
+from bot.core.songs.message_audio import (
+    Lineage,
+    lineage_of,
+    rewrite_layout,
+    sing_layout,
+    song_of,
+    take_of,
+)
+from bot.core.songs.progress import lineage_line
+from bot.discord.ui import modals
+from bot.discord.ui.modals import FileOption, RewritePartForm, SingOverForm
 from cogs import context
 from cogs.delivery import delivery_marker
 from tests.unit.test_progress import BASE

@@ -1,4 +1,4 @@
-"""bot/metrics.py on its own, the count points in the tracker and the MusicGPT client, and
+"""bot/core/metrics.py on its own, the count points in the tracker and the MusicGPT client, and
 who may read GET /metrics. The real bot's /metrics is tests/e2e/test_metrics_e2e.py's."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-import bot.metrics
-from bot.errors import (
+import bot.core.metrics
+from bot.core.errors import (
     AudioRejected,
     FormClosed,
     MusicGPTError,
@@ -24,8 +24,7 @@ from bot.errors import (
     PermanentDeliveryError,
     QuotaExceeded,
 )
-from bot.http import Health, HttpServer, MetricsAccess
-from bot.metrics import (
+from bot.core.metrics import (
     BYID_RESULTS,
     DELIVERY_REASONS,
     ENDPOINTS,
@@ -37,10 +36,11 @@ from bot.metrics import (
     delivery_reason,
     status_label,
 )
-from bot.models import TaskKind, TaskStatus
-from bot.musicgpt.client import MusicGPTClient
-from bot.store import Store
-from bot.tracker import Tracker
+from bot.core.models import TaskKind, TaskStatus
+from bot.core.musicgpt.client import MusicGPTClient
+from bot.core.store import Store
+from bot.core.tracker import Tracker
+from bot.http import Health, HttpServer, MetricsAccess
 from tests.standins.musicgpt import MusicGPTStandIn
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.test_http import FakeTracker, database_ok
@@ -230,7 +230,7 @@ async def test_gauges_are_read_at_scrape_time_and_left_out_when_the_read_fails()
 async def test_a_slow_database_costs_a_scrape_its_deadline_and_a_burst_one_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bot.metrics, "READ_TIMEOUT", 0.05)
+    monkeypatch.setattr(bot.core.metrics, "READ_TIMEOUT", 0.05)
     metrics = Metrics()
     reads = 0
     release = asyncio.Event()
@@ -399,8 +399,8 @@ async def test_no_metrics_no_route() -> None:
 
 
 def test_metrics_token_is_optional_long_and_never_shown() -> None:
-    from bot.config import load_settings
-    from bot.errors import ConfigError
+    from bot.core.config import load_settings
+    from bot.core.errors import ConfigError
 
     env = {"DISCORD_TOKEN": "d", "MUSICGPT_API_KEY": "m"}
     assert load_settings(env).metrics_token is None

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.errors import (
+from bot.core.errors import (
     MusicGPTConfigurationError,
     MusicGPTError,
     MusicGPTOutOfCredits,
@@ -27,8 +27,8 @@ from bot.errors import (
     MusicGPTUnavailable,
     MusicGPTValidationError,
 )
-from bot.models import AudioSource, ConversionStatus, Gender, TaskKind
-from bot.musicgpt.client import MusicGPTClient, parse_retry_after
+from bot.core.models import AudioSource, ConversionStatus, Gender, TaskKind
+from bot.core.musicgpt.client import MusicGPTClient, parse_retry_after
 from tests.standins.audio_gen import write_large_wav, write_sine_wav
 from tests.standins.musicgpt import HOLD, MusicGPTStandIn
 
@@ -508,7 +508,7 @@ async def test_connect_failure_is_retried_then_unavailable(
     client = make_client(session, f"http://127.0.0.1:{port}/api/public", max_attempts=3)
 
     with (
-        caplog.at_level(logging.WARNING, logger="bot.musicgpt.client"),
+        caplog.at_level(logging.WARNING, logger="bot.core.musicgpt.client"),
         pytest.raises(MusicGPTUnavailable, match=r"after 3 attempts.*could not connect"),
     ):
         await sing(client, wav)

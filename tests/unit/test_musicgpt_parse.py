@@ -1,4 +1,4 @@
-"""bot.musicgpt.parse: MusicGPT's answers and webhook bodies, in every shape and as garbage."""
+"""bot.core.musicgpt.parse: MusicGPT's answers and webhook bodies, in every shape and as garbage."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.models import ConversionStatus, Output
-from bot.musicgpt.parse import parse_conversion, parse_receipt
+from bot.core.models import ConversionStatus, Output
+from bot.core.musicgpt.parse import parse_conversion, parse_receipt
 
 DOC_EXAMPLE = {
     "success": True,

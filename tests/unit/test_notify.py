@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import Output, SubmitReceipt, Task, TaskStatus
-from bot.notify import (
+from bot.core.models import Output, SubmitReceipt, Task, TaskStatus
+from bot.core.songs.notify import (
     DMS_CLOSED,
     CopyImpossible,
     CopyRefused,
@@ -19,12 +19,12 @@ from bot.notify import (
     dm_note,
     post_link,
 )
-from bot.outputs import Attachable
-from bot.progress import status_view
-from bot.store import Store
-from bot.tracker.context import MusicGPTHealth, Timing, TrackerContext
-from bot.tracker.delivery import COPY_ATTEMPTS, DeliveryWorker
-from bot.tracker.events import TaskEvents
+from bot.core.songs.outputs import Attachable
+from bot.core.songs.progress import status_view
+from bot.core.store import Store
+from bot.core.tracker.context import MusicGPTHealth, Timing, TrackerContext
+from bot.core.tracker.delivery import COPY_ATTEMPTS, DeliveryWorker
+from bot.core.tracker.events import TaskEvents
 from cogs.delivery import copy_text
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.test_progress import BASE

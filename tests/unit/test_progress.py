@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.models import Gender, Output, Task, TaskKind, TaskStatus
-from bot.progress import REFUNDED, progress_bar, status_view
+from bot.core.models import Gender, Output, Task, TaskKind, TaskStatus
+from bot.core.songs.progress import REFUNDED, progress_bar, status_view
 
 BASE = Task(
     id=7,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import discord
 
-from bot.models import Output, TaskKind, TaskStatus
-from bot.outputs import Attachable
-from bot.progress import status_view
-from bot.ui.status import REQUESTER_FIELD, status_embed
+from bot.core.models import Output, TaskKind, TaskStatus
+from bot.core.songs.outputs import Attachable
+from bot.core.songs.progress import status_view
+from bot.discord.ui.status import REQUESTER_FIELD, status_embed
 from cogs.delivery import _markers, delivery_marker, result_text
 from tests.unit.test_progress import BASE
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.public_text import (
+from bot.core.public_text import (
     ALWAYS_ESCAPED,
     MAX_MARKS,
     NOTHING_READABLE,

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.errors import QuotaExceeded
-from bot.models import QuotaLimits, QuotaRefusal, Request, TaskKind
-from bot.quota import QuotaService, describe_wait, next_reset
-from bot.store import Store
+from bot.core.errors import QuotaExceeded
+from bot.core.models import QuotaLimits, QuotaRefusal, Request, TaskKind
+from bot.core.songs.quota import QuotaService, describe_wait, next_reset
+from bot.core.store import Store
 from tests.unit.conftest import FakeClock
 
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import settings_text
-from bot.errors import QuotaExceeded, UserFacingError
-from bot.guild_settings import (
+from bot.core.errors import QuotaExceeded, UserFacingError
+from bot.core.models import QuotaLimits, Request, TaskKind
+from bot.core.servers import settings_text
+from bot.core.servers.guild_settings import (
     WORD_CHARS_MAX,
     WORDS_MAX,
     GuildSettings,
@@ -20,9 +21,8 @@ from bot.guild_settings import (
     edited_words,
     split_words,
 )
-from bot.models import QuotaLimits, Request, TaskKind
-from bot.quota import QuotaService
-from bot.store import Store
+from bot.core.songs.quota import QuotaService
+from bot.core.store import Store
 from cogs.quota import source_line
 from tests.unit.conftest import FakeClock
 from tests.unit.test_voice import ENDS, voice_problems

@@ -1,4 +1,5 @@
-"""bot.spool: the bytes held for audio, the disk's headroom, and what a full disk looks like."""
+"""bot.core.media.spool: the bytes held for audio, the disk's headroom, and what a full disk looks
+like."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import DiskFull, SpoolFull
-from bot.spool import Spool, is_disk_full
-from bot.tree import UNEXPECTED, user_message_for
+from bot.core.errors import DiskFull, SpoolFull
+from bot.core.media.spool import Spool, is_disk_full
+from bot.discord.tree import UNEXPECTED, user_message_for
 
 MB = 1024 * 1024
 

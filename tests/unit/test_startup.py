@@ -12,8 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.discord_link import ReconnectLines
-from bot.startup import (
+from bot.core.startup import (
     Backoff,
     DiscordUnreachable,
     StartupFailure,
@@ -21,6 +20,7 @@ from bot.startup import (
     port_problem,
     probe_discord,
 )
+from bot.discord.connection import ReconnectLines
 
 
 def test_backoff_doubles_up_to_its_cap_and_resets() -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import discord
 
-from bot.models import Output, Request, SubmitReceipt, Task, TaskKind
-from bot.store import Store
-from bot.tracker.events import TaskEvents
+from bot.core.models import Output, Request, SubmitReceipt, Task, TaskKind
+from bot.core.store import Store
+from bot.core.tracker.events import TaskEvents
 from cogs.status import StatusRenderer
 
 

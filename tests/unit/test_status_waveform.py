@@ -11,11 +11,11 @@ from typing import Any
 
 import discord
 
-from bot.media.worker import MediaWorker
-from bot.models import Request, SubmitReceipt, Task, TaskKind, WaveformState
-from bot.store import Store
-from bot.tracker.events import TaskEvents
-from bot.waveforms import Waveforms
+from bot.core.media.waveform_jobs import Waveforms
+from bot.core.media.worker import MediaWorker
+from bot.core.models import Request, SubmitReceipt, Task, TaskKind, WaveformState
+from bot.core.store import Store
+from bot.core.tracker.events import TaskEvents
 from cogs.status import StatusRenderer
 
 PNG = b"\x89PNG\r\n\x1a\n picture"

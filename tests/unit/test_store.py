@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import Output, QuotaRefusal, Request, SubmitReceipt, Task, TaskKind, TaskStatus
-from bot.store import MIGRATIONS, Store, utc_day
+from bot.core.models import Output, QuotaRefusal, Request, SubmitReceipt, Task, TaskKind, TaskStatus
+from bot.core.store import MIGRATIONS, Store, utc_day
 
 NOW = 1_790_000_000.0  # 2026-09-21, any fixed moment will do
 

@@ -13,14 +13,20 @@ from typing import Any
 import discord
 import pytest
 
-from bot.actions import Clicker, posted_in
-from bot.guild_settings import GuildSettings, ThreadsMode
-from bot.history import task_link
-from bot.models import Request, Task, TaskKind, TaskStatus
-from bot.progress import status_view
-from bot.store import MIGRATIONS, Store
-from bot.threads import ThreadRefusal, refusal_for, refusal_of, thread_name, wants_thread
-from bot.tracker.events import TaskEvents
+from bot.core.models import Request, Task, TaskKind, TaskStatus
+from bot.core.servers.guild_settings import GuildSettings, ThreadsMode
+from bot.core.servers.threads import (
+    ThreadRefusal,
+    refusal_for,
+    refusal_of,
+    thread_name,
+    wants_thread,
+)
+from bot.core.songs.actions import Clicker, posted_in
+from bot.core.songs.history import task_link
+from bot.core.songs.progress import status_view
+from bot.core.store import MIGRATIONS, Store
+from bot.core.tracker.events import TaskEvents
 from cogs._common import follow, origin_of, role_ids_of
 from cogs.threads import Threads
 from tests.unit.test_progress import BASE

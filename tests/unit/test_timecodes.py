@@ -1,6 +1,6 @@
 import pytest
 
-from bot.timecodes import BadTime, check_range, format_timecode, parse_timecode
+from bot.core.timecodes import BadTime, check_range, format_timecode, parse_timecode
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings
-from bot.errors import (
+from bot.core.config import Settings
+from bot.core.errors import (
     MusicGPTConfigurationError,
     MusicGPTRateLimited,
     MusicGPTSubmitConflict,
@@ -22,7 +22,7 @@ from bot.errors import (
     MusicGPTValidationError,
     PermanentDeliveryError,
 )
-from bot.models import (
+from bot.core.models import (
     ConversionResult,
     ConversionStatus,
     Output,
@@ -34,10 +34,10 @@ from bot.models import (
     TaskKind,
     TaskStatus,
 )
-from bot.musicgpt.client import KeyCheck
-from bot.store import Store
-from bot.tracker import PollBudget, Tracker
-from bot.tracker.context import MusicGPTHealth
+from bot.core.musicgpt.client import KeyCheck
+from bot.core.store import Store
+from bot.core.tracker import PollBudget, Tracker
+from bot.core.tracker.context import MusicGPTHealth
 from tests.unit.conftest import FakeClock, drive
 
 SETTINGS = Settings(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.budget import Spend
-from bot.store import UsageLine
-from bot.usage import month_bounds, usage_text
+from bot.core.servers.usage import month_bounds, usage_text
+from bot.core.songs.budget import Spend
+from bot.core.store import UsageLine
 
 NOW = datetime(2026, 12, 15, 12, 0, tzinfo=UTC).timestamp()
 RESET = "resets at 00:00 UTC (in 12 h)"

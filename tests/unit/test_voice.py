@@ -18,8 +18,8 @@ from unittest.mock import MagicMock
 import pytest
 from discord import app_commands
 
-from bot import blocked_words, budget, errors, history, intake, notify, spool, tree
-from bot.errors import (
+from bot.core import errors
+from bot.core.errors import (
     DiskFull,
     MusicGPTConfigurationError,
     MusicGPTError,
@@ -29,13 +29,15 @@ from bot.errors import (
     MusicGPTValidationError,
     sentence,
 )
-from bot.media import download, inspect, names, probe, waveform
-from bot.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
-from bot.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
-from bot.quota import refusal_message
-from bot.tracker import RESTARTED_MID_SUBMIT
-from bot.tracker.delivery import GAVE_UP
-from bot.tracker.dispatch import failure_message_for
+from bot.core.media import download, inspect, names, probe, spool, waveform
+from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
+from bot.core.songs import blocked_words, budget, history, intake, notify
+from bot.core.songs.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
+from bot.core.songs.quota import refusal_message
+from bot.core.tracker import RESTARTED_MID_SUBMIT
+from bot.core.tracker.delivery import GAVE_UP
+from bot.core.tracker.dispatch import failure_message_for
+from bot.discord import tree
 from cogs import context, delivery, help
 from cogs import usage as cogs_usage
 from cogs._common import in_a_server
@@ -253,7 +255,7 @@ REFUSALS = {
     "DiskFull",
     "DownloadFailed",
     "BadTime",
-    "refused",  # bot.media.probe: a verdict's refusal
+    "refused",  # bot.core.media.probe: a verdict's refusal
 }
 SOURCES = sorted([*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").glob("*.py")])
 
@@ -311,8 +313,12 @@ def refusal_sites() -> list[tuple[str, str, str]]:
 
 def test_the_source_scan_finds_the_refusals() -> None:
     where = {site.split(":")[0] for site, _, _ in refusal_sites()}
-    assert {"bot/intake.py", "bot/media/download.py", "bot/timecodes.py"} <= where
-    assert {"bot/media/probe.py", "cogs/delivery.py"} <= where
+    assert {
+        "bot/core/songs/intake.py",
+        "bot/core/media/download.py",
+        "bot/core/timecodes.py",
+    } <= where
+    assert {"bot/core/media/probe.py", "cogs/delivery.py"} <= where
     assert len(refusal_sites()) >= 25
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.media import waveform
-from bot.media.waveform import (
+from bot.core.media import waveform
+from bot.core.media.waveform import (
     BACKGROUND,
     BAND,
     EDGE,
@@ -29,7 +29,7 @@ from bot.media.waveform import (
     ticks,
     x_of,
 )
-from bot.media.worker import Limits, MediaWorker
+from bot.core.media.worker import Limits, MediaWorker
 from tests.standins.audio_gen import write_large_wav
 from tests.support import worker_jobs
 from tests.support.media import Fixtures

@@ -1,4 +1,5 @@
-"""bot.waveforms: which audio an inpaint's picture is drawn from, and the picture's states.
+"""bot.core.media.waveform_jobs: which audio an inpaint's picture is drawn from, and the picture's
+states.
 
 The store is real (a temporary SQLite file); the drawing is faked at its seam (`render=`),
 so these tests say what is drawn from where, not how it looks (test_waveform.py does)."""
@@ -18,12 +19,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.config import origin_of
-from bot.media.waveform import WaveformFailed
-from bot.media.worker import MediaWorker
-from bot.models import Output, Request, SubmitReceipt, Task, TaskKind, TaskStatus, WaveformState
-from bot.store import Store
-from bot.waveforms import Source, Waveforms, sources_for, wants_picture
+from bot.core.config import origin_of
+from bot.core.media.waveform import WaveformFailed
+from bot.core.media.waveform_jobs import Source, Waveforms, sources_for, wants_picture
+from bot.core.media.worker import MediaWorker
+from bot.core.models import (
+    Output,
+    Request,
+    SubmitReceipt,
+    Task,
+    TaskKind,
+    TaskStatus,
+    WaveformState,
+)
+from bot.core.store import Store
 
 CDN = "https://cdn.discordapp.com/attachments/1/2/song.mp3"
 CDN_ORIGINS = frozenset({origin_of("https://cdn.discordapp.com")})
@@ -181,7 +190,7 @@ async def test_no_audio_to_read_means_no_picture(
 ) -> None:
     task = await create(store, inpaint(audio_url="http://127.0.0.1:1/secret"))
     render = FakeRender()
-    with caplog.at_level(logging.INFO, "bot.waveforms"):
+    with caplog.at_level(logging.INFO, "bot.core.media.waveform_jobs"):
         assert await make_waveforms(store, tmp_path, render).make(task.id)
     assert render.calls == []
     fresh = await store.get_task(task.id)
@@ -199,7 +208,7 @@ async def test_a_song_that_wont_draw_gets_none(
     song.write_bytes(b"noise")
     task = await create(store, inpaint(), audio_path=str(song))
     waveforms = make_waveforms(store, tmp_path, FakeRender(error))
-    with caplog.at_level(logging.INFO, "bot.waveforms"):
+    with caplog.at_level(logging.INFO, "bot.core.media.waveform_jobs"):
         assert await waveforms.make(task.id)  # never raises
     fresh = await store.get_task(task.id)
     assert fresh is not None and fresh.waveform_state is WaveformState.NONE

@@ -1,0 +1,224 @@
+"""Settings, read from the environment once at start-up.
+
+`load_settings` never reads `.env` itself (that is `__main__`'s job), so tests can pass a plain
+dict. A bad value raises `ConfigError` naming the setting and what is wrong, never the value:
+some settings are secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from bot.core.errors import ConfigError
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_TOKEN_LENGTH = 16  # METRICS_TOKEN
+
+UrlOrigin = tuple[str, str, int]  # scheme, host, port: what a URL may be fetched from
+DISCORD_CDN_ORIGINS: frozenset[UrlOrigin] = frozenset(
+    {("https", "cdn.discordapp.com", 443), ("https", "media.discordapp.net", 443)}
+)
+
+
+def origin_of(url: str) -> UrlOrigin:
+    """(scheme, host, port) of `url`, lower case, the port filled in; ValueError if bad."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    discord_token: str = field(repr=False)
+    musicgpt_api_key: str = field(repr=False)
+    musicgpt_api_base: str = "https://api.musicgpt.com/api/public"
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    dev_guild_id: int | None = None
+    database_path: Path = Path("data/bot.sqlite3")
+    public_base_url: str | None = None
+    # Where the receiver listens. Unset: every interface when MusicGPT must reach it
+    # (PUBLIC_BASE_URL set), only this machine when polling (then it serves just the health
+    # checks, and nothing outside needs it).
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    user_daily_quota: int = 5
+    user_max_active: int = 2
+    musicgpt_max_parallel: int = 1
+    musicgpt_polls_per_minute: int = 20
+    max_audio_mb: int = 25
+    audio_spool_mb: int = 4096
+    poll_give_up_minutes: int = 30
+    # Uploads kept after submit for Again: how long after their last use, and how much in
+    # all (least recently used go first). 0 for either keeps nothing.
+    input_retention_days: int = 7
+    input_store_mb: int = 2048
+    # On SIGTERM, how long submits already uploading to MusicGPT get to finish (compose's
+    # stop_grace_period must be longer, or Docker kills the bot first).
+    shutdown_grace_seconds: int = 20
+    log_level: str = "INFO"
+    # Whether result posts show what the song cost in MusicGPT credits, to the whole channel.
+    show_cost: bool = False
+    # The bearer token GET /metrics asks for; None: /metrics is open when the port is only
+    # for polling, and off when webhooks make the port public (bot/http.py).
+    metrics_token: str | None = field(default=None, repr=False)
+
+    @property
+    def max_audio_bytes(self) -> int:
+        return self.max_audio_mb * 1024 * 1024
+
+    @property
+    def audio_spool_bytes(self) -> int:
+        return self.audio_spool_mb * 1024 * 1024
+
+    @property
+    def input_store_bytes(self) -> int:
+        return self.input_store_mb * 1024 * 1024
+
+    @property
+    def attachment_origins(self) -> frozenset[UrlOrigin]:
+        """Where attachments may be downloaded from: Discord's CDN, and the API host (a
+        Discord-compatible server or the test stand-in serves attachments from there)."""
+        return DISCORD_CDN_ORIGINS | {origin_of(self.discord_api_base)}
+
+    @property
+    def uses_webhooks(self) -> bool:
+        return self.public_base_url is not None
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set (see .env.example)")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str, parse: Callable[[str, str], T], default: T) -> T:
+    raw = env.get(name, "").strip()
+    return parse(name, raw) if raw else default
+
+
+def _int_at_least(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _port(name: str, raw: str) -> int:
+    value = _int_at_least(0)(name, raw)
+    if value > 65535:
+        raise ConfigError(f"{name} must be a port number between 0 and 65535")
+    return value
+
+
+def _url(*schemes: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL")
+        return raw.rstrip("/") if parts.scheme.startswith("http") else raw
+
+    return parse
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _token(name: str, raw: str) -> str:
+    # It may face the internet: a short one could be guessed. A header carries ASCII, no spaces.
+    plain = all(c.isascii() and c.isprintable() and not c.isspace() for c in raw)
+    if len(raw) < MIN_TOKEN_LENGTH or not plain:
+        raise ConfigError(
+            f"{name} must be at least {MIN_TOKEN_LENGTH} ASCII characters without spaces "
+            "(e.g. from `openssl rand -hex 32`)"
+        )
+    return raw
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false")
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _default_webhook_host(env: Mapping[str, str], polling_only: str) -> str:
+    if env.get("PUBLIC_BASE_URL", "").strip():
+        return "0.0.0.0"  # noqa: S104 - MusicGPT must reach it from outside
+    return polling_only
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Build Settings from an environment mapping, or raise ConfigError for the first problem."""
+    defaults = Settings(discord_token="-", musicgpt_api_key="-")  # noqa: S106 - placeholders
+    return Settings(
+        discord_token=_required(env, "DISCORD_TOKEN"),
+        musicgpt_api_key=_required(env, "MUSICGPT_API_KEY"),
+        musicgpt_api_base=_optional(
+            env, "MUSICGPT_API_BASE", _url("http", "https"), defaults.musicgpt_api_base
+        ),
+        discord_api_base=_optional(
+            env, "DISCORD_API_BASE", _url("http", "https"), defaults.discord_api_base
+        ),
+        discord_gateway_url=_optional(
+            env, "DISCORD_GATEWAY_URL", _url("ws", "wss"), defaults.discord_gateway_url
+        ),
+        dev_guild_id=_optional(env, "DEV_GUILD_ID", _int_at_least(1), None),
+        database_path=Path(_optional(env, "DATABASE_PATH", _text, str(defaults.database_path))),
+        public_base_url=_optional(env, "PUBLIC_BASE_URL", _url("http", "https"), None),
+        webhook_host=_optional(
+            env, "WEBHOOK_HOST", _text, _default_webhook_host(env, defaults.webhook_host)
+        ),
+        webhook_port=_optional(env, "WEBHOOK_PORT", _port, defaults.webhook_port),
+        user_daily_quota=_optional(
+            env, "USER_DAILY_QUOTA", _int_at_least(1), defaults.user_daily_quota
+        ),
+        user_max_active=_optional(
+            env, "USER_MAX_ACTIVE", _int_at_least(1), defaults.user_max_active
+        ),
+        musicgpt_max_parallel=_optional(
+            env, "MUSICGPT_MAX_PARALLEL", _int_at_least(1), defaults.musicgpt_max_parallel
+        ),
+        musicgpt_polls_per_minute=_optional(
+            env, "MUSICGPT_POLLS_PER_MINUTE", _int_at_least(1), defaults.musicgpt_polls_per_minute
+        ),
+        max_audio_mb=_optional(env, "MAX_AUDIO_MB", _int_at_least(1), defaults.max_audio_mb),
+        audio_spool_mb=_optional(env, "AUDIO_SPOOL_MB", _int_at_least(1), defaults.audio_spool_mb),
+        input_retention_days=_optional(
+            env, "INPUT_RETENTION_DAYS", _int_at_least(0), defaults.input_retention_days
+        ),
+        input_store_mb=_optional(env, "INPUT_STORE_MB", _int_at_least(0), defaults.input_store_mb),
+        poll_give_up_minutes=_optional(
+            env, "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
+        ),
+        shutdown_grace_seconds=_optional(
+            env, "SHUTDOWN_GRACE_SECONDS", _int_at_least(0), defaults.shutdown_grace_seconds
+        ),
+        log_level=_optional(env, "LOG_LEVEL", _log_level, defaults.log_level),
+        show_cost=_optional(env, "SHOW_COST", _flag, defaults.show_cost),
+        metrics_token=_optional(env, "METRICS_TOKEN", _token, None),
+    )

@@ -1,0 +1,322 @@
+"""Uploaded input audio kept after submit, so **Again** can send the same bytes once more.
+
+One job: a content-addressed folder next to the database (`inputs/<sha256><ext>`), one file
+per distinct upload however many tasks used it (a group reuses one instrumental many times),
+with a row per file in the `inputs` table.
+
+* An upload is kept when its task is queued (the intake's file is hard-linked in, so keeping
+  costs no bytes while the task waits), and marked used again when it is submitted: a parent
+  that is queued, at MusicGPT or finished can all be repeated. The task's own file in the
+  audio folder is its own link, so nothing done here can lose a queued task's bytes.
+* `reuse` gives a new task a fresh link (or copy) in the audio folder, owned by that task.
+* Eviction (at start-up, after each keep, and hourly) forgets inputs not used for
+  INPUT_RETENTION_DAYS, then the least recently used ones while the store holds more than
+  INPUT_STORE_MB; never one a queued or submitting task was made from. 0 for either setting
+  keeps nothing.
+* Keeping is best effort: a full disk or any I/O error logs one line and the input is simply
+  not kept; the task goes on as if this module didn't exist.
+
+File work (hashing, copying, unlinking) runs in a thread: hashing a 25 MB upload must not
+hold up the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import DiskFull
+from bot.core.media.download import DIR_MODE, FILE_MODE
+from bot.core.media.spool import is_disk_full
+from bot.core.models import Task
+from bot.core.store import KeptInput, Store
+
+__all__ = ["EVICT_INTERVAL", "InputStore", "link_or_copy", "sha256_of"]
+
+log = logging.getLogger(__name__)
+
+EVICT_INTERVAL = 3600.0  # seconds between periodic evictions (retention is counted in days)
+HASH_CHUNK = 1024 * 1024  # hashlib releases the GIL per chunk: the loop keeps running
+PARTIAL = ".part"  # a copy under way; removed at start-up if the bot died mid-copy
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,8}")  # what a kept file's name may end with
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, read in chunks (run it in a thread)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def link_or_copy(
+    source: Path, target: Path, *, link: Callable[[Path, Path], None] = os.link
+) -> None:
+    """Make `target` a file with `source`'s bytes: a hard link where the filesystem allows
+    (no bytes copied, and either name can go without touching the other), else a copy that
+    only appears under `target` once complete."""
+    try:
+        link(source, target)
+        return
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+    partial = target.with_name(target.name + PARTIAL)
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, HASH_CHUNK)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _extension(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return suffix if _EXTENSION.fullmatch(suffix) else ""
+
+
+class InputStore:
+    def __init__(
+        self,
+        store: Store,
+        directory: Path,
+        *,
+        audio_dir: Path,
+        retention_days: int,
+        cap_bytes: int,
+        clock: Clock | None = None,
+        place: Callable[[Path, Path], None] = link_or_copy,
+    ) -> None:
+        self._store = store
+        self.directory = directory
+        self._audio_dir = audio_dir
+        self.retention_seconds = retention_days * 86400.0
+        self.cap_bytes = cap_bytes
+        self._clock = clock or SystemClock()
+        self._place = place  # the seam tests use to fill the disk
+        # File placement and eviction decisions, one at a time: a reuse never links a file
+        # that an eviction is removing.
+        self._lock = asyncio.Lock()
+        # Inputs kept for a task that is being queued right now (its row not written yet).
+        self._pinned: collections.Counter[str] = collections.Counter()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.retention_seconds > 0 and self.cap_bytes > 0
+
+    def path_for(self, kept: KeptInput) -> Path:
+        return self.directory / f"{kept.sha256}{kept.extension}"
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[InputStore]:
+        """Sweep and evict now, then hourly, until the block ends."""
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self._make_folder)
+            await self._sweep()
+            await self.evict()
+        except Exception:
+            log.exception("couldn't tidy the kept inputs at start-up")
+        self._loop_task = asyncio.create_task(self._evict_periodically(), name="inputs-evict")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+
+    def _make_folder(self) -> None:
+        self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self.directory.chmod(DIR_MODE)
+
+    async def _sweep(self) -> None:
+        """Files without a row (the bot died between placing and recording one) go; rows
+        without a file (removed by hand) are forgotten."""
+        kept = {self.path_for(k).name: k for k in await self._store.kept_inputs()}
+
+        def scan() -> set[str]:
+            present = set()
+            for entry in os.scandir(self.directory):
+                if entry.name in kept:
+                    present.add(entry.name)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+            return present
+
+        present = await asyncio.to_thread(scan)
+        for name, k in kept.items():
+            if name not in present:
+                await self._store.forget_input(k.sha256)
+
+    async def _evict_periodically(self) -> None:
+        while True:
+            await self._clock.sleep(EVICT_INTERVAL)
+            try:
+                await self.evict()
+            except Exception:
+                log.exception("evicting kept inputs failed; trying again in an hour")
+
+    # --- keeping ---------------------------------------------------------------------------
+
+    async def keep(self, path: Path) -> str | None:
+        """Keep the file's bytes (once per content); its sha256, or None when not kept
+        (keeping is off, the file is larger than the whole store, or the disk or the
+        database failed: logged, never raised)."""
+        digest = await self._keep_pinned(path)
+        if digest is not None:
+            try:
+                await self._evict_quietly()
+            finally:
+                self._unpin(digest)
+        return digest
+
+    @contextlib.asynccontextmanager
+    async def keeping(self, path: Path | None) -> AsyncIterator[str | None]:
+        """Keep `path` for a task being queued: the digest is safe from eviction until the
+        block (which writes the task's row, which then protects it) ends."""
+        digest = await self._keep_pinned(path) if path is not None else None
+        if digest is None:
+            yield None
+            return
+        try:
+            await self._evict_quietly()
+            yield digest
+        finally:
+            self._unpin(digest)
+
+    async def _keep_pinned(self, path: Path) -> str | None:
+        """`keep` without the eviction; the digest comes back pinned (the caller unpins)."""
+        if not self.enabled:
+            return None
+        try:
+            size = (await asyncio.to_thread(path.stat)).st_size
+            if size > self.cap_bytes:
+                return None
+            digest = await asyncio.to_thread(sha256_of, path)
+            kept = KeptInput(digest, _extension(path), size, self._clock.now())
+            async with self._lock:
+                existing = await self._store.get_input(digest)
+                target = self.path_for(existing or kept)
+                if existing is None or not await asyncio.to_thread(target.exists):
+                    await asyncio.to_thread(self._make_folder)
+                    await asyncio.to_thread(self._place_fresh, path, target)
+                await self._store.put_input(digest, kept.extension, size, kept.last_used_at)
+                # Before the lock goes: no other eviction may take it before its task is
+                # recorded (a task's row is what protects an input from then on).
+                self._pinned[digest] += 1
+        except Exception as error:
+            why = "the disk is full" if is_disk_full(error) else type(error).__name__
+            log.warning("couldn't keep an uploaded input for Again (%s); going on without", why)
+            return None
+        return digest
+
+    def _unpin(self, digest: str) -> None:
+        self._pinned[digest] -= 1
+        if self._pinned[digest] <= 0:
+            del self._pinned[digest]
+
+    def _place_fresh(self, source: Path, target: Path) -> None:
+        target.unlink(missing_ok=True)  # a stale file under that name: replaced
+        self._place(source, target)
+        os.chmod(target, FILE_MODE)  # members' audio, whoever wrote the file first
+
+    async def submitted(self, task: Task) -> None:
+        """MusicGPT took the task: its input counts as used now (kept again if keeping it
+        at queue time failed or it was evicted meanwhile). Never raises."""
+        if not self.enabled or task.audio_path is None:
+            return
+        try:
+            now = self._clock.now()
+            if task.input_sha256 and await self._store.touch_input(task.input_sha256, now):
+                return
+            digest = await self.keep(Path(task.audio_path))
+            if digest is not None and digest != task.input_sha256:
+                await self._store.set_task_input(task.id, digest)
+        except Exception as error:
+            log.warning("couldn't mark task %s's input used (%s)", task.id, type(error).__name__)
+
+    # --- reusing ---------------------------------------------------------------------------
+
+    async def reuse(self, digest: str) -> Path | None:
+        """A fresh file in the audio folder with the kept input's bytes, for a new task to own
+        (and delete once submitted); None when that input is no longer kept. Marks it used.
+        Raises DiskFull when the disk has no room for a copy."""
+        if not _SHA256.fullmatch(digest):
+            return None  # never a hash this store made
+        async with self._lock:
+            kept = await self._store.get_input(digest)
+            if kept is None:
+                return None
+            target = self._audio_dir / f"{uuid.uuid4().hex}{kept.extension}"
+            try:
+                await asyncio.to_thread(self._place, self.path_for(kept), target)
+            except FileNotFoundError:
+                await self._store.forget_input(digest)  # its file went: nothing to reuse
+                return None
+            except OSError as error:
+                target.unlink(missing_ok=True)
+                if is_disk_full(error):
+                    raise DiskFull() from error
+                raise
+            await self._store.touch_input(digest, self._clock.now())
+        return target
+
+    # --- evicting --------------------------------------------------------------------------
+
+    async def evict(self) -> int:
+        """Forget expired inputs, then the least recently used while over the cap; never one
+        a queued or submitting task needs, nor one being queued. How many were removed."""
+        removed = 0
+        async with self._lock:
+            kept = await self._store.kept_inputs()
+            expired_at = self._clock.now() - self.retention_seconds
+            total = sum(k.size for k in kept)
+            for k in kept:  # least recently used first
+                if k.needed or k.sha256 in self._pinned:
+                    continue
+                if k.last_used_at > expired_at and total <= self.cap_bytes:
+                    break  # fresh, and the rest fits: everything after is fresher still
+                if await self._store.delete_input(k.sha256):
+                    await asyncio.to_thread(self.path_for(k).unlink, missing_ok=True)
+                    total -= k.size
+                    removed += 1
+        if removed:
+            log.info("evicted %d kept inputs", removed)
+        return removed
+
+    async def _evict_quietly(self) -> None:
+        try:
+            await self.evict()
+        except Exception as error:
+            log.warning("evicting kept inputs failed (%s)", type(error).__name__)
+
+    async def held_bytes(self) -> int:
+        """Bytes the kept inputs take (on a disk without hard links; with them, an input of a
+        queued task shares its bytes with the audio folder)."""
+        return sum(k.size for k in await self._store.kept_inputs())

@@ -1,0 +1,226 @@
+"""What a result's buttons do, decided without Discord: Rewrite, Again, Delete and Cancel.
+
+A button carries only a task id (and a take number); everything else comes from the parent
+task's row, so a click months later, or after a restart, derives the same request. The
+Discord side (`bot.discord.ui.buttons`, `cogs.actions`) reads the click, calls these, and answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.core.errors import UserFacingError
+from bot.core.models import Output, Request, Task, TaskKind, TaskStatus
+from bot.core.songs.intake import InpaintRange
+from bot.core.songs.progress import song_ref
+from bot.core.timecodes import BadTime, check_range, format_timecode, parse_timecode
+
+log = logging.getLogger(__name__)
+
+REWRITE_OUTPUTS = 2  # a Rewrite always asks MusicGPT for two takes
+# How long the check that MusicGPT still serves a take may take before we use our own copy.
+LINK_CHECK_SECONDS = 5.0
+NOT_KEPT = (
+    "I no longer keep the audio {song} was made from, so I can't make it again, and nothing "
+    "was charged. How long I keep uploads is the server owner's setting "
+    "(`INPUT_RETENTION_DAYS`)."
+)
+NO_COPY = (
+    "MusicGPT no longer serves take {take} of {song}, and I have no copy of it to send, so I "
+    "can't rewrite it. Nothing was charged."
+)
+GONE = "I can't find {song} any more."
+NO_SUCH_TAKE = "{song} has no take {take}."
+CANCEL_NOT_YOURS = "Only the member who asked for {song} can cancel it."
+CANCEL_TOO_LATE = "{song} is already with MusicGPT, so it can't be cancelled."
+CANCEL_ALREADY = "{song} was already cancelled."
+CANCEL_FINISHED = "{song} is already finished, so there's nothing to cancel."
+CANCELLED = (
+    "Cancelled {song}: it won't go to MusicGPT, and it doesn't count against your daily quota."
+)
+DELETE_REFUSED = (
+    "Only the member who asked for {song}, or someone who may manage messages here, can delete it."
+)
+
+
+def _song(task_id: int) -> str:
+    return song_ref(task_id).capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class Clicker:
+    """Who clicked, and what their channel takes per message (Discord says)."""
+
+    user_id: int
+    upload_limit: int | None = None
+    # Where they clicked: a take's buttons are on its result, so in the song's thread when it
+    # has one, and what it starts is posted there too.
+    channel_id: int | None = None
+
+
+def posted_in(parent: Task, clicker: Clicker) -> int:
+    """The channel a song started from a button goes to: the clicked message's (a thread,
+    for a take posted in the song's thread), else where the parent's takes went."""
+    return clicker.channel_id or parent.thread_id or parent.channel_id
+
+
+def parent_of(task: Task | None, task_id: int) -> Task:
+    """The task a button names, or a refusal if it is gone (a database reset, say)."""
+    if task is None:
+        raise UserFacingError(GONE.format(song=song_ref(task_id)))
+    return task
+
+
+def take_of(task: Task, take: int) -> Output:
+    """Output `take` (1-based) of a task."""
+    if not 1 <= take <= len(task.outputs):
+        raise UserFacingError(NO_SUCH_TAKE.format(song=_song(task.id), take=take))
+    return task.outputs[take - 1]
+
+
+def rewrite_span(task: Task, take: int, start_text: str, end_text: str) -> InpaintRange:
+    """Start and End as typed in the Rewrite form, checked against the take's length when
+    MusicGPT reported it; raises (BadTime) before anything is charged."""
+    span = typed_span(start_text, end_text)
+    length = take_of(task, take).duration
+    if length is not None and span.end > length + 0.05:
+        raise BadTime(
+            f"End ({format_timecode(span.end)}) is past the end of take {take}, "
+            f"which is {format_timecode(length)} long."
+        )
+    return span
+
+
+def typed_span(start_text: str, end_text: str) -> InpaintRange:
+    """Start and End as typed in a Rewrite form, in order; raises BadTime. (The audio's own
+    length is checked once it is known.)"""
+    start = parse_timecode(start_text, field="Start")
+    end = parse_timecode(end_text, field="End")
+    check_range(start, end, None)
+    return InpaintRange(start, end)
+
+
+def rewrite_request(
+    parent: Task,
+    take: int,
+    clicker: Clicker,
+    *,
+    span: InpaintRange,
+    prompt: str,
+    lyrics: str | None,
+    new_lyrics: str | None,
+) -> Request:
+    """An inpaint of the parent's take `take`, as MusicGPT gave it (its URL, unchanged)."""
+    output = take_of(parent, take)
+    return Request(
+        kind=TaskKind.INPAINT,
+        user_id=clicker.user_id,
+        # Posted where the button was clicked: on the parent's result, in its thread if any.
+        guild_id=parent.guild_id,
+        channel_id=posted_in(parent, clicker),
+        prompt=prompt,
+        lyrics=(lyrics or "").strip() or None,
+        lyrics_section_to_replace=(new_lyrics or "").strip() or None,
+        gender=parent.gender,
+        audio_url=output.audio_url,
+        replace_start=span.start,
+        replace_end=span.end,
+        num_outputs=REWRITE_OUTPUTS,
+        upload_limit=clicker.upload_limit,
+        parent_task_id=parent.id,
+        parent_output=take,
+    )
+
+
+def from_file(request: Request, filename: str) -> Request:
+    """The same request, with the take's own bytes (a file) instead of its link."""
+    return dataclasses.replace(request, audio_url=None, audio_filename=filename)
+
+
+def again_request(parent: Task, clicker: Clicker) -> Request:
+    """The parent's request once more, charged to whoever clicked; same input audio."""
+    return Request(
+        kind=parent.kind,
+        user_id=clicker.user_id,
+        guild_id=parent.guild_id,
+        channel_id=posted_in(parent, clicker),
+        prompt=parent.prompt,
+        lyrics=parent.lyrics,
+        gender=parent.gender,
+        audio_url=parent.audio_url,
+        audio_filename=parent.audio_filename,
+        replace_start=parent.replace_start,
+        replace_end=parent.replace_end,
+        lyrics_section_to_replace=parent.lyrics_section_to_replace,
+        num_outputs=parent.num_outputs,
+        upload_limit=clicker.upload_limit,
+        parent_task_id=parent.id,
+        parent_output=None,
+    )
+
+
+def again_span(parent: Task) -> InpaintRange | None:
+    if parent.kind is TaskKind.INPAINT and parent.replace_start is not None:
+        return InpaintRange(parent.replace_start, parent.replace_end or 0.0)
+    return None
+
+
+def needs_kept_input(parent: Task) -> bool:
+    """Again of an upload needs the kept file; a link is simply given to MusicGPT again."""
+    return parent.audio_url is None
+
+
+def not_kept(parent: Task) -> UserFacingError:
+    return UserFacingError(NOT_KEPT.format(song=song_ref(parent.id)))
+
+
+def no_copy(parent: Task, take: int) -> UserFacingError:
+    return UserFacingError(NO_COPY.format(song=song_ref(parent.id), take=take))
+
+
+def may_delete(task: Task | None, user_id: int, *, manage_messages: bool) -> bool:
+    """The requester, or a member who may manage messages in the channel."""
+    return manage_messages or (task is not None and task.user_id == user_id)
+
+
+def delete_refusal(task_id: int) -> str:
+    return DELETE_REFUSED.format(song=song_ref(task_id))
+
+
+def cancel_refusal(task: Task | None, task_id: int, user_id: int) -> str | None:
+    """Why this member can't cancel this task now, or None: they may."""
+    song = _song(task_id)
+    if task is None:
+        return GONE.format(song=song_ref(task_id))
+    if task.user_id != user_id:
+        return CANCEL_NOT_YOURS.format(song=song_ref(task_id))
+    if task.status is TaskStatus.QUEUED:
+        return None
+    if task.status is TaskStatus.CANCELLED:
+        return CANCEL_ALREADY.format(song=song)
+    if task.status in (TaskStatus.SUBMITTING, TaskStatus.SUBMITTED):
+        return CANCEL_TOO_LATE.format(song=song)
+    return CANCEL_FINISHED.format(song=song)
+
+
+def too_late(task_id: int) -> str:
+    return CANCEL_TOO_LATE.format(song=_song(task_id))
+
+
+def cancelled_text(task_id: int) -> str:
+    return CANCELLED.format(song=song_ref(task_id))
+
+
+async def link_works(session: aiohttp.ClientSession, url: str) -> bool:
+    """Whether MusicGPT still serves a take at `url`: a short GET whose body is not read."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=LINK_CHECK_SECONDS)
+        async with session.get(url, timeout=timeout) as response:
+            return response.status < 400
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        log.info("a take's link didn't answer (%s); using the posted copy", type(error).__name__)
+        return False

@@ -1,0 +1,96 @@
+"""Quota: what a member may still start, when the day resets, and what a refused member reads.
+
+The charge itself happens in the store, in the same transaction that queues the task, so
+twenty requests racing for the last song can't all get it; this module decides and
+words everything around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import QuotaExceeded
+from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage
+from bot.core.servers.guild_settings import EffectiveLimits, GuildSettingsService, Source
+from bot.core.store import Store
+
+
+def next_reset(now: float) -> float:
+    """The next UTC midnight after `now`, when everyone's daily quota starts over."""
+    today = datetime.fromtimestamp(now, tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today + timedelta(days=1)).timestamp()
+
+
+def describe_wait(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
+
+
+def reset_phrase(now: float) -> str:
+    return f"resets at 00:00 UTC (in {describe_wait(next_reset(now) - now)})"
+
+
+def refusal_message(refusal: QuotaRefusal, limits: QuotaLimits, now: float) -> str:
+    if refusal.limit == "daily":
+        return (
+            f"You've made all {limits.daily} of today's songs. "
+            f"Your quota {reset_phrase(now)}; try again then."
+        )
+    return (
+        f"You already have {refusal.usage.active} of {limits.active} songs in progress. "
+        "Wait for one to finish, then try again."
+    )
+
+
+class QuotaService:
+    """A member's limits are the server's settings over the environment's (`limits`): the
+    largest override among the roles they hold, else the server's default, else `limits`."""
+
+    def __init__(
+        self,
+        store: Store,
+        limits: QuotaLimits,
+        *,
+        clock: Clock | None = None,
+        guild_settings: GuildSettingsService | None = None,
+    ) -> None:
+        self._store = store
+        self.limits = limits  # the environment's (USER_DAILY_QUOTA, USER_MAX_ACTIVE)
+        self._clock = clock or SystemClock()
+        self._settings = guild_settings
+
+    async def limits_for(
+        self, guild_id: int | None, role_ids: Collection[int] = ()
+    ) -> EffectiveLimits:
+        """A member's limits in a server (outside one, or without settings: the defaults)."""
+        if self._settings is None or guild_id is None:
+            return EffectiveLimits(self.limits, Source.DEFAULT, Source.DEFAULT)
+        settings = await self._settings.get(guild_id)
+        return settings.limits_for(role_ids, self.limits)
+
+    async def usage(self, user_id: int) -> QuotaUsage:
+        return await self._store.quota_usage(user_id, self._clock.now())
+
+    async def check(
+        self, user_id: int, *, guild_id: int | None = None, role_ids: Collection[int] = ()
+    ) -> QuotaUsage:
+        """Refuse early (before any upload) when a new request could not be accepted."""
+        limits = (await self.limits_for(guild_id, role_ids)).limits
+        usage = await self.usage(user_id)
+        if usage.used_today >= limits.daily:
+            raise self.refused(QuotaRefusal("daily", usage), limits)
+        if usage.active >= limits.active:
+            raise self.refused(QuotaRefusal("active", usage), limits)
+        return usage
+
+    def refused(self, refusal: QuotaRefusal, limits: QuotaLimits | None = None) -> QuotaExceeded:
+        """The refusal in words, against the limits that refused it (default: the env's)."""
+        return QuotaExceeded(refusal_message(refusal, limits or self.limits, self._clock.now()))
+
+    def reset_phrase(self) -> str:
+        return reset_phrase(self._clock.now())

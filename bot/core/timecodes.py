@@ -1,0 +1,56 @@
+"""Reading the times users type for /inpaint: `75`, `75.5`, `1:15`, `1:15.5`, `1:02:03`."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from bot.core.errors import UserFacingError
+
+_TIMECODE = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d+)?)$")
+
+
+class BadTime(UserFacingError):
+    """A start or end time the user typed can't be read."""
+
+
+def parse_timecode(text: str, *, field: str) -> float:
+    """Seconds from a time typed as seconds or [h:]m:ss[.fff]; BadTime names the field."""
+    cleaned = text.strip().replace(",", ".")
+    match = _TIMECODE.match(cleaned)
+    if not match:
+        raise BadTime(
+            f"`{field}` must be a time like 75, 75.5, 1:15 or 1:15.5 (got {_quote(text)})."
+        )
+    hours, minutes, seconds = match.groups()
+    if (hours or minutes) and float(seconds) >= 60:
+        raise BadTime(f"`{field}` has {seconds} seconds; after a colon use 00–59.")
+    value = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+    if not math.isfinite(value):
+        raise BadTime(f"`{field}` is not a time I can use.")
+    return value
+
+
+def format_timecode(seconds: float) -> str:
+    """1:15.5 style, dropping a zero fraction: how we echo times back to users."""
+    minutes, rest = divmod(seconds, 60)
+    text = f"{int(minutes)}:{rest:04.1f}"
+    return text.removesuffix(".0")
+
+
+def check_range(start: float, end: float, song_length: float | None) -> None:
+    """0 <= start < end, and end within the song when its length is known."""
+    if start >= end:
+        raise BadTime(
+            f"`start` ({format_timecode(start)}) must come before `end` ({format_timecode(end)})."
+        )
+    if song_length is not None and end > song_length + 0.05:
+        raise BadTime(
+            f"`end` ({format_timecode(end)}) is past the end of the song, "
+            f"which is {format_timecode(song_length)} long."
+        )
+
+
+def _quote(text: str) -> str:
+    shown = text.strip()[:20].replace("`", "'")
+    return f"“{shown}”" if shown else "nothing"

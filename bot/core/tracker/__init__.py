@@ -1,0 +1,310 @@
+"""The task tracker: from an accepted request to audio in the channel, exactly once.
+
+A thin facade over three parts, all driven by rows in the database so a restart loses
+nothing:
+
+* the `Dispatcher` sends queued tasks to MusicGPT while fewer than it takes at once are there
+  (MUSICGPT_MAX_PARALLEL, lowered by MusicGPT's 429s: `parallelism.py`);
+* the `Poller` asks `byId` about submitted tasks as they fall due, within the poll budget
+  (MUSICGPT_POLLS_PER_MINUTE, lowered by 429s too);
+* the `DeliveryWorker` claims a completed task in the database before posting it.
+
+Webhooks never deliver anything themselves: MusicGPT signs nothing, so a webhook only makes
+its task due for a confirming `byId` poll now. Poll results go through `apply_update`, the
+one idempotent path to `completed` or `failed`.
+
+The tracker never waits on Discord: every change is published on `events` ("task N
+changed") for the status renderer, and results go out through the attached `ResultPoster`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.core.clock import Clock, SystemClock
+from bot.core.config import Settings
+from bot.core.errors import sentence
+from bot.core.metrics import Metrics, Readings
+from bot.core.models import (
+    ConversionResult,
+    ConversionStatus,
+    QuotaLimits,
+    QuotaRefusal,
+    Request,
+    Task,
+    TaskStatus,
+)
+from bot.core.musicgpt.client import KeyCheck
+from bot.core.musicgpt.parse import parse_conversion
+from bot.core.store import Store
+from bot.core.tracker.context import (
+    InputKeeper,
+    MusicGPTHealth,
+    Timing,
+    TrackerContext,
+    remove_file,
+)
+from bot.core.tracker.delivery import DeliveryWorker, ResultPoster
+from bot.core.tracker.dispatch import Dispatcher, MusicGPTSubmitter
+from bot.core.tracker.events import TaskEvents
+from bot.core.tracker.poller import MusicGPTStatus, PollBudget, Poller
+
+__all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", "Tracker"]
+
+log = logging.getLogger(__name__)
+
+RESTARTED_MID_SUBMIT = (
+    "I restarted while sending this to MusicGPT, so I stopped it rather than risk "
+    "running it twice. Please try again."
+)
+
+
+class MusicGPTKeyChecker(Protocol):
+    async def check_key(self) -> KeyCheck: ...
+
+
+class MusicGPTApi(MusicGPTSubmitter, MusicGPTStatus, MusicGPTKeyChecker, Protocol):
+    """The part of `MusicGPTClient` the tracker uses."""
+
+
+class Tracker:
+    def __init__(
+        self,
+        store: Store,
+        musicgpt: MusicGPTApi,
+        settings: Settings,
+        *,
+        webhook_base_url: str | None = None,
+        clock: Clock | None = None,
+        timing: Timing | None = None,
+        events: TaskEvents | None = None,
+        inputs: InputKeeper | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        clock = clock or SystemClock()
+        self._musicgpt = musicgpt
+        self.events = events or TaskEvents()
+        self.health = MusicGPTHealth(clock)
+        self._ctx = TrackerContext(
+            store,
+            self.events,
+            clock,
+            timing or Timing(),
+            self.health,
+            inputs=inputs,
+            metrics=metrics or Metrics(),
+        )
+        self.poller = Poller(
+            self._ctx,
+            musicgpt,
+            polls_per_minute=settings.musicgpt_polls_per_minute,
+            give_up_after=settings.poll_give_up_minutes * 60,
+            on_result=self.apply_update,
+        )
+        self.dispatcher = Dispatcher(
+            self._ctx,
+            musicgpt,
+            max_parallel=settings.musicgpt_max_parallel,
+            webhook_base_url=webhook_base_url,
+            poll_due=self.poller.wakeup,
+        )
+        self.delivery = DeliveryWorker(self._ctx)
+        self._loops: list[asyncio.Task[None]] = []
+
+    def attach(self, poster: ResultPoster) -> None:
+        self.delivery.attach(poster)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the MusicGPT key, resume every unfinished task where it stood, run the loops."""
+        key_check = asyncio.create_task(self._check_key(), name="musicgpt-key-check")
+        await self._recover()
+        self._loops = [
+            key_check,
+            asyncio.create_task(self.dispatcher.run(), name="tracker-dispatch"),
+            asyncio.create_task(self.poller.run(), name="tracker-poll"),
+        ]
+        # Not awaited: start-up doesn't wait on MusicGPT. Until the verdict (milliseconds,
+        # usually) /readyz counts the key as not refused.
+
+    async def _check_key(self) -> None:
+        """One free call at start-up, so a wrong key shows before a member's first request."""
+        try:
+            verdict = await self._musicgpt.check_key()
+        except Exception:
+            log.exception("the MusicGPT key check failed")
+            return
+        if verdict.accepted is False:
+            self.health.note_key(False)
+            log.warning(
+                "MUSICGPT_API_KEY was refused by MusicGPT (%s): check the key", verdict.reason
+            )
+        elif verdict.accepted is None:
+            log.warning(
+                "couldn't check MUSICGPT_API_KEY: no answer from MusicGPT (%s)", verdict.reason
+            )
+        else:
+            if self.health.key_accepted is None:
+                self.health.note_key(True)
+            log.info("MusicGPT accepted the API key")
+
+    def musicgpt_limits(self) -> dict[str, object]:
+        """What the tracker learned about MusicGPT's limits (for /readyz)."""
+        parallel = self.dispatcher.parallelism
+        budget = self.poller.budget
+        return {
+            "musicgpt_parallel": {
+                "using": parallel.limit,
+                "configured": parallel.configured,
+                "learned": parallel.describe(),
+            },
+            "musicgpt_polls_per_minute": {
+                "using": round(budget.per_minute),
+                "configured": budget.configured,
+                "learned": budget.describe(),
+            },
+        }
+
+    async def readings(self) -> Readings:
+        """What /metrics shows of the queue and of MusicGPT's limits, read now."""
+        store, parallel, budget = self._ctx.store, self.dispatcher.parallelism, self.poller.budget
+        return Readings(
+            tasks_queued=await store.count_queued(),
+            tasks_at_musicgpt=await store.count_in_flight(),
+            polls_per_minute=budget.per_minute,
+            polls_per_minute_configured=budget.configured,
+            parallel=parallel.limit,
+            parallel_configured=parallel.configured,
+        )
+
+    async def stop(self, grace: float = 0) -> None:
+        """Take no new work (nothing more is sent or polled), give what is under way (submits
+        uploading, polls, deliveries) up to `grace` seconds to finish and be recorded, then
+        cancel the rest. Queued tasks stay queued for the next start."""
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
+        if unfinished := await self._ctx.drain(grace):
+            log.warning("stopped %d tracker jobs still running after %g s", unfinished, grace)
+        await self._ctx.cancel_background()
+        self.dispatcher.stop_waiting()
+
+    async def _recover(self) -> None:
+        for task in await self._ctx.store.unfinished_tasks():
+            if task.status is TaskStatus.SUBMITTING:
+                # The process died mid-submit: MusicGPT may or may not have the task, and a
+                # second submit could charge twice. Say so and give the generation back.
+                await self._ctx.fail(task, RESTARTED_MID_SUBMIT)
+            elif task.status in (TaskStatus.COMPLETED, TaskStatus.DELIVERING):
+                self.delivery.start(task.id, reclaim=task.status is TaskStatus.DELIVERING)
+            else:
+                # Queued and submitted tasks resume from the database; their status
+                # messages are refreshed once the Discord side is up.
+                self.events.publish(task.id)
+        await self.delivery.resume_copies()
+        self.dispatcher.wakeup.set()
+        self.poller.wakeup.set()
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        request: Request,
+        *,
+        limits: QuotaLimits,
+        audio_path: Path | None = None,
+        audio_duration: float | None,
+    ) -> Task | QuotaRefusal:
+        """Charge quota and queue the request, or refuse it; MusicGPT gets it once a slot frees.
+
+        An uploaded file is kept for Again from now on (its hash recorded on the task), so a
+        queued parent can be repeated too; keeping never fails the request."""
+        async with self._keeping(audio_path) as input_sha256:
+            created = await self._ctx.store.create_task(
+                request,
+                now=self._ctx.clock.now(),
+                daily_quota=limits.daily,
+                max_active=limits.active,
+                audio_path=str(audio_path) if audio_path else None,
+                audio_duration=audio_duration,
+                input_sha256=input_sha256,
+            )
+        if isinstance(created, Task):
+            self._ctx.metrics.request(request.kind, "queued")
+            self.events.publish(created.id)
+            self.dispatcher.queued()
+        return created
+
+    async def cancel(self, task_id: int, user_id: int) -> Task | None:
+        """The requester cancels a task still in our queue: never sent, refunded, its audio
+        removed. The task as it was, or None when it wasn't theirs or had left the queue."""
+        cancelled = await self._ctx.store.cancel_queued(task_id, user_id, self._ctx.clock.now())
+        if cancelled is not None:
+            self._ctx.metrics.request(cancelled.kind, "cancelled")
+            remove_file(cancelled.audio_path)
+            self.events.publish(task_id)
+        return cancelled
+
+    def _keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]:
+        inputs = self._ctx.inputs
+        return inputs.keeping(path) if inputs is not None else contextlib.nullcontext(None)
+
+    async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
+        """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`.
+
+        Lets the command answer "MusicGPT said no: …" privately when that comes quickly,
+        instead of only on the public status message.
+        """
+        return await self.dispatcher.wait_until_sent(task_id, wait_seconds)
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    async def handle_webhook(self, task_id: int, payload: Mapping[str, Any]) -> None:
+        """A webhook is a hint, not a result: it makes the task due for a confirming poll."""
+        result = parse_conversion(payload)
+        if result.status is ConversionStatus.UNKNOWN:
+            return  # lyrics timestamps and other `subtype` extras carry no status
+        if await self._ctx.store.note_webhook(task_id, result.task_id, self._ctx.clock.now()):
+            self.poller.wakeup.set()
+        else:
+            # Finished already, unknown, or naming another MusicGPT task than this one's.
+            log.debug("webhook for task %s changed nothing; ignored", task_id)
+
+    # --- the one update path ---------------------------------------------------------------
+
+    async def apply_update(self, task_id: int, result: ConversionResult) -> Task | None:
+        """Record a final result from MusicGPT. Repeats and late arrivals change nothing."""
+        if result.status.is_failure:
+            reason = (
+                f"MusicGPT couldn't make this song: {sentence(result.message)} Please try again."
+                if result.message
+                else "MusicGPT couldn't make this song. Please try again."
+            )
+            return await self._fail_by_id(task_id, reason)
+        if result.status is not ConversionStatus.COMPLETED:
+            return None
+        if not result.outputs:
+            return await self._fail_by_id(
+                task_id, "MusicGPT finished but sent back no audio. Please try again."
+            )
+        completed = await self._ctx.store.mark_completed(
+            task_id, result.outputs, result.cost, self._ctx.clock.now()
+        )
+        if completed is not None:
+            # Delivery first: the "done" status edit must not hold up the song itself.
+            self.delivery.start(task_id)
+            self.dispatcher.wakeup.set()
+            self.events.publish(task_id)
+        return completed
+
+    async def _fail_by_id(self, task_id: int, reason: str) -> Task | None:
+        task = await self._ctx.store.get_task(task_id)
+        return await self._ctx.fail(task, reason) if task else None

@@ -1,0 +1,160 @@
+"""What the tracker's parts share: the store, the clock, the event feed and how a task fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.core.clock import Clock
+from bot.core.errors import MusicGPTConfigurationError, MusicGPTSubmitUncertain, MusicGPTUnavailable
+from bot.core.metrics import Metrics
+from bot.core.models import Task
+from bot.core.store import Store
+from bot.core.tracker.events import TaskEvents
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How the tracker paces itself. Not settings: nothing an operator should need to tune."""
+
+    default_eta: float = 60.0  # when MusicGPT gives none
+    first_poll_margin: float = 0.1  # poll at eta * (1 + margin): most tasks are done by then
+    webhook_grace: float = 30.0  # with webhooks, wait this much longer before polling
+    min_poll_interval: float = 5.0
+    max_poll_interval: float = 120.0
+    max_concurrent_polls: int = 10  # confirmations in flight at once (MusicGPT's top plan)
+    delivery_attempts: int = 5
+    delivery_backoff: float = 2.0
+    # MusicGPT answering 429: how long to leave a refused submit queued (doubling while they
+    # keep coming, unless Retry-After says otherwise), and how slowly to try more at once.
+    busy_backoff: float = 2.0
+    busy_backoff_max: float = 60.0
+    busy_retry_after_max: float = 600.0
+    parallel_raise_interval: float = 300.0  # one more at once, at most this often
+    poll_rate_raise_interval: float = 60.0  # no faster polling for this long after a 429
+
+
+class MusicGPTHealth:
+    """Whether MusicGPT is failing *persistently*, and whether it took our key.
+
+    One failed call is not an outage (the client already retried it): MusicGPT counts as
+    failing after FAILURES_IN_A_ROW failed calls in a row, or when the failures since the last
+    success span FAILING_WINDOW seconds (calls kept being made and none got through). Any
+    HTTP answer is contact: a 429 or a 401 is MusicGPT answering, not MusicGPT gone.
+    """
+
+    FAILURES_IN_A_ROW = 3
+    FAILING_WINDOW = 300.0
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.last_contact: float | None = None
+        self.consecutive_failures = 0
+        self._first_failure_at: float | None = None  # of the current run of failures
+        self._last_failure_at: float | None = None
+        # None until something tells: the start-up check, or a call answered 401/403.
+        self.key_accepted: bool | None = None
+
+    def note(self, error: Exception | None) -> None:
+        now = self._clock.now()
+        if isinstance(error, MusicGPTUnavailable | MusicGPTSubmitUncertain):
+            if self.consecutive_failures == 0:
+                self._first_failure_at = now
+            self.consecutive_failures += 1
+            self._last_failure_at = now
+            return
+        self.consecutive_failures = 0
+        self._first_failure_at = self._last_failure_at = None
+        self.last_contact = now
+        if isinstance(error, MusicGPTConfigurationError):
+            self.key_accepted = False
+        elif error is None:
+            self.key_accepted = True  # a call went through: whatever the key was, it works
+
+    def note_key(self, accepted: bool) -> None:
+        self.key_accepted = accepted
+
+    @property
+    def failing(self) -> bool:
+        if self.consecutive_failures >= self.FAILURES_IN_A_ROW:
+            return True
+        first, last = self._first_failure_at, self._last_failure_at
+        return first is not None and last is not None and last - first >= self.FAILING_WINDOW
+
+    @property
+    def reachable(self) -> bool:
+        """Not failing persistently (nothing asked yet counts as reachable)."""
+        return not self.failing
+
+
+class InputKeeper(Protocol):
+    """The part of `bot.core.media.inputs.InputStore` the tracker uses: uploads are kept for Again
+    when
+    their task is queued and marked used when it is submitted, never deleted from here."""
+
+    def keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]: ...
+
+    async def submitted(self, task: Task) -> None: ...
+
+
+@dataclass(eq=False)
+class TrackerContext:
+    store: Store
+    events: TaskEvents
+    clock: Clock
+    timing: Timing
+    health: MusicGPTHealth
+    inputs: InputKeeper | None = None  # None: uploads are not kept after submit
+    metrics: Metrics = field(default_factory=Metrics)
+    # Set whenever a MusicGPT slot may have come free (a task finished or failed).
+    slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, seconds: float) -> int:
+        """Wait up to `seconds` for the background jobs, including any they start
+        meanwhile (a finished poll starts a delivery); how many are still running."""
+        expired = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            while self._background and not expired.done():
+                await asyncio.wait(
+                    [*self._background, expired], return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            expired.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expired
+        return len(self._background)
+
+    async def cancel_background(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def fail(self, task: Task, reason: str) -> Task | None:
+        """Fail an unfinished task with a refund; None when it had already ended."""
+        failed = await self.store.mark_failed(task.id, reason, self.clock.now())
+        remove_file(task.audio_path)
+        if failed is not None:
+            self.metrics.request(task.kind, "failed")
+            self.slot_freed.set()
+            self.events.publish(task.id)
+        return failed
+
+
+def remove_file(path: str | None) -> None:
+    if path:
+        Path(path).unlink(missing_ok=True)

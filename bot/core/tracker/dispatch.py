@@ -1,0 +1,266 @@
+"""The dispatcher: queued tasks go to MusicGPT while fewer than it takes at once are there.
+
+How many that is starts at MUSICGPT_MAX_PARALLEL and is learned from MusicGPT's 429s
+(`LearnedParallelism`): a submit answered 429 was not taken, so it goes back to the head of
+the queue, charged once and with its audio kept, and the next submit waits a little (longer
+while 429s keep coming, or what Retry-After says) and for a slot to free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from bot.core.errors import (
+    MusicGPTConfigurationError,
+    MusicGPTError,
+    MusicGPTOutOfCredits,
+    MusicGPTRateLimited,
+    MusicGPTSubmitUncertain,
+    MusicGPTUnavailable,
+    MusicGPTValidationError,
+    sentence,
+)
+from bot.core.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind, TaskStatus
+from bot.core.tracker.context import TrackerContext, remove_file
+from bot.core.tracker.parallelism import LearnedParallelism
+
+log = logging.getLogger(__name__)
+
+
+class MusicGPTSubmitter(Protocol):
+    """The submitting part of `MusicGPTClient`."""
+
+    async def submit_sing(
+        self,
+        *,
+        prompt: str,
+        lyrics: str,
+        gender: Gender | None,
+        audio: AudioSource,
+        webhook_url: str | None,
+    ) -> SubmitReceipt: ...
+
+    async def submit_inpaint(
+        self,
+        *,
+        prompt: str,
+        replace_start: float,
+        replace_end: float,
+        lyrics: str | None,
+        lyrics_section_to_replace: str | None,
+        gender: Gender | None,
+        num_outputs: int,
+        audio: AudioSource,
+        webhook_url: str | None,
+    ) -> SubmitReceipt: ...
+
+
+def failure_message_for(error: Exception) -> str:
+    """What the user reads when a submit goes wrong; never MusicGPT's internals or our keys."""
+    if isinstance(error, MusicGPTValidationError):
+        # MusicGPT's own words when it gave any; the sentence reads the same without them.
+        why = error.user_message.strip()
+        told = f": {sentence(why)}" if why else "."
+        return f"MusicGPT refused this song{told} Change what you asked for and try again."
+    if isinstance(error, MusicGPTOutOfCredits):
+        return "My MusicGPT account is out of credits. Please tell the server owner."
+    if isinstance(error, MusicGPTConfigurationError):
+        return "I can't sign in to MusicGPT right now. Please tell the server owner."
+    if isinstance(error, MusicGPTSubmitUncertain):
+        return (
+            "MusicGPT didn't confirm it took this song, so I stopped rather than risk making it "
+            "twice. Please try again."
+        )
+    if isinstance(error, MusicGPTUnavailable):
+        return "MusicGPT is unavailable right now. Please try again in a few minutes."
+    return "Something went wrong sending this to MusicGPT. Please try again."
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        context: TrackerContext,
+        musicgpt: MusicGPTSubmitter,
+        *,
+        max_parallel: int,
+        webhook_base_url: str | None,
+        poll_due: asyncio.Event,
+    ) -> None:
+        self._ctx = context
+        self._musicgpt = musicgpt
+        self.parallelism = LearnedParallelism(
+            max_parallel, context.clock, raise_interval=context.timing.parallel_raise_interval
+        )
+        # After a 429: no submit before this time; the wait doubles while 429s keep coming.
+        self._not_before = 0.0
+        self._busy_backoff = context.timing.busy_backoff
+        self._webhook_base_url = webhook_base_url
+        self._poll_due = poll_due  # set when a task becomes pollable
+        self._sent: dict[int, asyncio.Event] = {}  # set when a submit attempt has ended
+        self._stopped = False  # nothing more will be sent by this process
+        # Tasks queued in this process, and that count when the queue was last seen empty:
+        # while they are equal a freed slot (every finished task frees one) needs no query.
+        self._queued = 1  # start-up: tasks queued before a restart may be waiting
+        self._queued_when_empty = 0
+
+    @property
+    def wakeup(self) -> asyncio.Event:
+        return self._ctx.slot_freed
+
+    def queued(self) -> None:
+        """A task was queued: look for a free slot."""
+        self._queued += 1
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        store = self._ctx.store
+        clock = self._ctx.clock
+        while True:
+            await self.wakeup.wait()
+            pause = self._not_before - clock.now()
+            if pause > 0:
+                # MusicGPT said 429 a moment ago: what woke us waits until the pause is over
+                # (the event stays set, so the next turn looks at the queue).
+                await clock.sleep(pause)
+                continue
+            self.wakeup.clear()
+            if self._queued == self._queued_when_empty:
+                continue
+            try:
+                while True:
+                    in_flight = await store.count_in_flight()
+                    # Checked after that await, right before the claim: a 429 answered
+                    # meanwhile must not see its task claimed again at once.
+                    if clock.now() < self._not_before or in_flight >= self.parallelism.limit:
+                        break
+                    queued_before = self._queued
+                    task = await store.claim_next_queued(clock.now())
+                    if task is None:
+                        self._queued_when_empty = queued_before
+                        break
+                    self._ctx.spawn(self._submit(task), f"submit-{task.id}")
+                if clock.now() < self._not_before:
+                    self.wakeup.set()  # a 429 came while claiming: come back after the pause
+            except Exception:
+                log.exception("dispatcher failed; retrying shortly")
+                await clock.sleep(1)
+                self.queued()
+
+    def webhook_url_for(self, task_id: int) -> str | None:
+        base = self._webhook_base_url
+        return f"{base}/{task_id}" if base else None
+
+    async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
+        """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`."""
+        sent = self._sent.setdefault(task_id, asyncio.Event())
+        store = self._ctx.store
+        task = await store.get_task(task_id)
+        waiting = (TaskStatus.QUEUED, TaskStatus.SUBMITTING)
+        if task is not None and task.status in waiting and not self._stopped:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sent.wait(), wait_seconds)
+            task = await store.get_task(task_id)
+        self._sent.pop(task_id, None)
+        return task
+
+    def stop_waiting(self) -> None:
+        """Shutting down: whoever waits to hear a task was sent hears how it stands now
+        (a queued task goes out after the restart, not in the next few seconds)."""
+        self._stopped = True
+        for sent in self._sent.values():
+            sent.set()
+
+    async def _send(self, task: Task) -> SubmitReceipt:
+        common: dict[str, Any] = {
+            "prompt": task.prompt,
+            "gender": task.gender,
+            "audio": task.audio,
+            "webhook_url": self.webhook_url_for(task.id),
+        }
+        if task.kind is TaskKind.SING:
+            return await self._musicgpt.submit_sing(lyrics=task.lyrics or "", **common)
+        assert task.replace_start is not None and task.replace_end is not None  # noqa: S101
+        return await self._musicgpt.submit_inpaint(
+            replace_start=task.replace_start,
+            replace_end=task.replace_end,
+            lyrics=task.lyrics,
+            lyrics_section_to_replace=task.lyrics_section_to_replace,
+            num_outputs=task.num_outputs,
+            **common,
+        )
+
+    async def _submit(self, task: Task) -> None:
+        try:
+            receipt = await self._send(task)
+        except MusicGPTRateLimited as error:
+            self._ctx.health.note(error)
+            try:
+                await self._requeue(task, error.retry_after)
+            except Exception:
+                # Still `submitting` in the database: the next start ends it with a refund.
+                log.exception("couldn't put task %s back in the queue", task.id)
+        except MusicGPTError as error:
+            self._ctx.health.note(error)
+            if isinstance(error, MusicGPTConfigurationError):
+                log.error("MusicGPT rejected the API key; check MUSICGPT_API_KEY")
+            else:
+                log.warning("submit of task %s failed: %s", task.id, type(error).__name__)
+            await self._ctx.fail(task, failure_message_for(error))
+        except Exception as error:
+            log.exception("submit of task %s failed unexpectedly", task.id)
+            await self._ctx.fail(task, failure_message_for(error))
+        else:
+            self._ctx.health.note(None)
+            self._busy_backoff = self._ctx.timing.busy_backoff
+            await self._on_submitted(task, receipt)
+            if self.parallelism.limited:  # one more query per submit only while learning
+                self.parallelism.took(await self._ctx.store.count_submitted())
+        finally:
+            if sent := self._sent.get(task.id):
+                sent.set()
+            self.wakeup.set()
+
+    async def _requeue(self, task: Task, retry_after: float | None) -> None:
+        """MusicGPT didn't take it (429): back to the head of the queue, and slow down."""
+        ctx = self._ctx
+        timing = ctx.timing
+        if retry_after is None:
+            wait = self._busy_backoff
+        else:  # MusicGPT's own figure, within reason (a broken header can't park the queue)
+            wait = min(max(retry_after, 0.5), timing.busy_retry_after_max)
+        self._busy_backoff = min(self._busy_backoff * 2, timing.busy_backoff_max)
+        self._not_before = max(self._not_before, ctx.clock.now() + wait)
+        requeued = await ctx.store.requeue(task.id, ctx.clock.now())
+        self.parallelism.refused(await ctx.store.count_submitted())
+        log.info(
+            "MusicGPT was busy (429) for task %s; it waits at the head of the queue (%.0f s)",
+            task.id,
+            wait,
+        )
+        if requeued is not None:
+            self._queued += 1  # the queue is not empty any more
+            ctx.events.publish(task.id)
+
+    async def _on_submitted(self, task: Task, receipt: SubmitReceipt) -> None:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        eta = ctx.timing.default_eta if receipt.eta_seconds is None else receipt.eta_seconds
+        first_poll = now + eta * (1 + ctx.timing.first_poll_margin)
+        if self._webhook_base_url:
+            first_poll += ctx.timing.webhook_grace
+        submitted = await ctx.store.mark_submitted(
+            task.id, receipt, next_poll_at=first_poll, now=now
+        )
+        if submitted is not None and ctx.inputs is not None:
+            # Kept for Again before this task's own copy goes (a no-op when keeping is off).
+            await ctx.inputs.submitted(task)
+        remove_file(task.audio_path)
+        if submitted is None:
+            return
+        if submitted.webhook_seen:  # the webhook beat the submit's own answer
+            await ctx.store.schedule_poll(task.id, at=now, polled=False, now=now)
+        self._poll_due.set()
+        ctx.events.publish(task.id)

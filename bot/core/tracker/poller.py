@@ -1,0 +1,247 @@
+"""The poller: asks `byId` about submitted tasks as they fall due, within the poll budget.
+
+Like RoboDanny's timer loop it sleeps until the soonest row is due, or until something wakes
+it (a submit, a webhook, a finished poll). Several confirmations run at once: when fifty
+webhooks arrive within a second, the fiftieth is not kept waiting behind forty-nine round
+trips to MusicGPT, and the budget still spaces their start.
+
+When the database can't be written (a full disk), a result already fetched is not fetched
+again: its recording is retried with a backoff, and no new poll starts until a write
+succeeds, so a stuck store costs no polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from bot.core.clock import Clock, sleep_or_wake
+from bot.core.errors import MusicGPTError, MusicGPTRateLimited
+from bot.core.models import ConversionResult, Task, TaskKind
+from bot.core.store import DatabaseError
+from bot.core.tracker.context import TrackerContext
+
+log = logging.getLogger(__name__)
+
+ResultHandler = Callable[[int, ConversionResult], Awaitable[object]]
+# Retrying a write the database refused: from a few seconds up to a minute apart.
+RECORD_RETRY_FIRST = 2.0
+RECORD_RETRY_MAX = 60.0
+
+
+class MusicGPTStatus(Protocol):
+    """The status part of `MusicGPTClient`."""
+
+    async def get_conversion(
+        self, kind: TaskKind, *, task_id: str | None = None, conversion_id: str | None = None
+    ) -> ConversionResult: ...
+
+
+class PollBudget:
+    """Spaces `byId` calls evenly so no 60-second window holds more than the rate in use.
+
+    The rate starts at MUSICGPT_POLLS_PER_MINUTE. A 429 from `byId` halves it (at least one a
+    minute) and holds every poll for its Retry-After; after `raise_interval` seconds without
+    one, each successful poll raises it by one a minute, back up to the setting.
+    """
+
+    def __init__(self, per_minute: int, clock: Clock, *, raise_interval: float = 60.0) -> None:
+        self.configured = per_minute
+        self.per_minute = float(per_minute)
+        self._clock = clock
+        self._raise_interval = raise_interval
+        self._next_allowed = 0.0
+        self._limited_at: float | None = None  # the last 429
+
+    @property
+    def _spacing(self) -> float:
+        return 60.0 / self.per_minute
+
+    def wait_time(self) -> float:
+        return max(0.0, self._next_allowed - self._clock.now())
+
+    def spend(self) -> None:
+        self._next_allowed = max(self._clock.now(), self._next_allowed) + self._spacing
+
+    def limited(self, retry_after: float | None) -> None:
+        """MusicGPT answered a poll with 429."""
+        now = self._clock.now()
+        before = self.per_minute
+        # Polls sent at the old rate and refused together call for one halving, not one each.
+        if self._limited_at is None or now - self._limited_at >= max(1.0, 120.0 / before):
+            self.per_minute = max(1.0, self.per_minute / 2)
+            self._limited_at = now
+        hold = max(self._spacing, retry_after or 0.0)
+        self._next_allowed = max(self._next_allowed, now + hold)
+        if self.per_minute == before:
+            return
+        log.warning(
+            "MusicGPT limited status checks (429); polling at %.0f a minute instead of %.0f "
+            "(MUSICGPT_POLLS_PER_MINUTE=%d)",
+            self.per_minute,
+            before,
+            self.configured,
+        )
+
+    def succeeded(self) -> None:
+        """A poll was answered: after a quiet spell, creep back towards the setting."""
+        if self._limited_at is None or self.per_minute >= self.configured:
+            return
+        if self._clock.now() - self._limited_at < self._raise_interval:
+            return
+        self.per_minute = min(float(self.configured), self.per_minute + 1)
+        if self.per_minute >= self.configured:
+            log.info("polling at MUSICGPT_POLLS_PER_MINUTE=%d again", self.configured)
+
+    def describe(self) -> str | None:
+        """What was learned, for /readyz; None while MusicGPT never limited the polls."""
+        if self._limited_at is None:
+            return None
+        return (
+            f"MusicGPT limited status checks; polling at {self.per_minute:.0f} a minute "
+            f"of MUSICGPT_POLLS_PER_MINUTE={self.configured}"
+        )
+
+
+class Poller:
+    def __init__(
+        self,
+        context: TrackerContext,
+        musicgpt: MusicGPTStatus,
+        *,
+        polls_per_minute: int,
+        give_up_after: float,
+        on_result: ResultHandler,
+    ) -> None:
+        self._ctx = context
+        self._musicgpt = musicgpt
+        self.budget = PollBudget(
+            polls_per_minute,
+            context.clock,
+            raise_interval=context.timing.poll_rate_raise_interval,
+        )
+        self._give_up_after = give_up_after
+        self._on_result = on_result
+        self._in_flight: set[int] = set()
+        self.wakeup = asyncio.Event()
+        # Cleared while the database refuses writes: no poll starts until one succeeds.
+        self._store_writable = asyncio.Event()
+        self._store_writable.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._turn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poller failed; retrying shortly")
+                await self._ctx.clock.sleep(1)
+
+    async def _turn(self) -> None:
+        self.wakeup.clear()
+        if not self._store_writable.is_set():
+            await self._store_writable.wait()  # a poll's result now could not be recorded
+            return
+        ctx, slots = self._ctx, self._ctx.timing.max_concurrent_polls
+        room = slots - len(self._in_flight)
+        if room <= 0:
+            await sleep_or_wake(ctx.clock, self.wakeup, None)  # a finishing poll wakes us
+            return
+        due = await ctx.store.polls_due(ctx.clock.now(), room, skip=self._in_flight)
+        for task in due:
+            wait = self.budget.wait_time()
+            if wait > 0:
+                await sleep_or_wake(ctx.clock, self.wakeup, wait)
+                return  # look again: something sooner may have become due meanwhile
+            self.budget.spend()
+            self._in_flight.add(task.id)
+            ctx.spawn(self._poll(task), f"poll-{task.id}")
+        if len(due) == room:
+            return  # every slot is busy; the next turn waits for one to free
+        # Nothing else is due: sleep until the soonest task is, unless something wakes us.
+        soonest = await ctx.store.next_poll_at(skip=self._in_flight)
+        until = None if soonest is None else max(0.0, soonest - ctx.clock.now())
+        await sleep_or_wake(ctx.clock, self.wakeup, until)
+
+    async def _poll(self, task: Task) -> None:
+        try:
+            await self._confirm(task)
+        except Exception:
+            log.exception("poll of task %s failed unexpectedly", task.id)
+        finally:
+            slots_were_full = len(self._in_flight) >= self._ctx.timing.max_concurrent_polls
+            self._in_flight.discard(task.id)
+            if slots_were_full:
+                self.wakeup.set()
+
+    async def _confirm(self, task: Task) -> None:
+        assert task.musicgpt_task_id is not None  # noqa: S101 - submitted tasks have one
+        try:
+            result = await self._musicgpt.get_conversion(task.kind, task_id=task.musicgpt_task_id)
+        except MusicGPTError as error:
+            self._ctx.health.note(error)
+            if isinstance(error, MusicGPTRateLimited):
+                self.budget.limited(error.retry_after)
+            else:
+                log.warning("poll of task %s failed: %s", task.id, type(error).__name__)
+            await self._record(task, self._poll_later, task)
+            return
+        self._ctx.health.note(None)
+        self.budget.succeeded()
+        if result.status.is_final:
+            await self._record(task, self._on_result, task.id, result)
+        else:
+            await self._record(task, self._poll_later, task)
+
+    async def _record(
+        self, task: Task, write: Callable[..., Awaitable[object]], *args: Any
+    ) -> None:
+        """Run `write` until the database takes it. The task stays in flight meanwhile (so
+        it isn't polled again) and the other polls wait: what MusicGPT said is known."""
+        delay = RECORD_RETRY_FIRST
+        while True:
+            try:
+                await write(*args)
+            except DatabaseError as error:
+                self._store_writable.clear()
+                log.warning(
+                    "couldn't record task %s (%s); retrying in %.0f s, polling paused",
+                    task.id,
+                    error,
+                    delay,
+                )
+                await self._ctx.clock.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX)
+                continue
+            if not self._store_writable.is_set():
+                log.info("recorded task %s; polling resumes", task.id)
+                self._store_writable.set()
+            return
+
+    def _eta(self, task: Task) -> float:
+        default = self._ctx.timing.default_eta
+        return float(default if task.eta_seconds is None else task.eta_seconds)
+
+    def _poll_delay(self, task: Task) -> float:
+        timing = self._ctx.timing
+        delay = self._eta(task) * 0.25 * (1.5 ** max(task.poll_count, 0))
+        return min(max(delay, timing.min_poll_interval), timing.max_poll_interval)
+
+    async def _poll_later(self, task: Task) -> None:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        deadline = (task.submitted_at or task.created_at) + self._eta(task) + self._give_up_after
+        if now >= deadline:
+            minutes = round(self._give_up_after / 60)
+            await ctx.fail(
+                task,
+                f"MusicGPT didn't finish this within {minutes} minutes of its estimate, "
+                "so I gave up waiting. Please try again.",
+            )
+            return
+        next_at = min(now + self._poll_delay(task), deadline)
+        await ctx.store.schedule_poll(task.id, at=next_at, polled=True, now=now)
+        self.wakeup.set()  # the loop may be sleeping until a later time than this

@@ -1,0 +1,267 @@
+"""The discord.py Bot: wires the services together, loads the cogs, syncs commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.core.config import Settings
+from bot.core.media.inputs import InputStore
+from bot.core.media.waveform_jobs import Waveforms
+from bot.core.models import Task
+from bot.core.servers.guild_settings import GuildSettingsService
+from bot.core.songs.intake import Intake
+from bot.core.songs.quota import QuotaService
+from bot.core.startup import Backoff, describe, port_problem
+from bot.core.store import Store
+from bot.core.tracker import Tracker
+from bot.discord import connection as discord_link
+from bot.discord.tree import SingingTree, send_ephemeral
+from bot.discord.ui.buttons import DYNAMIC_ITEMS, ButtonActions
+from bot.discord.ui.modals import stale_modal_message
+from bot.http import HttpServer
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (
+    "cogs.sing",
+    "cogs.inpaint",
+    "cogs.quota",
+    "cogs.history",
+    "cogs.help",
+    "cogs.status",
+    "cogs.delivery",
+    "cogs.actions",
+    "cogs.threads",
+    "cogs.context",
+    "cogs.notify",
+    "cogs.settings",
+    "cogs.usage",
+)
+COMMANDS_HASH_KEY = "global_commands_hash"
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Let the bot talk to any Discord-compatible server (or the project's stand-in)."""
+    import yarl
+
+    discord.http.Route.BASE = settings.discord_api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    discord_link.tune_discord_py()
+
+
+class SingingBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        store: Store,
+        tracker: Tracker,
+        quota: QuotaService,
+        intake: Intake,
+        inputs: InputStore,
+        guild_settings: GuildSettingsService,
+        http_server: HttpServer,
+        waveforms: Waveforms | None = None,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),
+            tree_cls=SingingTree,
+            # Nothing the bot sends pings anyone unless a message says so explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            # Without the members intent there is no chunking to wait for; discord.py's 2 s
+            # default only delays readiness (and so recovery's status updates) at start-up.
+            guild_ready_timeout=0.5,
+        )
+        self.settings = settings
+        self.session = session
+        self.store = store
+        self.tracker = tracker
+        self.quota = quota
+        self.intake = intake
+        # Uploads kept for Again: `await self.inputs.reuse(sha256)`.
+        self.inputs = inputs
+        # What each server's owner set with /settings: `await self.guild_settings.get(id)`.
+        self.guild_settings = guild_settings
+        self.http_server = http_server
+        # Inpaints' waveform pictures, which the status renderer shows.
+        self.waveforms = waveforms
+        # Set once SIGTERM (or anything) asked the bot to stop: new commands are turned away.
+        self.stopping = asyncio.Event()
+        self.setup_started = False  # discord_link.sign_in: login may be retried until then
+        self._shutdown: asyncio.Task[None] | None = None
+        logging.getLogger("discord.client").addFilter(discord_link.ReconnectLines(self))
+        self._gateway_up = False
+        # What the result and status buttons call (cogs.actions sets it when it loads).
+        self.button_actions: ButtonActions | None = None
+
+    @property
+    def gateway_connected(self) -> bool:
+        """Connected to Discord's gateway right now: what /readyz reports.
+
+        Not `is_ready()`, which stays true from the first READY on, through every outage.
+        """
+        return self._gateway_up and not self.is_closed()
+
+    # discord.py dispatches these as the gateway comes and goes: `connect` on READY,
+    # `resumed` on RESUMED, `disconnect` whenever the connection is lost or being replaced
+    # (`on_ready` and `on_resumed`, below, also mark the gateway up).
+    async def on_connect(self) -> None:
+        self._gateway_up = True
+
+    async def on_disconnect(self) -> None:
+        self._gateway_up = False
+
+    async def setup_hook(self) -> None:
+        self.setup_started = True
+        discord_link.bound_rest_timeouts(self.http)
+        # Buttons are data: their custom_id says what to do, so clicks on messages posted
+        # before this start (months ago, or before a SIGKILL) work with nothing in memory.
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._sync_commands_patiently()
+        if self.stopping.is_set():  # told to stop while waiting for Discord
+            return
+        keep = {t.audio_path for t in await self.store.unfinished_tasks() if t.audio_path}
+        if removed := self.intake.remove_orphans(keep):
+            log.info("removed %d audio files left by an interrupted request", removed)
+        if self.stopping.is_set():  # told to stop while logging in: start no work
+            return
+        await self.tracker.start()
+
+    # --- start ------------------------------------------------------------------------------
+
+    async def start_http_server(self) -> None:
+        """Before Discord: a taken port is the owner's to fix now, not after a login."""
+        try:
+            await self.http_server.start()
+        except OSError as error:
+            if self.settings.uses_webhooks:
+                raise port_problem(
+                    self.settings.webhook_host, self.settings.webhook_port, error
+                ) from None
+            # Without PUBLIC_BASE_URL the receiver only serves /healthz: not worth dying for.
+            log.warning("webhook receiver not started (%s); polling only", error.strerror)
+
+    async def sign_in(self) -> bool:
+        """Log in (which runs `setup_hook`), waiting out Discord being unreachable; False
+        when the bot was asked to stop first. A refused token is a `StartupFailure`."""
+        return await discord_link.sign_in(self)
+
+    async def connect_and_stay(self) -> None:
+        """Connect to the gateway and stay connected (reconnecting) until closed."""
+        await discord_link.connect_and_stay(self)
+
+    async def on_ready(self) -> None:
+        self._gateway_up = True
+        mode = (
+            f"webhooks at {self.settings.public_base_url}"
+            if self.settings.public_base_url
+            else "polling"
+        )
+        log.info("ready as %s in %d guilds; %s", self.user, len(self.guilds), mode)
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+        log.info("reconnected to Discord")
+
+    async def _sync_commands_patiently(self) -> None:
+        """The command sync is the first call after the login: Discord failing just then is
+        waited out like at sign-in, one line per attempt, never a traceback and an exit."""
+        backoff = Backoff()
+        attempt = 0
+        while not self.stopping.is_set():
+            try:
+                await self._sync_commands()
+                return
+            except (OSError, aiohttp.ClientError, discord.DiscordServerError) as error:
+                reason = (
+                    f"HTTP {error.status}"
+                    if isinstance(error, discord.HTTPException)
+                    else describe(error)
+                )
+            attempt += 1
+            delay = backoff.next()
+            log.warning(
+                "couldn't sync my commands with Discord (%s); retrying in %g s (attempt %d)",
+                reason,
+                delay,
+                attempt,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+
+    async def _sync_commands(self) -> None:
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild.id)
+            return
+        # Global sync is slow to propagate and rate limited: only when the commands changed.
+        payload = sorted(
+            (command.to_dict(self.tree) for command in self.tree.get_commands()),
+            key=lambda c: c["name"],
+        )
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        store = self.store
+        if await store.get_value(COMMANDS_HASH_KEY) == digest:
+            log.info("global commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync()
+        await store.set_value(COMMANDS_HASH_KEY, digest)
+        log.info("synced %d global commands", len(synced))
+
+    def channel_for(self, task: Task) -> discord.abc.Messageable:
+        """Where a task's posts go: its thread when it has one (`cogs.threads`), else the
+        channel it was asked in (which is a thread itself for a song asked inside one)."""
+        return self._messageable(task.thread_id or task.channel_id, task.guild_id)
+
+    def status_channel_for(self, task: Task) -> discord.abc.Messageable:
+        """Where the task's status message is: the channel it was asked in, also when the
+        message started a thread (a thread's starter message stays in the parent channel)."""
+        return self._messageable(task.channel_id, task.guild_id)
+
+    def _messageable(self, channel_id: int, guild_id: int | None) -> discord.abc.Messageable:
+        # An archived thread is not in the cache; its id still takes posts (which wake it).
+        channel = self.get_channel(channel_id)
+        if isinstance(channel, discord.abc.Messageable):
+            return channel
+        return self.get_partial_messageable(channel_id, guild_id=guild_id)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if stale := stale_modal_message(interaction):
+            await send_ephemeral(interaction, stale)
+
+    # --- stop -------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop taking new work, let submits already uploading finish (within
+        SHUTDOWN_GRACE_SECONDS), then close. Called again (discord.py does), it waits for the
+        first call."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self._shut_down(), name="shutdown")
+        await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
+        self.stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_seconds
+        await self.tracker.stop(grace=self.settings.shutdown_grace_seconds)
+        # A lyrics form's handler that waited for its upload now answers the member; Discord
+        # must still be there for it.
+        if handlers := discord_link.interaction_handlers():
+            await asyncio.wait(handlers, timeout=max(0.0, deadline - loop.time()))
+        await self.http_server.stop()
+        await super().close()
