@@ -1,4 +1,4 @@
-# The bot in one image: `docker compose up -d` (compose.yaml), or see README "Docker".
+# The bot in one image: `docker compose up -d` (compose.yaml), or see docs/operations.md "Docker".
 # Pinned to a patch release so a rebuild is the same image; move it up with each 3.11 patch.
 FROM python:3.11.15-slim-trixie
 

@@ -42,10 +42,10 @@ playground-screenshot: $(DEV_STAMP)  ## redraw docs/playground.png (the README's
 fuzz: $(DEV_STAMP)  ## the audio checks against thousands of mutated files (a few minutes)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/unit/test_media_fuzz.py --timeout=3600
 
-bench: $(DEV_STAMP)  ## the figures in the README's Benchmarks section
+bench: $(DEV_STAMP)  ## the figures in docs/benchmarks.md
 	$(BIN)/python -m bench
 
-waveform-demo: $(RUN_STAMP)  ## redraw docs/waveform.png (the README's picture) from a test tone
+waveform-demo: $(RUN_STAMP)  ## redraw docs/waveform.png (the picture in docs/commands.md) from a test tone
 	$(BIN)/python -m bot.core.media.waveform --demo docs/waveform.png
 
 clean:

@@ -193,11 +193,18 @@ async def test_the_menus_are_message_commands_for_servers() -> None:
         await bot.close()
 
 
-def test_the_readme_shows_both_menus() -> None:
-    from tests.unit.test_readme_commands import code, commands_section, table_rows
+def test_the_docs_show_both_menus() -> None:
+    from tests.unit.test_readme_commands import (
+        code,
+        commands_section,
+        readme_commands_section,
+        table_rows,
+    )
 
     rows = table_rows(commands_section(), "| message menu |")
     assert sorted(code(name) for name, _ in rows) == sorted(
         [context.SING_OVER, context.REWRITE_PART]
     )
     assert "Apps" in commands_section() and "right-click" in commands_section()
+    readme = readme_commands_section()
+    assert f"**{context.SING_OVER}**" in readme and f"**{context.REWRITE_PART}**" in readme

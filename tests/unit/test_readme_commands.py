@@ -1,4 +1,5 @@
-"""README's "Commands" tables say exactly what the registered commands are."""
+"""The commands' tables say exactly what the registered commands are: the full ones in
+docs/commands.md, and the README's short one."""
 
 from __future__ import annotations
 
@@ -8,15 +9,26 @@ from typing import Any
 
 from tests.unit.registered import command_dicts, flattened, registered_tree
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+COMMANDS_DOC = ROOT / "docs" / "commands.md"
 ATTACHMENT, STRING = 11, 3
 
 
 def commands_section() -> str:
+    """docs/commands.md, where every command, option, button and menu is described."""
+    return COMMANDS_DOC.read_text()
+
+
+def readme_commands_section() -> str:
     text = README.read_text()
-    start = text.index("\n## Commands\n")
+    start = text.index("\n## Commands at a glance\n")
     end = text.index("\n## ", start + 1)
     return text[start:end]
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def table_rows(section: str, header: str) -> list[list[str]]:
@@ -52,14 +64,24 @@ def choices(option: dict[str, Any]) -> str:
     return ""
 
 
-async def test_readme_command_table_matches_the_registered_commands() -> None:
+async def documented_usages(section: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     async with registered_tree() as tree:
         registered = flattened(command_dicts(tree))
-    documented = [(code(u), d) for u, d in table_rows(commands_section(), "| command | what")]
-    assert documented == [(usage(c), c["description"]) for c in registered]
+    documented = [(code(u), d) for u, d in table_rows(section, "| command | what")]
+    return documented, [(usage(c), c["description"]) for c in registered]
 
 
-async def test_readme_option_table_matches_every_option() -> None:
+async def test_docs_command_table_matches_the_registered_commands() -> None:
+    documented, registered = await documented_usages(commands_section())
+    assert documented == registered
+
+
+async def test_readme_command_table_matches_the_registered_commands() -> None:
+    documented, registered = await documented_usages(readme_commands_section())
+    assert documented == registered
+
+
+async def test_docs_option_table_matches_every_option() -> None:
     async with registered_tree() as tree:
         registered = flattened(command_dicts(tree))
     rows = table_rows(commands_section(), "| command | option |")
@@ -82,13 +104,18 @@ async def test_readme_option_table_matches_every_option() -> None:
     assert genders == {"`male`, `female`, `neutral`"}
 
 
-async def test_readme_says_where_the_commands_work() -> None:
-    section = commands_section()
-    assert "**Servers and DMs.**" in section
+async def test_docs_and_readme_say_where_the_commands_work() -> None:
+    section = one_line(commands_section())
+    assert "\n## Servers and DMs\n" in commands_section()
     assert "`/sing` and `/inpaint` work in server channels only" in section
-    sentence = "`/quota`, `/history`,\n`/help` and `/notify` work in servers and in a DM"
+    sentence = "`/quota`, `/history`, `/help` and `/notify` work in servers and in a DM"
     assert sentence in section
+    readme = one_line(readme_commands_section())
+    readme_sentence = "`/quota`, `/history`, `/help` and `/notify` also work in a DM with me"
+    assert "They work in server channels only" in readme
+    assert readme_sentence in readme
     # ...which are exactly the commands registered for DMs (context 1) as well.
     async with registered_tree() as tree:
         in_dms = {c["name"] for c in command_dicts(tree) if 1 in c.get("contexts", [])}
     assert in_dms == set(re.findall(r"`/(\w+)`", sentence))
+    assert in_dms == set(re.findall(r"`/(\w+)`", readme_sentence))
