@@ -14,7 +14,7 @@ What it does, like MusicGPT (see ../shared/musicgpt/ and bot/core/musicgpt/opena
   with openapi-core (422 `{"success": false, "error": …}`), and answer
   `{success, message, task_id, conversion_id_1[, conversion_id_2], eta, credit_estimate}`.
   Uploaded audio is streamed: only its size and sha256 are kept (and the file itself, on disk,
-  with `keep_uploads=True`).
+  with `keep_uploads=True`, and always for an extend, whose takes start with it).
 - Tasks go IN_QUEUE → IN_PROGRESS → COMPLETED (or FAILED) after a delay, then get real WAV
   outputs served from /files/<name>.
 - An extend's takes are its input's first `extend_after` seconds (the upload, or `audio_url`

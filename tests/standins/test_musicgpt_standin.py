@@ -196,6 +196,14 @@ async def test_answers_match_the_spec(http: aiohttp.ClientSession, mg: MusicGPTS
     done = await check("GET", "/v1/byId", params=query, headers=auth)
     assert done["conversion"]["status"] == "COMPLETED"
     await check("POST", "/v1/inpaint", data=form({"prompt": "p"}), headers=auth)  # 422
+    extended = await check("POST", "/v1/extend", data=form(EXTEND), headers=auth)
+    await check(
+        "GET",
+        "/v1/byId",
+        params={**query, "conversionType": "EXTEND", "task_id": extended["task_id"]},
+        headers=auth,
+    )
+    await check("POST", "/v1/extend", data=form({"prompt": "p"}), headers=auth)  # 422
     await check("GET", "/v1/byId", params={**query, "task_id": "nope"}, headers=auth)  # 404
 
 
