@@ -9,11 +9,19 @@ from enum import StrEnum
 class TaskKind(StrEnum):
     SING = "sing"
     INPAINT = "inpaint"
+    EXTEND = "extend"  # continue a song after `extend_after` seconds
 
     @property
     def conversion_type(self) -> str:
         """The `conversionType` MusicGPT's `byId` wants for this kind of task."""
-        return {TaskKind.SING: "SING_OVER_INSTRUMENTAL", TaskKind.INPAINT: "INPAINT"}[self]
+        return _CONVERSION_TYPES[self]
+
+
+_CONVERSION_TYPES = {
+    TaskKind.SING: "SING_OVER_INSTRUMENTAL",
+    TaskKind.INPAINT: "INPAINT",
+    TaskKind.EXTEND: "EXTEND",
+}
 
 
 class TaskStatus(StrEnum):
@@ -125,7 +133,9 @@ class Request:
     gender: Gender | None = None
     audio_url: str | None = None  # given by the user; passed to MusicGPT as is
     audio_filename: str | None = None  # original name of an uploaded attachment
-    replace_start: float | None = None  # inpaint only
+    # Inpaint: the part replaced. Extend: `replace_start` is `extend_after` (the store's
+    # column; see the `extend_after` property) and `replace_end` stays None.
+    replace_start: float | None = None
     replace_end: float | None = None
     lyrics_section_to_replace: str | None = None
     num_outputs: int = 2
@@ -135,6 +145,11 @@ class Request:
     parent_output: int | None = None
     # The member asked for a thread of its own (`bot.core.servers.threads.wants_thread`).
     thread_wanted: bool = False
+
+    @property
+    def extend_after(self) -> float | None:
+        """An extend's seconds after which MusicGPT writes the new part (None for others)."""
+        return self.replace_start if self.kind is TaskKind.EXTEND else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +193,7 @@ class Task:
     audio_path: str | None
     audio_filename: str | None
     audio_duration: float | None
-    replace_start: float | None
+    replace_start: float | None  # an extend's `extend_after` (see the property)
     replace_end: float | None
     lyrics_section_to_replace: str | None
     num_outputs: int
@@ -218,6 +233,11 @@ class Task:
     dm_state: str | None = None
     dm_attempts: int = 0
     dm_message_id: int | None = None
+
+    @property
+    def extend_after(self) -> float | None:
+        """An extend's seconds after which MusicGPT writes the new part (None for others)."""
+        return self.replace_start if self.kind is TaskKind.EXTEND else None
 
     @property
     def audio(self) -> AudioSource:

@@ -8,14 +8,18 @@
     python -m tests.standins.musicgpt --port 8765 --api-key KEY --delay 5
 
 What it does, like MusicGPT (see ../shared/musicgpt/ and bot/core/musicgpt/openapi.yaml):
-- POST {prefix}/v1/sing_over_instrumental and {prefix}/v1/inpaint take multipart/form-data,
+- POST {prefix}/v1/sing_over_instrumental, {prefix}/v1/inpaint and {prefix}/v1/extend take
+  multipart/form-data,
   check the `Authorization` key (401), validate the request against bot/core/musicgpt/openapi.yaml
   with openapi-core (422 `{"success": false, "error": …}`), and answer
   `{success, message, task_id, conversion_id_1[, conversion_id_2], eta, credit_estimate}`.
   Uploaded audio is streamed: only its size and sha256 are kept (and the file itself, on disk,
-  with `keep_uploads=True`).
+  with `keep_uploads=True`, and always for an extend, whose takes start with it).
 - Tasks go IN_QUEUE → IN_PROGRESS → COMPLETED (or FAILED) after a delay, then get real WAV
   outputs served from /files/<name>.
+- An extend's takes are its input's first `extend_after` seconds (the upload, or `audio_url`
+  fetched as MusicGPT would; 8 kHz mono) followed by `output_seconds` of a new tone; an
+  input it can't fetch or decode ends the task FAILED.
 - GET {prefix}/v1/byId answers in the suffixed shape, by task_id or conversion_id.
 - If a webhook_url was given, completion POSTs one JSON per conversion plus one
   `subtype: "lyrics_timestamped"` POST; repeat, shuffle or disable them with the attributes
@@ -56,6 +60,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -65,6 +70,7 @@ import re
 import tempfile
 import time
 import uuid
+import wave
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +79,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import aiohttp
+import av
+import av.error
 import yaml
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -81,13 +89,15 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 
 from bot.core.models import TaskKind
-from tests.standins.audio_gen import sine_wav_bytes
+from tests.standins.audio_gen import SAMPLE_RATE, sine_wav_bytes
 
-SPEC_PATH: Final = Path(__file__).resolve().parents[2] / "bot" / "core" / "musicgpt" / "openapi.yaml"
+SPEC_PATH: Final = (
+    Path(__file__).resolve().parents[2] / "bot" / "core" / "musicgpt" / "openapi.yaml"
+)
 DEFAULT_PREFIX: Final = "/api/public"
 HOLD: Final = math.inf  # a task delay meaning "until complete_task()/fail_task() is called"
 
-Route = Literal["submit", "sing", "inpaint", "byId", "files", "any"]
+Route = Literal["submit", "sing", "inpaint", "extend", "byId", "files", "any"]
 FaultKind = Literal[
     "validation",  # 422 with `message`
     "rate_limit",  # 429, with Retry-After if `retry_after` is given
@@ -130,7 +140,7 @@ class UploadRecord:
 class SubmitRecord:
     """One POST to a submit endpoint, whatever became of it."""
 
-    endpoint: str  # "sing_over_instrumental" | "inpaint"
+    endpoint: str  # "sing_over_instrumental" | "inpaint" | "extend"
     at: float  # time.monotonic()
     headers: dict[str, str]
     authorized: bool
@@ -180,6 +190,7 @@ class StandInTask:
     failure: tuple[str, str] | None = None  # (final status, status_msg) when scripted to fail
     outputs: list[StandInOutput] = field(default_factory=list)
     updated_at: datetime | None = None
+    upload: UploadRecord | None = None  # the submit's `audio_file`, kept on disk for an extend
     release: asyncio.Event = field(default_factory=asyncio.Event)
     final: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -224,7 +235,8 @@ class Faults:
     ) -> Fault:
         """Make the next `count` requests on `route` fail (`count=None`: until `clear()`).
 
-        `route`: "sing", "inpaint", "submit" (either), "byId", "files" or "any".
+        `route`: "sing", "inpaint", "extend", "submit" (any of those three), "byId", "files"
+        or "any".
         `after_accept=True` (submits only): the task is created first, then the fault
         answers, as when MusicGPT accepted a task but the answer was lost.
         """
@@ -244,7 +256,7 @@ class Faults:
             if fault.remaining is not None and fault.remaining <= 0:
                 continue
             if fault.route in (route, "any") or (
-                fault.route == "submit" and route in ("sing", "inpaint")
+                fault.route == "submit" and route in ("sing", "inpaint", "extend")
             ):
                 fault.fired += 1
                 if fault.remaining is not None:
@@ -476,6 +488,7 @@ class MusicGPTStandIn:
         app = web.Application(middlewares=self.middlewares)
         app.router.add_post(f"{self.prefix}/v1/sing_over_instrumental", self._handle_sing)
         app.router.add_post(f"{self.prefix}/v1/inpaint", self._handle_inpaint)
+        app.router.add_post(f"{self.prefix}/v1/extend", self._handle_extend)
         app.router.add_get(f"{self.prefix}/v1/byId", self._handle_by_id)
         app.router.add_get("/files/{name}", self._handle_file)
         # Don't wait long for handlers still sleeping in a "slow" fault when shutting down.
@@ -555,6 +568,9 @@ class MusicGPTStandIn:
     async def _handle_inpaint(self, request: web.Request) -> web.StreamResponse:
         return await self._handle_submit(request, TaskKind.INPAINT, "inpaint")
 
+    async def _handle_extend(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle_submit(request, TaskKind.EXTEND, "extend")
+
     async def _handle_submit(
         self, request: web.Request, kind: TaskKind, endpoint: str
     ) -> web.StreamResponse:
@@ -583,7 +599,7 @@ class MusicGPTStandIn:
     async def _receive_submit(
         self, request: web.Request, kind: TaskKind, endpoint: str, record: SubmitRecord
     ) -> web.StreamResponse:
-        fault = self.faults.take("sing" if kind is TaskKind.SING else "inpaint")
+        fault = self.faults.take(kind.value)  # "sing", "inpaint", "extend": the routes
         if fault is not None and not fault.after_accept and fault.kind != "slow":
             if fault.kind != "reset":
                 await _drain(request)
@@ -593,7 +609,10 @@ class MusicGPTStandIn:
             return self._answer(record, _error(401, "Invalid API key"))
 
         try:
-            record.fields, record.upload = await self._read_form(request)
+            # An extend's upload is kept: its first `extend_after` seconds start each take.
+            record.fields, record.upload = await self._read_form(
+                request, keep=kind is TaskKind.EXTEND
+            )
         except _BadForm as exc:
             await _drain(request)
             return self._answer(record, _error(422, str(exc)))
@@ -679,7 +698,9 @@ class MusicGPTStandIn:
 
     # --- submit helpers -----------------------------------------------------------------
 
-    async def _read_form(self, request: web.Request) -> tuple[dict[str, str], UploadRecord | None]:
+    async def _read_form(
+        self, request: web.Request, *, keep: bool = False
+    ) -> tuple[dict[str, str], UploadRecord | None]:
         if request.content_type != "multipart/form-data":
             raise _BadForm(f"expected multipart/form-data, got {request.content_type}")
         fields: dict[str, str] = {}
@@ -689,7 +710,7 @@ class MusicGPTStandIn:
             if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
                 raise _BadForm("malformed multipart body")
             if part.name == "audio_file" or part.filename is not None:
-                upload = await self._receive_file(part)
+                upload = await self._receive_file(part, keep=keep)
                 continue
             raw = await part.read()
             if len(raw) > _MAX_TEXT_FIELD:
@@ -697,13 +718,13 @@ class MusicGPTStandIn:
             fields[part.name] = raw.decode("utf-8", errors="replace")
         return fields, upload
 
-    async def _receive_file(self, part: aiohttp.BodyPartReader) -> UploadRecord:
+    async def _receive_file(self, part: aiohttp.BodyPartReader, *, keep: bool) -> UploadRecord:
         """Hash (and optionally keep) the upload chunk by chunk, never holding it whole."""
         digest = hashlib.sha256()
         size = 0
         saved: Path | None = None
         sink = None
-        if self.keep_uploads:
+        if self.keep_uploads or keep:
             saved = self._uploads_dir / f"{uuid.uuid4().hex}-{_safe_name(part.filename)}"
             sink = saved.open("wb")
         try:
@@ -735,6 +756,7 @@ class MusicGPTStandIn:
             delay=self._next_delay(record),
             created_at=datetime.now(UTC),
             failure=self._scripted_failures.popleft() if self._scripted_failures else None,
+            upload=record.upload,
         )
         self.tasks[task.task_id] = task
         record.task_id = task.task_id
@@ -751,7 +773,11 @@ class MusicGPTStandIn:
         return self.delay
 
     def _receipt(self, task: StandInTask) -> dict[str, Any]:
-        label = "Sing Over Instrumental" if task.kind is TaskKind.SING else "Inpaint"
+        label = {
+            TaskKind.SING: "Sing Over Instrumental",
+            TaskKind.INPAINT: "Inpaint",
+            TaskKind.EXTEND: "Extend",
+        }[task.kind]
         if callable(self.eta):
             eta = self.eta(task)
         elif self.eta is not None:
@@ -779,8 +805,13 @@ class MusicGPTStandIn:
         self._set_status(task, "IN_PROGRESS", "Generating")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(task.release.wait(), None if held else task.delay - queued_for)
+        if task.failure is None and task.kind is TaskKind.EXTEND and self.outputs == self._tones:
+            # Its takes start with its input's audio (custom `outputs=` are used as they are).
+            task.failure = await self._make_extensions(task)
         if task.failure is not None:
             self._set_status(task, *task.failure)
+        elif task.outputs:  # an extend's takes, made above
+            self._set_status(task, "COMPLETED", "Conversion completed")
         else:
             task.outputs = await asyncio.to_thread(self._make_outputs, task)
             self._set_status(task, "COMPLETED", "Conversion completed")
@@ -816,6 +847,61 @@ class MusicGPTStandIn:
             )
             for _ in task.conversion_ids
         ]
+
+    # --- extend -------------------------------------------------------------------------
+
+    async def _make_extensions(self, task: StandInTask) -> tuple[str, str] | None:
+        """An extend's takes: its input's first `extend_after` seconds, then a new tone
+        (a different pitch per take). A failure (final status, status_msg) when the input
+        can't be read, as MusicGPT fails a task whose audio it can't use."""
+        source = task.upload.saved_path if task.upload is not None else None
+        fetched: Path | None = None
+        if source is None:
+            fetched = source = self._files_dir / f"input-{task.task_id}"
+            problem = await self._fetch_input(task.fields.get("audio_url", ""), fetched)
+            if problem:
+                return ("FAILED", problem)
+        try:
+            task.outputs = await asyncio.to_thread(self._write_extensions, task, source)
+        except _UnreadableInput:
+            return ("FAILED", "The input audio could not be decoded.")
+        finally:
+            if fetched is not None:
+                fetched.unlink(missing_ok=True)
+        return None
+
+    async def _fetch_input(self, url: str, dest: Path) -> str | None:
+        """Download `audio_url` to `dest`; why not, if it failed."""
+        assert self._webhook_session is not None, "stand-in not started"
+        try:
+            async with self._webhook_session.get(
+                url, timeout=aiohttp.ClientTimeout(total=30)
+            ) as resp:
+                if resp.status != 200:
+                    return f"Could not fetch audio_url (HTTP {resp.status})."
+                with dest.open("wb") as sink:
+                    async for chunk in resp.content.iter_chunked(256 * 1024):
+                        sink.write(chunk)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return f"Could not fetch audio_url ({type(exc).__name__})."
+        return None
+
+    def _write_extensions(self, task: StandInTask, source: Path) -> list[StandInOutput]:
+        after = float(task.fields["extend_after"])  # checked at submit
+        kept = decode_head(source, after)
+        outputs = []
+        for n, conversion_id in enumerate(task.conversion_ids, start=1):
+            new_part = sine_wav_bytes(
+                seconds=self.output_seconds,
+                frequency=220.0 * 2 ** (next(self._tone_counter) % 48 / 12),
+            )
+            data = join_wav(kept, new_part)
+            name = f"{conversion_id}.wav"
+            (self._files_dir / name).write_bytes(data)
+            duration = len(kept) / 2 / SAMPLE_RATE + self.output_seconds
+            title = f"Stand-in extend {n}"
+            outputs.append(StandInOutput(conversion_id, name, duration, title))
+        return outputs
 
     def output_bytes(self, task_id: str | None) -> list[bytes]:
         """The audio of each output of a finished task, in conversion order."""
@@ -959,7 +1045,54 @@ def _semantic_problem(kind: TaskKind, record: SubmitRecord) -> str | None:
             start, end = math.nan, math.nan
         if not 0 <= start < end:
             return "audio_file or audio_url and valid replace range are required."
+    if kind is TaskKind.EXTEND:
+        try:
+            after = float(fields["extend_after"])
+        except (KeyError, ValueError):
+            after = math.nan
+        if not 0 <= after < math.inf:
+            return "audio_file or audio_url and a valid extend_after are required."
     return None
+
+
+class _UnreadableInput(Exception):
+    pass
+
+
+def decode_head(path: Path, seconds: float) -> bytes:
+    """The first `seconds` of the audio at `path` as 16-bit mono PCM at SAMPLE_RATE
+    (what `sine_wav_bytes` writes), decoded with PyAV whatever the format."""
+    wanted = max(0, round(seconds * SAMPLE_RATE)) * 2
+    pcm = bytearray()
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise _UnreadableInput(path.name)
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    pcm += bytes(out.planes[0])[: out.samples * 2]
+                if len(pcm) >= wanted:
+                    break
+            else:
+                for out in resampler.resample(None):
+                    pcm += bytes(out.planes[0])[: out.samples * 2]
+    except av.error.FFmpegError as exc:
+        raise _UnreadableInput(path.name) from exc
+    return bytes(pcm[:wanted])
+
+
+def join_wav(pcm: bytes, wav_bytes: bytes) -> bytes:
+    """A WAV of `pcm` (16-bit mono at SAMPLE_RATE) followed by the frames of `wav_bytes`."""
+    with wave.open(io.BytesIO(wav_bytes)) as tail:
+        frames = tail.readframes(tail.getnframes())
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm + frames)
+    return buffer.getvalue()
 
 
 def _safe_name(name: str | None) -> str:

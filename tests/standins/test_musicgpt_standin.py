@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import subprocess
 import sys
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,7 @@ async def by_id(
 
 SING = {"prompt": "Soft vocals", "lyrics": "la la"}
 INPAINT = {"prompt": "Opera", "replace_start_at": "1.5", "replace_end_at": "4"}
+EXTEND = {"prompt": "Folk, next verse", "extend_after": "0.5"}
 
 
 def test_spec_is_valid_openapi() -> None:
@@ -110,7 +113,12 @@ def test_spec_is_valid_openapi() -> None:
         "name": "Authorization",
         "description": 'The raw API key, without "Bearer".',
     }
-    assert set(spec["paths"]) == {"/v1/sing_over_instrumental", "/v1/inpaint", "/v1/byId"}
+    assert set(spec["paths"]) == {
+        "/v1/sing_over_instrumental",
+        "/v1/inpaint",
+        "/v1/extend",
+        "/v1/byId",
+    }
 
 
 @pytest.mark.parametrize("key", [None, "wrong", f"Bearer {KEY}"])
@@ -188,6 +196,14 @@ async def test_answers_match_the_spec(http: aiohttp.ClientSession, mg: MusicGPTS
     done = await check("GET", "/v1/byId", params=query, headers=auth)
     assert done["conversion"]["status"] == "COMPLETED"
     await check("POST", "/v1/inpaint", data=form({"prompt": "p"}), headers=auth)  # 422
+    extended = await check("POST", "/v1/extend", data=form(EXTEND), headers=auth)
+    await check(
+        "GET",
+        "/v1/byId",
+        params={**query, "conversionType": "EXTEND", "task_id": extended["task_id"]},
+        headers=auth,
+    )
+    await check("POST", "/v1/extend", data=form({"prompt": "p"}), headers=auth)  # 422
     await check("GET", "/v1/byId", params={**query, "task_id": "nope"}, headers=auth)  # 404
 
 
@@ -206,6 +222,12 @@ async def test_answers_match_the_spec(http: aiohttp.ClientSession, mg: MusicGPTS
         ("inpaint", INPAINT | {"replace_end_at": "1"}, b"x", "valid replace range"),
         ("inpaint", {"prompt": "p", "replace_start_at": "1"}, b"x", "replace_end_at"),
         ("inpaint", INPAINT | {"lyrics_section_to_replace": "a" * 2001}, b"x", "at most 2000"),
+        ("extend", {"prompt": "p"}, b"x", "'extend_after' is a required property"),
+        ("extend", EXTEND | {"extend_after": "abc"}, b"x", "number"),
+        ("extend", EXTEND | {"extend_after": "-1"}, b"x", "extend_after"),
+        ("extend", EXTEND, None, "either audio_file or audio_url"),
+        ("extend", EXTEND | {"lyrics": "a" * 2001}, b"x", "at most 2000"),
+        ("extend", EXTEND | {"gender": "robot"}, b"x", "gender"),
     ],
 )
 async def test_invalid_submits_are_422(
@@ -487,3 +509,81 @@ def test_command_line_run_prints_its_base_url() -> None:
             assert line.rstrip().endswith("/api/public")
         finally:
             process.terminate()
+
+
+# --- extend -------------------------------------------------------------------------------
+
+
+async def test_extend_takes_start_with_the_inputs_first_seconds(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn, receiver: Receiver
+) -> None:
+    song = sine_wav_bytes(seconds=1.5, frequency=330.0)
+    fields = EXTEND | {"lyrics": "and on it goes", "gender": "female", "webhook_url": receiver.url}
+    status, receipt = await post(http, mg, "extend", form(fields, song))
+    assert status == 200
+    assert receipt["message"] == "Extend request submitted successfully"
+    assert {"conversion_id_1", "conversion_id_2"} <= set(receipt)  # two takes
+    assert mg.submits[0].endpoint == "extend"
+    assert mg.submits[0].fields == fields
+
+    task = await mg.wait_task_final(receipt["task_id"])
+    _, body = await by_id(http, mg, conversionType="EXTEND", task_id=task.task_id)
+    result = parse_conversion(body)
+    assert result.status is ConversionStatus.COMPLETED
+    assert [o.duration for o in result.outputs] == [2.5, 2.5]  # 0.5 s kept + 2 s new
+    takes = mg.output_bytes(task.task_id)
+    head = pcm_of(song)[: 2 * 4000]  # the first 0.5 s at 8 kHz, 16-bit
+    assert all(pcm_of(take)[: len(head)] == head for take in takes)
+    assert pcm_of(takes[0])[len(head) :] != pcm_of(takes[1])[len(head) :]  # new parts differ
+    assert [p.get("conversion_type") for p in receiver.received] == ["EXTEND"] * 3
+    status, _ = await by_id(http, mg, conversionType="INPAINT", task_id=task.task_id)
+    assert status == 404  # an extend is found as EXTEND only
+
+
+async def test_extend_fetches_its_audio_url(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    # The take of an earlier task, by the link MusicGPT gave it: what an Extend button sends.
+    _, first = await post(http, mg, "sing_over_instrumental", form(SING))
+    earlier = await mg.wait_task_final(first["task_id"])
+    link = f"{mg.origin}/files/{earlier.outputs[1].file_name}"
+
+    _, receipt = await post(http, mg, "extend", form(EXTEND | {"audio_url": link}, None))
+    task = await mg.wait_task_final(receipt["task_id"])
+
+    assert task.status == "COMPLETED"
+    head = pcm_of(mg.output_bytes(earlier.task_id)[1])[: 2 * 4000]
+    assert all(pcm_of(take).startswith(head) for take in mg.output_bytes(task.task_id))
+
+
+@pytest.mark.parametrize(
+    ("audio_url", "why"),
+    [("http://127.0.0.1:9/nothing.wav", "Could not fetch audio_url"), (None, "decoded")],
+)
+async def test_extend_of_audio_it_cannot_read_fails(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn, audio_url: str | None, why: str
+) -> None:
+    data = form(EXTEND | {"audio_url": audio_url}, None) if audio_url else form(EXTEND, b"junk")
+    status, receipt = await post(http, mg, "extend", data)
+    assert status == 200  # accepted, as MusicGPT does, and failed later
+    task = await mg.wait_task_final(receipt["task_id"])
+    assert task.status == "FAILED"
+    assert why in task.status_msg
+
+
+async def test_extend_faults_and_the_submit_route(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    mg.faults.add("extend", "rate_limit", retry_after=3)
+    mg.faults.add("submit", "unavailable")
+    status, _ = await post(http, mg, "extend", form(EXTEND))
+    assert status == 429
+    status, _ = await post(http, mg, "extend", form(EXTEND))
+    assert status == 503
+    assert mg.tasks == {}
+
+
+def pcm_of(wav_bytes: bytes) -> bytes:
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+        return wav.readframes(wav.getnframes())

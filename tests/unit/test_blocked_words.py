@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.core.models import Request, TaskKind
@@ -127,6 +129,13 @@ def test_every_field_of_a_request_is_checked(fields: dict[str, str], where: str)
     with pytest.raises(BlockedWord) as refused:
         check_request(["darn"], request(**fields))
     assert "“darn”" in refused.value.user_message and where in refused.value.user_message
+
+
+def test_an_extends_lyrics_are_named_as_the_new_parts() -> None:
+    extend = dataclasses.replace(request(lyrics="la la darn"), kind=TaskKind.EXTEND)
+    with pytest.raises(BlockedWord) as refused:
+        check_request(["darn"], extend)
+    assert "lyrics of the new part" in refused.value.user_message
 
 
 def test_a_clean_request_passes() -> None:

@@ -216,6 +216,113 @@ async def test_inpaint_refuses_non_finite_times_before_sending(
     assert mg.submits == []
 
 
+async def extend(client: MusicGPTClient, audio: AudioSource, **overrides: Any):
+    args: dict[str, Any] = {
+        "prompt": "Folk, the next verse",
+        "extend_after": 0.5,
+        "lyrics": None,
+        "gender": None,
+        "audio": audio,
+        "webhook_url": None,
+    }
+    args.update(overrides)
+    return await client.submit_extend(**args)
+
+
+async def test_extend_streams_the_file_and_sends_every_field_as_plain_text(
+    client: MusicGPTClient, mg: MusicGPTStandIn, wav: Path
+) -> None:
+    receipt = await extend(
+        client,
+        AudioSource(path=str(wav)),
+        extend_after=75.5,
+        lyrics="and the road goes on",
+        gender=Gender.NEUTRAL,
+        webhook_url="https://bot.example/hooks/e",
+    )
+
+    [record] = mg.submits
+    assert record.endpoint == "extend"
+    assert record.fields == {
+        "prompt": "Folk, the next verse",
+        "extend_after": "75.5",
+        "lyrics": "and the road goes on",
+        "gender": "neutral",
+        "webhook_url": "https://bot.example/hooks/e",
+    }
+    assert record.upload is not None
+    assert record.upload.filename == "instrumental.wav"
+    assert record.upload.sha256 == hashlib.sha256(wav.read_bytes()).hexdigest()
+    assert "Content-Length" in record.headers  # streamed from disk with a known length
+    assert len(receipt.conversion_ids) == 2  # extend always makes two takes
+
+
+async def test_extend_by_url_without_optional_fields(
+    client: MusicGPTClient, mg: MusicGPTStandIn
+) -> None:
+    await extend(client, AudioSource(url="https://cdn.example/song.mp3"), extend_after=90)
+    assert mg.submits[0].fields == {
+        "prompt": "Folk, the next verse",
+        "extend_after": "90",
+        "audio_url": "https://cdn.example/song.mp3",
+    }
+
+
+@pytest.mark.parametrize("after", [float("nan"), float("inf"), -1.0])
+async def test_extend_refuses_a_bad_extend_after_before_sending(
+    client: MusicGPTClient, mg: MusicGPTStandIn, after: float
+) -> None:
+    with pytest.raises(ValueError, match="extend_after"):
+        await extend(client, AudioSource(url="https://cdn.example/song.mp3"), extend_after=after)
+    assert mg.submits == []
+
+
+async def test_extend_submit_is_retried_only_when_musicgpt_certainly_did_not_take_it(
+    client: MusicGPTClient, mg: MusicGPTStandIn, wav: Path
+) -> None:
+    mg.faults.add("extend", "unavailable", count=2)  # 503: nobody took it
+    receipt = await extend(client, AudioSource(path=str(wav)))
+    assert [r.status for r in mg.submits] == [503, 503, 200]
+    assert list(mg.tasks) == [receipt.task_id]
+
+    mg.faults.add("extend", "server_error", after_accept=True)  # 500: it may have
+    with pytest.raises(MusicGPTSubmitUncertain):
+        await extend(client, AudioSource(path=str(wav)))
+    assert len(mg.submits) == 4
+    assert len(mg.tasks) == 2  # taken once, never twice
+
+    mg.faults.add("extend", "rate_limit", retry_after=7)  # 429: the tracker paces itself
+    with pytest.raises(MusicGPTRateLimited):
+        await extend(client, AudioSource(path=str(wav)))
+    assert len(mg.submits) == 5
+
+    mg.faults.add("extend", "validation", message="extend_after is past the song's end")
+    with pytest.raises(MusicGPTValidationError) as caught:
+        await extend(client, AudioSource(path=str(wav)))
+    assert caught.value.user_message == "extend_after is past the song's end"
+
+
+async def test_extend_status_is_polled_as_extend(
+    client: MusicGPTClient, mg: MusicGPTStandIn, wav: Path
+) -> None:
+    mg.script_delays(HOLD)
+    receipt = await extend(client, AudioSource(path=str(wav)), extend_after=1.0)
+
+    pending = await client.get_conversion(TaskKind.EXTEND, task_id=receipt.task_id)
+    assert not pending.status.is_final
+    assert mg.by_id_requests[-1].query == {"conversionType": "EXTEND", "task_id": receipt.task_id}
+
+    mg.complete_task(receipt.task_id)
+    await mg.wait_task_final(receipt.task_id)
+    done = await client.get_conversion(TaskKind.EXTEND, conversion_id=receipt.conversion_ids[0])
+    assert done.status is ConversionStatus.COMPLETED
+    assert done.task_id == receipt.task_id
+    assert [o.conversion_id for o in done.outputs] == list(receipt.conversion_ids)
+    assert all(o.duration == 3.0 for o in done.outputs)  # 1 s of the song, 2 s new
+    with pytest.raises(MusicGPTError, match="404"):  # not an inpaint
+        await client.get_conversion(TaskKind.INPAINT, task_id=receipt.task_id)
+
+
 # --- polling ------------------------------------------------------------------------------
 
 

@@ -83,3 +83,18 @@ def test_finished_and_failed() -> None:
     assert view.failed and view.stage == f"❌ MusicGPT failed: boom {REFUNDED}"
     not_refunded = dataclasses.replace(failed, quota_refunded=False)
     assert status_view(not_refunded, 0, 0).stage == "❌ MusicGPT failed: boom"
+
+
+def test_an_extension_says_where_its_new_part_starts_and_what_it_extends() -> None:
+    extend = dataclasses.replace(BASE, kind=TaskKind.EXTEND, replace_end=None)
+    assert extend.extend_after == 75.0 and BASE.extend_after is None
+    view = status_view(extend, queue_position=0, now=1000.0)
+    assert view.title == "⏩ Extending your song · song #7"
+    assert ("New part from", "1:15") in view.details
+    assert not any(label in ("Replacing", "Takes") for label, _ in view.details)
+    assert view.lineage is None
+
+    from_take = dataclasses.replace(extend, parent_task_id=12, parent_output=2, replace_start=90)
+    assert status_view(from_take, 0, 1000.0).lineage == "Extension of #12 take 2 from 1:30"
+    again = dataclasses.replace(extend, parent_task_id=12)
+    assert status_view(again, 0, 1000.0).lineage == "Again of #12"

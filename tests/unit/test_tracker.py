@@ -23,6 +23,7 @@ from bot.core.errors import (
     PermanentDeliveryError,
 )
 from bot.core.models import (
+    AudioSource,
     ConversionResult,
     ConversionStatus,
     Output,
@@ -38,6 +39,7 @@ from bot.core.musicgpt.client import KeyCheck
 from bot.core.store import Store
 from bot.core.tracker import PollBudget, Tracker
 from bot.core.tracker.context import MusicGPTHealth
+from bot.core.tracker.dispatch import send_task
 from tests.unit.conftest import FakeClock, drive
 
 SETTINGS = Settings(
@@ -86,6 +88,9 @@ class FakeMusicGPT:
 
     async def submit_inpaint(self, **fields: Any) -> SubmitReceipt:
         return await self._submit(kind="inpaint", **fields)
+
+    async def submit_extend(self, **fields: Any) -> SubmitReceipt:
+        return await self._submit(kind="extend", **fields)
 
     async def check_key(self) -> KeyCheck:
         self.key_checks += 1
@@ -197,6 +202,62 @@ async def test_request_travels_to_delivery_exactly_once(harness: Harness, musicg
     assert await harness.tracker.apply_update(task.id, DONE) is None
     assert harness.tracker.delivery.active == set()
     assert poster.delivered == [task.id]
+
+
+async def test_each_kind_is_submitted_by_its_own_endpoint(musicgpt: FakeMusicGPT) -> None:
+    # A Task as the store hands it back (the store's `kind` check learns "extend" apart).
+    base = _a_task(TaskKind.SING, lyrics="la la")
+    extend = dataclasses.replace(
+        base, kind=TaskKind.EXTEND, lyrics="the next verse", replace_start=75.5, prompt="folk"
+    )
+    inpaint = dataclasses.replace(base, kind=TaskKind.INPAINT, replace_start=1.0, replace_end=2.0)
+
+    for task in (base, inpaint, extend):
+        await send_task(musicgpt, task, "https://bot.example/hooks/7")
+
+    assert [s["kind"] for s in musicgpt.submits] == ["sing", "inpaint", "extend"]
+    assert musicgpt.submits[2] == {
+        "kind": "extend",
+        "prompt": "folk",
+        "extend_after": 75.5,
+        "lyrics": "the next verse",
+        "gender": None,
+        "audio": AudioSource(url="https://x/a.mp3"),
+        "webhook_url": "https://bot.example/hooks/7",
+    }
+
+
+def _a_task(kind: TaskKind, **fields: Any) -> Task:
+    """A queued task as the store makes it, without a store."""
+    request = dataclasses.replace(sing(), kind=kind, **fields)
+    values = {f.name: getattr(request, f.name) for f in dataclasses.fields(Request)}
+    return Task(
+        id=7,
+        status=TaskStatus.QUEUED,
+        audio_path=None,
+        audio_duration=None,
+        status_message_id=None,
+        musicgpt_task_id=None,
+        conversion_ids=(),
+        eta_seconds=None,
+        credit_estimate=None,
+        cost=None,
+        outputs=(),
+        error=None,
+        quota_day="2026-12-06",
+        quota_refunded=False,
+        delivered_message_ids=(),
+        delivery_attempts=0,
+        webhook_seen=False,
+        poll_count=0,
+        created_at=0.0,
+        submitted_at=None,
+        completed_at=None,
+        finished_at=None,
+        next_poll_at=None,
+        updated_at=0.0,
+        **values,
+    )
 
 
 async def test_every_change_is_published_without_waiting_for_anyone(harness: Harness, musicgpt):

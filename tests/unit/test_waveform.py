@@ -131,6 +131,15 @@ def test_the_replaced_range_is_shaded_and_edged_at_its_columns() -> None:
     assert image.getpixel((100, middle)) == waveform.WAVE
 
 
+def test_an_extends_new_part_is_shaded_from_its_start_to_the_end() -> None:
+    image = picture(draw_waveform([(-0.2, 0.2)] * WIDTH, duration=100.0, start=30.0, end=None))
+    left = x_of(30.0, 100.0, WIDTH)
+    assert image.getpixel((left, 2)) == EDGE
+    assert image.getpixel((WIDTH - 1, 2)) == EDGE
+    assert image.getpixel((left - 2, 2)) == BACKGROUND
+    assert image.getpixel((WIDTH - 10, 2)) == BAND
+
+
 def test_no_range_no_band() -> None:
     image = picture(draw_waveform([(-0.2, 0.2)] * WIDTH, duration=100.0))
     assert all(image.getpixel((x, 2)) == BACKGROUND for x in range(0, WIDTH, 7))

@@ -133,10 +133,11 @@ async def test_a_rewrites_link_is_read_when_it_is_the_parents_take(store: Store)
     assert sources_for(child, None, allowed_origins=CDN_ORIGINS) == []
 
 
-async def test_only_unfinished_inpaints_without_a_picture_want_one(store: Store) -> None:
+async def test_only_unfinished_inpaints_and_extends_with_no_picture_want_one(store: Store) -> None:
     task = await fake_task(store)
     assert wants_picture(task)
     assert not wants_picture(dataclasses.replace(task, kind=TaskKind.SING))
+    assert wants_picture(dataclasses.replace(task, kind=TaskKind.EXTEND, replace_end=None))
     assert not wants_picture(dataclasses.replace(task, status=TaskStatus.DELIVERED))
     assert not wants_picture(dataclasses.replace(task, status=TaskStatus.CANCELLED))
     for state in WaveformState:

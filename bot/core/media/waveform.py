@@ -189,15 +189,17 @@ def draw_waveform(
     height: int = HEIGHT,
 ) -> bytes:
     """A PNG of `columns` ((min, max) in -1..1, one per pixel column, resampled if not),
-    `duration` seconds long, with [start, end] shaded and edged when both are given."""
+    `duration` seconds long, with [start, end] shaded and edged when `start` is given (to the
+    end of the song when `end` is None: an extend's new part)."""
     if width < MIN_WIDTH:
         raise ValueError(f"a waveform is at least {MIN_WIDTH} px wide")
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     wave_bottom = height - AXIS_HEIGHT - 1
     band: tuple[int, int] | None = None
-    if start is not None and end is not None and duration > 0:
-        band = (x_of(start, duration, width), x_of(max(start, end), duration, width))
+    if start is not None and duration > 0:
+        last = duration if end is None else max(start, end)
+        band = (x_of(start, duration, width), x_of(last, duration, width))
         draw.rectangle((band[0], 0, band[1], wave_bottom), fill=BAND)
     middle = (wave_bottom + 1) / 2
     reach = middle - MARGIN

@@ -1,6 +1,8 @@
-"""Waveform pictures for inpaints: which audio to draw, drawing it, and where the PNG lives.
+"""Waveform pictures for inpaints and extends: which audio to draw, drawing it, and where the
+PNG lives. An inpaint's picture marks the part replaced, an extend's where the new part starts
+(shaded from `extend_after` to the end).
 
-One job per inpaint, started when its status is first shown (and again after a restart if
+One job per such task, started when its status is first shown (and again after a restart if
 it never finished): the song is drawn by `bot.core.media.waveform` in the media worker, the PNG
 kept in `waveforms/` next to the database (0600) until the status renderer has uploaded it
 and the task is final. `tasks.waveform_state` says what was made and posted, so a restart
@@ -59,11 +61,12 @@ class Source:
     guarded: bool = False
 
 
+_DRAWN_KINDS = frozenset({TaskKind.INPAINT, TaskKind.EXTEND})
+
+
 def wants_picture(task: Task) -> bool:
-    """An inpaint whose picture was never made (nor found impossible), still under way."""
-    return (
-        task.kind is TaskKind.INPAINT and task.waveform_state is None and not task.status.is_final
-    )
+    """An inpaint or extend whose picture was never made (nor found impossible), under way."""
+    return task.kind in _DRAWN_KINDS and task.waveform_state is None and not task.status.is_final
 
 
 def attachment_name(task_id: int) -> str:

@@ -1,4 +1,4 @@
-"""MusicGPT client: submit sing/inpaint tasks and read their state.
+"""MusicGPT client: submit sing/inpaint/extend tasks and read their state.
 
 One shared `aiohttp.ClientSession` carries every call. Uploads are streamed from disk, never
 read into memory. Failures become the exceptions in `bot.core.errors`; transient ones are retried
@@ -52,6 +52,7 @@ __all__ = ["KeyCheck", "MusicGPTClient", "parse_retry_after"]
 
 SING_PATH: Final = "/v1/sing_over_instrumental"
 INPAINT_PATH: Final = "/v1/inpaint"
+EXTEND_PATH: Final = "/v1/extend"
 BY_ID_PATH: Final = "/v1/byId"
 
 _MAX_ANSWER_BYTES: Final = 1 << 20  # answers are small JSON; refuse to buffer a hostile flood
@@ -117,7 +118,7 @@ class _Call:
 
     method: str
     path: str
-    what: str  # for messages: "sing submit", "inpaint submit", "status check"
+    what: str  # for messages: "sing submit", "inpaint submit", "extend submit", "status check"
     params: Mapping[str, str] | None = None
     fields: Mapping[str, str] | None = None  # multipart text fields (submits only)
     audio: AudioSource | None = None
@@ -248,6 +249,30 @@ class MusicGPTClient:
             webhook_url=webhook_url,
         )
         call = _Call("POST", INPAINT_PATH, "inpaint submit", fields=fields, audio=audio)
+        return await self._submit(call)
+
+    async def submit_extend(
+        self,
+        *,
+        prompt: str,
+        extend_after: float,
+        lyrics: str | None,
+        gender: Gender | None,
+        audio: AudioSource,
+        webhook_url: str | None,
+    ) -> SubmitReceipt:
+        """Start an extend task: the song continues with new audio from `extend_after`
+        seconds on (two takes; MusicGPT's extend takes no `num_outputs`)."""
+        if extend_after < 0:
+            raise ValueError("extend_after must not be negative")
+        fields = _form_fields(
+            prompt=prompt,
+            extend_after=_decimal(extend_after, "extend_after"),
+            lyrics=lyrics,
+            gender=gender,
+            webhook_url=webhook_url,
+        )
+        call = _Call("POST", EXTEND_PATH, "extend submit", fields=fields, audio=audio)
         return await self._submit(call)
 
     async def get_conversion(

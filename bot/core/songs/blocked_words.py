@@ -152,6 +152,13 @@ class BlockedWord(UserFacingError):
     """A request uses a word the server blocked; nothing was sent or charged."""
 
 
+# How a request's `lyrics` field is named to members, by kind (refusals, length checks).
+LYRICS_LABELS = {
+    TaskKind.SING: "Lyrics",
+    TaskKind.INPAINT: "Lyrics of the whole song",
+    TaskKind.EXTEND: "Lyrics of the new part",
+}
+
 # Private (the refusal is ephemeral), so it may name the word and where it is.
 REFUSAL = (
     "This server doesn't allow “{word}”, which is in the {where}. "
@@ -161,7 +168,7 @@ REFUSAL = (
 
 def request_fields(request: Request) -> list[tuple[str, str | None]]:
     """Every text of a request a member wrote, with the name the refusal gives it."""
-    whole = "lyrics" if request.kind is TaskKind.SING else "lyrics of the whole song"
+    whole = LYRICS_LABELS[request.kind].lower()
     return [
         ("prompt (style)", request.prompt),
         (whole, request.lyrics),

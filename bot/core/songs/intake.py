@@ -37,7 +37,7 @@ from bot.core.media.worker import MediaWorker
 from bot.core.metrics import Metrics
 from bot.core.models import Gender, QuotaRefusal, Request, Task, TaskKind
 from bot.core.servers.guild_settings import GuildSettingsService
-from bot.core.songs.blocked_words import check_request
+from bot.core.songs.blocked_words import LYRICS_LABELS, check_request
 from bot.core.songs.budget import Budget
 from bot.core.songs.quota import QuotaService
 from bot.core.timecodes import check_range
@@ -309,8 +309,7 @@ class Intake:
         pending = pending or PendingAudio(url=request.audio_url)
         with self._metrics.refusals(request.kind):
             with pending.discarded_on_error():
-                whole = "Lyrics" if request.kind is TaskKind.SING else "Lyrics of the whole song"
-                _check_length(whole, request.lyrics)
+                _check_length(LYRICS_LABELS[request.kind], request.lyrics)
                 _check_length("New lyrics for the replaced part", request.lyrics_section_to_replace)
             return await self._queue(request, pending, span=span, role_ids=role_ids)
 

@@ -23,6 +23,12 @@ REFUNDED = "It doesn't count against your daily quota."
 # What failure texts stored by earlier versions carried themselves (shown twice then).
 _LEGACY_REFUNDED = "Your generation was refunded."
 FAILED_UNSAID = "I couldn't make this song. Please try again."
+# A status message's title, by what is being made.
+TITLES = {
+    TaskKind.SING: "🎤 Singing over your instrumental",
+    TaskKind.INPAINT: "🎨 Inpainting",
+    TaskKind.EXTEND: "⏩ Extending your song",
+}
 
 
 def song_ref(task_id: int) -> str:
@@ -60,6 +66,11 @@ def lineage_line(task: Task) -> str | None:
         return f"Again of {parent}"
     if task.kind is TaskKind.SING:  # "Sing over this" on one of our takes
         return f"Sung over {parent} take {task.parent_output}"
+    if task.kind is TaskKind.EXTEND:  # "Extend" on one of our takes
+        line = f"Extension of {parent} take {task.parent_output}"
+        if task.extend_after is not None:
+            line += f" from {format_timecode(task.extend_after)}"
+        return line
     line = f"Rewrite of {parent} take {task.parent_output}"
     if task.replace_start is not None and task.replace_end is not None:
         line += f", {format_timecode(task.replace_start)}–{format_timecode(task.replace_end)}"
@@ -97,6 +108,8 @@ def request_details(task: Task) -> tuple[tuple[str, str], ...]:
         span = f"{format_timecode(task.replace_start)} – {format_timecode(task.replace_end or 0)}"
         details.append(("Replacing", span))
         details.append(("Takes", str(task.num_outputs)))
+    if task.kind is TaskKind.EXTEND and task.extend_after is not None:
+        details.append(("New part from", format_timecode(task.extend_after)))
     source = task.audio_filename or task.audio_url
     if source and task.parent_output is None:  # a Rewrite's audio is named by its lineage
         details.append(("Audio", source))
@@ -138,9 +151,8 @@ def status_view(task: Task, queue_position: int, now: float) -> StatusView:
         stage = f"{stage} {refused.why}"
     if task.status is TaskStatus.DELIVERED and (note := dm_note(task.dm_state)):
         stage = f"{stage} {note}"  # the DM copy was refused: one quiet line, for the requester
-    title = "🎤 Singing over your instrumental" if task.kind is TaskKind.SING else "🎨 Inpainting"
     return StatusView(
-        title=f"{title} · {song_ref(task.id)}",
+        title=f"{TITLES[task.kind]} · {song_ref(task.id)}",
         stage=stage,
         details=request_details(task),
         progress=progress,

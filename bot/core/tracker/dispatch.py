@@ -57,6 +57,48 @@ class MusicGPTSubmitter(Protocol):
         webhook_url: str | None,
     ) -> SubmitReceipt: ...
 
+    async def submit_extend(
+        self,
+        *,
+        prompt: str,
+        extend_after: float,
+        lyrics: str | None,
+        gender: Gender | None,
+        audio: AudioSource,
+        webhook_url: str | None,
+    ) -> SubmitReceipt: ...
+
+
+async def send_task(
+    musicgpt: MusicGPTSubmitter, task: Task, webhook_url: str | None
+) -> SubmitReceipt:
+    """Submit `task` to MusicGPT by the endpoint of its kind."""
+    common: dict[str, Any] = {
+        "prompt": task.prompt,
+        "gender": task.gender,
+        "audio": task.audio,
+        "webhook_url": webhook_url,
+    }
+    match task.kind:
+        case TaskKind.SING:
+            return await musicgpt.submit_sing(lyrics=task.lyrics or "", **common)
+        case TaskKind.INPAINT:
+            assert task.replace_start is not None and task.replace_end is not None  # noqa: S101
+            return await musicgpt.submit_inpaint(
+                replace_start=task.replace_start,
+                replace_end=task.replace_end,
+                lyrics=task.lyrics,
+                lyrics_section_to_replace=task.lyrics_section_to_replace,
+                num_outputs=task.num_outputs,
+                **common,
+            )
+        case TaskKind.EXTEND:
+            assert task.extend_after is not None  # noqa: S101
+            return await musicgpt.submit_extend(
+                extend_after=task.extend_after, lyrics=task.lyrics, **common
+            )
+    raise AssertionError(f"unknown task kind {task.kind}")  # pragma: no cover
+
 
 def failure_message_for(error: Exception) -> str:
     """What the user reads when a submit goes wrong; never MusicGPT's internals or our keys."""
@@ -173,28 +215,9 @@ class Dispatcher:
         for sent in self._sent.values():
             sent.set()
 
-    async def _send(self, task: Task) -> SubmitReceipt:
-        common: dict[str, Any] = {
-            "prompt": task.prompt,
-            "gender": task.gender,
-            "audio": task.audio,
-            "webhook_url": self.webhook_url_for(task.id),
-        }
-        if task.kind is TaskKind.SING:
-            return await self._musicgpt.submit_sing(lyrics=task.lyrics or "", **common)
-        assert task.replace_start is not None and task.replace_end is not None  # noqa: S101
-        return await self._musicgpt.submit_inpaint(
-            replace_start=task.replace_start,
-            replace_end=task.replace_end,
-            lyrics=task.lyrics,
-            lyrics_section_to_replace=task.lyrics_section_to_replace,
-            num_outputs=task.num_outputs,
-            **common,
-        )
-
     async def _submit(self, task: Task) -> None:
         try:
-            receipt = await self._send(task)
+            receipt = await send_task(self._musicgpt, task, self.webhook_url_for(task.id))
         except MusicGPTRateLimited as error:
             self._ctx.health.note(error)
             try:
