@@ -28,7 +28,9 @@ from .model import (
     StoredAttachment,
     StoredMessage,
     UserSpec,
+    guild_id_for_shard,
     resolve_mentions,
+    shard_of,
 )
 from .openapi import Violation
 from .rest import RECORD, Fault, Faults
@@ -55,5 +57,7 @@ __all__ = [
     "StoredMessage",
     "UserSpec",
     "Violation",
+    "guild_id_for_shard",
     "resolve_mentions",
+    "shard_of",
 ]

@@ -19,6 +19,8 @@ Test-facing API
         interaction_ack_deadline=3.0,   # None disables Discord's 3 s first-response rule
         middlewares=[...],              # aiohttp middlewares run before the stand-in's own
         on_interaction_sent=lambda interaction_id: ...,  # right before INTERACTION_CREATE
+        max_guilds_per_shard=2500,      # a session holding more closes 4011 (None: never)
+        max_concurrency=1, recommended_shards=None,  # GET /gateway/bot (None: 1 per 1,000)
     ) as dc:
         dc.api_base, dc.gateway_url, dc.cdn_base, dc.token, dc.app_id, dc.bot_user
         dc.guild_id, dc.channel_id                      # the first guild / its first channel
@@ -73,6 +75,15 @@ Test-facing API
         await dc.gateway_reconnect(); await dc.gateway_invalidate(); await dc.gateway_drop()
         await dc.gateway_outage(); dc.gateway_restore()  # drop, refuse reconnects, then allow
         dc.gateway.refused_connects                     # attempts refused during outages
+
+        # Sharding: IDENTIFY's shard [id, count] holds guilds with (id >> 22) % count == id
+        GuildSpec(id=guild_id_for_shard(1, 2))          # a guild on shard 1 of 2 (also
+                                                        # dc.guild_id_for_shard); shard_of(g, n)
+        await dc.add_guild(GuildSpec(...), shard=(1, 2))  # the bot joins: GUILD_CREATE
+        dc.connected_shards() -> [(0, 2), (1, 2)]       # (0, 1): an unsharded session
+        await dc.wait_shards([0, 1], shard_count=2)     # each READY with its GUILD_CREATEs
+        dc.gateway.session_for(guild_id)                # who gets the guild's interactions
+        await dc.gateway_drop(4000, shard_id=1)         # also gateway_reconnect/_invalidate
         await dc.wait_until(lambda: ..., timeout, what)  # generic: re-checked on every change
 
 All waits wake on state changes (no polling). Faults match `path_regex` with `re.search`
@@ -113,6 +124,12 @@ Discord behaviour modelled (so the bot meets it here before production)
 * Gateway: MESSAGE_CREATE/UPDATE/DELETE go to sessions with the GUILD_MESSAGES /
   DIRECT_MESSAGES intent, with content blanked without MESSAGE_CONTENT (unless the bot is
   mentioned); RESUME replays missed events; a clean client close ends the session.
+* Sharding: `GET /gateway/bot` answers `url`, `shards` and `session_start_limit` (total,
+  remaining, reset_after, max_concurrency). A session identified with `shard: [i, n]` gets
+  READY (echoing `shard`, listing its guilds only), GUILD_CREATE and every event and
+  interaction only for guilds on shard i; DMs go to shard 0; no `shard` is [0, 1]. Sessions
+  of several shards and processes run side by side and RESUME one by one. 4010 for a shard
+  outside its count, 4011 past `max_guilds_per_shard` guilds in one session.
 * CDN URLs carry `ex`/`is`/`hm`; without them the CDN answers 404, as Discord's does.
 
 Run by hand: `python -m tests.standins.discord --port 8766`.
@@ -144,7 +161,9 @@ from .model import (
     StoredMessage,
     UserSpec,
     find_component,
+    guild_id_for_shard,
     modal_fields,
+    shard_of,
 )
 from .rest import API_PREFIX, THREAD_ROUTES, Fault, Faults, Rest
 from .state import World
@@ -295,10 +314,16 @@ class DiscordStandIn:
         middlewares: Sequence[Any] = (),
         on_interaction_sent: Callable[[int], None] | None = None,
         modal_show_delay: float = MODAL_SHOW_DELAY,
+        max_guilds_per_shard: int | None = 2500,
+        max_concurrency: int = 1,
+        recommended_shards: int | None = None,
     ) -> None:
         """`middlewares`: aiohttp middlewares run, in order, before the stand-in's own on
         every request (REST, CDN and the /gateway upgrade). `on_interaction_sent(id)` is
-        called right before an INTERACTION_CREATE goes out over the gateway."""
+        called right before an INTERACTION_CREATE goes out over the gateway.
+        `max_guilds_per_shard`: an IDENTIFY whose session would hold more guilds is closed
+        with 4011 (Sharding required), as Discord does past 2,500; `max_concurrency` and
+        `recommended_shards` are what `GET /gateway/bot` answers."""
         self.world = World(
             token=token,
             app_id=app_id,
@@ -309,8 +334,14 @@ class DiscordStandIn:
         )
         self.host = host
         self.port = port
-        self.gateway = Gateway(self.world, url=lambda: self.gateway_url)
-        self.rest = Rest(self.world)
+        self.gateway = Gateway(
+            self.world,
+            url=lambda: self.gateway_url,
+            max_guilds_per_shard=max_guilds_per_shard,
+            max_concurrency=max_concurrency,
+            recommended_shards=recommended_shards,
+        )
+        self.rest = Rest(self.world, bot_gateway=self.gateway.bot_gateway)
         self.openapi_path = Path(openapi_path) if openapi_path else openapi.spec_path()
         if validate_openapi is None:
             validate_openapi = openapi.spec_available(self.openapi_path)
@@ -541,6 +572,44 @@ class DiscordStandIn:
             lambda: bool(self.gateway.connected_sessions()), timeout, "the bot to IDENTIFY"
         )
 
+    # ------------------------------------------------------------------ shards
+
+    guild_id_for_shard = staticmethod(guild_id_for_shard)
+    shard_of = staticmethod(shard_of)
+
+    def connected_shards(self) -> list[tuple[int, int]]:
+        """(shard_id, shard_count) of each connected session that got all its GUILD_CREATEs,
+        sorted; an unsharded session is (0, 1). Two processes on one shard: listed twice."""
+        return self.gateway.connected_shards()
+
+    async def wait_shards(
+        self, shard_ids: Sequence[int], shard_count: int, timeout: float = 10.0
+    ) -> None:
+        """Until a session of each of `shard_ids` (of `shard_count`) is connected and ready."""
+        wanted = {(i, shard_count) for i in shard_ids}
+        await self.wait_until(
+            lambda: wanted <= set(self.connected_shards()),
+            timeout,
+            f"shards {sorted(shard_ids)} of {shard_count} to IDENTIFY",
+        )
+
+    async def add_guild(
+        self, guild: GuildSpec | None = None, *, shard: tuple[int, int] | None = None
+    ) -> GuildSpec:
+        """The bot is added to a guild (a fresh `GuildSpec()` if none): GUILD_CREATE goes
+        to the sessions holding it. `shard=(id, count)` gives it an id on that shard."""
+        guild = guild or GuildSpec()
+        if shard is not None:
+            if guild.id and shard_of(guild.id, shard[1]) != shard[0]:
+                raise ValueError(f"guild {guild.id} is not on shard {shard}")
+            guild.id = guild.id or guild_id_for_shard(*shard)
+        if guild.id in self.world.guilds:
+            raise ValueError(f"guild {guild.id} exists already")
+        self.world.add_guild(guild)
+        await self.gateway.guild_joined(guild.id)
+        self.world.notify()
+        return guild
+
     def allow_command(self, name: str, user_id: int, guild_id: int | None = None) -> None:
         """The server's owner lets this member use /name whatever its
         `default_member_permissions` (Server Settings → Integrations): the member's client
@@ -645,13 +714,16 @@ class DiscordStandIn:
 
     # ------------------------------------------------------------------ gateway controls
 
-    async def gateway_reconnect(self) -> None:
-        """Send op 7 RECONNECT: discord.py reconnects and RESUMEs."""
-        await self.gateway.send_op(OP_RECONNECT)
+    async def gateway_reconnect(self, *, shard_id: int | None = None) -> None:
+        """Send op 7 RECONNECT (to every session, or those of `shard_id`): discord.py
+        reconnects and RESUMEs."""
+        await self.gateway.send_op(OP_RECONNECT, shard_id=shard_id)
 
-    async def gateway_invalidate(self, resumable: bool = False) -> None:
+    async def gateway_invalidate(
+        self, resumable: bool = False, *, shard_id: int | None = None
+    ) -> None:
         """Send op 9 INVALID_SESSION: discord.py re-IDENTIFYs (or resumes if resumable)."""
-        await self.gateway.send_op(OP_INVALID_SESSION, resumable)
+        await self.gateway.send_op(OP_INVALID_SESSION, resumable, shard_id=shard_id)
 
     async def gateway_outage(self, code: int = 4000) -> None:
         """Drop every gateway connection and refuse new ones until `gateway_restore()`.
@@ -665,17 +737,28 @@ class DiscordStandIn:
         self.gateway.refusing = False
         self.world.notify()
 
-    async def gateway_drop(self, code: int = 4000) -> None:
-        """Close every gateway connection from the server side (4000: resumable)."""
-        await self.gateway.close_all(code=code)
+    async def gateway_drop(self, code: int = 4000, *, shard_id: int | None = None) -> None:
+        """Close every gateway connection (or those of `shard_id`) from the server side
+        (4000: resumable)."""
+        await self.gateway.close_all(code=code, shard_id=shard_id)
 
     # ------------------------------------------------------------------ users act
 
     async def _dispatch(self, rec: Interaction, timeout: float) -> InteractionHandle:
+        """INTERACTION_CREATE to the session holding the guild's shard (a DM: shard 0),
+        once one is connected."""
         await self.wait_ready(timeout)
-        session: GatewaySession | None = self.gateway.session_for(rec.guild_id)
-        if session is None:
-            raise RuntimeError("no gateway session covers this guild")
+        try:
+            session: GatewaySession = await self.wait_until(
+                lambda: self.gateway.session_for(rec.guild_id),
+                timeout,
+                f"a gateway session holding guild {rec.guild_id} (shard 0 for a DM)",
+            )
+        except TimeoutError as exc:
+            raise RuntimeError(
+                f"no gateway session covers guild {rec.guild_id}; connected shards: "
+                f"{self.connected_shards()}"
+            ) from exc
         if self.on_interaction_sent is not None:
             self.on_interaction_sent(rec.id)
         rec.sent_at = asyncio.get_running_loop().time()
@@ -830,4 +913,11 @@ class DiscordStandIn:
         )
 
 
-__all__ = ["MODAL_SHOW_DELAY", "DiscordStandIn", "Faults", "InteractionHandle"]
+__all__ = [
+    "MODAL_SHOW_DELAY",
+    "DiscordStandIn",
+    "Faults",
+    "InteractionHandle",
+    "guild_id_for_shard",
+    "shard_of",
+]

@@ -12,6 +12,16 @@ served when the `zstandard` package is importable, else refused with close code 
 Message events come from `state.World` (the gateway is one of its listeners) and go to the
 sessions whose intents ask for them, with content blanked without MESSAGE_CONTENT, as on
 Discord. A clean client close (1000/1001) ends the session; any other close can RESUME.
+
+Sharding, as Discord does it: IDENTIFY's `shard: [shard_id, shard_count]` (absent: [0, 1])
+gives a session the guilds with `(guild_id >> 22) % shard_count == shard_id`; READY lists
+only those (and echoes `shard`), GUILD_CREATE comes only for those, and every guild event
+and interaction is routed by the payload's `guild_id` to the sessions holding it; DMs go to
+shard 0. Any number of sessions (one per shard, from any number of processes) live side by
+side, each resumable on its own. A shard outside the count closes with 4010 (Invalid
+shard); a session that would hold more than `max_guilds_per_shard` guilds with 4011
+(Sharding required). `bot_gateway()` is `GET /gateway/bot`'s answer: the recommended
+`shards` and `session_start_limit` (1000 IDENTIFYs a day, `max_concurrency`).
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import secrets
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +39,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .model import ChannelSpec, Perm, StoredMessage
+from .model import ChannelSpec, Perm, StoredMessage, shard_of
 from .state import World
 
 try:
@@ -55,6 +67,10 @@ INTENT_DIRECT_MESSAGES = 1 << 12
 INTENT_MESSAGE_CONTENT = 1 << 15
 
 REPLAY_BUFFER = 2000
+GUILDS_PER_RECOMMENDED_SHARD = 1000  # Discord recommends about one shard per 1,000 guilds
+MAX_GUILDS_PER_SHARD = 2500  # past this Discord closes an IDENTIFY with 4011
+SESSION_STARTS_PER_DAY = 1000
+DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass
@@ -68,6 +84,18 @@ class GatewaySession:
     connection: GatewayConnection | None = None
     identified: bool = False  # READY sent: dispatches may flow
     guilds_sent: bool = False  # READY and every GUILD_CREATE sent
+    shard: tuple[int, int] = (0, 1)  # (shard_id, shard_count) from IDENTIFY
+
+    @property
+    def shard_id(self) -> int:
+        return self.shard[0]
+
+    def holds(self, guild_id: int | None) -> bool:
+        """Whether Discord routes this guild's events here (None, a DM: shard 0)."""
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, count) == shard_id
 
 
 class GatewayConnection:
@@ -103,11 +131,22 @@ class GatewayConnection:
 
 class Gateway:
     def __init__(
-        self, world: World, *, url: Callable[[], str], heartbeat_interval_ms: int = 41250
+        self,
+        world: World,
+        *,
+        url: Callable[[], str],
+        heartbeat_interval_ms: int = 41250,
+        max_guilds_per_shard: int | None = MAX_GUILDS_PER_SHARD,
+        max_concurrency: int = 1,
+        recommended_shards: int | None = None,
     ) -> None:
         self.world = world
         self.url = url  # the stand-in's gateway URL, for READY's resume_gateway_url
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.max_guilds_per_shard = max_guilds_per_shard  # None: never 4011
+        self.max_concurrency = max_concurrency
+        self.recommended_shards = recommended_shards  # None: one per 1,000 guilds
+        self._identify_times: list[float] = []  # monotonic, for session_start_limit
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: list[GatewayConnection] = []
         self.connects: list[dict[str, str]] = []  # query of every connection attempt
@@ -130,8 +169,34 @@ class Gateway:
         ]
 
     def session_for(self, guild_id: int | None = None) -> GatewaySession | None:
-        """The session that gets this guild's interactions (one: the bot is not sharded)."""
-        return next(iter(self.connected_sessions()), None)
+        """The session that gets this guild's interactions: the oldest connected one whose
+        shard holds the guild (None, a DM: shard 0)."""
+        return next((s for s in self.connected_sessions() if s.holds(guild_id)), None)
+
+    def connected_shards(self) -> list[tuple[int, int]]:
+        """(shard_id, shard_count) of every connected, ready session, sorted; an unsharded
+        session is (0, 1)."""
+        return sorted(s.shard for s in self.connected_sessions())
+
+    def bot_gateway(self) -> dict[str, Any]:
+        """`GET /gateway/bot`: the URL, the recommended shard count, session start limits."""
+        shards = self.recommended_shards or max(
+            1, math.ceil(len(self.world.guilds) / GUILDS_PER_RECOMMENDED_SHARD)
+        )
+        now = time.monotonic()
+        window = [t for t in self._identify_times if (now - t) * 1000 < DAY_MS]
+        self._identify_times = window
+        reset_after = int(DAY_MS - (now - window[0]) * 1000) if window else 0
+        return {
+            "url": self.url(),
+            "shards": shards,
+            "session_start_limit": {
+                "total": SESSION_STARTS_PER_DAY,
+                "remaining": max(0, SESSION_STARTS_PER_DAY - len(window)),
+                "reset_after": reset_after,
+                "max_concurrency": self.max_concurrency,
+            },
+        }
 
     async def dispatch(
         self,
@@ -141,16 +206,23 @@ class Gateway:
         intent: int | None = None,
         transform: Callable[[GatewaySession, dict[str, Any]], dict[str, Any]] | None = None,
         only: GatewaySession | None = None,
+        guild_id: int | None = None,
     ) -> int:
-        """Send a DISPATCH to every identified session (or `only`) with `intent`.
+        """Send a DISPATCH to every identified session (or `only`) with `intent` whose
+        shard holds the event's guild: `guild_id`, else the payload's `guild_id` (none: a
+        DM, shard 0).
 
         Sessions that are disconnected but resumable buffer the event for replay.
         Returns how many sessions got (or buffered) it.
         """
         count = 0
+        if guild_id is None and isinstance(data, dict) and data.get("guild_id") is not None:
+            guild_id = int(data["guild_id"])
         targets = [only] if only is not None else list(self.sessions.values())
         for session in targets:
             if not session.identified:
+                continue
+            if only is None and not session.holds(guild_id):
                 continue
             if intent is not None and not session.intents & intent:
                 continue
@@ -219,12 +291,20 @@ class Gateway:
 
     # ------------------------------------------------------------------ test controls
 
-    async def send_op(self, op: int, d: Any = None) -> None:
-        for conn in list(self.connections):
+    def _connections(self, shard_id: int | None) -> list[GatewayConnection]:
+        """Every connection (None), or those of sessions on `shard_id`."""
+        return [
+            c
+            for c in self.connections
+            if shard_id is None or (c.session is not None and c.session.shard_id == shard_id)
+        ]
+
+    async def send_op(self, op: int, d: Any = None, *, shard_id: int | None = None) -> None:
+        for conn in self._connections(shard_id):
             await conn.send({"op": op, "d": d})
 
-    async def close_all(self, code: int = 4000) -> None:
-        for conn in list(self.connections):
+    async def close_all(self, code: int = 4000, *, shard_id: int | None = None) -> None:
+        for conn in self._connections(shard_id):
             conn.closed_by_server = True
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=code, message=b"stand-in closing")
@@ -315,16 +395,31 @@ class Gateway:
         if not isinstance(intents, int):
             await conn.ws.close(code=4013, message=b"Invalid intent(s).")
             return
+        shard = d.get("shard", [0, 1])
+        if (
+            not isinstance(shard, list)
+            or len(shard) != 2
+            or not all(type(n) is int for n in shard)
+            or shard[1] < 1
+            or not 0 <= shard[0] < shard[1]
+        ):
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
         session = GatewaySession(
             session_id=secrets.token_hex(16),
             intents=intents,
+            shard=(shard[0], shard[1]),
         )
+        world = self.world
+        guild_ids = [g.id for g in world.guild_specs if session.holds(g.id)]
+        if self.max_guilds_per_shard is not None and len(guild_ids) > self.max_guilds_per_shard:
+            await conn.ws.close(code=4011, message=b"Sharding required.")
+            return
         self.identify_count += 1
+        self._identify_times.append(time.monotonic())
         self.sessions[session.session_id] = session
         session.connection = conn
         conn.session = session
-        world = self.world
-        guild_ids = [g.id for g in world.guild_specs]
         ready: dict[str, Any] = {
             "v": 10,
             "user": {**world.bot_user.payload(), "verified": True, "mfa_enabled": False},
@@ -336,6 +431,8 @@ class Gateway:
             "private_channels": [],
             "_trace": ["stand-in"],
         }
+        if "shard" in d:
+            ready["shard"] = list(session.shard)
         session.identified = True
         await self._send_dispatch(session, "READY", ready)
         for gid in guild_ids:
@@ -380,6 +477,8 @@ class Gateway:
         guild_ids: list[Any] = raw if isinstance(raw, list) else [raw]
         for gid in guild_ids:
             guild_id = int(gid)
+            if guild_id not in self.world.guilds or not session.holds(guild_id):
+                continue  # Discord answers only for the session's own guilds
             members = self.world.member_payloads(guild_id)
             query = d.get("query")
             if query:
@@ -398,3 +497,16 @@ class Gateway:
             if d.get("nonce") is not None:
                 chunk["nonce"] = d["nonce"]
             await self._send_dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
+
+    async def guild_joined(self, guild_id: int) -> int:
+        """The bot was added to a guild: GUILD_CREATE to the sessions holding it, without
+        `unavailable` (one listed in READY carries `unavailable: false`; discord.py tells
+        `on_guild_join` from `on_guild_available` by that)."""
+
+        def payload(session: GatewaySession, _: dict[str, Any]) -> dict[str, Any]:
+            all_members = bool(session.intents & INTENT_GUILD_PRESENCES)
+            data = self.world.guild_create_payload(guild_id, all_members=all_members)
+            data.pop("unavailable", None)
+            return data
+
+        return await self.dispatch("GUILD_CREATE", {}, transform=payload, guild_id=guild_id)

@@ -106,6 +106,26 @@ def new_snowflake() -> int:
         return value
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that holds a guild, as Discord computes it: `(guild_id >> 22) % count`."""
+    return (guild_id >> 22) % shard_count
+
+
+def guild_id_for_shard(shard_id: int, shard_count: int) -> int:
+    """A fresh snowflake (for `GuildSpec(id=...)`) that lands on `shard_id` of
+    `shard_count`: the next one whose timestamp part is `shard_id` modulo the count, so
+    ids stay increasing. `shard_of(guild_id_for_shard(i, n), n) == i`."""
+    if not 0 <= shard_id < shard_count:
+        raise ValueError(f"no shard {shard_id} among {shard_count}")
+    global _last_snowflake
+    with _snowflake_lock:
+        ms = max(int(time.time() * 1000) - DISCORD_EPOCH_MS, (_last_snowflake >> 22) + 1)
+        ms += (shard_id - ms) % shard_count
+        value = (ms << 22) | (1 << 17) | (next(_increment) & 0xFFF)
+        _last_snowflake = value
+        return value
+
+
 def snowflake_time(snowflake: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000, dt.UTC)
 

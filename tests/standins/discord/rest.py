@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v10"
 # Both routes that start a thread (from a message, or without one), for `Faults.add`.
 THREAD_ROUTES = r"^/channels/\d+(/messages/\d+)?/threads$"
-# Routes that carry no bot token: interaction callbacks and webhook-token routes.
-_TOKENLESS = re.compile(r"^/(interactions/\d+/[^/]+/callback|webhooks/\d+/[^/]+)")
+# Routes that carry no bot token: interaction callbacks, webhook-token routes, GET /gateway.
+_TOKENLESS = re.compile(r"^/(interactions/\d+/[^/]+/callback|webhooks/\d+/[^/]+|gateway$)")
 _FILE_FIELD = re.compile(r"^files\[(\d+)\]$")
 
 JSON_BODY: web.RequestKey[Any] = web.RequestKey("discord_json", object)  # decoded JSON
@@ -218,8 +218,12 @@ class Faults:
 
 
 class Rest:
-    def __init__(self, world: World) -> None:
+    def __init__(
+        self, world: World, bot_gateway: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
+        """`bot_gateway()`: the answer to `GET /gateway/bot` (the gateway's URL, shards)."""
         self.world = world
+        self.bot_gateway = bot_gateway
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.internal_errors: list[BaseException] = []  # stand-in bugs (answered with 503)
@@ -231,6 +235,9 @@ class Rest:
         r.add_get(p + "/users/{user_id}", self.get_user)
         r.add_post(p + "/users/@me/channels", self.create_dm)
         r.add_get(p + "/oauth2/applications/@me", self.application_me)
+        if self.bot_gateway is not None:
+            r.add_get(p + "/gateway", self.get_gateway)
+            r.add_get(p + "/gateway/bot", self.get_gateway_bot)
         for scope in ("", "/guilds/{guild_id}"):
             base = p + "/applications/{application_id}" + scope + "/commands"
             r.add_get(base, self.list_commands)
@@ -416,6 +423,15 @@ class Rest:
         if user is None:
             raise form_error("recipient_id", "NUMBER_TYPE_COERCE", "Value is not snowflake.")
         return json_response(self.world.channel_payload(self.world.dm_channel(user.id)))
+
+    async def get_gateway(self, request: web.Request) -> web.Response:
+        assert self.bot_gateway is not None
+        return json_response({"url": self.bot_gateway()["url"]})
+
+    async def get_gateway_bot(self, request: web.Request) -> web.Response:
+        """The recommended shard count and session start limits (AutoShardedClient asks)."""
+        assert self.bot_gateway is not None
+        return json_response(self.bot_gateway())
 
     async def application_me(self, request: web.Request) -> web.Response:
         w = self.world

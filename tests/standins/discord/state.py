@@ -122,7 +122,7 @@ class World:
         self.users: dict[int, UserSpec] = {u.id: u for u in humans}
         self.users[self.bot_user.id] = self.bot_user
 
-        self.guild_specs = guilds if guilds is not None else [GuildSpec()]
+        self.guild_specs = list(guilds) if guilds is not None else [GuildSpec()]
         self.guilds: dict[int, GuildSpec] = {}
         self.channels: dict[int, ChannelSpec] = {}
         self.roles: dict[int, dict[int, RoleSpec]] = {}  # guild id -> role id -> role
@@ -143,6 +143,12 @@ class World:
         self.listeners: list[MessageListener] = []
         self.channel_listeners: list[ChannelListener] = []
         self._changed = asyncio.Event()
+
+    def add_guild(self, guild: GuildSpec) -> None:
+        """A guild the bot joins after start-up (the gateway then sends GUILD_CREATE)."""
+        self._add_guild(guild)
+        self.guild_specs.append(guild)
+        self.notify()
 
     def _add_guild(self, guild: GuildSpec) -> None:
         guild.id = guild.id or new_snowflake()
