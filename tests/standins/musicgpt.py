@@ -15,7 +15,9 @@ What it does, like MusicGPT (see ../shared/musicgpt/ and bot/core/musicgpt/opena
   Uploaded audio is streamed: only its size and sha256 are kept (and the file itself, on disk,
   with `keep_uploads=True`).
 - Tasks go IN_QUEUE → IN_PROGRESS → COMPLETED (or FAILED) after a delay, then get real WAV
-  outputs served from /files/<name>.
+  outputs served from /files/<name>, each as long as the song asked for: the uploaded audio
+  (measured as it arrives), or the earlier output an `audio_url` names; 2 s when neither
+  tells (a foreign link, a file that isn't audio). `output_seconds=` fixes their length.
 - GET {prefix}/v1/byId answers in the suffixed shape, by task_id or conversion_id.
 - If a webhook_url was given, completion POSTs one JSON per conversion plus one
   `subtype: "lyrics_timestamped"` POST; repeat, shuffle or disable them with the attributes
@@ -73,6 +75,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import aiohttp
+import av
+import av.error
 import yaml
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -83,9 +87,12 @@ from openapi_core.datatypes import RequestParameters
 from bot.core.models import TaskKind
 from tests.standins.audio_gen import sine_wav_bytes
 
-SPEC_PATH: Final = Path(__file__).resolve().parents[2] / "bot" / "core" / "musicgpt" / "openapi.yaml"
+SPEC_PATH: Final = (
+    Path(__file__).resolve().parents[2] / "bot" / "core" / "musicgpt" / "openapi.yaml"
+)
 DEFAULT_PREFIX: Final = "/api/public"
 HOLD: Final = math.inf  # a task delay meaning "until complete_task()/fail_task() is called"
+DEFAULT_TAKE_SECONDS: Final = 2.0  # a take's length when the input's can't be told
 
 Route = Literal["submit", "sing", "inpaint", "byId", "files", "any"]
 FaultKind = Literal[
@@ -124,6 +131,7 @@ class UploadRecord:
     size: int
     sha256: str
     saved_path: Path | None = None  # only with keep_uploads=True
+    seconds: float | None = None  # the audio's length, None if it isn't audio the stand-in reads
 
 
 @dataclass(slots=True)
@@ -402,7 +410,7 @@ class MusicGPTStandIn:
         prefix: str = DEFAULT_PREFIX,
         delay: float = 0.2,
         eta: int | Callable[[StandInTask], int] | None = None,
-        output_seconds: float = 2.0,
+        output_seconds: float | None = None,
         credit_estimate: float = 50.0,
         conversion_cost: float = 1.25,
         webhooks_enabled: bool = True,
@@ -698,29 +706,28 @@ class MusicGPTStandIn:
         return fields, upload
 
     async def _receive_file(self, part: aiohttp.BodyPartReader) -> UploadRecord:
-        """Hash (and optionally keep) the upload chunk by chunk, never holding it whole."""
+        """Hash and measure the upload chunk by chunk, never holding it whole (it goes to a
+        file, kept only with keep_uploads=True)."""
         digest = hashlib.sha256()
         size = 0
-        saved: Path | None = None
-        sink = None
-        if self.keep_uploads:
-            saved = self._uploads_dir / f"{uuid.uuid4().hex}-{_safe_name(part.filename)}"
-            sink = saved.open("wb")
+        saved = self._uploads_dir / f"{uuid.uuid4().hex}-{_safe_name(part.filename)}"
         try:
-            while chunk := await part.read_chunk(256 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-                if sink is not None:
+            with saved.open("wb") as sink:
+                while chunk := await part.read_chunk(256 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
                     sink.write(chunk)
+            seconds = await asyncio.to_thread(_audio_seconds, saved)
         finally:
-            if sink is not None:
-                sink.close()
+            if not self.keep_uploads:
+                saved.unlink(missing_ok=True)
         return UploadRecord(
             filename=part.filename,
             content_type=part.headers.get(aiohttp.hdrs.CONTENT_TYPE),
             size=size,
             sha256=digest.hexdigest(),
-            saved_path=saved,
+            saved_path=saved if self.keep_uploads else None,
+            seconds=seconds,
         )
 
     def _create_task(self, kind: TaskKind, record: SubmitRecord) -> StandInTask:
@@ -803,19 +810,33 @@ class MusicGPTStandIn:
             name = f"{conversion_id}.wav"
             (self._files_dir / name).write_bytes(data)
             title = f"Stand-in {task.kind.value} {n}"
-            outputs.append(StandInOutput(conversion_id, name, self.output_seconds, title))
+            seconds = _audio_seconds(self._files_dir / name) or self.take_seconds(task)
+            outputs.append(StandInOutput(conversion_id, name, seconds, title))
         return outputs
 
     def _tones(self, task: StandInTask) -> list[bytes]:
         """The default outputs: a different pitch per output (a semitone apart), so every
-        file's bytes differ."""
+        file's bytes differ; as long as `take_seconds`."""
         return [
             sine_wav_bytes(
-                seconds=self.output_seconds,
+                seconds=self.take_seconds(task),
                 frequency=220.0 * 2 ** (next(self._tone_counter) % 48 / 12),
             )
             for _ in task.conversion_ids
         ]
+
+    def take_seconds(self, task: StandInTask) -> float:
+        """How long the task's takes are: `output_seconds` if set, else as long as the song
+        asked for (the upload, or the earlier output its `audio_url` names), else 2 s."""
+        if self.output_seconds is not None:
+            return self.output_seconds
+        record = next((r for r in self.submits if r.task_id == task.task_id), None)
+        if record is not None and record.upload is not None:
+            return record.upload.seconds or DEFAULT_TAKE_SECONDS
+        url = task.fields.get("audio_url") or ""
+        name = url.removeprefix(f"{self.origin}/files/")
+        earlier = (o for t in self.tasks.values() for o in t.outputs if o.file_name == name)
+        return next((o.duration for o in earlier), DEFAULT_TAKE_SECONDS)
 
     def output_bytes(self, task_id: str | None) -> list[bytes]:
         """The audio of each output of a finished task, in conversion order."""
@@ -960,6 +981,17 @@ def _semantic_problem(kind: TaskKind, record: SubmitRecord) -> str | None:
         if not 0 <= start < end:
             return "audio_file or audio_url and valid replace range are required."
     return None
+
+
+def _audio_seconds(path: Path) -> float | None:
+    """The length of the audio at `path` as its container tells it (milliseconds), or None if
+    it isn't audio FFmpeg reads."""
+    try:
+        with av.open(str(path)) as container:
+            duration = container.duration
+    except (av.error.FFmpegError, ValueError, OSError):
+        return None
+    return round(duration / av.time_base, 3) if duration else None
 
 
 def _safe_name(name: str | None) -> str:
