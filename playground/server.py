@@ -3,17 +3,26 @@
 Every endpoint is a thin call into the stand-ins' Python API (the calls the e2e tests make):
 `invoke_command`, `click`, `submit_modal`, `add_attachment`, MusicGPT's knobs. The page
 polls GET /api/state and renders the Discord stand-in's own records of what the bot sent.
+
+Only the page itself may drive it: every request must name the playground's own Host
+(127.0.0.1:PORT or localhost:PORT; a DNS-rebound name is refused), and every POST must be
+JSON (which a foreign page can't send without a CORS preflight, never answered) with no
+Origin but its own. Files travel inside the JSON, base64-encoded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import socket
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tests.standins.discord import StoredMessage
 from tests.standins.discord.api import InteractionHandle
@@ -24,6 +33,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 CALLBACK_WAIT = 8.0
 OPTION_TYPES = {3: "string", 4: "integer", 5: "boolean", 6: "user", 7: "channel", 8: "role"}
 OPTION_TYPES |= {9: "mentionable", 10: "number", 11: "attachment"}
+# Uploads come base64-encoded in JSON: a 64 MB file is about 86 MB of request.
+MAX_REQUEST = 96 * 1024 * 1024
 
 
 class PlaygroundServer:
@@ -37,7 +48,7 @@ class PlaygroundServer:
     # --- lifecycle ---------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=MAX_REQUEST, middlewares=[self._same_origin])
         app.router.add_get("/", self._index)
         app.router.add_get("/api/state", self._state)
         app.router.add_post("/api/upload", self._upload)
@@ -50,16 +61,31 @@ class PlaygroundServer:
         app.router.add_static("/static/", STATIC)
         return app
 
-    async def start(self, port: int) -> None:
+    async def start(self, sock: socket.socket) -> None:
+        """Serve on `sock`, already bound (to 127.0.0.1) and listening."""
+        self.port = int(sock.getsockname()[1])
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.port = int(self._runner.addresses[0][1])
+        await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @web.middleware
+    async def _same_origin(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The page's own requests only: its Host, its Origin, JSON bodies (module doc)."""
+        own = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+        if request.host not in own:
+            return _forbidden(403, f"the playground answers only at 127.0.0.1:{self.port}")
+        if request.method not in ("GET", "HEAD"):
+            origin = request.headers.get("Origin")
+            if origin is not None and origin not in {f"http://{host}" for host in own}:
+                return _forbidden(403, "cross-site requests are refused")
+            if request.content_type != "application/json":
+                return _forbidden(415, "send JSON (Content-Type: application/json)")
+        return await handler(request)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -164,12 +190,12 @@ class PlaygroundServer:
     # --- acting ------------------------------------------------------------------------
 
     async def _upload(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        field = form.get("file")
-        if not isinstance(field, web.FileField):
-            return _refused("no file in the upload")
-        attachment = self.w.dc.add_attachment(field.filename, field.file.read())
-        return web.json_response({"id": str(attachment["id"]), "filename": field.filename})
+        try:
+            [(filename, data)] = _files(await request.json())
+        except ValueError as error:
+            return _refused(f"one file, please ({error})")
+        attachment = self.w.dc.add_attachment(filename, data)
+        return web.json_response({"id": str(attachment["id"]), "filename": filename})
 
     async def _command(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -190,20 +216,19 @@ class PlaygroundServer:
 
     async def _post(self, request: web.Request) -> web.Response:
         """A member posts a message (text and/or files) in the channel, as in Discord."""
-        form = await request.post()
-        files = {
-            f.filename: f.file.read()
-            for f in form.getall("file", [])
-            if isinstance(f, web.FileField)
-        }
-        content = str(form.get("content") or "")
+        body = await request.json()
+        try:
+            files = dict(_files(body))
+        except ValueError as error:
+            return _refused(str(error))
+        content = str(body.get("content") or "")
         if not content.strip() and not files:
             return _refused("an empty message: type something or attach a file")
         try:
             await self.w.dc.post_user_message(
                 content,
-                channel_id=int(str(form["channel_id"])),
-                user_id=int(str(form["user_id"])),
+                channel_id=int(body["channel_id"]),
+                user_id=int(body["user_id"]),
                 files=files,
             )
         except (LookupError, ValueError) as error:
@@ -296,11 +321,27 @@ def _flatten(name: str, node: dict[str, Any], found: list[dict[str, Any]]) -> No
     )
 
 
+def _files(body: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The request's files: `files: [{"name": ..., "data": base64}]`."""
+    found = []
+    for item in body.get("files") or []:
+        try:
+            found.append((str(item["name"]), base64.b64decode(item["data"], validate=True)))
+        except (KeyError, TypeError, binascii.Error) as error:
+            raise ValueError(f"a file that isn't a name and base64 data: {error}") from error
+    return found
+
+
 def _not_offered(error: Exception) -> str:
     if isinstance(error, PermissionError):
-        return f"Discord does not offer this command to you ({error})"
+        # The stand-in's own words: "bob can't use /settings: it needs Manage Server".
+        return f"{error}, so Discord doesn't offer it to them"
     return str(error)
 
 
 def _refused(message: str) -> web.Response:
     return web.json_response({"ok": False, "error": message}, status=400)
+
+
+def _forbidden(status: int, reason: str) -> web.Response:
+    return web.json_response({"ok": False, "error": reason}, status=status)

@@ -126,6 +126,9 @@ function renderMessages() {
     previous = el;
   }
   if (atBottom) box.scrollTop = box.scrollHeight;
+  // An empty channel says what to try first.
+  const here = state.channels.find((c) => c.id === channelId);
+  $("welcome").hidden = state.messages.length > 0 || !here || here.kind !== "text";
 }
 
 function renderSidebar() {
@@ -176,9 +179,26 @@ function renderOptions() {
   }).join("");
 }
 
-async function api(path, body) {
+// Every request is JSON (the server refuses anything else: no cross-site form can post here).
+async function post(path, body) {
   const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const answer = await response.json();
+  if (response.status === 200 && !("ok" in answer)) answer.ok = true;
+  return answer;
+}
+
+// A file as JSON: its name and its bytes in base64.
+function encoded(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ name: file.name, data: String(reader.result).split(",")[1] || "" });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function api(path, body) {
+  const answer = await post(path, body);
   notice(answer.ok ? (answer.note || "") : answer.error);
   if (answer.modal) showModal(answer.modal);
   refresh();
@@ -196,9 +216,8 @@ async function runCommand(event) {
     const input = $("options").querySelector(`[name="${CSS.escape(o.name)}"]`);
     if (o.type === "attachment") {
       if (!input.files.length) continue;
-      const form = new FormData();
-      form.append("file", input.files[0]);
-      const uploaded = await (await fetch("/api/upload", { method: "POST", body: form })).json();
+      const uploaded = await post("/api/upload", { files: [await encoded(input.files[0])] });
+      if (!uploaded.ok) { notice(uploaded.error); return; }
       options[o.name] = uploaded.id;
     } else if (input.value !== "") {
       const v = input.value;
@@ -216,9 +235,9 @@ function showModal(modal) {
     const label = `${esc(f.label || f.custom_id)}${f.required ? " *" : ""}`;
     if (f.type === 3) {
       const multiple = f.max_values > 1 ? " multiple" : "";
-      return `<label>${label}<select name="${esc(f.custom_id)}"${multiple}>${f.required ? "" : '<option value=""></option>'}${(f.options || []).map((o) => `<option value="${esc(o.value)}"${o.default ? " selected" : ""}>${esc(o.label)}</option>`).join("")}</select></label>`;
+      return `<label>${label}<select name="${esc(f.custom_id)}"${multiple}>${f.required && !f.placeholder ? "" : `<option value="">${esc(f.placeholder || "")}</option>`}${(f.options || []).map((o) => `<option value="${esc(o.value)}"${o.default ? " selected" : ""}>${esc(o.label)}</option>`).join("")}</select></label>`;
     }
-    const limits = `${f.max_length ? ` maxlength="${f.max_length}"` : ""}${f.required ? " required" : ""}`;
+    const limits = `${f.max_length ? ` maxlength="${f.max_length}"` : ""}${f.required ? " required" : ""}${f.placeholder ? ` placeholder="${esc(f.placeholder)}"` : ""}`;
     return `<label>${label}<textarea name="${esc(f.custom_id)}" rows="2"${limits}>${esc(f.value || "")}</textarea></label>`;
   }).join("");
   $("modal").showModal();
@@ -277,12 +296,8 @@ document.addEventListener("change", (event) => {
 });
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const form = new FormData();
-  form.append("content", $("say").value);
-  for (const file of $("say-file").files) form.append("file", file);
-  form.append("channel_id", channelId);
-  form.append("user_id", userId);
-  const answer = await (await fetch("/api/post", { method: "POST", body: form })).json();
+  const files = await Promise.all([...$("say-file").files].map(encoded));
+  const answer = await post("/api/post", { content: $("say").value, files, channel_id: channelId, user_id: userId });
   notice(answer.ok ? "" : answer.error);
   if (answer.ok) { $("say").value = ""; $("say-file").value = ""; }
   refresh();

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from playground.browser import SLOW, Playground, run_command, sing
+import pytest
+
+from playground.browser import SLOW, Playground, chromium_missing, launch, run_command, sing
 from tests.support.env import FIXTURES
 
 
@@ -38,8 +40,9 @@ def test_settings_is_not_offered_to_a_plain_member(page: Any, playground: Playgr
     page.locator("#member").select_option(bob)
     run_command(page, "settings view")
     notice = page.locator("#notice")
-    expect(notice).to_contain_text("does not offer this command to you")
-    expect(notice).to_contain_text("bob lacks")
+    # In words, as Discord's settings name the permission: never "bob lacks 32".
+    expect(notice).to_contain_text("bob can't use /settings: it needs Manage Server")
+    expect(notice).to_contain_text("Discord doesn't offer it to them")
     expect(page.locator(".message")).to_have_count(0)
     # The owner is offered it and gets the server's settings.
     page.locator("#member").select_option(index=0)
@@ -123,3 +126,55 @@ def test_without_webhooks_the_bot_polls_for_the_song(page: Any) -> None:
     expect(page.locator("#mg-sent")).to_have_text("0")
     page.locator("#mg-webhooks").check()
     expect(page.locator("#mg-webhooks")).to_be_checked()
+
+
+def test_a_first_visit_says_what_to_try_and_forms_show_their_hints(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    welcome = page.locator("#welcome")
+    expect(welcome).to_be_visible()
+    expect(welcome).to_contain_text("/sing in the command bar")
+    expect(welcome).to_contain_text("Rewrite")
+    # The form shows the bot's placeholders, as Discord does inside an empty input.
+    run_command(page, "sing", prompt="warm soul vocal", audio=str(FIXTURES / "tone.wav"))
+    lyrics = page.locator("#modal").get_by_label("Lyrics").first
+    expect(lyrics).to_have_attribute("placeholder", "The words to sing over your instrumental")
+    page.locator("#modal-cancel").click()
+    # Once the channel has something in it, the hint steps aside.
+    page.locator("#say").fill("hello")
+    page.locator("#send").click()
+    expect(page.locator(".message", has_text="hello")).to_have_count(1)
+    expect(welcome).to_be_hidden()
+
+
+def test_emoji_are_drawn_in_colour() -> None:
+    """The bot's 🎤 and ❌ need a colour emoji font (fonts-noto-color-emoji): without one,
+    Chromium draws an empty box in the text colour."""
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    script = """(text) => {
+        const canvas = document.createElement("canvas");
+        canvas.width = canvas.height = 64;
+        const g = canvas.getContext("2d");
+        g.font = "48px sans-serif";
+        g.fillStyle = "#000";
+        g.textBaseline = "top";
+        g.fillText(text, 4, 4);
+        const px = g.getImageData(0, 0, 64, 64).data;
+        let coloured = 0;
+        for (let i = 0; i < px.length; i += 4) {
+            if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) > 60) coloured++;
+        }
+        return coloured;
+    }"""
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            tab = browser.new_page()
+            for emoji in ("🎤", "❌"):
+                assert tab.evaluate(script, emoji) > 50, f"{emoji} is drawn without colour"
+        finally:
+            browser.close()

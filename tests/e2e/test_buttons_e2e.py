@@ -173,11 +173,35 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
         assert f"Rewrite of #{parent} take 2, 0:00.5–0:01.5" in status
 
 
+async def test_a_rewrite_well_into_a_long_song_is_taken(tmp_path: Path) -> None:
+    """A take is as long as the instrumental it was sung over (30 s here), so the first
+    Rewrite anyone would try, 0:10 to 0:20, goes to MusicGPT."""
+    async with world(tmp_path, **LIMITS) as w:
+        before = {t["id"] for t in w.tasks()}
+        song = w.attach("long.mp3", "long30.mp3")
+        ix = await w.dc.invoke_command("sing", {"prompt": "warm soul", "audio": song})
+        assert (await ix.wait_callback()).type == 9
+        await ix.submit_modal({"Lyrics": "la la la"})
+        [parent] = await poll_until(lambda: new_task_ids(w, before), 30, "the song")
+        [result] = (await wait_results_for(w, [parent]))[parent]
+        assert [o["duration"] for o in outputs_of(w, parent)] == [30.0, 30.0]
+        before = {t["id"] for t in w.tasks()}
+        values = {"Start": "0:10", "End": "0:20", "Style": "opera"}
+        answer = await private_answer(
+            await rewrite(w, result, f"song:rewrite:{parent}:1", w.alice.id, values)
+        )
+        assert "past the end" not in answer
+        [child] = await poll_until(lambda: new_task_ids(w, before), 30, "the Rewrite")
+        await wait_results_for(w, [child])
+        sent = w.mg.submits[-1]
+        assert (sent.fields["replace_start_at"], sent.fields["replace_end_at"]) == ("10", "20")
+
+
 async def test_rewrite_out_of_range_is_refused_and_charges_nothing(tmp_path: Path) -> None:
     async with world(tmp_path, **LIMITS) as w:
         parent, result = await delivered_song(w)
         length = outputs_of(w, parent)[0]["duration"]
-        assert length == w.mg.output_seconds
+        assert length == 2.5  # as long as the instrumental, tone.mp3
         before = {t["id"] for t in w.tasks()}
         past = await rewrite(
             w,

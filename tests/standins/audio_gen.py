@@ -14,18 +14,27 @@ SAMPLE_RATE = 8000  # plenty for a test tone, and keeps files small (16 KB a sec
 def sine_wav_bytes(
     *, seconds: float = 2.0, frequency: float = 440.0, sample_rate: int = SAMPLE_RATE
 ) -> bytes:
-    """A mono 16-bit sine tone as WAV bytes; different frequencies give different bytes."""
+    """A mono 16-bit sine tone as WAV bytes; different frequencies give different bytes.
+
+    About a second of whole periods is computed and repeated, so a song-length tone (a
+    stand-in's take of a 4-minute upload) costs no more than a second's."""
     frames = int(seconds * sample_rate)
     amplitude = 0.4 * 32767
-    samples = (
-        int(amplitude * math.sin(2 * math.pi * frequency * i / sample_rate)) for i in range(frames)
+    tile_frames = max(1, round(max(1, round(frequency)) * sample_rate / frequency))
+    tile = struct.pack(
+        f"<{tile_frames}h",
+        *(
+            int(amplitude * math.sin(2 * math.pi * frequency * i / sample_rate))
+            for i in range(tile_frames)
+        ),
     )
+    repeats, rest = divmod(frames, tile_frames)
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(sample_rate)
-        wav.writeframes(struct.pack(f"<{frames}h", *samples))
+        wav.writeframes(tile * repeats + tile[: rest * 2])
     return buffer.getvalue()
 
 

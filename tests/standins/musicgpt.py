@@ -16,9 +16,11 @@ What it does, like MusicGPT (see ../shared/musicgpt/ and bot/core/musicgpt/opena
   Uploaded audio is streamed: only its size and sha256 are kept (and the file itself, on disk,
   with `keep_uploads=True`, and always for an extend, whose takes start with it).
 - Tasks go IN_QUEUE → IN_PROGRESS → COMPLETED (or FAILED) after a delay, then get real WAV
-  outputs served from /files/<name>.
+  outputs served from /files/<name>, each as long as the song asked for: the uploaded audio
+  (measured as it arrives), or the earlier output an `audio_url` names; 2 s when neither
+  tells (a foreign link, a file that isn't audio). `output_seconds=` fixes their length.
 - An extend's takes are its input's first `extend_after` seconds (the upload, or `audio_url`
-  fetched as MusicGPT would; 8 kHz mono) followed by `output_seconds` of a new tone; an
+  fetched as MusicGPT would; 8 kHz mono) followed by a new tone (`output_seconds`, else 2 s); an
   input it can't fetch or decode ends the task FAILED.
 - GET {prefix}/v1/byId answers in the suffixed shape, by task_id or conversion_id.
 - If a webhook_url was given, completion POSTs one JSON per conversion plus one
@@ -96,6 +98,7 @@ SPEC_PATH: Final = (
 )
 DEFAULT_PREFIX: Final = "/api/public"
 HOLD: Final = math.inf  # a task delay meaning "until complete_task()/fail_task() is called"
+DEFAULT_TAKE_SECONDS: Final = 2.0  # a take's length when the input's can't be told
 
 Route = Literal["submit", "sing", "inpaint", "extend", "byId", "files", "any"]
 FaultKind = Literal[
@@ -134,6 +137,7 @@ class UploadRecord:
     size: int
     sha256: str
     saved_path: Path | None = None  # only with keep_uploads=True
+    seconds: float | None = None  # the audio's length, None if it isn't audio the stand-in reads
 
 
 @dataclass(slots=True)
@@ -414,7 +418,7 @@ class MusicGPTStandIn:
         prefix: str = DEFAULT_PREFIX,
         delay: float = 0.2,
         eta: int | Callable[[StandInTask], int] | None = None,
-        output_seconds: float = 2.0,
+        output_seconds: float | None = None,
         credit_estimate: float = 50.0,
         conversion_cost: float = 1.25,
         webhooks_enabled: bool = True,
@@ -719,29 +723,29 @@ class MusicGPTStandIn:
         return fields, upload
 
     async def _receive_file(self, part: aiohttp.BodyPartReader, *, keep: bool) -> UploadRecord:
-        """Hash (and optionally keep) the upload chunk by chunk, never holding it whole."""
+        """Hash and measure the upload chunk by chunk, never holding it whole (it goes to a
+        file, kept with keep_uploads=True or when the task needs it later: an extend)."""
         digest = hashlib.sha256()
         size = 0
-        saved: Path | None = None
-        sink = None
-        if self.keep_uploads or keep:
-            saved = self._uploads_dir / f"{uuid.uuid4().hex}-{_safe_name(part.filename)}"
-            sink = saved.open("wb")
+        kept = self.keep_uploads or keep
+        saved = self._uploads_dir / f"{uuid.uuid4().hex}-{_safe_name(part.filename)}"
         try:
-            while chunk := await part.read_chunk(256 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-                if sink is not None:
+            with saved.open("wb") as sink:
+                while chunk := await part.read_chunk(256 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
                     sink.write(chunk)
+            seconds = await asyncio.to_thread(_audio_seconds, saved)
         finally:
-            if sink is not None:
-                sink.close()
+            if not kept:
+                saved.unlink(missing_ok=True)
         return UploadRecord(
             filename=part.filename,
             content_type=part.headers.get(aiohttp.hdrs.CONTENT_TYPE),
             size=size,
             sha256=digest.hexdigest(),
-            saved_path=saved,
+            saved_path=saved if kept else None,
+            seconds=seconds,
         )
 
     def _create_task(self, kind: TaskKind, record: SubmitRecord) -> StandInTask:
@@ -834,15 +838,16 @@ class MusicGPTStandIn:
             name = f"{conversion_id}.wav"
             (self._files_dir / name).write_bytes(data)
             title = f"Stand-in {task.kind.value} {n}"
-            outputs.append(StandInOutput(conversion_id, name, self.output_seconds, title))
+            seconds = _audio_seconds(self._files_dir / name) or self.take_seconds(task)
+            outputs.append(StandInOutput(conversion_id, name, seconds, title))
         return outputs
 
     def _tones(self, task: StandInTask) -> list[bytes]:
         """The default outputs: a different pitch per output (a semitone apart), so every
-        file's bytes differ."""
+        file's bytes differ; as long as `take_seconds`."""
         return [
             sine_wav_bytes(
-                seconds=self.output_seconds,
+                seconds=self.take_seconds(task),
                 frequency=220.0 * 2 ** (next(self._tone_counter) % 48 / 12),
             )
             for _ in task.conversion_ids
@@ -889,19 +894,33 @@ class MusicGPTStandIn:
     def _write_extensions(self, task: StandInTask, source: Path) -> list[StandInOutput]:
         after = float(task.fields["extend_after"])  # checked at submit
         kept = decode_head(source, after)
+        new_seconds = self.output_seconds or DEFAULT_TAKE_SECONDS
         outputs = []
         for n, conversion_id in enumerate(task.conversion_ids, start=1):
             new_part = sine_wav_bytes(
-                seconds=self.output_seconds,
+                seconds=new_seconds,
                 frequency=220.0 * 2 ** (next(self._tone_counter) % 48 / 12),
             )
             data = join_wav(kept, new_part)
             name = f"{conversion_id}.wav"
             (self._files_dir / name).write_bytes(data)
-            duration = len(kept) / 2 / SAMPLE_RATE + self.output_seconds
+            duration = len(kept) / 2 / SAMPLE_RATE + new_seconds
             title = f"Stand-in extend {n}"
             outputs.append(StandInOutput(conversion_id, name, duration, title))
         return outputs
+
+    def take_seconds(self, task: StandInTask) -> float:
+        """How long the task's takes are: `output_seconds` if set, else as long as the song
+        asked for (the upload, or the earlier output its `audio_url` names), else 2 s."""
+        if self.output_seconds is not None:
+            return self.output_seconds
+        record = next((r for r in self.submits if r.task_id == task.task_id), None)
+        if record is not None and record.upload is not None:
+            return record.upload.seconds or DEFAULT_TAKE_SECONDS
+        url = task.fields.get("audio_url") or ""
+        name = url.removeprefix(f"{self.origin}/files/")
+        earlier = (o for t in self.tasks.values() for o in t.outputs if o.file_name == name)
+        return next((o.duration for o in earlier), DEFAULT_TAKE_SECONDS)
 
     def output_bytes(self, task_id: str | None) -> list[bytes]:
         """The audio of each output of a finished task, in conversion order."""
@@ -1093,6 +1112,17 @@ def join_wav(pcm: bytes, wav_bytes: bytes) -> bytes:
         out.setframerate(SAMPLE_RATE)
         out.writeframes(pcm + frames)
     return buffer.getvalue()
+
+
+def _audio_seconds(path: Path) -> float | None:
+    """The length of the audio at `path` as its container tells it (milliseconds), or None if
+    it isn't audio FFmpeg reads."""
+    try:
+        with av.open(str(path)) as container:
+            duration = container.duration
+    except (av.error.FFmpegError, ValueError, OSError):
+        return None
+    return round(duration / av.time_base, 3) if duration else None
 
 
 def _safe_name(name: str | None) -> str:

@@ -42,7 +42,11 @@ class SongModal(discord.ui.Modal, title="Your song"):
     """An action-row TextInput (classic) next to a Label-wrapped one (2.6+ style)."""
 
     lyrics: discord.ui.TextInput[SongModal] = discord.ui.TextInput(
-        label="Lyrics", style=discord.TextStyle.paragraph, max_length=500, custom_id="lyrics"
+        label="Lyrics",
+        style=discord.TextStyle.paragraph,
+        max_length=500,
+        custom_id="lyrics",
+        placeholder="The words to sing",
     )
     mood: discord.ui.Label[SongModal] = discord.ui.Label(
         text="Mood", component=discord.ui.TextInput(required=False, default="happy")
@@ -490,6 +494,7 @@ async def test_slash_command_modal_submit_file_edit_followup(
     assert cb.type == 9 and cb.modal is not None and cb.modal["title"] == "Your song"
     fields = ix.modal_fields()
     assert (fields[0].custom_id, fields[0].label, fields[0].required) == ("lyrics", "Lyrics", True)
+    assert fields[0].placeholder == "The words to sing"
     assert fields[1].label == "Mood" and fields[1].value == "happy"
     with pytest.raises(ValueError, match="required"):
         await ix.submit_modal({"mood": "sad"})
@@ -621,8 +626,9 @@ async def test_subcommands_permissions_and_option_checks(
         await dc.invoke_command("music play", {"title": "x", "volume": 3})
     with pytest.raises(LookupError, match="not synced"):
         await dc.invoke_command("nope")
-    with pytest.raises(PermissionError):
-        await dc.invoke_command("admin", user_id=dc.user("bob").id)  # alice owns the guild
+    # alice owns the guild; the refusal is in words, as Discord's settings name permissions.
+    with pytest.raises(PermissionError, match=r"^bob can't use /admin: it needs Administrator$"):
+        await dc.invoke_command("admin", user_id=dc.user("bob").id)
     assert (await (await dc.invoke_command("admin")).wait_original()).content == "admin"
 
 

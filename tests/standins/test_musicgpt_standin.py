@@ -587,3 +587,40 @@ def pcm_of(wav_bytes: bytes) -> bytes:
     with wave.open(io.BytesIO(wav_bytes)) as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
         return wav.readframes(wav.getnframes())
+
+
+async def test_takes_are_as_long_as_the_song_asked_for(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    """A take as long as the upload (so a Rewrite past 0:02 of a real song is possible), an
+    inpaint of an earlier take as long as that take, 2 s when the input can't be told."""
+    _, receipt = await post(
+        http, mg, "sing_over_instrumental", form(SING, sine_wav_bytes(seconds=7.5))
+    )
+    upload = mg.submits[0].upload
+    assert upload is not None and upload.seconds == 7.5
+    sung = await mg.wait_task_final(receipt["task_id"])
+    assert [o.duration for o in sung.outputs] == [7.5, 7.5]
+    _, body = await by_id(http, mg, task_id=sung.task_id, conversionType="SING_OVER_INSTRUMENTAL")
+    assert body["conversion"]["conversion_duration_2"] == 7.5
+    for audio in mg.output_bytes(sung.task_id):
+        assert len(audio) == 44 + 7.5 * 8000 * 2  # the file is as long as it says
+
+    take = f"{mg.origin}/files/{sung.outputs[1].file_name}"
+    fields = INPAINT | {"replace_start_at": "3", "replace_end_at": "6", "audio_url": take}
+    _, receipt = await post(http, mg, "inpaint", form(fields, None))
+    rewritten = await mg.wait_task_final(receipt["task_id"])
+    assert [o.duration for o in rewritten.outputs] == [7.5, 7.5]
+
+    _, receipt = await post(http, mg, "sing_over_instrumental", form(SING, b"not audio"))
+    unknown = await mg.wait_task_final(receipt["task_id"])
+    assert mg.submits[-1].upload is not None and mg.submits[-1].upload.seconds is None
+    assert [o.duration for o in unknown.outputs] == [2.0, 2.0]
+
+
+async def test_output_seconds_fixes_the_takes_length(http: aiohttp.ClientSession) -> None:
+    async with MusicGPTStandIn(api_key=KEY, delay=0.05, output_seconds=1.5) as mg:
+        audio = sine_wav_bytes(seconds=4.0)
+        _, receipt = await post(http, mg, "sing_over_instrumental", form(SING, audio))
+        task = await mg.wait_task_final(receipt["task_id"])
+        assert [o.duration for o in task.outputs] == [1.5, 1.5]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .model import ModalField, StoredMessage, modal_fields
+from .model import ModalField, StoredMessage, modal_fields, permission_names
 from .state import World
 
 Resolved = dict[str, dict[str, Any]]
@@ -113,7 +113,8 @@ def _check_visible(
     if guild_id is not None and user_id in world.command_overrides.get((guild_id, name), ()):
         return  # the owner allowed this member the command (an Integrations override)
     if guild_id is not None and needed & ~world.permissions(guild_id, user_id, channel_id):
-        raise PermissionError(f"user {user_id} lacks {needed} for /{name}")
+        who = world.users[user_id].username if user_id in world.users else f"user {user_id}"
+        raise PermissionError(f"{who} can't use /{name}: it needs {permission_names(needed)}")
 
 
 def _convert_options(

@@ -41,6 +41,7 @@ class Perm:
 
     CREATE_INSTANT_INVITE = 1 << 0
     ADMINISTRATOR = 1 << 3
+    MANAGE_GUILD = 1 << 5
     ADD_REACTIONS = 1 << 6
     STREAM = 1 << 9
     VIEW_CHANNEL = 1 << 10
@@ -62,6 +63,45 @@ class Perm:
     # In a thread this replaces SEND_MESSAGES (which the thread's parent needs).
     SEND_MESSAGES_IN_THREADS = 1 << 38
     ALL = (1 << 53) - 1
+
+
+# What Discord's own settings call each permission, for refusals a person reads.
+PERMISSION_NAMES: dict[int, str] = {
+    Perm.CREATE_INSTANT_INVITE: "Create Invite",
+    Perm.ADMINISTRATOR: "Administrator",
+    Perm.MANAGE_GUILD: "Manage Server",
+    Perm.ADD_REACTIONS: "Add Reactions",
+    Perm.STREAM: "Video",
+    Perm.VIEW_CHANNEL: "View Channels",
+    Perm.SEND_MESSAGES: "Send Messages",
+    Perm.MANAGE_MESSAGES: "Manage Messages",
+    Perm.EMBED_LINKS: "Embed Links",
+    Perm.ATTACH_FILES: "Attach Files",
+    Perm.READ_MESSAGE_HISTORY: "Read Message History",
+    Perm.MENTION_EVERYONE: "Mention @everyone, @here and All Roles",
+    Perm.USE_EXTERNAL_EMOJIS: "Use External Emoji",
+    Perm.CONNECT: "Connect",
+    Perm.SPEAK: "Speak",
+    Perm.USE_VAD: "Use Voice Activity",
+    Perm.CHANGE_NICKNAME: "Change Nickname",
+    Perm.USE_APPLICATION_COMMANDS: "Use Application Commands",
+    Perm.MANAGE_THREADS: "Manage Threads",
+    Perm.CREATE_PUBLIC_THREADS: "Create Public Threads",
+    Perm.CREATE_PRIVATE_THREADS: "Create Private Threads",
+    Perm.SEND_MESSAGES_IN_THREADS: "Send Messages in Threads",
+}
+
+
+def permission_names(bits: int) -> str:
+    """Permission bits in words: "Manage Server", "Manage Messages and Attach Files"."""
+    names = [
+        PERMISSION_NAMES.get(1 << n, f"permission bit {n}")
+        for n in range(bits.bit_length())
+        if bits >> n & 1
+    ]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 DEFAULT_EVERYONE_PERMISSIONS = (
@@ -727,6 +767,7 @@ class ModalField:
     options: list[dict[str, Any]] | None = None  # a select's options (label, value, ...)
     min_values: int = 1
     max_values: int = 1
+    placeholder: str | None = None  # the grey hint shown while the input is empty
 
     @property
     def option_values(self) -> list[str]:
@@ -757,6 +798,7 @@ def modal_fields(components: list[dict[str, Any]]) -> list[ModalField]:
                     options=comp.get("options"),
                     min_values=comp.get("min_values", 1),
                     max_values=comp.get("max_values", 1),
+                    placeholder=comp.get("placeholder"),
                 )
             )
 
