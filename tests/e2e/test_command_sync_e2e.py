@@ -4,8 +4,30 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from tests.support.world import world
+
+LANGUAGES = {"es-ES", "es-419", "pt-BR", "de", "fr", "ja"}
+
+
+def assert_localised(synced: list[dict[str, Any]]) -> None:
+    """Discord shows descriptions, choices and menus in the member's language (bot/locale);
+    command and option names are the same in every language."""
+    [sing] = [c for c in synced if c["name"] == "sing"]
+    described = sing["description_localizations"]
+    assert set(described) == LANGUAGES
+    assert described["es-ES"] == described["es-419"]
+    assert described["es-ES"].startswith("Canto tu letra")
+    assert described["ja"] != sing["description"]
+    assert not sing["name_localizations"]
+    for option in sing["options"]:
+        assert set(option["description_localizations"]) == LANGUAGES
+        assert not option.get("name_localizations")
+    [gender] = [o for o in sing["options"] if o["name"] == "gender"]
+    assert gender["choices"][0]["name_localizations"]["pt-BR"] == "masculina"
+    [menu] = [c for c in synced if c["name"] == "Sing over this"]
+    assert menu["name_localizations"]["fr"] == "Chanter dessus"
 
 
 async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
@@ -26,6 +48,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
         assert sorted(c["name"] for c in synced) == names
         [settings] = [c for c in synced if c["name"] == "settings"]
         assert settings["default_member_permissions"] == "32"  # kept by a global sync too
+        assert_localised(synced)
         global_puts = lambda: w.dc.find_requests(  # noqa: E731
             method="PUT", path=f"/applications/{w.dc.app_id}/commands"
         )
