@@ -23,7 +23,7 @@ import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,8 @@ async def command_messages(tree: app_commands.CommandTree[Any]) -> dict[str, lis
     return recorder.seen
 
 
-async def _registered_tree_messages(extensions: Iterable[str]) -> dict[str, list[str]]:
+@contextlib.asynccontextmanager
+async def command_tree(extensions: Iterable[str]) -> AsyncIterator[app_commands.CommandTree[Any]]:
     """The commands as `setup_hook` registers them, without Discord: every cog of the
     extensions whose constructor and `cog_load` need only the bot (the others, which want
     the services a real start builds, define no commands)."""
@@ -163,10 +164,16 @@ async def _registered_tree_messages(extensions: Iterable[str]) -> dict[str, list
                     await asyncio.wait_for(bot.add_cog(cog_class(bot)), 5)
                 except Exception as error:  # a service cog (it wants a real start): no commands
                     log.debug("skipped %s (%r)", cog_class.__name__, error)
-        return await command_messages(bot.tree)
+        yield bot.tree
     finally:
         with contextlib.suppress(Exception):
             await bot.close()
+
+
+async def registered_messages(extensions: Iterable[str]) -> dict[str, list[str]]:
+    """Every translated text of the registered commands, with where it goes."""
+    async with command_tree(extensions) as tree:
+        return await command_messages(tree)
 
 
 def add_to_template(pot: Path, messages: dict[str, list[str]]) -> int:
@@ -191,7 +198,7 @@ def main(argv: list[str]) -> int:
         return 2
     from bot.discord.bot import EXTENSIONS
 
-    messages = asyncio.run(_registered_tree_messages(EXTENSIONS))
+    messages = asyncio.run(registered_messages(EXTENSIONS))
     added = add_to_template(Path(argv[0]), messages)
     print(f"{len(messages)} command texts ({added} new to the template) in {argv[0]}")
     return 0

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from bot.discord.bot import EXTENSIONS
+from bot.discord.translator import command_tree
 from tests.support.world import world
 
 LANGUAGES = {"es-ES", "es-419", "pt-BR", "de", "fr", "ja"}
@@ -65,3 +69,26 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
         await w.bot.stop()
         await w.start_bot()
         await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a second global sync")
+
+
+async def test_new_translations_sync_even_when_the_commands_are_the_same(tmp_path: Path) -> None:
+    """A bot last synced without these translations (its stored hash covers only the
+    English) syncs once more on its next start, so Discord gets the localisations."""
+    async with command_tree(EXTENSIONS) as tree:
+        english_only = sorted(
+            (command.to_dict(tree) for command in tree.get_commands()), key=lambda c: c["name"]
+        )
+    digest = hashlib.sha256(json.dumps(english_only, sort_keys=True).encode()).hexdigest()
+    async with world(tmp_path, DEV_GUILD_ID="") as w:
+        await w.dc.wait_commands_synced(None)
+        global_puts = lambda: w.dc.find_requests(  # noqa: E731
+            method="PUT", path=f"/applications/{w.dc.app_id}/commands"
+        )
+        with sqlite3.connect(w.database) as db:
+            db.execute(
+                "UPDATE bot_values SET value = ? WHERE key = 'global_commands_hash'", (digest,)
+            )
+        await w.bot.stop()
+        await w.start_bot()
+        await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a sync with translations")
+        assert_localised(w.dc.commands(None))

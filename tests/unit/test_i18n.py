@@ -22,8 +22,8 @@ from bot.discord.translator import (
     DESCRIPTION_LIMIT,
     MENU_NAME_LIMIT,
     CatalogTranslator,
-    _registered_tree_messages,
     command_messages,
+    registered_messages,
 )
 from tests.unit.registered import registered_tree
 
@@ -53,7 +53,7 @@ def test_every_catalog_holds_every_message_safely(code: str) -> None:
 
 async def test_the_template_holds_every_command_text() -> None:
     """A changed description that nobody ran `make messages` for fails here."""
-    messages = await _registered_tree_messages(EXTENSIONS)
+    messages = await registered_messages(EXTENSIONS)
     assert set(MENUS) <= set(messages)
     assert SING in messages
     assert "male" in messages and "always" in messages  # choice names
