@@ -54,11 +54,11 @@ LOCALE_DIR := bot/locale
 POT := $(LOCALE_DIR)/bot.pot
 KEYWORDS := -k _ -k N_ -k gettext:2 -k ngettext:2,3 -k locale_str
 
-messages: $(DEV_STAMP)  ## after changing texts or a .po: update bot/locale/bot.pot and every .po, then check them
+messages: $(RUN_STAMP)  ## after changing texts or a .po: update bot/locale/bot.pot and every .po, then check them
 	$(BIN)/pybabel -q extract --no-default-keywords $(KEYWORDS) --mapping-file babel.cfg \
 		--sort-by-file --no-location --width 100 --project singing-bot --version 1 \
-		--output-file $(POT) bot cogs
-	$(BIN)/python -m bot.discord.translator $(POT)
+		--output-file $(POT).extracted bot cogs
+	$(BIN)/python -m bot.discord.translator $(POT).extracted $(POT)
 	$(BIN)/pybabel -q update --domain bot --input-file $(POT) --output-dir $(LOCALE_DIR) \
 		--width 100 --previous --ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/python -m bot.core.i18n.check

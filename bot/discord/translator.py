@@ -12,8 +12,9 @@ This one answers from the gettext catalogs (`bot.core.i18n`; the msgid is the En
 - a translation over Discord's limit (100 characters, 32 for a menu's name) is left out
   with a warning, since one would make Discord refuse the whole sync.
 
-`python -m bot.discord.translator bot/locale/bot.pot` (a step of `make messages`) adds
-every command text to the template, as the registered commands have them.
+`python -m bot.discord.translator EXTRACTED.pot bot/locale/bot.pot` (a step of
+`make messages`) adds every command text, as the registered commands have them, to what
+`pybabel extract` found, and writes the template.
 """
 
 from __future__ import annotations
@@ -176,31 +177,42 @@ async def registered_messages(extensions: Iterable[str]) -> dict[str, list[str]]
         return await command_messages(tree)
 
 
-def add_to_template(pot: Path, messages: dict[str, list[str]]) -> int:
-    """Add the command texts to the .pot `pybabel extract` wrote; how many it added."""
+def _entries(catalog: Any) -> list[tuple[Any, ...]]:
+    return [(m.id, tuple(m.auto_comments), tuple(sorted(m.flags))) for m in catalog if m.id]
+
+
+def write_template(extracted: Path, pot: Path, messages: dict[str, list[str]]) -> int:
+    """The template: what `pybabel extract` found (in `extracted`, which is removed) and the
+    command texts. `pot` is left alone when its messages are already these (no new date to
+    commit); how many messages it has."""
     from babel.messages.pofile import read_po, write_po
 
-    with pot.open("rb") as file:
+    with extracted.open("rb") as file:
         catalog = read_po(file)
-    added = 0
+    extracted.unlink()
     for message, places in messages.items():
-        if message not in catalog:
-            added += 1
         catalog.add(message, auto_comments=places)
+    if pot.exists():
+        with pot.open("rb") as file:
+            if _entries(read_po(file)) == _entries(catalog):
+                return len(_entries(catalog))
     with pot.open("wb") as file:
-        write_po(file, catalog, width=100, omit_header=False, include_lineno=False)
-    return added
+        write_po(file, catalog, width=100, include_lineno=False)
+    return len(_entries(catalog))
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m bot.discord.translator bot/locale/bot.pot", file=sys.stderr)
+    if len(argv) != 2:
+        print(
+            "usage: python -m bot.discord.translator EXTRACTED.pot bot/locale/bot.pot",
+            file=sys.stderr,
+        )
         return 2
     from bot.discord.bot import EXTENSIONS
 
     messages = asyncio.run(registered_messages(EXTENSIONS))
-    added = add_to_template(Path(argv[0]), messages)
-    print(f"{len(messages)} command texts ({added} new to the template) in {argv[0]}")
+    total = write_template(Path(argv[0]), Path(argv[1]), messages)
+    print(f"{total} messages ({len(messages)} of them command texts) in {argv[1]}")
     return 0
 
 
