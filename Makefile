@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test test-browser lint fuzz bench waveform-demo playground playground-screenshot clean
+.PHONY: run test test-browser lint fuzz bench waveform-demo playground playground-screenshot messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,21 @@ bench: $(DEV_STAMP)  ## the figures in docs/benchmarks.md
 
 waveform-demo: $(RUN_STAMP)  ## redraw docs/waveform.png (the picture in docs/commands.md) from a test tone
 	$(BIN)/python -m bot.core.media.waveform --demo docs/waveform.png
+
+# Catalogs (docs/languages.md): gettext(locale, "…") and ngettext(locale, "…", "…", n) say the
+# language argument first, hence the keywords; locale_str and N_ mark texts said later.
+LOCALE_DIR := bot/locale
+POT := $(LOCALE_DIR)/bot.pot
+KEYWORDS := -k _ -k N_ -k gettext:2 -k ngettext:2,3 -k locale_str
+
+messages: $(RUN_STAMP)  ## after changing texts or a .po: update bot/locale/bot.pot and every .po, then check them
+	$(BIN)/pybabel -q extract --no-default-keywords $(KEYWORDS) --mapping-file babel.cfg \
+		--sort-by-file --no-location --width 100 --project singing-bot --version 1 \
+		--output-file $(POT).extracted bot cogs
+	$(BIN)/python -m bot.discord.translator $(POT).extracted $(POT)
+	$(BIN)/pybabel -q update --domain bot --input-file $(POT) --output-dir $(LOCALE_DIR) \
+		--width 100 --previous --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/python -m bot.core.i18n.check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

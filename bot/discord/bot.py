@@ -23,6 +23,7 @@ from bot.core.startup import Backoff, describe, port_problem
 from bot.core.store import Store
 from bot.core.tracker import Tracker
 from bot.discord import connection as discord_link
+from bot.discord.translator import CatalogTranslator
 from bot.discord.tree import SingingTree, send_ephemeral
 from bot.discord.ui.buttons import DYNAMIC_ITEMS, ButtonActions
 from bot.discord.ui.modals import stale_modal_message
@@ -128,6 +129,7 @@ class SingingBot(commands.Bot):
         # Buttons are data: their custom_id says what to do, so clicks on messages posted
         # before this start (months ago, or before a SIGKILL) work with nothing in memory.
         self.add_dynamic_items(*DYNAMIC_ITEMS)
+        await self.tree.set_translator(CatalogTranslator())  # command texts in 5 languages
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands_patiently()
@@ -209,9 +211,16 @@ class SingingBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to guild %s", len(synced), guild.id)
             return
-        # Global sync is slow to propagate and rate limited: only when the commands changed.
+        # Global sync is slow to propagate and rate limited: only when the commands changed,
+        # translations included (`to_dict` leaves them out: a new .po must sync too).
+        translator = self.tree.translator
         payload = sorted(
-            (command.to_dict(self.tree) for command in self.tree.get_commands()),
+            [
+                await command.get_translated_payload(self.tree, translator)
+                if translator
+                else command.to_dict(self.tree)
+                for command in self.tree.get_commands()
+            ],
             key=lambda c: c["name"],
         )
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

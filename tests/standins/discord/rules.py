@@ -16,6 +16,12 @@ from .model import DiscordHTTPError, form_error, new_snowflake
 MAX_CONTENT = 2000
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$", re.UNICODE)
 _MAX_COMMANDS = {1: 100, 2: 15, 3: 15}
+# The keys Discord takes in `name_localizations` and `description_localizations`.
+DISCORD_LOCALES = frozenset(
+    {"id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl"}
+    | {"no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi"}
+    | {"th", "zh-CN", "ja", "zh-TW", "ko"}
+)
 # Interaction type -> callback types Discord accepts for it.
 CALLBACK_TYPES = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 
@@ -320,8 +326,31 @@ def _valid_name(name: Any) -> bool:
     return isinstance(name, str) and bool(_COMMAND_NAME.match(name)) and name == name.lower()
 
 
+def _localizations(path: str, value: Any, hi: int, *, names: bool = False) -> None:
+    """A `*_localizations` map: Discord's locales only, each text 1-`hi` long (and a valid
+    name where it localises a slash command's or an option's name)."""
+    if value is None:
+        return
+    _require(isinstance(value, dict), path, "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
+    for locale, text in value.items():
+        _require(
+            locale in DISCORD_LOCALES,
+            f"{path}.{locale}",
+            "BASE_TYPE_CHOICES",
+            f"Value must be one of {tuple(sorted(DISCORD_LOCALES))}.",
+        )
+        _length(f"{path}.{locale}", text, 1, hi)
+        if names:
+            invalid = ("APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+            _require(_valid_name(text), f"{path}.{locale}", *invalid)
+
+
 def _validate_command(cmd: dict[str, Any], ctype: int, where: str) -> None:
     _length(f"{where}.name", cmd.get("name"), 1, 32)
+    _localizations(
+        f"{where}.name_localizations", cmd.get("name_localizations"), 32, names=ctype == 1
+    )
+    _localizations(f"{where}.description_localizations", cmd.get("description_localizations"), 100)
     description = cmd.get("description") or ""
     if ctype != 1:
         _require(
@@ -359,6 +388,15 @@ def _validate_options(options: list[dict[str, Any]], where: str, depth: int) -> 
         _require(name not in names, f"{path}.name", *unique)
         names.add(str(name))
         _length(f"{path}.description", opt.get("description") or "", 1, 100)
+        _localizations(f"{path}.name_localizations", opt.get("name_localizations"), 32, names=True)
+        _localizations(
+            f"{path}.description_localizations", opt.get("description_localizations"), 100
+        )
+        for c, choice in enumerate(opt.get("choices") or []):
+            _length(f"{path}.choices.{c}.name", choice.get("name"), 1, 100)
+            _localizations(
+                f"{path}.choices.{c}.name_localizations", choice.get("name_localizations"), 100
+            )
         choices = list(range(1, 12))
         _require(
             otype in choices,
