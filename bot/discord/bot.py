@@ -147,12 +147,11 @@ class SingingBot(commands.Bot):
         try:
             await self.http_server.start()
         except OSError as error:
-            if self.settings.uses_webhooks:
-                raise port_problem(
-                    self.settings.webhook_host, self.settings.webhook_port, error
-                ) from None
-            # Without PUBLIC_BASE_URL the receiver only serves /healthz: not worth dying for.
-            log.warning("webhook receiver not started (%s); polling only", error.strerror)
+            # Fatal when polling too: the port also serves /livez, /readyz and /metrics.
+            settings = self.settings
+            raise port_problem(
+                settings.webhook_host, settings.webhook_port, error, webhooks=settings.uses_webhooks
+            ) from None
 
     async def sign_in(self) -> bool:
         """Log in (which runs `setup_hook`), waiting out Discord being unreachable; False

@@ -98,14 +98,20 @@ async def test_a_refused_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert w.dc.token not in w.bot.log_text()
 
 
-async def test_a_taken_webhook_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("webhooks", [True, False], ids=["webhooks", "polling"])
+async def test_a_taken_webhook_port_is_one_line_and_exit_2(tmp_path: Path, webhooks: bool) -> None:
+    """In every mode: when polling the port still serves /livez, /readyz and /metrics."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         async with world(tmp_path, start=False, log_level="INFO") as w:
             w.env["WEBHOOK_PORT"] = str(port)
-            w.env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+            w.env["WEBHOOK_HOST"] = "127.0.0.1"
+            if webhooks:
+                w.env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+            else:
+                w.env.pop("PUBLIC_BASE_URL", None)
             assert await exit_code(w) == 2, w.bot.log_text()
             assert_one_line_each(w)
             [failure] = failure_lines(w)
