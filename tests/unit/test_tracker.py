@@ -701,7 +701,7 @@ def test_musicgpt_is_failing_after_three_failures_in_a_row_or_five_minutes_of_th
         (
             KeyCheck(None, None, "could not connect (ClientConnectorError)"),
             None,
-            "couldn't check MUSICGPT_API_KEY: no answer from MusicGPT",
+            "MusicGPT isn't answering (could not connect (ClientConnectorError)): until it does",
         ),
         (KeyCheck(True, 404, "HTTP 404"), True, None),
     ],
