@@ -67,8 +67,8 @@ class Settings:
     log_level: str = "INFO"
     # Whether result posts show what the song cost in MusicGPT credits, to the whole channel.
     show_cost: bool = False
-    # The bearer token GET /metrics asks for; None: /metrics is open when the port is only
-    # for polling, and off when webhooks make the port public (bot/http.py).
+    # The bearer token GET /metrics asks for; None: /metrics answers only on a loopback bind
+    # without webhooks, and 403 where other machines can reach the port (bot/http.py).
     metrics_token: str | None = field(default=None, repr=False)
 
     @property
