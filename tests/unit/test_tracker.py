@@ -389,7 +389,7 @@ async def test_gives_up_after_the_limit_and_refunds(make_harness, store, musicgp
     await h.tracker.start()
     task = await h.submit(sing())
     failed = await h.until(task.id, TaskStatus.FAILED, step=5.0)
-    assert "within 1 minutes" in (failed.error or "") and failed.quota_refunded
+    assert "within 1 minute of" in (failed.error or "") and failed.quota_refunded
     assert len(musicgpt.polls) >= 2
     # Polls backed off: far fewer than one per 5-second step over the minute.
     assert len(musicgpt.polls) <= 12
