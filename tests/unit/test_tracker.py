@@ -703,6 +703,16 @@ def test_musicgpt_is_failing_after_three_failures_in_a_row_or_five_minutes_of_th
             None,
             "MusicGPT isn't answering (could not connect (ClientConnectorError)): until it does",
         ),
+        (
+            KeyCheck(None, 503, "HTTP 503"),
+            None,
+            "MusicGPT isn't answering (HTTP 503): until it does, songs asked for fail with",
+        ),
+        (
+            KeyCheck(None, 429, "HTTP 429"),
+            None,
+            "couldn't check MUSICGPT_API_KEY: MusicGPT is busy (HTTP 429); songs wait in the queue",
+        ),
         (KeyCheck(True, 404, "HTTP 404"), True, None),
     ],
 )
@@ -719,6 +729,13 @@ async def test_the_key_is_checked_once_at_start(
         assert warnings == []
     else:
         assert len(warnings) == 1 and warnings[0].startswith(line)
+    # What the "ready" line adds: only for a MusicGPT that gave no useful answer.
+    silent = verdict.accepted is None and verdict.status != 429
+    assert (
+        (h.tracker.musicgpt_silent == verdict.reason)
+        if silent
+        else h.tracker.musicgpt_silent is None
+    )
 
 
 async def _submitting(harness: Harness, musicgpt: FakeMusicGPT) -> Task:

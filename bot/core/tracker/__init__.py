@@ -159,6 +159,11 @@ class Tracker:
             log.warning(
                 "MUSICGPT_API_KEY was refused by MusicGPT (%s): check the key", verdict.reason
             )
+        elif verdict.status == 429:  # busy is an answer: submits wait at the head of the queue
+            log.warning(
+                "couldn't check MUSICGPT_API_KEY: MusicGPT is busy (HTTP 429); songs wait in "
+                "the queue until it takes them"
+            )
         elif verdict.accepted is None:
             self.musicgpt_silent = verdict.reason
             log.warning("%s; MUSICGPT_API_KEY not checked", musicgpt_silent_text(verdict.reason))
