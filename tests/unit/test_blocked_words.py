@@ -183,3 +183,17 @@ def test_whole_words_in_another_script_are_still_read_as_they_are() -> None:
     assert find_blocked(["door"], "\u0564\u0585\u0585\u0580") is None  # all Armenian
     assert find_blocked(["ok"], "\u043e\u043a") is None  # Russian "ок"
     assert find_blocked(["dar"], "\u0434\u0430\u0440") is None  # Russian "дар"
+
+
+def test_every_variation_selector_and_format_character_is_invisible() -> None:
+    import sys
+    import unicodedata
+
+    invisible = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) == "Cf"
+        or "VARIATION SELECTOR" in unicodedata.name(chr(c), "")
+    ]
+    assert len(invisible) > 400
+    assert normalise("x".join(invisible)) == "x" * (len(invisible) - 1)

@@ -14,9 +14,10 @@ spelling and the member's only have to mean the same letters:
 3. casefold: case-insensitive for every script ("STRASSE" matches "straße").
 4. Combining marks still left after composition on a Latin, Greek or Cyrillic letter (or on
    a digit or punctuation) are removed: they are overlays and decorations ("b̶a̶d̶", a
-   strike-through, a stack of accents), not a letter of any word there, since every accented
-   letter those languages write composes into one character in step 2. In scripts whose
-   spelling needs its marks (Devanagari, Arabic, Hebrew, Thai, ...) they stay.
+   strike-through, a stack of accents), not a letter of any word there: the accented letters
+   those languages write compose into one character in step 2 (the rare one that doesn't,
+   like Yoruba's ẹ́, loses its extra mark on both sides alike). In scripts whose spelling needs
+   its marks (Devanagari, Arabic, Hebrew, Thai, ...) they stay.
 
 A second reading of the text catches look-alikes without touching honest text: in a word that
 has at least one Latin letter, digits and @/$ become the letters they stand for ("h3ll0",
