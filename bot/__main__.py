@@ -45,7 +45,7 @@ async def run(settings: Settings) -> None:
     from bot.core.store import Store
     from bot.core.tracker import Tracker
     from bot.discord.bot import SingingBot, point_discord_at
-    from bot.http import Health, HttpServer, MetricsAccess, webhook_base_url
+    from bot.http import Health, HttpServer, MetricsAccess, metrics_public, webhook_base_url
 
     point_discord_at(settings)
     if settings.metrics_token:
@@ -139,7 +139,10 @@ async def run(settings: Settings) -> None:
             host=settings.webhook_host,
             port=settings.webhook_port,
             metrics=metrics,
-            metrics_access=MetricsAccess(settings.metrics_token, public=settings.uses_webhooks),
+            metrics_access=MetricsAccess(
+                settings.metrics_token,
+                public=metrics_public(settings.webhook_host, webhooks=settings.uses_webhooks),
+            ),
         )
         bot = SingingBot(
             settings=settings,

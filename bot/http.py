@@ -22,10 +22,12 @@ once, more are closed as they come.
 
 /metrics (Prometheus' text format, bot/core/metrics.py) says how much the bot is used and how
 MusicGPT and Discord behave: nobody's business on the internet. So with METRICS_TOKEN set it
-asks for `Authorization: Bearer <token>`, from anywhere; without one it is open only while
-the port is not public (no PUBLIC_BASE_URL: it listens on 127.0.0.1 unless WEBHOOK_HOST says
-otherwise), and answers 403 once webhooks make it public. Not by the peer's address: behind
-a reverse proxy on the same machine every request comes from 127.0.0.1.
+asks for `Authorization: Bearer <token>`, from anywhere; without one it answers only while
+nothing outside this machine can reach it: the server bound to a loopback address
+(127.0.0.1, ::1, localhost) and no PUBLIC_BASE_URL (whose proxy or tunnel would carry
+/metrics out too). Bound to 0.0.0.0 (compose's default), a LAN address or a name, it answers
+403. Not by the peer's address: behind a reverse proxy or Docker's port forwarding every
+request comes from a local address.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -145,6 +148,22 @@ class BoundedConnection(asyncio.Protocol):
         if self._transport is not None and not self._transport.is_closing():
             log.debug("closed a connection that sent no complete request in %g s", HEAD_SECONDS)
             self._transport.close()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on `host` keeps the port on this machine (127.0.0.0/8, ::1,
+    "localhost"); 0.0.0.0, "::", another address or any other name does not."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def metrics_public(host: str, *, webhooks: bool) -> bool:
+    """Whether /metrics could be reached from outside this machine (see the module's text)."""
+    return webhooks or not is_loopback(host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +293,11 @@ class HttpServer:
         if not access.allows(request.headers.get("Authorization")):
             if access.token is None:
                 return web.json_response(
-                    {"ok": False, "error": "set METRICS_TOKEN to serve /metrics on a public port"},
+                    {
+                        "ok": False,
+                        "error": "set METRICS_TOKEN to serve /metrics on a port other machines "
+                        "can reach",
+                    },
                     status=403,
                 )
             return web.json_response(

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.core.models import QuotaLimits, QuotaUsage
 from bot.core.servers.guild_settings import EffectiveLimits, Source
+from bot.core.wording import count, noun
 from bot.discord.bot import SingingBot
 from cogs._common import role_ids_of
 
@@ -18,8 +19,9 @@ def quota_lines(usage: QuotaUsage, limits: QuotaLimits, reset: str) -> list[str]
     """The answer to /quota (and the end of /help): songs left today, and in progress."""
     left = max(0, limits.daily - usage.used_today)
     return [
-        f"You have **{left} of {limits.daily}** songs left today; the quota {reset}.",
-        f"In progress: {usage.active} of the {limits.active} songs you can have at a time.",
+        f"You have **{left} of {limits.daily}** {noun(limits.daily, 'song')} left today; "
+        f"the quota {reset}.",
+        f"In progress: {usage.active} of the {count(limits.active, 'song')} you can have at once.",
     ]
 
 

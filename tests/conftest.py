@@ -1,7 +1,9 @@
 """Fixtures shared by the whole suite.
 
 End-to-end tests (tests/e2e, marked `e2e` by tests/e2e/conftest.py) run the real bot and take
-most of the suite's two minutes; `pytest -m "not e2e"` runs the rest in seconds.
+most of the suite's two minutes; the browser tests (tests/browser, marked `browser` and `e2e`
+by tests/browser/conftest.py) drive it from headless Chromium. `pytest -m "not e2e"` runs the
+rest, leaving both out.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Settings, read from the environment once at start-up.
 
 `load_settings` never reads `.env` itself (that is `__main__`'s job), so tests can pass a plain
-dict. A bad value raises `ConfigError` naming the setting and what is wrong, never the value:
-some settings are secrets.
+dict. Bad settings raise one `ConfigError` naming every one of them and what is wrong (all the
+missing ones together first), never a value: some settings are secrets. An owner fixes them
+all in one go, not one per start.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ class Settings:
     log_level: str = "INFO"
     # Whether result posts show what the song cost in MusicGPT credits, to the whole channel.
     show_cost: bool = False
-    # The bearer token GET /metrics asks for; None: /metrics is open when the port is only
-    # for polling, and off when webhooks make the port public (bot/http.py).
+    # The bearer token GET /metrics asks for; None: /metrics answers only on a loopback bind
+    # without webhooks, and 403 where other machines can reach the port (bot/http.py).
     metrics_token: str | None = field(default=None, repr=False)
 
     @property
@@ -93,16 +94,38 @@ class Settings:
         return self.public_base_url is not None
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is required but not set (see .env.example)")
-    return value
+REQUIRED = ("DISCORD_TOKEN", "MUSICGPT_API_KEY")
+
+
+def _missing(env: Mapping[str, str]) -> str | None:
+    """One sentence naming every required setting that isn't set, or None."""
+    names = [name for name in REQUIRED if not env.get(name, "").strip()]
+    if not names:
+        return None
+    if len(names) == 1:
+        return f"{names[0]} is required but not set (see .env.example)"
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+    return f"{listed} are required but not set (see .env.example)"
 
 
 def _optional(env: Mapping[str, str], name: str, parse: Callable[[str, str], T], default: T) -> T:
     raw = env.get(name, "").strip()
     return parse(name, raw) if raw else default
+
+
+class _Problems:
+    """What is wrong with the settings, collected so one line can name all of it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.found: list[str] = []
+
+    def optional(self, name: str, parse: Callable[[str, str], T], default: T) -> T:
+        try:
+            return _optional(self.env, name, parse, default)
+        except ConfigError as error:
+            self.found.append(str(error))
+            return default
 
 
 def _int_at_least(minimum: int) -> Callable[[str, str], int]:
@@ -173,52 +196,57 @@ def _default_webhook_host(env: Mapping[str, str], polling_only: str) -> str:
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
-    """Build Settings from an environment mapping, or raise ConfigError for the first problem."""
+    """Build Settings from an environment mapping, or raise one ConfigError naming every
+    problem ("DISCORD_TOKEN and MUSICGPT_API_KEY are required but not set ...; WEBHOOK_PORT
+    must be ...")."""
     defaults = Settings(discord_token="-", musicgpt_api_key="-")  # noqa: S106 - placeholders
-    return Settings(
-        discord_token=_required(env, "DISCORD_TOKEN"),
-        musicgpt_api_key=_required(env, "MUSICGPT_API_KEY"),
-        musicgpt_api_base=_optional(
-            env, "MUSICGPT_API_BASE", _url("http", "https"), defaults.musicgpt_api_base
+    problems = _Problems(env)
+    optional = problems.optional
+    settings = Settings(
+        discord_token=env.get("DISCORD_TOKEN", "").strip(),
+        musicgpt_api_key=env.get("MUSICGPT_API_KEY", "").strip(),
+        musicgpt_api_base=optional(
+            "MUSICGPT_API_BASE", _url("http", "https"), defaults.musicgpt_api_base
         ),
-        discord_api_base=_optional(
-            env, "DISCORD_API_BASE", _url("http", "https"), defaults.discord_api_base
+        discord_api_base=optional(
+            "DISCORD_API_BASE", _url("http", "https"), defaults.discord_api_base
         ),
-        discord_gateway_url=_optional(
-            env, "DISCORD_GATEWAY_URL", _url("ws", "wss"), defaults.discord_gateway_url
+        discord_gateway_url=optional(
+            "DISCORD_GATEWAY_URL", _url("ws", "wss"), defaults.discord_gateway_url
         ),
-        dev_guild_id=_optional(env, "DEV_GUILD_ID", _int_at_least(1), None),
-        database_path=Path(_optional(env, "DATABASE_PATH", _text, str(defaults.database_path))),
-        public_base_url=_optional(env, "PUBLIC_BASE_URL", _url("http", "https"), None),
-        webhook_host=_optional(
-            env, "WEBHOOK_HOST", _text, _default_webhook_host(env, defaults.webhook_host)
+        dev_guild_id=optional("DEV_GUILD_ID", _int_at_least(1), None),
+        database_path=Path(optional("DATABASE_PATH", _text, str(defaults.database_path))),
+        public_base_url=optional("PUBLIC_BASE_URL", _url("http", "https"), None),
+        webhook_host=optional(
+            "WEBHOOK_HOST", _text, _default_webhook_host(env, defaults.webhook_host)
         ),
-        webhook_port=_optional(env, "WEBHOOK_PORT", _port, defaults.webhook_port),
-        user_daily_quota=_optional(
-            env, "USER_DAILY_QUOTA", _int_at_least(1), defaults.user_daily_quota
+        webhook_port=optional("WEBHOOK_PORT", _port, defaults.webhook_port),
+        user_daily_quota=optional("USER_DAILY_QUOTA", _int_at_least(1), defaults.user_daily_quota),
+        user_max_active=optional("USER_MAX_ACTIVE", _int_at_least(1), defaults.user_max_active),
+        musicgpt_max_parallel=optional(
+            "MUSICGPT_MAX_PARALLEL", _int_at_least(1), defaults.musicgpt_max_parallel
         ),
-        user_max_active=_optional(
-            env, "USER_MAX_ACTIVE", _int_at_least(1), defaults.user_max_active
+        musicgpt_polls_per_minute=optional(
+            "MUSICGPT_POLLS_PER_MINUTE", _int_at_least(1), defaults.musicgpt_polls_per_minute
         ),
-        musicgpt_max_parallel=_optional(
-            env, "MUSICGPT_MAX_PARALLEL", _int_at_least(1), defaults.musicgpt_max_parallel
+        max_audio_mb=optional("MAX_AUDIO_MB", _int_at_least(1), defaults.max_audio_mb),
+        audio_spool_mb=optional("AUDIO_SPOOL_MB", _int_at_least(1), defaults.audio_spool_mb),
+        input_retention_days=optional(
+            "INPUT_RETENTION_DAYS", _int_at_least(0), defaults.input_retention_days
         ),
-        musicgpt_polls_per_minute=_optional(
-            env, "MUSICGPT_POLLS_PER_MINUTE", _int_at_least(1), defaults.musicgpt_polls_per_minute
+        input_store_mb=optional("INPUT_STORE_MB", _int_at_least(0), defaults.input_store_mb),
+        poll_give_up_minutes=optional(
+            "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
         ),
-        max_audio_mb=_optional(env, "MAX_AUDIO_MB", _int_at_least(1), defaults.max_audio_mb),
-        audio_spool_mb=_optional(env, "AUDIO_SPOOL_MB", _int_at_least(1), defaults.audio_spool_mb),
-        input_retention_days=_optional(
-            env, "INPUT_RETENTION_DAYS", _int_at_least(0), defaults.input_retention_days
+        shutdown_grace_seconds=optional(
+            "SHUTDOWN_GRACE_SECONDS", _int_at_least(0), defaults.shutdown_grace_seconds
         ),
-        input_store_mb=_optional(env, "INPUT_STORE_MB", _int_at_least(0), defaults.input_store_mb),
-        poll_give_up_minutes=_optional(
-            env, "POLL_GIVE_UP_MINUTES", _int_at_least(1), defaults.poll_give_up_minutes
-        ),
-        shutdown_grace_seconds=_optional(
-            env, "SHUTDOWN_GRACE_SECONDS", _int_at_least(0), defaults.shutdown_grace_seconds
-        ),
-        log_level=_optional(env, "LOG_LEVEL", _log_level, defaults.log_level),
-        show_cost=_optional(env, "SHOW_COST", _flag, defaults.show_cost),
-        metrics_token=_optional(env, "METRICS_TOKEN", _token, None),
+        log_level=optional("LOG_LEVEL", _log_level, defaults.log_level),
+        show_cost=optional("SHOW_COST", _flag, defaults.show_cost),
+        metrics_token=optional("METRICS_TOKEN", _token, None),
     )
+    if missing := _missing(env):
+        problems.found.insert(0, missing)
+    if problems.found:
+        raise ConfigError("; ".join(problems.found))
+    return settings

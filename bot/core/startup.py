@@ -121,13 +121,17 @@ def database_problem(path: Path, error: BaseException) -> StartupFailure:
     return StartupFailure(f"DATABASE_PATH {path} can't be used ({describe(error)}): {fix}")
 
 
-def port_problem(host: str, port: int, error: OSError) -> StartupFailure:
-    """The webhook receiver can't listen: the port is taken, or the address is wrong."""
+def port_problem(host: str, port: int, error: OSError, *, webhooks: bool) -> StartupFailure:
+    """The bot's HTTP server can't listen: the port is taken, or the address is wrong.
+
+    Fatal in every mode: when polling the port still serves /livez, /readyz (the container's
+    health check) and /metrics, and a bot running without them looks dead to its supervisor.
+    """
     if error.errno == errno.EADDRINUSE:
+        also = " (and PUBLIC_BASE_URL's proxy or tunnel with it)" if webhooks else ""
         return StartupFailure(
             f"WEBHOOK_PORT {port} on {host}: address already in use by another program; stop "
-            "it, or set WEBHOOK_PORT to a free port (and PUBLIC_BASE_URL's proxy or tunnel "
-            "with it)"
+            f"it, or set WEBHOOK_PORT to a free port{also}"
         )
     if error.errno == errno.EACCES:
         return StartupFailure(

@@ -21,7 +21,8 @@ from bot.core.songs.intake import Intake
 from bot.core.songs.quota import QuotaService
 from bot.core.startup import Backoff, describe, port_problem
 from bot.core.store import Store
-from bot.core.tracker import Tracker
+from bot.core.tracker import Tracker, musicgpt_silent_text
+from bot.core.wording import count
 from bot.discord import connection as discord_link
 from bot.discord.translator import CatalogTranslator
 from bot.discord.tree import SingingTree, send_ephemeral
@@ -137,7 +138,7 @@ class SingingBot(commands.Bot):
             return
         keep = {t.audio_path for t in await self.store.unfinished_tasks() if t.audio_path}
         if removed := self.intake.remove_orphans(keep):
-            log.info("removed %d audio files left by an interrupted request", removed)
+            log.info("removed %s left by an interrupted request", count(removed, "audio file"))
         if self.stopping.is_set():  # told to stop while logging in: start no work
             return
         await self.tracker.start()
@@ -149,12 +150,11 @@ class SingingBot(commands.Bot):
         try:
             await self.http_server.start()
         except OSError as error:
-            if self.settings.uses_webhooks:
-                raise port_problem(
-                    self.settings.webhook_host, self.settings.webhook_port, error
-                ) from None
-            # Without PUBLIC_BASE_URL the receiver only serves /healthz: not worth dying for.
-            log.warning("webhook receiver not started (%s); polling only", error.strerror)
+            # Fatal when polling too: the port also serves /livez, /readyz and /metrics.
+            settings = self.settings
+            raise port_problem(
+                settings.webhook_host, settings.webhook_port, error, webhooks=settings.uses_webhooks
+            ) from None
 
     async def sign_in(self) -> bool:
         """Log in (which runs `setup_hook`), waiting out Discord being unreachable; False
@@ -172,7 +172,11 @@ class SingingBot(commands.Bot):
             if self.settings.public_base_url
             else "polling"
         )
-        log.info("ready as %s in %d guilds; %s", self.user, len(self.guilds), mode)
+        ready = f"ready as {self.user} in {count(len(self.guilds), 'server')}; {mode}"
+        if (silent := self.tracker.musicgpt_silent) is not None:  # the start-up key check's
+            log.warning("%s, but %s", ready, musicgpt_silent_text(silent))
+        else:
+            log.info("%s", ready)
 
     async def on_resumed(self) -> None:
         self._gateway_up = True
@@ -209,7 +213,7 @@ class SingingBot(commands.Bot):
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %s", len(synced), guild.id)
+            log.info("synced %s to guild %s", count(len(synced), "command"), guild.id)
             return
         # Global sync is slow to propagate and rate limited: only when the commands changed,
         # translations included (`to_dict` leaves them out: a new .po must sync too).
@@ -230,7 +234,7 @@ class SingingBot(commands.Bot):
             return
         synced = await self.tree.sync()
         await store.set_value(COMMANDS_HASH_KEY, digest)
-        log.info("synced %d global commands", len(synced))
+        log.info("synced %s", count(len(synced), "global command"))
 
     def channel_for(self, task: Task) -> discord.abc.Messageable:
         """Where a task's posts go: its thread when it has one (`cogs.threads`), else the

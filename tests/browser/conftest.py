@@ -1,5 +1,10 @@
 """The playground as a subprocess and a headless Chromium page on it (playground.browser).
-Without Chromium or Playwright these tests are skipped, saying why."""
+Without Chromium or Playwright these tests are skipped, saying why.
+
+Every test here is marked `browser`, and `e2e` too (the real bot runs behind the page), so
+`pytest -m "not e2e"` leaves them out as it does tests/e2e, and `pytest -m browser` picks
+them alone.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,15 @@ from typing import Any
 import pytest
 
 from playground.browser import Playground, chromium_missing, launch
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

@@ -171,3 +171,12 @@ async def test_without_webhooks_metrics_are_open_and_count_a_refused_post(
         assert value(found, "singbot_requests_total", kind="inpaint", outcome="refused") == 0
         # Process metrics come from the bot's own registry too.
         assert value(found, "process_open_fds") > 0
+
+
+async def test_without_a_token_metrics_are_closed_on_every_interface(tmp_path: Path) -> None:
+    """Polling, but bound to 0.0.0.0 (compose's default): other machines reach the port, so
+    without METRICS_TOKEN /metrics says no; the health checks still answer."""
+    async with world(tmp_path, webhooks=False, WEBHOOK_HOST="0.0.0.0") as w:
+        status, text = await scrape(w, authorization=None)
+        assert status == 403 and "METRICS_TOKEN" in text
+        await w.wait_healthy(timeout=10)

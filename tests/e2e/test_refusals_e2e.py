@@ -110,7 +110,7 @@ async def test_quota_spent_is_refused_with_the_reset_time(tmp_path: Path) -> Non
         reply = await refused_at_command(
             w, "sing", {"prompt": "x", "audio_url": "https://e.com/b.mp3"}
         )
-        assert "made all 1 of today's songs" in reply and "resets at 00:00 UTC" in reply
+        assert "You've made today's song." in reply and "resets at 00:00 UTC" in reply
         assert len(w.mg.submits) == 1
         # Someone else's quota is their own.
         ix = await w.dc.invoke_command(

@@ -72,13 +72,13 @@ async def test_quotas_by_server_and_by_role_survive_a_restart(tmp_path: Path) ->
     async with world(tmp_path, singers=["carol"], USER_MAX_ACTIVE="5") as w:
         carol, singers = w.dc.user("carol"), w.role_ids["Singers"]
         answer = await text(w, "settings quota", {"daily": 1}, w.alice)
-        assert "1 songs a day (this server's)" in answer
+        assert "1 song a day (this server's)" in answer
         answer = await text(w, "settings quota", {"daily": 2, "role": singers}, w.alice)
         assert f"<@&{singers}> can make 2 songs a day (from a role)" in answer
 
         await request_song(w, user=w.bob)
         refused = await text(w, "sing", {"prompt": "x", "audio_url": "https://e.com/a.mp3"}, w.bob)
-        assert "made all 1 of today's songs" in refused
+        assert "You've made today's song." in refused
         await request_song(w, user=carol)
         second = await request_song(w, user=carol)  # the role gives carol more
         assert task_row(w, second)["user_id"] == carol.id

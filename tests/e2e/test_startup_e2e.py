@@ -98,14 +98,20 @@ async def test_a_refused_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert w.dc.token not in w.bot.log_text()
 
 
-async def test_a_taken_webhook_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("webhooks", [True, False], ids=["webhooks", "polling"])
+async def test_a_taken_webhook_port_is_one_line_and_exit_2(tmp_path: Path, webhooks: bool) -> None:
+    """In every mode: when polling the port still serves /livez, /readyz and /metrics."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         async with world(tmp_path, start=False, log_level="INFO") as w:
             w.env["WEBHOOK_PORT"] = str(port)
-            w.env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+            w.env["WEBHOOK_HOST"] = "127.0.0.1"
+            if webhooks:
+                w.env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+            else:
+                w.env.pop("PUBLIC_BASE_URL", None)
             assert await exit_code(w) == 2, w.bot.log_text()
             assert_one_line_each(w)
             [failure] = failure_lines(w)
@@ -276,8 +282,22 @@ async def test_a_normal_start_says_ready_and_nothing_about_voice(
         [ready] = await attempts(w, r"ready as", 1, timeout=10)
         mode = f"webhooks at http://127.0.0.1:{w.webhook_port}" if webhooks else "polling"
         assert f"ready as {w.dc.bot_user.username}" in ready
-        assert "in 1 guilds" in ready and ready.endswith(mode)
+        assert "in 1 server;" in ready and ready.endswith(mode)  # not "1 guilds"
         text = w.bot.log_text()
         assert "PyNaCl" not in text and "davey" not in text
         assert failure_lines(w) == [], text
+        assert_one_line_each(w)
+
+
+async def test_ready_with_musicgpt_silent_says_what_that_means(tmp_path: Path) -> None:
+    """MusicGPT not answering at start is said in the "ready" line itself, with what happens to
+    songs meanwhile (their submit fails after its retries: "try again", refunded)."""
+    async with world(tmp_path, start=False, log_level="INFO") as w:
+        w.env["MUSICGPT_API_BASE"] = f"http://127.0.0.1:{free_port()}/api/public"
+        await w.bot.start()
+        [ready] = await attempts(w, r"ready as", 1, timeout=30)
+        assert " WARNING " in ready, ready
+        assert "in 1 server; " in ready
+        assert "but MusicGPT isn't answering (could not connect" in ready
+        assert "songs asked for fail with “try again in a few minutes” and are refunded" in ready
         assert_one_line_each(w)

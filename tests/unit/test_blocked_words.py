@@ -141,3 +141,68 @@ def test_an_extends_lyrics_are_named_as_the_new_parts() -> None:
 def test_a_clean_request_passes() -> None:
     check_request(["darn"], request(lyrics="darned good", new="fine"))
     check_request([], request(lyrics="darn"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "d\U000e0100a\U000e01efrn",  # variation selectors of the supplement (U+E0100–E01EF)
+        "da\u17b4r\u17b5n",  # Khmer's invisible vowels
+        "d\u2065arn",  # a default-ignorable code point not yet assigned
+        "d\U000e0fffa\U000e0080rn",  # unassigned, in the reserved tag range
+        "d\u0336a\u0336r\u0336n\u0336",  # struck through: d̶a̶r̶n̶
+        "d\u0338a\u20d2rn",  # other overlays
+        "d\u0301\u0302\u0303arn",  # a stack of marks that composes into nothing
+        "d\u093carn",  # another script's mark on a Latin letter
+        "d\u0251rn",  # ɑ, Latin alpha
+        "nai\u0308ve d\u0251rn",
+        "\u0501arn",  # ԁ, Cyrillic komi de
+        "dar\u0578",  # ո, Armenian vo
+        "d\u0585\u0585r",  # օ, Armenian oh, in "door"
+        "\u1d05\u1d00\u0280\u0274",  # small capitals: ᴅᴀʀɴ
+        "d\u043a\u043c",  # к and м: two steps in Unicode's data (к → ĸ → ᴋ)
+    ],
+)
+def test_bypasses_an_outside_review_found(text: str) -> None:
+    assert find_blocked(("darn", "door", "dkm"), text) is not None, text
+
+
+@pytest.mark.parametrize(
+    ("word", "text"),
+    [
+        ("nice", "n\u0131ce"),  # ı, dotless i
+        ("nice", "n\u04cfce"),  # ӏ, palochka: Unicode reads it as dotless i
+        ("hi", "h\u0269"),  # ɩ, Latin iota
+    ],
+)
+def test_dotless_and_look_alike_i(word: str, text: str) -> None:
+    assert find_blocked((word,), text) == word
+
+
+def test_marks_that_spell_a_word_stay() -> None:
+    # Devanagari's vowel signs and virama are the word: "कल" (tomorrow) is not "काला" (black).
+    assert find_blocked(["कल"], "काला") is None
+    assert find_blocked(["काला"], "वह काला है") == "काला"
+    # Precomposed accents stay accents: NFKC composes them before marks are dropped.
+    assert find_blocked(["naive"], "nai\u0308ve") is None
+    assert find_blocked(["año"], "an\u0303o") == "año"
+
+
+def test_whole_words_in_another_script_are_still_read_as_they_are() -> None:
+    assert find_blocked(["door"], "\u0564\u0585\u0585\u0580") is None  # all Armenian
+    assert find_blocked(["ok"], "\u043e\u043a") is None  # Russian "ок"
+    assert find_blocked(["dar"], "\u0434\u0430\u0440") is None  # Russian "дар"
+
+
+def test_every_variation_selector_and_format_character_is_invisible() -> None:
+    import sys
+    import unicodedata
+
+    invisible = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) == "Cf"
+        or "VARIATION SELECTOR" in unicodedata.name(chr(c), "")
+    ]
+    assert len(invisible) > 400
+    assert normalise("x".join(invisible)) == "x" * (len(invisible) - 1)

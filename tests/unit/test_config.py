@@ -109,12 +109,25 @@ def run_bot(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[
     )
 
 
-def test_python_m_bot_without_settings_exits_2_naming_the_token(tmp_path: Path) -> None:
-    result = run_bot({}, tmp_path)
+def test_python_m_bot_without_settings_exits_2_naming_every_missing_one(tmp_path: Path) -> None:
+    result = run_bot({"WEBHOOK_PORT": "http"}, tmp_path)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0]
-    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "error: DISCORD_TOKEN and MUSICGPT_API_KEY are required but not set (see .env.example); "
+        "WEBHOOK_PORT must be a whole number"
+    )
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSICGPT_API_KEY": "k", "MAX_AUDIO_MB": "0", "LOG_LEVEL": "LOUD"})
+    assert str(caught.value) == (
+        "DISCORD_TOKEN is required but not set (see .env.example); "
+        "MAX_AUDIO_MB must be at least 1; "
+        "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    )
+    with pytest.raises(ConfigError, match=r"^DISCORD_TOKEN and MUSICGPT_API_KEY are required"):
+        load_settings({"DISCORD_TOKEN": "  "})
 
 
 def test_malformed_setting_exits_2_without_echoing_secrets(tmp_path: Path) -> None:

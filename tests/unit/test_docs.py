@@ -102,7 +102,8 @@ def test_the_link_checker_sees_links_and_anchors() -> None:
 
 def config_variables() -> list[str]:
     """Every environment variable `load_settings` reads, in its order."""
-    return re.findall(r'env, "([A-Z_]+)"', inspect.getsource(config.load_settings))
+    source = inspect.getsource(config.load_settings)
+    return list(dict.fromkeys(re.findall(r'(?:env\.get\(|optional\(\s*)"([A-Z_]+)"', source)))
 
 
 def default_cell(name: str) -> str:

@@ -219,7 +219,7 @@ async def test_a_members_roles_decide_the_limits_they_are_charged_by(
             await intake.finish_sing(origin, pending, prompt="p", lyrics="la", gender=None)
         assert tracker.limits == [QuotaLimits(daily=3, active=5), QuotaLimits(daily=1, active=5)]
         # The plain member's one song is spent: refused at the command, before any form.
-        with pytest.raises(QuotaExceeded, match="all 1 of today's songs"):
+        with pytest.raises(QuotaExceeded, match="You've made today's song\\."):
             await intake.begin(
                 9, kind=SING, attachment=None, audio_url="https://e.com/b.mp3", guild_id=2
             )

@@ -40,7 +40,7 @@ from bot.core.models import TaskKind, TaskStatus
 from bot.core.musicgpt.client import MusicGPTClient
 from bot.core.store import Store
 from bot.core.tracker import Tracker
-from bot.http import Health, HttpServer, MetricsAccess
+from bot.http import Health, HttpServer, MetricsAccess, metrics_public
 from tests.standins.musicgpt import MusicGPTStandIn
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.test_http import FakeTracker, database_ok
@@ -386,6 +386,27 @@ async def test_without_a_token_metrics_are_open_on_a_private_port_and_off_on_a_p
     async with serving(MetricsAccess(None, public=True)) as url:
         status, text, _ = await get(url, Authorization="Bearer anything-at-all-000")
         assert status == 403 and "METRICS_TOKEN" in text
+
+
+@pytest.mark.parametrize(
+    ("host", "webhooks", "public"),
+    [
+        ("127.0.0.1", False, False),
+        ("127.0.0.53", False, False),
+        ("::1", False, False),
+        ("[::1]", False, False),
+        ("localhost", False, False),
+        ("0.0.0.0", False, True),  # compose's default while polling: every interface
+        ("::", False, True),
+        ("192.168.1.20", False, True),
+        ("bot.internal", False, True),  # a name may resolve to anything
+        ("127.0.0.1", True, True),  # PUBLIC_BASE_URL's proxy or tunnel carries it out
+    ],
+)
+def test_metrics_are_public_on_any_bind_but_loopback(
+    host: str, webhooks: bool, public: bool
+) -> None:
+    assert metrics_public(host, webhooks=webhooks) is public
 
 
 async def test_no_metrics_no_route() -> None:

@@ -24,7 +24,9 @@ async def test_check_refuses_the_daily_limit_naming_the_reset(store: Store) -> N
     quota = QuotaService(store, QuotaLimits(daily=1, active=5), clock=clock)
     assert (await quota.check(1)).used_today == 0
     await store.create_task(request(), now=NOON, daily_quota=1, max_active=5)
-    with pytest.raises(QuotaExceeded, match=r"all 1 of today's .* resets at 00:00 UTC \(in 12 h\)"):
+    with pytest.raises(
+        QuotaExceeded, match=r"You've made today's song\. .* resets at 00:00 UTC \(in 12 h\)"
+    ):
         await quota.check(1)
     await quota.check(2)  # someone else is unaffected
     clock.advance(12 * 3600)  # a new UTC day
@@ -34,7 +36,7 @@ async def test_check_refuses_the_daily_limit_naming_the_reset(store: Store) -> N
 async def test_check_refuses_too_many_in_progress(store: Store) -> None:
     quota = QuotaService(store, QuotaLimits(daily=5, active=1), clock=FakeClock(start=NOON))
     await store.create_task(request(), now=NOON, daily_quota=5, max_active=1)
-    with pytest.raises(QuotaExceeded, match="already have 1 of 1 songs in progress"):
+    with pytest.raises(QuotaExceeded, match="already have 1 of 1 song in progress"):
         await quota.check(1)
 
 

@@ -72,7 +72,7 @@ async def test_the_quota_uses_the_members_roles_then_the_server_then_the_environ
     await settings.set_quota(GUILD, daily=3, active=None, role_id=ROLE)
     await store.create_task(request(), now=NOON, daily_quota=5, max_active=5)
 
-    with pytest.raises(QuotaExceeded, match="all 1 of today's songs"):
+    with pytest.raises(QuotaExceeded, match="You've made today's song\\."):
         await quota.check(1, guild_id=GUILD, role_ids=[OTHER_ROLE])
     usage = await quota.check(1, guild_id=GUILD, role_ids=[OTHER_ROLE, ROLE])  # the role: 3
     assert usage.used_today == 1

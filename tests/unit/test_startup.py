@@ -48,9 +48,12 @@ def test_database_problems_name_the_setting_and_the_fix(error: Exception, says: 
     assert "\n" not in text
 
 
-def test_a_taken_port_names_it() -> None:
-    failure = port_problem("0.0.0.0", 8080, OSError(errno.EADDRINUSE, "Address in use"))
+@pytest.mark.parametrize("webhooks", [True, False])
+def test_a_taken_port_names_it(webhooks: bool) -> None:
+    taken = OSError(errno.EADDRINUSE, "Address in use")
+    failure = port_problem("0.0.0.0", 8080, taken, webhooks=webhooks)
     assert "WEBHOOK_PORT 8080 on 0.0.0.0: address already in use" in str(failure)
+    assert ("PUBLIC_BASE_URL" in str(failure)) is webhooks
     assert failure.exit_code == 2
 
 

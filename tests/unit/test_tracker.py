@@ -450,7 +450,7 @@ async def test_gives_up_after_the_limit_and_refunds(make_harness, store, musicgp
     await h.tracker.start()
     task = await h.submit(sing())
     failed = await h.until(task.id, TaskStatus.FAILED, step=5.0)
-    assert "within 1 minutes" in (failed.error or "") and failed.quota_refunded
+    assert "within 1 minute of" in (failed.error or "") and failed.quota_refunded
     assert len(musicgpt.polls) >= 2
     # Polls backed off: far fewer than one per 5-second step over the minute.
     assert len(musicgpt.polls) <= 12
@@ -762,7 +762,17 @@ def test_musicgpt_is_failing_after_three_failures_in_a_row_or_five_minutes_of_th
         (
             KeyCheck(None, None, "could not connect (ClientConnectorError)"),
             None,
-            "couldn't check MUSICGPT_API_KEY: no answer from MusicGPT",
+            "MusicGPT isn't answering (could not connect (ClientConnectorError)): until it does",
+        ),
+        (
+            KeyCheck(None, 503, "HTTP 503"),
+            None,
+            "MusicGPT isn't answering (HTTP 503): until it does, songs asked for fail with",
+        ),
+        (
+            KeyCheck(None, 429, "HTTP 429"),
+            None,
+            "couldn't check MUSICGPT_API_KEY: MusicGPT is busy (HTTP 429); songs wait in the queue",
         ),
         (KeyCheck(True, 404, "HTTP 404"), True, None),
     ],
@@ -780,6 +790,13 @@ async def test_the_key_is_checked_once_at_start(
         assert warnings == []
     else:
         assert len(warnings) == 1 and warnings[0].startswith(line)
+    # What the "ready" line adds: only for a MusicGPT that gave no useful answer.
+    silent = verdict.accepted is None and verdict.status != 429
+    assert (
+        (h.tracker.musicgpt_silent == verdict.reason)
+        if silent
+        else h.tracker.musicgpt_silent is None
+    )
 
 
 async def _submitting(harness: Harness, musicgpt: FakeMusicGPT) -> Task:

@@ -41,6 +41,7 @@ from bot.core.media.download import DIR_MODE, FILE_MODE
 from bot.core.media.spool import is_disk_full
 from bot.core.models import Task
 from bot.core.store import KeptInput, Store
+from bot.core.wording import count
 
 __all__ = ["EVICT_INTERVAL", "InputStore", "link_or_copy", "sha256_of"]
 
@@ -307,7 +308,7 @@ class InputStore:
                     total -= k.size
                     removed += 1
         if removed:
-            log.info("evicted %d kept inputs", removed)
+            log.info("evicted %s", count(removed, "kept input"))
         return removed
 
     async def _evict_quietly(self) -> None:

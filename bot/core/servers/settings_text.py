@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.core.models import QuotaLimits
 from bot.core.public_text import shown
 from bot.core.servers.guild_settings import GuildSettings, RoleQuota, Source, ThreadsMode
+from bot.core.wording import count
 
 # Room for the blocked words in /settings view, within Discord's 2000 characters a message.
 WORDS_ROOM = 1200
@@ -106,7 +107,7 @@ def quota_set(settings: GuildSettings, defaults: QuotaLimits, role_id: int | Non
     if role_id is None:
         now = settings.limits_for((), defaults)
         return (
-            f"Done: each member here can make {now.limits.daily} songs a day "
+            f"Done: each member here can make {count(now.limits.daily, 'song')} a day "
             f"{_source(now.daily_from)} and have {now.limits.active} in progress "
             f"{_source(now.active_from)}, unless a role of theirs gives more."
         )
@@ -115,7 +116,7 @@ def quota_set(settings: GuildSettings, defaults: QuotaLimits, role_id: int | Non
         return f"Done: {role(role_id)} no longer has a quota of its own."
     now = settings.limits_for((role_id,), defaults)
     return (
-        f"Done: members with {role(role_id)} can make {now.limits.daily} songs a day "
+        f"Done: members with {role(role_id)} can make {count(now.limits.daily, 'song')} a day "
         f"{_source(now.daily_from)} and have {now.limits.active} in progress "
         f"{_source(now.active_from)}, unless another role of theirs gives more."
     )

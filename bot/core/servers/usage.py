@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 
 from bot.core.songs.budget import Spend, credits
 from bot.core.store import UsageLine
+from bot.core.wording import count
 
 TOP = 10  # members listed; the total counts everyone
 
@@ -24,10 +25,6 @@ def month_bounds(now: float) -> tuple[str, str]:
     return first.isoformat(), following.isoformat()
 
 
-def _songs(count: int) -> str:
-    return f"{count} song{'' if count == 1 else 's'}"
-
-
 def usage_text(now: float, total: UsageLine, top: list[UsageLine], today: Spend, reset: str) -> str:
     month = datetime.fromtimestamp(now, tz=UTC).strftime("%B %Y")
     lines = [f"**This month's usage** ({month}, UTC)"]
@@ -35,9 +32,12 @@ def usage_text(now: float, total: UsageLine, top: list[UsageLine], today: Spend,
         lines.append("No songs yet this month.")
     for rank, line in enumerate(top, start=1):
         lines.append(
-            f"{rank}. <@{line.user_id}>: {_songs(line.requests)}, {credits(line.credits)} credits"
+            f"{rank}. <@{line.user_id}>: {count(line.requests, 'song')}, "
+            f"{credits(line.credits)} credits"
         )
-    lines.append(f"Server total: {_songs(total.requests)}, {credits(total.credits)} credits.")
+    lines.append(
+        f"Server total: {count(total.requests, 'song')}, {credits(total.credits)} credits."
+    )
     if today.budget is None:
         lines.append(f"Today: {credits(today.spent)} credits spent; no budget.")
     else:

@@ -15,6 +15,7 @@ from bot.core.errors import QuotaExceeded
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage
 from bot.core.servers.guild_settings import EffectiveLimits, GuildSettingsService, Source
 from bot.core.store import Store
+from bot.core.wording import count, noun
 
 
 def next_reset(now: float) -> float:
@@ -38,11 +39,12 @@ def reset_phrase(now: float) -> str:
 def refusal_message(refusal: QuotaRefusal, limits: QuotaLimits, now: float) -> str:
     if refusal.limit == "daily":
         return (
-            f"You've made all {limits.daily} of today's songs. "
+            f"You've made {'today' if limits.daily == 1 else f'all {limits.daily} of today'}'s "
+            f"{noun(limits.daily, 'song')}. "
             f"Your quota {reset_phrase(now)}; try again then."
         )
     return (
-        f"You already have {refusal.usage.active} of {limits.active} songs in progress. "
+        f"You already have {refusal.usage.active} of {count(limits.active, 'song')} in progress. "
         "Wait for one to finish, then try again."
     )
 

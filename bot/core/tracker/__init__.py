@@ -54,6 +54,7 @@ from bot.core.tracker.delivery import DeliveryWorker, ResultPoster
 from bot.core.tracker.dispatch import Dispatcher, MusicGPTSubmitter
 from bot.core.tracker.events import TaskEvents
 from bot.core.tracker.poller import MusicGPTStatus, PollBudget, Poller
+from bot.core.wording import count
 
 __all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", "Tracker"]
 
@@ -71,6 +72,16 @@ class MusicGPTKeyChecker(Protocol):
 
 class MusicGPTApi(MusicGPTSubmitter, MusicGPTStatus, MusicGPTKeyChecker, Protocol):
     """The part of `MusicGPTClient` the tracker uses."""
+
+
+def musicgpt_silent_text(reason: str) -> str:
+    """What an owner should know when MusicGPT doesn't answer at start-up: what it means for a
+    song asked for meanwhile (the dispatcher's retries run out, the member reads "try again in a
+    few minutes" and is refunded; nothing waits in the queue for MusicGPT to come back)."""
+    return (
+        f"MusicGPT isn't answering ({reason}): until it does, songs asked for fail with "
+        "“try again in a few minutes” and are refunded"
+    )
 
 
 class Tracker:
@@ -116,6 +127,8 @@ class Tracker:
         )
         self.delivery = DeliveryWorker(self._ctx)
         self._loops: list[asyncio.Task[None]] = []
+        # Why MusicGPT didn't answer the start-up key check ("connection refused"), or None.
+        self.musicgpt_silent: str | None = None
 
     def attach(self, poster: ResultPoster) -> None:
         self.delivery.attach(poster)
@@ -146,10 +159,14 @@ class Tracker:
             log.warning(
                 "MUSICGPT_API_KEY was refused by MusicGPT (%s): check the key", verdict.reason
             )
-        elif verdict.accepted is None:
+        elif verdict.status == 429:  # busy is an answer: submits wait at the head of the queue
             log.warning(
-                "couldn't check MUSICGPT_API_KEY: no answer from MusicGPT (%s)", verdict.reason
+                "couldn't check MUSICGPT_API_KEY: MusicGPT is busy (HTTP 429); songs wait in "
+                "the queue until it takes them"
             )
+        elif verdict.accepted is None:
+            self.musicgpt_silent = verdict.reason
+            log.warning("%s; MUSICGPT_API_KEY not checked", musicgpt_silent_text(verdict.reason))
         else:
             if self.health.key_accepted is None:
                 self.health.note_key(True)
@@ -193,7 +210,9 @@ class Tracker:
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
         if unfinished := await self._ctx.drain(grace):
-            log.warning("stopped %d tracker jobs still running after %g s", unfinished, grace)
+            log.warning(
+                "stopped %s still running after %g s", count(unfinished, "tracker job"), grace
+            )
         await self._ctx.cancel_background()
         self.dispatcher.stop_waiting()
 

@@ -22,6 +22,7 @@ from bot.core.errors import MusicGPTError, MusicGPTRateLimited
 from bot.core.models import ConversionResult, Task, TaskKind
 from bot.core.store import DatabaseError
 from bot.core.tracker.context import TrackerContext
+from bot.core.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ class Poller:
             minutes = round(self._give_up_after / 60)
             await ctx.fail(
                 task,
-                f"MusicGPT didn't finish this within {minutes} minutes of its estimate, "
+                f"MusicGPT didn't finish this within {count(minutes, 'minute')} of its estimate, "
                 "so I gave up waiting. Please try again.",
             )
             return
