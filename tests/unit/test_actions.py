@@ -14,7 +14,7 @@ from bot.core.errors import SENTENCE_ENDS, UserFacingError
 from bot.core.models import Gender, Output, Task, TaskKind, TaskStatus
 from bot.core.songs import actions
 from bot.core.songs.actions import Clicker
-from bot.core.songs.intake import InpaintRange
+from bot.core.songs.forms import InpaintRange
 from bot.core.songs.progress import lineage_line, status_view
 from bot.core.timecodes import BadTime
 from bot.discord.ui import modals

@@ -14,10 +14,8 @@ from discord.ext import commands
 from bot.core.errors import AudioRejected
 from bot.core.models import TaskKind
 from bot.core.songs import message_audio
-from bot.core.songs.intake import AttachmentRef
+from bot.core.songs.forms import AttachmentRef
 from bot.core.songs.message_audio import (
-    Lineage,
-    lineage_of,
     rewrite_layout,
     sing_layout,
     song_of,
@@ -78,7 +76,6 @@ def test_layouts_fit_a_modal(files: int) -> None:
     for layout in (sing_layout(files), rewrite_layout(files)):
         assert layout.components <= message_audio.MODAL_COMPONENTS
         assert layout.file_choice is (files > 1)
-        assert layout.download_at_once is (files == 1)
 
 
 def test_rewrite_gives_up_the_whole_song_lyrics_only_for_a_file_choice() -> None:
@@ -151,14 +148,6 @@ def test_takes_are_read_from_the_posted_names() -> None:
     assert take_of("song-12-1.wav", 12) == 1
     assert take_of("song-13-2.mp3", 12) is None  # another song's take
     assert take_of("my_song.mp3", 12) is None
-
-
-def test_lineage_only_for_the_bots_own_results() -> None:
-    content = "<@1> your song is ready! (song #12)"
-    assert lineage_of(content, "song-12-2.mp3", by_me=True) == Lineage(12, 2)
-    assert lineage_of(content, "song-12-2.mp3", by_me=False) is None  # a member typed it
-    assert lineage_of(content, "beat.wav", by_me=True) is None
-    assert lineage_of("hello", "song-12-2.mp3", by_me=True) is None
 
 
 def test_a_sing_over_a_take_says_so() -> None:

@@ -15,7 +15,7 @@ import aiohttp
 
 from bot.core.errors import UserFacingError
 from bot.core.models import Output, Request, Task, TaskKind, TaskStatus
-from bot.core.songs.intake import InpaintRange
+from bot.core.songs.forms import InpaintRange
 from bot.core.songs.progress import song_ref
 from bot.core.timecodes import BadTime, check_range, format_timecode, parse_timecode
 

@@ -56,10 +56,6 @@ def stale_modal_message(interaction: discord.Interaction) -> str | None:
     return None
 
 
-def is_stale_modal(interaction: discord.Interaction) -> bool:
-    return stale_modal_message(interaction) is not None
-
-
 def _lyrics_input(custom_id: str, *, required: bool, placeholder: str) -> discord.ui.TextInput:
     return discord.ui.TextInput(
         custom_id=custom_id,
