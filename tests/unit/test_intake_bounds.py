@@ -21,7 +21,9 @@ from bot.core.config import origin_of
 from bot.core.errors import DiskFull, FormClosed, SpoolFull
 from bot.core.media.spool import Spool
 from bot.core.models import QuotaLimits, TaskKind
-from bot.core.songs.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.core.songs.forms import AttachmentRef, Origin, PendingAudio, SongRequest
+from bot.core.songs.intake import Intake
+from tests.unit.conftest import submit_song
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
 SING, INPAINT = TaskKind.SING, TaskKind.INPAINT
@@ -132,7 +134,7 @@ def files(intake: Intake, tmp_path: Path) -> list[Path]:
 
 
 async def sing(intake: Intake, pending: PendingAudio, lyrics: str = "la") -> Any:
-    return await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics=lyrics, gender=None)
+    return await submit_song(intake, ORIGIN, pending, SongRequest(SING, "p", lyrics=lyrics))
 
 
 # --- one open form per member per command --------------------------------------------------

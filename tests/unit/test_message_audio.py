@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.core.errors import AudioRejected
 from bot.core.models import TaskKind
 from bot.core.songs import message_audio
-from bot.core.songs.forms import AttachmentRef
+from bot.core.songs.forms import AttachmentRef, PendingAudio
 from bot.core.songs.message_audio import (
     rewrite_layout,
     sing_layout,
@@ -22,10 +22,10 @@ from bot.core.songs.message_audio import (
     take_of,
 )
 from bot.core.songs.progress import lineage_line
+from bot.discord.songs.poster import delivery_marker
 from bot.discord.ui import modals
 from bot.discord.ui.modals import FileOption, RewritePartForm, SingOverForm
 from cogs import context
-from cogs.delivery import delivery_marker
 from tests.unit.test_progress import BASE
 
 
@@ -97,8 +97,8 @@ async def _noop(*_: Any) -> None:
 
 async def test_the_forms_follow_the_layouts() -> None:
     files = [FileOption("a.wav", "1.0 MB"), FileOption("b.wav")]
-    one = RewritePartForm(_noop, title="t", style=None, lyrics="la")
-    two = RewritePartForm(_noop, title="t", style=None, lyrics="la", files=files)
+    one = RewritePartForm(_noop, PendingAudio(), title="t", style=None, lyrics="la")
+    two = RewritePartForm(_noop, PendingAudio(), title="t", style=None, lyrics="la", files=files)
     assert _labels(one) == [
         "Start",
         "End",
@@ -114,8 +114,8 @@ async def test_the_forms_follow_the_layouts() -> None:
     assert [(o["label"], o["value"]) for o in select["options"]] == [("a.wav", "0"), ("b.wav", "1")]
     assert select["options"][0]["description"] == "1.0 MB" and select["required"]
 
-    sing = SingOverForm(_noop, lambda: None)
-    sing_two = SingOverForm(_noop, lambda: None, files=files)
+    sing = SingOverForm(_noop, PendingAudio())
+    sing_two = SingOverForm(_noop, PendingAudio(), files=files)
     assert _labels(sing) == ["Style", "Lyrics", "Voice"]
     assert _labels(sing_two) == ["Style", "Lyrics", "Voice", "File"]
     [voice] = [c["component"] for c in _components(sing) if c.get("label") == "Voice"]

@@ -13,7 +13,7 @@ import discord
 from bot.core.models import Output, Request, SubmitReceipt, Task, TaskKind
 from bot.core.store import Store
 from bot.core.tracker.events import TaskEvents
-from cogs.status import StatusRenderer
+from bot.discord.songs.status import StatusRenderer
 
 
 class FakeMessage:

@@ -225,7 +225,8 @@ class Intake:
         with one_submit(pending) as outcome, self._metrics.refusals(request.kind):
             with pending.discarded_on_error():
                 request = _checked_lyrics(request)
-                if fetch is not None:
+                if fetch is not None:  # checked like a command's file, before its download
+                    await self._member_may_start(request.user_id, request.guild_id, role_ids)
                     self._check_attachment(fetch)
                     self._reserve(fetch, into=pending)
                     info = await self._fetch(fetch.url, pending, request.user_id)
@@ -332,16 +333,16 @@ def _retrieve(task: asyncio.Task[AudioInfo]) -> None:
 def _checked_lyrics(request: Request) -> Request:
     """The lyrics as the kind of song wants them: a sung song's are required."""
     if request.kind is TaskKind.SING:
-        lyrics = (request.lyrics or "").strip()
-        if not lyrics:
+        sung = (request.lyrics or "").strip()
+        if not sung:
             raise UserFacingError("The lyrics can't be empty: type the words for me to sing.")
-        _check_length("Lyrics", lyrics)
-        return dataclasses.replace(request, lyrics=lyrics)
-    lyrics = (request.lyrics or "").strip() or None
+        _check_length("Lyrics", sung)
+        return dataclasses.replace(request, lyrics=sung)
+    whole = (request.lyrics or "").strip() or None
     new_lyrics = (request.lyrics_section_to_replace or "").strip() or None
-    _check_length("Lyrics of the whole song", lyrics)
+    _check_length("Lyrics of the whole song", whole)
     _check_length("New lyrics for the replaced part", new_lyrics)
-    return dataclasses.replace(request, lyrics=lyrics, lyrics_section_to_replace=new_lyrics)
+    return dataclasses.replace(request, lyrics=whole, lyrics_section_to_replace=new_lyrics)
 
 
 def _check_length(label: str, text: str | None) -> None:

@@ -20,8 +20,9 @@ from bot.core.songs.forms import AttachmentRef
 NO_AUDIO = "That message has no audio file for me to use."
 NONE_IS_AUDIO = "None of the {count} files on that message is audio, so I have nothing to use."
 MODAL_COMPONENTS = 5  # Discord's most components in one modal
-# "(song #12)" is what every result message carries (bot.discord.songs.poster.delivery_marker); posts
-# made before the unit word was "song" say "(request #12)".
+# "(song #12)" is what every result message carries
+# (bot.discord.songs.poster.delivery_marker); posts made before the unit word was "song" say
+# "(request #12)".
 _MARKER = re.compile(r"\((?:song|request) #([0-9]{1,18})\)")
 
 
