@@ -24,7 +24,8 @@ from discord import app_commands
 
 from bot.core.media.download import download_to_file
 from bot.core.media.inspect import inspect_audio_async
-from bot.discord.ui.modals import LyricsForm, SingLyrics
+from bot.core.songs.forms import PendingAudio
+from bot.discord.ui.modals import SingLyrics, Values
 
 MAX_BYTES = 25 * 1024 * 1024
 
@@ -47,12 +48,11 @@ class NaiveBot(discord.Client):
             await download_to_file(self.session, audio.url, path, max_bytes=MAX_BYTES)
             await inspect_audio_async(path, max_bytes=MAX_BYTES)
 
-            async def on_lyrics(modal_interaction: discord.Interaction, _: LyricsForm) -> None:
-                await modal_interaction.response.send_message("ok", ephemeral=True)
+            async def on_lyrics(modal_interaction: discord.Interaction, _: Values) -> None:
+                await modal_interaction.followup.send("ok", ephemeral=True)
 
-            await interaction.response.send_modal(
-                SingLyrics(on_lyrics, lambda: path.unlink(missing_ok=True))
-            )
+            # Its file goes when the form times out.
+            await interaction.response.send_modal(SingLyrics(on_lyrics, PendingAudio(path=path)))
 
     async def setup_hook(self) -> None:
         self.session = aiohttp.ClientSession()

@@ -1,10 +1,10 @@
 """The message context menus: "Sing over this" and "Rewrite part of this", on any message
 carrying audio (a member's upload or one of the bot's results).
 
-The file goes through the intake exactly as /sing's attachment does (`Intake.begin`, then
-`finish_sing` / `finish_inpaint`): the same refusals, quota, spool and one open form per
-member. With one audio file the download starts with the command, as /sing's; with several
-the form carries a File select and the download starts at submit, once the choice is known.
+The file goes through the same door as /sing's attachment (`bot.discord.songs.door`): the
+same refusals, quota, spool and one submit per form. With one audio file the download starts
+with the command, as /sing's; with several the form carries a File select and the download
+starts at submit (`Intake.submit`'s `fetch`), once the choice is known.
 On one of the bot's results the new song records which song and take it came from.
 """
 
@@ -16,14 +16,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.errors import FormClosed, UserFacingError
+from bot.core.errors import UserFacingError
 from bot.core.media.inspect import describe_size
 from bot.core.models import Gender, Task, TaskKind
 from bot.core.songs import actions, message_audio
-from bot.core.songs.intake import ALREADY_SENT, AttachmentRef, PendingAudio
+from bot.core.songs.forms import AttachmentRef, PendingAudio, SongRequest
 from bot.discord.bot import SingingBot
-from bot.discord.ui.modals import FileOption, LyricsForm, RewritePartForm, SingOverForm
-from cogs._common import attachment_ref, confirm_queued, origin_of, role_ids_of, song_command
+from bot.discord.options import attachment_ref, song_command
+from bot.discord.ui.modals import FileOption, RewritePartForm, SingOverForm, Values
 
 SING_OVER = "Sing over this"
 REWRITE_PART = "Rewrite part of this"
@@ -46,46 +46,6 @@ def _picked(files: Sequence[AttachmentRef], value: str) -> AttachmentRef:
     if value.isdigit() and int(value) < len(files):
         return files[int(value)]
     raise UserFacingError(NO_SUCH_FILE)  # only a hand-made submit gets here
-
-
-class FormAudio:
-    """A form's audio: begun with the command (one file) or at its first submit (the file
-    the member picked), then the same pending request for every submit of the form, so the
-    intake answers a repeat ("You already sent this form: song #12.")."""
-
-    def __init__(self, bot: SingingBot, kind: TaskKind, files: Sequence[AttachmentRef]) -> None:
-        self.bot, self.kind, self.files = bot, kind, files
-        self.pending: PendingAudio | None = None
-        self._starting = False
-
-    async def begin_now(self, interaction: discord.Interaction) -> None:
-        self.pending = await self._begin(interaction, self.files[0])
-
-    async def _begin(self, interaction: discord.Interaction, file: AttachmentRef) -> PendingAudio:
-        return await self.bot.intake.begin(
-            interaction.user.id,
-            kind=self.kind,
-            attachment=file,
-            audio_url=None,
-            guild_id=interaction.guild_id,
-            role_ids=role_ids_of(interaction),
-        )
-
-    def abandon(self) -> None:
-        if self.pending is not None:
-            self.pending.abandon()
-
-    async def for_submit(
-        self, interaction: discord.Interaction, file: AttachmentRef
-    ) -> PendingAudio:
-        """After the submit was deferred. Raises what /sing's begin raises for the file."""
-        if self.pending is not None:
-            return self.pending
-        if self._starting:  # a second submit while the first one starts the download
-            raise FormClosed(ALREADY_SENT)
-        self._starting = True
-        self.pending = await self._begin(interaction, file)
-        return self.pending
 
 
 class ContextMenus(commands.Cog):
@@ -118,20 +78,16 @@ class ContextMenus(commands.Cog):
     def _take(parent: Task | None, file: AttachmentRef) -> int | None:
         return message_audio.take_of(file.filename, parent.id) if parent else None
 
-    async def _prepare(
+    async def _pending(
         self, interaction: discord.Interaction, kind: TaskKind, files: Sequence[AttachmentRef]
-    ) -> FormAudio:
-        audio = FormAudio(self.bot, kind, files)
+    ) -> PendingAudio:
+        """The form's audio: the only file, its download started now (refusals before the
+        form, as /sing); or none yet, the file picked in the form (the pre-check only)."""
+        door = self.bot.door
         if len(files) == 1:
-            await audio.begin_now(interaction)  # refusals before the form, as /sing
-        else:
-            await self.bot.quota.check(  # the file is begun at submit
-                interaction.user.id,
-                guild_id=interaction.guild_id,
-                role_ids=role_ids_of(interaction),
-            )
-            await self.bot.intake.check_budget(interaction.guild_id)
-        return audio
+            return await door.begin(interaction, kind, attachment=files[0], audio_url=None)
+        await door.precheck(interaction)
+        return PendingAudio()
 
     # --- Sing over this ---------------------------------------------------------------
 
@@ -139,30 +95,28 @@ class ContextMenus(commands.Cog):
         files = _audio_of(message)
         layout = message_audio.sing_layout(len(files))
         parent = await self._result_task(message)
-        audio = await self._prepare(interaction, TaskKind.SING, files)
+        pending = await self._pending(interaction, TaskKind.SING, files)
 
-        async def on_submit(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
-            assert isinstance(form, SingOverForm)  # noqa: S101
-            values = form.values  # before any await: a repeat submit refreshes them
+        async def send(modal: discord.Interaction, values: Values) -> None:
             file = _picked(files, values["file"])
-            await modal_interaction.response.defer(ephemeral=True, thinking=True)
-            pending = await audio.for_submit(modal_interaction, file)
             take = self._take(parent, file)
-            task = await self.bot.intake.finish_sing(
-                await origin_of(self.bot, modal_interaction),
-                pending,
-                prompt=values["style"],
+            song = SongRequest(
+                TaskKind.SING,
+                values["style"],
                 lyrics=values["lyrics"],
                 gender=Gender(values["voice"]) if values["voice"] else None,
                 parent_task_id=parent.id if parent and take else None,
                 parent_output=take,
             )
-            await confirm_queued(modal_interaction, task, self.bot)
+            await self.bot.door.send(modal, song, pending, fetch=_fetched(files, file))
 
         form = SingOverForm(
-            on_submit, audio.abandon, files=_options(files) if layout.file_choice else ()
+            send,
+            pending,
+            check=lambda values: _picked(files, values["file"]),
+            files=_options(files) if layout.file_choice else (),
         )
-        await self._open(interaction, form, audio)
+        await self.bot.door.open(interaction, form)
 
     # --- Rewrite part of this ---------------------------------------------------------
 
@@ -172,51 +126,45 @@ class ContextMenus(commands.Cog):
         files = _audio_of(message)
         layout = message_audio.rewrite_layout(len(files))
         parent = await self._result_task(message)
-        audio = await self._prepare(interaction, TaskKind.INPAINT, files)
+        pending = await self._pending(interaction, TaskKind.INPAINT, files)
 
-        async def on_submit(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
-            assert isinstance(form, RewritePartForm)  # noqa: S101
-            values = form.values  # before any await: a repeat submit refreshes them
+        def check(values: Values) -> None:
+            _picked(files, values["file"])
+            actions.typed_span(values["start"], values["end"])
+
+        async def send(modal: discord.Interaction, values: Values) -> None:
             file = _picked(files, values["file"])
-            try:  # checked before anything is charged: the answer is the modal's own
-                span = actions.typed_span(values["start"], values["end"])
-            except UserFacingError:
-                audio.abandon()  # the form is gone from the member's screen: its file too
-                raise
-            await modal_interaction.response.defer(ephemeral=True, thinking=True)
-            pending = await audio.for_submit(modal_interaction, file)
             take = self._take(parent, file)
-            task = await self.bot.intake.finish_inpaint(
-                await origin_of(self.bot, modal_interaction),
-                pending,
-                prompt=values["style"],
-                span=span,  # checked against the file's measured length before the charge
+            song = SongRequest(
+                TaskKind.INPAINT,
+                values["style"],
                 lyrics=values["lyrics"],
                 new_lyrics=values["new_lyrics"],
                 gender=parent.gender if parent else None,
+                # Checked against the file's measured length before the charge.
+                span=actions.typed_span(values["start"], values["end"]),
                 num_outputs=actions.REWRITE_OUTPUTS,
                 parent_task_id=parent.id if parent and take else None,
                 parent_output=take,
             )
-            await confirm_queued(modal_interaction, task, self.bot)
+            await self.bot.door.send(modal, song, pending, fetch=_fetched(files, file))
 
         form = RewritePartForm(
-            on_submit,
+            send,
+            pending,
+            check=check,
             title=_rewrite_title(parent, self._take(parent, files[0]) if len(files) == 1 else None),
             style=parent.prompt if parent else None,
             lyrics=parent.lyrics if parent else None,
             files=_options(files) if layout.file_choice else (),
-            on_abandon=audio.abandon,
         )
-        await self._open(interaction, form, audio)
+        await self.bot.door.open(interaction, form)
 
-    @staticmethod
-    async def _open(interaction: discord.Interaction, form: LyricsForm, audio: FormAudio) -> None:
-        try:
-            await interaction.response.send_modal(form)
-        except BaseException:
-            audio.abandon()  # the form never reached the member: its download goes
-            raise
+
+def _fetched(files: Sequence[AttachmentRef], file: AttachmentRef) -> AttachmentRef | None:
+    """The picked file, to download at submit; None when the form's only file was begun
+    with the command."""
+    return file if len(files) > 1 else None
 
 
 def _rewrite_title(parent: Task | None, take: int | None) -> str:

@@ -16,9 +16,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.media.names import ACCEPTED_FORMATS
+from bot.core.songs.quota import quota_lines
 from bot.discord.bot import SingingBot
-from cogs._common import role_ids_of
-from cogs.quota import quota_lines
+from bot.discord.options import role_ids_of
 
 INTRO = (
     "I sing with MusicGPT: give me a prompt and an instrumental (or a song to rewrite part "

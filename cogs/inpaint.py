@@ -9,19 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.models import TaskKind
+from bot.core.songs.forms import InpaintRange, SongRequest
 from bot.discord.bot import SingingBot
-from bot.discord.ui.modals import InpaintLyrics, LyricsForm
-from cogs._common import (
-    Prompt,
-    Timecode,
-    Voice,
-    attachment_ref,
-    confirm_queued,
-    gender_of,
-    origin_of,
-    role_ids_of,
-    song_command,
-)
+from bot.discord.options import Prompt, Timecode, Voice, attachment_ref, gender_of, song_command
+from bot.discord.ui.modals import InpaintLyrics, Values
 
 
 class Inpaint(commands.Cog):
@@ -55,36 +46,29 @@ class Inpaint(commands.Cog):
         outputs: Literal[1, 2] = 2,
         thread: bool = False,
     ) -> None:
-        intake = self.bot.intake
-        span = intake.check_span(start, end)
-        pending = await intake.begin(
-            interaction.user.id,
-            kind=TaskKind.INPAINT,
+        door = self.bot.door
+        span = InpaintRange(start, end)
+        pending = await door.begin(
+            interaction,
+            TaskKind.INPAINT,
             attachment=attachment_ref(audio),
             audio_url=audio_url,
-            guild_id=interaction.guild_id,
-            role_ids=role_ids_of(interaction),
+            span=span,
         )
 
-        async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
-            assert isinstance(form, InpaintLyrics)  # noqa: S101
-            # Read before any await: a repeat submit refreshes the form's values.
-            lyrics, new_lyrics = form.lyrics_text, form.new_lyrics_text
-            await modal_interaction.response.defer(ephemeral=True, thinking=True)
-            task = await intake.finish_inpaint(
-                await origin_of(self.bot, modal_interaction, thread=thread),
-                pending,
-                prompt=prompt,
-                span=span,
-                lyrics=lyrics,
-                new_lyrics=new_lyrics,
+        async def send(modal: discord.Interaction, values: Values) -> None:
+            song = SongRequest(
+                TaskKind.INPAINT,
+                prompt,
+                lyrics=values["lyrics"],
+                new_lyrics=values["new_lyrics"],
                 gender=gender_of(gender),
+                span=span,
                 num_outputs=outputs,
             )
-            await confirm_queued(modal_interaction, task, self.bot)
+            await door.send(modal, song, pending, thread=thread)
 
-        with pending.discarded_on_error():
-            await interaction.response.send_modal(InpaintLyrics(on_lyrics, pending.abandon))
+        await door.open(interaction, InpaintLyrics(send, pending))
 
 
 async def setup(bot: SingingBot) -> None:

@@ -1,4 +1,5 @@
-"""/notify: whether a member also gets a DM copy of their songs (sent by `cogs.delivery`)."""
+"""/notify: whether a member also gets a DM copy of their songs (sent by the poster,
+`bot.discord.songs.poster`)."""
 
 from __future__ import annotations
 

@@ -7,18 +7,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.models import TaskKind
+from bot.core.songs.forms import SongRequest
 from bot.discord.bot import SingingBot
-from bot.discord.ui.modals import LyricsForm, SingLyrics
-from cogs._common import (
-    Prompt,
-    Voice,
-    attachment_ref,
-    confirm_queued,
-    gender_of,
-    origin_of,
-    role_ids_of,
-    song_command,
-)
+from bot.discord.options import Prompt, Voice, attachment_ref, gender_of, song_command
+from bot.discord.ui.modals import SingLyrics, Values
 
 
 class Sing(commands.Cog):
@@ -46,31 +38,18 @@ class Sing(commands.Cog):
         gender: Voice | None = None,
         thread: bool = False,
     ) -> None:
-        intake = self.bot.intake
-        pending = await intake.begin(
-            interaction.user.id,
-            kind=TaskKind.SING,
-            attachment=attachment_ref(audio),
-            audio_url=audio_url,
-            guild_id=interaction.guild_id,
-            role_ids=role_ids_of(interaction),
+        door = self.bot.door
+        pending = await door.begin(
+            interaction, TaskKind.SING, attachment=attachment_ref(audio), audio_url=audio_url
         )
 
-        async def on_lyrics(modal_interaction: discord.Interaction, form: LyricsForm) -> None:
-            assert isinstance(form, SingLyrics)  # noqa: S101
-            lyrics = form.lyrics_text  # before any await: a repeat submit refreshes the form
-            await modal_interaction.response.defer(ephemeral=True, thinking=True)
-            task = await intake.finish_sing(
-                await origin_of(self.bot, modal_interaction, thread=thread),
-                pending,
-                prompt=prompt,
-                lyrics=lyrics,
-                gender=gender_of(gender),
+        async def send(modal: discord.Interaction, values: Values) -> None:
+            song = SongRequest(
+                TaskKind.SING, prompt, lyrics=values["lyrics"], gender=gender_of(gender)
             )
-            await confirm_queued(modal_interaction, task, self.bot)
+            await door.send(modal, song, pending, thread=thread)
 
-        with pending.discarded_on_error():
-            await interaction.response.send_modal(SingLyrics(on_lyrics, pending.abandon))
+        await door.open(interaction, SingLyrics(send, pending))
 
 
 async def setup(bot: SingingBot) -> None:

@@ -1,4 +1,12 @@
-"""The discord.py Bot: wires the services together, loads the cogs, syncs commands."""
+"""The discord.py Bot: holds the services, builds the Discord-side ones, loads the cogs,
+syncs commands.
+
+The Discord-side services are plain classes built in `setup_hook`, before any cog loads,
+and held as typed attributes: the thread opener, the status renderer, the poster (the
+tracker's `ResultPoster` and `CopySender`), the song door and the button handlers. Cogs hold
+commands, menus and listeners only, and reach the services through the bot, never through
+each other, so no load order matters and a cog that fails to load takes only its commands.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +32,14 @@ from bot.core.store import Store
 from bot.core.tracker import Tracker, musicgpt_silent_text
 from bot.core.wording import count
 from bot.discord import connection as discord_link
+from bot.discord.songs.clicks import ButtonHandlers
+from bot.discord.songs.door import SongDoor
+from bot.discord.songs.poster import Poster
+from bot.discord.songs.status import StatusRenderer
+from bot.discord.songs.threads import ThreadOpener
 from bot.discord.translator import CatalogTranslator
 from bot.discord.tree import SingingTree, send_ephemeral
-from bot.discord.ui.buttons import DYNAMIC_ITEMS, ButtonActions
+from bot.discord.ui.buttons import DYNAMIC_ITEMS
 from bot.discord.ui.modals import stale_modal_message
 from bot.http import HttpServer
 
@@ -38,10 +51,6 @@ EXTENSIONS = (
     "cogs.quota",
     "cogs.history",
     "cogs.help",
-    "cogs.status",
-    "cogs.delivery",
-    "cogs.actions",
-    "cogs.threads",
     "cogs.context",
     "cogs.notify",
     "cogs.settings",
@@ -60,6 +69,14 @@ def point_discord_at(settings: Settings) -> None:
 
 
 class SingingBot(commands.Bot):
+    # The Discord-side services, built in `setup_hook` (see the module's docstring).
+    thread_opener: ThreadOpener
+    status_renderer: StatusRenderer
+    poster: Poster
+    door: SongDoor
+    # What the result and status buttons call (`bot.discord.ui.buttons`).
+    button_actions: ButtonHandlers
+
     def __init__(
         self,
         *,
@@ -104,8 +121,7 @@ class SingingBot(commands.Bot):
         self._shutdown: asyncio.Task[None] | None = None
         logging.getLogger("discord.client").addFilter(discord_link.ReconnectLines(self))
         self._gateway_up = False
-        # What the result and status buttons call (cogs.actions sets it when it loads).
-        self.button_actions: ButtonActions | None = None
+        self._services_started = False
 
     @property
     def gateway_connected(self) -> bool:
@@ -131,6 +147,7 @@ class SingingBot(commands.Bot):
         # before this start (months ago, or before a SIGKILL) work with nothing in memory.
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.tree.set_translator(CatalogTranslator())  # command texts in 5 languages
+        self._build_services()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands_patiently()
@@ -142,6 +159,19 @@ class SingingBot(commands.Bot):
         if self.stopping.is_set():  # told to stop while logging in: start no work
             return
         await self.tracker.start()
+
+    def _build_services(self) -> None:
+        self.thread_opener = ThreadOpener(self)
+        self.status_renderer = StatusRenderer(self)
+        self.poster = Poster(self, self.thread_opener)
+        self.door = SongDoor(self)
+        self.button_actions = ButtonHandlers(self)
+        self.tracker.attach(self.poster)
+        self.tracker.delivery.attach_copies(self.poster)
+        # Both wait for the gateway's READY before their first look.
+        self.thread_opener.start()
+        self.status_renderer.start()
+        self._services_started = True
 
     # --- start ------------------------------------------------------------------------------
 
@@ -237,7 +267,7 @@ class SingingBot(commands.Bot):
         log.info("synced %s", count(len(synced), "global command"))
 
     def channel_for(self, task: Task) -> discord.abc.Messageable:
-        """Where a task's posts go: its thread when it has one (`cogs.threads`), else the
+        """Where a task's posts go: its thread when it has one (`ThreadOpener`), else the
         channel it was asked in (which is a thread itself for a song asked inside one)."""
         return self._messageable(task.thread_id or task.channel_id, task.guild_id)
 
@@ -277,4 +307,7 @@ class SingingBot(commands.Bot):
         if handlers := discord_link.interaction_handlers():
             await asyncio.wait(handlers, timeout=max(0.0, deadline - loop.time()))
         await self.http_server.stop()
+        if self._services_started:
+            self.status_renderer.stop()
+            self.thread_opener.stop()
         await super().close()

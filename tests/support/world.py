@@ -427,7 +427,7 @@ async def modal_answer(w: World, command: str, options: dict, values: dict) -> s
 
 
 def marker(task_id: int) -> str:
-    """What every result message of a request carries (cogs.delivery.delivery_marker)."""
+    """What every result message of a request carries (bot.discord.songs.poster.delivery_marker)."""
     return f"(song #{task_id})"
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.media.worker import MediaWorker
+from bot.core.models import Task
+from bot.core.songs.forms import Origin, PendingAudio, SongRequest
+from bot.core.songs.intake import Intake
 from bot.core.store import Store
 from tests.support.media import Fixtures
 
@@ -84,3 +87,11 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Fixtures:
 async def worker() -> AsyncIterator[MediaWorker]:
     async with MediaWorker() as w:
         yield w
+
+
+async def submit_song(
+    intake: Intake, origin: Origin, pending: PendingAudio, song: SongRequest
+) -> Task:
+    """A form's submit as the song door makes it: the form's request from where it was
+    sent, through the intake's one entry."""
+    return await intake.submit(song.request(origin, pending), pending, role_ids=origin.role_ids)

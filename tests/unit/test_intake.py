@@ -15,10 +15,11 @@ from bot.core.errors import AudioRejected, QuotaExceeded, UserFacingError
 from bot.core.media.spool import Spool
 from bot.core.models import QuotaLimits, TaskKind
 from bot.core.servers.guild_settings import GuildSettingsService
-from bot.core.songs.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.core.songs.forms import AttachmentRef, InpaintRange, Origin, PendingAudio, SongRequest
+from bot.core.songs.intake import Intake
 from bot.core.songs.quota import QuotaService
 from bot.core.timecodes import BadTime
-from tests.unit.conftest import FakeClock
+from tests.unit.conftest import FakeClock, submit_song
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
 SING, INPAINT = TaskKind.SING, TaskKind.INPAINT
@@ -66,28 +67,30 @@ async def test_lyrics_over_the_limit_are_refused_server_side(intake: Intake) -> 
         UserFacingError,
         match=r"2001 characters; MusicGPT takes at most 2000, so please shorten",
     ):
-        await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="x" * 2001, gender=None)
+        await submit_song(intake, ORIGIN, pending, SongRequest(SING, "p", lyrics="x" * 2001))
     with pytest.raises(UserFacingError, match="New lyrics for the replaced part is 2001"):
-        await intake.finish_inpaint(
+        await submit_song(
+            intake,
             ORIGIN,
             PendingAudio(url="https://e.com/a.mp3"),
-            prompt="p",
-            span=Intake.check_span(1, 2),
-            lyrics=None,
-            new_lyrics="x" * 2001,
-            gender=None,
-            num_outputs=2,
+            SongRequest(INPAINT, "p", new_lyrics="x" * 2001, span=InpaintRange(1, 2)),
         )
 
 
 async def test_blank_lyrics_and_prompt_are_refused(intake: Intake) -> None:
     with pytest.raises(UserFacingError, match="lyrics can't be empty"):
-        await intake.finish_sing(
-            ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="p", lyrics=" \n", gender=None
+        await submit_song(
+            intake,
+            ORIGIN,
+            PendingAudio(url="https://e.com/a.mp3"),
+            SongRequest(SING, "p", lyrics=" \n"),
         )
     with pytest.raises(UserFacingError, match="`prompt` can't be empty"):
-        await intake.finish_sing(
-            ORIGIN, PendingAudio(url="https://e.com/a.mp3"), prompt="  ", lyrics="la", gender=None
+        await submit_song(
+            intake,
+            ORIGIN,
+            PendingAudio(url="https://e.com/a.mp3"),
+            SongRequest(SING, "  ", lyrics="la"),
         )
 
 
@@ -107,13 +110,13 @@ async def test_a_failed_download_leaves_no_file(intake: Intake, tmp_path: Path) 
     gone = AttachmentRef(url="http://127.0.0.1:9/a.mp3", filename="a.mp3", size=10)
     pending = await intake.begin(1, kind=SING, attachment=gone, audio_url=None)
     with pytest.raises(AudioRejected, match="I couldn't download"):
-        await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="la", gender=None)
+        await submit_song(intake, ORIGIN, pending, SongRequest(SING, "p", lyrics="la"))
     assert list((tmp_path / "audio").iterdir()) == []
 
 
-def test_check_span_rejects_reversed_times() -> None:
+async def test_the_precheck_rejects_reversed_times(intake: Intake) -> None:
     with pytest.raises(BadTime, match="must come before"):
-        Intake.check_span(30, 10)
+        await intake.precheck(1, guild_id=None, span=InpaintRange(30, 10))
 
 
 async def test_a_file_plainly_not_audio_is_refused_before_the_form(
@@ -216,7 +219,7 @@ async def test_a_members_roles_decide_the_limits_they_are_charged_by(
                 guild_id=2,
                 role_ids=origin.role_ids,
             )
-            await intake.finish_sing(origin, pending, prompt="p", lyrics="la", gender=None)
+            await submit_song(intake, origin, pending, SongRequest(SING, "p", lyrics="la"))
         assert tracker.limits == [QuotaLimits(daily=3, active=5), QuotaLimits(daily=1, active=5)]
         # The plain member's one song is spent: refused at the command, before any form.
         with pytest.raises(QuotaExceeded, match="You've made today's song\\."):

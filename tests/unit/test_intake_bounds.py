@@ -12,16 +12,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest.mock import AsyncMock
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from bot.core.config import origin_of
-from bot.core.errors import DiskFull, FormClosed, SpoolFull
+from bot.core.errors import DiskFull, FormClosed, QuotaExceeded, SpoolFull
 from bot.core.media.spool import Spool
 from bot.core.models import QuotaLimits, TaskKind
-from bot.core.songs.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.core.songs.forms import AttachmentRef, Origin, PendingAudio, SongRequest
+from bot.core.songs.intake import Intake
+from tests.unit.conftest import submit_song
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
 SING, INPAINT = TaskKind.SING, TaskKind.INPAINT
@@ -132,7 +135,7 @@ def files(intake: Intake, tmp_path: Path) -> list[Path]:
 
 
 async def sing(intake: Intake, pending: PendingAudio, lyrics: str = "la") -> Any:
-    return await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics=lyrics, gender=None)
+    return await submit_song(intake, ORIGIN, pending, SongRequest(SING, "p", lyrics=lyrics))
 
 
 # --- one open form per member per command --------------------------------------------------
@@ -232,6 +235,40 @@ async def test_a_repeat_of_a_refused_form_repeats_the_refusal(
     with pytest.raises(FormClosed, match="already sent this form, and I couldn't take it: The"):
         await sing(intake, pending, lyrics="la")
     assert tracker.submitted == []
+
+
+async def test_a_file_picked_in_the_form_is_downloaded_at_its_one_submit(
+    make_intake, cdn: AttachmentServer, tracker: FakeTracker, tmp_path: Path
+) -> None:
+    """A message menu on a message with several files: the form holds no audio until the
+    member picks one; the first submit downloads it, a repeat answers with that song."""
+    intake = make_intake()
+    pending = PendingAudio()
+    request = SongRequest(SING, "p", lyrics="la").request(ORIGIN, pending)
+    tracker.gate.clear()
+    first = asyncio.create_task(intake.submit(request, pending, fetch=cdn.ref()))
+    second = asyncio.create_task(intake.submit(request, pending, fetch=cdn.ref()))
+    await asyncio.sleep(0.05)
+    tracker.gate.set()
+    task = await first
+    with pytest.raises(FormClosed, match=f"already sent this form: song #{task.id}\\."):
+        await second
+    [(queued, path)] = tracker.submitted
+    assert cdn.served == 1 and path == pending.path and files(intake, tmp_path) == [path]
+    assert (queued.audio_url, queued.audio_filename) == (None, "tone.wav")
+
+
+async def test_a_picked_file_is_not_downloaded_for_a_member_out_of_songs(
+    make_intake, cdn: AttachmentServer, tracker: FakeTracker, tmp_path: Path
+) -> None:
+    intake = make_intake()
+    refused = QuotaExceeded("You've made all 1 of today's songs.")
+    intake._quota.check = AsyncMock(side_effect=refused)
+    pending = PendingAudio()
+    request = SongRequest(SING, "p", lyrics="la").request(ORIGIN, pending)
+    with pytest.raises(QuotaExceeded):
+        await intake.submit(request, pending, fetch=cdn.ref())
+    assert cdn.served == 0 and files(intake, tmp_path) == [] and intake.spool.held() == 0
 
 
 # --- the global spool cap --------------------------------------------------------------------

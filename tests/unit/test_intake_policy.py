@@ -13,9 +13,10 @@ from bot.core.models import Request, SubmitReceipt, Task, TaskKind
 from bot.core.servers.guild_settings import GuildSettingsService
 from bot.core.songs.blocked_words import BlockedWord
 from bot.core.songs.budget import Budget, BudgetReached
-from bot.core.songs.intake import AttachmentRef, Intake, Origin, PendingAudio
+from bot.core.songs.forms import AttachmentRef, InpaintRange, Origin, PendingAudio, SongRequest
+from bot.core.songs.intake import Intake
 from bot.core.store import Store
-from tests.unit.conftest import FakeClock
+from tests.unit.conftest import FakeClock, submit_song
 from tests.unit.test_intake import FakeQuota, FakeTracker
 
 GUILD = 2
@@ -74,7 +75,7 @@ async def test_an_again_with_a_blocked_word_is_refused_and_its_file_goes(
     kept.write_bytes(b"x")
     pending = Intake.kept_file(kept, filename="a.mp3", duration=3.0)
     with pytest.raises(BlockedWord, match="which is in the new lyrics for the replaced part"):
-        await intake.submit_derived(derived(new="Darn it"), pending)
+        await intake.submit(derived(new="Darn it"), pending)
     assert tracker.submitted == [] and not kept.exists()
 
 
@@ -82,23 +83,25 @@ async def test_every_form_field_is_checked(parts) -> None:
     intake, tracker, settings = parts
     await settings.set_blocked_words(GUILD, ["darn"])
     with pytest.raises(BlockedWord, match="prompt"):
-        await intake.finish_sing(
-            ORIGIN, PendingAudio(url=LINK), prompt="darn pop", lyrics="la", gender=None
-        )
-    with pytest.raises(BlockedWord, match="lyrics of the whole song"):
-        await intake.finish_inpaint(
+        await submit_song(
+            intake,
             ORIGIN,
             PendingAudio(url=LINK),
-            prompt="p",
-            span=Intake.check_span(1, 2),
-            lyrics="oh darn",
-            new_lyrics=None,
-            gender=None,
-            num_outputs=2,
+            SongRequest(TaskKind.SING, "darn pop", lyrics="la"),
+        )
+    with pytest.raises(BlockedWord, match="lyrics of the whole song"):
+        await submit_song(
+            intake,
+            ORIGIN,
+            PendingAudio(url=LINK),
+            SongRequest(TaskKind.INPAINT, "p", lyrics="oh darn", span=InpaintRange(1, 2)),
         )
     assert tracker.submitted == []
-    await intake.finish_sing(
-        ORIGIN, PendingAudio(url=LINK), prompt="p", lyrics="darned good", gender=None
+    await submit_song(
+        intake,
+        ORIGIN,
+        PendingAudio(url=LINK),
+        SongRequest(TaskKind.SING, "p", lyrics="darned good"),
     )
     assert len(tracker.submitted) == 1
 
@@ -133,9 +136,9 @@ async def test_a_spent_budget_refuses_at_command_time_and_at_submit(
     assert intake.open_forms() == 1 and list((tmp_path / "audio").iterdir()) == []
     # A form opened before the budget was spent is refused when sent, before the tracker.
     with pytest.raises(BudgetReached):
-        await intake.finish_sing(ORIGIN, pending, prompt="p", lyrics="la", gender=None)
+        await submit_song(intake, ORIGIN, pending, SongRequest(TaskKind.SING, "p", lyrics="la"))
     with pytest.raises(BudgetReached):
-        await intake.submit_derived(derived())
+        await intake.submit(derived(), PendingAudio(url=LINK))
     assert tracker.submitted == []
     # Another server's budget is its own.
     await intake.begin(1, kind=TaskKind.SING, attachment=None, audio_url=LINK, guild_id=GUILD + 1)

@@ -64,3 +64,40 @@ def test_every_extension_loads_and_command_names_are_unique() -> None:
         "usage",
     ]
     assert len(names) == len(set(names))
+
+
+COGS = ROOT / "cogs"
+
+
+def test_no_cog_imports_or_looks_up_another_cog() -> None:
+    """Cogs hold commands, menus and listeners; what they share is a service on the bot
+    (`bot.discord`), built in `setup_hook`, so no cog depends on another having loaded."""
+    cogs = sorted(COGS.glob("*.py"))
+    assert {p.name for p in cogs} >= {"sing.py", "inpaint.py", "context.py", "help.py"}
+    for path in cogs:
+        imported = {m for m in imported_modules(path) if m == "cogs" or m.startswith("cogs.")}
+        assert not imported, f"{path.relative_to(ROOT)} imports {imported}"
+        text = path.read_text()
+        for lookup in ("get_cog", "loaded_cog"):
+            assert lookup not in text, f"{path.relative_to(ROOT)} uses {lookup}"
+
+
+def test_the_discord_side_services_are_not_cogs() -> None:
+    for path in sorted((ROOT / "bot" / "discord").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(base) for base in node.bases}
+                assert not bases & {"commands.Cog", "Cog"}, (
+                    f"{path.relative_to(ROOT)} defines a cog"
+                )
+            if isinstance(node, ast.Attribute):
+                assert node.attr != "get_cog", f"{path.relative_to(ROOT)} looks up a cog"
+
+
+def test_the_discord_side_and_the_song_door_stay_small() -> None:
+    """No module over 500 lines in the Discord layer, the cogs and the songs' core."""
+    paths = [*(ROOT / "bot" / "discord").rglob("*.py"), *COGS.glob("*.py")]
+    for path in sorted([*paths, *(CORE / "songs").glob("*.py")]):
+        lines = len(path.read_text().splitlines())
+        assert lines <= 500, f"{path.relative_to(ROOT)} has {lines} lines"

@@ -14,20 +14,18 @@ from discord.ext import commands
 from bot.core.errors import AudioRejected
 from bot.core.models import TaskKind
 from bot.core.songs import message_audio
-from bot.core.songs.intake import AttachmentRef
+from bot.core.songs.forms import AttachmentRef, PendingAudio
 from bot.core.songs.message_audio import (
-    Lineage,
-    lineage_of,
     rewrite_layout,
     sing_layout,
     song_of,
     take_of,
 )
 from bot.core.songs.progress import lineage_line
+from bot.discord.songs.poster import delivery_marker
 from bot.discord.ui import modals
 from bot.discord.ui.modals import FileOption, RewritePartForm, SingOverForm
 from cogs import context
-from cogs.delivery import delivery_marker
 from tests.unit.test_progress import BASE
 
 
@@ -78,7 +76,6 @@ def test_layouts_fit_a_modal(files: int) -> None:
     for layout in (sing_layout(files), rewrite_layout(files)):
         assert layout.components <= message_audio.MODAL_COMPONENTS
         assert layout.file_choice is (files > 1)
-        assert layout.download_at_once is (files == 1)
 
 
 def test_rewrite_gives_up_the_whole_song_lyrics_only_for_a_file_choice() -> None:
@@ -100,8 +97,8 @@ async def _noop(*_: Any) -> None:
 
 async def test_the_forms_follow_the_layouts() -> None:
     files = [FileOption("a.wav", "1.0 MB"), FileOption("b.wav")]
-    one = RewritePartForm(_noop, title="t", style=None, lyrics="la")
-    two = RewritePartForm(_noop, title="t", style=None, lyrics="la", files=files)
+    one = RewritePartForm(_noop, PendingAudio(), title="t", style=None, lyrics="la")
+    two = RewritePartForm(_noop, PendingAudio(), title="t", style=None, lyrics="la", files=files)
     assert _labels(one) == [
         "Start",
         "End",
@@ -117,8 +114,8 @@ async def test_the_forms_follow_the_layouts() -> None:
     assert [(o["label"], o["value"]) for o in select["options"]] == [("a.wav", "0"), ("b.wav", "1")]
     assert select["options"][0]["description"] == "1.0 MB" and select["required"]
 
-    sing = SingOverForm(_noop, lambda: None)
-    sing_two = SingOverForm(_noop, lambda: None, files=files)
+    sing = SingOverForm(_noop, PendingAudio())
+    sing_two = SingOverForm(_noop, PendingAudio(), files=files)
     assert _labels(sing) == ["Style", "Lyrics", "Voice"]
     assert _labels(sing_two) == ["Style", "Lyrics", "Voice", "File"]
     [voice] = [c["component"] for c in _components(sing) if c.get("label") == "Voice"]
@@ -151,14 +148,6 @@ def test_takes_are_read_from_the_posted_names() -> None:
     assert take_of("song-12-1.wav", 12) == 1
     assert take_of("song-13-2.mp3", 12) is None  # another song's take
     assert take_of("my_song.mp3", 12) is None
-
-
-def test_lineage_only_for_the_bots_own_results() -> None:
-    content = "<@1> your song is ready! (song #12)"
-    assert lineage_of(content, "song-12-2.mp3", by_me=True) == Lineage(12, 2)
-    assert lineage_of(content, "song-12-2.mp3", by_me=False) is None  # a member typed it
-    assert lineage_of(content, "beat.wav", by_me=True) is None
-    assert lineage_of("hello", "song-12-2.mp3", by_me=True) is None
 
 
 def test_a_sing_over_a_take_says_so() -> None:

@@ -25,7 +25,7 @@ from bot.core.store import Store
 from bot.core.tracker.context import MusicGPTHealth, Timing, TrackerContext
 from bot.core.tracker.delivery import COPY_ATTEMPTS, DeliveryWorker
 from bot.core.tracker.events import TaskEvents
-from cogs.delivery import copy_text
+from bot.discord.songs.poster import copy_text
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.test_progress import BASE
 from tests.unit.test_store import NOW, create

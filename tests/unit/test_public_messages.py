@@ -11,8 +11,8 @@ import discord
 from bot.core.models import Output, TaskKind, TaskStatus
 from bot.core.songs.outputs import Attachable
 from bot.core.songs.progress import status_view
-from bot.discord.ui.status import REQUESTER_FIELD, status_embed
-from cogs.delivery import _markers, delivery_marker, result_text
+from bot.discord.songs.poster import _markers, delivery_marker, result_text
+from bot.discord.ui.cards import REQUESTER_FIELD, status_embed
 from tests.unit.test_progress import BASE
 
 EVIL_LINK = "[Download your song here](http://evil.example)"

@@ -21,9 +21,8 @@ from bot.core.servers.guild_settings import (
     edited_words,
     split_words,
 )
-from bot.core.songs.quota import QuotaService
+from bot.core.songs.quota import QuotaService, source_line
 from bot.core.store import Store
-from cogs.quota import source_line
 from tests.unit.conftest import FakeClock
 from tests.unit.test_voice import ENDS, voice_problems
 

@@ -27,8 +27,9 @@ from bot.core.songs.history import task_link
 from bot.core.songs.progress import status_view
 from bot.core.store import MIGRATIONS, Store
 from bot.core.tracker.events import TaskEvents
-from cogs._common import follow, origin_of, role_ids_of
-from cogs.threads import Threads
+from bot.discord.options import role_ids_of
+from bot.discord.songs.door import SongDoor, follow
+from bot.discord.songs.threads import ThreadOpener
 from tests.unit.test_progress import BASE
 from tests.unit.test_voice import ENDS, voice_problems
 
@@ -215,7 +216,7 @@ def http_error(status: int, code: int, message: str = "refused") -> discord.HTTP
     return cls(response, {"code": code, "message": message})
 
 
-class ScriptedThreads(Threads):
+class ScriptedThreads(ThreadOpener):
     """The opener with Discord's answers to "start a thread from this message" scripted."""
 
     def __init__(self, store: Store, answers: list[Any]) -> None:
@@ -329,7 +330,8 @@ async def test_the_origin_is_the_interactions_channel_and_says_whether_a_thread_
         return settings
 
     bot = SimpleNamespace(guild_settings=SimpleNamespace(get=get))
-    origin = await origin_of(bot, interaction, thread=asked)  # type: ignore[arg-type]
+    door = SongDoor(bot)  # type: ignore[arg-type]
+    origin = await door.origin(interaction, thread=asked)  # type: ignore[arg-type]
     assert (origin.channel_id, origin.thread_wanted) == (3, wanted)
     assert origin.role_ids == (2, 7)  # the member's roles travel with the song
 

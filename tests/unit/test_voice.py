@@ -31,17 +31,17 @@ from bot.core.errors import (
 )
 from bot.core.media import download, inspect, names, probe, spool, waveform
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
-from bot.core.songs import blocked_words, budget, history, intake, notify
+from bot.core.songs import blocked_words, budget, forms, history, intake, notify
 from bot.core.songs.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
-from bot.core.songs.quota import refusal_message
+from bot.core.songs.quota import quota_lines, refusal_message
 from bot.core.tracker import RESTARTED_MID_SUBMIT
 from bot.core.tracker.delivery import GAVE_UP
 from bot.core.tracker.dispatch import failure_message_for
 from bot.discord import tree
-from cogs import context, delivery, help
+from bot.discord.options import in_a_server
+from bot.discord.songs import poster as delivery
+from cogs import context, help
 from cogs import usage as cogs_usage
-from cogs._common import in_a_server
-from cogs.quota import quota_lines
 from tests.unit.registered import command_dicts, flattened, registered_tree
 from tests.unit.test_progress import BASE
 
@@ -78,9 +78,9 @@ def known_messages() -> dict[str, str]:
         "DiskFull": DiskFull.MESSAGE,
         "tree.UNEXPECTED": tree.UNEXPECTED,
         "tree.NO_DMS": tree.NO_DMS,
-        "intake.REPLACED": intake.REPLACED.format(command="sing"),
-        "intake.EXPIRED": intake.EXPIRED,
-        "intake.ALREADY_SENT": intake.ALREADY_SENT,
+        "forms.REPLACED": forms.REPLACED.format(command="sing"),
+        "forms.EXPIRED": forms.EXPIRED,
+        "forms.ALREADY_SENT": forms.ALREADY_SENT,
         "spool.SPOOL_FULL": spool.SPOOL_FULL,
         "RESTARTED_MID_SUBMIT": RESTARTED_MID_SUBMIT,
         "GAVE_UP": GAVE_UP,
@@ -318,7 +318,7 @@ def test_the_source_scan_finds_the_refusals() -> None:
         "bot/core/media/download.py",
         "bot/core/timecodes.py",
     } <= where
-    assert {"bot/core/media/probe.py", "cogs/delivery.py"} <= where
+    assert {"bot/core/media/probe.py", "bot/discord/songs/poster.py"} <= where
     assert len(refusal_sites()) >= 25
 
 

@@ -1,7 +1,7 @@
 """A thread per song, decided without Discord: whether a song gets one, its name, and what a
 refusal means.
 
-The Discord side (`cogs.threads`) opens the thread from the song's status message and records
+The Discord side (`ThreadOpener`) opens the thread from the song's status message and records
 the outcome in the store; a refusal is one of `ThreadRefusal`, and the status message says its
 `why` line (`bot.core.songs.progress`).
 """

@@ -2,7 +2,8 @@
 
 A button carries only a task id (and a take number); everything else comes from the parent
 task's row, so a click months later, or after a restart, derives the same request. The
-Discord side (`bot.discord.ui.buttons`, `cogs.actions`) reads the click, calls these, and answers.
+Discord side (`bot.discord.ui.buttons`, `bot.discord.songs.clicks`) reads the click, calls
+these, and answers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import aiohttp
 
 from bot.core.errors import UserFacingError
 from bot.core.models import Output, Request, Task, TaskKind, TaskStatus
-from bot.core.songs.intake import InpaintRange
+from bot.core.songs.forms import InpaintRange
 from bot.core.songs.progress import song_ref
 from bot.core.timecodes import BadTime, check_range, format_timecode, parse_timecode
 
@@ -161,12 +162,6 @@ def again_request(parent: Task, clicker: Clicker) -> Request:
         parent_task_id=parent.id,
         parent_output=None,
     )
-
-
-def again_span(parent: Task) -> InpaintRange | None:
-    if parent.kind is TaskKind.INPAINT and parent.replace_start is not None:
-        return InpaintRange(parent.replace_start, parent.replace_end or 0.0)
-    return None
 
 
 def needs_kept_input(parent: Task) -> bool:

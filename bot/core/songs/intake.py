@@ -1,15 +1,17 @@
-"""Turning what a user typed and attached into a queued task, refusing bad input early.
+"""Turning what a user typed and attached into a queued task, refusing bad input early:
+the one door every song goes through.
 
-A request arrives in two steps, because Discord makes the lyrics modal the command's first
-answer: `begin` runs when the command is used (cheap checks, quota, and the attachment's
-download starts at once, since Discord's attachment URLs expire); `finish_sing` /
-`finish_inpaint` run when the modal comes back (lyrics, content checks, quota charge).
+A request arrives in two steps, because Discord makes a form the command's first answer:
+`precheck` (quota, budget, a range already known) runs before any form opens, and `begin`
+(the attachment's checks, and its download at once, since Discord's attachment URLs expire)
+for a command that carries audio; `submit` runs when the form comes back (lyrics, content
+checks, blocked words, quota charge) and is the only way into the tracker's queue.
 
 Discord never says that a member closed a form, so forms are bounded instead of locked: a
 member holds at most one open form per command (a newer one replaces the older, whose
-download and file go at once), and a form is sent at most once (a repeat submit, from a
-buggy or hostile client, answers with the request the first one made). Every attachment
-download holds a reservation in the `Spool`, so the audio the bot holds has a global cap.
+download and file go at once), and a form is sent at most once (`bot.core.songs.forms`: a
+repeat submit answers with the request the first one made). Every attachment download holds
+a reservation in the `Spool`, so the audio the bot holds has a global cap.
 """
 
 from __future__ import annotations
@@ -17,28 +19,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from bot.core.config import DISCORD_CDN_ORIGINS, UrlOrigin
-from bot.core.errors import AudioRejected, DiskFull, FormClosed, UserFacingError
+from bot.core.errors import AudioRejected, DiskFull, UserFacingError
 from bot.core.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.core.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
 from bot.core.media.names import plainly_not_audio
-from bot.core.media.spool import PARTIAL_SUFFIX, Reservation, Spool, is_disk_full
+from bot.core.media.spool import PARTIAL_SUFFIX, Spool, is_disk_full
 from bot.core.media.worker import MediaWorker
 from bot.core.metrics import Metrics
-from bot.core.models import Gender, QuotaRefusal, Request, Task, TaskKind
+from bot.core.models import QuotaRefusal, Request, Task, TaskKind
 from bot.core.servers.guild_settings import GuildSettingsService
 from bot.core.songs.blocked_words import LYRICS_LABELS, check_request
 from bot.core.songs.budget import Budget
+from bot.core.songs.forms import (
+    AttachmentRef,
+    FormState,
+    InpaintRange,
+    PendingAudio,
+    one_submit,
+    refuse_repeat,
+    span_of,
+)
 from bot.core.songs.quota import QuotaService
 from bot.core.timecodes import check_range
 from bot.core.tracker import Tracker
@@ -54,105 +62,6 @@ CHUNK = 256 * 1024  # fewer loop turns than 64 KB (bench figure 1), little memor
 # limit, 330 ms with 4 and 225 ms with 2. A stalled transfer frees its slot after the
 # session's read timeout (`bot.__main__`).
 CONCURRENT_DOWNLOADS = 2
-REPLACED = (
-    "You opened a newer `/{command}` form after this one, so I dropped this one; please fill "
-    "in the newest. Nothing was charged."
-)
-EXPIRED = "That lyrics form has expired. Please run the command again; nothing was charged."
-ALREADY_SENT = "You already sent this form."
-
-
-@dataclass(frozen=True, slots=True)
-class AttachmentRef:
-    """The parts of a Discord attachment the intake needs."""
-
-    url: str
-    filename: str
-    size: int
-    content_type: str | None = None  # what Discord says the file is, when it says
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Who asked, and where."""
-
-    user_id: int
-    guild_id: int | None
-    channel_id: int
-    upload_limit: int | None = None
-    thread_wanted: bool = (
-        False  # a thread of its own (`bot.core.servers.threads.wants_thread` decided)
-    )
-    # The member's roles in the server: their quota is the largest override among them.
-    role_ids: tuple[int, ...] = ()
-
-
-class FormState(enum.Enum):
-    OPEN = "open"  # waiting for the member's lyrics
-    SENDING = "sending"  # submitted once; that submit is being checked and queued
-    DONE = "done"  # submitted: queued as a task, or refused
-    REPLACED = "replaced"  # the member opened a newer form for the same command
-    ABANDONED = "abandoned"  # timed out, or the form never reached the member
-
-
-@dataclass(eq=False)
-class PendingAudio:
-    """One lyrics form's request between the command and the submit: its audio (a download
-    under way, or a URL) and whether it was sent."""
-
-    url: str | None = None
-    filename: str | None = None
-    path: Path | None = None
-    download: asyncio.Task[AudioInfo] | None = field(default=None, repr=False)
-    state: FormState = FormState.OPEN
-    # The length when known without a download (a take MusicGPT measured, a kept input).
-    duration: float | None = None
-    reservation: Reservation | None = field(default=None, repr=False)
-    # What the one submit made: a repeat submit answers with it.
-    outcome: asyncio.Future[Task] | None = field(default=None, repr=False)
-    # Called once the form stops being the member's open form (Intake forgets it then).
-    on_close: Callable[[PendingAudio], None] | None = field(default=None, repr=False)
-
-    async def ready(self) -> AudioInfo | None:
-        """Wait for the download and content checks; None for a URL (MusicGPT fetches it)."""
-        return await self.download if self.download else None
-
-    @contextlib.contextmanager
-    def discarded_on_error(self) -> Iterator[None]:
-        """Whatever goes wrong before the tracker owns the file, the file goes too."""
-        try:
-            yield
-        except BaseException:
-            self.discard()
-            raise
-
-    def discard(self) -> None:
-        """Drop the audio of a request that was abandoned, replaced or refused."""
-        if self.download and not self.download.done():
-            self.download.cancel()
-        if self.path:
-            self.path.unlink(missing_ok=True)
-        if self.reservation:
-            self.reservation.drop()
-        self.close()
-
-    def abandon(self) -> None:
-        """The form timed out (or never opened): its audio goes, unless it was sent."""
-        if self.state is FormState.OPEN:
-            self.state = FormState.ABANDONED
-            self.discard()
-
-    def close(self) -> None:
-        """No longer the member's open form: a new command won't replace it."""
-        if self.on_close:
-            on_close, self.on_close = self.on_close, None
-            on_close(self)
-
-
-@dataclass(frozen=True, slots=True)
-class InpaintRange:
-    start: float
-    end: float
 
 
 class Intake:
@@ -193,6 +102,28 @@ class Intake:
     def open_forms(self) -> int:
         return len(self._forms)
 
+    async def precheck(
+        self,
+        user_id: int,
+        *,
+        guild_id: int | None,
+        role_ids: Collection[int] = (),
+        span: InpaintRange | None = None,
+    ) -> None:
+        """Before a form opens, for every way of starting a song: the range when it is
+        already known (reversed times), the member's quota, the server's budget. Raises
+        UserFacingError. Advisory (`bot.core.songs.budget`): songs still queued have no price
+        yet, so a burst may overshoot a little; `submit` checks both again."""
+        if span is not None:
+            check_range(span.start, span.end, None)
+        await self._member_may_start(user_id, guild_id, role_ids)
+
+    async def _member_may_start(
+        self, user_id: int, guild_id: int | None, role_ids: Collection[int]
+    ) -> None:
+        await self._quota.check(user_id, guild_id=guild_id, role_ids=role_ids)
+        await self._check_budget(guild_id)
+
     async def begin(
         self,
         user_id: int,
@@ -202,63 +133,45 @@ class Intake:
         audio_url: str | None,
         guild_id: int | None = None,
         role_ids: Collection[int] = (),
+        span: InpaintRange | None = None,
     ) -> PendingAudio:
-        """Checks that need no download; starts the download; replaces the member's older
-        form for this command. Raises UserFacingError."""
+        """A command's form, with its audio: the pre-check, the checks that need no download;
+        starts the download; replaces the member's older form for this command. Raises
+        UserFacingError."""
         with self._metrics.refusals(kind):
-            return await self._begin(
-                user_id,
-                kind=kind,
-                attachment=attachment,
-                audio_url=audio_url,
-                guild_id=guild_id,
-                role_ids=role_ids,
-            )
+            if span is not None:  # first: the times are what the member typed last
+                check_range(span.start, span.end, None)
+            audio_url = audio_url.strip() if audio_url else None
+            if attachment is None and not audio_url:
+                raise AudioRejected("Attach an audio file (`audio`) or give a link (`audio_url`).")
+            if attachment is not None and audio_url:
+                raise AudioRejected("Use either `audio` or `audio_url`, not both.")
+            if attachment is not None:
+                self._check_attachment(attachment)
+            url = check_audio_url(audio_url) if audio_url else None
+            await self._member_may_start(user_id, guild_id, role_ids)
+            return self._open(user_id, kind, attachment, url)
 
-    async def _begin(
-        self,
-        user_id: int,
-        *,
-        kind: TaskKind,
-        attachment: AttachmentRef | None,
-        audio_url: str | None,
-        guild_id: int | None,
-        role_ids: Collection[int],
-    ) -> PendingAudio:
-        audio_url = audio_url.strip() if audio_url else None
-        if attachment is None and not audio_url:
-            raise AudioRejected("Attach an audio file (`audio`) or give a link (`audio_url`).")
-        if attachment is not None and audio_url:
-            raise AudioRejected("Use either `audio` or `audio_url`, not both.")
-        if attachment is not None:
-            not_audio = plainly_not_audio(attachment.filename, attachment.content_type)
-            if not_audio:  # before the form opens: nobody types lyrics for a PNG
-                raise AudioRejected(not_audio)
-        if attachment is not None and attachment.size > self._max_bytes:
+    def _check_attachment(self, attachment: AttachmentRef) -> None:
+        not_audio = plainly_not_audio(attachment.filename, attachment.content_type)
+        if not_audio:  # before the form opens: nobody types lyrics for a PNG
+            raise AudioRejected(not_audio)
+        if attachment.size > self._max_bytes:
             raise AudioRejected(
                 f"That file is {describe_size(attachment.size)}; "
                 f"the limit is {describe_size(self._max_bytes)}."
             )
-        url = check_audio_url(audio_url) if audio_url else None
-        await self._quota.check(user_id, guild_id=guild_id, role_ids=role_ids)
-        # Before the form opens and the download starts. Advisory (bot.core.songs.budget): songs
-        # still
-        # queued have no price yet, so a burst may overshoot a little; `_queue` checks again.
-        await self.check_budget(guild_id)
+
+    def _open(
+        self, user_id: int, kind: TaskKind, attachment: AttachmentRef | None, url: str | None
+    ) -> PendingAudio:
         key = (user_id, kind)
         older = self._forms.get(key)
         if attachment is None:
             pending = PendingAudio(url=url)
         else:
             # Refused here, at command time, before a byte is downloaded.
-            reservation = self.spool.reserve(
-                attachment.size, replacing=older.reservation if older else None
-            )
-            pending = PendingAudio(
-                filename=attachment.filename,
-                path=self._audio_dir / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}",
-                reservation=reservation,
-            )
+            pending = self._reserve(attachment, replacing=older)
             pending.download = asyncio.create_task(self._fetch(attachment.url, pending, user_id))
             # A form abandoned after its check refused the file never awaits the download:
             # retrieve its outcome so asyncio doesn't log "Task exception was never retrieved".
@@ -270,48 +183,60 @@ class Intake:
         pending.on_close = lambda closed: self._forget(key, closed)
         return pending
 
-    async def check_budget(self, guild_id: int | None) -> None:
-        """Refuse early once the server spent today's credits (bot.core.songs.budget: advisory)."""
+    def _reserve(
+        self,
+        attachment: AttachmentRef,
+        *,
+        into: PendingAudio | None = None,
+        replacing: PendingAudio | None = None,
+    ) -> PendingAudio:
+        pending = into or PendingAudio()
+        pending.reservation = self.spool.reserve(
+            attachment.size, replacing=replacing.reservation if replacing else None
+        )
+        pending.filename = attachment.filename
+        pending.path = self._audio_dir / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+        return pending
+
+    async def _check_budget(self, guild_id: int | None) -> None:
         if self.budget is not None:
             await self.budget.check(guild_id)
-
-    # --- requests that start from a button, with no command attachment ---------------------
-
-    async def copy_of(self, user_id: int, attachment: AttachmentRef) -> PendingAudio:
-        """A file on Discord's CDN (a take the bot posted) downloaded into the spool and
-        checked like an upload, for a request that starts from it rather than from a form."""
-        pending = PendingAudio(
-            filename=attachment.filename,
-            path=self._audio_dir / f"{uuid.uuid4().hex}{PARTIAL_SUFFIX}",
-            reservation=self.spool.reserve(attachment.size),
-        )
-        info = await self._fetch(attachment.url, pending, user_id)  # cleans up if it fails
-        pending.duration = info.duration
-        return pending
 
     @staticmethod
     def kept_file(path: Path, *, filename: str | None, duration: float | None) -> PendingAudio:
         """A file already in the audio folder (a kept input's fresh copy), for a new task."""
         return PendingAudio(path=path, filename=filename, duration=duration)
 
-    async def submit_derived(
+    async def submit(
         self,
         request: Request,
-        pending: PendingAudio | None = None,
+        pending: PendingAudio,
         *,
-        span: InpaintRange | None = None,
         role_ids: Collection[int] = (),
+        fetch: AttachmentRef | None = None,
     ) -> Task:
-        """Queue a request made from an earlier task (Rewrite, Again), with the checks and
-        the one-transaction charge of a form's submit, against the limits of the clicker's
-        `role_ids`. Without `pending` the audio is the request's `audio_url`. Raises
-        UserFacingError; a refused request's file goes."""
-        pending = pending or PendingAudio(url=request.audio_url)
-        with self._metrics.refusals(request.kind):
+        """The one way into the queue, and a form's one submit: lyrics, the file's content
+        checks, blocked words, budget, the range against the audio's length, and the charge
+        against the limits of `role_ids`, in one transaction. `fetch`: a file on Discord's
+        CDN to download into the form now (a message's file picked in the form, a take
+        whose link MusicGPT no longer serves), checked like an upload. Raises
+        UserFacingError (FormClosed for a repeat); a refused request's file goes."""
+        await refuse_repeat(pending, request.kind)
+        with one_submit(pending) as outcome, self._metrics.refusals(request.kind):
             with pending.discarded_on_error():
-                _check_length(LYRICS_LABELS[request.kind], request.lyrics)
-                _check_length("New lyrics for the replaced part", request.lyrics_section_to_replace)
-            return await self._queue(request, pending, span=span, role_ids=role_ids)
+                request = _checked_lyrics(request)
+                if fetch is not None:  # checked like a command's file, before its download
+                    await self._member_may_start(request.user_id, request.guild_id, role_ids)
+                    self._check_attachment(fetch)
+                    self._reserve(fetch, into=pending)
+                    info = await self._fetch(fetch.url, pending, request.user_id)
+                    pending.duration = info.duration
+                    request = dataclasses.replace(
+                        request, audio_url=None, audio_filename=fetch.filename
+                    )
+            queued = await self._queue(request, pending, span=span_of(request), role_ids=role_ids)
+            outcome.set_result(queued)
+        return await outcome
 
     def _forget(self, key: tuple[int, TaskKind], pending: PendingAudio) -> None:
         if self._forms.get(key) is pending:
@@ -349,128 +274,6 @@ class Intake:
         pending.reservation.land(pending.path.stat().st_size)
         return info
 
-    @staticmethod
-    def check_span(start: float, end: float) -> InpaintRange:
-        """Checked at command time, so reversed times are caught before the modal opens."""
-        check_range(start, end, None)
-        return InpaintRange(start, end)
-
-    async def finish_sing(
-        self,
-        origin: Origin,
-        pending: PendingAudio,
-        *,
-        prompt: str,
-        lyrics: str,
-        gender: Gender | None,
-        parent_task_id: int | None = None,
-        parent_output: int | None = None,
-    ) -> Task:
-        """`parent_*`: the song and take a context menu's file is, when it is one of ours."""
-        await self._refuse_repeat(pending, TaskKind.SING)
-        with self._one_submit(pending) as outcome, self._metrics.refusals(TaskKind.SING):
-            with pending.discarded_on_error():
-                lyrics = lyrics.strip()
-                if not lyrics:
-                    raise UserFacingError(
-                        "The lyrics can't be empty: type the words for me to sing."
-                    )
-                _check_length("Lyrics", lyrics)
-            request = _request(
-                TaskKind.SING,
-                origin,
-                pending,
-                prompt=prompt,
-                lyrics=lyrics,
-                gender=gender,
-                parent_task_id=parent_task_id,
-                parent_output=parent_output,
-            )
-            outcome.set_result(await self._queue(request, pending, role_ids=origin.role_ids))
-        return await outcome
-
-    async def finish_inpaint(
-        self,
-        origin: Origin,
-        pending: PendingAudio,
-        *,
-        prompt: str,
-        span: InpaintRange,
-        lyrics: str | None,
-        new_lyrics: str | None,
-        gender: Gender | None,
-        num_outputs: int,
-        parent_task_id: int | None = None,
-        parent_output: int | None = None,
-    ) -> Task:
-        lyrics, new_lyrics = (lyrics or "").strip() or None, (new_lyrics or "").strip() or None
-        await self._refuse_repeat(pending, TaskKind.INPAINT)
-        with self._one_submit(pending) as outcome, self._metrics.refusals(TaskKind.INPAINT):
-            with pending.discarded_on_error():
-                _check_length("Lyrics of the whole song", lyrics)
-                _check_length("New lyrics for the replaced part", new_lyrics)
-            request = _request(
-                TaskKind.INPAINT,
-                origin,
-                pending,
-                prompt=prompt,
-                lyrics=lyrics,
-                lyrics_section_to_replace=new_lyrics,
-                gender=gender,
-                replace_start=span.start,
-                replace_end=span.end,
-                num_outputs=num_outputs if num_outputs in (1, 2) else 2,
-                parent_task_id=parent_task_id,
-                parent_output=parent_output,
-            )
-            outcome.set_result(
-                await self._queue(request, pending, span=span, role_ids=origin.role_ids)
-            )
-        return await outcome
-
-    @staticmethod
-    async def _refuse_repeat(pending: PendingAudio, kind: TaskKind) -> None:
-        """Raise FormClosed if this form can't be sent (again); return at once if it can."""
-        if pending.state is FormState.REPLACED:
-            raise FormClosed(REPLACED.format(command=kind.value))
-        if pending.outcome is not None:
-            # Sent before (or being sent right now): answer with what that submit made.
-            outcome = pending.outcome
-            await asyncio.wait([outcome])  # never raises what the first submit raised
-            if outcome.cancelled():
-                raise FormClosed(ALREADY_SENT)
-            error = outcome.exception()
-            if isinstance(error, UserFacingError):
-                raise FormClosed(
-                    f"You already sent this form, and I couldn't take it: {error.user_message}"
-                )
-            if error is not None:
-                raise FormClosed(ALREADY_SENT)
-            raise FormClosed(f"You already sent this form: song #{outcome.result().id}.")
-        if pending.state is not FormState.OPEN:
-            raise FormClosed(EXPIRED)
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _one_submit(pending: PendingAudio) -> Iterator[asyncio.Future[Task]]:
-        """Make this the form's one submit (after `_refuse_repeat`, with no await between);
-        the future receives what it made."""
-        outcome: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
-        # A repeat may never come to read a refusal: don't let asyncio call it unretrieved.
-        outcome.add_done_callback(lambda f: f.cancelled() or f.exception())
-        pending.outcome, pending.state = outcome, FormState.SENDING
-        pending.close()  # a new command now opens a form of its own, replacing nothing
-        try:
-            yield outcome
-        except Exception as error:
-            outcome.set_exception(error)
-            raise
-        except BaseException:
-            outcome.cancel()
-            raise
-        finally:
-            pending.state = FormState.DONE
-
     async def _queue(
         self,
         request: Request,
@@ -487,7 +290,7 @@ class Intake:
             if self._guild_settings is not None:
                 words = (await self._guild_settings.get(request.guild_id)).blocked_words
                 check_request(words, request)
-            await self.check_budget(request.guild_id)
+            await self._check_budget(request.guild_id)
             info = await pending.ready()
             duration = info.duration if info else pending.duration
             if span is not None:
@@ -527,18 +330,19 @@ def _retrieve(task: asyncio.Task[AudioInfo]) -> None:
         task.exception()
 
 
-def _request(kind: TaskKind, origin: Origin, pending: PendingAudio, **specifics: Any) -> Request:
-    return Request(
-        kind=kind,
-        user_id=origin.user_id,
-        guild_id=origin.guild_id,
-        channel_id=origin.channel_id,
-        upload_limit=origin.upload_limit,
-        thread_wanted=origin.thread_wanted,
-        audio_url=pending.url,
-        audio_filename=pending.filename,
-        **specifics,
-    )
+def _checked_lyrics(request: Request) -> Request:
+    """The lyrics as the kind of song wants them: a sung song's are required."""
+    if request.kind is TaskKind.SING:
+        sung = (request.lyrics or "").strip()
+        if not sung:
+            raise UserFacingError("The lyrics can't be empty: type the words for me to sing.")
+        _check_length("Lyrics", sung)
+        return dataclasses.replace(request, lyrics=sung)
+    whole = (request.lyrics or "").strip() or None
+    new_lyrics = (request.lyrics_section_to_replace or "").strip() or None
+    _check_length(LYRICS_LABELS[request.kind], whole)
+    _check_length("New lyrics for the replaced part", new_lyrics)
+    return dataclasses.replace(request, lyrics=whole, lyrics_section_to_replace=new_lyrics)
 
 
 def _check_length(label: str, text: str | None) -> None:

@@ -4,7 +4,7 @@ take a result message of the bot's carries.
 
 A message's files are judged the way `/sing` judges its attachment: anything not plainly
 something else (`bot.core.media.names.plainly_not_audio`) is a candidate, and FFmpeg has the last
-word once it is downloaded (`Intake.begin`).
+word once it is downloaded (`Intake.begin`, or `Intake.submit` for a file picked in the form).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from bot.core.errors import AudioRejected
 from bot.core.media.names import plainly_not_audio
-from bot.core.songs.intake import AttachmentRef
+from bot.core.songs.forms import AttachmentRef
 
 NO_AUDIO = "That message has no audio file for me to use."
 NONE_IS_AUDIO = "None of the {count} files on that message is audio, so I have nothing to use."
 MODAL_COMPONENTS = 5  # Discord's most components in one modal
-# "(song #12)" is what every result message carries (cogs.delivery.delivery_marker); posts
-# made before the unit word was "song" say "(request #12)".
+# "(song #12)" is what every result message carries
+# (bot.discord.songs.poster.delivery_marker); posts made before the unit word was "song" say
+# "(request #12)".
 _MARKER = re.compile(r"\((?:song|request) #([0-9]{1,18})\)")
 
 
@@ -46,12 +47,6 @@ class FormLayout:
     file_choice: bool  # a File select listing the message's audio files
     whole_song_lyrics: bool  # Rewrite's optional "Lyrics of the whole song" input
     components: int
-
-    @property
-    def download_at_once(self) -> bool:
-        """With one file the download starts with the command, as /sing's does; with
-        several it waits for the member's choice, at submit."""
-        return not self.file_choice
 
 
 def sing_layout(files: int) -> FormLayout:
@@ -80,21 +75,3 @@ def take_of(filename: str, task_id: int) -> int | None:
     stem = filename.rsplit(".", 1)[0]
     match = re.fullmatch(rf"song-{task_id}-([1-9])", stem)
     return int(match.group(1)) if match else None
-
-
-@dataclass(frozen=True, slots=True)
-class Lineage:
-    task_id: int
-    take: int
-
-
-def lineage_of(content: str, filename: str, *, by_me: bool) -> Lineage | None:
-    """The song and take a file on a message is, when the message is one of the bot's
-    results and the file one of its takes; None otherwise (a member's upload, say)."""
-    if not by_me:
-        return None
-    task_id = song_of(content)
-    if task_id is None:
-        return None
-    take = take_of(filename, task_id)
-    return Lineage(task_id, take) if take is not None else None

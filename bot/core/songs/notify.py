@@ -1,5 +1,5 @@
 """A copy of a member's songs by DM (/notify): the states a copy goes through, what Discord's
-answers mean for it, and the words members read. No Discord here: `cogs.delivery` sends the
+answers mean for it, and the words members read. No Discord here: the `Poster` sends the
 copy, the delivery worker (`bot.core.tracker.delivery`) decides when, and the store records it.
 """
 

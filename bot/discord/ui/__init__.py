@@ -1,1 +1,2 @@
-"""Discord pieces the cogs share: modals (`modals`) and the status embed (`status`)."""
+"""Discord pieces the cogs and services share: the forms (`modals`), the buttons (`buttons`)
+and the status embed (`cards`)."""

@@ -4,7 +4,8 @@ A button's custom_id says everything a click needs (`song:rewrite:12:2`, `song:a
 `song:delete:12`, `song:cancel:12`); discord.py rebuilds the item from it
 (`from_custom_id`), so a click works after a restart, or months later, with nothing kept in
 memory. The items only read the click and hand it to the bot's `ButtonActions`
-(`cogs.actions`), which call the Discord-free services in `bot.core.songs.actions`.
+(`SingingBot.button_actions`, a `bot.discord.songs.clicks.ButtonHandlers`), which call the
+Discord-free services in `bot.core.songs.actions`.
 
 discord.py only logs what a DynamicItem's callback raises (the member would see "This
 interaction failed"), so every callback goes through `_run`, which hands errors to the one
@@ -28,7 +29,7 @@ _TASK = r"(?P<task>[0-9]{1,18})"
 
 
 class ButtonActions(Protocol):
-    """What the buttons ask for (implemented by `cogs.actions.Actions`)."""
+    """What the buttons ask for (implemented by `bot.discord.songs.clicks.ButtonHandlers`)."""
 
     async def rewrite(self, interaction: discord.Interaction, task_id: int, take: int) -> None: ...
 

@@ -1,6 +1,9 @@
 """The forms that follow /sing and /inpaint, the Rewrite button and the message menus
 ("Sing over this", "Rewrite part of this"), as small modal classes.
 
+They share one base, `SongForm`, whose submit is the same for every song: read, check,
+defer, send (`bot.discord.songs.door`). A new kind of song is a subclass with its inputs.
+
 A form knows whether it is still open in this process: a submit for a form opened before a
 restart (or timed out) would be dropped silently by discord.py, so the bot answers it. A form
 stays registered until its timeout, also once submitted, so that a repeat submit reaches the
@@ -16,6 +19,7 @@ from typing import Any, cast
 
 import discord
 
+from bot.core.songs.forms import PendingAudio
 from bot.core.songs.intake import LYRICS_MAX, PROMPT_MAX
 from bot.discord.tree import report_error
 
@@ -56,10 +60,6 @@ def stale_modal_message(interaction: discord.Interaction) -> str | None:
     return None
 
 
-def is_stale_modal(interaction: discord.Interaction) -> bool:
-    return stale_modal_message(interaction) is not None
-
-
 def _lyrics_input(custom_id: str, *, required: bool, placeholder: str) -> discord.ui.TextInput:
     return discord.ui.TextInput(
         custom_id=custom_id,
@@ -70,29 +70,64 @@ def _lyrics_input(custom_id: str, *, required: bool, placeholder: str) -> discor
     )
 
 
-def _text(label: discord.ui.Label[Any]) -> str:
-    return cast(discord.ui.TextInput[Any], label.component).value or ""
+Values = dict[str, str]
 
 
-class LyricsForm(discord.ui.Modal):
-    """What both forms share: a unique id, the stale-form check, abandon and error paths."""
+class SongForm(discord.ui.Modal):
+    """Every song's form: a unique id, the stale-form check, and the one submit path: read
+    what was typed (before any await: a repeat submit refreshes the values), `check` it
+    (refusals that close the form: its audio goes), defer, then `send` (the song's door,
+    `bot.discord.songs.door.SongDoor.send`, which queues it once and confirms it).
+
+    `values`: each input's and select's custom_id with what was typed or chosen ("" for
+    nothing), over the form's `defaults` (what an input left out of the form stands for)."""
 
     prefix = MODAL_PREFIX
 
     def __init__(
         self,
-        on_submit: Callable[[discord.Interaction, LyricsForm], Awaitable[None]],
-        on_abandon: Callable[[], None],
+        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        pending: PendingAudio,
+        *,
+        check: Callable[[Values], object] | None = None,
+        defaults: Values | None = None,
         **modal: Any,
     ) -> None:
         custom_id = f"{self.prefix}{uuid.uuid4().hex}"
         super().__init__(timeout=MODAL_TIMEOUT, custom_id=custom_id, **modal)
         OPEN_MODALS.add(custom_id)
-        self._handler = on_submit
-        self._on_abandon = on_abandon
+        self._send = send
+        self._pending = pending
+        self._check = check
+        self._defaults = defaults or {}
+
+    @property
+    def values(self) -> Values:
+        found = dict(self._defaults)
+        for item in self.children:
+            if not isinstance(item, discord.ui.Label):
+                continue
+            component = item.component
+            if isinstance(component, discord.ui.TextInput):
+                found[component.custom_id] = component.value or ""
+            elif isinstance(component, discord.ui.Select):
+                found[component.custom_id] = component.values[0] if component.values else ""
+        return found
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self._handler(interaction, self)
+        values = self.values
+        if self._check is not None:
+            try:  # checked before anything is charged or sent: the answer is the form's own
+                self._check(values)
+            except BaseException:
+                self.abandon()  # the form is gone from the member's screen: its file too
+                raise
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._send(interaction, values)
+
+    def abandon(self) -> None:
+        """The form timed out or never reached the member: its audio goes, unless sent."""
+        self._pending.abandon()
 
     def stop(self) -> None:
         # discord.py stops a modal after its first successful submit, and then drops any
@@ -103,26 +138,22 @@ class LyricsForm(discord.ui.Modal):
 
     async def on_timeout(self) -> None:
         OPEN_MODALS.discard(self.custom_id)
-        self._on_abandon()
+        self.abandon()
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         await report_error(interaction, error)
 
 
-class SingLyrics(LyricsForm, title="Lyrics for your song"):
-    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+class SingLyrics(SongForm, title="Lyrics for your song"):
+    lyrics: discord.ui.Label[SongForm] = discord.ui.Label(
         text="Lyrics",
         component=_lyrics_input(
             "lyrics", required=True, placeholder="The words to sing over your instrumental"
         ),
     )
 
-    @property
-    def lyrics_text(self) -> str:
-        return _text(self.lyrics)
 
-
-def _whole_song_lyrics_label() -> discord.ui.Label[LyricsForm]:
+def _whole_song_lyrics_label() -> discord.ui.Label[SongForm]:
     """/inpaint's and Rewrite's optional lyrics of the whole song (MusicGPT's `lyrics`)."""
     return discord.ui.Label(
         text="Lyrics of the whole song",
@@ -132,7 +163,7 @@ def _whole_song_lyrics_label() -> discord.ui.Label[LyricsForm]:
     )
 
 
-def _new_lyrics_label() -> discord.ui.Label[LyricsForm]:
+def _new_lyrics_label() -> discord.ui.Label[SongForm]:
     """The optional words for the replaced part (MusicGPT's `lyrics_section_to_replace`)."""
     return discord.ui.Label(
         text="New lyrics for the replaced part",
@@ -140,17 +171,9 @@ def _new_lyrics_label() -> discord.ui.Label[LyricsForm]:
     )
 
 
-class InpaintLyrics(LyricsForm, title="Lyrics for the new part"):
-    lyrics: discord.ui.Label[LyricsForm] = _whole_song_lyrics_label()
-    new_lyrics: discord.ui.Label[LyricsForm] = _new_lyrics_label()
-
-    @property
-    def lyrics_text(self) -> str:
-        return _text(self.lyrics)
-
-    @property
-    def new_lyrics_text(self) -> str:
-        return _text(self.new_lyrics)
+class InpaintLyrics(SongForm, title="Lyrics for the new part"):
+    lyrics: discord.ui.Label[SongForm] = _whole_song_lyrics_label()
+    new_lyrics: discord.ui.Label[SongForm] = _new_lyrics_label()
 
 
 def _short_input(custom_id: str, placeholder: str) -> discord.ui.TextInput:
@@ -159,7 +182,7 @@ def _short_input(custom_id: str, placeholder: str) -> discord.ui.TextInput:
     )
 
 
-def _style_label(placeholder: str) -> discord.ui.Label[LyricsForm]:
+def _style_label(placeholder: str) -> discord.ui.Label[SongForm]:
     """The required Style input: the prompt MusicGPT gets, within its limit."""
     return discord.ui.Label(
         text="Style",
@@ -172,57 +195,44 @@ def _style_label(placeholder: str) -> discord.ui.Label[LyricsForm]:
     )
 
 
-class RewriteForm(LyricsForm, title="Rewrite a part"):
+class RewriteForm(SongForm, title="Rewrite a part"):
     """The Rewrite button's form: the range, the style, and both lyrics fields (prefilled
     with what the parent was asked with, where known)."""
 
     prefix = REWRITE_PREFIX
-    start: discord.ui.Label[LyricsForm] = discord.ui.Label(
+    start: discord.ui.Label[SongForm] = discord.ui.Label(
         text="Start", component=_short_input("start", "Where the new part starts: 75 or 1:15.5")
     )
-    end: discord.ui.Label[LyricsForm] = discord.ui.Label(
+    end: discord.ui.Label[SongForm] = discord.ui.Label(
         text="End", component=_short_input("end", "Where it ends, same formats")
     )
-    style: discord.ui.Label[LyricsForm] = _style_label("How the new part should sound")
-    lyrics: discord.ui.Label[LyricsForm] = _whole_song_lyrics_label()
-    new_lyrics: discord.ui.Label[LyricsForm] = _new_lyrics_label()
+    style: discord.ui.Label[SongForm] = _style_label("How the new part should sound")
+    lyrics: discord.ui.Label[SongForm] = _whole_song_lyrics_label()
+    new_lyrics: discord.ui.Label[SongForm] = _new_lyrics_label()
 
     def __init__(
         self,
-        on_submit: Callable[[discord.Interaction, LyricsForm], Awaitable[None]],
+        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        pending: PendingAudio,
         *,
+        check: Callable[[Values], object] | None = None,
         title: str,
         style: str | None,
         lyrics: str | None,
         files: Sequence[FileOption] = (),
-        on_abandon: Callable[[], None] = lambda: None,
     ) -> None:
-        super().__init__(on_submit, on_abandon, title=title[:45])
+        # "lyrics" is the song's known lyrics when the input is dropped (below); "file" the
+        # chosen file's index ("" without a File select).
+        defaults = {"lyrics": lyrics or "", "file": ""}
+        super().__init__(send, pending, check=check, defaults=defaults, title=title[:45])
         cast(discord.ui.TextInput[Any], self.style.component).default = style
         cast(discord.ui.TextInput[Any], self.lyrics.component).default = lyrics
-        self._known_lyrics = lyrics
-        self.file: discord.ui.Label[LyricsForm] | None = None
         if files:
             # "Rewrite part of this" on a message with several audio files: Discord allows
             # five components, so the choice takes the optional whole-song lyrics' place
             # (the song's lyrics, where known, are still sent: `values["lyrics"]`).
             self.remove_item(self.lyrics)
-            self.file = file_choice(files)
-            self.add_item(self.file)
-
-    @property
-    def values(self) -> dict[str, str]:
-        """What was typed; "lyrics" is the song's known lyrics when the input was dropped,
-        "file" the chosen file's index ("" without a File select)."""
-        shown = self.lyrics in self.children
-        return {
-            "start": _text(self.start),
-            "end": _text(self.end),
-            "style": _text(self.style),
-            "lyrics": _text(self.lyrics) if shown else (self._known_lyrics or ""),
-            "new_lyrics": _text(self.new_lyrics),
-            "file": _choice(self.file) or "",
-        }
+            self.add_item(file_choice(files))
 
 
 class RewritePartForm(RewriteForm):
@@ -239,7 +249,7 @@ class FileOption:
     description: str | None = None  # its size, say
 
 
-def file_choice(files: Sequence[FileOption]) -> discord.ui.Label[LyricsForm]:
+def file_choice(files: Sequence[FileOption]) -> discord.ui.Label[SongForm]:
     """A required select labelled File, one option per file; its value is the file's index."""
     return discord.ui.Label(
         text="File",
@@ -260,26 +270,19 @@ def file_choice(files: Sequence[FileOption]) -> discord.ui.Label[LyricsForm]:
     )
 
 
-def _choice(label: discord.ui.Label[Any] | None) -> str | None:
-    if label is None:
-        return None
-    values = cast(discord.ui.Select[Any], label.component).values
-    return values[0] if values else None
-
-
-class SingOverForm(LyricsForm, title="Sing over this"):
+class SingOverForm(SongForm, title="Sing over this"):
     """ "Sing over this": the style (/sing's prompt), the lyrics, the voice, and which file
     when the message has several."""
 
     prefix = MENU_PREFIX
-    style: discord.ui.Label[LyricsForm] = _style_label(
+    style: discord.ui.Label[SongForm] = _style_label(
         "Style, tone or genre of the vocals, e.g. soulful R&B"
     )
-    lyrics: discord.ui.Label[LyricsForm] = discord.ui.Label(
+    lyrics: discord.ui.Label[SongForm] = discord.ui.Label(
         text="Lyrics",
         component=_lyrics_input("lyrics", required=True, placeholder="The words for me to sing"),
     )
-    voice: discord.ui.Label[LyricsForm] = discord.ui.Label(
+    voice: discord.ui.Label[SongForm] = discord.ui.Label(
         text="Voice",
         description="Optional: the voice I sing with",
         component=discord.ui.Select(
@@ -292,23 +295,13 @@ class SingOverForm(LyricsForm, title="Sing over this"):
 
     def __init__(
         self,
-        on_submit: Callable[[discord.Interaction, LyricsForm], Awaitable[None]],
-        on_abandon: Callable[[], None],
+        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        pending: PendingAudio,
         *,
+        check: Callable[[Values], object] | None = None,
         files: Sequence[FileOption] = (),
     ) -> None:
-        super().__init__(on_submit, on_abandon)
-        self.file: discord.ui.Label[LyricsForm] | None = None
+        # style, lyrics, voice ("" for any), file ("" for none: the message's only file)
+        super().__init__(send, pending, check=check, defaults={"file": ""})
         if files:
-            self.file = file_choice(files)
-            self.add_item(self.file)
-
-    @property
-    def values(self) -> dict[str, str]:
-        """What was typed and chosen: style, lyrics, voice ("" for any), file ("" for none)."""
-        return {
-            "style": _text(self.style),
-            "lyrics": _text(self.lyrics),
-            "voice": _choice(self.voice) or "",
-            "file": _choice(self.file) or "",
-        }
+            self.add_item(file_choice(files))

@@ -1,5 +1,7 @@
-"""The status renderer with a fake channel: coalescing per task, latest state wins, and a
-failing edit that doesn't stop the others. The tracker's events and the store are real."""
+"""The status renderer with a fake channel: coalescing per task, latest state wins, a
+failing edit that doesn't stop the others, and its one drawing path (a song's confirmation
+asks for its first status through the same renders, `render_now`). The tracker's events and
+the store are real."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import discord
 from bot.core.models import Output, Request, SubmitReceipt, Task, TaskKind
 from bot.core.store import Store
 from bot.core.tracker.events import TaskEvents
-from cogs.status import StatusRenderer
+from bot.discord.songs.status import StatusRenderer
 
 
 class FakeMessage:
@@ -186,5 +188,43 @@ async def test_a_song_posted_at_once_skips_the_posting_stage(store: Store) -> No
         events.publish(task.id)
         await until(lambda: len(channel.shown) == 2, "the final status")
         assert "Posted 1 take below" in channel.shown[1][1]
+    finally:
+        consumer.cancel()
+
+
+async def test_render_now_draws_at_once_and_returns_once_drawn(store: Store) -> None:
+    channel = FakeChannel()
+    renderer, _ = make_renderer(store, channel)
+    task = await queued_task(store)
+    await renderer.render_now(task.id)
+    assert len(channel.shown) == 1 and not renderer._rendering
+    fresh = await store.get_task(task.id)
+    assert fresh is not None and fresh.status_message_id == 500  # there to be linked
+    await renderer.render_now(task.id)  # nothing changed: no edit
+    assert len(channel.shown) == 1
+
+
+async def test_render_now_during_a_render_joins_it_and_draws_the_latest_state(
+    store: Store,
+) -> None:
+    channel = FakeChannel()
+    renderer, events = make_renderer(store, channel)
+    consumer = asyncio.create_task(renderer._consume())
+    try:
+        task = await queued_task(store)
+        await renderer.render_now(task.id)
+        channel.gate.clear()  # the next edit hangs, as a slow Discord would
+        await store.claim_next_queued(2.0)
+        events.publish(task.id)
+        await until(lambda: channel.waiting == 1, "the edit to hang")
+        receipt = SubmitReceipt("mg-1", ("c1",), 60, 1.0)
+        await store.mark_submitted(task.id, receipt, next_poll_at=99.0, now=3.0)
+        asked = asyncio.create_task(renderer.render_now(task.id))
+        await asyncio.sleep(0.01)
+        assert not asked.done()  # waits for the render under way, then one more
+        channel.gate.set()
+        await asked
+        assert "MusicGPT is working on it" in channel.shown[-1][1]
+        assert len(channel.shown) == 3 and not renderer._rendering
     finally:
         consumer.cancel()

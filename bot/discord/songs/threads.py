@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import discord
-from discord.ext import commands, tasks
+from discord.ext import tasks
 
 from bot.core.models import Task
 from bot.core.servers.threads import THREAD_EXISTS, ThreadRefusal, refusal_for, thread_name
 from bot.core.songs.progress import song_ref
-from bot.discord.bot import SingingBot
+
+if TYPE_CHECKING:
+    from bot.discord.bot import SingingBot
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +47,19 @@ def thread_link(task: Task) -> str | None:
     return f"https://discord.com/channels/{task.guild_id}/{task.thread_id}"
 
 
-class Threads(commands.Cog):
+class ThreadOpener:
+    """Opens each song's thread (`SingingBot.thread_opener`): the confirmation right after
+    the status is posted, the poster before the takes go, and its own sweep."""
+
     def __init__(self, bot: SingingBot) -> None:
         self.bot = bot
         self._store = bot.store
         self._locks: dict[int, asyncio.Lock] = {}  # one opener per task at a time
 
-    async def cog_load(self) -> None:
+    def start(self) -> None:
         self.sweep.start()
 
-    async def cog_unload(self) -> None:
+    def stop(self) -> None:
         self.sweep.cancel()
 
     async def settle(self, task: Task, *, last_chance: bool = False) -> Task:
@@ -156,7 +161,3 @@ class Threads(commands.Cog):
     @sweep.before_loop
     async def _before_sweep(self) -> None:
         await self.bot.wait_until_ready()
-
-
-async def setup(bot: SingingBot) -> None:
-    await bot.add_cog(Threads(bot))

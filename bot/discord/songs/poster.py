@@ -2,7 +2,8 @@
 
 Everything goes through the channel (never the interaction token, which dies after 15
 minutes), so a task finishing hours later or after a restart is still posted. Fetching the
-files is `bot.core.songs.outputs`' job; this cog only speaks Discord.
+files is `bot.core.songs.outputs`' job; the poster only speaks Discord. The takes go where
+the song is: its thread is settled first (`ThreadOpener`, which the poster is built with).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import discord
-from discord.ext import commands
 
 from bot.core.errors import PermanentDeliveryError
 from bot.core.models import Task
@@ -20,10 +21,11 @@ from bot.core.public_text import safe_link, shown
 from bot.core.songs.notify import DM_UPLOAD_LIMIT, CopyImpossible, copy_failure, post_link
 from bot.core.songs.outputs import Attachable, OutputFetcher, discard
 from bot.core.songs.progress import describe_length, lineage_line, song_ref
-from bot.discord.bot import SingingBot
+from bot.discord.songs.threads import ThreadOpener
 from bot.discord.ui.buttons import result_buttons
-from cogs._common import loaded_cog
-from cogs.threads import Threads
+
+if TYPE_CHECKING:
+    from bot.discord.bot import SingingBot
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +89,18 @@ def only_the_requester(task: Task) -> discord.AllowedMentions:
     )
 
 
-class Delivery(commands.Cog):
-    """The tracker's `ResultPoster`."""
+class Poster:
+    """The tracker's `ResultPoster` and `CopySender` (`SingingBot.poster`)."""
 
-    def __init__(self, bot: SingingBot) -> None:
+    def __init__(self, bot: SingingBot, threads: ThreadOpener) -> None:
         self.bot = bot
+        self._threads = threads
         self._outputs = OutputFetcher(bot.session, bot.settings.database_path.parent / "outputs")
-
-    async def cog_load(self) -> None:
-        self.bot.tracker.attach(self)
-        self.bot.tracker.delivery.attach_copies(self)
 
     async def deliver(self, task: Task) -> Sequence[int]:
         await self.bot.wait_until_ready()
-        if threads := loaded_cog(self.bot, Threads):  # the takes go where the song is: first
-            task = await threads.settle(task, last_chance=True)
+        # The takes go where the song is: its thread first, decided now if it wasn't yet.
+        task = await self._threads.settle(task, last_chance=True)
         attachables = await self._outputs.fetch(task, self._upload_limit(task))
         try:
             return [await self._post(task, attachables)]
@@ -245,7 +244,3 @@ class Delivery(commands.Cog):
             if mine and any(marker in message.content for marker in markers):
                 return message.id
         return None
-
-
-async def setup(bot: SingingBot) -> None:
-    await bot.add_cog(Delivery(bot))

@@ -1,13 +1,16 @@
 """The status renderer: keeps each task's status message in the channel up to date.
 
-It consumes the tracker's "task N changed" events and never holds the tracker up. Per task,
+The one place a status message is drawn. It consumes the tracker's "task N changed" events
+and never holds the tracker up; the confirmation of a new song asks for its first drawing
+through the same path (`render_now`), so the message exists (and can be linked to) before
+the member is told the song was taken. Per task,
 the latest state wins: changes that arrive while a message is being edited are folded into
 one more edit of whatever the task looks like by then. A few renders run at once, so a burst
 of finished tasks doesn't take the event loop away from posting their songs.
 
 An inpaint's waveform picture (`bot.core.media.waveform_jobs`) is drawn in the background from its
 first
-show on; its arrival is one more change. The PNG is uploaded once, with whichever send or
+drawing on; its arrival is one more change. The PNG is uploaded once, with whichever send or
 edit first finds it ready; later edits only name it (`attachment://`), and Discord keeps it.
 """
 
@@ -17,17 +20,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
-from discord.ext import commands, tasks
+from discord.ext import tasks
 
 from bot.core.media.waveform_jobs import attachment_name, wants_picture
 from bot.core.models import Task, TaskStatus, WaveformState
 from bot.core.songs.progress import StatusView, status_view
-from bot.discord.bot import SingingBot
 from bot.discord.ui.buttons import status_buttons
-from bot.discord.ui.status import status_embed
+from bot.discord.ui.cards import status_embed
+
+if TYPE_CHECKING:
+    from bot.discord.bot import SingingBot
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +47,28 @@ POSTING_GRACE = 2.0
 YIELD_TO_DELIVERY = 1.0
 
 
-class StatusRenderer(commands.Cog):
+class StatusRenderer:
+    """`SingingBot.status_renderer`."""
+
     def __init__(self, bot: SingingBot) -> None:
         self.bot = bot
         self._store = bot.store
-        self._rendering: set[int] = set()
+        # The render of each task under way (it renders again while `_again` names the task).
+        self._rendering: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()  # changed while being rendered: render once more
         self._shown: dict[int, tuple[str, str | None, str | None]] = {}
         self._locks: dict[int, asyncio.Lock] = {}  # one render of a task at a time
         self._slots = asyncio.Semaphore(CONCURRENT_RENDERS)
         self._consumer: asyncio.Task[None] | None = None
-        self._renders: set[asyncio.Task[None]] = set()
         self._drawing: dict[int, asyncio.Task[None]] = {}  # waveform jobs, by task
 
-    async def cog_load(self) -> None:
+    def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
         self.refresh_progress.start()
 
-    async def cog_unload(self) -> None:
+    def stop(self) -> None:
         self.refresh_progress.cancel()
-        for task in [self._consumer, *self._renders, *self._drawing.values()]:
+        for task in [self._consumer, *self._rendering.values(), *self._drawing.values()]:
             if task is not None:
                 task.cancel()
 
@@ -70,38 +77,44 @@ class StatusRenderer(commands.Cog):
         events = self.bot.tracker.events
         while True:
             for task_id in await events.take():
-                if task_id in self._rendering:
-                    self._again.add(task_id)
-                    continue
-                self._rendering.add(task_id)
-                render = asyncio.create_task(self._render(task_id), name=f"status-{task_id}")
-                self._renders.add(render)
-                render.add_done_callback(self._renders.discard)
+                self._schedule(task_id, yield_first=True)
 
-    async def _render(self, task_id: int) -> None:
+    async def render_now(self, task_id: int) -> None:
+        """Render the task as it is now and wait for it: a new song's first status (before
+        its confirmation links it), a cancelled one's last. Through the same coalescing
+        renders as every change, without waiting for posting songs."""
+        await asyncio.shield(self._schedule(task_id, yield_first=False))
+
+    def _schedule(self, task_id: int, *, yield_first: bool) -> asyncio.Task[None]:
+        if render := self._rendering.get(task_id):
+            self._again.add(task_id)
+            return render
+        render = asyncio.create_task(self._render(task_id, yield_first), name=f"status-{task_id}")
+        self._rendering[task_id] = render
+        return render
+
+    async def _render(self, task_id: int, yield_first: bool) -> None:
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    idle = self.bot.tracker.delivery.idle
-                    await asyncio.wait_for(idle.wait(), YIELD_TO_DELIVERY)
+                if yield_first:
+                    with contextlib.suppress(TimeoutError):
+                        idle = self.bot.tracker.delivery.idle
+                        await asyncio.wait_for(idle.wait(), YIELD_TO_DELIVERY)
+                yield_first = True
                 self._again.discard(task_id)
                 async with self._slots:
                     try:
-                        await self.show(task_id)
+                        await self._draw(task_id)
                     except Exception:
                         # Status messages are best effort: the next change or refresh retries.
                         log.exception("couldn't show the status of task %s", task_id)
                 if task_id not in self._again:
                     return
         finally:
-            self._rendering.discard(task_id)
+            self._rendering.pop(task_id, None)
 
-    async def show(self, task_id: int) -> None:
-        """Render the task as it is now; no edit when the message already says this.
-
-        Also called by the commands, so a new request's status message exists (and can be
-        linked to) before the member is told the request was taken.
-        """
+    async def _draw(self, task_id: int) -> None:
+        """Render the task as it is now; no edit when the message already says this."""
         lock = self._locks.setdefault(task_id, asyncio.Lock())
         async with lock:
             task = await self._store.get_task(task_id)
@@ -218,7 +231,3 @@ def _picture_key(state: WaveformState | None) -> str | None:
     if state is WaveformState.READY:
         return "upload"
     return "shown" if state is WaveformState.POSTED else None
-
-
-async def setup(bot: SingingBot) -> None:
-    await bot.add_cog(StatusRenderer(bot))

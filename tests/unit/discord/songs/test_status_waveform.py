@@ -16,7 +16,7 @@ from bot.core.media.worker import MediaWorker
 from bot.core.models import Request, SubmitReceipt, Task, TaskKind, WaveformState
 from bot.core.store import Store
 from bot.core.tracker.events import TaskEvents
-from cogs.status import StatusRenderer
+from bot.discord.songs.status import StatusRenderer
 
 PNG = b"\x89PNG\r\n\x1a\n picture"
 
@@ -131,7 +131,7 @@ async def test_uploaded_once_when_it_arrives_and_named_by_every_edit_after(
     renderer, waveforms, render = renderer_for(store, tmp_path, channel)
     task = await inpaint(store, tmp_path)
     name = f"waveform-{task.id}.png"
-    await renderer.show(task.id)  # the status goes out at once, the picture is being drawn
+    await renderer.render_now(task.id)  # the status goes out at once, the picture is being drawn
     assert channel.calls == [{"kind": "send", "id": 500, "image": None, "files": []}]
     for _ in range(1000):
         if render.calls:
@@ -142,7 +142,7 @@ async def test_uploaded_once_when_it_arrives_and_named_by_every_edit_after(
     await settle(renderer)
     assert await state_of(store, task.id) is WaveformState.READY
     assert renderer.bot.tracker.events.pending() == 1  # the picture is a change
-    await renderer.show(task.id)
+    await renderer.render_now(task.id)
     assert channel.calls[1] == {
         "kind": "edit",
         "id": 500,
@@ -150,14 +150,14 @@ async def test_uploaded_once_when_it_arrives_and_named_by_every_edit_after(
         "files": [(name, PNG)],
     }
     assert await state_of(store, task.id) is WaveformState.POSTED
-    await renderer.show(task.id)  # nothing changed: no edit
+    await renderer.render_now(task.id)  # nothing changed: no edit
     assert len(channel.calls) == 2
     await store.claim_next_queued(2.0)
-    await renderer.show(task.id)
+    await renderer.render_now(task.id)
     await store.mark_submitted(
         task.id, SubmitReceipt("mg", ("c",), 60, 1.0), next_poll_at=9.0, now=3.0
     )
-    await renderer.show(task.id)
+    await renderer.render_now(task.id)
     later = channel.calls[2:]
     assert len(later) == 2
     assert all(c["files"] == [] and c["image"] == f"attachment://{name}" for c in later)
@@ -165,7 +165,7 @@ async def test_uploaded_once_when_it_arrives_and_named_by_every_edit_after(
     # Final: Discord keeps the picture; the bot's copy goes.
     assert waveforms.path_for(task.id).exists()
     await store.mark_failed(task.id, "boom", now=4.0)
-    await renderer.show(task.id)
+    await renderer.render_now(task.id)
     assert channel.calls[-1]["files"] == [] and channel.calls[-1]["image"]
     assert not waveforms.path_for(task.id).exists()
 
@@ -178,7 +178,7 @@ async def test_a_picture_ready_before_the_first_send_goes_with_it(
     render.go.set()
     task = await inpaint(store, tmp_path)
     assert await waveforms.make(task.id)
-    await renderer.show(task.id)
+    await renderer.render_now(task.id)
     name = f"waveform-{task.id}.png"
     assert channel.calls == [
         {"kind": "send", "id": 500, "image": f"attachment://{name}", "files": [(name, PNG)]}
@@ -187,7 +187,7 @@ async def test_a_picture_ready_before_the_first_send_goes_with_it(
     # The status message was deleted: the new one carries the picture again.
     channel.deleted.add(500)
     await store.claim_next_queued(2.0)
-    await renderer.show(task.id)
+    await renderer.render_now(task.id)
     assert channel.calls[-1] == {
         "kind": "send",
         "id": 501,
@@ -200,6 +200,6 @@ async def test_a_sing_is_not_drawn(store: Store, tmp_path: Path) -> None:
     channel = Channel()
     renderer, _, render = renderer_for(store, tmp_path, channel)
     task = await inpaint(store, tmp_path, TaskKind.SING)
-    await renderer.show(task.id)
+    await renderer.render_now(task.id)
     assert render.calls == 0 and not renderer._drawing
     assert channel.calls == [{"kind": "send", "id": 500, "image": None, "files": []}]

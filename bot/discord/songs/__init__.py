@@ -1,0 +1,2 @@
+"""The Discord-side services of songs: built once in `SingingBot.setup_hook`, held as
+typed attributes of the bot."""

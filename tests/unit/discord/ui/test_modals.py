@@ -1,0 +1,89 @@
+"""The one form base (`SongForm`): every song's form is read, checked, deferred and sent the
+same way, and what it holds reads the same whichever inputs it shows."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
+import pytest
+
+from bot.core.errors import UserFacingError
+from bot.core.songs.forms import FormState, PendingAudio
+from bot.discord.ui import modals
+from bot.discord.ui.modals import FileOption, InpaintLyrics, RewriteForm, SingLyrics, Values
+
+
+def typed(label: discord.ui.Label[Any], value: str) -> None:
+    cast(discord.ui.TextInput[Any], label.component)._value = value
+
+
+def interaction() -> MagicMock:
+    made = MagicMock()
+    made.response.defer = AsyncMock()
+    return made
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.values: list[Values] = []
+
+    async def __call__(self, _: discord.Interaction, values: Values) -> None:
+        self.values.append(values)
+
+
+@pytest.fixture(autouse=True)
+def forget_forms() -> Any:
+    yield
+    modals.OPEN_MODALS.clear()
+
+
+async def test_a_submit_is_read_deferred_then_sent() -> None:
+    sent, pending = Sent(), PendingAudio(url="https://e.com/a.mp3")
+    form = InpaintLyrics(sent, pending)
+    typed(form.lyrics, "la la")
+    typed(form.new_lyrics, "new")
+    clicked = interaction()
+    await form.on_submit(clicked)
+    clicked.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    assert sent.values == [{"lyrics": "la la", "new_lyrics": "new"}]
+    assert pending.state is FormState.OPEN  # the intake decides whether it is sent
+
+
+async def test_a_refused_check_closes_the_form_and_drops_its_audio() -> None:
+    sent, pending = Sent(), PendingAudio(url="https://e.com/a.mp3")
+
+    def check(values: Values) -> None:
+        raise UserFacingError(f"End {values['end']!r} is no time.")
+
+    form = RewriteForm(sent, pending, check=check, title="t", style="pop", lyrics=None)
+    typed(form.end, "soon")
+    clicked = interaction()
+    with pytest.raises(UserFacingError, match="'soon' is no time"):
+        await form.on_submit(clicked)
+    clicked.response.defer.assert_not_awaited()
+    assert sent.values == [] and pending.state is FormState.ABANDONED
+
+
+async def test_a_timed_out_form_is_forgotten_and_its_audio_goes() -> None:
+    pending = PendingAudio(url="https://e.com/a.mp3")
+    form = SingLyrics(Sent(), pending)
+    assert str(form.custom_id) in modals.OPEN_MODALS
+    await form.on_timeout()
+    assert str(form.custom_id) not in modals.OPEN_MODALS
+    assert pending.state is FormState.ABANDONED
+
+
+def test_values_fall_back_to_what_a_dropped_input_stands_for() -> None:
+    files = [FileOption("a.wav"), FileOption("b.wav")]
+    form = RewriteForm(Sent(), PendingAudio(), title="t", style="pop", lyrics="known", files=files)
+    typed(form.start, "1:15")
+    assert form.values == {
+        "start": "1:15",
+        "end": "",
+        "style": "",
+        "lyrics": "known",  # the input made way for the File select
+        "new_lyrics": "",
+        "file": "",  # nothing chosen
+    }
