@@ -4,8 +4,11 @@
 /livez answers 200 while the event loop runs: restart the process when it doesn't. /readyz
 answers 200 only when the bot can do its job *now*: connected to Discord's gateway at this
 moment (not "was ready once": discord.py's `is_ready()` stays true through reconnects), the
-database answering, room on the disk, MusicGPT not failing persistently (one failed call is
-not an outage) and its key not refused. Otherwise 503, with the failing checks named.
+database answering (within DATABASE_SECONDS), room on the disk, MusicGPT not failing
+persistently (one failed call is not an outage) and its key not refused. Otherwise 503, with
+the failing checks named. Run as one of several processes (docs/scaling.md), it also says
+which database it uses and which gateway shards it holds, each connected or not; a process
+is connected to Discord only while every shard it holds is.
 
 MusicGPT signs nothing, so the long random secret in the path is the only gate, compared in
 constant time. Even past the gate a payload is only a hint: the tracker confirms with
@@ -38,7 +41,7 @@ import hmac
 import ipaddress
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -62,6 +65,7 @@ KEEPALIVE_SECONDS = 5.0  # idle between requests on one connection
 BODY_SECONDS = 10.0  # reading a webhook's body (256 KB at most)
 LINGER_SECONDS = 2.0  # reading and dropping a body we answered without reading
 MAX_CONNECTIONS = 64  # open at once; MusicGPT sends a few webhooks per task
+DATABASE_SECONDS = 2.0  # for the database to answer /readyz's check (the probe gives up at 3)
 
 
 def webhook_base_url(public_base_url: str, secret: str) -> str:
@@ -80,6 +84,13 @@ class Health:
     database_ok: Callable[[], Awaitable[bool]]
     # False when the disk is too full to take new audio.
     disk_ok: Callable[[], bool] = field(default=_always_ok)
+    # Which database database_ok asks: "sqlite" or "postgresql" (never where it is).
+    database: str = "sqlite"
+    # The gateway shards this process holds (SHARD_IDS), each with whether it is connected
+    # now, and how many there are in all (SHARD_COUNT); the Bot fills it. None: unsharded,
+    # shown as shard 0 of 1.
+    shards: Callable[[], Mapping[int, bool]] | None = None
+    shard_count: int = 1
 
 
 class BoundedConnection(asyncio.Protocol):
@@ -311,17 +322,24 @@ class HttpServer:
 
     async def _readyz(self, request: web.Request) -> web.Response:
         try:
-            database_ok = await self._health.database_ok()
-        except Exception:
+            async with asyncio.timeout(DATABASE_SECONDS):
+                database_ok = bool(await self._health.database_ok())
+        except Exception:  # TimeoutError included: a database that doesn't answer isn't ok
             database_ok = False
         try:
             disk_ok = bool(self._health.disk_ok())
         except Exception:
             log.exception("the disk check failed")
             disk_ok = False
+        connected = bool(self._health.discord_connected())
+        if self._health.shards is None:
+            shards = {0: connected}
+        else:
+            shards = dict(self._health.shards())
+            connected = connected and all(shards.values())
         musicgpt = self._tracker.health
         checks = {
-            "discord_connected": bool(self._health.discord_connected()),
+            "discord_connected": connected,
             "database_ok": database_ok,
             "disk_ok": disk_ok,
             # Several failed calls in a row, or none through for a while; not just one.
@@ -333,5 +351,9 @@ class HttpServer:
         body: dict[str, object] = {"ok": not failing, **checks, "failing": failing}
         body["musicgpt_last_contact"] = musicgpt.last_contact
         body["musicgpt_consecutive_failures"] = musicgpt.consecutive_failures
+        body["database"] = self._health.database
+        body["shard_count"] = self._health.shard_count
+        body["shards"] = sorted(shards)
+        body["shards_connected"] = sorted(shard for shard, up in shards.items() if up)
         body.update(self._tracker.musicgpt_limits())
         return web.json_response(body, status=503 if failing else 200)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bot.core.errors import ConfigError
 
@@ -44,6 +44,13 @@ class Settings:
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     dev_guild_id: int | None = None
     database_path: Path = Path("data/bot.sqlite3")
+    # PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME); None: SQLite at
+    # database_path. It may hold a password: log `database_url_redacted`, never this.
+    database_url: str | None = field(default=None, repr=False)
+    # Gateway shards: how many the bot has in all, and the ones this process opens (every one,
+    # 0..shard_count-1, when SHARD_IDS is unset). None for both: one unsharded process, as ever.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
     public_base_url: str | None = None
     # Where the receiver listens. Unset: every interface when MusicGPT must reach it
     # (PUBLIC_BASE_URL set), only this machine when polling (then it serves just the health
@@ -93,8 +100,60 @@ class Settings:
     def uses_webhooks(self) -> bool:
         return self.public_base_url is not None
 
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url is not None
+
+    @property
+    def database_url_redacted(self) -> str | None:
+        """DATABASE_URL as a log line may show it: the password replaced by <redacted>."""
+        return None if self.database_url is None else redacted_url(self.database_url)
+
+    @property
+    def database_secrets(self) -> tuple[str, ...]:
+        """What of DATABASE_URL a log filter must hide wherever it turns up: the URL itself and
+        its password, as written and decoded (a driver's error may quote either)."""
+        if self.database_url is None:
+            return ()
+        return (self.database_url, *_passwords(self.database_url))
+
 
 REQUIRED = ("DISCORD_TOKEN", "MUSICGPT_API_KEY")
+DATABASE_URL_SCHEMES = ("postgresql", "postgres")
+DATABASE_URL_FORM = "postgresql://USER@HOST:PORT/DBNAME"
+REDACTED = "<redacted>"
+
+
+def _passwords(url: str) -> list[str]:
+    """The password in `url`'s user part or its `password=` parameter, as written and as
+    decoded, without repeats."""
+    parts = urlsplit(url)
+    found: list[str] = []
+    userinfo = parts.netloc.rpartition("@")[0]
+    if ":" in userinfo:
+        found.append(userinfo.partition(":")[2])
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() == "password":
+            found.append(value)
+    found += [unquote(p) for p in found]
+    return [p for p in dict.fromkeys(found) if p]
+
+
+def redacted_url(url: str) -> str:
+    """`url` with any password (in the user part or a `password=` parameter) replaced by
+    <redacted>: postgresql://bot:s3cret@db/bot -> postgresql://bot:<redacted>@db/bot."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:{REDACTED}{at}{hostport}"
+    query = "&".join(
+        f"{piece.partition('=')[0]}={REDACTED}"
+        if piece.partition("=")[0].lower() == "password"
+        else piece
+        for piece in parts.query.split("&")
+    )
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 def _missing(env: Mapping[str, str]) -> str | None:
@@ -158,6 +217,55 @@ def _url(*schemes: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _database_url(name: str, raw: str) -> str:
+    """A PostgreSQL URL asyncpg can connect with: postgresql:// or postgres://, a host (in the
+    URL, or a `host=` parameter for a Unix socket), a port if any, one database name."""
+    problem = ConfigError(f"{name} must be a {DATABASE_URL_FORM} URL")
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError when the port isn't a port
+    except ValueError:
+        raise problem from None
+    hosts = [v for k, v in parse_qsl(parts.query) if k == "host"]
+    database = unquote(parts.path.removeprefix("/"))
+    if (
+        parts.scheme.lower() not in DATABASE_URL_SCHEMES
+        or not (parts.hostname or hosts)
+        or not database
+        or "/" in database
+        or parts.fragment
+    ):
+        raise problem
+    return raw
+
+
+def _shard_ids(name: str, raw: str) -> tuple[int, ...]:
+    pieces = [piece.strip() for piece in raw.split(",")]
+    if not all(piece.isascii() and piece.isdigit() for piece in pieces):
+        raise ConfigError(f"{name} must be shard numbers separated by commas (e.g. 0,1)")
+    ids = [int(piece) for piece in pieces]
+    if len(set(ids)) < len(ids):
+        raise ConfigError(f"{name} names a shard more than once")
+    return tuple(sorted(ids))
+
+
+def _shard_slice(
+    problems: _Problems, count: int | None, ids: tuple[int, ...] | None
+) -> tuple[int, ...] | None:
+    """The shards this process opens: SHARD_IDS checked against SHARD_COUNT, or all of them."""
+    if count is None:
+        # A malformed SHARD_COUNT was reported already; one that is missing is this problem.
+        if ids is not None and not problems.env.get("SHARD_COUNT", "").strip():
+            problems.found.append("SHARD_IDS needs SHARD_COUNT (how many shards there are in all)")
+        return None
+    if ids is None:
+        return tuple(range(count))
+    if ids[-1] >= count:
+        problems.found.append(f"SHARD_IDS must be shard numbers from 0 to {count - 1}")
+        return tuple(range(count))
+    return ids
+
+
 def _text(name: str, raw: str) -> str:
     return raw
 
@@ -215,7 +323,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "DISCORD_GATEWAY_URL", _url("ws", "wss"), defaults.discord_gateway_url
         ),
         dev_guild_id=optional("DEV_GUILD_ID", _int_at_least(1), None),
+        shard_count=(shard_count := optional("SHARD_COUNT", _int_at_least(1), None)),
+        shard_ids=_shard_slice(problems, shard_count, optional("SHARD_IDS", _shard_ids, None)),
         database_path=Path(optional("DATABASE_PATH", _text, str(defaults.database_path))),
+        database_url=optional("DATABASE_URL", _database_url, None),
         public_base_url=optional("PUBLIC_BASE_URL", _url("http", "https"), None),
         webhook_host=optional(
             "WEBHOOK_HOST", _text, _default_webhook_host(env, defaults.webhook_host)

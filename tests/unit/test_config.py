@@ -153,3 +153,135 @@ def test_show_cost_must_be_true_or_false() -> None:
 
 def test_show_cost_is_in_env_example() -> None:
     assert "\nSHOW_COST=false\n" in (ROOT / ".env.example").read_text()
+
+
+# --- several processes: DATABASE_URL, SHARD_COUNT, SHARD_IDS (docs/scaling.md) -------------
+
+
+def test_one_process_on_sqlite_unless_told_otherwise() -> None:
+    settings = load_settings(BASE)
+    assert settings.database_url is None and not settings.uses_postgres
+    assert settings.database_url_redacted is None and settings.database_secrets == ()
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bot@127.0.0.1:5432/singbot",
+        "postgres://bot@db/singbot",  # libpq's short scheme; the port defaults to 5432
+        "postgresql://bot:s3cret-pass@db.internal:6543/singbot?sslmode=require",
+        "postgresql://[::1]:5432/singbot",
+        "postgresql:///singbot?host=/var/run/postgresql",  # a Unix socket
+    ],
+)
+def test_database_url_takes_postgresql_urls(url: str) -> None:
+    settings = load_settings({**BASE, "DATABASE_URL": f" {url} "})
+    assert settings.database_url == url and settings.uses_postgres
+    # The SQLite path stays what it was: audio waiting for MusicGPT still goes next to it.
+    assert settings.database_path == Path("data/bot.sqlite3")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://bot@db/singbot",
+        "sqlite:///data/bot.sqlite3",
+        "data/bot.sqlite3",
+        "postgresql://bot@db",  # no database
+        "postgresql://bot@db/",
+        "postgresql://bot@db/singbot/extra",
+        "postgresql://bot@db:port/singbot",
+        "postgresql://bot@db:99999/singbot",
+        "postgresql:///singbot",  # no host at all
+    ],
+)
+def test_database_url_must_be_a_postgresql_url(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "DATABASE_URL": url})
+    assert str(caught.value) == "DATABASE_URL must be a postgresql://USER@HOST:PORT/DBNAME URL"
+
+
+def test_the_database_password_stays_out_of_repr_and_the_redacted_form() -> None:
+    url = "postgresql://bot:pa%40ss-w0rd-long@db:5432/singbot?sslmode=require&password=other-one"
+    settings = load_settings({**BASE, "DATABASE_URL": url})
+    for shown in (repr(settings), settings.database_url_redacted or ""):
+        assert "pa%40ss" not in shown and "pa@ss" not in shown and "other-one" not in shown
+    assert settings.database_url_redacted == (
+        "postgresql://bot:<redacted>@db:5432/singbot?sslmode=require&password=<redacted>"
+    )
+    assert set(settings.database_secrets) == {
+        url,
+        "pa%40ss-w0rd-long",
+        "pa@ss-w0rd-long",
+        "other-one",
+    }
+
+
+def test_a_url_without_a_password_is_shown_as_it_is() -> None:
+    settings = load_settings({**BASE, "DATABASE_URL": "postgres://bot@db/singbot"})
+    assert settings.database_url_redacted == "postgres://bot@db/singbot"
+    assert settings.database_secrets == ("postgres://bot@db/singbot",)
+
+
+def test_a_bad_database_url_never_echoes_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "DATABASE_URL": "mysql://bot:hunter2-secret@db/x"})
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "count", "ids"),
+    [
+        ({"SHARD_COUNT": "1"}, 1, (0,)),
+        ({"SHARD_COUNT": "4"}, 4, (0, 1, 2, 3)),  # without SHARD_IDS: every shard, here
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1"}, 2, (1,)),
+        ({"SHARD_COUNT": "6", "SHARD_IDS": " 4, 2 ,0"}, 6, (0, 2, 4)),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": " "}, 3, (0, 1, 2)),  # blank is unset
+    ],
+)
+def test_shards(env: dict[str, str], count: int, ids: tuple[int, ...]) -> None:
+    settings = load_settings({**BASE, **env})
+    assert (settings.shard_count, settings.shard_ids) == (count, ids)
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT must be at least 1"),
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT must be a whole number"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT (how many shards there are in all)"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS must be shard numbers from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1,1"}, "SHARD_IDS names a shard more than once"),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "0;1"},
+            "SHARD_IDS must be shard numbers separated by commas (e.g. 0,1)",
+        ),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "-1"},
+            "SHARD_IDS must be shard numbers separated by commas (e.g. 0,1)",
+        ),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "0,"},
+            "SHARD_IDS must be shard numbers separated by commas (e.g. 0,1)",
+        ),
+        # A SHARD_COUNT that is there but wrong is the one problem, not a second one.
+        ({"SHARD_COUNT": "x", "SHARD_IDS": "0"}, "SHARD_COUNT must be a whole number"),
+    ],
+)
+def test_bad_shards_are_named(env: dict[str, str], complaint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, **env})
+    assert str(caught.value) == complaint
+
+
+def test_every_scaling_problem_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {"SHARD_IDS": "0,0", "DATABASE_URL": "postgresql://db", "MUSICGPT_API_KEY": "k"}
+        )
+    assert str(caught.value) == (
+        "DISCORD_TOKEN is required but not set (see .env.example); "
+        "SHARD_IDS names a shard more than once; "
+        "DATABASE_URL must be a postgresql://USER@HOST:PORT/DBNAME URL"
+    )

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -23,7 +24,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from bot.core.config import Settings
+from bot.core.config import Settings, load_settings
 from bot.core.media.worker import PRELOAD
 from bot.discord.bot import EXTENSIONS
 
@@ -94,10 +95,36 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+def default_services() -> dict[str, Any]:
+    """What `docker compose up` starts: the services in no profile."""
+    services = compose()["services"]
+    return {name: service for name, service in services.items() if "profiles" not in service}
+
+
 def the_service() -> dict[str, Any]:
-    [service] = compose()["services"].values()
+    [service] = default_services().values()
     assert isinstance(service, dict)
     return service
+
+
+def scale_services() -> dict[str, Any]:
+    """What `--profile scale` adds (docs/scaling.md)."""
+    services = compose()["services"]
+    return {name: s for name, s in services.items() if "scale" in s.get("profiles", [])}
+
+
+def interpolated(value: str, env: dict[str, str] | None = None) -> str:
+    """`value` as Compose reads it with `env` as .env: `${NAME:-default}` is env's value when
+    set and not empty, else the default; a bare `${NAME}` must be in `env`."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3)
+        if (env or {}).get(name):
+            return (env or {})[name]
+        assert default is not None, f"${{{name}}} has no default: compose would need it set"
+        return default
+
+    return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)(:-([^}]*))?\}", substitute, value)
 
 
 def env_example() -> dict[str, str]:
@@ -189,6 +216,83 @@ def test_compose_publishes_the_configured_port() -> None:
     # Compose fills ${WEBHOOK_PORT:-8080} from .env; the container side must be it too.
     assert port.endswith(":${WEBHOOK_PORT:-8080}")
     assert f":-{Settings.__dataclass_fields__['webhook_port'].default}}}" in port
+
+
+def test_the_default_is_still_one_bot_on_sqlite() -> None:
+    assert list(default_services()) == ["bot"]
+    environment = the_service()["environment"]
+    assert not {"DATABASE_URL", "SHARD_COUNT", "SHARD_IDS"} & set(environment)
+
+
+def test_the_scale_profile_has_postgres_with_a_volume_and_a_health_check() -> None:
+    postgres = scale_services()["postgres"]
+    assert postgres["image"].split(":")[0] == "postgres"
+    assert postgres["image"].split(":")[1].split(".")[0] == "15"
+    [data] = postgres["volumes"]
+    volume, _, path = data.partition(":")
+    assert path == "/var/lib/postgresql/data" and volume in compose()["volumes"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert "ports" not in postgres, "the database is for the bots only"
+
+
+def replica_settings() -> dict[str, Settings]:
+    """Each bot replica's settings as it would load them (required ones filled in)."""
+    found = {}
+    for name, service in scale_services().items():
+        if name == "postgres":
+            continue
+        env = {key: interpolated(str(value)) for key, value in service["environment"].items()}
+        found[name] = load_settings({"DISCORD_TOKEN": "t", "MUSICGPT_API_KEY": "k", **env})
+    return found
+
+
+def test_the_scale_profile_splits_the_shards_over_two_bots_on_the_one_database() -> None:
+    services = scale_services()
+    replicas = replica_settings()
+    assert len(replicas) == 2
+    shards = sorted(shard for s in replicas.values() for shard in s.shard_ids or ())
+    assert {s.shard_count for s in replicas.values()} == {2} and shards == [0, 1]
+    postgres = services["postgres"]["environment"]
+    for name, settings in replicas.items():
+        service = services[name]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert settings.database_url is not None
+        url = urlsplit(settings.database_url)
+        assert (url.hostname, url.path) == ("postgres", f"/{postgres['POSTGRES_DB']}")
+        assert url.username == postgres["POSTGRES_USER"]
+        assert url.password == interpolated(postgres["POSTGRES_PASSWORD"])
+        # The rest is the single bot's: the image, .env, restarts, grace, health check.
+        for key in ("build", "env_file", "restart", "init", "stop_grace_period", "healthcheck"):
+            assert service[key] == the_service()[key], (name, key)
+
+
+def test_each_bot_replica_has_its_own_port_and_data_folder() -> None:
+    services = scale_services()
+    replicas = replica_settings()
+    ports = {settings.webhook_port for settings in replicas.values()}
+    assert len(ports) == len(replicas) and the_service_port() not in ports
+    for name, settings in replicas.items():
+        [published] = services[name]["ports"]
+        assert published == f"127.0.0.1:{settings.webhook_port}:{settings.webhook_port}"
+        assert settings.webhook_host == "0.0.0.0"  # the published port reaches it
+    volumes = [v.split(":")[0] for name in replicas for v in services[name]["volumes"]]
+    assert len(set(volumes)) == len(replicas) and "data" not in volumes
+    assert set(volumes) <= set(compose()["volumes"])
+
+
+def the_service_port() -> int:
+    return int(interpolated(the_service()["ports"][0]).split(":")[-1])
+
+
+def test_a_postgres_password_from_env_reaches_both_sides() -> None:
+    env = {"POSTGRES_PASSWORD": "from-dotenv"}
+    services = scale_services()
+    assert interpolated(services["postgres"]["environment"]["POSTGRES_PASSWORD"], env) == (
+        "from-dotenv"
+    )
+    for name in ("bot-shard-0", "bot-shard-1"):
+        url = interpolated(services[name]["environment"]["DATABASE_URL"], env)
+        assert urlsplit(url).password == "from-dotenv"
 
 
 # --- Dockerfile -------------------------------------------------------------------------------

@@ -258,3 +258,57 @@ async def test_a_refused_key_fails_readiness_by_name_and_the_limits_are_shown() 
         )
         assert body["musicgpt_parallel"] == tracker.limits["musicgpt_parallel"]
         assert (await get(f"{base}/livez"))[0] == 200
+
+
+async def test_readyz_says_which_shards_it_holds_and_which_database() -> None:
+    shards = {1: True, 3: True}
+    health = Health(
+        discord_connected=lambda: True,
+        database_ok=database_ok,
+        database="postgresql",
+        shards=lambda: shards,
+        shard_count=4,
+    )
+    async with serving(health) as (_, _tracker, base):
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["failing"], body["database"]) == (200, [], "postgresql")
+        assert (body["shard_count"], body["shards"], body["shards_connected"]) == (
+            4,
+            [1, 3],
+            [1, 3],
+        )
+        shards[3] = False  # one shard of two away: the process isn't connected to Discord
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["failing"]) == (503, ["discord_connected"])
+        assert (body["shards"], body["shards_connected"]) == ([1, 3], [1])
+
+
+async def test_an_unsharded_process_holds_shard_0_of_1_on_sqlite() -> None:
+    connected = {"now": True}
+    health = Health(discord_connected=lambda: connected["now"], database_ok=database_ok)
+    async with serving(health) as (_, _tracker, base):
+        _, body = await get(f"{base}/readyz")
+        assert (body["database"], body["shard_count"], body["shards"]) == ("sqlite", 1, [0])
+        assert body["shards_connected"] == [0]
+        connected["now"] = False
+        status, body = await get(f"{base}/readyz")
+        assert (status, body["shards_connected"], body["failing"]) == (
+            503,
+            [],
+            ["discord_connected"],
+        )
+
+
+async def test_a_database_that_doesnt_answer_fails_readyz_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot.http, "DATABASE_SECONDS", 0.2)
+
+    async def database_hangs() -> bool:
+        await asyncio.sleep(60)
+        return True
+
+    health = Health(discord_connected=lambda: True, database_ok=database_hangs)
+    async with serving(health) as (_, _tracker, base):
+        status, body = await asyncio.wait_for(get(f"{base}/readyz"), 5)
+        assert (status, body["database_ok"], body["failing"]) == (503, False, ["database_ok"])

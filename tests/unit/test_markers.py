@@ -36,4 +36,4 @@ def test_the_browser_tests_are_marked_browser_and_e2e() -> None:
 def test_both_markers_are_registered() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     markers = config["tool"]["pytest"]["ini_options"]["markers"]
-    assert {line.split(":")[0] for line in markers} >= {"e2e", "browser"}
+    assert {line.split(":")[0] for line in markers} >= {"e2e", "browser", "postgres"}
