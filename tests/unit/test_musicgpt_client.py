@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -28,7 +30,14 @@ from bot.core.errors import (
     MusicGPTValidationError,
 )
 from bot.core.models import AudioSource, ConversionStatus, Gender, TaskKind
-from bot.core.musicgpt.client import MusicGPTClient, parse_retry_after
+from bot.core.musicgpt.client import (
+    SING_PATH,
+    UPLOAD_CHUNK,
+    MusicGPTClient,
+    _build_form,
+    _Call,
+    parse_retry_after,
+)
 from tests.standins.audio_gen import write_large_wav, write_sine_wav
 from tests.standins.musicgpt import HOLD, MusicGPTStandIn
 
@@ -83,6 +92,29 @@ async def sing(client: MusicGPTClient, wav: Path, **overrides: Any):
 
 
 # --- submitting ---------------------------------------------------------------------------
+
+
+async def test_an_upload_streams_its_file_in_bounded_chunks(tmp_path: Path) -> None:
+    """Bench figure 2: several 25 MB submits go out at once, so each holds one small chunk
+    at a time (aiohttp's own file reads were 256 KB); and the length is known beforehand."""
+    content = os.urandom(3 * UPLOAD_CHUNK + 123)
+    path = tmp_path / "instrumental.wav"
+    path.write_bytes(content)
+    call = _Call("POST", SING_PATH, "sing submit", {}, {"prompt": "p"}, AudioSource(path=str(path)))
+    writes: list[bytes] = []
+
+    class Recorder:
+        async def write(self, chunk: bytes) -> None:
+            writes.append(bytes(chunk))
+
+    async with AsyncExitStack() as stack:
+        body = (await _build_form(call, stack))()
+        await body.write(Recorder())  # type: ignore[arg-type]
+    sent = b"".join(writes)
+    assert content in sent
+    assert len(sent) == body.size  # the Content-Length aiohttp sends is exact
+    assert UPLOAD_CHUNK <= 64 * 1024
+    assert max(len(chunk) for chunk in writes) <= UPLOAD_CHUNK
 
 
 async def test_sing_with_file_uploads_exact_bytes_and_fields(
