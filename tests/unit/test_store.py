@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.models import Output, QuotaRefusal, Request, SubmitReceipt, Task, TaskKind, TaskStatus
-from bot.core.store import MIGRATIONS, Store, utc_day
+from bot.core.store import Store, utc_day
+from bot.core.store.migrate import migrations
 
 NOW = 1_790_000_000.0  # 2026-09-21, any fixed moment will do
 
@@ -44,10 +45,10 @@ async def store(tmp_path: Path):
 async def test_migrations_set_user_version_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     async with Store.open(path) as store:
-        assert await store.schema_version() == len(MIGRATIONS)
+        assert await store.schema_version() == len(migrations())
     # Re-opening applies nothing twice (it would fail on CREATE TABLE).
     async with Store.open(path) as store:
-        assert await store.schema_version() == len(MIGRATIONS)
+        assert await store.schema_version() == len(migrations())
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

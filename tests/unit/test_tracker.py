@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from bot.core.errors import (
     MusicGPTUnavailable,
     MusicGPTValidationError,
     PermanentDeliveryError,
+    StorageError,
 )
 from bot.core.models import (
     ConversionResult,
@@ -423,7 +423,7 @@ async def test_a_result_that_cant_be_recorded_waits_without_polling(
     async def mark_completed(*args: Any, **kwargs: Any) -> Task | None:
         if disk["full"]:
             disk["refused"] += 1
-            raise sqlite3.OperationalError("database or disk is full")
+            raise StorageError("database or disk is full", reason="full")
         return await real_mark_completed(*args, **kwargs)
 
     monkeypatch.setattr(store, "mark_completed", mark_completed)
