@@ -167,11 +167,3 @@ class TaskRepository(Repository):
             )
             tasks = await fetch_tasks(tx, "t.id = $1", (task_id,))
         return tasks[0]
-
-    async def refund(self, task_id: int, now: float) -> bool:
-        """Give the generation back. True only the first time: a refund is idempotent."""
-        changed = await self._db.execute(
-            "UPDATE quota_charges SET refunded_at = $1 WHERE task_id = $2 AND refunded_at IS NULL",
-            (now, task_id),
-        )
-        return changed == 1
