@@ -20,7 +20,8 @@ from bot.core.errors import StorageError
 from bot.core.store.copies import CopyRepository
 from bot.core.store.database import Database
 from bot.core.store.inputs import InputRepository
-from bot.core.store.migrate import applied_versions, migrate
+from bot.core.store.migrate import applied_versions
+from bot.core.store.migrate import migrate as apply_migrations
 from bot.core.store.rows import KeptInput, UsageLine, utc_day
 from bot.core.store.settings import GuildSettingsRepository, ValueRepository
 from bot.core.store.tasks import TaskRepository
@@ -53,12 +54,14 @@ class Store(
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path | str) -> AsyncIterator[Store]:
-        """The SQLite database at `path` (made if missing), migrated to the latest schema."""
+    async def open(cls, path: Path | str, *, migrate: bool = True) -> AsyncIterator[Store]:
+        """The SQLite database at `path` (made if missing), migrated to the latest schema; or,
+        with `migrate=False`, an existing database as it is (to read beside the bot)."""
         from bot.core.store.sqlite import SqliteDatabase
 
-        async with SqliteDatabase.open(path) as db:
-            await migrate(db)
+        async with SqliteDatabase.open(path, create=migrate) as db:
+            if migrate:
+                await apply_migrations(db)
             yield cls(db)
 
     async def schema_version(self) -> int:

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -95,11 +96,9 @@ class SqliteTransaction:
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        # One trip to aiosqlite's thread; the cursor is finalised when dropped, as before.
         cursor = await _mapped(self._db.execute(translate(sql), params))
-        try:
-            return cursor.rowcount
-        finally:
-            await cursor.close()
+        return cursor.rowcount
 
     async def serialize(self, key: str) -> None:
         """Nothing to do: BEGIN IMMEDIATE already lets one writer at a time in."""
@@ -117,25 +116,31 @@ class SqliteDatabase:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path | str) -> AsyncIterator[SqliteDatabase]:
+    async def open(cls, path: Path | str, *, create: bool = True) -> AsyncIterator[SqliteDatabase]:
+        """The database at `path`, made (private to the bot, in WAL mode) if `create`; without
+        it, only a file that exists already, as it is (a reader beside the bot)."""
         logging.getLogger("aiosqlite").setLevel(logging.INFO)  # a line per query is noise
         try:
-            if str(path) != ":memory:":
+            if create and str(path) != ":memory:":
                 make_private(Path(path))
             # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly as
             # wide as the code that opens it.
-            connection = aiosqlite.connect(path, isolation_level=None)
-            db = await connection
+            if create:
+                db = await aiosqlite.connect(path, isolation_level=None)
+            else:
+                uri = f"file:{urllib.parse.quote(str(path))}?mode=rw"
+                db = await aiosqlite.connect(uri, isolation_level=None, uri=True)
         except sqlite3.Error as error:
             raise storage_error(error) from error
         try:
             db.row_factory = sqlite3.Row
-            for pragma in (
-                "PRAGMA journal_mode = WAL",
+            pragmas = ["PRAGMA journal_mode = WAL"] if create else []
+            pragmas += [
                 "PRAGMA foreign_keys = ON",
                 "PRAGMA synchronous = NORMAL",
                 "PRAGMA busy_timeout = 5000",
-            ):
+            ]
+            for pragma in pragmas:
                 await _mapped(db.execute(pragma))
             yield cls(db)
         finally:
