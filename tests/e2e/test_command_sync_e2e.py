@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
+from tests.support.state import with_store
 from tests.support.world import world
 
 
@@ -37,8 +37,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
         assert len(global_puts()) == 1  # same commands: no second sync
 
         # A different command set (simulated by forgetting the stored hash) syncs again.
-        with sqlite3.connect(w.database) as db:
-            db.execute("UPDATE bot_values SET value = 'old' WHERE key = 'global_commands_hash'")
+        with_store(w.database, lambda s: s.set_value("global_commands_hash", "old"))
         await w.bot.stop()
         await w.start_bot()
         await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a second global sync")

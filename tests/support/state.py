@@ -22,8 +22,9 @@ from bot.core.store.rows import fetch_tasks
 T = TypeVar("T")
 
 
-def read(database: Path, what: Callable[[Store], Awaitable[T]]) -> T:
-    """`what(store)` on a store opened on `database` (which must exist), from a thread."""
+def with_store(database: Path, what: Callable[[Store], Awaitable[T]]) -> T:
+    """`what(store)` on a store opened on `database` (which must exist), from a thread: a
+    read, or a write a test makes to set the scene (as a second process would)."""
 
     async def run() -> T:
         async with Store.open(database, migrate=False) as store:
@@ -35,32 +36,32 @@ def read(database: Path, what: Callable[[Store], Awaitable[T]]) -> T:
 
 def all_tasks(database: Path) -> list[Task]:
     """Every task the bot has, oldest first."""
-    return read(database, lambda s: fetch_tasks(s._db, "t.id > $1 ORDER BY t.id", (0,)))
+    return with_store(database, lambda s: fetch_tasks(s._db, "t.id > $1 ORDER BY t.id", (0,)))
 
 
 def task(database: Path, task_id: int) -> Task:
     """One task, with its quota charge (`quota_day`, `quota_refunded`)."""
-    found = read(database, lambda s: s.get_task(task_id))
+    found = with_store(database, lambda s: s.get_task(task_id))
     assert found is not None, f"no task #{task_id} in the bot's database"
     return found
 
 
 def quota_usage(database: Path, user_id: int, now: float) -> QuotaUsage:
-    return read(database, lambda s: s.quota_usage(user_id, now))
+    return with_store(database, lambda s: s.quota_usage(user_id, now))
 
 
 def value(database: Path, key: str) -> str | None:
     """A bot-wide value (the webhook secret, the synced commands' hash)."""
-    return read(database, lambda s: s.get_value(key))
+    return with_store(database, lambda s: s.get_value(key))
 
 
 def guild_settings(database: Path, guild_id: int) -> dict[str, str]:
-    return read(database, lambda s: s.guild_settings(guild_id))
+    return with_store(database, lambda s: s.guild_settings(guild_id))
 
 
 def dm_copies(database: Path, user_id: int) -> bool:
-    return read(database, lambda s: s.dm_copies(user_id))
+    return with_store(database, lambda s: s.dm_copies(user_id))
 
 
 def kept_inputs(database: Path) -> list[KeptInput]:
-    return read(database, lambda s: s.kept_inputs())
+    return with_store(database, lambda s: s.kept_inputs())
