@@ -165,9 +165,7 @@ async def _through_the_bot(tmp: Path) -> list[float]:
             name = f"waveform-{task_id}.png"
 
             def shown(task_id: int = task_id, name: str = name) -> bool:
-                message_id = next(
-                    (t.status_message_id for t in w.tasks() if t.id == task_id), None
-                )
+                message_id = next((t.status_message_id for t in w.tasks() if t.id == task_id), None)
                 if message_id is None:
                     return False
                 message = w.dc.message(int(message_id))
