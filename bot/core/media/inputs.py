@@ -316,8 +316,3 @@ class InputStore:
             await self.evict()
         except Exception as error:
             log.warning("evicting kept inputs failed (%s)", type(error).__name__)
-
-    async def held_bytes(self) -> int:
-        """Bytes the kept inputs take (on a disk without hard links; with them, an input of a
-        queued task shares its bytes with the audio folder)."""
-        return sum(k.size for k in await self._store.kept_inputs())

@@ -1,7 +1,7 @@
 """Storage for tasks, quota charges, settings and a few bot-wide values. All SQL lives here.
 
     database.py     what an adapter provides: statements, transactions (the port to SQL)
-    sqlite/         the SQLite adapter (the only code that names sqlite3 or aiosqlite)
+    sqlite/         the SQLite adapter (the only code that knows the SQLite driver)
     migrate.py      migrations/NNNN_*.sql applied in order, recorded in schema_migrations
     tasks.py        songs and their quota charges; transitions.py: a song's guarded steps
     threads.py settings.py copies.py usage.py inputs.py waveforms.py: one feature each

@@ -1,8 +1,8 @@
 """Connection and transactions: what a database adapter gives the repositories.
 
 Repositories write their SQL once, with PostgreSQL's numbered placeholders (`$1`, `$2`, ...)
-and only what both SQLite and PostgreSQL understand (`RETURNING`, `ON CONFLICT`, `CASE`,
-no `IS ?`, no scalar `MAX(a, b)`, no `lastrowid`); an adapter (`bot.core.store.sqlite`)
+and only what both SQLite and PostgreSQL understand (`RETURNING`, `ON CONFLICT`, `CASE`;
+nothing only SQLite reads); an adapter (`bot.core.store.sqlite`)
 translates the placeholders and maps its driver's errors to `StorageError`.
 
 Correctness never rests on the adapter serialising callers: every transition is one guarded
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 
 class Row(Protocol):
-    """One result row: by position or by column name (sqlite3.Row and asyncpg.Record both)."""
+    """One result row: by position or by column name (SQLite's Row and asyncpg's Record both)."""
 
     def keys(self) -> Any: ...
     def __getitem__(self, key: int | str, /) -> Any: ...
@@ -66,7 +66,7 @@ class Database(Executor, Protocol):
 
     async def legacy_schema_version(self) -> int:
         """The schema version a database recorded before the migrations table existed
-        (SQLite's `PRAGMA user_version`); 0 when there is no such thing."""
+        (SQLite's user_version header field); 0 when there is no such thing."""
         ...
 
     async def run_script(self, transaction: Transaction, script: str) -> None:
