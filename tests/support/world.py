@@ -325,13 +325,6 @@ async def poll_until(
 # --- the bot's database --------------------------------------------------------------------
 
 
-def rows(database: Path, query: str, *args: Any) -> list[dict[str, Any]]:
-    """The rows of a query on the bot's database, as dicts."""
-    with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(query, args)]
-
-
 def stored(w: World, task_id: int) -> Task:
     """One task as the bot's store reads it (with its quota charge: `quota_refunded`)."""
     return state.task(w.database, task_id)
@@ -491,7 +484,7 @@ class DatabaseLock:
     While held, the bot's next write blocks (its busy_timeout is 5 s), so a test can freeze
     the bot between an action and recording it, e.g. after Discord stored a result message
     but before the bot marked the task delivered, and kill it right there. Reads still work
-    (WAL), for the bot and through `rows()`.
+    (WAL), for the bot and through `tests.support.state`.
     """
 
     def __init__(self, path: Path) -> None:
