@@ -2,9 +2,9 @@
 
 One aiosqlite connection in WAL mode. A transaction is `BEGIN IMMEDIATE` ... `COMMIT`, so
 writers in other processes (or on other connections) wait for it, as SQLite has them do.
-The connection runs one caller's statement or transaction at a time (`_turn`), as a pool of
-one connection would lend it; that keeps one caller's statements out of another's
-transaction, and nothing else: no transition counts on it.
+While a transaction is open the connection is its own (`_turn`), as a pool would lend one
+connection: that keeps other callers' statements out of it, and nothing else; no transition
+counts on it (the contract tests run two connections, as two processes would).
 """
 
 from __future__ import annotations
@@ -146,15 +146,23 @@ class SqliteDatabase:
         finally:
             await db.close()
 
+    # A statement on its own goes straight to the connection's queue (aiosqlite runs them in
+    # order) unless a transaction holds the connection: then it waits for the COMMIT, so it
+    # neither joins the transaction nor sees its half-done state.
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if not self._turn.locked():
+            return await self._direct.fetch(sql, params)
         async with self._turn:
             return await self._direct.fetch(sql, params)
 
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self._turn:
-            return await self._direct.fetchrow(sql, params)
+        rows = await self.fetch(sql, params)
+        return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if not self._turn.locked():
+            return await self._direct.execute(sql, params)
         async with self._turn:
             return await self._direct.execute(sql, params)
 
