@@ -134,7 +134,7 @@ def _spans(w: World, t: Timing, owner: dict[int, str]) -> dict[str, dict[str, fl
 
 
 def _delivered(w: World) -> int:
-    return sum(1 for t in w.tasks() if t["status"] == "delivered")
+    return sum(1 for t in w.tasks() if t.status == "delivered")
 
 
 async def _bot_round(w: World, size: int, audio: dict, rng: random.Random) -> Round:
@@ -143,7 +143,7 @@ async def _bot_round(w: World, size: int, audio: dict, rng: random.Random) -> Ro
     held_before = set(w.mg.tasks)
     await asyncio.gather(*(sing(w, user, audio) for user in w.users[:size]))
     await wait_for(
-        lambda: sum(1 for t in w.tasks() if t["status"] == "submitted") == size,
+        lambda: sum(1 for t in w.tasks() if t.status == "submitted") == size,
         60,
         "every task submitted",
         every=0.05,
@@ -168,7 +168,7 @@ async def run_bot(tmp: Path, seed: int = 4) -> Run:
         for size, count in ROUNDS.items():
             for _ in range(count):
                 result.rounds.append(await _bot_round(w, size, audio, rng))
-        owner = {row["id"]: row["musicgpt_task_id"] for row in w.tasks()}
+        owner = {row.id: row.musicgpt_task_id or "" for row in w.tasks()}
         result.spans = _spans(w, t, owner)
         result.problems = w.problems
     return result

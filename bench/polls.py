@@ -53,7 +53,7 @@ async def run(tmp: Path, seed: int = 5) -> dict[str, Any]:
         audio = w.dc.add_attachment("beat.mp3", FIXTURES / "tone.mp3")
         await asyncio.gather(*(sing(w, user, audio) for user in w.users))
         await wait_for(
-            lambda: sum(1 for t in w.tasks() if t["status"] == "delivered") == TASKS,
+            lambda: sum(1 for t in w.tasks() if t.status == "delivered") == TASKS,
             max(ETAS) * 3 + 30,
             "every task delivered",
             every=0.2,
@@ -91,12 +91,12 @@ def _timestamp(moment: datetime) -> float:
 async def measure(tmp: Path) -> list[Row]:
     result = await run(tmp)
     tasks = result["tasks"]
-    per_task = sum(t["polls"] for t in tasks) / len(tasks)
-    most = max(t["polls"] for t in tasks)
-    naive = sum(t["naive_polls"] for t in tasks) / len(tasks)
-    naive_most = max(t["naive_polls"] for t in tasks)
-    lag = statistics.mean(t["lag"] for t in tasks)
-    naive_lag = statistics.mean(t["naive_lag"] for t in tasks)
+    per_task = sum(t.polls for t in tasks) / len(tasks)
+    most = max(t.polls for t in tasks)
+    naive = sum(t.naive_polls for t in tasks) / len(tasks)
+    naive_most = max(t.naive_polls for t in tasks)
+    lag = statistics.mean(t.lag for t in tasks)
+    naive_lag = statistics.mean(t.naive_lag for t in tasks)
     return [
         Row(
             "3. Polls per task (polling mode)",

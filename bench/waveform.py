@@ -142,7 +142,7 @@ async def _through_the_bot(tmp: Path) -> list[float]:
     async with common.world(tmp / "bot", users=1, webhooks=False, env=LIMITS) as (w, _):
         member = w.dc.user("user-0")
         for _ in range(BOT_RUNS):
-            known = {t["id"] for t in w.tasks()}
+            known = {t.id for t in w.tasks()}
             ix = await w.dc.invoke_command(
                 "inpaint",
                 {
@@ -159,15 +159,13 @@ async def _through_the_bot(tmp: Path) -> list[float]:
             await ix.submit_modal({}, user_id=member.id, timeout=30)
 
             def stored(known: set[int] = known) -> int | None:
-                return next((t["id"] for t in w.tasks() if t["id"] not in known), None)
+                return next((t.id for t in w.tasks() if t.id not in known), None)
 
             task_id = await common.wait_for(stored, 30, "the inpaint to be stored")
             name = f"waveform-{task_id}.png"
 
             def shown(task_id: int = task_id, name: str = name) -> bool:
-                message_id = next(
-                    (t["status_message_id"] for t in w.tasks() if t["id"] == task_id), None
-                )
+                message_id = next((t.status_message_id for t in w.tasks() if t.id == task_id), None)
                 if message_id is None:
                     return False
                 message = w.dc.message(int(message_id))

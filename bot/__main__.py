@@ -8,7 +8,6 @@ import logging
 import os
 import secrets
 import signal
-import sqlite3
 import sys
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,7 @@ import uvloop
 from dotenv import find_dotenv, load_dotenv
 
 from bot.core.config import Settings, load_settings
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, StorageError
 from bot.core.logs import REDACTOR, configure_logging
 from bot.core.startup import StartupFailure, database_problem
 
@@ -61,7 +60,7 @@ async def run(settings: Settings) -> None:
         )
         try:
             store = await resources.enter_async_context(Store.open(settings.database_path))
-        except (OSError, sqlite3.Error) as error:
+        except (OSError, StorageError) as error:
             raise database_problem(settings.database_path, error) from None
         # The process that checks and converts uploads; killed with the bot.
         media = await resources.enter_async_context(MediaWorker())

@@ -98,3 +98,17 @@ class MusicGPTRateLimited(MusicGPTError):
 class MusicGPTSubmitConflict(MusicGPTSubmitUncertain):
     """A submit answered 409 ("attempt to create a duplicate"): the task may already exist,
     so it is never sent again."""
+
+
+class StorageError(Exception):
+    """The database failed a read or a write. Raised by the store's adapter in place of its
+    driver's own exceptions, so nothing outside `bot.core.store` names a driver.
+
+    `reason` says what kind of failure it was, for the callers that act on it: "full" (no
+    room on the disk), "not_a_database" (the file is something else), "read_only" (can't be
+    opened or written), "busy" (another writer held the lock too long), or "other".
+    """
+
+    def __init__(self, message: str, *, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -87,4 +87,3 @@ def configure_logging(level: str, *secrets: str | None) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # discord.py's gateway chatter is noise at INFO.
     logging.getLogger("discord.gateway").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one line per query is noise

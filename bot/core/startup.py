@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 from pathlib import Path
 
 import aiohttp
+
+from bot.core.errors import StorageError
 
 # Discord's REST answers in well under a second; one that accepted the connection but says
 # nothing for this long is not going to (aiohttp's own default waits five minutes).
@@ -100,14 +101,13 @@ async def probe_discord(session: aiohttp.ClientSession, api_base: str, token: st
 def database_problem(path: Path, error: BaseException) -> StartupFailure:
     """`DATABASE_PATH` can't be used: why, and what to do about it."""
     fix = "point DATABASE_PATH at a file in a folder the bot's user can write"
-    if isinstance(error, sqlite3.DatabaseError) and "not a database" in str(error):
+    if isinstance(error, StorageError) and error.reason == "not_a_database":
         return StartupFailure(
             f"DATABASE_PATH {path} is not an SQLite database: point DATABASE_PATH at a new "
             "file name, or put the bot's own database back there"
         )
     if isinstance(error, PermissionError) or (
-        isinstance(error, sqlite3.OperationalError)
-        and ("readonly" in str(error) or "unable to open" in str(error))
+        isinstance(error, StorageError) and error.reason == "read_only"
     ):
         return StartupFailure(
             f"DATABASE_PATH {path} can't be created or written (permission denied): {fix}, "

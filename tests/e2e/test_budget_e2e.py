@@ -18,6 +18,7 @@ from tests.standins.discord.api import InteractionHandle
 from tests.standins.musicgpt import HOLD
 from tests.support.world import (
     World,
+    mg_id,
     modal_answer,
     poll_until,
     request_song,
@@ -61,7 +62,7 @@ async def refused_at_command(w: World, options: dict[str, Any], user_id: int) ->
 
 
 def new_tasks(w: World, before: set[int]) -> list[int]:
-    return [t["id"] for t in w.tasks() if t["id"] not in before]
+    return [t.id for t in w.tasks() if t.id not in before]
 
 
 async def test_the_request_after_the_budget_is_reached_is_refused(tmp_path: Path) -> None:
@@ -72,7 +73,7 @@ async def test_the_request_after_the_budget_is_reached_is_refused(tmp_path: Path
         await w.start_bot()
         w.mg.script_delays(HOLD)  # the first song stays at MusicGPT until completed below
         first = await request_song(w)
-        row = await wait_task(w, first, lambda r: r["credit_estimate"] == 50, "its estimate")
+        row = await wait_task(w, first, lambda r: r.credit_estimate == 50, "its estimate")
 
         # Its estimate alone reaches the budget: refused at once, for anyone in the server,
         # before a form opens or a byte is fetched.
@@ -81,10 +82,10 @@ async def test_the_request_after_the_budget_is_reached_is_refused(tmp_path: Path
             reply = await refused_at_command(w, {"prompt": "x", "audio": audio}, user.id)
             assert "used today's MusicGPT budget (50 of 50 credits)" in reply, reply
             assert "resets at 00:00 UTC" in reply and "Nothing was charged" in reply
-        assert len(w.mg.submits) == 1 and [t["id"] for t in w.tasks()] == [first]
+        assert len(w.mg.submits) == 1 and [t.id for t in w.tasks()] == [first]
 
         # Its cost replaces the estimate (50 again): an Again of it is refused too.
-        w.mg.complete_task(row["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(row))
         found = await wait_results_for(w, [first])
         await wait_status_of(w, first, "delivered")
         result = found[first][0]
@@ -93,7 +94,7 @@ async def test_the_request_after_the_budget_is_reached_is_refused(tmp_path: Path
         # A Rewrite is refused before its form opens.
         rewrite = await w.dc.click(result, f"song:rewrite:{first}:1", user_id=w.alice.id)
         assert "used today's MusicGPT budget" in await private_answer(rewrite)
-        assert len(w.mg.submits) == 1 and [t["id"] for t in w.tasks()] == [first]
+        assert len(w.mg.submits) == 1 and [t.id for t in w.tasks()] == [first]
 
 
 async def test_blocked_words_are_refused_before_musicgpt(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ async def test_blocked_words_are_refused_before_musicgpt(tmp_path: Path) -> None
         # A longer word containing it is another word.
         reply = await modal_answer(w, "sing", LINK, {"Lyrics": "darned socks"})
         assert reply.startswith("Got it!"), reply
-        [task] = await poll_until(lambda: [t["id"] for t in w.tasks()], 10, "the task")
+        [task] = await poll_until(lambda: [t.id for t in w.tasks()], 10, "the task")
         found = await wait_results_for(w, [task])
         await wait_status_of(w, task, "delivered")
         assert len(w.mg.submits) == 1
@@ -125,7 +126,7 @@ async def test_blocked_words_are_refused_before_musicgpt(tmp_path: Path) -> None
         await w.start_bot()
         again = await w.dc.click(found[task][0], f"song:again:{task}", user_id=w.alice.id)
         assert "doesn't allow “socks”" in await private_answer(again)
-        assert len(w.mg.submits) == 1 and [t["id"] for t in w.tasks()] == [task]
+        assert len(w.mg.submits) == 1 and [t.id for t in w.tasks()] == [task]
 
 
 async def test_usage_for_managers_only_and_pinging_no_one(

@@ -3,10 +3,8 @@ by members of the stand-in guild through the real bot process, before and after 
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
-import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +13,16 @@ import pytest
 from tests.standins.discord import StoredMessage
 from tests.standins.discord.api import InteractionHandle
 from tests.standins.musicgpt import HOLD
+from tests.support.state import with_store
 from tests.support.world import (
     World,
     embed_text,
+    mg_id,
     poll_until,
-    quota_charge,
     request_song,
     results_for,
     status_message_of,
-    task_row,
+    stored,
     wait_results_for,
     wait_status_of,
     wait_status_text,
@@ -90,11 +89,11 @@ async def with_cancel(w: World, task_id: int) -> StoredMessage:
 
 
 def outputs_of(w: World, task_id: int) -> list[dict[str, Any]]:
-    return list(json.loads(task_row(w, task_id)["outputs"]))
+    return [dataclasses.asdict(o) for o in stored(w, task_id).outputs]
 
 
 def new_task_ids(w: World, before: set[int]) -> list[int]:
-    return [t["id"] for t in w.tasks() if t["id"] not in before]
+    return [t.id for t in w.tasks() if t.id not in before]
 
 
 async def rewrite(
@@ -116,7 +115,7 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
             f"song:delete:{parent}",
         ]
         assert button_labels(result) == ["Rewrite 1", "Rewrite 2", "Again", "Delete"]
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
 
         ix = await w.dc.click(result, f"song:rewrite:{parent}:2", user_id=w.bob.id)
         assert (await ix.wait_callback()).type == 9
@@ -153,20 +152,20 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
         assert int(sent.fields["num_outputs"]) == 2
         assert sent.fields.get("gender") == sent_parent.fields.get("gender")
 
-        row = task_row(w, child)
-        assert (row["parent_task_id"], row["parent_output"], row["user_id"]) == (
+        row = stored(w, child)
+        assert (row.parent_task_id, row.parent_output, row.user_id) == (
             parent,
             2,
             w.bob.id,
         )
-        assert quota_charge(w, child)["user_id"] == w.bob.id
+        assert stored(w, child).user_id == w.bob.id
         # Delivered once, in the parent's channel, replying to its own status message.
         await wait_status_of(w, child, "delivered")
         [posted] = found[child]
         assert results_for(w, child) == [posted]
         assert posted.channel_id == result.channel_id
         assert posted.message_reference is not None
-        assert int(posted.message_reference["message_id"]) == row["status_message_id"]
+        assert int(posted.message_reference["message_id"]) == row.status_message_id
         assert f"Rewrite of #{parent} take 2, 0:00.5–0:01.5" in posted.content
         assert posted.notified.users == [w.bob.id]
         status = await wait_status_text(w, child, "Posted")
@@ -202,7 +201,7 @@ async def test_rewrite_out_of_range_is_refused_and_charges_nothing(tmp_path: Pat
         parent, result = await delivered_song(w)
         length = outputs_of(w, parent)[0]["duration"]
         assert length == 2.5  # as long as the instrumental, tone.mp3
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         past = await rewrite(
             w,
             result,
@@ -228,7 +227,7 @@ async def test_rewrite_sends_the_posted_bytes_when_the_link_is_gone(tmp_path: Pa
     async with world(tmp_path, **LIMITS) as w:
         parent, result = await delivered_song(w)
         [expected_take_1, _] = w.mg.output_bytes(w.mg.submits[0].task_id)
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         files_before = len(w.mg.file_requests)
         w.mg.faults.add("files", "status", status=404, count=1)  # the link check meets it
         submit = await rewrite(
@@ -246,7 +245,7 @@ async def test_rewrite_sends_the_posted_bytes_when_the_link_is_gone(tmp_path: Pa
         assert "audio_url" not in sent.fields
         assert sent.upload is not None
         assert sent.upload.sha256 == hashlib.sha256(expected_take_1).hexdigest()
-        assert task_row(w, child)["parent_output"] == 1
+        assert stored(w, child).parent_output == 1
 
 
 async def test_again_of_a_link_sends_the_same_fields(tmp_path: Path) -> None:
@@ -262,7 +261,7 @@ async def test_again_of_a_link_sends_the_same_fields(tmp_path: Path) -> None:
             {"Lyrics of the whole song": "all words", "New lyrics for the replaced part": "new"},
             user_id=w.alice.id,
         )
-        [parent] = await poll_until(lambda: [t["id"] for t in w.tasks()], 10, "the task")
+        [parent] = await poll_until(lambda: [t.id for t in w.tasks()], 10, "the task")
         found = await wait_results_for(w, [parent])
         await wait_status_of(w, parent, "delivered")
         result = w.dc.message(found[parent][0].id)
@@ -279,8 +278,8 @@ async def test_again_of_a_link_sends_the_same_fields(tmp_path: Path) -> None:
 
         assert same(second.fields) == same(first.fields)
         assert second.fields["audio_url"] == url
-        row = task_row(w, child)
-        assert (row["parent_task_id"], row["parent_output"], row["user_id"]) == (
+        row = stored(w, child)
+        assert (row.parent_task_id, row.parent_output, row.user_id) == (
             parent,
             None,
             w.bob.id,
@@ -296,7 +295,7 @@ async def test_again_of_a_link_sends_the_same_fields(tmp_path: Path) -> None:
 async def test_again_of_an_upload_sends_identical_bytes(tmp_path: Path) -> None:
     async with world(tmp_path, **LIMITS) as w:
         parent, result = await delivered_song(w, prompt="soft soul", lyrics="ooh")
-        assert task_row(w, parent)["input_sha256"]
+        assert stored(w, parent).input_sha256
         again = await w.dc.click(result, f"song:again:{parent}", user_id=w.bob.id)
         await private_answer(again)
         [child] = new_task_ids(w, {parent})
@@ -305,16 +304,15 @@ async def test_again_of_an_upload_sends_identical_bytes(tmp_path: Path) -> None:
         assert first.upload is not None and second.upload is not None
         assert second.upload.sha256 == first.upload.sha256
         assert second.fields["lyrics"] == "ooh" and second.fields["prompt"] == "soft soul"
-        assert task_row(w, child)["parent_task_id"] == parent
+        assert stored(w, child).parent_task_id == parent
 
 
 async def test_again_of_an_upload_no_longer_kept_charges_nothing(tmp_path: Path) -> None:
     async with world(tmp_path, **LIMITS) as w:
         parent, result = await delivered_song(w)
-        if task_row(w, parent)["input_sha256"]:
+        if stored(w, parent).input_sha256:
             # The input store kept it: point the row at a file it never had, as if evicted.
-            with contextlib.closing(sqlite3.connect(w.database)) as db, db:
-                db.execute("UPDATE tasks SET input_sha256 = ? WHERE id = ?", ("0" * 64, parent))
+            with_store(w.database, lambda s: s.set_task_input(parent, "0" * 64))
         again = await w.dc.click(result, f"song:again:{parent}", user_id=w.bob.id)
         answer = await private_answer(again)
         assert "no longer keep" in answer and "INPUT_RETENTION_DAYS" in answer
@@ -351,23 +349,23 @@ async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: P
         holding = await request_song(w, user=w.alice, prompt="holding the slot")
         held = await wait_status_of(w, holding, "submitted")
         queued = await request_song(w, user=w.bob, prompt="waiting")
-        assert task_row(w, queued)["status"] == "queued"
+        assert stored(w, queued).status == "queued"
         status = await with_cancel(w, queued)
         assert button_ids(status) == [f"song:cancel:{queued}"]
         assert button_ids(status_message_of(w, holding)) == []  # at MusicGPT: no Cancel
 
         other = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.alice.id)
         assert "Only the member who asked" in await private_answer(other)
-        assert task_row(w, queued)["status"] == "queued"
+        assert stored(w, queued).status == "queued"
 
-        spooled = Path(task_row(w, queued)["audio_path"])
+        spooled = Path(stored(w, queued).audio_path or "")
         assert spooled.is_file()
         mine = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.bob.id)
         assert "Cancelled" in await private_answer(mine)
         assert not spooled.exists()  # its upload left the spool with it
-        row = task_row(w, queued)
-        assert row["status"] == "cancelled"
-        assert quota_charge(w, queued)["refunded_at"] is not None
+        row = stored(w, queued)
+        assert row.status == "cancelled"
+        assert stored(w, queued).quota_refunded
         await wait_status_text(w, queued, "Cancelled")
         await w.dc.wait_until(
             lambda: not status_message_of(w, queued).components, 10, "the button to go"
@@ -375,10 +373,10 @@ async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: P
 
         # Refunded: with a daily quota of 1 the next one goes through.
         again = await request_song(w, user=w.bob, prompt="next one")
-        w.mg.complete_task(held["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(held))
         await wait_results_for(w, [holding, again])
         assert [s.fields["prompt"] for s in w.mg.submits] == ["holding the slot", "next one"]
-        assert task_row(w, queued)["musicgpt_task_id"] is None
+        assert stored(w, queued).musicgpt_task_id is None
 
 
 async def test_every_button_works_after_a_sigkill(tmp_path: Path) -> None:
@@ -396,7 +394,7 @@ async def test_every_button_works_after_a_sigkill(tmp_path: Path) -> None:
         assert "Cancelled" in await private_answer(mine)
         await wait_status_of(w, queued, "cancelled")
 
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         again = await w.dc.click(result, f"song:again:{parent}", user_id=w.bob.id)
         answer = await private_answer(again)
         assert "Got it" in answer  # its upload is kept (bot.inputs)
@@ -409,8 +407,8 @@ async def test_every_button_works_after_a_sigkill(tmp_path: Path) -> None:
         )
         assert "Got it" in await private_answer(submit)
         fresh = new_task_ids(w, before)
-        rewrite_id = next(t for t in fresh if task_row(w, t)["parent_output"] == 1)
-        w.mg.complete_task(held["musicgpt_task_id"])
+        rewrite_id = next(t for t in fresh if stored(w, t).parent_output == 1)
+        w.mg.complete_task(mg_id(held))
         found = await wait_results_for(w, [holding, *fresh])
         assert len(found[rewrite_id]) == 1
         assert f"Rewrite of #{parent} take 1" in found[rewrite_id][0].content
@@ -439,12 +437,12 @@ async def test_a_late_cancel_click_is_told_musicgpt_has_it(tmp_path: Path) -> No
         # Discord refuses every edit of that status, so its Cancel button outlives the queue,
         # as it does for a member whose client showed it a moment before the edit.
         w.dc.faults.add("PATCH", rf"/messages/{status.id}$", 403, count=None)
-        w.mg.complete_task(held["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(held))
         await wait_status_of(w, queued, "submitted")
         late = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.bob.id)
         assert "already with MusicGPT, so it can't be cancelled" in await private_answer(late)
-        assert task_row(w, queued)["status"] == "submitted"
-        assert quota_charge(w, queued)["refunded_at"] is None
+        assert stored(w, queued).status == "submitted"
+        assert not stored(w, queued).quota_refunded
 
 
 async def test_a_rewrite_form_opened_before_a_restart_is_answered(tmp_path: Path) -> None:
@@ -457,4 +455,4 @@ async def test_a_rewrite_form_opened_before_a_restart_is_answered(tmp_path: Path
             {"Start": "0", "End": "1", "Style": "choir"}, user_id=w.bob.id
         )
         assert "Click Rewrite again" in await private_answer(submit)
-        assert [t["id"] for t in w.tasks()] == [parent] and len(w.mg.submits) == 1
+        assert [t.id for t in w.tasks()] == [parent] and len(w.mg.submits) == 1

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from bot.discord.bot import EXTENSIONS
 from bot.discord.translator import command_tree
+from tests.support.state import with_store
 from tests.support.world import world
 
 LANGUAGES = {"es-ES", "es-419", "pt-BR", "de", "fr", "ja"}
@@ -64,8 +64,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
         assert len(global_puts()) == 1  # same commands: no second sync
 
         # A different command set (simulated by forgetting the stored hash) syncs again.
-        with sqlite3.connect(w.database) as db:
-            db.execute("UPDATE bot_values SET value = 'old' WHERE key = 'global_commands_hash'")
+        with_store(w.database, lambda s: s.set_value("global_commands_hash", "old"))
         await w.bot.stop()
         await w.start_bot()
         await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a second global sync")
@@ -84,10 +83,7 @@ async def test_new_translations_sync_even_when_the_commands_are_the_same(tmp_pat
         global_puts = lambda: w.dc.find_requests(  # noqa: E731
             method="PUT", path=f"/applications/{w.dc.app_id}/commands"
         )
-        with sqlite3.connect(w.database) as db:
-            db.execute(
-                "UPDATE bot_values SET value = ? WHERE key = 'global_commands_hash'", (digest,)
-            )
+        with_store(w.database, lambda s: s.set_value("global_commands_hash", digest))
         await w.bot.stop()
         await w.start_bot()
         await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a sync with translations")

@@ -13,7 +13,7 @@ from tests.support.world import (
     World,
     poll_until,
     results_for,
-    task_row,
+    stored,
     wait_results_for,
     wait_status_of,
     wait_status_text,
@@ -79,8 +79,8 @@ async def test_sing_over_a_members_wav(tmp_path: Path) -> None:
         assert sent.fields["prompt"] == "soulful R&B"
         assert sent.fields["lyrics"] == "over your beat"
         assert sent.fields["gender"] == "female"
-        row = task_row(w, task_id)
-        assert (row["user_id"], row["parent_task_id"]) == (w.alice.id, None)
+        row = stored(w, task_id)
+        assert (row.user_id, row.parent_task_id) == (w.alice.id, None)
         await wait_status_of(w, task_id, "delivered")
         [result] = found[task_id]
         assert results_for(w, task_id) == [result]
@@ -93,7 +93,7 @@ async def test_rewrite_part_of_a_two_take_result_choosing_take_2(tmp_path: Path)
         [take_1, take_2] = w.mg.output_bytes(w.mg.submits[0].task_id)
         names = [a.filename for a in result.attachments]
         assert len(names) == 2 and names[1].startswith(f"song-{parent}-2.")
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
 
         ix = await w.dc.invoke_message_command("Rewrite part of this", result, user_id=w.bob.id)
         assert (await ix.wait_callback()).type == 9
@@ -132,8 +132,8 @@ async def test_rewrite_part_of_a_two_take_result_choosing_take_2(tmp_path: Path)
         assert sent.fields["prompt"] == "gospel choir"
         assert sent.fields["lyrics"] == "la la la"  # the song's, though its input gave way
         assert sent.fields["lyrics_section_to_replace"] == "hallelujah"
-        row = task_row(w, child)
-        assert (row["parent_task_id"], row["parent_output"], row["user_id"]) == (
+        row = stored(w, child)
+        assert (row.parent_task_id, row.parent_output, row.user_id) == (
             parent,
             2,
             w.bob.id,
@@ -174,7 +174,7 @@ async def test_rewrite_part_of_a_members_only_file(tmp_path: Path) -> None:
         [sent] = w.mg.submits
         assert sent.upload is not None
         assert sent.upload.sha256 == hashlib.sha256(song).hexdigest()
-        assert task_row(w, child)["parent_task_id"] is None  # a member's file has no parent
+        assert stored(w, child).parent_task_id is None  # a member's file has no parent
 
 
 async def test_a_message_without_audio_is_refused_without_a_form(tmp_path: Path) -> None:
@@ -215,7 +215,7 @@ async def test_sing_over_one_take_of_a_result_names_it(tmp_path: Path) -> None:
     async with world(tmp_path, **LIMITS) as w:
         parent, result = await delivered_song(w)
         [take_1, _] = w.mg.output_bytes(w.mg.submits[0].task_id)
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         ix = await w.dc.invoke_message_command("Sing over this", result, user_id=w.bob.id)
         assert (await ix.wait_callback()).type == 9
         fields = {f.label: f for f in ix.modal_fields()}
@@ -232,7 +232,7 @@ async def test_sing_over_one_take_of_a_result_names_it(tmp_path: Path) -> None:
         assert sent.endpoint == "sing_over_instrumental" and sent.upload is not None
         assert sent.upload.sha256 == hashlib.sha256(take_1).hexdigest()
         assert "gender" not in sent.fields  # no voice picked
-        row = task_row(w, child)
-        assert (row["parent_task_id"], row["parent_output"]) == (parent, 1)
+        row = stored(w, child)
+        assert (row.parent_task_id, row.parent_output) == (parent, 1)
         [posted] = found[child]
         assert f"Sung over #{parent} take 1" in posted.content

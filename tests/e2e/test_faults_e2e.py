@@ -16,11 +16,11 @@ from tests.standins.musicgpt import HOLD
 from tests.support.world import (
     World,
     marker,
-    quota_charge,
+    mg_id,
     request_song,
     results_for,
     status_messages_for,
-    task_row,
+    stored,
     wait_results_for,
     wait_status_of,
     wait_status_text,
@@ -71,7 +71,7 @@ async def test_musicgpt_429_500_and_dropped_answers_still_deliver(tmp_path: Path
         # yet, so /readyz stays 200 and only counts it.
         body = await wait_health(w, lambda _, b: b["musicgpt_consecutive_failures"] >= 1)
         assert body["ok"] is True and body["musicgpt_reachable"] is True, body
-        assert task_row(w, task_id)["status"] == "submitted"
+        assert stored(w, task_id).status == "submitted"
         mg.faults.clear()
         [result] = (await wait_results_for(w, [task_id]))[task_id]
         await wait_status_text(w, task_id, "Posted 2 takes")
@@ -102,12 +102,12 @@ async def test_discord_429_and_5xx_on_the_result_post_deliver_once(tmp_path: Pat
         dc.faults.add("POST", path, 429, count=1, retry_after=0.3)
         dc.faults.add("POST", path, 500, count=1)
         dc.faults.add("POST", path, 502, count=1)
-        mg.complete_task(row["musicgpt_task_id"])
+        mg.complete_task(mg_id(row))
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
         await wait_status_text(w, task_id, "Posted 2 takes")
         assert [r.status for r in posts_for(w, task_id)] == [429, 500, 502, 200]
-        assert sorted(result.files.values()) == sorted(mg.output_bytes(row["musicgpt_task_id"]))
+        assert sorted(result.files.values()) == sorted(mg.output_bytes(mg_id(row)))
         assert len(results_for(w, task_id)) == 1
         assert len(status_messages_for(w, task_id)) == 1
 
@@ -119,7 +119,7 @@ async def test_upload_too_large_falls_back_to_links(tmp_path: Path) -> None:
         task_id = await request_song(w)
         row = await wait_status_of(w, task_id, "submitted")
         dc.faults.add("POST", r"/channels/\d+/messages$", 413, count=1)
-        mg.complete_task(row["musicgpt_task_id"])
+        mg.complete_task(mg_id(row))
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
         await wait_status_text(w, task_id, "Posted 2 takes")
@@ -127,7 +127,7 @@ async def test_upload_too_large_falls_back_to_links(tmp_path: Path) -> None:
         assert [r.status for r in posts] == [413, 200]
         assert len(posts[0].files) == 2 and posts[1].files == []
         assert result.attachments == []
-        for url in output_urls(w, row["musicgpt_task_id"]):
+        for url in output_urls(w, mg_id(row)):
             assert f"<{url}>" in result.content
         assert len(results_for(w, task_id)) == 1
 
@@ -141,7 +141,7 @@ async def test_result_file_download_failure_is_retried_then_linked(
         mg.script_delays(HOLD)
         task_id = await request_song(w)
         row = await wait_status_of(w, task_id, "submitted")
-        mg_task = row["musicgpt_task_id"]
+        mg_task = mg_id(row)
         mg.faults.add("files", "server_error", count=failures)
         mg.complete_task(mg_task)
 
@@ -168,12 +168,12 @@ async def test_discord_refusing_the_post_fails_clearly_with_a_refund(tmp_path: P
         task_id = await request_song(w)
         row = await wait_status_of(w, task_id, "submitted")
         w.dc.faults.add("POST", r"/channels/\d+/messages$", 403, count=None)
-        mg.complete_task(row["musicgpt_task_id"])
+        mg.complete_task(mg_id(row))
 
         text = await wait_status_text(w, task_id, "not allowed to post")
         assert text.count(REFUNDED) == 1, text  # once, though the error text once said it too
-        assert (await wait_status_of(w, task_id, "failed"))["error"]
-        assert quota_charge(w, task_id)["refunded_at"] is not None
+        assert (await wait_status_of(w, task_id, "failed")).error
+        assert stored(w, task_id).quota_refunded
         assert results_for(w, task_id) == []
 
 
@@ -196,8 +196,8 @@ async def test_musicgpt_failures_are_explained_and_refunded(tmp_path: Path) -> N
 
         for task_id in (failed, uncertain):
             row = await wait_status_of(w, task_id, "failed")
-            assert row["error"]
-            assert quota_charge(w, task_id)["refunded_at"] is not None
+            assert row.error
+            assert stored(w, task_id).quota_refunded
             assert results_for(w, task_id) == []
             assert len(status_messages_for(w, task_id)) == 1
 

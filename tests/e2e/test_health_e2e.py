@@ -144,4 +144,4 @@ async def test_max_parallel_above_the_plan_loses_nothing_and_learns_the_real_fig
         assert later, "nothing was sent after the 429"
         # Once the bot knew, it never had more than 2 at MusicGPT (this one included).
         assert max(s.in_flight for s in later) <= 2, [(s.status, s.in_flight) for s in later]
-        assert all(w.tasks()[n]["error"] is None for n in range(5))
+        assert all(w.tasks()[n].error is None for n in range(5))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import sqlite3
 from pathlib import Path
@@ -12,7 +11,7 @@ from tests.support.world import (
     World,
     request_song,
     results_for,
-    task_row,
+    stored,
     wait_results_for,
     world,
 )
@@ -57,19 +56,19 @@ async def test_history_lists_the_callers_requests_newest_first(tmp_path: Path) -
 
         lines = {line_ids(line)[0]: line for line in text.splitlines()[1:]}
         # A posted request links to its first result message.
-        row = task_row(w, first)
-        posted = json.loads(row["delivered_message_ids"])[0]
+        row = stored(w, first)
+        posted = row.delivered_message_ids[0]
         assert posted in {m.id for m in results_for(w, first)}
-        link = f"https://discord.com/channels/{w.dc.guild_id}/{row['channel_id']}/{posted}"
+        link = f"https://discord.com/channels/{w.dc.guild_id}/{row.channel_id}/{posted}"
         assert f"[result]({link})" in lines[first] and " · posted · " in lines[first]
-        assert f"<t:{int(row['created_at'])}:R>" in lines[first]
+        assert f"<t:{int(row.created_at)}:R>" in lines[first]
         assert "“first \\*song\\*”" in lines[first]
         # A derived request names its parent; the others name none.
         assert f"from #{first}" in lines[second]
         assert "from #" not in lines[first] and "from #" not in lines[third]
         # The newest may still be on its way: its link is to the result or the status message.
-        third_row = task_row(w, third)
-        targets = [third_row["status_message_id"], *json.loads(third_row["delivered_message_ids"])]
+        third_row = stored(w, third)
+        targets = [third_row.status_message_id, *third_row.delivered_message_ids]
         linked = int(
             re.search(r"\]\(https://discord\.com/channels/\d+/\d+/(\d+)\)", lines[third])[1]
         )

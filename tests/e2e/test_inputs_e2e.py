@@ -30,10 +30,10 @@ async def test_the_same_upload_by_two_members_is_kept_once(tmp_path: Path) -> No
     digest = hashlib.sha256(content).hexdigest()
     async with world(tmp_path, USER_MAX_ACTIVE="5", MUSICGPT_MAX_PARALLEL="2") as w:
         ids = [await request_song(w, user=user) for user in (w.alice, w.bob)]
-        rows = [await wait_task(w, i, lambda r: r["status"] in SENT, "sent") for i in ids]
-        assert [r["user_id"] for r in rows] == [w.alice.id, w.bob.id]
-        assert [r["input_sha256"] for r in rows] == [digest, digest]
-        assert [r["audio_path"] for r in rows] == [None, None]
+        rows = [await wait_task(w, i, lambda r: r.status in SENT, "sent") for i in ids]
+        assert [r.user_id for r in rows] == [w.alice.id, w.bob.id]
+        assert [r.input_sha256 for r in rows] == [digest, digest]
+        assert [r.audio_path for r in rows] == [None, None]
         [kept] = kept_files(w.database)
         assert kept.name == f"{digest}.mp3"
         assert kept.read_bytes() == content
@@ -51,10 +51,10 @@ async def test_the_same_upload_by_two_members_is_kept_once(tmp_path: Path) -> No
 async def test_retention_zero_keeps_nothing(tmp_path: Path) -> None:
     async with world(tmp_path, INPUT_RETENTION_DAYS="0") as w:
         task_id = await request_song(w)
-        row = await wait_task(w, task_id, lambda r: r["status"] in SENT, "sent")
+        row = await wait_task(w, task_id, lambda r: r.status in SENT, "sent")
         [sent] = w.mg.submits
         assert sent.upload is not None  # the song went out as ever
-        assert row["input_sha256"] is None
+        assert row.input_sha256 is None
         await w.wait_result()
         await audio_folder_empties(w.database)
         assert kept_files(w.database) == []

@@ -9,15 +9,17 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from bot.core.models import Task
 from tests.standins.discord import InteractionHandle, StoredMessage, UserSpec
 from tests.support.world import (
     DatabaseLock,
     World,
     marker,
+    mg_id,
     poll_until,
     request_song,
     results_for,
-    task_row,
+    stored,
     wait_status_of,
     wait_status_text,
     wait_task,
@@ -57,8 +59,8 @@ def dm_posts(w: World, user: UserSpec, task_id: int) -> list:
     ]
 
 
-async def wait_copy_state(w: World, task_id: int, state: str) -> dict:
-    return await wait_task(w, task_id, lambda r: r["dm_state"] == state, f"DM copy {state}")
+async def wait_copy_state(w: World, task_id: int, state: str) -> Task:
+    return await wait_task(w, task_id, lambda r: r.dm_state == state, f"DM copy {state}")
 
 
 async def test_notify_sends_one_dm_copy_after_the_post_and_off_stops_it(tmp_path: Path) -> None:
@@ -71,9 +73,9 @@ async def test_notify_sends_one_dm_copy_after_the_post_and_off_stops_it(tmp_path
         [post] = results_for(w, task_id)  # the channel post, as without /notify
         assert len(post.files) == 2
         [copy] = copies_of(w, w.alice, task_id)
-        assert row["dm_message_id"] == copy.id
+        assert row.dm_message_id == copy.id
         # The takes as files, the same bytes MusicGPT made, and a link to the channel post.
-        assert sorted(copy.files.values()) == sorted(w.mg.output_bytes(row["musicgpt_task_id"]))
+        assert sorted(copy.files.values()) == sorted(w.mg.output_bytes(mg_id(row)))
         link = f"https://discord.com/channels/{w.dc.guild_id}/{post.channel_id}/{post.id}"
         assert link in copy.content
         assert copy.id > post.id  # sent after the channel post
@@ -86,7 +88,7 @@ async def test_notify_sends_one_dm_copy_after_the_post_and_off_stops_it(tmp_path
         assert "only in the channel" in await notify(w, w.alice, False)
         second = await request_song(w, prompt="second")
         done = await wait_status_of(w, second, "delivered")
-        assert done["dm_state"] is None
+        assert done.dm_state is None
         assert len(results_for(w, second)) == 1
         assert copies_of(w, w.alice, second) == [] and dm_posts(w, w.alice, second) == []
         assert len(dm_messages(w, w.alice)) == 1
@@ -98,15 +100,15 @@ async def test_closed_dms_leave_the_channel_post_and_the_status_notes_it(tmp_pat
         w.dc.user("alice").dms_closed = True
         task_id = await request_song(w)
         row = await wait_copy_state(w, task_id, "refused")
-        assert row["status"] == "delivered"
+        assert row.status == "delivered"
         [post] = results_for(w, task_id)
-        assert sorted(post.files.values()) == sorted(w.mg.output_bytes(row["musicgpt_task_id"]))
+        assert sorted(post.files.values()) == sorted(w.mg.output_bytes(mg_id(row)))
         text = await wait_status_text(w, task_id, CLOSED_NOTE)
         assert "Posted 2 takes" in text and text.count(CLOSED_NOTE) == 1
         # Discord said 50007 once; the bot didn't ask again.
         [refused] = dm_posts(w, w.alice, task_id)
         assert refused.status == 403
-        assert row["dm_attempts"] == 1 and dm_messages(w, w.alice) == []
+        assert row.dm_attempts == 1 and dm_messages(w, w.alice) == []
 
 
 def big_wav(size: int, salt: int) -> bytes:
@@ -131,7 +133,7 @@ async def test_what_is_too_big_for_a_dm_is_a_link_there(tmp_path: Path) -> None:
         await notify(w, w.alice, True)
         task_id = await request_song(w)
         row = await wait_copy_state(w, task_id, "sent")
-        first, second = w.mg.output_bytes(row["musicgpt_task_id"])
+        first, second = w.mg.output_bytes(mg_id(row))
         [post] = results_for(w, task_id)
         assert sorted(post.files.values()) == sorted([first, second])
         [copy] = copies_of(w, w.alice, task_id)
@@ -146,15 +148,15 @@ async def test_a_button_copies_to_the_member_who_clicked(tmp_path: Path) -> None
         parent = await request_song(w)  # alice's, who wants no copies
         await wait_status_of(w, parent, "delivered")
         [result] = results_for(w, parent)
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         await w.dc.click(result, f"song:again:{parent}", user_id=w.bob.id)
         [child] = await poll_until(
-            lambda: [t["id"] for t in w.tasks() if t["id"] not in before], 30, "the Again song"
+            lambda: [t.id for t in w.tasks() if t.id not in before], 30, "the Again song"
         )
         await wait_copy_state(w, child, "sent")
         assert len(copies_of(w, w.bob, child)) == 1
         assert dm_messages(w, w.alice) == []
-        assert task_row(w, parent)["dm_state"] is None
+        assert stored(w, parent).dm_state is None
 
 
 async def test_sigkill_between_the_dm_and_recording_it_sends_no_second_copy(
@@ -180,12 +182,12 @@ async def test_sigkill_between_the_dm_and_recording_it_sends_no_second_copy(
         await w.restart_bot(kill=True)
         row = await wait_copy_state(w, task_id, "sent")
         [copy] = copies_of(w, w.alice, task_id)
-        assert row["dm_message_id"] == copy.id and row["dm_attempts"] == 2
+        assert row.dm_message_id == copy.id and row.dm_attempts == 2
         assert len(dm_posts(w, w.alice, task_id)) == 1  # found, not sent again
         assert len(results_for(w, task_id)) == 1
 
         # And once recorded, another SIGKILL and start sends nothing more.
         await w.restart_bot(kill=True)
         await wait_status_text(w, task_id, "Posted 2 takes")
-        assert task_row(w, task_id)["dm_attempts"] == 2
+        assert stored(w, task_id).dm_attempts == 2
         assert len(dm_posts(w, w.alice, task_id)) == 1

@@ -132,7 +132,7 @@ async def test_musicgpt_refusal_is_shown_and_refunded(tmp_path: Path) -> None:
         await w.wait_status("Lyrics contain a blocked word.")
         assert "5 of 5" in await quota_reply(w)
         [task] = w.tasks()
-        assert task["status"] == "failed" and task["audio_path"] is None
+        assert task.status == "failed" and task.audio_path is None
         assert list((w.database.parent / "audio").iterdir()) == []
 
 

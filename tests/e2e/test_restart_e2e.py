@@ -22,12 +22,12 @@ from tests.standins.musicgpt import HOLD
 from tests.support.world import (
     DatabaseLock,
     marker,
+    mg_id,
     poll_until,
-    quota_charge,
     request_song,
     results_for,
     status_messages_for,
-    task_row,
+    stored,
     wait_results_for,
     wait_status_of,
     wait_status_text,
@@ -47,7 +47,7 @@ async def test_sigkill_in_every_state_then_each_request_delivered_once(tmp_path:
         undelivered = await request_song(w, channel_id=broken_channel, prompt="undelivered")
         row = await wait_status_of(w, undelivered, "submitted")
         w.dc.faults.add("POST", rf"/channels/{broken_channel}/messages$", 500, count=None)
-        mg.complete_task(row["musicgpt_task_id"])
+        mg.complete_task(mg_id(row))
         await w.dc.wait_for_request(
             "POST", rf"/channels/{broken_channel}/messages$", lambda r: r.status == 500
         )
@@ -58,13 +58,13 @@ async def test_sigkill_in_every_state_then_each_request_delivered_once(tmp_path:
         mid_row = await wait_status_of(w, mid, "submitted")
         submitted = await request_song(w, channel_id=main, prompt="submitted")
         queued = await request_song(w, channel_id=main, prompt="queued")
-        assert task_row(w, submitted)["status"] == "queued"
-        assert task_row(w, queued)["status"] == "queued"
+        assert stored(w, submitted).status == "queued"
+        assert stored(w, queued).status == "queued"
 
         # Discord holds the result post 5 s before storing it: time for the queued request to
         # take the freed slot and for the test to take the lock (checked below, never assumed).
         w.dc.faults.add("POST", rf"/channels/{mid_channel}/messages$", None, count=1, delay=5.0)
-        mg.complete_task(mid_row["musicgpt_task_id"])
+        mg.complete_task(mg_id(mid_row))
 
         def result_post_arrived() -> bool:
             return any(
@@ -106,10 +106,10 @@ async def test_sigkill_in_every_state_then_each_request_delivered_once(tmp_path:
             assert len(results[task_id]) == 1, f"request #{task_id}: {results[task_id]}"
             [result] = results[task_id]
             assert len(result.files) == 2
-            row = task_row(w, task_id)
-            assert row["delivered_message_ids"] == f"[{result.id}]"
+            row = stored(w, task_id)
+            assert row.delivered_message_ids == (int(result.id),)
             assert len(status_messages_for(w, task_id)) == 1  # updated, never re-posted
-            assert quota_charge(w, task_id)["refunded_at"] is None
+            assert not stored(w, task_id).quota_refunded
         # The restarted bot found its own message instead of posting the mid-delivery one again.
         mid_posts = [
             r
@@ -117,7 +117,7 @@ async def test_sigkill_in_every_state_then_each_request_delivered_once(tmp_path:
             if marker(mid) in ((r.json or {}).get("content") or "")
         ]
         assert len(mid_posts) == 1
-        assert task_row(w, mid)["delivery_attempts"] == 2
+        assert stored(w, mid).delivery_attempts == 2
         # One MusicGPT task per request: nothing was submitted twice.
         accepted = [s for s in mg.submits if s.status == 200]
         assert len(accepted) == 4
@@ -131,13 +131,13 @@ async def test_sigkill_while_musicgpt_finishes_then_polled_and_delivered(tmp_pat
         task_id = await request_song(w)
         row = await wait_status_of(w, task_id, "submitted")
         await w.bot.stop(kill=True)
-        w.mg.complete_task(row["musicgpt_task_id"])
-        await w.mg.wait_task_final(row["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(row))
+        await w.mg.wait_task_final(mg_id(row))
         await w.restart_bot(kill=True)
 
         [result] = (await wait_results_for(w, [task_id]))[task_id]
         await wait_status_text(w, task_id, "Posted 2 takes")
-        assert sorted(result.files.values()) == sorted(w.mg.output_bytes(row["musicgpt_task_id"]))
+        assert sorted(result.files.values()) == sorted(w.mg.output_bytes(mg_id(row)))
         assert len(results_for(w, task_id)) == 1
         assert len(status_messages_for(w, task_id)) == 1
         assert len(w.mg.submits) == 1
@@ -153,7 +153,7 @@ async def test_crash_after_posting_in_a_busy_channel_is_not_posted_again(tmp_pat
         for n in range(150):  # people keep chatting while MusicGPT works
             await w.dc.post_user_message(f"chat {n}", user_id=w.bob.id)
         w.dc.faults.add("POST", r"/channels/\d+/messages$", None, count=1, delay=2.0)
-        w.mg.complete_task(row["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(row))
         await poll_until(
             lambda: any(
                 marker(task_id) in ((r.json or {}).get("content") or "")
@@ -174,7 +174,7 @@ async def test_crash_after_posting_in_a_busy_channel_is_not_posted_again(tmp_pat
         await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1
         [result] = results_for(w, task_id)
-        assert task_row(w, task_id)["delivered_message_ids"] == f"[{result.id}]"
+        assert stored(w, task_id).delivered_message_ids == (int(result.id),)
 
 
 async def test_sigkill_during_the_submit_fails_with_a_refund_and_the_bot_still_starts(
@@ -193,5 +193,5 @@ async def test_sigkill_during_the_submit_fails_with_a_refund_and_the_bot_still_s
         await wait_status_of(w, task_id, "failed")
         text = await wait_status_text(w, task_id, "doesn't count against your daily quota")
         assert "I restarted while sending this to MusicGPT" in text
-        assert quota_charge(w, task_id)["refunded_at"] is not None
+        assert stored(w, task_id).quota_refunded
         assert len(w.mg.submits) == 1  # never sent a second time

@@ -18,7 +18,7 @@ from tests.standins.discord import UserSpec
 from tests.support.world import (
     World,
     request_song,
-    task_row,
+    stored,
     wait_results_for,
     wait_task,
     world,
@@ -81,7 +81,7 @@ async def test_quotas_by_server_and_by_role_survive_a_restart(tmp_path: Path) ->
         assert "You've made today's song." in refused
         await request_song(w, user=carol)
         second = await request_song(w, user=carol)  # the role gives carol more
-        assert task_row(w, second)["user_id"] == carol.id
+        assert stored(w, second).user_id == carol.id
         refused = await text(w, "sing", {"prompt": "x", "audio_url": "https://e.com/b.mp3"}, carol)
         assert "made all 2 of today's songs" in refused
         assert len(w.mg.submits) <= 3 and len(w.tasks()) == 3
@@ -110,12 +110,12 @@ async def test_threads_mode_always_and_off(tmp_path: Path) -> None:
         answer = await text(w, "settings threads", {"mode": "always"}, w.alice)
         assert "`always`" in answer
         always = await request_song(w)  # no `thread` option
-        row = await wait_task(w, always, lambda r: r["thread_id"] is not None, "its thread")
-        assert row["thread_wanted"] == 1
-        assert [t.id for t in w.dc.threads()] == [row["thread_id"]]
+        row = await wait_task(w, always, lambda r: r.thread_id is not None, "its thread")
+        assert row.thread_wanted == 1
+        assert [t.id for t in w.dc.threads()] == [row.thread_id]
 
         await text(w, "settings threads", {"mode": "off"}, w.alice)
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         ix = await w.dc.invoke_command(
             "sing",
             {"prompt": "x", "audio": w.attach("beat.mp3", "tone.mp3"), "thread": True},
@@ -125,9 +125,9 @@ async def test_threads_mode_always_and_off(tmp_path: Path) -> None:
         submit = await ix.submit_modal({"Lyrics": "la"}, user_id=w.alice.id)
         [confirmed] = await submit.wait_followups(1)
         assert "Follow it here:" in confirmed.content
-        [off] = [t["id"] for t in w.tasks() if t["id"] not in before]
-        row = await wait_task(w, off, lambda r: r["status"] == "delivered", "delivery")
-        assert (row["thread_wanted"], row["thread_id"]) == (0, None)
+        [off] = [t.id for t in w.tasks() if t.id not in before]
+        row = await wait_task(w, off, lambda r: r.status == "delivered", "delivery")
+        assert (row.thread_wanted, row.thread_id) == (0, None)
         assert len(w.dc.threads()) == 1  # still only the first song's
 
         view = await text(w, "settings view", {}, w.alice)
@@ -167,10 +167,10 @@ async def test_a_button_charges_the_clicker_by_their_roles(tmp_path: Path) -> No
             await w.dc.click(result, f"song:again:{parent}", user_id=w.bob.id)
         )
         assert "made all 0 of today's songs" in refused
-        assert [t["id"] for t in w.tasks()] == [parent]
+        assert [t.id for t in w.tasks()] == [parent]
         answer = await private_answer(
             await w.dc.click(result, f"song:again:{parent}", user_id=carol.id)
         )
-        [child] = [t["id"] for t in w.tasks() if t["id"] != parent]
+        [child] = [t.id for t in w.tasks() if t.id != parent]
         assert f"song #{child}" in answer.lower()
-        assert task_row(w, child)["user_id"] == carol.id
+        assert stored(w, child).user_id == carol.id

@@ -15,10 +15,9 @@ from aiohttp import web
 
 from tests.support.world import (
     poll_until,
-    quota_charge,
     request_song,
     results_for,
-    task_row,
+    stored,
     wait_results_for,
     wait_status_of,
     wait_status_text,
@@ -56,7 +55,7 @@ async def test_sigterm_during_an_upload_lets_it_finish_and_the_restart_delivers_
     async with world(tmp_path, webhooks=webhooks, mg_options=mg_options) as w:
         task_id = await request_song(w)
         await asyncio.wait_for(uploads.arrived.wait(), 30)
-        assert task_row(w, task_id)["status"] == "submitting"
+        assert stored(w, task_id).status == "submitting"
 
         os.kill(w.bot.pid, signal.SIGTERM)
         # A command that arrives while the bot drains is turned away, privately.
@@ -76,9 +75,9 @@ async def test_sigterm_during_an_upload_lets_it_finish_and_the_restart_delivers_
         # The requester's own form answered before Discord was closed (no "Session is closed").
         assert "Traceback" not in log, log
         assert uploads.answered == 1
-        row = task_row(w, task_id)
-        assert row["status"] == "submitted", row  # recorded before the exit
-        assert row["musicgpt_task_id"]
+        row = stored(w, task_id)
+        assert row.status == "submitted", row  # recorded before the exit
+        assert row.musicgpt_task_id
         assert len(w.tasks()) == 1  # the late command made nothing
 
         await w.start_bot()
@@ -86,7 +85,7 @@ async def test_sigterm_during_an_upload_lets_it_finish_and_the_restart_delivers_
         await wait_results_for(w, [task_id])
         await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1
-        assert quota_charge(w, task_id)["refunded_at"] is None
+        assert not stored(w, task_id).quota_refunded
         assert "restarted while sending" not in w.bot.log_text()
         assert "Traceback" not in w.bot.log_text()
         assert len(w.mg.submits) == 1  # sent once, never again after the restart

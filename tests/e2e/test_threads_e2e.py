@@ -18,11 +18,12 @@ from tests.support.world import (
     DatabaseLock,
     World,
     embed_text,
+    mg_id,
     poll_until,
     results_for,
     status_message_of,
     status_messages_for,
-    task_row,
+    stored,
     wait_status_of,
     wait_status_text,
     wait_task,
@@ -47,7 +48,7 @@ async def ask(
 ) -> tuple[int, Any]:
     """/sing (or /inpaint) as alice with an attachment and, unless None, `thread`; the new
     song's id once its status message exists, and the modal submit (for its answer)."""
-    before = {t["id"] for t in w.tasks()}
+    before = {t.id for t in w.tasks()}
     options: dict[str, Any] = {"prompt": prompt, "audio": w.attach("beat.mp3", "tone.mp3")}
     if thread is not None:
         options["thread"] = thread
@@ -57,11 +58,11 @@ async def ask(
     submit = await ix.submit_modal(values or {"Lyrics": "la la la"}, user_id=w.alice.id)
 
     def new_task() -> int | None:
-        fresh = [t["id"] for t in w.tasks() if t["id"] not in before]
+        fresh = [t.id for t in w.tasks() if t.id not in before]
         return fresh[0] if fresh else None
 
     task_id = int(await poll_until(new_task, 30, "the song to be stored", every=0.05))
-    await wait_task(w, task_id, lambda r: r["status_message_id"] is not None, "a status")
+    await wait_task(w, task_id, lambda r: r.status_message_id is not None, "a status")
     return task_id, submit
 
 
@@ -113,8 +114,8 @@ async def test_the_thread_option_puts_status_and_takes_in_one_thread(tmp_path: P
         assert len(status_messages_for(w, task_id)) == 1
         assert WHY not in embed_text(status)
 
-        row = task_row(w, task_id)
-        assert (row["thread_wanted"], row["thread_id"], row["thread_refusal"]) == (
+        row = stored(w, task_id)
+        assert (row.thread_wanted, row.thread_id, row.thread_refusal) == (
             1,
             status.id,
             None,
@@ -138,9 +139,7 @@ async def test_inpaint_with_thread_posts_in_its_thread(tmp_path: Path) -> None:
         thread = await w.dc.wait_for_thread()
         await wait_status_of(w, task_id, "delivered")
         [result] = results_for(w, task_id)
-        assert (
-            thread.name == "gospel choir swell" and thread.id == task_row(w, task_id)["thread_id"]
-        )
+        assert thread.name == "gospel choir swell" and thread.id == stored(w, task_id).thread_id
         assert result.channel_id == thread.id and len(result.files) == 1
 
 
@@ -156,7 +155,7 @@ async def test_without_the_option_nothing_changes(tmp_path: Path) -> None:
             status = status_message_of(w, song)
             assert result.channel_id == w.dc.channel_id
             assert result.message_reference["message_id"] == str(status.id)
-            assert task_row(w, song)["thread_wanted"] == 0
+            assert stored(w, song).thread_wanted == 0
         [answer] = await submit.wait_followups(1)
         assert "Follow it here:" in answer.content and "thread" not in answer.content
 
@@ -166,8 +165,8 @@ async def refused_thread_goes_on_in_the_channel(w: World, reason: str) -> int:
     takes are posted once in the channel as a reply to the status."""
     channel = w.dc.channel_id
     task_id, submit = await ask(w)
-    row = await wait_task(w, task_id, lambda r: r["thread_refusal"] is not None, "a refusal")
-    assert row["thread_id"] is None
+    row = await wait_task(w, task_id, lambda r: r.thread_refusal is not None, "a refusal")
+    assert row.thread_id is None
     text = await wait_status_text(w, task_id, WHY)
     assert reason in text and CONTINUES in text
     await wait_status_of(w, task_id, "delivered")
@@ -188,7 +187,7 @@ async def test_too_many_active_threads_keeps_the_song_in_the_channel(tmp_path: P
     async with world(tmp_path) as w:
         w.dc.guild().max_active_threads = 0  # Discord answers 160006
         task_id = await refused_thread_goes_on_in_the_channel(w, "too many active threads")
-        assert task_row(w, task_id)["thread_refusal"] == "too_many"
+        assert stored(w, task_id).thread_refusal == "too_many"
         [request] = thread_requests(w)
         assert request.status == 400
 
@@ -197,7 +196,7 @@ async def test_no_permission_for_threads_keeps_the_song_in_the_channel(tmp_path:
     async with world(tmp_path) as w:
         w.dc.channel(w.dc.channel_id).bot_denied = Perm.CREATE_PUBLIC_THREADS  # a real 403
         task_id = await refused_thread_goes_on_in_the_channel(w, "not allowed")
-        assert task_row(w, task_id)["thread_refusal"] == "not_allowed"
+        assert stored(w, task_id).thread_refusal == "not_allowed"
         [request] = thread_requests(w)
         assert request.status == 403
 
@@ -207,10 +206,10 @@ async def test_killed_after_a_refusal_the_song_stays_in_the_channel(tmp_path: Pa
         w.mg.script_delays(HOLD)
         w.dc.refuse_threads(160006, count=1)  # once: a second try would be let through
         task_id, _ = await ask(w)
-        await wait_task(w, task_id, lambda r: r["thread_refusal"] == "too_many", "a refusal")
+        await wait_task(w, task_id, lambda r: r.thread_refusal == "too_many", "a refusal")
         row = await wait_status_of(w, task_id, "submitted")
         await w.restart_bot(kill=True)
-        w.mg.complete_task(row["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(row))
         await wait_status_of(w, task_id, "delivered")
         [result] = results_for(w, task_id)
         assert result.channel_id == w.dc.channel_id
@@ -243,13 +242,13 @@ async def test_killed_between_making_the_thread_and_recording_it(tmp_path: Path)
         assert at_kill["thread_id"] is None and at_kill["thread_refusal"] is None
 
         await w.restart_bot(kill=True)
-        row = await wait_task(w, task_id, lambda r: r["thread_id"] is not None, "the thread")
-        assert row["thread_id"] == thread.id == row["status_message_id"]
+        row = await wait_task(w, task_id, lambda r: r.thread_id is not None, "the thread")
+        assert row.thread_id == thread.id == row.status_message_id
         again = thread_requests(w)
         assert len(again) == 2 and again[1].status == 400
         assert w.dc.threads() == [thread]
 
-        w.mg.complete_task(row["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(row))
         await wait_status_of(w, task_id, "delivered")
         [result] = results_for(w, task_id)
         assert result.channel_id == thread.id
@@ -272,8 +271,8 @@ async def test_a_song_asked_inside_a_thread_stays_in_that_thread(tmp_path: Path)
         assert status.channel_id == result.channel_id == thread.id
         assert result.message_reference["message_id"] == str(status.id)  # same channel
         assert w.dc.threads() == [thread] and len(thread_requests(w)) == 1
-        row = task_row(w, second)
-        assert (row["channel_id"], row["thread_wanted"], row["thread_id"]) == (thread.id, 0, None)
+        row = stored(w, second)
+        assert (row.channel_id, row.thread_wanted, row.thread_id) == (thread.id, 0, None)
         assert bot_posts(w, w.dc.channel_id) == [status_message_of(w, first)]
         [answer] = await submit.wait_followups(1)
         link = f"https://discord.com/channels/{w.dc.guild_id}/{thread.id}/{status.id}"
@@ -288,7 +287,7 @@ async def test_a_thread_it_could_not_post_in_is_not_started(tmp_path: Path) -> N
         await w.start_bot()
         task_id, _ = await ask(w)
         await wait_status_of(w, task_id, "delivered")
-        assert task_row(w, task_id)["thread_refusal"] == "not_allowed"
+        assert stored(w, task_id).thread_refusal == "not_allowed"
         assert thread_requests(w) == [] and w.dc.threads() == []
         [result] = results_for(w, task_id)
         assert result.channel_id == w.dc.channel_id
@@ -300,11 +299,11 @@ async def test_an_archived_thread_still_gets_its_takes(tmp_path: Path) -> None:
         w.mg.script_delays(HOLD)
         task_id, _ = await ask(w)
         thread = await w.dc.wait_for_thread()
-        await wait_task(w, task_id, lambda r: r["thread_id"] is not None, "the thread")
+        await wait_task(w, task_id, lambda r: r.thread_id is not None, "the thread")
         row = await wait_status_of(w, task_id, "submitted")
         await w.dc.archive_thread(thread.id)  # quiet for its auto-archive time
         await w.restart_bot(kill=True)  # a fresh cache: the archived thread is not in it
-        w.mg.complete_task(row["musicgpt_task_id"])
+        w.mg.complete_task(mg_id(row))
         await wait_status_of(w, task_id, "delivered")
         [result] = results_for(w, task_id)
         assert result.channel_id == thread.id and not w.dc.thread(thread.id).archived
@@ -320,7 +319,7 @@ async def test_a_rewrite_clicked_inside_the_thread_lands_in_that_thread(tmp_path
         await wait_status_of(w, parent, "delivered")
         [result] = results_for(w, parent)
         assert result.channel_id == thread.id
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         ix = await w.dc.click(result, f"song:rewrite:{parent}:2", user_id=w.bob.id)
         assert (await ix.wait_callback()).type == 9
         submit = await ix.submit_modal(
@@ -328,7 +327,7 @@ async def test_a_rewrite_clicked_inside_the_thread_lands_in_that_thread(tmp_path
         )
         child = int(
             await poll_until(
-                lambda: next((t["id"] for t in w.tasks() if t["id"] not in before), None),
+                lambda: next((t.id for t in w.tasks() if t.id not in before), None),
                 30,
                 "the Rewrite to be stored",
             )
@@ -338,8 +337,8 @@ async def test_a_rewrite_clicked_inside_the_thread_lands_in_that_thread(tmp_path
         [posted] = results_for(w, child)
         assert status.channel_id == posted.channel_id == thread.id
         assert posted.message_reference["message_id"] == str(status.id)
-        row = task_row(w, child)
-        assert (row["parent_task_id"], row["channel_id"], row["thread_wanted"]) == (
+        row = stored(w, child)
+        assert (row.parent_task_id, row.channel_id, row.thread_wanted) == (
             parent,
             thread.id,
             0,

@@ -18,7 +18,7 @@ from tests.support.world import (
     World,
     poll_until,
     status_message_of,
-    task_row,
+    stored,
     wait_status_of,
     wait_status_text,
     wait_task,
@@ -42,7 +42,7 @@ async def wait_picture(w: World, task_id: int) -> StoredMessage:
     """The task's status message once it carries its waveform picture."""
 
     def check() -> StoredMessage | None:
-        if task_row(w, task_id)["status_message_id"] is None:
+        if stored(w, task_id).status_message_id is None:
             return None
         message = status_message_of(w, task_id)
         return message if picture_of(message, task_id) is not None else None
@@ -76,7 +76,7 @@ def uploads_of(w: World, task_id: int) -> int:
 
 
 async def inpaint_upload(w: World, *, start: str = "1", end: str = "2.5") -> int:
-    before = {t["id"] for t in w.tasks()}
+    before = {t.id for t in w.tasks()}
     ix = await w.dc.invoke_command(
         "inpaint",
         {
@@ -114,7 +114,7 @@ async def test_upload_inpaint_shows_its_waveform_once(tmp_path: Path) -> None:
         again = assert_shows_picture(final, task_id)
         assert again.id == first.id  # the same attachment, kept by the edits
         assert uploads_of(w, task_id) == 1
-        assert task_row(w, task_id)["waveform_state"] == "posted"
+        assert stored(w, task_id).waveform_state == "posted"
         # Final and posted: Discord keeps the picture, the bot's copy is gone.
         assert not (tmp_path / "waveforms" / picture_name(task_id)).exists()
 
@@ -122,7 +122,7 @@ async def test_upload_inpaint_shows_its_waveform_once(tmp_path: Path) -> None:
 async def test_rewrite_button_inpaint_shows_its_waveform(tmp_path: Path) -> None:
     async with world(tmp_path, **LIMITS) as w:
         parent, result = await delivered_song(w, prompt="warm soul vocal", lyrics="la la la")
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         submit = await rewrite(
             w,
             result,
@@ -132,7 +132,7 @@ async def test_rewrite_button_inpaint_shows_its_waveform(tmp_path: Path) -> None
         )
         await private_answer(submit)
         [child] = new_task_ids(w, before)
-        assert task_row(w, child)["audio_url"]  # MusicGPT's link to the take, not a file
+        assert stored(w, child).audio_url  # MusicGPT's link to the take, not a file
         message = await wait_picture(w, child)
         assert_shows_picture(message, child)
         await wait_status_of(w, child, "delivered")
@@ -147,7 +147,7 @@ async def test_sing_gets_no_picture(tmp_path: Path) -> None:
         message = status_message_of(w, task_id)
         assert message.attachments == []
         assert "image" not in message.embeds[0]
-        assert task_row(w, task_id)["waveform_state"] is None
+        assert stored(w, task_id).waveform_state is None
         assert uploads_of(w, task_id) == 0
 
 
@@ -161,7 +161,7 @@ async def test_a_song_that_wont_draw_is_still_sung(tmp_path: Path) -> None:
 
     async with world(tmp_path, mg_options={"outputs": outputs}, **LIMITS) as w:
         parent, result = await delivered_song(w)
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         submit = await rewrite(
             w,
             result,
@@ -171,7 +171,7 @@ async def test_a_song_that_wont_draw_is_still_sung(tmp_path: Path) -> None:
         )
         await private_answer(submit)
         [child] = new_task_ids(w, before)
-        await wait_task(w, child, lambda r: r["waveform_state"] == "none", "no picture")
+        await wait_task(w, child, lambda r: r.waveform_state == "none", "no picture")
         await wait_status_of(w, child, "delivered")
         assert picture_of(status_message_of(w, child), child) is None
         assert uploads_of(w, child) == 0
@@ -183,7 +183,7 @@ async def test_picture_survives_a_sigkill_and_is_not_uploaded_again(tmp_path: Pa
         w.mg.script_delays(HOLD)
         task_id = await inpaint_upload(w)
         first = assert_shows_picture(await wait_picture(w, task_id), task_id)
-        await wait_task(w, task_id, lambda r: r["waveform_state"] == "posted", "posted")
+        await wait_task(w, task_id, lambda r: r.waveform_state == "posted", "posted")
         [held] = await poll_until(lambda: list(w.mg.tasks), 30, "the submit")
         await w.restart_bot(kill=True)
         w.mg.complete_task(held)
@@ -195,7 +195,7 @@ async def test_picture_survives_a_sigkill_and_is_not_uploaded_again(tmp_path: Pa
 
 
 async def inpaint_link(w: World, url: str) -> int:
-    before = {t["id"] for t in w.tasks()}
+    before = {t.id for t in w.tasks()}
     ix = await w.dc.invoke_command(
         "inpaint",
         {"prompt": "opera", "start": "1", "end": "2", "audio_url": url},
@@ -224,7 +224,7 @@ async def test_a_link_to_discords_cdn_gets_its_picture(tmp_path: Path) -> None:
 async def test_a_link_elsewhere_gets_no_picture_and_is_not_fetched(tmp_path: Path) -> None:
     async with RecordingServer() as trap, world(tmp_path, **LIMITS) as w:
         task_id = await inpaint_link(w, trap.url("/song.mp3"))
-        await wait_task(w, task_id, lambda r: r["waveform_state"] == "none", "no picture")
+        await wait_task(w, task_id, lambda r: r.waveform_state == "none", "no picture")
         await wait_status_of(w, task_id, "delivered")
         assert picture_of(status_message_of(w, task_id), task_id) is None
         assert uploads_of(w, task_id) == 0

@@ -6,7 +6,6 @@ MusicGPT signs nothing, so a webhook is only a hint that makes its task due for 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,12 @@ from tests.standins.musicgpt import HOLD
 from tests.support.world import (
     RecordingServer,
     World,
+    mg_id,
     poll_until,
     request_song,
     results_for,
     status_messages_for,
-    task_row,
+    stored,
     wait_results_for,
     wait_status_of,
     wait_status_text,
@@ -55,10 +55,10 @@ async def test_every_webhook_twice_and_out_of_order_delivers_once(tmp_path: Path
             assert len(results[task_id]) == 1
             assert len(results_for(w, task_id)) == 1
             row = await wait_status_of(w, task_id, "delivered")
-            assert row["webhook_seen"] == 1
+            assert row.webhook_seen == 1
             await wait_status_text(w, task_id, "Posted 2 takes")
             assert len(status_messages_for(w, task_id)) == 1
-            mg_task = row["musicgpt_task_id"]
+            mg_task = mg_id(row)
             sent = [d for d in mg.webhook_deliveries if d.payload.get("task_id") == mg_task]
             # 2 conversions + 1 lyrics_timestamped, each sent twice, all accepted.
             assert len(sent) == 6 and all(d.status == 200 for d in sent)
@@ -93,14 +93,14 @@ async def test_wrong_path_and_forged_payloads_change_nothing(tmp_path: Path) -> 
         mg.script_delays(HOLD)
         task_id = await request_song(w)
         row = await wait_status_of(w, task_id, "submitted")
-        mg_task = row["musicgpt_task_id"]
+        mg_task = mg_id(row)
         secret = webhook_secret(w)
         assert len(secret) >= 32
         assert secret in mg.submits[0].fields["webhook_url"]
         trap_url = trap.url("/evil.mp3")
         forged = {
             "task_id": mg_task,
-            "conversion_id": json.loads(row["conversion_ids"])[0],
+            "conversion_id": row.conversion_ids[0],
             "status": "COMPLETED",
             "conversion_type": "Sing Over Instrumental",
             "conversion_path": trap_url,
@@ -128,9 +128,9 @@ async def test_wrong_path_and_forged_payloads_change_nothing(tmp_path: Path) -> 
         other = {**forged, "task_id": "task-someone-else"}
         assert (await post(w, f"/musicgpt/{secret}/{task_id}", other))[0] == 200
         assert (await post(w, f"/musicgpt/{secret}/999999", forged))[0] == 200
-        after = task_row(w, task_id)
-        assert after["webhook_seen"] == 0 and after["next_poll_at"] == row["next_poll_at"]
-        assert after["status"] == "submitted"
+        after = stored(w, task_id)
+        assert after.webhook_seen == 0 and after.next_poll_at == row.next_poll_at
+        assert after.status == "submitted"
         assert len(mg.by_id_requests) == polls_before
 
         # The forged payload on the right path: only a hint. The bot asks byId, which says the
@@ -138,13 +138,13 @@ async def test_wrong_path_and_forged_payloads_change_nothing(tmp_path: Path) -> 
         status, _ = await post(w, f"/musicgpt/{secret}/{task_id}", forged)
         assert status == 200
         await poll_until(
-            lambda: task_row(w, task_id)["poll_count"] > row["poll_count"],
+            lambda: stored(w, task_id).poll_count > row.poll_count,
             30,
             "the confirming byId poll to be processed",
         )
         confirm = [r for r in mg.by_id_requests[polls_before:] if r.query.get("task_id")]
         assert confirm and confirm[0].query["task_id"] == mg_task
-        assert task_row(w, task_id)["status"] == "submitted"
+        assert stored(w, task_id).status == "submitted"
         assert trap.requests == []
         assert results_for(w, task_id) == []
 

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.core.models import Task
 from tests.standins.discord import (
     ChannelSpec,
     DiscordStandIn,
@@ -35,6 +36,7 @@ from tests.standins.discord import (
 from tests.standins.discord import openapi as discord_openapi
 from tests.standins.discord.model import new_snowflake
 from tests.standins.musicgpt import MusicGPTStandIn
+from tests.support import state
 from tests.support.env import FIXTURES, bot_env, with_webhook_port
 from tests.support.process import BotProcess, free_port
 
@@ -159,9 +161,9 @@ class World:
             files={name: payload},
         )
 
-    def tasks(self) -> list[dict[str, Any]]:
-        """The bot's task rows, read straight from its database."""
-        return rows(self.database, "SELECT * FROM tasks ORDER BY id")
+    def tasks(self) -> list[Task]:
+        """The bot's tasks, oldest first, as its store reads them."""
+        return state.all_tasks(self.database)
 
     def channel_messages(self, predicate: Callable[[StoredMessage], bool]) -> list[StoredMessage]:
         return [m for m in self.dc.messages(include_ephemeral=False) if predicate(m)]
@@ -323,56 +325,47 @@ async def poll_until(
 # --- the bot's database --------------------------------------------------------------------
 
 
-def rows(database: Path, query: str, *args: Any) -> list[dict[str, Any]]:
-    """The rows of a query on the bot's database, as dicts."""
-    with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(query, args)]
+def stored(w: World, task_id: int) -> Task:
+    """One task as the bot's store reads it (with its quota charge: `quota_refunded`)."""
+    return state.task(w.database, task_id)
 
 
-def task_row(w: World, task_id: int) -> dict[str, Any]:
-    """One row of the bot's tasks table, read straight from its database."""
-    found = rows(w.database, "SELECT * FROM tasks WHERE id = ?", task_id)
-    assert found, f"no task #{task_id} in the bot's database"
-    return found[0]
-
-
-def quota_charge(w: World, task_id: int) -> dict[str, Any]:
-    found = rows(w.database, "SELECT * FROM quota_charges WHERE task_id = ?", task_id)
-    assert found, f"no quota charge for task #{task_id}"
-    return found[0]
+def mg_id(task: Task) -> str:
+    """The MusicGPT task id of a task that was submitted."""
+    assert task.musicgpt_task_id, f"task #{task.id} has no MusicGPT task"
+    return task.musicgpt_task_id
 
 
 def webhook_secret(w: World) -> str:
-    """The secret path segment the bot keeps in its database (bot_values 'webhook_secret')."""
-    found = rows(w.database, "SELECT value FROM bot_values WHERE key = 'webhook_secret'")
+    """The secret path segment the bot keeps in its database (its value 'webhook_secret')."""
+    found = state.value(w.database, "webhook_secret")
     assert found, "the bot stored no webhook secret"
-    return str(found[0]["value"])
+    return found
 
 
 async def wait_task(
     w: World,
     task_id: int,
-    predicate: Callable[[dict[str, Any]], bool],
+    predicate: Callable[[Task], bool],
     what: str,
     timeout: float = 30,
-) -> dict[str, Any]:
-    """The task's row once `predicate(row)` holds."""
+) -> Task:
+    """The task once `predicate(task)` holds."""
 
-    def check() -> dict[str, Any] | None:
-        row = task_row(w, task_id)
-        return row if predicate(row) else None
+    def check() -> Task | None:
+        task = stored(w, task_id)
+        return task if predicate(task) else None
 
     try:
         return await poll_until(check, timeout, f"task #{task_id}: {what}", every=0.05)
     except TimeoutError as error:
         raise AssertionError(
-            f"{error}; row: {task_row(w, task_id)}\n{w.bot.log_text(6000)}"
+            f"{error}; task: {stored(w, task_id)}\n{w.bot.log_text(6000)}"
         ) from error
 
 
-async def wait_status_of(w: World, task_id: int, status: str, timeout: float = 30) -> dict:
-    return await wait_task(w, task_id, lambda r: r["status"] == status, status, timeout)
+async def wait_status_of(w: World, task_id: int, status: str, timeout: float = 30) -> Task:
+    return await wait_task(w, task_id, lambda t: t.status == status, status, timeout)
 
 
 # --- a user's requests ---------------------------------------------------------------------
@@ -392,7 +385,7 @@ async def request_song(
     private confirmation (which waits up to 10 s for a queued task to go out).
     """
     user = user or w.alice
-    before = {t["id"] for t in w.tasks()}
+    before = {t.id for t in w.tasks()}
     attachment = w.attach("beat.mp3", "tone.mp3")
     ix = await w.dc.invoke_command(
         "sing", {"prompt": prompt, "audio": attachment}, user_id=user.id, channel_id=channel_id
@@ -402,14 +395,14 @@ async def request_song(
     await ix.submit_modal({"Lyrics": lyrics}, user_id=user.id)
 
     def new_task() -> int | None:
-        fresh = [t["id"] for t in w.tasks() if t["id"] not in before]
+        fresh = [t.id for t in w.tasks() if t.id not in before]
         return fresh[0] if fresh else None
 
     try:
         task_id = await poll_until(new_task, 30, "the request to be stored", every=0.05)
     except TimeoutError as error:
         raise AssertionError(f"{error}\n{w.bot.log_text(6000)}") from error
-    await wait_task(w, task_id, lambda r: r["status_message_id"] is not None, "a status message")
+    await wait_task(w, task_id, lambda r: r.status_message_id is not None, "a status message")
     return int(task_id)
 
 
@@ -452,7 +445,7 @@ async def wait_results_for(
 
 
 def status_message_of(w: World, task_id: int) -> StoredMessage:
-    message_id = task_row(w, task_id)["status_message_id"]
+    message_id = stored(w, task_id).status_message_id
     assert message_id is not None, f"task #{task_id} has no status message"
     return w.dc.message(int(message_id))
 
@@ -491,7 +484,7 @@ class DatabaseLock:
     While held, the bot's next write blocks (its busy_timeout is 5 s), so a test can freeze
     the bot between an action and recording it, e.g. after Discord stored a result message
     but before the bot marked the task delivered, and kill it right there. Reads still work
-    (WAL), for the bot and through `rows()`.
+    (WAL), for the bot and through `tests.support.state`.
     """
 
     def __init__(self, path: Path) -> None:

@@ -95,8 +95,10 @@ async def test_each_server_has_its_own_spend(store: Store) -> None:
 
 
 async def test_the_spend_query_uses_the_day_index(store: Store) -> None:
-    plan = await store._rows(
-        f"EXPLAIN QUERY PLAN SELECT SUM({store._CREDITS}) FROM {store._CHARGED}",  # noqa: S608
+    from bot.core.store import usage
+
+    plan = await store._db.fetch(
+        f"EXPLAIN QUERY PLAN SELECT SUM({usage._CREDITS}) FROM {usage._CHARGED}",  # noqa: S608
         (GUILD, "2026-12-01", "2026-12-02"),
     )
     assert any("quota_by_day" in row[3] for row in plan), [tuple(r) for r in plan]

@@ -224,11 +224,12 @@ async def test_recent_tasks_carry_what_the_lines_need(store: Store) -> None:
 async def test_recent_tasks_uses_the_tasks_by_user_index(store: Store) -> None:
     """The plan SQLite picks for the statement the store really runs (traced)."""
     statements: list[str] = []
-    await store._db.set_trace_callback(statements.append)
+    connection = store._db._conn  # type: ignore[attr-defined]  # the SQLite adapter's
+    await connection.set_trace_callback(statements.append)
     await store.recent_tasks(1, LIMIT)
-    await store._db.set_trace_callback(None)  # type: ignore[arg-type]  # None: stop tracing
+    await connection.set_trace_callback(None)
     [query] = [s for s in statements if s.lstrip().startswith("SELECT")]
-    plan = await store._db.execute_fetchall(f"EXPLAIN QUERY PLAN {query}")
+    plan = await connection.execute_fetchall(f"EXPLAIN QUERY PLAN {query}")
     details = " ".join(str(row[-1]) for row in plan)
     assert "INDEX tasks_by_user" in details, details
     assert "TEMP B-TREE" not in details, details  # no sort: the index gives the order

@@ -144,7 +144,7 @@ async def test_kept_for_the_retention_after_last_use(inputs: InputStore, audio_d
     assert await inputs.reuse(digest) is None
 
 
-async def test_cap_evicts_least_recently_used_first(make_inputs, store, audio_dir, clock):
+async def test_cap_evicts_least_recently_used_first(make_inputs, audio_dir, store, clock):
     inputs = make_inputs(cap_bytes=1000 * KB)
     a = await inputs.keep(upload(audio_dir, os.urandom(400 * KB)))
     clock.advance(1)

@@ -24,6 +24,7 @@ from bot.core.media.spool import Spool
 from bot.core.models import QuotaLimits, TaskKind
 from bot.core.songs.forms import AttachmentRef, Origin, PendingAudio, SongRequest
 from bot.core.songs.intake import Intake
+from bot.core.store.sqlite import storage_error
 from tests.unit.conftest import submit_song
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
@@ -340,7 +341,7 @@ async def test_a_full_database_is_said_plainly(
     make_intake, cdn: AttachmentServer, tracker: FakeTracker, tmp_path: Path
 ) -> None:
     intake = make_intake()
-    tracker.error = sqlite3.OperationalError("database or disk is full")
+    tracker.error = storage_error(sqlite3.OperationalError("database or disk is full"))
     pending = await intake.begin(1, kind=SING, attachment=cdn.ref(), audio_url=None)
     with pytest.raises(DiskFull, match="nothing was charged"):
         await sing(intake, pending)

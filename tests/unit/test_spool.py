@@ -13,6 +13,7 @@ import pytest
 
 from bot.core.errors import DiskFull, SpoolFull
 from bot.core.media.spool import Spool, is_disk_full
+from bot.core.store.sqlite import storage_error
 from bot.discord.tree import UNEXPECTED, user_message_for
 
 MB = 1024 * 1024
@@ -85,9 +86,9 @@ def test_the_cap_and_the_disk_refuse_with_their_own_words(tmp_path: Path) -> Non
     [
         (OSError(errno.ENOSPC, "No space left on device"), True),
         (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
-        (sqlite3.OperationalError("database or disk is full"), True),
+        (storage_error(sqlite3.OperationalError("database or disk is full")), True),
         (OSError(errno.EACCES, "Permission denied"), False),
-        (sqlite3.OperationalError("database is locked"), False),
+        (storage_error(sqlite3.OperationalError("database is locked")), False),
         (ValueError("database or disk is full"), False),
         (DiskFull(), True),
     ],
@@ -102,8 +103,8 @@ def test_is_disk_full(error: BaseException, full: bool) -> None:
 def test_the_error_boundary_says_disk_full_not_something_went_wrong() -> None:
     disk_full = OSError(errno.ENOSPC, "No space left on device")
     assert user_message_for(disk_full) == DiskFull.MESSAGE
-    assert user_message_for(sqlite3.OperationalError("database or disk is full")) == (
-        "My disk is full, so I can't take audio right now; nothing was charged."
-    )
+    assert user_message_for(
+        storage_error(sqlite3.OperationalError("database or disk is full"))
+    ) == ("My disk is full, so I can't take audio right now; nothing was charged.")
     assert user_message_for(OSError(errno.EIO, "I/O error")) is None  # a bug: UNEXPECTED
     assert UNEXPECTED.startswith("Something went wrong")

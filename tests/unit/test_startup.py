@@ -20,6 +20,7 @@ from bot.core.startup import (
     port_problem,
     probe_discord,
 )
+from bot.core.store.sqlite import storage_error
 from bot.discord.connection import ReconnectLines
 
 
@@ -33,9 +34,15 @@ def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
 @pytest.mark.parametrize(
     ("error", "says"),
     [
-        (sqlite3.DatabaseError("file is not a database"), "is not an SQLite database"),
+        (
+            storage_error(sqlite3.DatabaseError("file is not a database")),
+            "is not an SQLite database",
+        ),
         (PermissionError(errno.EACCES, "Permission denied"), "permission denied"),
-        (sqlite3.OperationalError("attempt to write a readonly database"), "permission denied"),
+        (
+            storage_error(sqlite3.OperationalError("attempt to write a readonly database")),
+            "permission denied",
+        ),
         (NotADirectoryError(errno.ENOTDIR, "Not a directory"), "(not a directory)"),
         (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
     ],

@@ -25,7 +25,8 @@ from bot.core.servers.threads import (
 from bot.core.songs.actions import Clicker, posted_in
 from bot.core.songs.history import task_link
 from bot.core.songs.progress import status_view
-from bot.core.store import MIGRATIONS, Store
+from bot.core.store import Store
+from bot.core.store.migrate import migrations
 from bot.core.tracker.events import TaskEvents
 from bot.discord.options import role_ids_of
 from bot.discord.songs.door import SongDoor, follow
@@ -193,14 +194,14 @@ async def test_waiting_for_a_thread_means_asked_undecided_unfinished_with_a_stat
 async def test_migration_4_keeps_older_songs_threadless(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as raw:
-        for number, script in enumerate(MIGRATIONS[:3], start=1):
-            raw.executescript(f"{script}\nPRAGMA user_version = {number};")
+        for migration in migrations()[:3]:
+            raw.executescript(f"{migration.sql}\nPRAGMA user_version = {migration.version};")
         raw.execute(
             "INSERT INTO tasks (kind, status, user_id, channel_id, prompt, created_at,"
             " updated_at) VALUES ('sing', 'submitted', 1, 20, 'old', 1.0, 1.0)"
         )
     async with Store.open(path) as store:
-        assert await store.schema_version() == len(MIGRATIONS)
+        assert await store.schema_version() == len(migrations())
         old = await store.get_task(1)
         assert old is not None
         assert (old.thread_wanted, old.thread_id, old.thread_refusal) == (False, None, None)

@@ -40,7 +40,8 @@ from bot.core.errors import DiskFull
 from bot.core.media.download import DIR_MODE, FILE_MODE
 from bot.core.media.spool import is_disk_full
 from bot.core.models import Task
-from bot.core.store import KeptInput, Store
+from bot.core.store import KeptInput
+from bot.core.store.port import InputRows
 from bot.core.wording import count
 
 __all__ = ["EVICT_INTERVAL", "STREAM_CHUNK", "InputStore", "link_or_copy", "sha256_of"]
@@ -101,7 +102,7 @@ def _extension(path: Path) -> str:
 class InputStore:
     def __init__(
         self,
-        store: Store,
+        store: InputRows,
         directory: Path,
         *,
         audio_dir: Path,

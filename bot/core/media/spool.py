@@ -13,13 +13,12 @@ import contextlib
 import errno
 import os
 import shutil
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from bot.core.errors import DiskFull, SpoolFull
+from bot.core.errors import DiskFull, SpoolFull, StorageError
 
 __all__ = ["DISK_MARGIN", "Reservation", "Spool", "is_disk_full"]
 
@@ -154,10 +153,7 @@ def is_disk_full(error: BaseException | None) -> bool:
             return True
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if isinstance(error, sqlite3.Error) and (
-            getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-            or "database or disk is full" in str(error)
-        ):
+        if isinstance(error, StorageError) and error.reason == "full":
             return True
         error = error.__cause__ or error.__context__
         seen += 1

@@ -41,7 +41,7 @@ from bot.core.media.inputs import link_or_copy
 from bot.core.media.waveform import WaveformFailed, render_waveform
 from bot.core.media.worker import MediaWorker
 from bot.core.models import Task, TaskKind, WaveformState
-from bot.core.store import Store
+from bot.core.store.port import WaveformStore
 
 __all__ = ["Source", "Waveforms", "attachment_name", "sources_for", "wants_picture"]
 
@@ -109,7 +109,7 @@ def _is_parents_take(task: Task, parent: Task | None, url: str) -> bool:
 class Waveforms:
     def __init__(
         self,
-        store: Store,
+        store: WaveformStore,
         directory: Path,
         *,
         session: aiohttp.ClientSession,

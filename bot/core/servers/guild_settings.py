@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.core.errors import UserFacingError
 from bot.core.models import QuotaLimits
-from bot.core.store import Store
+from bot.core.store.port import SettingsStore
 
 
 class ThreadsMode(StrEnum):
@@ -189,7 +189,7 @@ def _int_or_none(value: object) -> int | None:
 class GuildSettingsService:
     """Reads (cached) and writes one server's settings."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SettingsStore) -> None:
         self._store = store
         self._cache: dict[int, GuildSettings] = {}
 

@@ -16,7 +16,8 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import UserFacingError
 from bot.core.servers.guild_settings import GuildSettingsService
 from bot.core.songs.quota import reset_phrase
-from bot.core.store import Store, utc_day
+from bot.core.store import utc_day
+from bot.core.store.port import SpendStore
 
 
 class BudgetReached(UserFacingError):
@@ -48,7 +49,7 @@ def refusal(spend: Spend, now: float) -> str:
 
 class Budget:
     def __init__(
-        self, store: Store, settings: GuildSettingsService, *, clock: Clock | None = None
+        self, store: SpendStore, settings: GuildSettingsService, *, clock: Clock | None = None
     ) -> None:
         self._store = store
         self._settings = settings

@@ -14,7 +14,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import QuotaExceeded
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage
 from bot.core.servers.guild_settings import EffectiveLimits, GuildSettingsService, Source
-from bot.core.store import Store
+from bot.core.store.port import QuotaStore
 from bot.core.wording import count, noun
 
 
@@ -55,7 +55,7 @@ class QuotaService:
 
     def __init__(
         self,
-        store: Store,
+        store: QuotaStore,
         limits: QuotaLimits,
         *,
         clock: Clock | None = None,

@@ -42,7 +42,7 @@ from bot.core.models import (
 )
 from bot.core.musicgpt.client import KeyCheck
 from bot.core.musicgpt.parse import parse_conversion
-from bot.core.store import Store
+from bot.core.store.port import TrackerStore
 from bot.core.tracker.context import (
     InputKeeper,
     MusicGPTHealth,
@@ -87,7 +87,7 @@ def musicgpt_silent_text(reason: str) -> str:
 class Tracker:
     def __init__(
         self,
-        store: Store,
+        store: TrackerStore,
         musicgpt: MusicGPTApi,
         settings: Settings,
         *,

@@ -15,7 +15,7 @@ from bot.core.clock import Clock
 from bot.core.errors import MusicGPTConfigurationError, MusicGPTSubmitUncertain, MusicGPTUnavailable
 from bot.core.metrics import Metrics
 from bot.core.models import Task
-from bot.core.store import Store
+from bot.core.store.port import TrackerStore
 from bot.core.tracker.events import TaskEvents
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class InputKeeper(Protocol):
 
 @dataclass(eq=False)
 class TrackerContext:
-    store: Store
+    store: TrackerStore
     events: TaskEvents
     clock: Clock
     timing: Timing

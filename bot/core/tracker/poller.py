@@ -18,9 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bot.core.clock import Clock, sleep_or_wake
-from bot.core.errors import MusicGPTError, MusicGPTRateLimited
+from bot.core.errors import MusicGPTError, MusicGPTRateLimited, StorageError
 from bot.core.models import ConversionResult, Task, TaskKind
-from bot.core.store import DatabaseError
 from bot.core.tracker.context import TrackerContext
 from bot.core.wording import count
 
@@ -206,7 +205,7 @@ class Poller:
         while True:
             try:
                 await write(*args)
-            except DatabaseError as error:
+            except StorageError as error:
                 self._store_writable.clear()
                 log.warning(
                     "couldn't record task %s (%s); retrying in %.0f s, polling paused",

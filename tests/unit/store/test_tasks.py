@@ -1,55 +1,15 @@
-"""The store on a real SQLite file: migrations, atomic quota, guarded transitions."""
+"""Songs and their quota charges (tasks.py, transitions.py): the atomic charge, the guarded
+transitions, cancel. Runs once per adapter (see conftest)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 
 import pytest
 
-from bot.core.models import Output, QuotaRefusal, Request, SubmitReceipt, Task, TaskKind, TaskStatus
-from bot.core.store import MIGRATIONS, Store, utc_day
-
-NOW = 1_790_000_000.0  # 2026-09-21, any fixed moment will do
-
-
-def make_request(user_id: int = 1, **overrides: object) -> Request:
-    fields: dict[str, object] = {
-        "kind": TaskKind.SING,
-        "user_id": user_id,
-        "guild_id": 10,
-        "channel_id": 20,
-        "prompt": "soft piano ballad",
-        "lyrics": "la la la",
-    }
-    fields.update(overrides)
-    return Request(**fields)  # type: ignore[arg-type]
-
-
-async def create(store: Store, user_id: int = 1, quota: int = 5, active: int = 5) -> Task:
-    task = await store.create_task(
-        make_request(user_id), now=NOW, daily_quota=quota, max_active=active
-    )
-    assert isinstance(task, Task)
-    return task
-
-
-@pytest.fixture
-async def store(tmp_path: Path):
-    async with Store.open(tmp_path / "bot.sqlite3") as opened:
-        yield opened
-
-
-async def test_migrations_set_user_version_and_wal(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    async with Store.open(path) as store:
-        assert await store.schema_version() == len(MIGRATIONS)
-    # Re-opening applies nothing twice (it would fail on CREATE TABLE).
-    async with Store.open(path) as store:
-        assert await store.schema_version() == len(MIGRATIONS)
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+from bot.core.models import Output, QuotaRefusal, SubmitReceipt, Task, TaskStatus
+from bot.core.store import Store, utc_day
+from tests.unit.store.conftest import NOW, create, make_request
 
 
 async def test_twenty_concurrent_reservations_against_quota_of_five(store: Store) -> None:
@@ -76,10 +36,11 @@ async def test_active_limit_is_separate_from_daily(store: Store) -> None:
     assert refusal.usage.active == 2
 
 
-async def test_refund_is_idempotent(store: Store) -> None:
+async def test_a_refund_is_given_once(store: Store) -> None:
     task = await create(store, quota=1)
-    assert await store.refund(task.id, NOW) is True
-    assert await store.refund(task.id, NOW) is False
+    assert await store.mark_failed(task.id, "no", NOW) is not None
+    assert await store.mark_failed(task.id, "no", NOW) is None
+    assert await store.cancel_queued(task.id, 1, NOW) is None
     assert (await store.quota_usage(1, NOW)).used_today == 0
     refreshed = await store.get_task(task.id)
     assert refreshed is not None and refreshed.quota_refunded
@@ -141,43 +102,6 @@ async def test_queue_positions_follow_creation_order(store: Store) -> None:
     assert [await store.queue_position(t.id) for t in (first, second, third)] == [1, 2, 3]
     await store.claim_next_queued(NOW)
     assert [await store.queue_position(t.id) for t in (first, second, third)] == [0, 1, 2]
-
-
-async def test_values_survive_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    async with Store.open(path) as store:
-        secret = await store.get_or_create_value("webhook_secret", "abc")
-        assert await store.get_or_create_value("webhook_secret", "other") == secret
-    async with Store.open(path) as store:
-        assert await store.get_value("webhook_secret") == "abc"
-
-
-async def test_the_database_is_private_to_the_bot(tmp_path: Path) -> None:
-    folder = tmp_path / "data"
-    async with Store.open(folder / "bot.sqlite3") as opened:
-        await create(opened)
-        names = sorted(p.name for p in folder.iterdir())
-        assert names == ["bot.sqlite3", "bot.sqlite3-shm", "bot.sqlite3-wal"]
-        for path in folder.iterdir():
-            assert path.stat().st_mode & 0o777 == 0o600, path.name
-    assert folder.stat().st_mode & 0o777 == 0o700
-    # An older install left everything readable: fixed at the next start.
-    folder.chmod(0o755)
-    (folder / "bot.sqlite3").chmod(0o644)
-    (folder / "audio").mkdir()
-    async with Store.open(folder / "bot.sqlite3"):
-        assert (folder / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
-    assert folder.stat().st_mode & 0o777 == 0o700
-
-
-async def test_a_shared_folder_keeps_its_mode(tmp_path: Path) -> None:
-    """DATABASE_PATH in a folder with other people's files: only the bot's files change."""
-    tmp_path.chmod(0o755)
-    (tmp_path / "someone-elses.txt").write_text("hi")
-    async with Store.open(tmp_path / "bot.sqlite3"):
-        pass
-    assert tmp_path.stat().st_mode & 0o777 == 0o755
-    assert (tmp_path / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
 
 
 # --- Cancel ------------------------------------------------------------------------------

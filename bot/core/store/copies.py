@@ -1,0 +1,83 @@
+"""DM copies (/notify, bot.core.songs.notify): a member's choice, and each task's copy.
+
+A copy goes pending -> sending (the claim: whoever gets the row sends) -> sent, refused or
+failed, each one guarded UPDATE like the task's own transitions; an attempt that failed
+gives its claim back (sending -> pending) for the next try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.core.models import Task
+from bot.core.store.database import placeholders
+from bot.core.store.rows import RETURNING_TASK, fetch_tasks, task_from_row
+from bot.core.store.tasks import Repository
+
+
+class CopyRepository(Repository):
+    async def set_dm_copies(self, user_id: int, wanted: bool, now: float) -> None:
+        """A member's /notify choice, for the songs delivered from now on."""
+        await self._db.execute(
+            "INSERT INTO member_preferences (user_id, dm_copies, updated_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (user_id) DO UPDATE SET dm_copies = excluded.dm_copies,"
+            " updated_at = excluded.updated_at",
+            (user_id, int(wanted), now),
+        )
+
+    async def dm_copies(self, user_id: int) -> bool:
+        row = await self._db.fetchrow(
+            "SELECT dm_copies FROM member_preferences WHERE user_id = $1", (user_id,)
+        )
+        return bool(row and row[0])
+
+    async def tasks_awaiting_copy(self) -> list[Task]:
+        """Delivered tasks whose DM copy is wanted but not settled (a restart resumes them)."""
+        return await fetch_tasks(
+            self._db,
+            "t.dm_state IN ('pending', 'sending') AND t.status = 'delivered' ORDER BY t.id",
+        )
+
+    async def _copy_transition(
+        self, task_id: int, from_states: Sequence[str], assignments: str, params: Sequence[Any]
+    ) -> Task | None:
+        n = len(params)
+        row = await self._db.fetchrow(
+            f"UPDATE tasks SET {assignments} WHERE id = ${n + 1} AND status = 'delivered'"
+            f" AND dm_state IN ({placeholders(from_states, n + 2)}) {RETURNING_TASK}",
+            (*params, task_id, *from_states),
+        )
+        return task_from_row(row) if row else None
+
+    async def claim_copy(self, task_id: int, now: float) -> Task | None:
+        """pending -> sending. Only one caller wins; it alone may send the copy."""
+        return await self._copy_transition(
+            task_id,
+            ["pending"],
+            "dm_state = 'sending', dm_attempts = dm_attempts + 1, updated_at = $1",
+            (now,),
+        )
+
+    async def release_copy(self, task_id: int, now: float) -> Task | None:
+        """sending -> pending, so a later attempt can claim it again."""
+        return await self._copy_transition(
+            task_id, ["sending"], "dm_state = 'pending', updated_at = $1", (now,)
+        )
+
+    async def record_copy(
+        self, task_id: int, state: str, message_id: int | None, now: float
+    ) -> Task | None:
+        """sending -> `state` (sent, refused or failed), with the DM's id when sent."""
+        return await self._copy_transition(
+            task_id,
+            ["sending"],
+            "dm_state = $1, dm_message_id = $2, updated_at = $3",
+            (state, message_id, now),
+        )
+
+    async def give_up_copy(self, task_id: int, now: float) -> Task | None:
+        """An unsettled copy -> failed: tried enough, never to be sent."""
+        return await self._copy_transition(
+            task_id, ["pending", "sending"], "dm_state = 'failed', updated_at = $1", (now,)
+        )

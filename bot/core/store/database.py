@@ -1,0 +1,83 @@
+"""Connection and transactions: what a database adapter gives the repositories.
+
+Repositories write their SQL once, with PostgreSQL's numbered placeholders (`$1`, `$2`, ...)
+and only what both SQLite and PostgreSQL understand (`RETURNING`, `ON CONFLICT`, `CASE`;
+nothing only SQLite reads); an adapter (`bot.core.store.sqlite`)
+translates the placeholders and maps its driver's errors to `StorageError`.
+
+Correctness never rests on the adapter serialising callers: every transition is one guarded
+statement whose returned rows (or row count) say who won, and the few writes that span two
+statements run in a `transaction()`, as they would against a database that other processes
+write at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+
+class Row(Protocol):
+    """One result row: by position or by column name (SQLite's Row and asyncpg's Record both)."""
+
+    def keys(self) -> Any: ...
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+
+
+class Executor(Protocol):
+    """Runs statements: a database outside a transaction, or one transaction."""
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """The statement's rows (a SELECT, or a write with RETURNING)."""
+        ...
+
+    async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row, or None."""
+        ...
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a write; how many rows it changed."""
+        ...
+
+
+class Transaction(Executor, Protocol):
+    async def serialize(self, key: str) -> None:
+        """Make concurrent transactions that pass the same `key` run one after another from
+        here to their end. SQLite's writers are serialised already (BEGIN IMMEDIATE), so its
+        adapter does nothing; PostgreSQL's would take `pg_advisory_xact_lock`."""
+        ...
+
+
+class Database(Executor, Protocol):
+    """A connection (or a pool) to one database."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Statements that commit together or not at all (rolled back on an exception)."""
+        ...
+
+    @property
+    def skip_locked(self) -> str:
+        """What a claim's sub-select appends so two claimers pass over each other's row
+        instead of waiting for it ("" in SQLite, " FOR UPDATE SKIP LOCKED" in PostgreSQL)."""
+        ...
+
+    async def legacy_schema_version(self) -> int:
+        """The schema version a database recorded before the migrations table existed
+        (SQLite's user_version header field); 0 when there is no such thing."""
+        ...
+
+    async def run_script(self, transaction: Transaction, script: str) -> None:
+        """Run a migration's statements inside `transaction`."""
+        ...
+
+    async def migrated(self, transaction: Transaction, version: int) -> None:
+        """Called after migration `version` is applied, in the same transaction."""
+        ...
+
+
+def placeholders(values: Sequence[object], start: int = 1) -> str:
+    """`$start, $start+1, ...`, one per value: an IN list."""
+    return ", ".join(f"${n}" for n in range(start, start + len(values)))

@@ -1,0 +1,7 @@
+-- 5: per-server settings (bot.guild_settings), one row per server and setting.
+CREATE TABLE guild_settings (
+    guild_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (guild_id, key)
+) WITHOUT ROWID;
