@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.models import TaskStatus
+from bot.core.models import Request, Task, TaskKind, TaskStatus
 from bot.core.store import Store
 from bot.core.store.migrate import migrations
 
@@ -73,3 +73,30 @@ def test_the_migration_files_are_numbered_in_order() -> None:
     found = migrations()
     assert [m.version for m in found] == list(range(1, len(found) + 1))
     assert found[0].name == "tasks_and_quota"
+
+
+async def test_extend_songs_are_stored_once_the_kinds_are_widened(tmp_path: Path) -> None:
+    """Migration 9 widens the kind CHECK in place: the running connection takes an extend at
+    once, and the older song's quota charge (which cascades from tasks) is still there."""
+    path = tmp_path / "old.sqlite3"
+    old_database(path, 8)
+    async with Store.open(path) as store:
+        extend = Request(
+            kind=TaskKind.EXTEND,
+            user_id=2,
+            guild_id=10,
+            channel_id=20,
+            prompt="more of it",
+            audio_url="https://cdn.example/song.mp3",
+            replace_start=75.5,
+        )
+        created = await store.create_task(extend, now=2.0, daily_quota=5, max_active=5)
+        assert isinstance(created, Task) and created.kind is TaskKind.EXTEND
+        assert created.extend_after == 75.5
+        old = await store.get_task(1)
+        assert old is not None and old.quota_day == "2026-01-01"
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        kinds = [r[0] for r in raw.execute("SELECT kind FROM tasks ORDER BY id")]
+        assert kinds == ["sing", "extend"]
+    raw.close()
