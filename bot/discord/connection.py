@@ -75,6 +75,8 @@ class CappedBackoff(ExponentialBackoff[Literal[False]]):
 
 def cap_reconnect_backoff() -> None:
     discord.client.ExponentialBackoff = CappedBackoff  # type: ignore[misc,assignment]
+    # Each shard of an AutoShardedBot keeps its own backoff, made from discord.shard's name.
+    discord.shard.ExponentialBackoff = CappedBackoff  # type: ignore[misc,assignment]
 
 
 def silence_voice_warnings() -> None:
@@ -108,6 +110,34 @@ class ReconnectLines(logging.Filter):
         record.args = (reason, delay)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
+        return True
+
+
+class ShardLines(logging.Filter):
+    """A sharded bot's connection troubles (discord.shard logs each with a traceback, and
+    retries by itself) as one line each, naming the shard."""
+
+    SHAPES = (
+        (
+            "Attempting a reconnect for shard ID",
+            "lost shard %s's connection to Discord (%s); reconnecting in %.1f s",
+        ),
+        (
+            "Failed to connect for shard_id",
+            "can't open shard %s's gateway connection (%s); retrying in 5 s",
+        ),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for start, line in self.SHAPES:
+            if str(record.msg).startswith(start):
+                args = record.args if isinstance(record.args, tuple) else ()
+                error = record.exc_info[1] if record.exc_info else None
+                reason = describe(error) if error is not None else "closed"
+                record.msg = line
+                record.args = (args[0] if args else "?", reason, *args[1:2])
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                record.exc_info, record.exc_text = None, None
         return True
 
 
