@@ -41,6 +41,19 @@ REST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
 RECONNECT_CAP = 60.0
 # The gateway closed the connection because the token is wrong.
 GATEWAY_AUTHENTICATION_FAILED = 4004
+# ... because SHARD_IDS/SHARD_COUNT name no shard, or the shards hold too many servers.
+GATEWAY_INVALID_SHARD = 4010
+GATEWAY_SHARDING_REQUIRED = 4011
+SHARD_PROBLEMS = {
+    GATEWAY_INVALID_SHARD: (
+        "Discord refused the shard (4010 Invalid shard): check SHARD_COUNT and SHARD_IDS "
+        "(docs/scaling.md)"
+    ),
+    GATEWAY_SHARDING_REQUIRED: (
+        "Discord requires more shards (4011 Sharding required: no shard may hold more than "
+        "2,500 servers): set SHARD_COUNT, about one shard per 1,000 servers (docs/scaling.md)"
+    ),
+}
 
 
 def tune_discord_py() -> None:
@@ -229,6 +242,8 @@ async def connect_and_stay(bot: SingingBot) -> None:
         except discord.ConnectionClosed as error:
             if error.code == GATEWAY_AUTHENTICATION_FAILED:
                 raise StartupFailure(REFUSED_LOGIN) from None
+            if error.code in SHARD_PROBLEMS:
+                raise StartupFailure(SHARD_PROBLEMS[error.code]) from None
             raise
         if bot.is_closed():
             return

@@ -8,6 +8,7 @@ once, by shard 0's process; each /readyz names its own shard.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,33 @@ import aiohttp
 from tests.standins.discord import GuildSpec, shard_of
 from tests.support.env import bot_env
 from tests.support.process import BotProcess, free_port
-from tests.support.world import World, request_song, wait_status_of, world
+from tests.support.world import World, poll_until, request_song, wait_status_of, world
 
 
-async def readyz(w: World) -> dict[str, Any]:
+async def probe(w: World) -> tuple[int, dict[str, Any]]:
     url = f"http://127.0.0.1:{w.webhook_port}/readyz"
     async with (
         aiohttp.ClientSession() as session,
         session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response,
     ):
-        assert response.status == 200, await response.text()
-        body: dict[str, Any] = await response.json()
-        return body
+        return response.status, await response.json()
+
+
+async def readyz(w: World) -> dict[str, Any]:
+    status, body = await probe(w)
+    assert status == 200, body
+    return body
+
+
+async def wait_readyz(w: World, status: int, timeout: float) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        answer = await probe(w)
+        return answer[1] if answer[0] == status else None
+
+    async with asyncio.timeout(timeout):
+        while (body := await check()) is None:
+            await asyncio.sleep(0.05)
+    return body
 
 
 async def test_two_processes_each_answer_the_servers_of_their_shard(tmp_path: Path) -> None:
@@ -41,7 +57,8 @@ async def test_two_processes_each_answer_the_servers_of_their_shard(tmp_path: Pa
         first = dc.guild_id
         other = await dc.add_guild(GuildSpec("Second"), shard=(1 - shard_of(first, 2), 2))
         guild_on = {shard_of(first, 2): first, shard_of(other.id, 2): other.id}
-        env1 = bot_env(dc, mg, dirs[1], free_port(), SHARD_IDS="1", **shards)
+        port = free_port()
+        env1 = bot_env(dc, mg, dirs[1], port, SHARD_COUNT="2", SHARD_IDS="1", DEV_GUILD_ID="")
         w1 = World(dc, mg, dirs[1], env1, BotProcess(env1, dirs[1]), w0.users)
         try:
             await w0.start_bot()
@@ -86,3 +103,44 @@ async def test_two_processes_each_answer_the_servers_of_their_shard(tmp_path: Pa
             await w1.bot.stop()
         assert w1.bot.returncode == 0, w1.bot.log_text(4000)
     assert not dc.unhandled_requests
+
+
+async def test_one_process_with_every_shard_reports_each_through_an_outage(
+    tmp_path: Path,
+) -> None:
+    """SHARD_COUNT alone: this process opens every shard. While Discord's gateway is away
+    /readyz says 503 and no shard connected; the retries are one line each, no traceback;
+    once it is back, both shards are connected again."""
+    async with world(tmp_path, SHARD_COUNT="2") as w:
+        await w.dc.wait_shards([0, 1], shard_count=2)
+        body = await readyz(w)
+        assert body["shards"] == body["shards_connected"] == [0, 1]
+        assert body["shard_count"] == 2
+        assert "shards 0, 1 of 2" in w.bot.log_text()
+        assert w.dc.find_requests(method="PUT")  # it holds shard 0: it syncs
+
+        await w.dc.gateway_outage()  # connections dropped, reconnects refused
+        body = await wait_readyz(w, 503, timeout=10)
+        assert body["failing"] == ["discord_connected"] and body["shards"] == [0, 1]
+        await w.dc.wait_until(lambda: w.dc.gateway.refused_connects >= 2, 30, "refused retries")
+
+        w.dc.gateway_restore()
+        body = await wait_readyz(w, 200, timeout=60)
+        assert body["shards_connected"] == [0, 1] and body["failing"] == []
+        log = w.bot.log_text()
+        assert "Traceback" not in log, log[-4000:]
+        assert "connection to Discord" in log or "gateway connection" in log, log[-4000:]
+
+
+async def test_discord_requiring_more_shards_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Past 2,500 servers on one connection Discord closes the gateway with 4011: the owner
+    reads what to set, not a traceback."""
+    dc_options = {"max_guilds_per_shard": 0}  # the stand-in's one server is already too many
+    async with world(tmp_path, start=False, log_level="INFO", dc_options=dc_options) as w:
+        await w.bot.start()
+        await poll_until(lambda: not w.bot.running, 30, "the bot to exit")
+        log = w.bot.log_text()
+        assert w.bot.returncode == 2, log
+        assert "Traceback" not in log, log
+        [failure] = [line for line in log.splitlines() if " ERROR " in line]
+        assert "4011" in failure and "SHARD_COUNT" in failure
