@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import discord
+import yarl
 from discord.ext import commands
 
 from bot.core.config import Settings
@@ -383,6 +384,16 @@ class ShardedSingingBot(SingingBot, commands.AutoShardedBot):
 
     async def on_resumed(self) -> None:
         pass  # said per shard, by on_shard_resumed
+
+    async def launch_shard(
+        self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
+    ) -> None:
+        """discord.py retries a shard's first connection every 5 s, forever, through this
+        method, even once the bot is closing: a bot told to stop while Discord's gateway is
+        away would never exit. Here the retries end with the bot."""
+        if self.stopping.is_set() or self.is_closed():
+            return
+        await super().launch_shard(gateway, shard_id, initial=initial)
 
 
 def bot_class(settings: Settings) -> type[SingingBot]:

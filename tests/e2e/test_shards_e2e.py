@@ -144,3 +144,41 @@ async def test_discord_requiring_more_shards_is_one_line_and_exit_2(tmp_path: Pa
         assert "Traceback" not in log, log
         [failure] = [line for line in log.splitlines() if " ERROR " in line]
         assert "4011" in failure and "SHARD_COUNT" in failure
+
+
+async def test_a_gateway_away_at_start_is_retried_and_a_stop_still_ends_the_bot(
+    tmp_path: Path,
+) -> None:
+    """discord.py retries a shard that can't connect every 5 s, forever, stop or not: the
+    bot's retries are one line each and end when it is told to stop."""
+    async with world(tmp_path, start=False, log_level="INFO", SHARD_COUNT="2") as w:
+        await w.dc.gateway_outage()
+        await w.bot.start()
+        await poll_until(
+            lambda: "can't open shard 0's gateway connection" in w.bot.log_text(),
+            30,
+            "a retry line",
+        )
+        status, body = await probe(w)
+        assert status == 503 and body["shards"] == [0, 1] and body["shards_connected"] == []
+        assert await w.bot.stop(timeout=15) == 0, w.bot.log_text()
+        log = w.bot.log_text()
+        assert "Traceback" not in log and "stopped" in log.splitlines()[-1], log
+
+
+async def test_a_gateway_away_at_start_is_retried_then_every_shard_connects(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, start=False, log_level="INFO", SHARD_COUNT="2") as w:
+        await w.dc.gateway_outage()
+        await w.bot.start()
+        await poll_until(
+            lambda: "can't open shard 0's gateway connection" in w.bot.log_text(),
+            30,
+            "a retry line",
+        )
+        w.dc.gateway_restore()
+        await w.wait_healthy(timeout=30)
+        body = await readyz(w)
+        assert body["shards_connected"] == [0, 1]
+        assert "Traceback" not in w.bot.log_text()
