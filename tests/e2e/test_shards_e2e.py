@@ -15,9 +15,19 @@ from typing import Any
 import aiohttp
 
 from tests.standins.discord import GuildSpec, shard_of
+from tests.standins.musicgpt import HOLD
 from tests.support.env import bot_env
 from tests.support.process import BotProcess, free_port
-from tests.support.world import World, poll_until, request_song, wait_status_of, world
+from tests.support.world import (
+    World,
+    poll_until,
+    request_song,
+    results_for,
+    status_messages_for,
+    wait_status_of,
+    wait_status_text,
+    world,
+)
 
 
 async def probe(w: World) -> tuple[int, dict[str, Any]]:
@@ -182,3 +192,25 @@ async def test_a_gateway_away_at_start_is_retried_then_every_shard_connects(
         body = await readyz(w)
         assert body["shards_connected"] == [0, 1]
         assert "Traceback" not in w.bot.log_text()
+
+
+async def test_a_process_holding_none_of_the_servers_still_delivers(tmp_path: Path) -> None:
+    """A song asked while one process held everything, finished after it came back holding
+    only the other shard: its cache has neither the server nor the channel, and it still
+    posts the takes and updates the status message, by channel id (REST)."""
+    async with world(tmp_path, webhooks=False) as w:
+        w.mg.script_delays(HOLD)
+        task_id = await request_song(w)
+        row = await wait_status_of(w, task_id, "submitted")
+        await w.bot.stop()
+
+        elsewhere = 1 - shard_of(w.dc.guild_id, 2)
+        w.env.update(SHARD_COUNT="2", SHARD_IDS=str(elsewhere))
+        await w.start_bot(wait_sync=elsewhere == 0)
+        assert "ready as TestBot in 0 servers" in w.bot.log_text()
+        w.mg.complete_task(row["musicgpt_task_id"])
+        await wait_status_of(w, task_id, "delivered", timeout=45)
+        await wait_status_text(w, task_id, "Posted 2 takes")
+        assert len(results_for(w, task_id)) == 1
+        assert len(status_messages_for(w, task_id)) == 1
+        assert len(w.mg.submits) == 1
