@@ -43,7 +43,7 @@ async def run(settings: Settings) -> None:
     from bot.core.songs.quota import QuotaService
     from bot.core.store import Store
     from bot.core.tracker import Tracker
-    from bot.discord.bot import SingingBot, point_discord_at
+    from bot.discord.bot import bot_class, point_discord_at
     from bot.http import Health, HttpServer, MetricsAccess, metrics_public, webhook_base_url
 
     point_discord_at(settings)
@@ -127,6 +127,10 @@ async def run(settings: Settings) -> None:
         def is_connected() -> bool:
             return bot is not None and bot.is_ready() and bot.gateway_connected
 
+        def shard_states() -> dict[int, bool]:
+            states = bot.shard_states() if bot is not None else None
+            return states if states is not None else {0: is_connected()}
+
         http_server = HttpServer(
             tracker,
             secret,
@@ -134,6 +138,9 @@ async def run(settings: Settings) -> None:
                 discord_connected=is_connected,
                 database_ok=store.ping,
                 disk_ok=intake.spool.disk_ok,
+                database="postgresql" if settings.uses_postgres else "sqlite",
+                shards=shard_states if settings.shard_count is not None else None,
+                shard_count=settings.shard_count or 1,
             ),
             host=settings.webhook_host,
             port=settings.webhook_port,
@@ -143,7 +150,7 @@ async def run(settings: Settings) -> None:
                 public=metrics_public(settings.webhook_host, webhooks=settings.uses_webhooks),
             ),
         )
-        bot = SingingBot(
+        bot = bot_class(settings)(
             settings=settings,
             session=session,
             store=store,
@@ -167,6 +174,26 @@ async def run(settings: Settings) -> None:
         await warm_up
 
 
+def shards_text(settings: Settings) -> str:
+    """Which gateway shards the process opens: "shards 0, 1 of 4", "shard 1 of 2", or
+    "unsharded" (one connection for every server)."""
+    if settings.shard_count is None or settings.shard_ids is None:
+        return "unsharded"
+    ids = ", ".join(str(shard) for shard in settings.shard_ids)
+    noun = "shard" if len(settings.shard_ids) == 1 else "shards"
+    return f"{noun} {ids} of {settings.shard_count}"
+
+
+def start_line(settings: Settings) -> str:
+    """Which database and which gateway shards: "database at data/bot.sqlite3; unsharded",
+    "database postgresql://singbot:<redacted>@db:5432/singbot; shards 0, 1 of 4"."""
+    if settings.database_url_redacted is not None:
+        database = f"database {settings.database_url_redacted}"
+    else:
+        database = f"database at {settings.database_path}"
+    return f"{database}; {shards_text(settings)}"
+
+
 async def stop(bot: SingingBot) -> None:
     if bot.stopping.is_set():
         return  # stopping already (a second signal)
@@ -188,8 +215,18 @@ def main() -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.discord_token, settings.musicgpt_api_key)
-    log.info("starting; database at %s", settings.database_path)
+    configure_logging(
+        settings.log_level,
+        settings.discord_token,
+        settings.musicgpt_api_key,
+        *settings.database_secrets,
+    )
+    log.info("starting; %s", start_line(settings))
+    if settings.uses_postgres:  # until the store's PostgreSQL adapter is in (docs/scaling.md)
+        log.warning(
+            "DATABASE_URL is set, but this version keeps everything in SQLite at %s",
+            settings.database_path,
+        )
     with contextlib.suppress(KeyboardInterrupt):
         try:
             # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O

@@ -15,9 +15,11 @@ import contextlib
 import hashlib
 import json
 import logging
+from typing import Any
 
 import aiohttp
 import discord
+import yarl
 from discord.ext import commands
 
 from bot.core.config import Settings
@@ -68,7 +70,23 @@ def point_discord_at(settings: Settings) -> None:
     discord_link.tune_discord_py()
 
 
+def syncs_commands(settings: Settings) -> bool:
+    """Whether this process syncs the commands: the one holding shard 0, or an unsharded one.
+    Every process of a sharded bot starts with the same commands, and one PUT is enough
+    (Discord rate-limits them), so the others leave it to shard 0's process."""
+    return settings.shard_ids is None or 0 in settings.shard_ids
+
+
 class SingingBot(commands.Bot):
+    """The bot, unsharded: one gateway connection for every server, as with one process.
+
+    `ShardedSingingBot` (below) is the same bot opening only SHARD_IDS of SHARD_COUNT;
+    `bot_class` picks. Unsharded stays a plain `commands.Bot` rather than an
+    `AutoShardedBot` left to choose: that one asks /gateway/bot and opens however many shards
+    Discord recommends, and reconnects through discord.py's shard code instead of the
+    bounded, one-line paths of `bot.discord.connection`.
+    """
+
     # The Discord-side services, built in `setup_hook` (see the module's docstring).
     thread_opener: ThreadOpener
     status_renderer: StatusRenderer
@@ -92,6 +110,7 @@ class SingingBot(commands.Bot):
         waveforms: Waveforms | None = None,
     ) -> None:
         super().__init__(
+            **self._shard_options(settings),
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),
             tree_cls=SingingTree,
@@ -120,8 +139,13 @@ class SingingBot(commands.Bot):
         self.setup_started = False  # discord_link.sign_in: login may be retried until then
         self._shutdown: asyncio.Task[None] | None = None
         logging.getLogger("discord.client").addFilter(discord_link.ReconnectLines(self))
+        logging.getLogger("discord.shard").addFilter(discord_link.ShardLines())
         self._gateway_up = False
         self._services_started = False
+
+    def _shard_options(self, settings: Settings) -> dict[str, Any]:
+        """What the discord.py client is given about shards: nothing, unsharded."""
+        return {}
 
     @property
     def gateway_connected(self) -> bool:
@@ -130,6 +154,10 @@ class SingingBot(commands.Bot):
         Not `is_ready()`, which stays true from the first READY on, through every outage.
         """
         return self._gateway_up and not self.is_closed()
+
+    def shard_states(self) -> dict[int, bool] | None:
+        """The shards this process holds, each connected or not (/readyz); None: unsharded."""
+        return None
 
     # discord.py dispatches these as the gateway comes and goes: `connect` on READY,
     # `resumed` on RESUMED, `disconnect` whenever the connection is lost or being replaced
@@ -202,6 +230,7 @@ class SingingBot(commands.Bot):
             if self.settings.public_base_url
             else "polling"
         )
+        # Sharded, `guilds` are this process's shards' servers only.
         ready = f"ready as {self.user} in {count(len(self.guilds), 'server')}; {mode}"
         if (silent := self.tracker.musicgpt_silent) is not None:  # the start-up key check's
             log.warning("%s, but %s", ready, musicgpt_silent_text(silent))
@@ -239,6 +268,9 @@ class SingingBot(commands.Bot):
                 await asyncio.wait_for(self.stopping.wait(), delay)
 
     async def _sync_commands(self) -> None:
+        if not syncs_commands(self.settings):
+            log.info("not syncing commands: the process holding shard 0 does")
+            return
         if self.settings.dev_guild_id:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -311,3 +343,59 @@ class SingingBot(commands.Bot):
             self.status_renderer.stop()
             self.thread_opener.stop()
         await super().close()
+
+
+class ShardedSingingBot(SingingBot, commands.AutoShardedBot):
+    """The bot opening exactly SHARD_IDS of SHARD_COUNT gateway shards (all of them when
+    SHARD_IDS is unset). Discord sends each server's events and interactions to shard
+    `(guild_id >> 22) % SHARD_COUNT`, so this process answers its shards' servers; the queue,
+    polls and deliveries are the database's, and reach any channel by REST (`_messageable`).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._shards_up: set[int] = set()
+        super().__init__(**kwargs)
+
+    def _shard_options(self, settings: Settings) -> dict[str, Any]:
+        # Settings give SHARD_IDS whenever SHARD_COUNT is set (all shards, unless it says).
+        return {"shard_count": settings.shard_count, "shard_ids": list(settings.shard_ids or ())}
+
+    @property
+    def gateway_connected(self) -> bool:
+        """Every shard this process holds is connected now (a process is only as connected
+        as its least connected shard: a server on a lost shard gets no answer)."""
+        states = self.shard_states()
+        return all(states.values()) and not self.is_closed()
+
+    def shard_states(self) -> dict[int, bool]:
+        return {shard: shard in self._shards_up for shard in self.settings.shard_ids or ()}
+
+    # discord.py dispatches these per shard as each comes and goes (`connect` and
+    # `disconnect` too, for any shard: the unsharded flag above means nothing here).
+    async def on_shard_connect(self, shard_id: int) -> None:
+        self._shards_up.add(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._shards_up.add(shard_id)
+        log.info("shard %d reconnected to Discord", shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._shards_up.discard(shard_id)
+
+    async def on_resumed(self) -> None:
+        pass  # said per shard, by on_shard_resumed
+
+    async def launch_shard(
+        self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
+    ) -> None:
+        """discord.py retries a shard's first connection every 5 s, forever, through this
+        method, even once the bot is closing: a bot told to stop while Discord's gateway is
+        away would never exit. Here the retries end with the bot."""
+        if self.stopping.is_set() or self.is_closed():
+            return
+        await super().launch_shard(gateway, shard_id, initial=initial)
+
+
+def bot_class(settings: Settings) -> type[SingingBot]:
+    """The bot for these settings: `ShardedSingingBot` with SHARD_COUNT, else `SingingBot`."""
+    return SingingBot if settings.shard_count is None else ShardedSingingBot

@@ -41,6 +41,19 @@ REST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
 RECONNECT_CAP = 60.0
 # The gateway closed the connection because the token is wrong.
 GATEWAY_AUTHENTICATION_FAILED = 4004
+# ... because SHARD_IDS/SHARD_COUNT name no shard, or the shards hold too many servers.
+GATEWAY_INVALID_SHARD = 4010
+GATEWAY_SHARDING_REQUIRED = 4011
+SHARD_PROBLEMS = {
+    GATEWAY_INVALID_SHARD: (
+        "Discord refused the shard (4010 Invalid shard): check SHARD_COUNT and SHARD_IDS "
+        "(docs/scaling.md)"
+    ),
+    GATEWAY_SHARDING_REQUIRED: (
+        "Discord requires more shards (4011 Sharding required: no shard may hold more than "
+        "2,500 servers): set SHARD_COUNT, about one shard per 1,000 servers (docs/scaling.md)"
+    ),
+}
 
 
 def tune_discord_py() -> None:
@@ -75,6 +88,8 @@ class CappedBackoff(ExponentialBackoff[Literal[False]]):
 
 def cap_reconnect_backoff() -> None:
     discord.client.ExponentialBackoff = CappedBackoff  # type: ignore[misc,assignment]
+    # Each shard of an AutoShardedBot keeps its own backoff, made from discord.shard's name.
+    discord.shard.ExponentialBackoff = CappedBackoff  # type: ignore[misc,assignment]
 
 
 def silence_voice_warnings() -> None:
@@ -108,6 +123,34 @@ class ReconnectLines(logging.Filter):
         record.args = (reason, delay)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
+        return True
+
+
+class ShardLines(logging.Filter):
+    """A sharded bot's connection troubles (discord.shard logs each with a traceback, and
+    retries by itself) as one line each, naming the shard."""
+
+    SHAPES = (
+        (
+            "Attempting a reconnect for shard ID",
+            "lost shard %s's connection to Discord (%s); reconnecting in %.1f s",
+        ),
+        (
+            "Failed to connect for shard_id",
+            "can't open shard %s's gateway connection (%s); retrying in 5 s",
+        ),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for start, line in self.SHAPES:
+            if str(record.msg).startswith(start):
+                args = record.args if isinstance(record.args, tuple) else ()
+                error = record.exc_info[1] if record.exc_info else None
+                reason = describe(error) if error is not None else "closed"
+                record.msg = line
+                record.args = (args[0] if args else "?", reason, *args[1:2])
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -199,6 +242,8 @@ async def connect_and_stay(bot: SingingBot) -> None:
         except discord.ConnectionClosed as error:
             if error.code == GATEWAY_AUTHENTICATION_FAILED:
                 raise StartupFailure(REFUSED_LOGIN) from None
+            if error.code in SHARD_PROBLEMS:
+                raise StartupFailure(SHARD_PROBLEMS[error.code]) from None
             raise
         if bot.is_closed():
             return
