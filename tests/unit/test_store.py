@@ -236,3 +236,112 @@ async def test_a_cancel_and_a_claim_at_the_same_moment_never_both_win(
     expected = TaskStatus.CANCELLED if cancelled else TaskStatus.SUBMITTING
     assert final.status is expected
     assert final.quota_refunded is (cancelled is not None)
+
+
+# --- migration 9: 'extend' allowed by rebuilding `tasks` ------------------------------------
+
+
+def old_database(path: Path) -> None:
+    """A database as version 8 left it: songs of both old kinds, a Rewrite's lineage, charges
+    (one refunded), and the highest song number already deleted."""
+    with sqlite3.connect(path) as raw:
+        for number, script in enumerate(MIGRATIONS[:8], start=1):
+            raw.executescript(f"{script}\nPRAGMA user_version = {number};")
+        raw.execute("PRAGMA foreign_keys = ON")
+        for kind, parent in (("sing", None), ("inpaint", 1), ("sing", None)):
+            raw.execute(
+                "INSERT INTO tasks (kind, status, user_id, channel_id, prompt, created_at,"
+                " updated_at, parent_task_id, parent_output, thread_wanted, dm_state)"
+                " VALUES (?, 'delivered', 7, 20, 'old', 1.0, 1.0, ?, ?, 1, 'sent')",
+                (kind, parent, 2 if parent else None),
+            )
+        raw.executemany(
+            "INSERT INTO quota_charges (task_id, user_id, day, charged_at, refunded_at)"
+            " VALUES (?, 7, ?, 1.0, ?)",
+            [(1, utc_day(NOW), None), (2, utc_day(NOW), 5.0), (3, utc_day(NOW), None)],
+        )
+        raw.execute("DELETE FROM tasks WHERE id = 3")  # its charge goes with it (cascade)
+        with pytest.raises(sqlite3.IntegrityError):
+            raw.execute(
+                "INSERT INTO tasks (kind, status, user_id, channel_id, prompt, created_at,"
+                " updated_at) VALUES ('extend', 'queued', 7, 20, 'x', 1.0, 1.0)"
+            )
+
+
+def schema_of(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks'"
+        )
+        return {name: sql for name, sql in rows}
+
+
+async def test_migration_9_lets_an_old_database_store_extends(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old_database(path)
+    indexes_before = schema_of(path)
+    async with Store.open(path) as store:
+        assert await store.schema_version() == len(MIGRATIONS) >= 9
+        first, rewrite = await store.get_task(1), await store.get_task(2)
+        assert first is not None and rewrite is not None
+        assert (first.kind, first.quota_day, first.quota_refunded) == (
+            TaskKind.SING,
+            utc_day(NOW),
+            False,
+        )
+        assert (rewrite.kind, rewrite.parent_task_id, rewrite.parent_output) == (
+            TaskKind.INPAINT,
+            1,
+            2,
+        )
+        assert rewrite.quota_refunded and rewrite.thread_wanted and rewrite.dm_state == "sent"
+        extend = await store.create_task(
+            make_request(7, kind=TaskKind.EXTEND, replace_start=75.5, parent_task_id=2),
+            now=NOW,
+            daily_quota=5,
+            max_active=5,
+        )
+        assert isinstance(extend, Task)
+        # Song numbers go on after the deleted #3, as AUTOINCREMENT promised.
+        assert (extend.id, extend.kind, extend.extend_after) == (4, TaskKind.EXTEND, 75.5)
+        assert (await store.get_task(4)) == extend
+        assert (await store.quota_usage(7, NOW)).used_today == 2  # #1 and the extend
+    assert schema_of(path) == indexes_before  # every index made again, the same
+    with sqlite3.connect(path) as raw:
+        charges = raw.execute("SELECT task_id, refunded_at FROM quota_charges ORDER BY task_id")
+        assert charges.fetchall() == [(1, None), (2, 5.0), (4, None)]
+        assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert "tasks_new" not in {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+        raw.execute("PRAGMA foreign_keys = ON")  # still enforced as before, cascade included
+        raw.execute("DELETE FROM tasks WHERE id = 4")
+        left = raw.execute("SELECT COUNT(*) FROM quota_charges WHERE task_id = 4").fetchone()
+        assert left[0] == 0
+        with pytest.raises(sqlite3.IntegrityError):
+            raw.execute(
+                "INSERT INTO quota_charges (task_id, user_id, day, charged_at)"
+                " VALUES (99, 7, 'd', 1)"
+            )
+
+
+async def test_the_store_enforces_foreign_keys_after_migrating(tmp_path: Path) -> None:
+    async with Store.open(tmp_path / "new.sqlite3") as store:
+        row = await store._one("PRAGMA foreign_keys")
+        assert row is not None and row[0] == 1
+
+
+async def test_a_migration_that_breaks_a_foreign_key_is_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.core.store as store_module
+
+    path = tmp_path / "db.sqlite3"
+    async with Store.open(path):
+        pass
+    broken = "INSERT INTO quota_charges (task_id, user_id, day, charged_at) VALUES (99, 1, 'd', 1);"
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(sqlite3.Error, match="foreign key"):
+        async with Store.open(path):
+            pass
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert raw.execute("SELECT COUNT(*) FROM quota_charges").fetchone()[0] == 0

@@ -155,6 +155,96 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX quota_by_day ON quota_charges (day);
     """,
+    # 9: /extend and the Extend button: `kind` may be 'extend'. SQLite can't change a CHECK in
+    # place, so the table is rebuilt the way https://sqlite.org/lang_altertable.html#otheralter
+    # says: a new table, every row copied, the old one dropped, the new one renamed, its
+    # indexes made again. `_migrate` runs it with foreign keys off (a DROP would otherwise
+    # cascade into quota_charges) and runs `PRAGMA foreign_key_check` before committing.
+    # AUTOINCREMENT's counter is carried over, so a deleted song's number is never reused.
+    """
+    CREATE TABLE tasks_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('sing', 'inpaint', 'extend')),
+        status TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER NOT NULL,
+        status_message_id INTEGER,
+        prompt TEXT NOT NULL,
+        lyrics TEXT,
+        gender TEXT,
+        audio_url TEXT,
+        audio_path TEXT,
+        audio_filename TEXT,
+        audio_duration REAL,
+        replace_start REAL,
+        replace_end REAL,
+        lyrics_section_to_replace TEXT,
+        num_outputs INTEGER NOT NULL DEFAULT 2,
+        upload_limit INTEGER,
+        musicgpt_task_id TEXT UNIQUE,
+        conversion_ids TEXT NOT NULL DEFAULT '[]',
+        eta_seconds INTEGER,
+        credit_estimate REAL,
+        cost REAL,
+        outputs TEXT NOT NULL DEFAULT '[]',
+        error TEXT,
+        delivered_message_ids TEXT NOT NULL DEFAULT '[]',
+        delivery_attempts INTEGER NOT NULL DEFAULT 0,
+        webhook_seen INTEGER NOT NULL DEFAULT 0,
+        poll_count INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        submitted_at REAL,
+        completed_at REAL,
+        finished_at REAL,
+        next_poll_at REAL,
+        updated_at REAL NOT NULL,
+        parent_task_id INTEGER REFERENCES tasks (id),
+        parent_output INTEGER,
+        input_sha256 TEXT,
+        thread_wanted INTEGER NOT NULL DEFAULT 0,
+        thread_id INTEGER,
+        thread_refusal TEXT,
+        waveform_state TEXT,
+        dm_state TEXT,
+        dm_attempts INTEGER NOT NULL DEFAULT 0,
+        dm_message_id INTEGER
+    );
+    INSERT INTO tasks_new (
+        id, kind, status, user_id, guild_id, channel_id, status_message_id, prompt, lyrics,
+        gender, audio_url, audio_path, audio_filename, audio_duration, replace_start,
+        replace_end, lyrics_section_to_replace, num_outputs, upload_limit, musicgpt_task_id,
+        conversion_ids, eta_seconds, credit_estimate, cost, outputs, error,
+        delivered_message_ids, delivery_attempts, webhook_seen, poll_count, created_at,
+        submitted_at, completed_at, finished_at, next_poll_at, updated_at, parent_task_id,
+        parent_output, input_sha256, thread_wanted, thread_id, thread_refusal, waveform_state,
+        dm_state, dm_attempts, dm_message_id
+    )
+    SELECT
+        id, kind, status, user_id, guild_id, channel_id, status_message_id, prompt, lyrics,
+        gender, audio_url, audio_path, audio_filename, audio_duration, replace_start,
+        replace_end, lyrics_section_to_replace, num_outputs, upload_limit, musicgpt_task_id,
+        conversion_ids, eta_seconds, credit_estimate, cost, outputs, error,
+        delivered_message_ids, delivery_attempts, webhook_seen, poll_count, created_at,
+        submitted_at, completed_at, finished_at, next_poll_at, updated_at, parent_task_id,
+        parent_output, input_sha256, thread_wanted, thread_id, thread_refusal, waveform_state,
+        dm_state, dm_attempts, dm_message_id
+    FROM tasks;
+    UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'tasks')
+        WHERE name = 'tasks_new' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'tasks');
+    DROP TABLE tasks;
+    ALTER TABLE tasks_new RENAME TO tasks;
+    CREATE INDEX tasks_by_status ON tasks (status, id);
+    CREATE INDEX tasks_active_by_user ON tasks (user_id)
+        WHERE status NOT IN ('delivered', 'failed', 'cancelled');
+    CREATE INDEX tasks_poll_due ON tasks (next_poll_at) WHERE status = 'submitted';
+    CREATE INDEX tasks_by_user ON tasks (user_id, id);
+    CREATE INDEX tasks_by_parent ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
+    CREATE INDEX tasks_by_input ON tasks (input_sha256) WHERE input_sha256 IS NOT NULL;
+    CREATE INDEX tasks_thread_undecided ON tasks (id)
+        WHERE thread_wanted = 1 AND thread_id IS NULL AND thread_refusal IS NULL;
+    CREATE INDEX tasks_dm_unfinished ON tasks (id) WHERE dm_state IN ('pending', 'sending');
+    """,
 )
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
@@ -332,11 +422,29 @@ class Store:
     async def _migrate(self) -> None:
         row = await self._one("PRAGMA user_version")
         version = row[0] if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript commits on its own, so the version bump rides in the same script.
-            await self._db.executescript(
-                f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+        if version >= len(MIGRATIONS):
+            return
+        # Foreign keys off while migrating (SQLite ignores the pragma inside a transaction):
+        # rebuilding a table drops the old one, and with them on that DROP would cascade into
+        # the rows that reference it. Each step is checked before it commits instead.
+        await self._db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                # executescript leaves the transaction the script BEGINs open.
+                await self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};")
+                broken = await self._rows("PRAGMA foreign_key_check")
+                if broken:
+                    raise DatabaseError(
+                        f"migration {number} would break {len(broken)} foreign key(s),"
+                        f" first in table {broken[0][0]}"
+                    )
+                await self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                await self._db.rollback()
+            raise
+        finally:
+            await self._db.execute("PRAGMA foreign_keys = ON")
 
     async def schema_version(self) -> int:
         row = await self._one("PRAGMA user_version")
