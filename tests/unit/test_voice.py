@@ -126,6 +126,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
     assert {c["name"] for c in described} == {
         "sing",
         "inpaint",
+        "extend",
         "quota",
         "history",
         "help",
@@ -144,7 +145,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
 async def test_the_prompt_limit_is_on_the_option() -> None:
     async with registered_tree() as registered:
         described = {c["name"]: c for c in command_dicts(registered)}
-    for name in ("sing", "inpaint"):
+    for name in ("sing", "inpaint", "extend"):
         [prompt] = [o for o in described[name]["options"] if o["name"] == "prompt"]
         assert (prompt["min_length"], prompt["max_length"]) == (1, intake.PROMPT_MAX)
 
@@ -155,6 +156,7 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     guild, bot_dm = 0, 1
     assert described["sing"]["contexts"] == [guild]
     assert described["inpaint"]["contexts"] == [guild]
+    assert described["extend"]["contexts"] == [guild]
     assert described["quota"]["contexts"] == [guild, bot_dm]
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]
