@@ -72,7 +72,7 @@ async def test_extend_sends_the_song_and_where_the_new_part_starts(
         ix = await w.dc.invoke_command("extend", options, user_id=w.alice.id)
         assert (await ix.wait_callback()).type == 9
         [field] = ix.modal_fields()
-        assert "lyrics" in field.label.lower()
+        assert field.label is not None and "lyrics" in field.label.lower()
         assert not field.required and field.max_length == 2000
         submit = await ix.submit_modal({field.label: "and on we go"}, user_id=w.alice.id)
         answer = await private_answer(submit)
