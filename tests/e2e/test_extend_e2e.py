@@ -103,6 +103,21 @@ async def test_extend_sends_the_song_and_where_the_new_part_starts(
         assert shown["New part from"].startswith(after or "0:30")  # measured: 0:30.2
 
 
+async def test_a_link_elsewhere_goes_to_musicgpt_as_it_is_with_after(tmp_path: Path) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        url = "http://127.0.0.1:9/song.mp3"  # not a host the bot fetches (nor anyone: closed)
+        ix = await w.dc.invoke_command(
+            "extend", {"prompt": "outro", "audio_url": url, "after": "1:15"}, user_id=w.alice.id
+        )
+        assert (await ix.wait_callback()).type == 9
+        await private_answer(await ix.submit_modal({}, user_id=w.alice.id))
+        [sent] = await poll_until(lambda: w.mg.submits or None, 10, "the submit")
+        assert sent.endpoint == "extend" and sent.upload is None
+        assert sent.fields["audio_url"] == url
+        assert float(sent.fields["extend_after"]) == 75
+        assert "lyrics" not in sent.fields
+
+
 @pytest.mark.parametrize("after", ["1:75", "soon", "-3"])
 async def test_an_after_that_isnt_a_time_is_refused_at_once(tmp_path: Path, after: str) -> None:
     async with world(tmp_path, **LIMITS) as w:

@@ -150,7 +150,9 @@ class Intake:
                 raise AudioRejected("Use either `audio` or `audio_url`, not both.")
             url = check_audio_url(audio_url) if audio_url else None
             if kind is TaskKind.EXTEND and url is not None:
-                attachment, url = self._extend_link(url, after), None
+                fetched = self._extend_link(url, after)
+                if fetched is not None:  # the bot's to download, like an attachment
+                    attachment, url = fetched, None
             if attachment is not None:
                 self._check_attachment(attachment)
             await self._member_may_start(user_id, guild_id, role_ids)
