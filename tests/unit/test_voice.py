@@ -18,7 +18,7 @@ from unittest.mock import MagicMock
 import pytest
 from discord import app_commands
 
-from bot.core import errors
+from bot.core import errors, timecodes
 from bot.core.errors import (
     DiskFull,
     MusicGPTConfigurationError,
@@ -40,6 +40,7 @@ from bot.core.tracker.dispatch import failure_message_for
 from bot.discord import tree
 from bot.discord.options import in_a_server
 from bot.discord.songs import poster as delivery
+from bot.discord.ui import modals
 from cogs import context, help
 from cogs import usage as cogs_usage
 from tests.unit.registered import command_dicts, flattened, registered_tree
@@ -108,6 +109,12 @@ def known_messages() -> dict[str, str]:
     messages["budget reached"] = budget.refusal(budget.Spend(12.5, 10), NOW)
     messages["blocked word"] = blocked_words.REFUSAL.format(word="bad", where="lyrics")
     messages["/usage refused"] = cogs_usage.NOT_ALLOWED
+    messages["timecodes.NO_LENGTH"] = timecodes.NO_LENGTH
+    messages["modals.EXTEND_EXPIRED"] = modals.EXTEND_EXPIRED
+    try:
+        timecodes.extend_point(95, 90)
+    except timecodes.BadTime as past:
+        messages["extend past the end"] = past.user_message
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
