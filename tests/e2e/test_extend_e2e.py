@@ -99,8 +99,11 @@ async def test_extend_sends_the_song_and_where_the_new_part_starts(
         assert row["kind"] == "extend" and row["user_id"] == w.alice.id
         assert quota_charge(w, task)["refunded_at"] is None
         await wait_status_text(w, task, "Posted")
-        shown = {f["name"]: f["value"] for f in status_message_of(w, task).embeds[0]["fields"]}
+        status = status_message_of(w, task)
+        shown = {f["name"]: f["value"] for f in status.embeds[0]["fields"]}
         assert shown["New part from"].startswith(after or "0:30")  # measured: 0:30.2
+        # The waveform picture, shaded from where the new part starts.
+        assert f"waveform-{task}.png" in [a.filename for a in status.attachments]
 
 
 async def test_a_link_elsewhere_goes_to_musicgpt_as_it_is_with_after(tmp_path: Path) -> None:
