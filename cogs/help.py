@@ -27,12 +27,15 @@ INTRO = (
 )
 RULES = (
     "Give `audio` or `audio_url`, not both. Times are like 75, 75.5, 1:15 or 1:15.5.",
-    "/sing and /inpaint work in server channels; /quota, /history, /notify and /help work in "
-    "DMs too.",
+    "/extend continues a song from `after` (left out: the song's end).",
+    "/sing, /inpaint and /extend work in server channels; /quota, /history, /notify and /help "
+    "work in DMs too.",
 )
 ON_A_RESULT = (
     "**Rewrite** (one per take): rewrite a stretch of that take; anyone here can, charged to "
     "whoever clicks.",
+    "**Extend** (one per take): that take goes on with a new part; anyone here can, charged "
+    "to whoever clicks.",
     "**Again**: the same song again, charged to whoever clicks.",
     "**Delete**: removes the post; its requester or a member with Manage Messages can.",
     "**Cancel**, on a song still waiting in line: its requester stops it and gets the song back.",

@@ -1,4 +1,5 @@
-"""Reading the times users type for /inpaint: `75`, `75.5`, `1:15`, `1:15.5`, `1:02:03`."""
+"""Reading the times users type for /inpaint and /extend: `75`, `75.5`, `1:15`, `1:15.5`,
+`1:02:03`."""
 
 from __future__ import annotations
 
@@ -44,11 +45,35 @@ def check_range(start: float, end: float, song_length: float | None) -> None:
         raise BadTime(
             f"`start` ({format_timecode(start)}) must come before `end` ({format_timecode(end)})."
         )
-    if song_length is not None and end > song_length + 0.05:
+    if song_length is not None and end > song_length + LENGTH_SLACK:
         raise BadTime(
             f"`end` ({format_timecode(end)}) is past the end of the song, "
             f"which is {format_timecode(song_length)} long."
         )
+
+
+NO_LENGTH = (
+    "I can't measure how long that song is, so tell me where the new part starts (`after`, "
+    "like 75 or 1:15.5). Nothing was charged."
+)
+# What a song's end may be overshot by (MusicGPT's lengths and ours differ by a frame or two,
+# and a length shown as 1:15.5 may be 75.46 s).
+LENGTH_SLACK = 0.05
+
+
+def extend_point(after: float | None, song_length: float | None) -> float:
+    """Where an extend's new part starts: `after` as typed, or the song's measured end when
+    left out; refused (BadTime) past the end, or when neither is known."""
+    if after is None:
+        if song_length is None:
+            raise BadTime(NO_LENGTH)
+        return song_length
+    if song_length is not None and after > song_length + LENGTH_SLACK:
+        raise BadTime(
+            f"The new part can't start at {format_timecode(after)}: the song is "
+            f"{format_timecode(song_length)} long. Nothing was charged."
+        )
+    return after
 
 
 def _quote(text: str) -> str:

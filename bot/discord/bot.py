@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS = (
     "cogs.sing",
     "cogs.inpaint",
+    "cogs.extend",
     "cogs.quota",
     "cogs.history",
     "cogs.help",

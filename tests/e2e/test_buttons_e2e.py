@@ -111,10 +111,19 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
         assert button_ids(result) == [
             f"song:rewrite:{parent}:1",
             f"song:rewrite:{parent}:2",
+            f"song:extend:{parent}:1",
+            f"song:extend:{parent}:2",
             f"song:again:{parent}",
             f"song:delete:{parent}",
         ]
-        assert button_labels(result) == ["Rewrite 1", "Rewrite 2", "Again", "Delete"]
+        assert button_labels(result) == [
+            "Rewrite 1",
+            "Rewrite 2",
+            "Extend 1",
+            "Extend 2",
+            "Again",
+            "Delete",
+        ]
         before = {t.id for t in w.tasks()}
 
         ix = await w.dc.click(result, f"song:rewrite:{parent}:2", user_id=w.bob.id)

@@ -40,6 +40,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
         names = [
             "Rewrite part of this",  # the message context menus (cogs/context.py)
             "Sing over this",
+            "extend",
             "help",
             "history",
             "inpaint",

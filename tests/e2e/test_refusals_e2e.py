@@ -195,7 +195,7 @@ async def test_in_a_dm_quota_and_help_answer_and_the_song_commands_are_not_offer
                 f["value"] for e in data.get("embeds", []) for f in e.get("fields", [])
             )
             assert "songs left today" in shown
-        for command in ("sing", "inpaint"):
+        for command in ("sing", "inpaint", "extend"):
             with pytest.raises(LookupError, match="not offered in a DM"):
                 await w.dc.invoke_command(command, {}, user_id=w.alice.id, dm=True)
         # In the server they are offered, and /help lists them with their options.
@@ -205,3 +205,5 @@ async def test_in_a_dm_quota_and_help_answer_and_the_song_commands_are_not_offer
         assert "**/sing** `prompt` `[audio]` `[audio_url]` `[gender]`" in text
         assert "`outputs`: How many takes I make (default 2): 1 or 2" in text
         assert "**Rewrite**" in text and "**Sing over this**" in text
+        assert "**/extend** `prompt` `[audio]` `[audio_url]` `[after]`" in text
+        assert "**Extend** (one per take)" in text

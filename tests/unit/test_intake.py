@@ -226,3 +226,65 @@ async def test_a_members_roles_decide_the_limits_they_are_charged_by(
             await intake.begin(
                 9, kind=SING, attachment=None, audio_url="https://e.com/b.mp3", guild_id=2
             )
+
+
+# --- /extend and Extend: where the new part starts -------------------------------------------
+
+EXTEND = TaskKind.EXTEND
+
+
+async def test_an_extend_starts_after_as_typed_or_at_the_songs_measured_end(
+    intake: Intake,
+) -> None:
+    tracker: Any = intake._tracker
+    typed = SongRequest(EXTEND, "p", lyrics=" more ", after=75.5)
+    await submit_song(intake, ORIGIN, PendingAudio(url="https://e.com/a.mp3"), typed)
+    at_end = SongRequest(EXTEND, "p")
+    measured = PendingAudio(url="https://e.com/b.mp3", duration=90.2)
+    await submit_song(intake, ORIGIN, measured, at_end)
+    [(first, _, _), (second, _, _)] = tracker.submitted
+    assert (first.kind, first.extend_after, first.lyrics, first.replace_end) == (
+        EXTEND,
+        75.5,
+        "more",
+        None,
+    )
+    assert second.extend_after == 90.2
+
+
+async def test_an_extend_past_the_end_or_of_unknown_length_is_refused_before_the_charge(
+    intake: Intake,
+) -> None:
+    tracker: Any = intake._tracker
+    past = SongRequest(EXTEND, "p", after=95)
+    with pytest.raises(BadTime, match=r"can't start at 1:35: the song is 1:30 long"):
+        await submit_song(intake, ORIGIN, PendingAudio(url="https://e.com/a", duration=90), past)
+    with pytest.raises(BadTime, match="tell me where the new part starts"):
+        unknown = PendingAudio(url="https://e.com/a")
+        await submit_song(intake, ORIGIN, unknown, SongRequest(EXTEND, "p"))
+    # A hair past a measured end is the end (lengths differ by a frame or two).
+    at_end = SongRequest(EXTEND, "p", after=90.04)
+    await submit_song(intake, ORIGIN, PendingAudio(url="https://e.com/a", duration=90), at_end)
+    assert [r.extend_after for r, _, _ in tracker.submitted] == [90.04]
+
+
+async def test_an_extends_link_is_downloaded_when_on_discords_cdn_else_needs_after(
+    intake: Intake,
+) -> None:
+    with pytest.raises(BadTime, match="`after`"):
+        await intake.begin(1, kind=EXTEND, attachment=None, audio_url="https://e.com/a.mp3")
+    elsewhere = await intake.begin(
+        1, kind=EXTEND, attachment=None, audio_url="https://e.com/a.mp3", after=12
+    )
+    assert elsewhere.url == "https://e.com/a.mp3" and elsewhere.download is None
+    cdn = "https://cdn.discordapp.com/attachments/1/2/my%20song.mp3?ex=1"
+    pending = await intake.begin(1, kind=EXTEND, attachment=None, audio_url=cdn)
+    try:
+        assert pending.url is None and pending.download is not None
+        assert pending.filename == "my song.mp3"
+        assert pending.reservation is not None and pending.reservation.size == 1000  # the most
+    finally:
+        pending.discard()
+    # Other kinds keep giving any link to MusicGPT as it is.
+    sing = await intake.begin(1, kind=SING, attachment=None, audio_url=cdn)
+    assert sing.url == cdn and sing.download is None

@@ -54,6 +54,7 @@ def test_every_extension_loads_and_command_names_are_unique() -> None:
                     continue
                 names += [c.name for c in cog_class.__cog_app_commands__]
     assert sorted(names) == [
+        "extend",
         "help",
         "history",
         "inpaint",

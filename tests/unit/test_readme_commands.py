@@ -107,7 +107,7 @@ async def test_docs_option_table_matches_every_option() -> None:
 async def test_docs_and_readme_say_where_the_commands_work() -> None:
     section = one_line(commands_section())
     assert "\n## Servers and DMs\n" in commands_section()
-    assert "`/sing` and `/inpaint` work in server channels only" in section
+    assert "`/sing`, `/inpaint` and `/extend` work in server channels only" in section
     sentence = "`/quota`, `/history`, `/help` and `/notify` work in servers and in a DM"
     assert sentence in section
     readme = one_line(readme_commands_section())

@@ -18,7 +18,7 @@ from unittest.mock import MagicMock
 import pytest
 from discord import app_commands
 
-from bot.core import errors
+from bot.core import errors, timecodes
 from bot.core.errors import (
     DiskFull,
     MusicGPTConfigurationError,
@@ -40,6 +40,7 @@ from bot.core.tracker.dispatch import failure_message_for
 from bot.discord import tree
 from bot.discord.options import in_a_server
 from bot.discord.songs import poster as delivery
+from bot.discord.ui import modals
 from cogs import context, help
 from cogs import usage as cogs_usage
 from tests.unit.registered import command_dicts, flattened, registered_tree
@@ -108,6 +109,12 @@ def known_messages() -> dict[str, str]:
     messages["budget reached"] = budget.refusal(budget.Spend(12.5, 10), NOW)
     messages["blocked word"] = blocked_words.REFUSAL.format(word="bad", where="lyrics")
     messages["/usage refused"] = cogs_usage.NOT_ALLOWED
+    messages["timecodes.NO_LENGTH"] = timecodes.NO_LENGTH
+    messages["modals.EXTEND_EXPIRED"] = modals.EXTEND_EXPIRED
+    try:
+        timecodes.extend_point(95, 90)
+    except timecodes.BadTime as past:
+        messages["extend past the end"] = past.user_message
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
@@ -126,6 +133,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
     assert {c["name"] for c in described} == {
         "sing",
         "inpaint",
+        "extend",
         "quota",
         "history",
         "help",
@@ -144,7 +152,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
 async def test_the_prompt_limit_is_on_the_option() -> None:
     async with registered_tree() as registered:
         described = {c["name"]: c for c in command_dicts(registered)}
-    for name in ("sing", "inpaint"):
+    for name in ("sing", "inpaint", "extend"):
         [prompt] = [o for o in described[name]["options"] if o["name"] == "prompt"]
         assert (prompt["min_length"], prompt["max_length"]) == (1, intake.PROMPT_MAX)
 
@@ -155,6 +163,7 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     guild, bot_dm = 0, 1
     assert described["sing"]["contexts"] == [guild]
     assert described["inpaint"]["contexts"] == [guild]
+    assert described["extend"]["contexts"] == [guild]
     assert described["quota"]["contexts"] == [guild, bot_dm]
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]

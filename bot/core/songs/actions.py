@@ -1,4 +1,5 @@
-"""What a result's buttons do, decided without Discord: Rewrite, Again, Delete and Cancel.
+"""What a result's buttons do, decided without Discord: Rewrite, Extend, Again, Delete and
+Cancel.
 
 A button carries only a task id (and a take number); everything else comes from the parent
 task's row, so a click months later, or after a restart, derives the same request. The
@@ -18,11 +19,18 @@ from bot.core.errors import UserFacingError
 from bot.core.models import Output, Request, Task, TaskKind, TaskStatus
 from bot.core.songs.forms import InpaintRange
 from bot.core.songs.progress import song_ref
-from bot.core.timecodes import BadTime, check_range, format_timecode, parse_timecode
+from bot.core.timecodes import (
+    LENGTH_SLACK,
+    BadTime,
+    check_range,
+    format_timecode,
+    parse_timecode,
+)
 
 log = logging.getLogger(__name__)
 
 REWRITE_OUTPUTS = 2  # a Rewrite always asks MusicGPT for two takes
+EXTEND_OUTPUTS = 2  # MusicGPT's extend always makes two takes
 # How long the check that MusicGPT still serves a take may take before we use our own copy.
 LINK_CHECK_SECONDS = 5.0
 NOT_KEPT = (
@@ -32,7 +40,7 @@ NOT_KEPT = (
 )
 NO_COPY = (
     "MusicGPT no longer serves take {take} of {song}, and I have no copy of it to send, so I "
-    "can't rewrite it. Nothing was charged."
+    "can't {verb} it. Nothing was charged."
 )
 GONE = "I can't find {song} any more."
 NO_SUCH_TAKE = "{song} has no take {take}."
@@ -88,7 +96,7 @@ def rewrite_span(task: Task, take: int, start_text: str, end_text: str) -> Inpai
     MusicGPT reported it; raises (BadTime) before anything is charged."""
     span = typed_span(start_text, end_text)
     length = take_of(task, take).duration
-    if length is not None and span.end > length + 0.05:
+    if length is not None and span.end > length + LENGTH_SLACK:
         raise BadTime(
             f"End ({format_timecode(span.end)}) is past the end of take {take}, "
             f"which is {format_timecode(length)} long."
@@ -137,6 +145,53 @@ def rewrite_request(
     )
 
 
+def extend_after(task: Task, take: int, after_text: str) -> float | None:
+    """After as typed in the Extend form, in seconds (None when left blank: the take's end),
+    checked against the take's length when MusicGPT reported it; raises BadTime before
+    anything is charged."""
+    take_of(task, take)
+    if not after_text.strip():
+        return None
+    after = parse_timecode(after_text, field="After")
+    length = take_of(task, take).duration
+    if length is not None and after > length + LENGTH_SLACK:
+        raise BadTime(
+            f"After ({format_timecode(after)}) is past the end of take {take}, "
+            f"which is {format_timecode(length)} long."
+        )
+    return after
+
+
+def extend_request(
+    parent: Task,
+    take: int,
+    clicker: Clicker,
+    *,
+    after: float | None,
+    prompt: str,
+    lyrics: str | None,
+) -> Request:
+    """An extend of the parent's take `take`, as MusicGPT gave it (its URL, unchanged), in
+    the parent's voice, from `after` (None: the take's end, which the intake fills in from
+    the take's length)."""
+    output = take_of(parent, take)
+    return Request(
+        kind=TaskKind.EXTEND,
+        user_id=clicker.user_id,
+        guild_id=parent.guild_id,
+        channel_id=posted_in(parent, clicker),
+        prompt=prompt,
+        lyrics=(lyrics or "").strip() or None,
+        gender=parent.gender,
+        audio_url=output.audio_url,
+        replace_start=after,  # `extend_after` (models.Request)
+        num_outputs=EXTEND_OUTPUTS,
+        upload_limit=clicker.upload_limit,
+        parent_task_id=parent.id,
+        parent_output=take,
+    )
+
+
 def from_file(request: Request, filename: str) -> Request:
     """The same request, with the take's own bytes (a file) instead of its link."""
     return dataclasses.replace(request, audio_url=None, audio_filename=filename)
@@ -173,8 +228,8 @@ def not_kept(parent: Task) -> UserFacingError:
     return UserFacingError(NOT_KEPT.format(song=song_ref(parent.id)))
 
 
-def no_copy(parent: Task, take: int) -> UserFacingError:
-    return UserFacingError(NO_COPY.format(song=song_ref(parent.id), take=take))
+def no_copy(parent: Task, take: int, *, verb: str = "rewrite") -> UserFacingError:
+    return UserFacingError(NO_COPY.format(song=song_ref(parent.id), take=take, verb=verb))
 
 
 def may_delete(task: Task | None, user_id: int, *, manage_messages: bool) -> bool:

@@ -63,15 +63,17 @@ class InpaintRange:
 
 @dataclass(frozen=True, slots=True)
 class SongRequest:
-    """What a form asks for; its kind says which fields count. A new kind of song (an
-    extend, say) is a kind and the fields it needs here, and a form that fills them."""
+    """What a form asks for; its kind says which fields count. A new kind of song is a kind
+    and the fields it needs here, and a form that fills them."""
 
     kind: TaskKind
     prompt: str
-    lyrics: str | None = None
+    lyrics: str | None = None  # an extend's: the words of the new part
     new_lyrics: str | None = None  # an inpaint's words for the replaced part
     gender: Gender | None = None
     span: InpaintRange | None = None  # an inpaint's range
+    # An extend's `extend_after` as typed; None: the song's end, once measured (the intake).
+    after: float | None = None
     num_outputs: int = 2
     # The song and take a message menu's file is, when it is one of ours.
     parent_task_id: int | None = None
@@ -79,6 +81,9 @@ class SongRequest:
 
     def request(self, origin: Origin, pending: PendingAudio) -> Request:
         span = self.span
+        start = span.start if span else None
+        if self.kind is TaskKind.EXTEND:
+            start = self.after  # `extend_after` lives in replace_start (models.Request)
         return Request(
             kind=self.kind,
             user_id=origin.user_id,
@@ -92,7 +97,7 @@ class SongRequest:
             lyrics=self.lyrics,
             lyrics_section_to_replace=self.new_lyrics,
             gender=self.gender,
-            replace_start=span.start if span else None,
+            replace_start=start,
             replace_end=span.end if span else None,
             num_outputs=self.num_outputs if self.num_outputs in (1, 2) else 2,
             parent_task_id=self.parent_task_id,

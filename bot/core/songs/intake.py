@@ -23,10 +23,11 @@ import logging
 import uuid
 from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from bot.core.config import DISCORD_CDN_ORIGINS, UrlOrigin
+from bot.core.config import DISCORD_CDN_ORIGINS, UrlOrigin, origin_of
 from bot.core.errors import AudioRejected, DiskFull, UserFacingError
 from bot.core.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.core.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
@@ -48,7 +49,7 @@ from bot.core.songs.forms import (
     span_of,
 )
 from bot.core.songs.quota import QuotaService
-from bot.core.timecodes import check_range
+from bot.core.timecodes import NO_LENGTH, BadTime, check_range, extend_point
 from bot.core.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,11 @@ class Intake:
         guild_id: int | None = None,
         role_ids: Collection[int] = (),
         span: InpaintRange | None = None,
+        after: float | None = None,
     ) -> PendingAudio:
         """A command's form, with its audio: the pre-check, the checks that need no download;
-        starts the download; replaces the member's older form for this command. Raises
-        UserFacingError."""
+        starts the download; replaces the member's older form for this command. `after`: an
+        extend's point as typed (None: the song's end). Raises UserFacingError."""
         with self._metrics.refusals(kind):
             if span is not None:  # first: the times are what the member typed last
                 check_range(span.start, span.end, None)
@@ -146,11 +148,30 @@ class Intake:
                 raise AudioRejected("Attach an audio file (`audio`) or give a link (`audio_url`).")
             if attachment is not None and audio_url:
                 raise AudioRejected("Use either `audio` or `audio_url`, not both.")
+            url = check_audio_url(audio_url) if audio_url else None
+            if kind is TaskKind.EXTEND and url is not None:
+                fetched = self._extend_link(url, after)
+                if fetched is not None:  # the bot's to download, like an attachment
+                    attachment, url = fetched, None
             if attachment is not None:
                 self._check_attachment(attachment)
-            url = check_audio_url(audio_url) if audio_url else None
             await self._member_may_start(user_id, guild_id, role_ids)
             return self._open(user_id, kind, attachment, url)
+
+    def _extend_link(self, url: str, after: float | None) -> AttachmentRef | None:
+        """An extend's link, when the bot may read it (a file on Discord's CDN): downloaded
+        now like an attachment, so the song is measured (`after` checked, or the song's end
+        found) and MusicGPT gets those very bytes, before the CDN link expires. Any other
+        link goes to MusicGPT as it is, with `after` as typed: the bot doesn't fetch hosts
+        only it may reach (`bot.core.media.waveform_jobs` says the same), so without `after`
+        it is refused here, before the form opens. Its size is unknown: the spool sets the
+        most a download may be aside."""
+        if _on(url, self._attachment_origins):
+            name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "audio"
+            return AttachmentRef(url=url, filename=name, size=self._max_bytes)
+        if after is None:
+            raise BadTime(NO_LENGTH)
+        return None
 
     def _check_attachment(self, attachment: AttachmentRef) -> None:
         not_audio = plainly_not_audio(attachment.filename, attachment.content_type)
@@ -295,6 +316,9 @@ class Intake:
             duration = info.duration if info else pending.duration
             if span is not None:
                 check_range(span.start, span.end, duration)
+            if request.kind is TaskKind.EXTEND:  # as typed, else the end just measured
+                after = extend_point(request.extend_after, duration)
+                request = dataclasses.replace(request, replace_start=after)
             # Read again at the charge: an owner may have changed the quota since the command.
             limits = (await self._quota.limits_for(request.guild_id, role_ids)).limits
             created = await self._tracker.submit(
@@ -323,6 +347,13 @@ class Intake:
                     path.unlink()
                     removed += 1
         return removed
+
+
+def _on(url: str, origins: Collection[UrlOrigin]) -> bool:
+    try:
+        return origin_of(url) in origins
+    except ValueError:  # a malformed port
+        return False
 
 
 def _retrieve(task: asyncio.Task[AudioInfo]) -> None:

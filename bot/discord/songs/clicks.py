@@ -1,4 +1,4 @@
-"""What the result and status buttons do: Rewrite, Again, Delete, Cancel
+"""What the result and status buttons do: Rewrite, Extend, Again, Delete, Cancel
 (`SingingBot.button_actions`, the `ButtonActions` the buttons call).
 
 Thin on purpose: each reads the click, asks `bot.core.songs.actions` (the decisions and the
@@ -20,9 +20,10 @@ from bot.core.models import Task
 from bot.core.songs import actions, message_audio
 from bot.core.songs.actions import Clicker
 from bot.core.songs.forms import AttachmentRef, InpaintRange, PendingAudio
+from bot.core.timecodes import format_timecode
 from bot.discord.options import attachment_ref
 from bot.discord.tree import send_ephemeral
-from bot.discord.ui.modals import RewriteForm, Values
+from bot.discord.ui.modals import ExtendForm, RewriteForm, Values
 
 if TYPE_CHECKING:
     from bot.discord.bot import SingingBot
@@ -94,6 +95,56 @@ class ButtonHandlers:
             title=f"Rewrite take {take} of song #{task_id}",
             style=parent.prompt,
             lyrics=parent.lyrics,
+        )
+        await door.open(interaction, form)
+
+    # --- Extend ------------------------------------------------------------------------
+
+    async def extend(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
+        door = self.bot.door
+        parent = await self._parent(task_id)
+        output = actions.take_of(parent, take)
+        await door.precheck(interaction)  # refused before the form, as /extend
+        posted = take_attachment(interaction.message, task_id, take)
+        # The take as MusicGPT gave it (its URL), or our own post of it once that link died;
+        # its length (MusicGPT's) is where the new part starts when After is left blank.
+        pending = PendingAudio(url=output.audio_url, duration=output.duration)
+
+        length = output.duration
+        prefilled = format_timecode(length) if length is not None else None
+
+        def after(values: Values) -> float | None:
+            if values["after"].strip() == prefilled:  # left as it was: the exact length
+                return None
+            return actions.extend_after(parent, take, values["after"])
+
+        async def send(modal: discord.Interaction, values: Values) -> None:
+            request = actions.extend_request(
+                parent,
+                take,
+                _clicker(modal),
+                after=after(values),
+                prompt=values["style"],
+                lyrics=values["lyrics"],
+            )
+            fetch = None
+            if not await actions.link_works(self.bot.session, output.audio_url):
+                if posted is None:
+                    raise actions.no_copy(parent, take, verb="extend")
+                fetch = posted
+            elif request.extend_after is None and length is None:
+                # The take's end, and MusicGPT never said its length: our post is measured
+                # (without one, the intake asks for After).
+                fetch = posted
+            await door.send(modal, request, pending, fetch=fetch)
+
+        form = ExtendForm(
+            send,
+            pending,
+            check=after,
+            title=f"Extend take {take} of song #{task_id}",
+            after=prefilled,
+            style=parent.prompt,
         )
         await door.open(interaction, form)
 

@@ -7,7 +7,8 @@ buttons, and the message menus all come in here.
         `Intake.submit` (the one entry, the one "a form is sent once" rule) ─► `confirm`
 
 A command only says what its form asks for (a `SongRequest` of its kind). A new kind of song
-(/extend, an Extend button) is an option list, a form, and a `SongRequest` of its kind.
+is an option list, a form, and a `SongRequest` of its kind (/extend and the Extend button
+are).
 """
 
 from __future__ import annotations
@@ -66,9 +67,11 @@ class SongDoor:
         attachment: AttachmentRef | None,
         audio_url: str | None,
         span: InpaintRange | None = None,
+        after: float | None = None,
     ) -> PendingAudio:
         """The pre-check and the audio of a form whose file is known now (its download
-        starts at once); the member's older form for this command goes."""
+        starts at once); the member's older form for this command goes. `after`: an
+        extend's point as typed."""
         return await self.bot.intake.begin(
             interaction.user.id,
             kind=kind,
@@ -77,6 +80,7 @@ class SongDoor:
             guild_id=interaction.guild_id,
             role_ids=role_ids_of(interaction),
             span=span,
+            after=after,
         )
 
     @staticmethod

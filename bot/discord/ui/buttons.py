@@ -1,7 +1,7 @@
 """The buttons on result and status messages, as persistent `DynamicItem`s.
 
-A button's custom_id says everything a click needs (`song:rewrite:12:2`, `song:again:12`,
-`song:delete:12`, `song:cancel:12`); discord.py rebuilds the item from it
+A button's custom_id says everything a click needs (`song:rewrite:12:2`, `song:extend:12:2`,
+`song:again:12`, `song:delete:12`, `song:cancel:12`); discord.py rebuilds the item from it
 (`from_custom_id`), so a click works after a restart, or months later, with nothing kept in
 memory. The items only read the click and hand it to the bot's `ButtonActions`
 (`SingingBot.button_actions`, a `bot.discord.songs.clicks.ButtonHandlers`), which call the
@@ -32,6 +32,8 @@ class ButtonActions(Protocol):
     """What the buttons ask for (implemented by `bot.discord.songs.clicks.ButtonHandlers`)."""
 
     async def rewrite(self, interaction: discord.Interaction, task_id: int, take: int) -> None: ...
+
+    async def extend(self, interaction: discord.Interaction, task_id: int, take: int) -> None: ...
 
     async def again(self, interaction: discord.Interaction, task_id: int) -> None: ...
 
@@ -85,6 +87,33 @@ class RewriteButton(
         await _run(interaction, lambda a: a.rewrite(interaction, self.task_id, self.take))
 
 
+class ExtendButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"song:extend:{_TASK}:(?P<take>[1-9])",
+):
+    """Extend one take: the song goes on from a point in it (a form asks where)."""
+
+    def __init__(self, task_id: int, take: int, *, label: str = "Extend") -> None:
+        super().__init__(
+            _button(label, f"song:extend:{task_id}:{take}", discord.ButtonStyle.primary)
+        )
+        self.task_id, self.take = task_id, take
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ExtendButton:
+        label = getattr(item, "label", None) or "Extend"
+        return cls(int(match["task"]), int(match["take"]), label=label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, lambda a: a.extend(interaction, self.task_id, self.take))
+
+
 class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     """A button acting on one task, with the custom_id `song:<ACTION>:<task>`. Subclasses
     give their own template (this one matches nothing), label, style and action."""
@@ -135,17 +164,34 @@ class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
         return actions.cancel(interaction, self.task_id)
 
 
-DYNAMIC_ITEMS = (RewriteButton, AgainButton, DeleteButton, CancelButton)
+DYNAMIC_ITEMS = (RewriteButton, ExtendButton, AgainButton, DeleteButton, CancelButton)
+
+
+def take_label(action: str, take: int, takes: int) -> str:
+    """A per-take button's label: `Extend` with one take, `Extend 2` with two or more."""
+    return action if takes == 1 else f"{action} {take}"
+
+
+def extend_buttons(task: Task) -> list[ExtendButton]:
+    """Extend, one per take, labelled as Rewrite's are."""
+    takes = len(task.outputs)
+    return [
+        ExtendButton(task.id, take, label=take_label("Extend", take, takes))
+        for take in range(1, min(takes, 9) + 1)
+    ]
 
 
 def result_buttons(task: Task) -> discord.ui.View:
-    """Rewrite (one per take, numbered when there are two or more), Again, Delete."""
+    """Rewrite (one per take, numbered when there are two or more), Extend (the same),
+    Again, Delete."""
     view = discord.ui.View(timeout=None)
     takes = len(task.outputs)
     for take in range(1, min(takes, 9) + 1):
         view.add_item(
             RewriteButton(task.id, take, label="Rewrite" if takes == 1 else f"Rewrite {take}")
         )
+    for button in extend_buttons(task):
+        view.add_item(button)
     view.add_item(AgainButton(task.id))
     view.add_item(DeleteButton(task.id))
     return view

@@ -1,5 +1,5 @@
-"""The forms that follow /sing and /inpaint, the Rewrite button and the message menus
-("Sing over this", "Rewrite part of this"), as small modal classes.
+"""The forms that follow /sing, /inpaint and /extend, the Rewrite and Extend buttons and the
+message menus ("Sing over this", "Rewrite part of this"), as small modal classes.
 
 They share one base, `SongForm`, whose submit is the same for every song: read, check,
 defer, send (`bot.discord.songs.door`). A new kind of song is a subclass with its inputs.
@@ -26,6 +26,7 @@ from bot.discord.tree import report_error
 MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
 MODAL_PREFIX = "lyrics-form:"
 REWRITE_PREFIX = "rewrite-form:"
+EXTEND_PREFIX = "extend-form:"
 MENU_PREFIX = "menu-form:"  # the forms of the message context menus
 # Forms open in this process, by custom_id.
 OPEN_MODALS: set[str] = set()
@@ -36,6 +37,9 @@ LYRICS_EXPIRED = (
 REWRITE_EXPIRED = (
     "That Rewrite form has expired (I may have restarted). Click Rewrite again; nothing was "
     "charged."
+)
+EXTEND_EXPIRED = (
+    "That Extend form has expired (I may have restarted). Click Extend again; nothing was charged."
 )
 MENU_EXPIRED = (
     "That form has expired (I may have restarted). Open the message's Apps menu again; "
@@ -55,6 +59,8 @@ def stale_modal_message(interaction: discord.Interaction) -> str | None:
         return LYRICS_EXPIRED
     if custom_id.startswith(REWRITE_PREFIX):
         return REWRITE_EXPIRED
+    if custom_id.startswith(EXTEND_PREFIX):
+        return EXTEND_EXPIRED
     if custom_id.startswith(MENU_PREFIX):
         return MENU_EXPIRED
     return None
@@ -233,6 +239,56 @@ class RewriteForm(SongForm, title="Rewrite a part"):
             # (the song's lyrics, where known, are still sent: `values["lyrics"]`).
             self.remove_item(self.lyrics)
             self.add_item(file_choice(files))
+
+
+def _new_part_lyrics_label(text: str) -> discord.ui.Label[SongForm]:
+    """An extend's optional words for the new part (MusicGPT's `lyrics`)."""
+    return discord.ui.Label(
+        text=text,
+        description="Optional: the words of the new part" if text == "Lyrics" else None,
+        component=_lyrics_input("lyrics", required=False, placeholder="Optional"),
+    )
+
+
+class ExtendLyrics(SongForm, title="Lyrics for the new part"):
+    """/extend's form: the one box, the new part's lyrics."""
+
+    lyrics: discord.ui.Label[SongForm] = _new_part_lyrics_label("Lyrics of the new part")
+
+
+class ExtendForm(SongForm, title="Extend a take"):
+    """The Extend button's form: where the new part starts (prefilled with the take's
+    length; blank is the song's end too), the style (prefilled with the parent's), and the
+    new part's lyrics."""
+
+    prefix = EXTEND_PREFIX
+    after: discord.ui.Label[SongForm] = discord.ui.Label(
+        text="After",
+        description="Optional: where the new part starts, like 75 or 1:15.5; blank: the end",
+        component=discord.ui.TextInput(
+            custom_id="after",
+            style=discord.TextStyle.short,
+            required=False,
+            max_length=20,
+            placeholder="The end of the take",
+        ),
+    )
+    style: discord.ui.Label[SongForm] = _style_label("How the new part should sound")
+    lyrics: discord.ui.Label[SongForm] = _new_part_lyrics_label("Lyrics")
+
+    def __init__(
+        self,
+        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        pending: PendingAudio,
+        *,
+        check: Callable[[Values], object] | None = None,
+        title: str,
+        after: str | None,
+        style: str | None,
+    ) -> None:
+        super().__init__(send, pending, check=check, title=title[:45])
+        cast(discord.ui.TextInput[Any], self.after.component).default = after
+        cast(discord.ui.TextInput[Any], self.style.component).default = style
 
 
 class RewritePartForm(RewriteForm):

@@ -22,6 +22,7 @@ from bot.discord.ui.buttons import (
     AgainButton,
     CancelButton,
     DeleteButton,
+    ExtendButton,
     RewriteButton,
     result_buttons,
     status_buttons,
@@ -44,11 +45,16 @@ async def test_result_buttons_carry_the_task_and_take() -> None:
     assert ids_and_labels(result_buttons(TWO_TAKES)) == [
         ("song:rewrite:12:1", "Rewrite 1"),
         ("song:rewrite:12:2", "Rewrite 2"),
+        ("song:extend:12:1", "Extend 1"),
+        ("song:extend:12:2", "Extend 2"),
         ("song:again:12", "Again"),
         ("song:delete:12", "Delete"),
     ]
     one = dataclasses.replace(TWO_TAKES, outputs=(Output("u1"),))
-    assert ids_and_labels(result_buttons(one))[0] == ("song:rewrite:12:1", "Rewrite")
+    assert ids_and_labels(result_buttons(one))[:2] == [
+        ("song:rewrite:12:1", "Rewrite"),
+        ("song:extend:12:1", "Extend"),
+    ]
 
 
 async def test_cancel_only_while_queued() -> None:
@@ -64,6 +70,7 @@ async def test_cancel_only_while_queued() -> None:
     ("custom_id", "cls", "fields"),
     [
         ("song:rewrite:12:2", RewriteButton, {"task_id": 12, "take": 2}),
+        ("song:extend:12:2", ExtendButton, {"task_id": 12, "take": 2}),
         ("song:again:12", AgainButton, {"task_id": 12}),
         ("song:delete:987654321012345678", DeleteButton, {"task_id": 987654321012345678}),
         ("song:cancel:3", CancelButton, {"task_id": 3}),
@@ -87,7 +94,8 @@ async def test_a_button_is_rebuilt_from_its_custom_id_alone(
 
 
 @pytest.mark.parametrize(
-    "bad", ["song:rewrite:12:0", "song:again:x", "song:delete:", "song:again:1:2"]
+    "bad",
+    ["song:rewrite:12:0", "song:extend:12:0", "song:extend:12", "song:again:x", "song:again:1:2"],
 )
 def test_other_ids_are_not_ours(bad: str) -> None:
     assert not any(item.__discord_ui_compiled_template__.fullmatch(bad) for item in DYNAMIC_ITEMS)
@@ -130,6 +138,13 @@ async def test_a_bug_in_a_callback_is_logged_and_answered(caplog: pytest.LogCapt
     logged = [record for record in caplog.records if record.exc_info]
     # The log names the button clicked, not "?".
     assert logged and "component song:rewrite:12:2" in logged[0].getMessage()
+
+
+async def test_an_extend_click_names_its_task_and_take() -> None:
+    actions = SimpleNamespace(extend=AsyncMock())
+    interaction = fake_interaction(actions)
+    await ExtendButton(12, 2, label="Extend 2").callback(interaction)
+    actions.extend.assert_awaited_once_with(interaction, 12, 2)
 
 
 async def test_no_click_starts_work_while_stopping() -> None:

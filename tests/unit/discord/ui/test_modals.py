@@ -87,3 +87,28 @@ def test_values_fall_back_to_what_a_dropped_input_stands_for() -> None:
         "new_lyrics": "",
         "file": "",  # nothing chosen
     }
+
+
+def test_the_extend_forms() -> None:
+    command = modals.ExtendLyrics(Sent(), PendingAudio())
+    [box] = command.children
+    assert isinstance(box, discord.ui.Label) and "lyrics" in box.text.lower()
+    lyrics = cast(discord.ui.TextInput[Any], box.component)
+    assert (lyrics.required, lyrics.max_length) == (False, 2000)
+
+    button = modals.ExtendForm(
+        Sent(), PendingAudio(), title="Extend take 2 of song #12", after="0:02.5", style="soul"
+    )
+    labels = [c for c in button.children if isinstance(c, discord.ui.Label)]
+    assert [label.text for label in labels] == ["After", "Style", "Lyrics"]
+    after, style, words = (cast(discord.ui.TextInput[Any], x.component) for x in labels)
+    assert (after.default, after.required) == ("0:02.5", False)
+    assert (style.default, style.required) == ("soul", True)
+    assert words.required is False
+    assert str(button.custom_id).startswith(modals.EXTEND_PREFIX)
+
+
+def test_a_stale_extend_form_says_click_extend_again() -> None:
+    stale = MagicMock(type=discord.InteractionType.modal_submit)
+    stale.data = {"custom_id": f"{modals.EXTEND_PREFIX}gone"}
+    assert modals.stale_modal_message(stale) == modals.EXTEND_EXPIRED
