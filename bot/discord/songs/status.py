@@ -27,6 +27,7 @@ from discord.ext import tasks
 
 from bot.core.media.waveform_jobs import attachment_name, wants_picture
 from bot.core.models import Task, TaskStatus, WaveformState
+from bot.core.songs.actions import deleted_key
 from bot.core.songs.progress import StatusView, status_view
 from bot.discord.ui.buttons import status_buttons
 from bot.discord.ui.cards import status_embed
@@ -125,9 +126,14 @@ class StatusRenderer:
                 return
             queued = task.status is TaskStatus.QUEUED
             position = await self._store.queue_position(task_id) if queued else 0
-            view = status_view(task, position, time.time())
+            deleted_by = None
+            if task.status is TaskStatus.DELIVERED:
+                deleted = await self._store.get_value(deleted_key(task_id))
+                deleted_by = int(deleted) if deleted else None
+            view = status_view(task, position, time.time(), deleted_by=deleted_by)
             picture = _picture_key(task.waveform_state)
             rendered = (view.stage, view.progress, picture)
+            self.bot.door.changed(task, position)  # the form's private answer follows too
             # The buttons follow the status (Cancel only while queued), so the stage, which
             # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:
