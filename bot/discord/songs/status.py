@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -62,6 +63,8 @@ class StatusRenderer:
         self._slots = asyncio.Semaphore(CONCURRENT_RENDERS)
         self._consumer: asyncio.Task[None] | None = None
         self._drawing: dict[int, asyncio.Task[None]] = {}  # waveform jobs, by task
+        # Told each task as drawn, with its queue position (never waited for).
+        self.on_drawn: list[Callable[[Task, int], None]] = []
 
     def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
@@ -133,7 +136,8 @@ class StatusRenderer:
             view = status_view(task, position, time.time(), deleted_by=deleted_by)
             picture = _picture_key(task.waveform_state)
             rendered = (view.stage, view.progress, picture)
-            self.bot.door.changed(task, position)  # the form's private answer follows too
+            for follow in self.on_drawn:  # a form's private answer follows too (the door)
+                follow(task, position)
             # The buttons follow the status (Cancel only while queued), so the stage, which
             # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:
