@@ -58,11 +58,12 @@ async def test_edit_and_retry_reopens_inpaint_with_its_options_prefilled() -> No
     form = InpaintLyrics(sent, pending, start="0:01", end="1:10", style="pop")
     typed(form.lyrics, "la la")
     form.for_retry({**form.values, "end": "0:01.5"})
-    shown = {
-        item.component.custom_id: item.component.default
+    inputs = [
+        item.component
         for item in form.children
-        if isinstance(item, discord.ui.Label)
-    }
+        if isinstance(item, discord.ui.Label) and isinstance(item.component, discord.ui.TextInput)
+    ]
+    shown = {text.custom_id: text.default for text in inputs}
     assert shown == {
         "start": "0:01",
         "end": "0:01.5",
