@@ -293,7 +293,7 @@ def answer_text(task: Task, position: int) -> tuple[str, bool]:
         case TaskStatus.SUBMITTING | TaskStatus.SUBMITTED:
             return f"Got it! {song} is with MusicGPT. {follow(task)}", False
         case TaskStatus.FAILED:
-            return f"❌ {song} couldn't be made: {failure_text(task)} {follow(task)}", False
+            return f"❌ {failure_text(task)}", False
         case TaskStatus.CANCELLED:
             return CANCELLED_ANSWER.format(song=song), False
     return f"✅ {song} is done. {follow(task)}", False
