@@ -279,8 +279,9 @@ def _answer_view(task_id: int, cancel: bool) -> discord.ui.View:
 
 
 def answer_settled(task: Task) -> bool:
-    """The private answer says all it will: MusicGPT has the song, or it ended."""
-    return task.status is not TaskStatus.QUEUED
+    """The private answer says all it will: MusicGPT accepted the song, or it ended (a
+    song being sent may still be refused at once, which the answer then says)."""
+    return task.status not in (TaskStatus.QUEUED, TaskStatus.SUBMITTING)
 
 
 def answer_text(task: Task, position: int) -> tuple[str, bool]:

@@ -100,7 +100,8 @@ def test_the_answer_says_what_happened() -> None:
     )
     assert text(TaskStatus.FAILED)[0] == "❌ MusicGPT said no."
     assert not answer_settled(QUEUED)
-    assert answer_settled(dataclasses.replace(QUEUED, status=TaskStatus.SUBMITTING))
+    assert not answer_settled(dataclasses.replace(QUEUED, status=TaskStatus.SUBMITTING))
+    assert answer_settled(dataclasses.replace(QUEUED, status=TaskStatus.SUBMITTED))
 
 
 async def test_the_answer_is_edited_as_the_song_changes_then_left() -> None:
