@@ -273,3 +273,23 @@ async def test_delete_answers_and_the_status_says_by_whom(tmp_path: Path) -> Non
         assert fields["Takes deleted by"] == f"<@{carol.id}>"  # named; an embed pings no one
         assert "Posted" not in embed_text(status)
         assert status.notified.users == [] or carol.id not in status.notified.users
+
+
+async def test_after_a_restart_edit_and_retry_says_so_and_lyrics_still_answer(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, **LIMITS) as w:
+        parent, result = await delivered_song(w, lyrics="still here")
+        past = await rewrite(
+            w, result, f"song:rewrite:{parent}:1", w.bob.id, {"Start": "1", "End": "9"}
+        )
+        await past.wait_callback()
+        refusal = past.original_message
+        assert refusal is not None
+
+        await w.restart_bot(kill=True)
+
+        stale = await w.dc.click(refusal, button_ids(refusal)[0], user_id=w.bob.id)
+        assert "That form has expired" in await private_answer(stale)
+        lyrics = await w.dc.click(result, f"song:lyrics:{parent}", user_id=w.alice.id)
+        assert "still here" in await private_answer(lyrics)
