@@ -144,6 +144,11 @@ class SongDoor:
     ) -> None:
         """Answer a refused form privately, with Edit and retry: the form kept (with its
         audio) under a short key until the retry is sent, or for RETRY_SECONDS."""
+        for older, kept in list(self._refused.items()):  # refused again: the newest key
+            if kept.form is form:  # alone holds the form (an older expiry can't end it)
+                del self._refused[older]
+                if kept.expiry is not None:
+                    kept.expiry.cancel()
         key = secrets.token_hex(4)
         held = _Refused(interaction.user.id, form, values)
         held.expiry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._expire, key)

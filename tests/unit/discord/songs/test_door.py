@@ -12,6 +12,7 @@ from unittest.mock import AsyncMock, MagicMock
 
 import pytest
 
+from bot.core.errors import UserFacingError
 from bot.core.models import Request, TaskKind, TaskStatus
 from bot.core.servers.guild_settings import GuildSettings, ThreadsMode
 from bot.core.songs.forms import PendingAudio, SongRequest
@@ -117,3 +118,34 @@ async def test_the_answer_is_edited_as_the_song_changes_then_left() -> None:
     door.changed(dataclasses.replace(QUEUED, status=TaskStatus.SUBMITTED), 0)
     await asyncio.sleep(0)
     assert len(sent.edit_original_response.await_args_list) == 1  # no longer followed
+
+
+async def test_a_refused_form_waits_under_one_key_for_its_member() -> None:
+    door = SongDoor(fake_bot())  # type: ignore[arg-type]
+    pending = PendingAudio(url="https://e.com/a.mp3", retryable=True)
+    form = SimpleNamespace(
+        pending=pending, custom_id="lyrics-form:x", for_retry=MagicMock(), abandon=MagicMock()
+    )
+    refused = member_interaction()
+    refused.response.is_done = MagicMock(return_value=True)
+    error = UserFacingError("Too long.")
+    await door.refused(refused, form, {"lyrics": "la"}, error)  # type: ignore[arg-type]
+    await door.refused(refused, form, {"lyrics": "la la"}, error)  # type: ignore[arg-type]
+    [(key, held)] = list(door._refused.items())  # refused again: only the newest key
+    [_, last] = refused.followup.send.await_args_list
+    assert last.args[0] == "Too long."
+    assert [item.custom_id for item in last.kwargs["view"].children] == [f"song:retry:{key}"]
+
+    other = member_interaction()
+    other.user = SimpleNamespace(id=8, roles=[])
+    with pytest.raises(UserFacingError, match="Only the member who filled in"):
+        await door.retry(other, key)
+    with pytest.raises(UserFacingError, match="That form has expired"):
+        await door.retry(refused, "deadbeef")
+    clicked = member_interaction()
+    clicked.response.send_modal = AsyncMock()
+    await door.retry(clicked, key)
+    form.for_retry.assert_called_once_with({"lyrics": "la la"})
+    clicked.response.send_modal.assert_awaited_once_with(form)
+    assert held.expiry is not None
+    held.expiry.cancel()
