@@ -9,7 +9,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.models import TaskKind
+from bot.core.songs.actions import typed_span
 from bot.core.songs.forms import InpaintRange, SongRequest
+from bot.core.timecodes import format_timecode, parse_timecode
 from bot.discord.bot import SingingBot
 from bot.discord.options import Prompt, Timecode, Voice, attachment_ref, gender_of, song_command
 from bot.discord.ui.modals import InpaintLyrics, Values
@@ -57,18 +59,28 @@ class Inpaint(commands.Cog):
         )
 
         async def send(modal: discord.Interaction, values: Values) -> None:
+            # The range and style are the options, or as edited after a refusal (Edit and
+            # retry asks for them in the form).
+            retyped = typed_span(values["start"], values["end"])
             song = SongRequest(
                 TaskKind.INPAINT,
-                prompt,
+                values["style"] or prompt,
                 lyrics=values["lyrics"],
                 new_lyrics=values["new_lyrics"],
                 gender=gender_of(gender),
-                span=span,
+                span=retyped,
                 num_outputs=outputs,
             )
             await door.send(modal, song, pending, thread=thread)
 
-        await door.open(interaction, InpaintLyrics(send, pending))
+        form = InpaintLyrics(send, pending, start=_typed(start), end=_typed(end), style=prompt)
+        await door.open(interaction, form)
+
+
+def _typed(seconds: float) -> str:
+    """A time as the member reads it (1:15.5), exactly when that loses nothing."""
+    shown = format_timecode(seconds)
+    return shown if parse_timecode(shown, field="start") == seconds else f"{seconds:g}"
 
 
 async def setup(bot: SingingBot) -> None:

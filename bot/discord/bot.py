@@ -194,6 +194,7 @@ class SingingBot(commands.Bot):
         self.status_renderer = StatusRenderer(self)
         self.poster = Poster(self, self.thread_opener)
         self.door = SongDoor(self)
+        self.status_renderer.on_drawn.append(self.door.changed)  # private answers follow
         self.button_actions = ButtonHandlers(self)
         self.tracker.attach(self.poster)
         self.tracker.delivery.attach_copies(self.poster)

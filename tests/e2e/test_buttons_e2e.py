@@ -41,8 +41,7 @@ REWRITE_LABELS = [
 
 
 async def private_answer(ix: InteractionHandle) -> str:
-    """What the bot answered an interaction privately: at once (4) or after thinking (5; a
-    queued song's answer waits up to 10 s to say whether MusicGPT took it)."""
+    """What the bot answered an interaction privately: at once (4) or after thinking (5)."""
     callback = await ix.wait_callback()
     if callback.type == 4:
         assert callback.data is not None and callback.data.get("flags", 0) & 64, callback
@@ -114,15 +113,15 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
             f"song:extend:{parent}:1",
             f"song:extend:{parent}:2",
             f"song:again:{parent}",
+            f"song:changes:{parent}",
+            f"song:lyrics:{parent}",
             f"song:delete:{parent}",
         ]
-        assert button_labels(result) == [
-            "Rewrite 1",
-            "Rewrite 2",
-            "Extend 1",
-            "Extend 2",
-            "Again",
-            "Delete",
+        # In rows: per take, then the song (the votes' row between them is empty for now).
+        rows = [[c["label"] for c in row["components"]] for row in result.components]
+        assert rows == [
+            ["Rewrite 1", "Rewrite 2", "Extend 1", "Extend 2"],
+            ["Again", "Again with changes", "Lyrics", "Delete"],
         ]
         before = {t.id for t in w.tasks()}
 

@@ -82,7 +82,10 @@ async def test_refused_after_the_modal(tmp_path: Path) -> None:
         )
         assert "`end` (0:05.5) is past the end of the song, which is 0:02.6 long" in reply
 
-        assert list((w.database.parent / "audio").iterdir()) == []  # no file left behind
+        # The picture left at once; the song waits for its Edit and retry (the refusal's
+        # button, 14 minutes), and nothing else is left behind.
+        [held] = list((w.database.parent / "audio").iterdir())
+        assert held.suffix == ".mp3"
 
         # Over-long lyrics: the modal itself caps each input at MusicGPT's 2000 characters, so
         # a Discord client refuses to send more (the server-side check has a unit test).
@@ -122,9 +125,14 @@ async def test_quota_spent_is_refused_with_the_reset_time(tmp_path: Path) -> Non
 async def test_musicgpt_refusal_is_shown_and_refunded(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         w.mg.faults.add("sing", "validation", message="Lyrics contain a blocked word.")
-        reply = await modal_answer(
-            w, "sing", {"prompt": "x", "audio": w.attach("s.mp3", "tone.mp3")}, {"Lyrics": "la"}
+        ix = await w.dc.invoke_command(
+            "sing", {"prompt": "x", "audio": w.attach("s.mp3", "tone.mp3")}, user_id=w.alice.id
         )
+        await ix.wait_callback()
+        submit = await ix.submit_modal({"Lyrics": "la"}, user_id=w.alice.id)
+        # Answered at once, then edited to what happened (or already refused by then).
+        answer = await submit.wait_original(lambda m: m.content.startswith("❌"), timeout=20)
+        reply = answer.content
         assert reply == (
             "❌ MusicGPT refused this song: Lyrics contain a blocked word. Change what you "
             "asked for and try again. It doesn't count against your daily quota."

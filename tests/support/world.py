@@ -382,7 +382,7 @@ async def request_song(
     """/sing with an attachment, lyrics typed in the modal; the new request's id (task id).
 
     Waits only until the bot stored the task and posted its status message, not for the
-    private confirmation (which waits up to 10 s for a queued task to go out).
+    private answer.
     """
     user = user or w.alice
     before = {t.id for t in w.tasks()}

@@ -252,3 +252,50 @@ def test_a_rewrite_status_names_its_take_not_musicgpt_s_link() -> None:
     assert view.lineage == "Rewrite of #12 take 1, 1:15–1:30.5"
     again = dataclasses.replace(BASE, parent_task_id=12, audio_url="https://e.com/a.mp3")
     assert dict(status_view(again, 1, 0).details)["Audio"] == "song.mp3"
+
+
+# --- Try again, Again with changes, Lyrics, Delete ------------------------------------
+
+
+def test_try_again_only_for_a_failed_song() -> None:
+    failed = dataclasses.replace(PARENT, status=TaskStatus.FAILED)
+    assert actions.try_again_refusal(failed) is None
+    refusal = actions.try_again_refusal(dataclasses.replace(PARENT, status=TaskStatus.DELIVERED))
+    assert refusal is not None and refusal.startswith(f"Song #{PARENT.id} didn't fail")
+
+
+def test_again_with_changes_is_again_with_the_edited_fields() -> None:
+    request = actions.again_with_changes_request(
+        PARENT, BOB, prompt="dark synthwave", lyrics="  new words \n", gender="female"
+    )
+    again = actions.again_request(PARENT, BOB)
+    assert request == dataclasses.replace(
+        again, prompt="dark synthwave", lyrics="new words", gender=Gender.FEMALE
+    )
+    assert request.user_id == BOB.user_id and request.parent_task_id == PARENT.id
+    anyone = actions.again_with_changes_request(PARENT, BOB, prompt="x", lyrics="", gender="")
+    assert anyone.gender is None and anyone.lyrics is None
+
+
+def test_lyrics_are_shown_safely_in_a_code_block() -> None:
+    sung = dataclasses.replace(PARENT, lyrics="la ```@everyone``` la\u200b\nsecond line")
+    answer = actions.lyrics_answer(sung)
+    assert answer.file_text is None
+    assert answer.text.startswith(f"What was sung in song #{PARENT.id}:\n```\n")
+    body = answer.text.split("```\n", 1)[1].rsplit("\n```", 1)[0]
+    assert "`" not in body and "\u200b" not in body and "second line" in body
+
+
+def test_long_lyrics_come_as_a_file_and_none_are_said_so() -> None:
+    long = actions.lyrics_answer(dataclasses.replace(PARENT, lyrics="la " * 800))
+    assert long.file_text is not None and long.filename == f"song-{PARENT.id}-lyrics.txt"
+    assert len(long.text) <= actions.MESSAGE_MAX
+    none = actions.lyrics_answer(
+        dataclasses.replace(PARENT, lyrics=None, lyrics_section_to_replace=None)
+    )
+    assert none.file_text is None and "without lyrics" in none.text
+
+
+def test_delete_says_whose_takes_went() -> None:
+    assert actions.deleted_text(12) == "Deleted song #12's takes."
+    assert actions.deleted_key(12) == "takes_deleted:12"

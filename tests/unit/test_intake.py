@@ -288,3 +288,33 @@ async def test_an_extends_link_is_downloaded_when_on_discords_cdn_else_needs_aft
     # Other kinds keep giving any link to MusicGPT as it is.
     sing = await intake.begin(1, kind=SING, attachment=None, audio_url=cdn)
     assert sing.url == cdn and sing.download is None
+
+
+async def test_a_refusal_of_what_was_typed_holds_the_file_for_edit_and_retry(
+    intake: Intake, tmp_path: Path
+) -> None:
+    kept = tmp_path / "audio" / "kept.mp3"
+    kept.write_bytes(b"x")
+    pending = PendingAudio(path=kept, filename="kept.mp3", duration=3.0, retryable=True)
+    too_long = SongRequest(SING, "p", lyrics="x" * 2001)
+    with pytest.raises(UserFacingError, match="2001 characters"):
+        await submit_song(intake, ORIGIN, pending, too_long)
+    assert pending.held and kept.exists()  # waits for the retry
+    pending.reopen()
+    with pytest.raises(UserFacingError, match="past the end of the song"):
+        song = SongRequest(INPAINT, "p", span=InpaintRange(1, 5))
+        await submit_song(intake, ORIGIN, pending, song)
+    assert pending.held and kept.exists()
+    pending.release()  # the retry expired: the file goes
+    assert not kept.exists() and not pending.held
+
+
+async def test_a_form_without_edit_and_retry_drops_its_file_when_refused(
+    intake: Intake, tmp_path: Path
+) -> None:
+    kept = tmp_path / "audio" / "kept.mp3"
+    kept.write_bytes(b"x")
+    pending = PendingAudio(path=kept, filename="kept.mp3", duration=3.0)
+    with pytest.raises(UserFacingError):
+        await submit_song(intake, ORIGIN, pending, SongRequest(SING, "p", lyrics="x" * 2001))
+    assert not pending.held and not kept.exists()

@@ -98,3 +98,11 @@ def test_an_extension_says_where_its_new_part_starts_and_what_it_extends() -> No
     assert status_view(from_take, 0, 1000.0).lineage == "Extension of #12 take 2 from 1:30"
     again = dataclasses.replace(extend, parent_task_id=12)
     assert status_view(again, 0, 1000.0).lineage == "Again of #12"
+
+
+def test_a_delivered_song_whose_takes_were_deleted_says_so_and_by_whom() -> None:
+    delivered = dataclasses.replace(BASE, status=TaskStatus.DELIVERED)
+    view = status_view(delivered, 0, 0.0, deleted_by=42)
+    assert view.stage == "🗑️ The takes were deleted." and view.deleted_by == 42
+    failed = dataclasses.replace(BASE, status=TaskStatus.FAILED)
+    assert status_view(failed, 0, 0.0, deleted_by=42).deleted_by is None

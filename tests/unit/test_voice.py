@@ -31,14 +31,21 @@ from bot.core.errors import (
 )
 from bot.core.media import download, inspect, names, probe, spool, waveform
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
-from bot.core.songs import blocked_words, budget, forms, history, intake, notify
-from bot.core.songs.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
+from bot.core.songs import actions, blocked_words, budget, forms, history, intake, notify
+from bot.core.songs.progress import (
+    FAILED_UNSAID,
+    REFUNDED,
+    TAKES_DELETED,
+    failure_text,
+    status_view,
+)
 from bot.core.songs.quota import quota_lines, refusal_message
 from bot.core.tracker import RESTARTED_MID_SUBMIT
 from bot.core.tracker.delivery import GAVE_UP
 from bot.core.tracker.dispatch import failure_message_for
 from bot.discord import tree
 from bot.discord.options import in_a_server
+from bot.discord.songs import door
 from bot.discord.songs import poster as delivery
 from bot.discord.ui import modals
 from cogs import context, help
@@ -115,6 +122,14 @@ def known_messages() -> dict[str, str]:
         timecodes.extend_point(95, 90)
     except timecodes.BadTime as past:
         messages["extend past the end"] = past.user_message
+    # Issue 20's answers: the private answer, Edit and retry, Try again, Lyrics, Delete.
+    messages["door.RETRY_EXPIRED"] = door.RETRY_EXPIRED
+    messages["door.RETRY_NOT_YOURS"] = door.RETRY_NOT_YOURS
+    messages["door.CANCELLED_ANSWER"] = door.CANCELLED_ANSWER.format(song="Song #12")[2:]
+    messages["actions.NOT_FAILED"] = actions.NOT_FAILED.format(song="Song #12")
+    messages["actions.NO_LYRICS"] = actions.NO_LYRICS.format(song="Song #12")
+    messages["actions.DELETED"] = actions.deleted_text(12)
+    messages["progress.TAKES_DELETED"] = TAKES_DELETED.removeprefix("🗑️ ")
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages

@@ -1,5 +1,5 @@
-"""What a result's buttons do, decided without Discord: Rewrite, Extend, Again, Delete and
-Cancel.
+"""What a result's buttons do, decided without Discord: Rewrite, Extend, Again, Delete,
+Cancel, and Try again, Again with changes and Lyrics.
 
 A button carries only a task id (and a take number); everything else comes from the parent
 task's row, so a click months later, or after a restart, derives the same request. The
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.core.errors import UserFacingError
-from bot.core.models import Output, Request, Task, TaskKind, TaskStatus
+from bot.core.models import Gender, Output, Request, Task, TaskKind, TaskStatus
+from bot.core.public_text import visible
 from bot.core.songs.forms import InpaintRange
 from bot.core.songs.progress import song_ref
 from bot.core.timecodes import (
@@ -274,3 +275,73 @@ async def link_works(session: aiohttp.ClientSession, url: str) -> bool:
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         log.info("a take's link didn't answer (%s); using the posted copy", type(error).__name__)
         return False
+
+
+# --- Try again, Again with changes, Lyrics, Delete's words ---------------------------
+
+NOT_FAILED = "{song} didn't fail, so there's nothing to try again; use Again on its result."
+NO_LYRICS = "{song} was made without lyrics of its own, so there's nothing to show."
+LYRICS_HEAD = "What was sung in {song}:"
+LYRICS_FILE_HEAD = "What was sung in {song} is long, so here it is as a file:"
+DELETED = "Deleted {song}'s takes."
+# Discord's limit for a message's content.
+MESSAGE_MAX = 2000
+
+
+def try_again_refusal(task: Task) -> str | None:
+    """Try again is for a failed song (its status carries the button); None: it may."""
+    if task.status is TaskStatus.FAILED:
+        return None
+    return NOT_FAILED.format(song=_song(task.id))
+
+
+def again_with_changes_request(
+    parent: Task, clicker: Clicker, *, prompt: str, lyrics: str | None, gender: str | None
+) -> Request:
+    """Again, with the style (prompt), lyrics and voice as edited in the prefilled form; the
+    voice "" (or anything unknown) means any voice."""
+    voice = Gender(gender) if gender in {g.value for g in Gender} else None
+    return dataclasses.replace(
+        again_request(parent, clicker),
+        prompt=prompt,
+        lyrics=(lyrics or "").strip() or None,
+        gender=voice,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LyricsAnswer:
+    """What the Lyrics button answers: a message, and the lyrics as a file when they don't
+    fit in one (`file_text` None: they are in `text`)."""
+
+    text: str
+    file_text: str | None = None
+    filename: str = ""
+
+
+def lyrics_answer(task: Task) -> LyricsAnswer:
+    """The lyrics sung, made safe (invisible characters out; in a code block, where nothing
+    is markdown, with backticks that can't close it), or as a .txt file when too long."""
+    song = song_ref(task.id)
+    sung = [part for part in (task.lyrics, task.lyrics_section_to_replace) if part]
+    if not sung:
+        return LyricsAnswer(NO_LYRICS.format(song=_song(task.id)))
+    lines = [visible(part, one_line=False) for part in sung]
+    if task.lyrics_section_to_replace and task.lyrics:
+        lines = [lines[0], f"(the new part)\n{lines[1]}"]
+    body = "\n\n".join(lines)
+    text = f"{LYRICS_HEAD.format(song=song)}\n```\n{body.replace('`', 'ˋ')}\n```"
+    if len(text) <= MESSAGE_MAX:
+        return LyricsAnswer(text)
+    return LyricsAnswer(
+        LYRICS_FILE_HEAD.format(song=song), file_text=body, filename=f"song-{task.id}-lyrics.txt"
+    )
+
+
+def deleted_text(task_id: int) -> str:
+    return DELETED.format(song=song_ref(task_id))
+
+
+def deleted_key(task_id: int) -> str:
+    """The bot value that records who deleted a song's takes (their user id)."""
+    return f"takes_deleted:{task_id}"

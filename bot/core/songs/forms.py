@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.errors import FormClosed, UserFacingError
+from bot.core.errors import AudioRejected, DiskFull, FormClosed, SpoolFull, UserFacingError
 from bot.core.media.inspect import AudioInfo
 from bot.core.media.spool import Reservation
 from bot.core.models import Gender, Request, Task, TaskKind
@@ -137,6 +137,10 @@ class PendingAudio:
     outcome: asyncio.Future[Task] | None = field(default=None, repr=False)
     # Called once the form stops being the member's open form (Intake forgets it then).
     on_close: Callable[[PendingAudio], None] | None = field(default=None, repr=False)
+    # A form whose refusal offers Edit and retry keeps its audio when refused for what was
+    # typed (`held`), until the retry is sent or expires (`bot.discord.songs.door`).
+    retryable: bool = False
+    held: bool = False
 
     async def ready(self) -> AudioInfo | None:
         """Wait for the download and content checks; None for a URL (MusicGPT fetches it)."""
@@ -144,12 +148,33 @@ class PendingAudio:
 
     @contextlib.contextmanager
     def discarded_on_error(self) -> Iterator[None]:
-        """Whatever goes wrong before the tracker owns the file, the file goes too."""
+        """Whatever goes wrong before the tracker owns the file, the file goes too (unless
+        it is held for an Edit and retry: `drop`)."""
         try:
             yield
-        except BaseException:
-            self.discard()
+        except BaseException as error:
+            self.drop(error)
             raise
+
+    def drop(self, error: BaseException) -> None:
+        """After a refused submit: hold the audio when the member may edit what they typed
+        and retry (a refusal of what was typed, not of the file, the disk or a repeat);
+        otherwise discard it."""
+        if self.retryable and _retry_helps(error):
+            self.held = True
+            self.close()
+        else:
+            self.discard()
+
+    def reopen(self) -> None:
+        """Edit and retry: the same form's audio, ready for one more submit."""
+        self.state, self.outcome, self.held = FormState.OPEN, None, False
+
+    def release(self) -> None:
+        """The Edit and retry expired: audio still held goes."""
+        if self.held:
+            self.held = False
+            self.discard()
 
     def discard(self) -> None:
         """Drop the audio of a request that was abandoned, replaced or refused."""
@@ -160,6 +185,15 @@ class PendingAudio:
         if self.reservation:
             self.reservation.drop()
         self.close()
+
+    def drop_file(self) -> None:
+        """Forget a downloaded file (and its reservation) before fetching another."""
+        if self.path:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+        if self.reservation:
+            self.reservation.drop()
+            self.reservation = None
 
     def abandon(self) -> None:
         """The form timed out (or never opened): its audio goes, unless it was sent."""
@@ -172,6 +206,12 @@ class PendingAudio:
         if self.on_close:
             on_close, self.on_close = self.on_close, None
             on_close(self)
+
+
+def _retry_helps(error: BaseException) -> bool:
+    return isinstance(error, UserFacingError) and not isinstance(
+        error, FormClosed | AudioRejected | DiskFull | SpoolFull
+    )
 
 
 async def refuse_repeat(pending: PendingAudio, kind: TaskKind) -> None:

@@ -249,6 +249,7 @@ class Intake:
                 if fetch is not None:  # checked like a command's file, before its download
                     await self._member_may_start(request.user_id, request.guild_id, role_ids)
                     self._check_attachment(fetch)
+                    pending.drop_file()  # an earlier, refused submit's copy: fetched afresh
                     self._reserve(fetch, into=pending)
                     info = await self._fetch(fetch.url, pending, request.user_id)
                     pending.duration = info.duration
@@ -330,8 +331,9 @@ class Intake:
             if isinstance(created, QuotaRefusal):
                 raise self._quota.refused(created, limits)
         except BaseException as error:
-            # Refused or broken: the file must not linger. Once queued, the tracker owns it.
-            pending.discard()
+            # Refused or broken: the file must not linger (or waits for an Edit and retry,
+            # `PendingAudio.drop`). Once queued, the tracker owns it.
+            pending.drop(error)
             if is_disk_full(error) and not isinstance(error, DiskFull):
                 raise DiskFull() from error  # the database couldn't take it: nothing charged
             raise

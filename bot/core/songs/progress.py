@@ -55,6 +55,7 @@ class StatusView:
     failed: bool
     requester_id: int  # the member who asked, named (never pinged) in the public status
     lineage: str | None = None  # "Rewrite of #12 take 2, 0:30-0:45": the bot's own words
+    deleted_by: int | None = None  # who deleted the takes (named, never pinged)
 
 
 def lineage_line(task: Task) -> str | None:
@@ -143,8 +144,18 @@ def _stage(task: Task, queue_position: int, now: float) -> tuple[str, str | None
     return task.status.value, None  # pragma: no cover - every status is matched above
 
 
-def status_view(task: Task, queue_position: int, now: float) -> StatusView:
+TAKES_DELETED = "🗑️ The takes were deleted."
+
+
+def status_view(
+    task: Task, queue_position: int, now: float, *, deleted_by: int | None = None
+) -> StatusView:
+    """`deleted_by`: who deleted the posted takes (Delete), if anyone did."""
     stage, progress = _stage(task, queue_position, now)
+    if task.status is not TaskStatus.DELIVERED:
+        deleted_by = None
+    elif deleted_by is not None:
+        stage = TAKES_DELETED
     refused = refusal_of(task.thread_refusal)
     if refused and task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
         # In the stage, so the renderer (which compares stage and bar) shows it at once.
@@ -160,6 +171,7 @@ def status_view(task: Task, queue_position: int, now: float) -> StatusView:
         failed=task.status is TaskStatus.FAILED,
         requester_id=task.user_id,
         lineage=lineage_line(task),
+        deleted_by=deleted_by,
     )
 
 

@@ -1,4 +1,5 @@
-"""What the result and status buttons do: Rewrite, Extend, Again, Delete, Cancel
+"""What the result and status buttons do: Rewrite, Extend, Again, Again with changes,
+Lyrics, Delete, Cancel, Try again (a failed song's status) and Edit and retry (a refused form)
 (`SingingBot.button_actions`, the `ButtonActions` the buttons call).
 
 Thin on purpose: each reads the click, asks `bot.core.songs.actions` (the decisions and the
@@ -9,6 +10,7 @@ the form, the one submit, the answer). Errors raised here reach
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,14 +18,14 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.core.errors import UserFacingError
-from bot.core.models import Task
+from bot.core.models import Task, TaskKind
 from bot.core.songs import actions, message_audio
 from bot.core.songs.actions import Clicker
 from bot.core.songs.forms import AttachmentRef, InpaintRange, PendingAudio
 from bot.core.timecodes import format_timecode
 from bot.discord.options import attachment_ref
 from bot.discord.tree import send_ephemeral
-from bot.discord.ui.modals import ExtendForm, RewriteForm, Values
+from bot.discord.ui.modals import AgainForm, ExtendForm, RewriteForm, Values
 
 if TYPE_CHECKING:
     from bot.discord.bot import SingingBot
@@ -154,16 +156,82 @@ class ButtonHandlers:
         await interaction.response.defer(ephemeral=True, thinking=True)
         parent = await self._parent(task_id)
         await self.bot.door.precheck(interaction)  # before copying its input
-        pending = PendingAudio(url=parent.audio_url)
-        if actions.needs_kept_input(parent):
-            path = await self._kept_input(parent)
-            if path is None:
-                raise actions.not_kept(parent)
-            pending = self.bot.intake.kept_file(
-                path, filename=parent.audio_filename, duration=parent.audio_duration
-            )
+        pending = await self._same_input(parent)
         request = actions.again_request(parent, _clicker(interaction))
         await self.bot.door.send(interaction, request, pending)
+
+    async def _same_input(self, parent: Task) -> PendingAudio:
+        """The parent's input once more: its link, or a fresh copy of the kept upload (a
+        refusal, nothing charged, when it is no longer kept)."""
+        if not actions.needs_kept_input(parent):
+            return PendingAudio(url=parent.audio_url)
+        path = await self._kept_input(parent)
+        if path is None:
+            raise actions.not_kept(parent)
+        return self.bot.intake.kept_file(
+            path, filename=parent.audio_filename, duration=parent.audio_duration
+        )
+
+    # --- Try again (a failed song's status) ---------------------------------------------
+
+    async def try_again(self, interaction: discord.Interaction, task_id: int) -> None:
+        """Again, of a failed song: the same inputs, charged to whoever clicks."""
+        parent = await self._parent(task_id)
+        if refusal := actions.try_again_refusal(parent):
+            raise UserFacingError(refusal)
+        await self.again(interaction, task_id)
+
+    # --- Again with changes -------------------------------------------------------------
+
+    async def again_with_changes(self, interaction: discord.Interaction, task_id: int) -> None:
+        door = self.bot.door
+        parent = await self._parent(task_id)
+        await door.precheck(interaction)  # refused before the form, as Again
+        pending = await self._same_input(parent)
+
+        async def send(modal: discord.Interaction, values: Values) -> None:
+            request = actions.again_with_changes_request(
+                parent,
+                _clicker(modal),
+                prompt=values["style"],
+                lyrics=values["lyrics"],
+                gender=values["voice"],
+            )
+            await door.send(modal, request, pending)
+
+        form = AgainForm(
+            send,
+            pending,
+            title=f"Again with changes: song #{task_id}",
+            style=parent.prompt,
+            lyrics=parent.lyrics,
+            voice=parent.gender.value if parent.gender else None,
+            lyrics_required=parent.kind is TaskKind.SING,
+        )
+        await door.open(interaction, form)
+
+    # --- Lyrics -------------------------------------------------------------------------
+
+    async def lyrics(self, interaction: discord.Interaction, task_id: int) -> None:
+        answer = actions.lyrics_answer(await self._parent(task_id))
+        nobody = discord.AllowedMentions.none()
+        if answer.file_text is None:
+            await interaction.response.send_message(
+                answer.text, ephemeral=True, allowed_mentions=nobody
+            )
+            return
+        data = io.BytesIO(answer.file_text.encode())
+        await interaction.response.send_message(
+            answer.text,
+            file=discord.File(data, filename=answer.filename),
+            ephemeral=True,
+            allowed_mentions=nobody,
+        )
+
+    # --- Edit and retry -----------------------------------------------------------------
+
+    async def edit_and_retry(self, interaction: discord.Interaction, key: str) -> None:
+        await self.bot.door.retry(interaction, key)
 
     async def _kept_input(self, parent: Task) -> Path | None:
         """A fresh copy of the parent's uploaded input, if the input store still keeps it."""
@@ -180,8 +248,12 @@ class ButtonHandlers:
             raise UserFacingError(actions.delete_refusal(task_id))
         if interaction.message is None:
             return
-        await interaction.response.defer()  # a silent acknowledgement; the post goes
+        await interaction.response.defer(ephemeral=True, thinking=True)
         await interaction.message.delete()
+        # The status says so, and by whom (the renderer reads it back on every drawing).
+        await self.bot.store.set_value(actions.deleted_key(task_id), str(interaction.user.id))
+        await send_ephemeral(interaction, actions.deleted_text(task_id))
+        await self.bot.status_renderer.render_now(task_id)
 
     # --- Cancel ------------------------------------------------------------------------
 

@@ -13,26 +13,71 @@ are).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
 
+from bot.core.errors import UserFacingError
 from bot.core.models import Request, Task, TaskKind, TaskStatus
 from bot.core.servers.threads import wants_thread
-from bot.core.songs.forms import AttachmentRef, InpaintRange, Origin, PendingAudio, SongRequest
+from bot.core.songs.forms import (
+    AttachmentRef,
+    FormState,
+    InpaintRange,
+    Origin,
+    PendingAudio,
+    SongRequest,
+)
 from bot.core.songs.progress import failure_text, song_ref
 from bot.discord.options import role_ids_of
 from bot.discord.songs.threads import thread_link
-from bot.discord.ui.modals import SongForm
+from bot.discord.tree import user_message_for
+from bot.discord.ui.buttons import CancelButton, retry_buttons
+from bot.discord.ui.modals import OPEN_MODALS, SongForm, Values
 
 if TYPE_CHECKING:
     from bot.discord.bot import SingingBot
 
 log = logging.getLogger(__name__)
 
-# How long the form's private answer waits to say whether MusicGPT took the request.
-SEND_WAIT_SECONDS = 10.0
+# The form's private answer follows its song until MusicGPT has it (or it ended), at most
+# this long: the interaction's token lasts 15 minutes.
+ANSWER_FOLLOW_SECONDS = 14 * 60
+# How long a refused form waits for its Edit and retry (within the form's own 15 minutes).
+RETRY_SECONDS = 14 * 60
+RETRY_EXPIRED = (
+    "That form has expired (or I restarted), so I no longer have what you typed. Please "
+    "start again; nothing was charged."
+)
+CANCELLED_ANSWER = "🚫 {song} was cancelled before it went to MusicGPT; nothing was charged."
+RETRY_NOT_YOURS = "Only the member who filled in that form can edit and retry it."
+
+
+@dataclass(eq=False)
+class _Answer:
+    """A form's private answer, edited as its song changes."""
+
+    interaction: discord.Interaction
+    shown: str
+    until: float
+    editing: asyncio.Task[None] | None = None
+    latest: tuple[str, bool] | None = None  # the text to show next, and whether with Cancel
+
+
+@dataclass(eq=False)
+class _Refused:
+    """A refused form kept for its Edit and retry."""
+
+    user_id: int
+    form: SongForm
+    values: Values
+    expiry: asyncio.TimerHandle | None = None
+
 
 THREAD_TYPES = (
     discord.ChannelType.public_thread,
@@ -46,6 +91,8 @@ class SongDoor:
 
     def __init__(self, bot: SingingBot) -> None:
         self.bot = bot
+        self._answers: dict[int, _Answer] = {}  # by task id
+        self._refused: dict[str, _Refused] = {}  # by the Edit and retry button's key
 
     async def precheck(
         self, interaction: discord.Interaction, *, span: InpaintRange | None = None
@@ -83,14 +130,64 @@ class SongDoor:
             after=after,
         )
 
-    @staticmethod
-    async def open(interaction: discord.Interaction, form: SongForm) -> None:
-        """Show the form; its audio goes if it never reaches the member."""
+    async def open(self, interaction: discord.Interaction, form: SongForm) -> None:
+        """Show the form; its audio goes if it never reaches the member. A refusal of what
+        was typed in it comes with Edit and retry (`refused`)."""
+        form.on_refused = self.refused
+        form.pending.retryable = True
         try:
             await interaction.response.send_modal(form)
         except BaseException:
             form.abandon()
             raise
+
+    # --- Edit and retry ----------------------------------------------------------------
+
+    async def refused(
+        self, interaction: discord.Interaction, form: SongForm, values: Values, error: Exception
+    ) -> None:
+        """Answer a refused form privately, with Edit and retry: the form kept (with its
+        audio) under a short key until the retry is sent, or for RETRY_SECONDS."""
+        for older, kept in list(self._refused.items()):  # refused again: the newest key
+            if kept.form is form:  # alone holds the form (an older expiry can't end it)
+                del self._refused[older]
+                if kept.expiry is not None:
+                    kept.expiry.cancel()
+        key = secrets.token_hex(4)
+        held = _Refused(interaction.user.id, form, values)
+        held.expiry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._expire, key)
+        self._refused[key] = held
+        text = user_message_for(error) or str(error)
+        nobody = discord.AllowedMentions.none()
+        view = retry_buttons(key)
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                text, view=view, ephemeral=True, allowed_mentions=nobody
+            )
+        else:
+            await interaction.response.send_message(
+                text, view=view, ephemeral=True, allowed_mentions=nobody
+            )
+
+    def _expire(self, key: str) -> None:
+        held = self._refused.pop(key, None)
+        if held is not None and held.form.pending.state is not FormState.OPEN:
+            held.form.pending.release()  # a reopened form's own timeout ends its audio
+
+    async def retry(self, interaction: discord.Interaction, key: str) -> None:
+        """Edit and retry: the same form again, with what was typed."""
+        held = self._refused.get(key)
+        if held is None:
+            raise UserFacingError(RETRY_EXPIRED)
+        if held.user_id != interaction.user.id:
+            raise UserFacingError(RETRY_NOT_YOURS)
+        form, pending = held.form, held.form.pending
+        if pending.state is not FormState.OPEN and not pending.held:
+            raise UserFacingError(RETRY_EXPIRED)  # sent meanwhile, or its audio is gone
+        pending.reopen()
+        form.for_retry(held.values)
+        OPEN_MODALS.add(form.custom_id)
+        await interaction.response.send_modal(form)
 
     async def send(
         self,
@@ -127,25 +224,89 @@ class SongDoor:
         )
 
     async def confirm(self, interaction: discord.Interaction, task: Task) -> None:
-        """Post the status message, then answer privately: refused, sent, or in line."""
+        """Post the status message, then answer privately at once: in line (with Cancel),
+        sent, refused or cancelled; the answer is then edited as the song changes
+        (`changed`), until MusicGPT has it or ANSWER_FOLLOW_SECONDS."""
         await self.bot.status_renderer.render_now(task.id)
         try:  # started from the status message just posted, so the answer can link it
             await self.bot.thread_opener.settle(task)
         except Exception:
             # Best effort here: the sweep and the poster try again; the answer still goes.
             log.exception("couldn't open the thread of task %s", task.id)
-        settled = await self.bot.tracker.wait_until_sent(task.id, SEND_WAIT_SECONDS) or task
-        song = song_ref(task.id).capitalize()
-        if settled.status is TaskStatus.FAILED:
-            text = f"❌ {failure_text(settled)}"
-        elif settled.status is TaskStatus.QUEUED:
-            position = await self.bot.store.queue_position(task.id)
-            text = f"Got it! {song} is #{position} in line for MusicGPT. {follow(settled)}"
-        else:
-            text = f"Got it! {song} is with MusicGPT. {follow(settled)}"
+        now = await self.bot.store.get_task(task.id) or task
+        queued = now.status is TaskStatus.QUEUED
+        position = await self.bot.store.queue_position(task.id) if queued else 0
+        text, cancel = answer_text(now, position)
         await interaction.followup.send(
-            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            text,
+            view=_answer_view(now.id, cancel),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
+        if not answer_settled(now):
+            until = time.monotonic() + ANSWER_FOLLOW_SECONDS
+            self._answers[task.id] = _Answer(interaction, text, until)
+            self.bot.tracker.events.publish(task.id)  # anything missed meanwhile: once more
+
+    def changed(self, task: Task, position: int) -> None:
+        """A task's status was drawn (`StatusRenderer`): its private answer follows."""
+        answer = self._answers.get(task.id)
+        if answer is None:
+            return
+        if answer_settled(task) or time.monotonic() > answer.until:
+            self._answers.pop(task.id, None)
+        text, cancel = answer_text(task, position)
+        if text == answer.shown and answer.latest is None:
+            return
+        answer.latest = (text, cancel)
+        if answer.editing is None or answer.editing.done():
+            answer.editing = asyncio.create_task(self._edit(task.id, answer))
+
+    async def _edit(self, task_id: int, answer: _Answer) -> None:
+        while answer.latest is not None:
+            (text, cancel), answer.latest = answer.latest, None
+            if text == answer.shown:
+                continue
+            try:
+                await answer.interaction.edit_original_response(
+                    content=text,
+                    view=_answer_view(task_id, cancel),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+                answer.shown = text
+            except discord.HTTPException:
+                log.info("couldn't edit the private answer of task %s", task_id)
+                self._answers.pop(task_id, None)
+                return
+
+
+def _answer_view(task_id: int, cancel: bool) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    if cancel:
+        view.add_item(CancelButton(task_id))
+    return view
+
+
+def answer_settled(task: Task) -> bool:
+    """The private answer says all it will: MusicGPT accepted the song, or it ended (a
+    song being sent may still be refused at once, which the answer then says)."""
+    return task.status not in (TaskStatus.QUEUED, TaskStatus.SUBMITTING)
+
+
+def answer_text(task: Task, position: int) -> tuple[str, bool]:
+    """The form's private answer for the task as it is now, and whether it offers Cancel."""
+    song = song_ref(task.id).capitalize()
+    match task.status:
+        case TaskStatus.QUEUED:
+            where = f"#{position} in line" if position else "in line"
+            return f"Got it! {song} is {where} for MusicGPT. {follow(task)}", True
+        case TaskStatus.SUBMITTING | TaskStatus.SUBMITTED:
+            return f"Got it! {song} is with MusicGPT. {follow(task)}", False
+        case TaskStatus.FAILED:
+            return f"❌ {failure_text(task)}", False
+        case TaskStatus.CANCELLED:
+            return CANCELLED_ANSWER.format(song=song), False
+    return f"✅ {song} is done. {follow(task)}", False
 
 
 def status_link(task: Task) -> str:

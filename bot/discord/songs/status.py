@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -27,6 +28,7 @@ from discord.ext import tasks
 
 from bot.core.media.waveform_jobs import attachment_name, wants_picture
 from bot.core.models import Task, TaskStatus, WaveformState
+from bot.core.songs.actions import deleted_key
 from bot.core.songs.progress import StatusView, status_view
 from bot.discord.ui.buttons import status_buttons
 from bot.discord.ui.cards import status_embed
@@ -61,6 +63,8 @@ class StatusRenderer:
         self._slots = asyncio.Semaphore(CONCURRENT_RENDERS)
         self._consumer: asyncio.Task[None] | None = None
         self._drawing: dict[int, asyncio.Task[None]] = {}  # waveform jobs, by task
+        # Told each task as drawn, with its queue position (never waited for).
+        self.on_drawn: list[Callable[[Task, int], None]] = []
 
     def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
@@ -125,9 +129,15 @@ class StatusRenderer:
                 return
             queued = task.status is TaskStatus.QUEUED
             position = await self._store.queue_position(task_id) if queued else 0
-            view = status_view(task, position, time.time())
+            deleted_by = None
+            if task.status is TaskStatus.DELIVERED:
+                deleted = await self._store.get_value(deleted_key(task_id))
+                deleted_by = int(deleted) if deleted else None
+            view = status_view(task, position, time.time(), deleted_by=deleted_by)
             picture = _picture_key(task.waveform_state)
             rendered = (view.stage, view.progress, picture)
+            for follow in self.on_drawn:  # a form's private answer follows too (the door)
+                follow(task, position)
             # The buttons follow the status (Cancel only while queued), so the stage, which
             # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:

@@ -1,7 +1,9 @@
 """The buttons on result and status messages, as persistent `DynamicItem`s.
 
 A button's custom_id says everything a click needs (`song:rewrite:12:2`, `song:extend:12:2`,
-`song:again:12`, `song:delete:12`, `song:cancel:12`); discord.py rebuilds the item from it
+`song:again:12`, `song:delete:12`, `song:cancel:12`, `song:tryagain:12`, `song:changes:12`,
+`song:lyrics:12`, and `song:retry:<key>` for a refusal's Edit and retry, whose form waits in
+the door under that short key); discord.py rebuilds the item from it
 (`from_custom_id`), so a click works after a restart, or months later, with nothing kept in
 memory. The items only read the click and hand it to the bot's `ButtonActions`
 (`SingingBot.button_actions`, a `bot.discord.songs.clicks.ButtonHandlers`), which call the
@@ -41,6 +43,14 @@ class ButtonActions(Protocol):
 
     async def cancel(self, interaction: discord.Interaction, task_id: int) -> None: ...
 
+    async def try_again(self, interaction: discord.Interaction, task_id: int) -> None: ...
+
+    async def again_with_changes(self, interaction: discord.Interaction, task_id: int) -> None: ...
+
+    async def lyrics(self, interaction: discord.Interaction, task_id: int) -> None: ...
+
+    async def edit_and_retry(self, interaction: discord.Interaction, key: str) -> None: ...
+
 
 async def _run(
     interaction: discord.Interaction, act: Callable[[ButtonActions], Awaitable[None]]
@@ -58,8 +68,16 @@ async def _run(
         await report_error(interaction, error)
 
 
-def _button(label: str, custom_id: str, style: discord.ButtonStyle) -> discord.ui.Button[Any]:
-    return discord.ui.Button(label=label, custom_id=custom_id, style=style)
+# A result's rows (Discord allows five; a result keeps to three, so it stays readable):
+TAKE_ROW = 0  # per take: Rewrite 1, Rewrite 2, Extend 1, Extend 2
+VOTE_ROW = 1  # reserved for the votes (👍 per take): see `vote_buttons`
+SONG_ROW = 2  # the song as a whole: Again, Again with changes, Lyrics, Delete
+
+
+def _button(
+    label: str, custom_id: str, style: discord.ButtonStyle, row: int | None = None
+) -> discord.ui.Button[Any]:
+    return discord.ui.Button(label=label, custom_id=custom_id, style=style, row=row)
 
 
 class RewriteButton(
@@ -67,9 +85,8 @@ class RewriteButton(
     template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])",
 ):
     def __init__(self, task_id: int, take: int, *, label: str = "Rewrite") -> None:
-        super().__init__(
-            _button(label, f"song:rewrite:{task_id}:{take}", discord.ButtonStyle.primary)
-        )
+        custom_id = f"song:rewrite:{task_id}:{take}"
+        super().__init__(_button(label, custom_id, discord.ButtonStyle.primary, TAKE_ROW))
         self.task_id, self.take = task_id, take
 
     @classmethod
@@ -95,7 +112,7 @@ class ExtendButton(
 
     def __init__(self, task_id: int, take: int, *, label: str = "Extend") -> None:
         super().__init__(
-            _button(label, f"song:extend:{task_id}:{take}", discord.ButtonStyle.primary)
+            _button(label, f"song:extend:{task_id}:{take}", discord.ButtonStyle.primary, TAKE_ROW)
         )
         self.task_id, self.take = task_id, take
 
@@ -121,9 +138,11 @@ class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
     ACTION: ClassVar[str]
     LABEL: ClassVar[str]
     STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+    ROW: ClassVar[int | None] = None
 
     def __init__(self, task_id: int) -> None:
-        super().__init__(_button(self.LABEL, f"song:{self.ACTION}:{task_id}", self.STYLE))
+        custom_id = f"song:{self.ACTION}:{task_id}"
+        super().__init__(_button(self.LABEL, custom_id, self.STYLE, self.ROW))
         self.task_id = task_id
 
     @classmethod
@@ -144,14 +163,14 @@ class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
 
 
 class AgainButton(_TaskButton, template=rf"song:again:{_TASK}"):
-    ACTION, LABEL = "again", "Again"
+    ACTION, LABEL, ROW = "again", "Again", SONG_ROW
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.again(interaction, self.task_id)
 
 
 class DeleteButton(_TaskButton, template=rf"song:delete:{_TASK}"):
-    ACTION, LABEL, STYLE = "delete", "Delete", discord.ButtonStyle.danger
+    ACTION, LABEL, STYLE, ROW = "delete", "Delete", discord.ButtonStyle.danger, SONG_ROW
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.delete(interaction, self.task_id)
@@ -164,7 +183,78 @@ class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
         return actions.cancel(interaction, self.task_id)
 
 
-DYNAMIC_ITEMS = (RewriteButton, ExtendButton, AgainButton, DeleteButton, CancelButton)
+class TryAgainButton(_TaskButton, template=rf"song:tryagain:{_TASK}"):
+    """On a failed song's status: the same inputs once more, charged to the clicker."""
+
+    ACTION, LABEL, STYLE = "tryagain", "Try again", discord.ButtonStyle.primary
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.try_again(interaction, self.task_id)
+
+
+class AgainWithChangesButton(_TaskButton, template=rf"song:changes:{_TASK}"):
+    """A form prefilled with the song's style, lyrics and voice; its submit is an Again."""
+
+    ACTION, LABEL, ROW = "changes", "Again with changes", SONG_ROW
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.again_with_changes(interaction, self.task_id)
+
+
+class LyricsButton(_TaskButton, template=rf"song:lyrics:{_TASK}"):
+    """What was sung, privately, to anyone who asks."""
+
+    ACTION, LABEL, ROW = "lyrics", "Lyrics", SONG_ROW
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.lyrics(interaction, self.task_id)
+
+
+class EditAndRetryButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"song:retry:(?P<key>[0-9a-f]{8,32})",
+):
+    """On a private refusal after a form: the form again, with what was typed. The key names
+    the refused form in the door (`SongDoor.retry`); it lives in memory, so after a restart
+    or its expiry the click says so."""
+
+    LABEL = "Edit and retry"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(_button(self.LABEL, f"song:retry:{key}", discord.ButtonStyle.primary))
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> EditAndRetryButton:
+        return cls(match["key"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, lambda a: a.edit_and_retry(interaction, self.key))
+
+
+DYNAMIC_ITEMS = (
+    RewriteButton,
+    ExtendButton,
+    AgainButton,
+    DeleteButton,
+    CancelButton,
+    TryAgainButton,
+    AgainWithChangesButton,
+    LyricsButton,
+    EditAndRetryButton,
+)
+
+Row = list[discord.ui.Item[Any]]
+
+
+# MusicGPT makes one or two takes; two per-take actions for each fill four of the row's five.
+MAX_TAKE_BUTTONS = 2
 
 
 def take_label(action: str, take: int, takes: int) -> str:
@@ -172,35 +262,69 @@ def take_label(action: str, take: int, takes: int) -> str:
     return action if takes == 1 else f"{action} {take}"
 
 
-def extend_buttons(task: Task) -> list[ExtendButton]:
-    """Extend, one per take, labelled as Rewrite's are."""
+def take_buttons(task: Task) -> Row:
+    """Row 1, per take: Rewrite, then Extend (numbered when there are two takes)."""
     takes = len(task.outputs)
+    numbers = range(1, min(takes, MAX_TAKE_BUTTONS) + 1)
+    row: Row = [
+        RewriteButton(task.id, take, label=take_label("Rewrite", take, takes)) for take in numbers
+    ]
+    row += [
+        ExtendButton(task.id, take, label=take_label("Extend", take, takes)) for take in numbers
+    ]
+    return row
+
+
+def vote_buttons(task: Task) -> Row:
+    """Row 2, reserved for the votes: a 👍 per take goes here (none yet)."""
+    return []
+
+
+def song_buttons(task: Task) -> Row:
+    """Row 3, the song as a whole."""
     return [
-        ExtendButton(task.id, take, label=take_label("Extend", take, takes))
-        for take in range(1, min(takes, 9) + 1)
+        AgainButton(task.id),
+        AgainWithChangesButton(task.id),
+        LyricsButton(task.id),
+        DeleteButton(task.id),
     ]
 
 
+# A result's rows, top to bottom: a new button joins one of these builders (at most five
+# buttons a row), and a new row is a builder here (at most three, to stay readable).
+RESULT_ROWS: tuple[tuple[int, Callable[[Task], Row]], ...] = (
+    (TAKE_ROW, take_buttons),
+    (VOTE_ROW, vote_buttons),
+    (SONG_ROW, song_buttons),
+)
+
+
 def result_buttons(task: Task) -> discord.ui.View:
-    """Rewrite (one per take, numbered when there are two or more), Extend (the same),
-    Again, Delete."""
+    """A result's buttons in rows (`RESULT_ROWS`): per take, votes, the song."""
     view = discord.ui.View(timeout=None)
-    takes = len(task.outputs)
-    for take in range(1, min(takes, 9) + 1):
-        view.add_item(
-            RewriteButton(task.id, take, label="Rewrite" if takes == 1 else f"Rewrite {take}")
-        )
-    for button in extend_buttons(task):
-        view.add_item(button)
-    view.add_item(AgainButton(task.id))
-    view.add_item(DeleteButton(task.id))
+    for row, build in RESULT_ROWS:
+        for item in build(task):
+            item.row = row
+            view.add_item(item)
     return view
 
 
 def status_buttons(task: Task) -> discord.ui.View | None:
-    """Cancel while the task waits in the bot's own queue; nothing once MusicGPT has it."""
-    if task.status is not TaskStatus.QUEUED:
+    """Cancel while the task waits in the bot's own queue, Try again once it failed;
+    nothing while MusicGPT has it or after."""
+    if task.status is TaskStatus.QUEUED:
+        item: discord.ui.Item[Any] = CancelButton(task.id)
+    elif task.status is TaskStatus.FAILED:
+        item = TryAgainButton(task.id)
+    else:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(task.id))
+    view.add_item(item)
+    return view
+
+
+def retry_buttons(key: str) -> discord.ui.View:
+    """A refusal's Edit and retry."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(EditAndRetryButton(key))
     return view

@@ -19,7 +19,8 @@ from typing import Any, cast
 
 import discord
 
-from bot.core.songs.forms import PendingAudio
+from bot.core.errors import UserFacingError
+from bot.core.songs.forms import FormState, PendingAudio
 from bot.core.songs.intake import LYRICS_MAX, PROMPT_MAX
 from bot.discord.tree import report_error
 
@@ -77,6 +78,9 @@ def _lyrics_input(custom_id: str, *, required: bool, placeholder: str) -> discor
 
 
 Values = dict[str, str]
+# What a form does with a refusal of what was typed (`SongDoor.refused`: the refusal, with
+# Edit and retry); None: the one error boundary answers it.
+OnRefused = Callable[[discord.Interaction, "SongForm", Values, UserFacingError], Awaitable[None]]
 
 
 class SongForm(discord.ui.Modal):
@@ -106,6 +110,7 @@ class SongForm(discord.ui.Modal):
         self._pending = pending
         self._check = check
         self._defaults = defaults or {}
+        self.on_refused: OnRefused | None = None  # set by the door that opens it
 
     @property
     def values(self) -> Values:
@@ -125,11 +130,44 @@ class SongForm(discord.ui.Modal):
         if self._check is not None:
             try:  # checked before anything is charged or sent: the answer is the form's own
                 self._check(values)
+            except UserFacingError as error:
+                if self.on_refused is None:
+                    self.abandon()  # the form is gone from the member's screen: its file too
+                    raise
+                # Its audio stays for Edit and retry (this form's timeout still ends it).
+                await self.on_refused(interaction, self, values, error)
+                return
             except BaseException:
-                self.abandon()  # the form is gone from the member's screen: its file too
+                self.abandon()
                 raise
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._send(interaction, values)
+        try:
+            await self._send(interaction, values)
+        except UserFacingError as error:
+            pending = self._pending
+            if self.on_refused is None or not (pending.held or pending.state is FormState.OPEN):
+                raise
+            await self.on_refused(interaction, self, values, error)
+
+    @property
+    def pending(self) -> PendingAudio:
+        return self._pending
+
+    def prefill(self, values: Values) -> None:
+        """Edit and retry: show what was typed (and chosen) last time."""
+        for item in self.children:
+            component = item.component if isinstance(item, discord.ui.Label) else None
+            if isinstance(component, discord.ui.TextInput):
+                component.default = values.get(component.custom_id) or None
+            elif isinstance(component, discord.ui.Select):
+                chosen = values.get(component.custom_id, "")
+                for option in component.options:
+                    option.default = option.value == chosen
+
+    def for_retry(self, values: Values) -> None:
+        """The form as Edit and retry reopens it (prefilled). A form whose command options
+        were refused adds inputs for them (`InpaintLyrics`)."""
+        self.prefill(values)
 
     def abandon(self) -> None:
         """The form timed out or never reached the member: its audio goes, unless sent."""
@@ -178,8 +216,34 @@ def _new_lyrics_label() -> discord.ui.Label[SongForm]:
 
 
 class InpaintLyrics(SongForm, title="Lyrics for the new part"):
+    """/inpaint's form: the lyrics. Its range and style are the command's options
+    (`defaults`); reopened by Edit and retry, it asks for them too, prefilled."""
+
     lyrics: discord.ui.Label[SongForm] = _whole_song_lyrics_label()
     new_lyrics: discord.ui.Label[SongForm] = _new_lyrics_label()
+
+    def __init__(
+        self,
+        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        pending: PendingAudio,
+        *,
+        start: str = "",
+        end: str = "",
+        style: str = "",
+    ) -> None:
+        super().__init__(send, pending, defaults={"start": start, "end": end, "style": style})
+        self._asks_options = False
+
+    def for_retry(self, values: Values) -> None:
+        if not self._asks_options:  # at most five inputs: these three, then both lyrics
+            self._asks_options = True
+            for label in (self.lyrics, self.new_lyrics):
+                self.remove_item(label)
+            for label in (*_range_labels(), _style_label("How the new part should sound")):
+                self.add_item(label)
+            self.add_item(self.lyrics)
+            self.add_item(self.new_lyrics)
+        self.prefill(values)
 
 
 def _short_input(custom_id: str, placeholder: str) -> discord.ui.TextInput:
@@ -198,6 +262,16 @@ def _style_label(placeholder: str) -> discord.ui.Label[SongForm]:
             max_length=PROMPT_MAX,
             placeholder=placeholder,
         ),
+    )
+
+
+def _range_labels() -> tuple[discord.ui.Label[SongForm], discord.ui.Label[SongForm]]:
+    return (
+        discord.ui.Label(
+            text="Start",
+            component=_short_input("start", "Where the new part starts: 75 or 1:15.5"),
+        ),
+        discord.ui.Label(text="End", component=_short_input("end", "Where it ends, same formats")),
     )
 
 
@@ -361,3 +435,42 @@ class SingOverForm(SongForm, title="Sing over this"):
         super().__init__(send, pending, check=check, defaults={"file": ""})
         if files:
             self.add_item(file_choice(files))
+
+
+def _voice_label() -> discord.ui.Label[SongForm]:
+    return discord.ui.Label(
+        text="Voice",
+        description="Optional: the voice I sing with",
+        component=discord.ui.Select(
+            custom_id="voice",
+            placeholder="Any voice",
+            required=False,
+            options=[discord.SelectOption(label=v.capitalize(), value=v) for v in VOICES],
+        ),
+    )
+
+
+class AgainForm(SongForm, title="Again with changes"):
+    """Again with changes: the song's style, lyrics and voice, prefilled, to edit."""
+
+    style: discord.ui.Label[SongForm] = _style_label("Style, tone or genre of the vocals")
+    lyrics: discord.ui.Label[SongForm] = discord.ui.Label(
+        text="Lyrics",
+        component=_lyrics_input("lyrics", required=False, placeholder="The words to sing"),
+    )
+    voice: discord.ui.Label[SongForm] = _voice_label()
+
+    def __init__(
+        self,
+        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        pending: PendingAudio,
+        *,
+        title: str,
+        style: str,
+        lyrics: str | None,
+        voice: str | None,
+        lyrics_required: bool,
+    ) -> None:
+        super().__init__(send, pending, title=title[:45])
+        cast(discord.ui.TextInput[Any], self.lyrics.component).required = lyrics_required
+        self.prefill({"style": style, "lyrics": lyrics or "", "voice": voice or ""})

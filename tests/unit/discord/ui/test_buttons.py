@@ -19,12 +19,20 @@ from bot.core.models import Output, TaskStatus
 from bot.discord.tree import UNEXPECTED
 from bot.discord.ui.buttons import (
     DYNAMIC_ITEMS,
+    SONG_ROW,
+    TAKE_ROW,
+    VOTE_ROW,
     AgainButton,
+    AgainWithChangesButton,
     CancelButton,
     DeleteButton,
+    EditAndRetryButton,
     ExtendButton,
+    LyricsButton,
     RewriteButton,
+    TryAgainButton,
     result_buttons,
+    retry_buttons,
     status_buttons,
 )
 from tests.unit.test_progress import BASE
@@ -48,8 +56,13 @@ async def test_result_buttons_carry_the_task_and_take() -> None:
         ("song:extend:12:1", "Extend 1"),
         ("song:extend:12:2", "Extend 2"),
         ("song:again:12", "Again"),
+        ("song:changes:12", "Again with changes"),
+        ("song:lyrics:12", "Lyrics"),
         ("song:delete:12", "Delete"),
     ]
+    rows = [c.row for c in result_buttons(TWO_TAKES).children]
+    assert rows == [TAKE_ROW] * 4 + [SONG_ROW] * 4
+    assert TAKE_ROW < VOTE_ROW < SONG_ROW <= 2  # three rows at most; votes in the middle
     one = dataclasses.replace(TWO_TAKES, outputs=(Output("u1"),))
     assert ids_and_labels(result_buttons(one))[:2] == [
         ("song:rewrite:12:1", "Rewrite"),
@@ -57,12 +70,16 @@ async def test_result_buttons_carry_the_task_and_take() -> None:
     ]
 
 
-async def test_cancel_only_while_queued() -> None:
+async def test_cancel_only_while_queued_and_try_again_once_failed() -> None:
     queued = status_buttons(dataclasses.replace(BASE, id=5, status=TaskStatus.QUEUED))
     assert queued is not None
     assert ids_and_labels(queued) == [("song:cancel:5", "Cancel")]
+    failed = status_buttons(dataclasses.replace(BASE, id=5, status=TaskStatus.FAILED))
+    assert failed is not None
+    assert ids_and_labels(failed) == [("song:tryagain:5", "Try again")]
+    assert ids_and_labels(retry_buttons("0a1b2c3d")) == [("song:retry:0a1b2c3d", "Edit and retry")]
     for status in TaskStatus:
-        if status is not TaskStatus.QUEUED:
+        if status not in (TaskStatus.QUEUED, TaskStatus.FAILED):
             assert status_buttons(dataclasses.replace(BASE, status=status)) is None
 
 
@@ -74,6 +91,10 @@ async def test_cancel_only_while_queued() -> None:
         ("song:again:12", AgainButton, {"task_id": 12}),
         ("song:delete:987654321012345678", DeleteButton, {"task_id": 987654321012345678}),
         ("song:cancel:3", CancelButton, {"task_id": 3}),
+        ("song:tryagain:3", TryAgainButton, {"task_id": 3}),
+        ("song:changes:3", AgainWithChangesButton, {"task_id": 3}),
+        ("song:lyrics:3", LyricsButton, {"task_id": 3}),
+        ("song:retry:0a1b2c3d", EditAndRetryButton, {"key": "0a1b2c3d"}),
     ],
 )
 async def test_a_button_is_rebuilt_from_its_custom_id_alone(

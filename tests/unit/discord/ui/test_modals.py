@@ -47,8 +47,32 @@ async def test_a_submit_is_read_deferred_then_sent() -> None:
     clicked = interaction()
     await form.on_submit(clicked)
     clicked.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
-    assert sent.values == [{"lyrics": "la la", "new_lyrics": "new"}]
+    assert sent.values == [
+        {"lyrics": "la la", "new_lyrics": "new", "start": "", "end": "", "style": ""}
+    ]
     assert pending.state is FormState.OPEN  # the intake decides whether it is sent
+
+
+async def test_edit_and_retry_reopens_inpaint_with_its_options_prefilled() -> None:
+    sent, pending = Sent(), PendingAudio(url="https://e.com/a.mp3")
+    form = InpaintLyrics(sent, pending, start="0:01", end="1:10", style="pop")
+    typed(form.lyrics, "la la")
+    form.for_retry({**form.values, "end": "0:01.5"})
+    inputs = [
+        item.component
+        for item in form.children
+        if isinstance(item, discord.ui.Label) and isinstance(item.component, discord.ui.TextInput)
+    ]
+    shown = {text.custom_id: text.default for text in inputs}
+    assert shown == {
+        "start": "0:01",
+        "end": "0:01.5",
+        "style": "pop",
+        "lyrics": "la la",
+        "new_lyrics": None,
+    }
+    form.for_retry(form.values)  # twice: still five inputs
+    assert len(form.children) == 5
 
 
 async def test_a_refused_check_closes_the_form_and_drops_its_audio() -> None:
