@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.core.models import SubmitReceipt, Task, WaveformState
 from bot.core.store import Store, utc_day
-from tests.unit.store.conftest import NOW, create, make_request
+from tests.unit.core.store.conftest import NOW, create, make_request
 
 
 async def test_values_and_guild_settings(store: Store) -> None:

@@ -13,7 +13,7 @@ from bot.core.songs.outputs import Attachable
 from bot.core.songs.progress import status_view
 from bot.discord.songs.poster import _markers, delivery_marker, result_text
 from bot.discord.ui.cards import REQUESTER_FIELD, status_embed
-from tests.unit.test_progress import BASE
+from tests.unit.core.songs.test_progress import BASE
 
 EVIL_LINK = "[Download your song here](http://evil.example)"
 HOSTILE_PROMPT = f"\u202eboom\u202c {EVIL_LINK} @everyone <@&5> # big" + "\u0336" * 80

@@ -18,7 +18,7 @@ from bot.core.songs.forms import InpaintRange, span_of
 from bot.core.songs.progress import lineage_line, status_view
 from bot.core.timecodes import BadTime
 from bot.discord.ui import modals
-from tests.unit.test_progress import BASE
+from tests.unit.core.songs.test_progress import BASE
 from tests.unit.test_voice import voice_problems
 
 TAKE_1 = Output("https://mg.example/files/a%20b.wav?sig=1&x=2", "c1", 30.0, "One")

@@ -31,7 +31,7 @@ from bot.core.tracker.events import TaskEvents
 from bot.discord.options import role_ids_of
 from bot.discord.songs.door import SongDoor, follow
 from bot.discord.songs.threads import ThreadOpener
-from tests.unit.test_progress import BASE
+from tests.unit.core.songs.test_progress import BASE
 from tests.unit.test_voice import ENDS, voice_problems
 
 # --- deciding and naming -------------------------------------------------------------------

@@ -8,7 +8,7 @@ import asyncio
 
 from bot.core.models import Output, QuotaRefusal, SubmitReceipt, Task, TaskStatus
 from bot.core.store import Store
-from tests.unit.store.conftest import NOW, Adapter, create, make_request
+from tests.unit.core.store.conftest import NOW, Adapter, create, make_request
 
 
 async def claim_all(store: Store) -> list[int]:

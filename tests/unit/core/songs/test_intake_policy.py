@@ -17,7 +17,7 @@ from bot.core.songs.forms import AttachmentRef, InpaintRange, Origin, PendingAud
 from bot.core.songs.intake import Intake
 from bot.core.store import Store
 from tests.unit.conftest import FakeClock, submit_song
-from tests.unit.test_intake import FakeQuota, FakeTracker
+from tests.unit.core.songs.test_intake import FakeQuota, FakeTracker
 
 GUILD = 2
 ORIGIN = Origin(user_id=1, guild_id=GUILD, channel_id=3)

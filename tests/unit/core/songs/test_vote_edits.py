@@ -12,7 +12,7 @@ import pytest
 from bot.core.songs.vote_edits import EditCoalescer, EditGone
 from bot.core.songs.votes import Tally, click, result_line
 from tests.unit.conftest import FakeClock, drive
-from tests.unit.test_votes import FakeVotes
+from tests.unit.core.songs.test_votes import FakeVotes
 
 
 class FakeMessages:

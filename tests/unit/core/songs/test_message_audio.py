@@ -26,7 +26,7 @@ from bot.discord.songs.poster import delivery_marker
 from bot.discord.ui import modals
 from bot.discord.ui.modals import FileOption, RewritePartForm, SingOverForm
 from cogs import context
-from tests.unit.test_progress import BASE
+from tests.unit.core.songs.test_progress import BASE
 
 
 def ref(name: str, content_type: str | None = None, size: int = 1000) -> AttachmentRef:

@@ -9,7 +9,7 @@ import pytest
 
 from bot.core.models import Output, QuotaRefusal, SubmitReceipt, Task, TaskStatus
 from bot.core.store import Store, utc_day
-from tests.unit.store.conftest import NOW, create, make_request
+from tests.unit.core.store.conftest import NOW, create, make_request
 
 
 async def test_twenty_concurrent_reservations_against_quota_of_five(store: Store) -> None:

@@ -44,7 +44,7 @@ from bot.http import Health, HttpServer, MetricsAccess, metrics_public
 from tests.standins.musicgpt import MusicGPTStandIn
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.test_http import FakeTracker, database_ok
-from tests.unit.test_tracker import (
+from tests.unit.core.tracker.test_tracker import (
     DONE,
     LIMITS,
     SETTINGS,

@@ -10,7 +10,7 @@ import pytest
 from bot.core.errors import StorageError
 from bot.core.store import Store
 from bot.core.store.migrate import migrations
-from tests.unit.store.conftest import create
+from tests.unit.core.store.conftest import create
 
 
 async def test_migrations_set_user_version_and_wal(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from bot.core.songs.song_card import (
     take_line,
 )
 from bot.core.songs.votes import Tally
-from tests.unit.test_progress import BASE
-from tests.unit.test_votes import OTHER_VOICE, FakeVotes
+from tests.unit.core.songs.test_progress import BASE
+from tests.unit.core.songs.test_votes import OTHER_VOICE, FakeVotes
 
 GUILD = 555
 OTHER = 666
