@@ -12,7 +12,7 @@ import pytest
 from bot.core.config import load_settings
 from bot.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BASE = {"DISCORD_TOKEN": "discord-secret-token", "MUSICGPT_API_KEY": "mg-secret-key"}
 
 

@@ -21,7 +21,7 @@ OTHER_TOKEN = "Zm9vYmFyYmF6" * 4  # a webhook token of no known shape
 BOT_TOKEN = "MTE3.bot-token-value.abcdef"
 MG_KEY = "mg-key-0123456789"
 SECRET = "webhook-secret-" + "q" * 30
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bot.core.media.download import check_audio_url, download_to_file
 from bot.core.media.inspect import inspect_audio_async
 from bot.core.songs.outputs import OutputFetcher
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
+FIXTURES = Path(__file__).parents[3] / "fixtures" / "audio"
 LIMIT = 25 * 1024 * 1024
 
 
@@ -331,7 +331,7 @@ async def test_download_disk_error_is_not_the_users_fault(
 
 def test_download_module_does_not_import_discord() -> None:
     # bot.core.media.download is a service: it must stay usable (and testable) without discord.py.
-    source = (Path(__file__).parents[2] / "bot" / "core" / "media" / "download.py").read_text()
+    source = (Path(__file__).parents[4] / "bot" / "core" / "media" / "download.py").read_text()
     assert "import discord" not in source
     assert "from discord" not in source
 

@@ -405,7 +405,7 @@ def test_bad_settings_are_refused(name: str, raw: str, says: str) -> None:
 
 
 def test_settings_are_in_env_example() -> None:
-    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    example = (Path(__file__).resolve().parents[4] / ".env.example").read_text()
     assert "\nINPUT_RETENTION_DAYS=7\n" in example
     assert "\nINPUT_STORE_MB=2048\n" in example
 

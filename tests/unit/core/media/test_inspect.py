@@ -26,7 +26,7 @@ from tests.support.media import (
     wav_chunks,
 )
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
+FIXTURES = Path(__file__).parents[3] / "fixtures" / "audio"
 LIMIT = 25 * 1024 * 1024
 HINT = "Send an audio file (MP3, WAV, FLAC, OGG, M4A and most others)."
 # Every accepted file's length is within this of what a full decode gives (issue 9).

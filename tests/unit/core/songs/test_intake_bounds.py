@@ -29,7 +29,7 @@ from tests.unit.conftest import submit_song
 
 ORIGIN = Origin(user_id=1, guild_id=2, channel_id=3)
 SING, INPAINT = TaskKind.SING, TaskKind.INPAINT
-TONE = (Path(__file__).parents[1] / "fixtures" / "audio" / "tone.wav").read_bytes()
+TONE = (Path(__file__).parents[3] / "fixtures" / "audio" / "tone.wav").read_bytes()
 MB = 1024 * 1024
 
 

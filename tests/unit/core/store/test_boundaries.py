@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 ADAPTER = ROOT / "bot" / "core" / "store" / "sqlite"
 STORE = ROOT / "bot" / "core" / "store"
 
