@@ -30,14 +30,8 @@ from bot.core.errors import (
     MusicGPTValidationError,
 )
 from bot.core.models import AudioSource, ConversionStatus, Gender, TaskKind
-from bot.core.musicgpt.client import (
-    SING_PATH,
-    UPLOAD_CHUNK,
-    MusicGPTClient,
-    _build_form,
-    _Call,
-    parse_retry_after,
-)
+from bot.core.musicgpt.client import UPLOAD_CHUNK, MusicGPTClient, parse_retry_after
+from bot.core.musicgpt.wire import build_form
 from tests.standins.audio_gen import write_large_wav, write_sine_wav
 from tests.standins.musicgpt import HOLD, MusicGPTStandIn
 
@@ -100,7 +94,6 @@ async def test_an_upload_streams_its_file_in_bounded_chunks(tmp_path: Path) -> N
     content = os.urandom(3 * UPLOAD_CHUNK + 123)
     path = tmp_path / "instrumental.wav"
     path.write_bytes(content)
-    call = _Call("POST", SING_PATH, "sing submit", {}, {"prompt": "p"}, AudioSource(path=str(path)))
     writes: list[bytes] = []
 
     class Recorder:
@@ -108,7 +101,7 @@ async def test_an_upload_streams_its_file_in_bounded_chunks(tmp_path: Path) -> N
             writes.append(bytes(chunk))
 
     async with AsyncExitStack() as stack:
-        body = (await _build_form(call, stack))()
+        body = (await build_form({"prompt": "p"}, AudioSource(path=str(path)), stack))()
         await body.write(Recorder())  # type: ignore[arg-type]
     sent = b"".join(writes)
     assert content in sent
