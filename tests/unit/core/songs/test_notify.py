@@ -27,8 +27,8 @@ from bot.core.tracker.delivery import COPY_ATTEMPTS, DeliveryWorker
 from bot.core.tracker.events import TaskEvents
 from bot.discord.songs.poster import copy_text
 from tests.unit.conftest import FakeClock, drive
-from tests.unit.core.store.conftest import NOW, create
 from tests.unit.core.songs.test_progress import BASE
+from tests.unit.core.store.conftest import NOW, create
 from tests.unit.test_voice import voice_problems
 
 OUTPUTS = (Output("http://mg/a.mp3", "c1", 61.0, "Take A"), Output("http://mg/b.mp3", "c2", 62.0))
