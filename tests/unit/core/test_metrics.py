@@ -43,8 +43,7 @@ from bot.core.tracker import Tracker
 from bot.http import Health, HttpServer, MetricsAccess, metrics_public
 from tests.standins.musicgpt import MusicGPTStandIn
 from tests.unit.conftest import FakeClock, drive
-from tests.unit.test_http import FakeTracker, database_ok
-from tests.unit.core.tracker.test_tracker import (
+from tests.unit.core.tracker.conftest import (
     DONE,
     LIMITS,
     SETTINGS,
@@ -52,6 +51,7 @@ from tests.unit.core.tracker.test_tracker import (
     FakePoster,
     sing,
 )
+from tests.unit.test_http import FakeTracker, database_ok
 
 READINGS = Readings(
     tasks_queued=3,

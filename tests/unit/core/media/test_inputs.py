@@ -29,7 +29,7 @@ from bot.core.models import QuotaLimits, Request, SubmitReceipt, Task, TaskKind,
 from bot.core.store import Store
 from bot.core.tracker import Tracker
 from tests.unit.conftest import FakeClock, drive
-from tests.unit.core.tracker.test_tracker import FakeMusicGPT
+from tests.unit.core.tracker.conftest import FakeMusicGPT
 
 DAY = 86400.0
 KB = 1024
