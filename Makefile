@@ -40,7 +40,7 @@ playground-screenshot: $(DEV_STAMP)  ## redraw docs/playground.png (the README's
 	$(BIN)/python -m playground.screenshot docs/playground.png
 
 fuzz: $(DEV_STAMP)  ## the audio checks against thousands of mutated files (a few minutes)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/unit/test_media_fuzz.py --timeout=3600
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/unit/core/media/test_media_fuzz.py --timeout=3600
 
 bench: $(DEV_STAMP)  ## the figures in docs/benchmarks.md
 	$(BIN)/python -m bench

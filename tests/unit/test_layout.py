@@ -96,9 +96,13 @@ def test_the_discord_side_services_are_not_cogs() -> None:
                 assert node.attr != "get_cog", f"{path.relative_to(ROOT)} looks up a cog"
 
 
-def test_the_discord_side_and_the_song_door_stay_small() -> None:
-    """No module over 500 lines in the Discord layer, the cogs and the songs' core."""
-    paths = [*(ROOT / "bot" / "discord").rglob("*.py"), *COGS.glob("*.py")]
-    for path in sorted([*paths, *(CORE / "songs").glob("*.py")]):
+def test_no_production_module_is_over_500_lines() -> None:
+    """No module over 500 lines anywhere under bot/ or cogs/: past that, split it on a seam."""
+    paths = [*(ROOT / "bot").rglob("*.py"), *COGS.rglob("*.py")]
+    assert len(paths) > 50  # the folders were found
+    too_long = {}
+    for path in sorted(paths):
         lines = len(path.read_text().splitlines())
-        assert lines <= 500, f"{path.relative_to(ROOT)} has {lines} lines"
+        if lines > 500:
+            too_long[str(path.relative_to(ROOT))] = lines
+    assert too_long == {}

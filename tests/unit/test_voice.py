@@ -50,8 +50,8 @@ from bot.discord.songs import poster as delivery
 from bot.discord.ui import modals
 from cogs import context, help
 from cogs import usage as cogs_usage
+from tests.unit.core.songs.test_progress import BASE
 from tests.unit.registered import command_dicts, flattened, registered_tree
-from tests.unit.test_progress import BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 # Words for the same thing that members no longer read: the unit is a "song", made as "takes".

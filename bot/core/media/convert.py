@@ -8,12 +8,13 @@ lossless (converting a lossy file again would add a second loss) and every reade
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import av.error
+
+from bot.core.media.probe import decoded_frames
 
 # 16-bit is what a song needs to carry; it keeps the FLAC near half the size of 24-bit.
 _SAMPLE_FORMAT = "s16"
@@ -60,7 +61,7 @@ def to_flac(src: str, dest: str, stream_index: int, max_bytes: int) -> Converted
                     format=_SAMPLE_FORMAT, layout=layout, rate=rate, frame_size=_FRAME_SAMPLES
                 )
                 encoded = 0  # bytes of FLAC frames so far: the file is this plus its header
-                for frame in _frames(source, stream):
+                for frame in decoded_frames(source, stream):
                     try:
                         chunks = resampler.resample(frame)
                     except ValueError:
@@ -87,18 +88,6 @@ def to_flac(src: str, dest: str, stream_index: int, max_bytes: int) -> Converted
     if written == 0:
         return Converted(refusal="That audio file is 0 seconds long.")
     return Converted(duration=written / rate, size=size)
-
-
-def _frames(source: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame]:
-    """Decoded frames of `stream`, skipping packets that don't decode."""
-    try:
-        for packet in source.demux(stream):
-            try:
-                yield from stream.decode(packet)
-            except av.error.InvalidDataError:
-                continue
-    except av.error.InvalidDataError:
-        return  # the rest of the file is unreadable: keep what came before
 
 
 def _too_big(max_bytes: int) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -75,6 +75,22 @@ def clock(seconds: float) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def decoded_frames(
+    container: av.container.InputContainer, stream: av.AudioStream
+) -> Iterator[av.AudioFrame]:
+    """Decoded frames of `stream`, skipping packets that don't decode and stopping where the
+    rest of the file can't be read (what came before is kept). Converting and drawing a
+    waveform both read a file this way."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from stream.decode(packet)
+            except av.error.InvalidDataError:
+                continue
+    except av.error.InvalidDataError:
+        return
 
 
 def damaged_after(seconds: float) -> str:

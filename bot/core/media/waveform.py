@@ -23,7 +23,7 @@ import os
 import resource
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,7 +34,7 @@ import av.error
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.core.errors import UserFacingError
-from bot.core.media.probe import clock
+from bot.core.media.probe import clock, decoded_frames
 from bot.core.media.worker import Limits, MediaWorker, WorkerFailed
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def render_file(
                 return Rendered(refusal=_DAMAGED)
             decimate = _Decimator(max(1, rate // _RATE))
             resampler = av.AudioResampler(format="s16", layout="mono")  # rate: as it is
-            for frame in _frames(container, stream):
+            for frame in decoded_frames(container, stream):
                 for mono in resampler.resample(frame):
                     peaks.add(decimate(mono))
             for mono in resampler.resample(None):
@@ -289,19 +289,6 @@ def render_file(
     Path(dest).write_bytes(png)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return Rendered(duration=duration, peak_rss=peak)
-
-
-def _frames(
-    container: av.container.InputContainer, stream: av.AudioStream
-) -> Iterator[av.AudioFrame]:
-    try:
-        for packet in container.demux(stream):
-            try:
-                yield from stream.decode(packet)
-            except av.error.InvalidDataError:
-                continue
-    except av.error.InvalidDataError:
-        return  # the rest is unreadable: draw what came before
 
 
 class _Decimator:

@@ -1,8 +1,9 @@
 """MusicGPT client: submit sing/inpaint/extend tasks and read their state.
 
 One shared `aiohttp.ClientSession` carries every call. Uploads are streamed from disk, never
-read into memory. Failures become the exceptions in `bot.core.errors`; transient ones are retried
-with exponential backoff and jitter, but a submit is only retried when MusicGPT certainly did
+read into memory (`bot.core.musicgpt.wire` builds the bytes and reads the answers back).
+Failures become the exceptions in `bot.core.errors`; transient ones are retried with
+exponential backoff and jitter, but a submit is only retried when MusicGPT certainly did
 not accept it, because every accepted submit costs credits (see `_Call.retry_safe_statuses`).
 A 429 is not retried here: it says "too many at once" (submits) or "too many status checks"
 (`byId`), and the tracker, which has a queue and a poll budget, slows down instead.
@@ -15,24 +16,15 @@ This module must not import discord.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-import mimetypes
-import os
 import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import aiohttp
-import aiohttp.payload
-from aiohttp.abc import AbstractStreamWriter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot.core.errors import (
@@ -48,19 +40,27 @@ from bot.core.errors import (
 from bot.core.metrics import Metrics
 from bot.core.models import AudioSource, ConversionResult, Gender, SubmitReceipt, TaskKind
 from bot.core.musicgpt.parse import MAX_ERROR_TEXT, parse_conversion, parse_receipt, trim
+from bot.core.musicgpt.wire import (
+    UPLOAD_CHUNK,
+    Answer,
+    body_fully_sent,
+    build_form,
+    decimal,
+    describe,
+    form_fields,
+    parse_retry_after,
+    read_body,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeyCheck", "MusicGPTClient", "parse_retry_after"]
+__all__ = ["UPLOAD_CHUNK", "KeyCheck", "MusicGPTClient", "parse_retry_after"]
 
 SING_PATH: Final = "/v1/sing_over_instrumental"
 INPAINT_PATH: Final = "/v1/inpaint"
 EXTEND_PATH: Final = "/v1/extend"
 BY_ID_PATH: Final = "/v1/byId"
 
-# An upload's read size: small enough that several submits at once hold little (see _FilePart).
-UPLOAD_CHUNK: Final = 64 * 1024
-_MAX_ANSWER_BYTES: Final = 1 << 20  # answers are small JSON; refuse to buffer a hostile flood
 _CREDITS_RE: Final = re.compile(r"credit", re.IGNORECASE)
 
 # 408: the server gave up waiting for our request, so it processed nothing. (A 429 processed
@@ -142,22 +142,6 @@ class _Call:
         return _RETRY_STATUSES_SUBMIT if self.is_submit else _RETRY_STATUSES_GET
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    body: bytes | None  # None when the body could not be read
-    retry_after: float | None
-
-    def json(self) -> Any:
-        """The decoded JSON body, or None if there is none."""
-        if not self.body:
-            return None
-        try:
-            return json.loads(self.body)
-        except (ValueError, RecursionError):
-            return None
-
-
 class MusicGPTClient:
     """Talks to MusicGPT's public API over a shared aiohttp session.
 
@@ -225,7 +209,7 @@ class MusicGPTClient:
     ) -> SubmitReceipt:
         """Start a sing-over-instrumental task. Raises MusicGPTSubmitUncertain if MusicGPT
         may have accepted it but we could not learn its task_id."""
-        fields = _form_fields(prompt=prompt, lyrics=lyrics, gender=gender, webhook_url=webhook_url)
+        fields = form_fields(prompt=prompt, lyrics=lyrics, gender=gender, webhook_url=webhook_url)
         call = _Call("POST", SING_PATH, "sing submit", fields=fields, audio=audio)
         return await self._submit(call)
 
@@ -243,10 +227,10 @@ class MusicGPTClient:
         webhook_url: str | None,
     ) -> SubmitReceipt:
         """Start an inpaint task replacing `replace_start`..`replace_end` seconds."""
-        fields = _form_fields(
+        fields = form_fields(
             prompt=prompt,
-            replace_start_at=_decimal(replace_start, "replace_start"),
-            replace_end_at=_decimal(replace_end, "replace_end"),
+            replace_start_at=decimal(replace_start, "replace_start"),
+            replace_end_at=decimal(replace_end, "replace_end"),
             lyrics=lyrics,
             lyrics_section_to_replace=lyrics_section_to_replace,
             gender=gender,
@@ -270,9 +254,9 @@ class MusicGPTClient:
         seconds on (two takes; MusicGPT's extend takes no `num_outputs`)."""
         if extend_after < 0:
             raise ValueError("extend_after must not be negative")
-        fields = _form_fields(
+        fields = form_fields(
             prompt=prompt,
-            extend_after=_decimal(extend_after, "extend_after"),
+            extend_after=decimal(extend_after, "extend_after"),
             lyrics=lyrics,
             gender=gender,
             webhook_url=webhook_url,
@@ -395,14 +379,14 @@ class MusicGPTClient:
         answer = await self._send(call)
         return self._judge(call, answer)
 
-    async def _send(self, call: _Call) -> _Answer:
+    async def _send(self, call: _Call) -> Answer:
         """Send one HTTP request; classify network failures as retryable or uncertain."""
         url = self._base_url + call.path
         tracker = aiohttp.UploadTracker() if call.is_submit else None
         async with AsyncExitStack() as stack:
             # A fresh form (and a freshly opened file) for every attempt: a multipart body
             # whose file was consumed by a failed attempt cannot be sent again.
-            data = await _build_form(call, stack) if call.is_submit else None
+            data = await build_form(call.fields, call.audio, stack) if call.is_submit else None
             try:
                 async with self._session.request(
                     call.method,
@@ -415,26 +399,26 @@ class MusicGPTClient:
                     allow_redirects=False,
                     upload_tracker=tracker,
                 ) as resp:
-                    body = await _read_body(resp)
+                    body = await read_body(resp)
                     self._metrics.musicgpt_call(call.endpoint, resp.status)
-                    return _Answer(resp.status, body, parse_retry_after(resp.headers))
+                    return Answer(resp.status, body, parse_retry_after(resp.headers))
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # The connection never opened, so MusicGPT never saw the request.
                 self._metrics.musicgpt_call(call.endpoint, None)
-                raise _Retryable(f"could not connect ({_describe(exc)})") from exc
+                raise _Retryable(f"could not connect ({describe(exc)})") from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self._metrics.musicgpt_call(call.endpoint, None)
-                if tracker is not None and await _body_fully_sent(tracker):
+                if tracker is not None and await body_fully_sent(tracker):
                     raise MusicGPTSubmitUncertain(
                         f"MusicGPT {call.what} was sent but no answer came back "
-                        f"({_describe(exc)}); it may or may not have been accepted"
+                        f"({describe(exc)}); it may or may not have been accepted"
                     ) from exc
                 # A GET, or a submit whose body never fully left: MusicGPT cannot have a
                 # complete request, so it cannot have accepted it.
-                raise _Retryable(_describe(exc)) from exc
+                raise _Retryable(describe(exc)) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _judge(self, call: _Call, answer: _Answer) -> Mapping[str, Any]:
+    def _judge(self, call: _Call, answer: Answer) -> Mapping[str, Any]:
         """Turn an HTTP answer into its JSON payload, a retry, or the right MusicGPTError."""
         status = answer.status
         payload = answer.json()
@@ -506,121 +490,6 @@ class MusicGPTClient:
         if key:
             text = text.replace(key, "<redacted>")
         return trim(text, MAX_ERROR_TEXT)
-
-
-# --- request building -------------------------------------------------------------------
-
-
-def _form_fields(**values: str | None) -> dict[str, str]:
-    """The multipart text fields, leaving out the optional ones that were not given."""
-    return {name: str(value) for name, value in values.items() if value is not None}
-
-
-def _decimal(value: float, name: str) -> str:
-    """A number as a plain decimal string to the millisecond ("12.5", "20"), never "1e-05"."""
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number")
-    text = f"{number:.3f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-async def _build_form(call: _Call, stack: AsyncExitStack) -> aiohttp.FormData:
-    form = aiohttp.FormData(default_to_multipart=True)
-    for name, value in (call.fields or {}).items():
-        form.add_field(name, value)
-    audio = call.audio
-    if audio is not None and audio.url is not None:
-        form.add_field("audio_url", audio.url)
-    elif audio is not None and audio.path is not None:
-        path = Path(audio.path)
-        handle = await asyncio.to_thread(path.open, "rb")
-        stack.callback(handle.close)
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        size = (await asyncio.to_thread(os.fstat, handle.fileno())).st_size
-        part = _FilePart(handle, size, content_type=content_type)
-        form.add_field("audio_file", part, filename=path.name)
-    return form
-
-
-class _FilePart(aiohttp.payload.Payload):
-    """An open file sent as a multipart part with a known length (so the request carries a
-    Content-Length, not a chunked body), read in `UPLOAD_CHUNK` pieces from a worker thread.
-
-    Why not hand aiohttp the file object itself: aiohttp 3.14 reads it 256 KB a time, each
-    a fresh buffer in whichever executor thread ran the read, and with several submits at
-    once those megabytes stayed in the threads' malloc arenas: part of what took bench figure
-    2 (four 25 MB uploads at once) from 3.9 MB to ~10 MB. The file is never read whole."""
-
-    def __init__(self, handle: BinaryIO, size: int, *, content_type: str) -> None:
-        super().__init__(handle, content_type=content_type)
-        self._size = self._length = size  # `size` (the base class's) sets the Content-Length
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        raise TypeError("an audio file is not text")
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        remaining = self._length  # never more than the Content-Length promised
-        while remaining > 0:
-            chunk = await asyncio.to_thread(self._value.read, min(UPLOAD_CHUNK, remaining))
-            if not chunk:
-                return  # the file shrank (the task owns it, so it never should)
-            remaining -= len(chunk)
-            await writer.write(chunk)
-
-
-# --- answer reading ---------------------------------------------------------------------
-
-
-async def _read_body(resp: aiohttp.ClientResponse) -> bytes | None:
-    """The answer's body, or None if it was too big or broke off (the status still counts)."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > _MAX_ANSWER_BYTES:
-                log.warning("MusicGPT answer larger than %d bytes; ignoring it", _MAX_ANSWER_BYTES)
-                return None
-            chunks.append(chunk)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("MusicGPT answer (HTTP %d) broke off: %s", resp.status, _describe(exc))
-        return None
-    return b"".join(chunks)
-
-
-async def _body_fully_sent(tracker: aiohttp.UploadTracker) -> bool:
-    """Whether the whole request body left us; when unsure, say yes (the cautious answer)."""
-    done, _ = await asyncio.wait({tracker.upload_complete}, timeout=5.0)
-    if not done:
-        return True
-    return tracker.upload_complete.exception() is None
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None if absent/bad."""
-    raw = headers.get("Retry-After")
-    if not raw:
-        return None
-    raw = raw.strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return trim(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 200)
 
 
 def _with_text(message: str, text: str) -> str:

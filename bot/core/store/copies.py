@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.core.models import Task
-from bot.core.store.database import placeholders
-from bot.core.store.rows import RETURNING_TASK, fetch_tasks, task_from_row
+from bot.core.store.rows import fetch_tasks
 from bot.core.store.tasks import Repository
 
 
@@ -42,13 +41,9 @@ class CopyRepository(Repository):
     async def _copy_transition(
         self, task_id: int, from_states: Sequence[str], assignments: str, params: Sequence[Any]
     ) -> Task | None:
-        n = len(params)
-        row = await self._db.fetchrow(
-            f"UPDATE tasks SET {assignments} WHERE id = ${n + 1} AND status = 'delivered'"
-            f" AND dm_state IN ({placeholders(from_states, n + 2)}) {RETURNING_TASK}",
-            (*params, task_id, *from_states),
+        return await self._guarded_update(
+            task_id, "dm_state", from_states, assignments, params, also=" AND status = 'delivered'"
         )
-        return task_from_row(row) if row else None
 
     async def claim_copy(self, task_id: int, now: float) -> Task | None:
         """pending -> sending. Only one caller wins; it alone may send the copy."""

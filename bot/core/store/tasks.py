@@ -3,7 +3,7 @@ queues a new one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.core.models import QuotaRefusal, QuotaUsage, Request, Task
@@ -12,8 +12,10 @@ from bot.core.store.rows import (
     ACTIVE_STATUSES,
     IN_FLIGHT_AT_MUSICGPT,
     INSERT_COLUMNS,
+    RETURNING_TASK,
     fetch_tasks,
     request_values,
+    task_from_row,
     utc_day,
 )
 
@@ -51,6 +53,28 @@ class Repository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def _guarded_update(
+        self,
+        task_id: int,
+        column: str,
+        allowed: Sequence[str],
+        assignments: str,
+        params: Sequence[Any],
+        *,
+        also: str = "",
+    ) -> Task | None:
+        """Apply `assignments` (placeholders $1.. for `params`) to the task if its `column` is
+        one of `allowed` (and `also`, a fixed condition, holds): one statement with the guard
+        in its WHERE, so of two callers racing for one step only one gets the row. The task
+        after the step, or None."""
+        n = len(params)
+        row = await self._db.fetchrow(
+            f"UPDATE tasks SET {assignments} WHERE id = ${n + 1}{also}"
+            f" AND {column} IN ({placeholders(allowed, n + 2)}) {RETURNING_TASK}",
+            (*params, task_id, *allowed),
+        )
+        return task_from_row(row) if row else None
 
 
 class TaskRepository(Repository):

@@ -41,13 +41,7 @@ class TaskTransitions(Repository):
         """Apply `assignments` (placeholders $1.. for `params`) if the task is in one of
         `from_statuses`; the task, or None."""
         allowed = [s.value for s in from_statuses]
-        n = len(params)
-        row = await self._db.fetchrow(
-            f"UPDATE tasks SET {assignments} WHERE id = ${n + 1}"
-            f" AND status IN ({placeholders(allowed, n + 2)}) {RETURNING_TASK}",
-            (*params, task_id, *allowed),
-        )
-        return task_from_row(row) if row else None
+        return await self._guarded_update(task_id, "status", allowed, assignments, params)
 
     async def claim_next_queued(self, now: float) -> Task | None:
         """Move the oldest queued task to `submitting`, if any; the caller then submits it.

@@ -17,7 +17,7 @@ from bot.core.models import Request, TaskKind, TaskStatus
 from bot.core.servers.guild_settings import GuildSettings, ThreadsMode
 from bot.core.songs.forms import PendingAudio, SongRequest
 from bot.discord.songs.door import SongDoor, answer_settled, answer_text
-from tests.unit.test_progress import BASE
+from tests.unit.core.songs.test_progress import BASE
 
 QUEUED = dataclasses.replace(BASE, id=12, status=TaskStatus.QUEUED, status_message_id=None)
 

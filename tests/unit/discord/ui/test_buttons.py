@@ -35,7 +35,7 @@ from bot.discord.ui.buttons import (
     retry_buttons,
     status_buttons,
 )
-from tests.unit.test_progress import BASE
+from tests.unit.core.songs.test_progress import BASE
 
 TWO_TAKES = dataclasses.replace(
     BASE, id=12, status=TaskStatus.DELIVERED, outputs=(Output("u1"), Output("u2"))

@@ -1,0 +1,159 @@
+"""The poller (`bot/core/tracker/poller.py`): confirmations, failures, giving up, its budget."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bot.core.errors import MusicGPTRateLimited, StorageError
+from bot.core.models import ConversionResult, ConversionStatus, Task, TaskKind, TaskStatus
+from bot.core.tracker import PollBudget
+from tests.unit.conftest import FakeClock, drive
+from tests.unit.core.tracker.conftest import DONE, SETTINGS, FakeMusicGPT, Harness, sing
+
+
+async def test_confirmations_run_concurrently(make_harness, musicgpt, clock) -> None:
+    """Ten tasks due at once are confirmed together, not one poll round trip after another."""
+    h = make_harness(musicgpt_max_parallel=10)
+    gate = asyncio.Event()
+    concurrent = [0, 0]  # now, most
+
+    async def slow_poll(kind: TaskKind, *, task_id: str | None = None, **_: Any):
+        concurrent[0] += 1
+        concurrent[1] = max(concurrent[1], concurrent[0])
+        await gate.wait()
+        concurrent[0] -= 1
+        return ConversionResult(ConversionStatus.COMPLETED, task_id, (), None, DONE.outputs, 1.0)
+
+    musicgpt.get_conversion = slow_poll
+    await h.tracker.start()
+    tasks = [await h.submit(sing(user)) for user in range(1, 11)]
+
+    async def all_polled() -> bool:
+        return concurrent[0] == 10
+
+    await drive(clock, all_polled, step=0.5)
+    gate.set()
+    for task in tasks:
+        await h.until(task.id, TaskStatus.DELIVERED)
+    assert concurrent[1] == 10
+
+
+async def test_musicgpt_failure_status_fails_the_task(harness: Harness, musicgpt) -> None:
+    musicgpt.results = [ConversionResult(ConversionStatus.FAILED, message="vocal model crashed")]
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    failed = await harness.until(task.id, TaskStatus.FAILED)
+    assert "vocal model crashed" in (failed.error or "") and failed.quota_refunded
+
+
+async def test_gives_up_after_the_limit_and_refunds(make_harness, store, musicgpt, clock) -> None:
+    h = make_harness(poll_give_up_minutes=1)
+    await h.tracker.start()
+    task = await h.submit(sing())
+    failed = await h.until(task.id, TaskStatus.FAILED, step=5.0)
+    assert "within 1 minute of" in (failed.error or "") and failed.quota_refunded
+    assert len(musicgpt.polls) >= 2
+    # Polls backed off: far fewer than one per 5-second step over the minute.
+    assert len(musicgpt.polls) <= 12
+
+
+def test_poll_budget_spaces_calls_evenly() -> None:
+    clock = FakeClock(start=100.0)
+    budget = PollBudget(per_minute=20, clock=clock)
+    assert budget.wait_time() == 0
+    budget.spend()
+    assert budget.wait_time() == pytest.approx(3.0)
+    clock.advance(3.0)
+    assert budget.wait_time() == 0
+    # A quiet spell earns no burst: after an hour idle, still one call per 3 s.
+    clock.advance(3600)
+    budget.spend()
+    budget.spend()
+    assert budget.wait_time() == pytest.approx(6.0)
+
+
+async def test_a_result_that_cant_be_recorded_waits_without_polling(
+    make_harness, store, musicgpt, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk (SQLite's "database or disk is full") while recording a finished task:
+    the result already fetched is recorded later, not fetched again and again."""
+    h = make_harness(musicgpt_polls_per_minute=20, musicgpt_max_parallel=2)
+    musicgpt.results = [DONE]
+    real_mark_completed = store.mark_completed
+    disk = {"full": True, "refused": 0}
+
+    async def mark_completed(*args: Any, **kwargs: Any) -> Task | None:
+        if disk["full"]:
+            disk["refused"] += 1
+            raise StorageError("database or disk is full", reason="full")
+        return await real_mark_completed(*args, **kwargs)
+
+    monkeypatch.setattr(store, "mark_completed", mark_completed)
+    await h.tracker.start()
+    task = await h.submit(sing())
+    other = await h.submit(sing(user_id=2))  # due meanwhile: waits too, unpolled
+
+    async def first_refused() -> bool:
+        return disk["refused"] >= 1
+
+    await drive(clock, first_refused)
+    polls_when_full = len(musicgpt.polls)
+    start = clock.now()
+
+    async def two_minutes_later() -> bool:
+        return clock.now() - start >= 120
+
+    await drive(clock, two_minutes_later)
+    assert len(musicgpt.polls) == polls_when_full <= 2  # before: one poll per 3 s budget
+    assert 2 <= disk["refused"] <= 8  # the recording retried with a backoff
+    disk["full"] = False
+    await h.until(task.id, TaskStatus.DELIVERED)
+    await h.until(other.id, TaskStatus.DELIVERED)
+    assert len(musicgpt.polls) <= polls_when_full + 1
+
+
+async def test_a_by_id_429_holds_the_polls_for_its_retry_after(
+    make_harness, musicgpt: FakeMusicGPT, clock: FakeClock
+) -> None:
+    h = make_harness()
+    polled_at: list[float] = []
+
+    async def limited_once(kind: TaskKind, *, task_id: str | None = None, **_: Any):
+        polled_at.append(clock.now())
+        if len(polled_at) == 1:
+            raise MusicGPTRateLimited("slow down", retry_after=30)
+        return ConversionResult(ConversionStatus.COMPLETED, task_id, (), None, DONE.outputs, 1.0)
+
+    musicgpt.get_conversion = limited_once  # type: ignore[method-assign]
+    await h.tracker.start()
+    task = await h.submit(sing())
+    await h.until(task.id, TaskStatus.DELIVERED)
+    assert len(polled_at) == 2 and polled_at[1] - polled_at[0] >= 30
+    budget = h.tracker.poller.budget
+    assert budget.per_minute == SETTINGS.musicgpt_polls_per_minute / 2
+    assert h.tracker.health.reachable  # a 429 is MusicGPT answering
+
+
+def test_poll_budget_halves_on_429_and_creeps_back_after_a_quiet_spell() -> None:
+    clock = FakeClock(start=100.0)
+    budget = PollBudget(per_minute=20, clock=clock, raise_interval=60.0)
+    budget.limited(retry_after=None)
+    assert budget.per_minute == 10
+    assert budget.wait_time() == pytest.approx(6.0)  # the new spacing
+    budget.limited(retry_after=None)  # answered together with the first: no second halving
+    assert budget.per_minute == 10
+    clock.advance(13)
+    budget.limited(retry_after=45)
+    assert budget.per_minute == 5 and budget.wait_time() == pytest.approx(45)
+    assert budget.describe() == (
+        "MusicGPT limited status checks; polling at 5 a minute of MUSICGPT_POLLS_PER_MINUTE=20"
+    )
+    budget.succeeded()
+    assert budget.per_minute == 5  # too soon after the 429
+    clock.advance(60)
+    for _ in range(30):
+        budget.succeeded()
+    assert budget.per_minute == 20  # one a minute more per success, up to the setting
