@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,20 @@ POSTING_GRACE = 2.0
 # Status edits wait (up to this long) while songs are being posted: the songs matter more,
 # and a status changed meanwhile is rendered once, as it stands then.
 YIELD_TO_DELIVERY = 1.0
+# How far back (newest first) a restarted bot looks for a status it sent but never recorded.
+STATUS_SEARCH_LIMIT = 200
+
+
+def status_nonce(task_id: int) -> str:
+    """The nonce of a task's first status send (Discord keeps at most 25 characters). With
+    `enforce_nonce` (discord.py sets it with every nonce) a retried send within a few minutes
+    returns the message already made instead of a second one."""
+    return f"status-{task_id}"
+
+
+def is_status_of(title: str | None, task_id: int) -> bool:
+    """Whether an embed's title is a status of this task (`…song #N`)."""
+    return bool(title) and str(title).endswith(f"song #{task_id}")
 
 
 class StatusRenderer:
@@ -61,6 +76,9 @@ class StatusRenderer:
         self._slots = asyncio.Semaphore(CONCURRENT_RENDERS)
         self._consumer: asyncio.Task[None] | None = None
         self._drawing: dict[int, asyncio.Task[None]] = {}  # waveform jobs, by task
+        # Tasks made before this process started may have a status that a killed run sent
+        # but never recorded: looked for once before sending one (`_find_status`).
+        self._started_at = time.time()
 
     def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
@@ -177,13 +195,34 @@ class StatusRenderer:
             if posted and waveforms is not None:  # the picture went with the old message
                 upload = waveforms.path_for(task.id)
                 upload = upload if upload.is_file() else None
+        elif task.created_at < self._started_at and (found := await self._find_status(task)):
+            # A run killed between sending the status and recording it: adopt its message.
+            log.info("found the unrecorded status message of task %s", task.id)
+            await self._store.set_status_message(task.id, found)
+            return await self._put(dataclasses.replace(task, status_message_id=found), status, view)
         embed = status_embed(status, picture=name if upload else None)
         extra = {"file": discord.File(upload, filename=name)} if upload is not None else {}
+        if task.status_message_id is None:  # the first send: idempotent for a few minutes
+            extra["nonce"] = status_nonce(task.id)
         message = await channel.send(embed=embed, view=view, allowed_mentions=nobody, **extra)  # type: ignore[arg-type]
         await self._store.set_status_message(task.id, message.id)
         if upload is not None and waveforms is not None:
             await waveforms.posted(task)
         return upload is not None
+
+    async def _find_status(self, task: Task) -> int | None:
+        """Our own status message of the task in its channel's recent history, if a run
+        that died posted one without recording it (as the poster's `find_delivery`)."""
+        await self.bot.wait_until_ready()
+        me = self.bot.user
+        channel = self.bot.status_channel_for(task)
+        with contextlib.suppress(discord.HTTPException):
+            async for message in channel.history(limit=STATUS_SEARCH_LIMIT, oldest_first=False):
+                if me is None or message.author.id != me.id:
+                    continue
+                if any(is_status_of(embed.title, task.id) for embed in message.embeds):
+                    return message.id
+        return None
 
     # --- waveform pictures -------------------------------------------------------------
 
