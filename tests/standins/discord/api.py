@@ -150,7 +150,7 @@ import yarl
 from aiohttp import web
 
 from . import client, openapi
-from .gateway import OP_INVALID_SESSION, OP_RECONNECT, Gateway, GatewaySession
+from .gateway import INTENT_GUILDS, OP_INVALID_SESSION, OP_RECONNECT, Gateway, GatewaySession
 from .model import (
     Callback,
     ChannelSpec,
@@ -609,6 +609,21 @@ class DiscordStandIn:
         await self.gateway.guild_joined(guild.id)
         self.world.notify()
         return guild
+
+    async def delete_role(self, role_id: int, guild_id: int | None = None) -> None:
+        """A server's owner deletes a role: it leaves the guild and its members, and
+        GUILD_ROLE_DELETE goes to the sessions holding the guild (GUILDS intent)."""
+        guild_id = guild_id or self.guild_id
+        roles = self.world.roles[guild_id]
+        if role_id not in roles or role_id == guild_id:
+            raise ValueError(f"guild {guild_id} has no role {role_id} to delete")
+        del roles[role_id]
+        for held in self.world.guilds[guild_id].member_roles.values():
+            if role_id in held:
+                held.remove(role_id)
+        data = {"guild_id": str(guild_id), "role_id": str(role_id)}
+        await self.gateway.dispatch("GUILD_ROLE_DELETE", data, intent=INTENT_GUILDS)
+        self.world.notify()
 
     def allow_command(self, name: str, user_id: int, guild_id: int | None = None) -> None:
         """The server's owner lets this member use /name whatever its
