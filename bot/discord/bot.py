@@ -50,6 +50,7 @@ EXTENSIONS = (
     "cogs.inpaint",
     "cogs.quota",
     "cogs.history",
+    "cogs.queue",
     "cogs.help",
     "cogs.context",
     "cogs.notify",

@@ -55,6 +55,7 @@ class StatusView:
     failed: bool
     requester_id: int  # the member who asked, named (never pinged) in the public status
     lineage: str | None = None  # "Rewrite of #12 take 2, 0:30-0:45": the bot's own words
+    cancelled_by: int | None = None  # a moderator who cancelled it, named beside the requester
 
 
 def lineage_line(task: Task) -> str | None:
@@ -143,8 +144,20 @@ def _stage(task: Task, queue_position: int, now: float) -> tuple[str, str | None
     return task.status.value, None  # pragma: no cover - every status is matched above
 
 
-def status_view(task: Task, queue_position: int, now: float) -> StatusView:
+CANCELLED_BY_STAGE = (
+    "🚫 Cancelled by a moderator before it went to MusicGPT; nothing was charged to its requester."
+)
+
+
+def status_view(
+    task: Task, queue_position: int, now: float, *, cancelled_by: int | None = None
+) -> StatusView:
+    """`cancelled_by`: the member who cancelled someone else's song (a moderator)."""
     stage, progress = _stage(task, queue_position, now)
+    if task.status is not TaskStatus.CANCELLED:
+        cancelled_by = None
+    elif cancelled_by is not None:
+        stage = CANCELLED_BY_STAGE
     refused = refusal_of(task.thread_refusal)
     if refused and task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
         # In the stage, so the renderer (which compares stage and bar) shows it at once.
@@ -160,6 +173,7 @@ def status_view(task: Task, queue_position: int, now: float) -> StatusView:
         failed=task.status is TaskStatus.FAILED,
         requester_id=task.user_id,
         lineage=lineage_line(task),
+        cancelled_by=cancelled_by,
     )
 
 

@@ -79,6 +79,8 @@ class StatusRenderer:
         # Tasks made before this process started may have a status that a killed run sent
         # but never recorded: looked for once before sending one (`_find_status`).
         self._started_at = time.time()
+        # Songs someone else cancelled (a moderator), by task: their last drawing says who.
+        self._cancelled_by: dict[int, int] = {}
 
     def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
@@ -102,6 +104,13 @@ class StatusRenderer:
         its confirmation links it), a cancelled one's last. Through the same coalescing
         renders as every change, without waiting for posting songs."""
         await asyncio.shield(self._schedule(task_id, yield_first=False))
+
+    def cancelling(self, task_id: int, by: int | None) -> None:
+        """Before a moderator's cancel (so its first drawing says who); None forgets it."""
+        if by is None:
+            self._cancelled_by.pop(task_id, None)
+        else:
+            self._cancelled_by[task_id] = by
 
     def _schedule(self, task_id: int, *, yield_first: bool) -> asyncio.Task[None]:
         if render := self._rendering.get(task_id):
@@ -143,7 +152,8 @@ class StatusRenderer:
                 return
             queued = task.status is TaskStatus.QUEUED
             position = await self._store.queue_position(task_id) if queued else 0
-            view = status_view(task, position, time.time())
+            by = self._cancelled_by.get(task_id)
+            view = status_view(task, position, time.time(), cancelled_by=by)
             picture = _picture_key(task.waveform_state)
             rendered = (view.stage, view.progress, picture)
             # The buttons follow the status (Cancel only while queued), so the stage, which
@@ -155,6 +165,7 @@ class StatusRenderer:
             if task.status.is_final:
                 self._shown.pop(task_id, None)
                 self._locks.pop(task_id, None)
+                self._cancelled_by.pop(task_id, None)
                 await self._picture_done(task_id)
 
     def _posting_soon(self, task: Task) -> bool:

@@ -19,6 +19,7 @@ COLOURS = {"working": 0x5865F2, "finished": 0x57F287, "failed": 0xED4245}
 FIELD_LIMIT = 1024
 STAGE_LIMIT = 1024  # a stage is a line or two; an error text longer than this is noise
 REQUESTER_FIELD = "Asked by"
+CANCELLED_BY_FIELD = "Cancelled by"
 
 
 def status_embed(view: StatusView, *, picture: str | None = None) -> discord.Embed:
@@ -32,6 +33,8 @@ def status_embed(view: StatusView, *, picture: str | None = None) -> discord.Emb
         description = f"{view.lineage}\n{description}"
     embed = discord.Embed(title=view.title, description=description, colour=colour)
     embed.add_field(name=REQUESTER_FIELD, value=f"<@{view.requester_id}>", inline=True)
+    if view.cancelled_by is not None:
+        embed.add_field(name=CANCELLED_BY_FIELD, value=f"<@{view.cancelled_by}>", inline=True)
     for name, value in view.details:
         # The prompt is the member's words: a field of its own, full width, shown literally.
         embed.add_field(name=name, value=shown(value, FIELD_LIMIT), inline=name != "Prompt")

@@ -889,6 +889,38 @@ class DiscordStandIn:
         )
         return await self._dispatch(rec, timeout)
 
+    async def select(
+        self,
+        message: StoredMessage | int,
+        custom_id: str,
+        values: list[str],
+        *,
+        user_id: int | None = None,
+        locale: str = "en-US",
+        timeout: float = 10.0,
+    ) -> InteractionHandle:
+        """A user picks `values` in a string select menu on a message (interaction type 3)."""
+        msg = message if isinstance(message, StoredMessage) else self.message(message)
+        comp = find_component(msg.components, custom_id)
+        if comp is None:
+            raise LookupError(f"message {msg.id} has no component {custom_id!r}")
+        if comp.get("type") != 3 or comp.get("disabled"):
+            raise ValueError(f"component {custom_id!r} is not an enabled string select")
+        offered = {str(o.get("value")) for o in comp.get("options", [])}
+        if not set(values) <= offered:
+            raise ValueError(f"{values} are not among the menu's options {sorted(offered)}")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": 3, "values": values}
+        rec = self.world.new_interaction(
+            3,
+            data,
+            user_id=user_id or self.default_user_id,
+            guild_id=msg.guild_id,
+            channel_id=msg.channel_id,
+            locale=locale,
+            message=msg,
+        )
+        return await self._dispatch(rec, timeout)
+
     async def post_user_message(
         self,
         content: str = "",
