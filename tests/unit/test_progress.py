@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.core.models import Gender, Output, Task, TaskKind, TaskStatus
-from bot.core.songs.progress import REFUNDED, progress_bar, status_view
+from bot.core.songs.progress import CANCELLED_BY_STAGE, REFUNDED, progress_bar, status_view
 
 BASE = Task(
     id=7,
@@ -98,3 +98,13 @@ def test_an_extension_says_where_its_new_part_starts_and_what_it_extends() -> No
     assert status_view(from_take, 0, 1000.0).lineage == "Extension of #12 take 2 from 1:30"
     again = dataclasses.replace(extend, parent_task_id=12)
     assert status_view(again, 0, 1000.0).lineage == "Again of #12"
+
+
+def test_a_song_cancelled_by_someone_else_says_so_and_names_them() -> None:
+    cancelled = dataclasses.replace(BASE, status=TaskStatus.CANCELLED)
+    view = status_view(cancelled, 0, 0.0, cancelled_by=42)
+    assert view.stage == CANCELLED_BY_STAGE and view.cancelled_by == 42
+    own = status_view(cancelled, 0, 0.0)
+    assert own.cancelled_by is None and "Cancelled before it went" in own.stage
+    # Only a cancelled song names a canceller.
+    assert status_view(BASE, 1, 0.0, cancelled_by=42).cancelled_by is None
