@@ -45,6 +45,7 @@ Test-facing API
                                                         # value or a list of values
         await sub.wait_original(); await sub.wait_followups(1); ix.expire()
         ix2 = await dc.click(message, "custom-id", user_id=None)  # a button (type 3)
+        ix3 = await dc.select(message, "custom-id", ["value"], user_id=None)  # a string select
         msg = await dc.wait_for_message(channel_id=None, predicate=None, timeout=10)
         dc.messages(channel_id=None, include_ephemeral=True, include_deleted=False)
         msg.content, msg.files, msg.attachments, msg.embeds, msg.components, msg.author_id,
@@ -80,6 +81,7 @@ Test-facing API
         GuildSpec(id=guild_id_for_shard(1, 2))          # a guild on shard 1 of 2 (also
                                                         # dc.guild_id_for_shard); shard_of(g, n)
         await dc.add_guild(GuildSpec(...), shard=(1, 2))  # the bot joins: GUILD_CREATE
+        await dc.delete_role(role_id)                   # GUILD_ROLE_DELETE; members lose it
         dc.connected_shards() -> [(0, 2), (1, 2)]       # (0, 1): an unsharded session
         await dc.wait_shards([0, 1], shard_count=2)     # each READY with its GUILD_CREATEs
         dc.gateway.session_for(guild_id)                # who gets the guild's interactions
@@ -106,7 +108,9 @@ Discord behaviour modelled (so the bot meets it here before production)
   name; images get width/height. Components get numeric ids. Edits keep earlier versions
   in `msg.edits`; an edit's `files[n]` add attachments (ATTACH_FILES) and its
   `attachments` list keeps the old ones it names. `attachment://name` in an embed's image,
-  thumbnail or icons becomes that attachment's URL.
+  thumbnail or icons becomes that attachment's URL. A channel message sent with `nonce` and
+  `enforce_nonce` (discord.py sets both) within 5 minutes of one by the same author with the
+  same nonce in that channel is answered with that message, and none is made.
 * Threads: from a message (public, the message's id, the message gets `thread`) or
   without one (type 12 by default; a public one leaves a type-18 notice in the parent);
   answered 201; THREAD_CREATE with `newly_created`; the parent's overwrites apply inside,
