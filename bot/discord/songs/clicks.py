@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -163,15 +163,19 @@ class ButtonHandlers:
         await renderer.render_now(task_id)  # says cancelled (and by whom); the button goes
 
     async def _tell_requester(self, interaction: discord.Interaction, task: Task, by: int) -> None:
-        """A short public reply to the status, pinging only the requester."""
+        """A short public reply to the song's status (from its button or /queue's menu alike),
+        pinging only the requester."""
         text = actions.requester_told_text(task, by)
         only_them = discord.AllowedMentions(users=[discord.Object(task.user_id)])
+        extra: dict[str, Any] = {}
+        if task.status_message_id is not None:
+            extra["reference"] = discord.MessageReference(
+                message_id=task.status_message_id,
+                channel_id=task.channel_id,
+                fail_if_not_exists=False,
+            )
         try:
-            status = interaction.message
-            if status is not None and status.id == task.status_message_id:
-                await status.reply(text, mention_author=False, allowed_mentions=only_them)
-            else:  # from /queue: in the channel the song was asked in
-                channel = self.bot.status_channel_for(task)
-                await channel.send(text, allowed_mentions=only_them)
+            channel = self.bot.status_channel_for(task)
+            await channel.send(text, allowed_mentions=only_them, **extra)
         except discord.HTTPException:
             log.warning("couldn't tell the requester of task %s it was cancelled", task.id)

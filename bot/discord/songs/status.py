@@ -50,11 +50,13 @@ YIELD_TO_DELIVERY = 1.0
 STATUS_SEARCH_LIMIT = 200
 
 
-def status_nonce(task_id: int) -> str:
-    """The nonce of a task's first status send (Discord keeps at most 25 characters). With
-    `enforce_nonce` (discord.py sets it with every nonce) a retried send within a few minutes
-    returns the message already made instead of a second one."""
-    return f"status-{task_id}"
+def status_nonce(task: Task) -> str:
+    """The nonce of a task's first status send, the same after a restart (from its row; at
+    most 25 characters, Discord's limit). With `enforce_nonce` (discord.py sets it with every
+    nonce) a repeated send within a few minutes returns the message already made instead of a
+    second one. The time it was asked keeps song #1 of a fresh database from meeting the
+    nonce of an old song #1."""
+    return f"s{task.id}-{int(task.created_at * 1000)}"[:25]
 
 
 def is_status_of(title: str | None, task_id: int) -> bool:
@@ -214,7 +216,7 @@ class StatusRenderer:
         embed = status_embed(status, picture=name if upload else None)
         extra = {"file": discord.File(upload, filename=name)} if upload is not None else {}
         if task.status_message_id is None:  # the first send: idempotent for a few minutes
-            extra["nonce"] = status_nonce(task.id)
+            extra["nonce"] = status_nonce(task)
         message = await channel.send(embed=embed, view=view, allowed_mentions=nobody, **extra)  # type: ignore[arg-type]
         await self._store.set_status_message(task.id, message.id)
         if upload is not None and waveforms is not None:

@@ -271,4 +271,4 @@ async def test_a_first_status_is_sent_with_the_tasks_nonce(store: Store) -> None
     task = await queued_task(store)
     renderer, _ = make_renderer(store, channel)
     await renderer.render_now(task.id)  # nothing in history: sent, idempotently
-    assert channel.nonces == [f"status-{task.id}"]
+    assert channel.nonces == [f"s{task.id}-1000"]  # asked at 1.0 s
