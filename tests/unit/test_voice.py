@@ -31,8 +31,15 @@ from bot.core.errors import (
 )
 from bot.core.media import download, inspect, names, probe, spool, waveform
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
-from bot.core.songs import blocked_words, budget, forms, history, intake, notify
-from bot.core.songs.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
+from bot.core.servers import settings_text
+from bot.core.songs import actions, blocked_words, budget, forms, history, intake, notify, queue
+from bot.core.songs.progress import (
+    CANCELLED_BY_STAGE,
+    FAILED_UNSAID,
+    REFUNDED,
+    failure_text,
+    status_view,
+)
 from bot.core.songs.quota import quota_lines, refusal_message
 from bot.core.tracker import RESTARTED_MID_SUBMIT
 from bot.core.tracker.delivery import GAVE_UP
@@ -110,6 +117,14 @@ def known_messages() -> dict[str, str]:
     messages["budget reached"] = budget.refusal(budget.Spend(12.5, 10), NOW)
     messages["blocked word"] = blocked_words.REFUSAL.format(word="bad", where="lyrics")
     messages["/usage refused"] = cogs_usage.NOT_ALLOWED
+    messages["queue.EMPTY"] = queue.EMPTY
+    messages["queue.CANCEL_HINT"] = queue.CANCEL_HINT
+    messages["queue.OWN_CANCEL_HINT"] = queue.OWN_CANCEL_HINT
+    messages["actions.CANCELLED_FOR"] = actions.cancelled_for_text(BASE)
+    messages["progress.CANCELLED_BY_STAGE"] = CANCELLED_BY_STAGE.removeprefix("🚫 ")
+    messages["settings_text.UNKNOWN_ROLE"] = settings_text.UNKNOWN_ROLE.format(role_id=5)
+    messages["settings_text.BAD_ROLE_ID"] = settings_text.BAD_ROLE_ID
+    messages["settings_text.BOTH_ROLES"] = settings_text.BOTH_ROLES
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
