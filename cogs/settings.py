@@ -8,6 +8,8 @@ pays for must not rest on that alone. The texts are `bot.core.servers.settings_t
 
 from __future__ import annotations
 
+import io
+import logging
 from typing import Literal
 
 import discord
@@ -20,6 +22,7 @@ from bot.core.servers.guild_settings import ThreadsMode, edited_words
 from bot.discord.bot import SingingBot
 
 Mode = Literal["off", "optional", "always"]
+log = logging.getLogger(__name__)
 
 
 def manager_guild(interaction: discord.Interaction) -> int:
@@ -55,7 +58,20 @@ class Settings(commands.Cog):
         guild_id = manager_guild(interaction)
         current = await self.bot.guild_settings.get(guild_id)
         lines = settings_text.view_lines(current, self.bot.quota.limits)
-        await answer(interaction, "\n".join(lines))
+        if not settings_text.roles_cut(current, lines):
+            await answer(interaction, "\n".join(lines))
+            return
+        # More overrides than a message holds: the summary counts them, a file lists them all.
+        guild = interaction.guild
+        names = {r.id: r.name for r in guild.roles} if guild is not None else {}
+        listed = "\n".join(settings_text.role_quota_lines(current, names)) + "\n"
+        attached = discord.File(io.BytesIO(listed.encode()), filename=settings_text.ROLES_FILE)
+        await interaction.response.send_message(
+            "\n".join(lines),
+            file=attached,
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @settings.command(
         name="quota", description="Songs a member can make a day and have in progress."
@@ -64,6 +80,7 @@ class Settings(commands.Cog):
         daily="Songs a member can make per UTC day",
         active="Songs a member can have in progress at once",
         role="Only for members with this role (only a role: remove its own quota)",
+        role_id="A role's id instead of `role`: alone, it removes a deleted role's quota",
     )
     async def quota(
         self,
@@ -71,18 +88,25 @@ class Settings(commands.Cog):
         daily: app_commands.Range[int, 0, None] | None = None,
         active: app_commands.Range[int, 1, None] | None = None,
         role: discord.Role | None = None,
+        role_id: app_commands.Range[str, 1, 25] | None = None,
     ) -> None:
         guild_id = manager_guild(interaction)
         service = self.bot.guild_settings
+        target = role.id if role is not None else None
+        if role_id is not None:
+            if role is not None:
+                raise UserFacingError(settings_text.BOTH_ROLES)
+            target = typed_role_id(role_id)
+            exists = interaction.guild is not None and interaction.guild.get_role(target)
+            if (daily is not None or active is not None) and not exists:
+                raise UserFacingError(settings_text.UNKNOWN_ROLE.format(role_id=target))
         if daily is None and active is None:
-            if role is None:
+            if target is None:
                 raise UserFacingError(settings_text.NOTHING_GIVEN)
-            current = await service.clear_role_quota(guild_id, role.id)
+            current = await service.clear_role_quota(guild_id, target)
         else:
-            current = await service.set_quota(
-                guild_id, daily=daily, active=active, role_id=role.id if role else None
-            )
-        text = settings_text.quota_set(current, self.bot.quota.limits, role.id if role else None)
+            current = await service.set_quota(guild_id, daily=daily, active=active, role_id=target)
+        text = settings_text.quota_set(current, self.bot.quota.limits, target)
         await answer(interaction, text)
 
     @settings.command(
@@ -121,6 +145,20 @@ class Settings(commands.Cog):
         guild_id = manager_guild(interaction)
         current = await self.bot.guild_settings.set_threads_mode(guild_id, ThreadsMode(mode))
         await answer(interaction, settings_text.threads_set(current))
+
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        """A deleted role's quota override goes with it (it could never apply again)."""
+        if await self.bot.guild_settings.forget_role(role.guild.id, role.id):
+            log.info("removed the quota of deleted role %s in guild %s", role.id, role.guild.id)
+
+
+def typed_role_id(typed: str) -> int:
+    """A role id as typed (`123…`, or pasted as a mention `<@&123…>`)."""
+    digits = typed.strip().removeprefix("<@&").removesuffix(">")
+    if not digits.isdigit():
+        raise UserFacingError(settings_text.BAD_ROLE_ID)
+    return int(digits)
 
 
 async def setup(bot: SingingBot) -> None:

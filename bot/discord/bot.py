@@ -53,6 +53,7 @@ EXTENSIONS = (
     "cogs.extend",
     "cogs.quota",
     "cogs.history",
+    "cogs.queue",
     "cogs.help",
     "cogs.context",
     "cogs.notify",

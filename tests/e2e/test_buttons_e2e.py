@@ -352,7 +352,9 @@ async def test_delete_by_requester_moderator_and_refused_for_others(tmp_path: Pa
 
 
 async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: Path) -> None:
-    async with world(tmp_path, MUSICGPT_MAX_PARALLEL="1", USER_DAILY_QUOTA="1") as w:
+    # dave is a plain member (alice owns the guild, so she could cancel anyone's song).
+    people = {"users": ["alice", "bob", "dave"]}
+    async with world(tmp_path, MUSICGPT_MAX_PARALLEL="1", USER_DAILY_QUOTA="1", **people) as w:
         w.mg.script_delays(HOLD)
         holding = await request_song(w, user=w.alice, prompt="holding the slot")
         held = await wait_status_of(w, holding, "submitted")
@@ -362,7 +364,7 @@ async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: P
         assert button_ids(status) == [f"song:cancel:{queued}"]
         assert button_ids(status_message_of(w, holding)) == []  # at MusicGPT: no Cancel
 
-        other = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.alice.id)
+        other = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.dc.user("dave").id)
         assert "Only the member who asked" in await private_answer(other)
         assert stored(w, queued).status == "queued"
 

@@ -45,6 +45,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
             "history",
             "inpaint",
             "notify",
+            "queue",
             "quota",
             "settings",
             "sing",

@@ -200,18 +200,18 @@ async def test_in_a_dm_quota_and_help_answer_and_the_song_commands_are_not_offer
             assert callback.type == 4 and callback.data["flags"] & EPHEMERAL
             data = callback.data or {}
             shown = data.get("content") or "\n".join(
-                f["value"] for e in data.get("embeds", []) for f in e.get("fields", [])
+                e.get("description", "") for e in data.get("embeds", [])
             )
             assert "songs left today" in shown
         for command in ("sing", "inpaint", "extend"):
             with pytest.raises(LookupError, match="not offered in a DM"):
                 await w.dc.invoke_command(command, {}, user_id=w.alice.id, dm=True)
-        # In the server they are offered, and /help lists them with their options.
+        # In the server they are offered, and /help (one screen) names them with an example.
         ix = await w.dc.invoke_command("help", {}, user_id=w.alice.id)
         [embed] = (await ix.wait_callback()).data["embeds"]
-        text = "\n".join(f["value"] for f in embed["fields"])
-        assert "**/sing** `prompt` `[audio]` `[audio_url]` `[gender]`" in text
-        assert "`outputs`: How many takes I make (default 2): 1 or 2" in text
-        assert "**Rewrite**" in text and "**Sing over this**" in text
-        assert "**/extend** `prompt` `[audio]` `[audio_url]` `[after]`" in text
-        assert "**Extend** (one per take)" in text
+        text = embed["description"]
+        assert len(text) <= 1000 and not embed.get("fields")
+        assert "`/sing prompt: warm soul vocal audio: beat.mp3`" in text
+        assert "`/sing` · `/inpaint`" in text and "`/queue`" in text
+        assert "Rewrite, Extend, Again" in text and "`/extend`" in text and "Sing over this" in text
+        assert "docs/commands.md" in text

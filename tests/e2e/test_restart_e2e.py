@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.standins.musicgpt import HOLD
+from tests.support import state
 from tests.support.world import (
     DatabaseLock,
     marker,
@@ -195,3 +196,45 @@ async def test_sigkill_during_the_submit_fails_with_a_refund_and_the_bot_still_s
         assert "I restarted while sending this to MusicGPT" in text
         assert stored(w, task_id).quota_refunded
         assert len(w.mg.submits) == 1  # never sent a second time
+
+
+async def test_sigkill_between_sending_the_status_and_recording_it_posts_no_second(
+    tmp_path: Path,
+) -> None:
+    """Discord stored the status message, the bot died before recording its id: the restarted
+    bot finds that message (and its send's nonce would return it too) and edits it."""
+    async with world(tmp_path, **LIMITS) as w:
+        w.mg.script_delays(HOLD)
+        channel = w.dc.channel_ids()[0]
+        # Discord holds the status post 3 s before storing it: time to take the lock.
+        w.dc.faults.add("POST", rf"/channels/{channel}/messages$", None, count=1, delay=3.0)
+        ix = await w.dc.invoke_command(
+            "sing", {"prompt": "killed early", "audio": w.attach("beat.mp3", "tone.mp3")}
+        )
+        assert (await ix.wait_callback()).type == 9
+        await ix.submit_modal({"Lyrics": "la la la"})
+        task_id = await poll_until(lambda: [t["id"] for t in w.tasks()], 30, "the task")
+        task_id = task_id[0]
+        async with DatabaseLock(w.database) as lock:
+            await w.dc.wait_until(
+                lambda: status_messages_for(w, task_id), 15, "Discord to store the status"
+            )
+            await w.bot.stop(kill=True)
+            at_kill = lock.rows()[task_id]
+        assert at_kill["status_message_id"] is None  # sent, but never recorded
+        [status] = status_messages_for(w, task_id)
+
+        await w.restart_bot(kill=True)
+        await poll_until(
+            lambda: state.task(w.database, task_id).status_message_id,
+            30,
+            "the status to be adopted",
+        )
+        if at_kill["status"] == "queued":  # it goes out now; else it fails, refunded
+            row = await wait_status_of(w, task_id, "submitted")
+            w.mg.complete_task(row["musicgpt_task_id"])
+            await wait_status_text(w, task_id, "Posted 2 takes")
+        else:
+            await wait_status_text(w, task_id, "I restarted while sending this")
+        assert [m.id for m in status_messages_for(w, task_id)] == [status.id]
+        assert state.task(w.database, task_id).status_message_id == status.id

@@ -8,6 +8,7 @@ that grants no permission, for role quotas.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,11 @@ import pytest
 
 from tests.e2e.test_buttons_e2e import private_answer
 from tests.standins.discord import UserSpec
+from tests.support import state
+from tests.support.state import with_store
 from tests.support.world import (
     World,
+    poll_until,
     request_song,
     stored,
     wait_results_for,
@@ -174,3 +178,69 @@ async def test_a_button_charges_the_clicker_by_their_roles(tmp_path: Path) -> No
         [child] = [t.id for t in w.tasks() if t.id != parent]
         assert f"song #{child}" in answer.lower()
         assert stored(w, child).user_id == carol.id
+
+
+def seed_role_quotas(w: World, quotas: dict[int, dict[str, int | None]]) -> None:
+    """Role overrides as a server would have them after roles were deleted while the bot
+    was away: written into the stopped bot's database (the settings service reads it)."""
+    value = json.dumps({str(k): v for k, v in quotas.items()})
+    with_store(w.database, lambda s: s.set_guild_setting(w.dc.guild_id, "role_quotas", value))
+
+
+async def test_settings_view_with_sixty_role_overrides_fits_and_attaches_them_all(
+    tmp_path: Path,
+) -> None:
+    """~40 overrides once made /settings view fail with 400 (over 2,000 characters)."""
+    async with world(tmp_path, singers=["carol"]) as w:
+        singers = w.role_ids["Singers"]
+        await text(w, "settings quota", {"daily": 3, "role": singers}, w.alice)
+        words = ", ".join(f"w{n:03d}" for n in range(150))
+        await text(w, "settings words", {"add": words}, w.alice)
+        await w.bot.stop()
+        gone = [10**18 + n for n in range(59)]  # roles deleted while the bot was away
+        seed_role_quotas(
+            w,
+            {singers: {"daily": 3, "active": None}}
+            | {r: {"daily": n, "active": 2} for n, r in enumerate(gone)},
+        )
+        await w.start_bot()
+
+        ix = await w.dc.invoke_command("settings view", {}, user_id=w.alice.id)
+        callback = await ix.wait_callback()
+        assert callback.type == 4 and callback.ephemeral
+        content = (callback.data or {})["content"]
+        assert len(content) <= 2000
+        assert "Roles with their own quota (60;" in content
+        assert "more, all of them in the attached file." in content
+        assert "Blocked words (150, this server's)" in content
+        [listed] = callback.attachments
+        assert listed.filename == "role-quotas.txt"
+        lines = (listed.data or b"").decode().splitlines()
+        assert f"@Singers · id {singers}: 3 a day" in lines
+        assert f"(a deleted role) · id {gone[-1]}: 58 a day, 2 at a time" in lines
+        assert sum(" · id " in line for line in lines) == 60
+
+        # A deleted role's override goes by its id; a bad id or an unknown role is refused.
+        answer = await text(w, "settings quota", {"role_id": str(gone[0])}, w.alice)
+        assert f"<@&{gone[0]}> no longer has a quota of its own" in answer
+        assert "its digits" in await text(w, "settings quota", {"role_id": "abc"}, w.alice)
+        refused = await text(w, "settings quota", {"daily": 1, "role_id": str(gone[1])}, w.alice)
+        assert "This server has no role" in refused
+        view = await reply(w, "settings view", {}, w.alice)
+        assert "Roles with their own quota (59;" in view["content"]
+
+
+async def test_a_deleted_roles_quota_is_removed_with_it(tmp_path: Path) -> None:
+    async with world(tmp_path, singers=["carol"]) as w:
+        carol, singers = w.dc.user("carol"), w.role_ids["Singers"]
+        await text(w, "settings quota", {"daily": 7, "role": singers}, w.alice)
+        assert "your 7 a day from a role of yours" in await text(w, "quota", {}, carol)
+        await w.dc.delete_role(singers)
+
+        def forgotten() -> bool:
+            return "role_quotas" not in state.guild_settings(w.database, w.dc.guild_id)
+
+        await poll_until(forgotten, 15, "the deleted role's quota to go")
+        view = await text(w, "settings view", {}, w.alice)
+        assert "Roles with their own quota: none (the default)." in view
+        assert "from a role" not in await text(w, "quota", {}, carol)

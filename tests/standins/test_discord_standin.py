@@ -705,6 +705,21 @@ async def test_413_fault(dc: DiscordStandIn, bot: commands.Bot) -> None:
     assert err.value.status == 413 and err.value.code == 40005
 
 
+async def test_a_send_with_the_same_nonce_returns_the_first_message(
+    dc: DiscordStandIn, bot: commands.Bot
+) -> None:
+    """discord.py sends `enforce_nonce` with every nonce: Discord makes one message."""
+    channel = text_channel(bot, dc.channel_id)
+    first = await channel.send("status", nonce="status-7")
+    again = await channel.send("status", nonce="status-7")
+    other = await channel.send("status", nonce="status-8")
+    assert again.id == first.id and other.id != first.id
+    assert [m.id for m in dc.messages(include_ephemeral=False) if m.content == "status"] == [
+        first.id,
+        other.id,
+    ]
+
+
 async def test_dm_and_gateway_messages(dc: DiscordStandIn, bot: commands.Bot) -> None:
     alice = dc.user("alice")
     user = await bot.fetch_user(alice.id)

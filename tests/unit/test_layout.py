@@ -59,6 +59,7 @@ def test_every_extension_loads_and_command_names_are_unique() -> None:
         "history",
         "inpaint",
         "notify",
+        "queue",
         "quota",
         "settings",
         "sing",

@@ -31,8 +31,10 @@ from bot.core.errors import (
 )
 from bot.core.media import download, inspect, names, probe, spool, waveform
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
-from bot.core.songs import actions, blocked_words, budget, forms, history, intake, notify
+from bot.core.servers import settings_text
+from bot.core.songs import actions, blocked_words, budget, forms, history, intake, notify, queue
 from bot.core.songs.progress import (
+    CANCELLED_BY_STAGE,
     FAILED_UNSAID,
     REFUNDED,
     TAKES_DELETED,
@@ -101,7 +103,9 @@ def known_messages() -> dict[str, str]:
         "probe.DAMAGED": probe.DAMAGED,
         "names.send_hint": names.send_hint(),
         "help.INTRO": help.INTRO,
-        **{f"help.RULES[{n}]": rule for n, rule in enumerate(help.RULES)},
+        "help.EXAMPLE": help.EXAMPLE,
+        "help.ON_A_SONG": help.ON_A_SONG,
+        "help.DOCS": help.DOCS,
         **{f"inspect._FAILED[{k}]": v for k, v in inspect._FAILED.items()},
         "history.NOTHING_YET": history.NOTHING_YET,
         "waveform._DAMAGED": waveform._DAMAGED,
@@ -130,6 +134,14 @@ def known_messages() -> dict[str, str]:
     messages["actions.NO_LYRICS"] = actions.NO_LYRICS.format(song="Song #12")
     messages["actions.DELETED"] = actions.deleted_text(12)
     messages["progress.TAKES_DELETED"] = TAKES_DELETED.removeprefix("🗑️ ")
+    messages["queue.EMPTY"] = queue.EMPTY
+    messages["queue.CANCEL_HINT"] = queue.CANCEL_HINT
+    messages["queue.OWN_CANCEL_HINT"] = queue.OWN_CANCEL_HINT
+    messages["actions.CANCELLED_FOR"] = actions.cancelled_for_text(BASE)
+    messages["progress.CANCELLED_BY_STAGE"] = CANCELLED_BY_STAGE.removeprefix("🚫 ")
+    messages["settings_text.UNKNOWN_ROLE"] = settings_text.UNKNOWN_ROLE.format(role_id=5)
+    messages["settings_text.BAD_ROLE_ID"] = settings_text.BAD_ROLE_ID
+    messages["settings_text.BOTH_ROLES"] = settings_text.BOTH_ROLES
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
@@ -151,6 +163,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
         "extend",
         "quota",
         "history",
+        "queue",
         "help",
         "notify",
         *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads")),
@@ -183,6 +196,7 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]
     assert described["notify"]["contexts"] == [guild, bot_dm]
+    assert described["queue"]["contexts"] == [guild]  # a server's line
     # For the server's managers: Manage Server (32) by default, in servers only.
     assert described["usage"]["contexts"] == [guild]
     assert str(described["usage"]["default_member_permissions"]) == "32"
@@ -196,40 +210,34 @@ def test_a_song_command_from_a_dm_is_refused_in_words() -> None:
     assert in_a_server(server)
 
 
-async def test_help_lists_every_command_and_option_in_the_one_voice() -> None:
+async def test_help_is_one_screen_in_the_one_voice() -> None:
+    """What I do in two lines, an example, every command in one list, the buttons and menus,
+    the quota and where the details are: under 1,000 characters with the longest quota lines.
+    Options are Discord's to show while typing (and docs/commands.md's), not repeated here."""
     async with registered_tree() as registered:
         listed = [
             c
             for c in registered.get_commands()
             if isinstance(c, app_commands.Command | app_commands.Group)
         ]
-        # The message menus join the tree when their cog loads (cogs.context), not here.
-        sections = help.command_sections(listed, [context.SING_OVER, context.REWRITE_PART])
-    commands = [c for c in listed if isinstance(c, app_commands.Command)]
-    text = "\n".join([help.INTRO, *help.RULES, *(s.value for s in sections)])
+    # The message menus join the tree when their cog loads (cogs.context), not here.
+    quota = quota_lines(
+        QuotaUsage(9999, 9999), QuotaLimits(9999, 9999), "resets at 00:00 UTC (in 23 h 59 min)"
+    )
+    text = help.help_text(listed, [context.SING_OVER, context.REWRITE_PART], quota)
     assert not voice_problems(text), text
-    # Within Discord's embed limits, with the longest quota lines /help adds under them.
-    tail = [
-        f"{names.ACCEPTED_FORMATS}, or a video's sound track, up to 1000 MB a file.",
-        *quota_lines(
-            QuotaUsage(9999, 9999), QuotaLimits(9999, 9999), "resets at 00:00 UTC (in 23 h 59 min)"
-        ),
-    ]
-    for section in sections:
-        assert len("\n".join(section.lines)) <= help.FIELD_LIMIT, section.name
-    total = len(help.INTRO) + sum(len(s.name) + len(s.value) for s in sections)
-    assert total + len("\n".join([*help.RULES, *tail])) + 100 < help.EMBED_LIMIT
-    for command in commands:
-        assert f"**/{command.name}**" in text
-        for parameter in command.parameters:
-            assert f"`{parameter.name}`" in text or f"`[{parameter.name}]`" in text
-    assert "`[audio]`" in text and "The voice I sing with: male, female or neutral" in text
-    assert "**/settings** `view` `quota` `budget` `words` `threads`" in text
-    managers = next(s for s in sections if s.name.startswith("For server managers"))
-    assert any("**/usage**" in line for line in managers.lines)
-    assert "**Sing over this** and **Rewrite part of this**" in text
+    assert len(text) <= help.HELP_LIMIT, len(text)
+    assert len(help.INTRO.splitlines()) == 2
+    assert "`/sing prompt: warm soul vocal audio: beat.mp3`" in text
+    everyone, managers = help.command_list(listed)
+    for command in listed:
+        assert f"`/{command.name}`" in (managers if help.for_managers(command) else everyone)
+    assert "`/queue`" in everyone and "`/settings` · `/usage`" in managers
+    assert "Apps → Sing over this or Rewrite part of this." in text
     for button in ("Rewrite", "Again", "Delete", "Cancel"):
-        assert f"**{button}**" in text
+        assert button in help.ON_A_SONG
+    assert "docs/commands.md" in text
+    assert "`[audio]`" not in text  # the options are Discord's to show
 
 
 FAILURE_TEXTS = [

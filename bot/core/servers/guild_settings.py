@@ -239,6 +239,13 @@ class GuildSettingsService:
         }
         return await self._set(guild_id, ROLE_QUOTAS, roles or None)
 
+    async def forget_role(self, guild_id: int, role_id: int) -> bool:
+        """A deleted role's override goes with it; True when it had one."""
+        if role_id not in (await self.get(guild_id)).role_quotas:
+            return False
+        await self.clear_role_quota(guild_id, role_id)
+        return True
+
     async def set_budget(self, guild_id: int, credits: float) -> GuildSettings:
         """Credits per UTC day for the whole server; 0 removes the budget."""
         return await self._set(guild_id, BUDGET_CREDITS, credits if credits > 0 else None)

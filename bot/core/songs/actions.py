@@ -45,12 +45,24 @@ NO_COPY = (
 )
 GONE = "I can't find {song} any more."
 NO_SUCH_TAKE = "{song} has no take {take}."
-CANCEL_NOT_YOURS = "Only the member who asked for {song} can cancel it."
+CANCEL_NOT_YOURS = (
+    "Only the member who asked for {song}, or someone who may manage messages here, can cancel it."
+)
 CANCEL_TOO_LATE = "{song} is already with MusicGPT, so it can't be cancelled."
 CANCEL_ALREADY = "{song} was already cancelled."
 CANCEL_FINISHED = "{song} is already finished, so there's nothing to cancel."
 CANCELLED = (
     "Cancelled {song}: it won't go to MusicGPT, and it doesn't count against your daily quota."
+)
+# A moderator cancelled someone else's song: what the moderator reads (privately), and the
+# short public reply to the status that tells the requester (the one mention that pings).
+CANCELLED_FOR = (
+    "Cancelled {song}, asked by <@{requester}>: it won't go to MusicGPT, it doesn't count "
+    "against their daily quota, and I told them under its status."
+)
+REQUESTER_TOLD = (
+    "<@{requester}>, <@{by}> cancelled your {song} before it went to MusicGPT; it doesn't "
+    "count against your daily quota."
 )
 DELETE_REFUSED = (
     "Only the member who asked for {song}, or someone who may manage messages here, can delete it."
@@ -242,12 +254,15 @@ def delete_refusal(task_id: int) -> str:
     return DELETE_REFUSED.format(song=song_ref(task_id))
 
 
-def cancel_refusal(task: Task | None, task_id: int, user_id: int) -> str | None:
-    """Why this member can't cancel this task now, or None: they may."""
+def cancel_refusal(
+    task: Task | None, task_id: int, user_id: int, *, manage_messages: bool = False
+) -> str | None:
+    """Why this member can't cancel this task now, or None: they may (its requester, or a
+    member who may manage messages where it was asked)."""
     song = _song(task_id)
     if task is None:
         return GONE.format(song=song_ref(task_id))
-    if task.user_id != user_id:
+    if task.user_id != user_id and not manage_messages:
         return CANCEL_NOT_YOURS.format(song=song_ref(task_id))
     if task.status is TaskStatus.QUEUED:
         return None
@@ -264,6 +279,19 @@ def too_late(task_id: int) -> str:
 
 def cancelled_text(task_id: int) -> str:
     return CANCELLED.format(song=song_ref(task_id))
+
+
+def cancelled_for_others(task: Task, user_id: int) -> bool:
+    """Whether this cancel was someone else's (a moderator's): the requester is told."""
+    return task.user_id != user_id
+
+
+def cancelled_for_text(task: Task) -> str:
+    return CANCELLED_FOR.format(song=song_ref(task.id), requester=task.user_id)
+
+
+def requester_told_text(task: Task, by: int) -> str:
+    return REQUESTER_TOLD.format(song=song_ref(task.id), requester=task.user_id, by=by)
 
 
 async def link_works(session: aiohttp.ClientSession, url: str) -> bool:

@@ -56,6 +56,7 @@ class StatusView:
     requester_id: int  # the member who asked, named (never pinged) in the public status
     lineage: str | None = None  # "Rewrite of #12 take 2, 0:30-0:45": the bot's own words
     deleted_by: int | None = None  # who deleted the takes (named, never pinged)
+    cancelled_by: int | None = None  # a moderator who cancelled it, named beside the requester
 
 
 def lineage_line(task: Task) -> str | None:
@@ -145,17 +146,30 @@ def _stage(task: Task, queue_position: int, now: float) -> tuple[str, str | None
 
 
 TAKES_DELETED = "🗑️ The takes were deleted."
+CANCELLED_BY_STAGE = (
+    "🚫 Cancelled by a moderator before it went to MusicGPT; nothing was charged to its requester."
+)
 
 
 def status_view(
-    task: Task, queue_position: int, now: float, *, deleted_by: int | None = None
+    task: Task,
+    queue_position: int,
+    now: float,
+    *,
+    deleted_by: int | None = None,
+    cancelled_by: int | None = None,
 ) -> StatusView:
-    """`deleted_by`: who deleted the posted takes (Delete), if anyone did."""
+    """`deleted_by`: who deleted the posted takes (Delete), if anyone did; `cancelled_by`: the
+    member who cancelled someone else's song (a moderator)."""
     stage, progress = _stage(task, queue_position, now)
     if task.status is not TaskStatus.DELIVERED:
         deleted_by = None
     elif deleted_by is not None:
         stage = TAKES_DELETED
+    if task.status is not TaskStatus.CANCELLED:
+        cancelled_by = None
+    elif cancelled_by is not None:
+        stage = CANCELLED_BY_STAGE
     refused = refusal_of(task.thread_refusal)
     if refused and task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
         # In the stage, so the renderer (which compares stage and bar) shows it at once.
@@ -172,6 +186,7 @@ def status_view(
         requester_id=task.user_id,
         lineage=lineage_line(task),
         deleted_by=deleted_by,
+        cancelled_by=cancelled_by,
     )
 
 

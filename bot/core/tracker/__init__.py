@@ -263,8 +263,9 @@ class Tracker:
         return created
 
     async def cancel(self, task_id: int, user_id: int) -> Task | None:
-        """The requester cancels a task still in our queue: never sent, refunded, its audio
-        removed. The task as it was, or None when it wasn't theirs or had left the queue."""
+        """A task still in our queue is cancelled: never sent, refunded, its audio removed.
+        `user_id` is its requester's (whoever clicked, the requester or a moderator, was
+        checked by the caller). The task as it was, or None when it had left the queue."""
         cancelled = await self._ctx.store.cancel_queued(task_id, user_id, self._ctx.clock.now())
         if cancelled is not None:
             self._ctx.metrics.request(cancelled.kind, "cancelled")

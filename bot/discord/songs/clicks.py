@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -258,14 +258,47 @@ class ButtonHandlers:
     # --- Cancel ------------------------------------------------------------------------
 
     async def cancel(self, interaction: discord.Interaction, task_id: int) -> None:
+        """The requester, or a member who may manage messages here (a moderator), cancels a
+        queued song: refunded; a moderator's cancel tells the requester under the status."""
         user_id = interaction.user.id
+        manage = interaction.permissions.manage_messages
         store = self.bot.store
-        refusal = actions.cancel_refusal(await store.get_task(task_id), task_id, user_id)
-        if refusal is None and await self.bot.tracker.cancel(task_id, user_id) is None:
+        task = await store.get_task(task_id)
+        refusal = actions.cancel_refusal(task, task_id, user_id, manage_messages=manage)
+        if refusal is not None or task is None:
+            raise UserFacingError(refusal or actions.too_late(task_id))
+        others = actions.cancelled_for_others(task, user_id)
+        renderer = self.bot.status_renderer
+        renderer.cancelling(task_id, user_id if others else None)
+        if await self.bot.tracker.cancel(task_id, task.user_id) is None:
             # The dispatcher claimed it between the read and the cancel: too late now.
+            renderer.cancelling(task_id, None)
             now = await store.get_task(task_id)
-            refusal = actions.cancel_refusal(now, task_id, user_id) or actions.too_late(task_id)
-        if refusal is not None:
-            raise UserFacingError(refusal)
-        await send_ephemeral(interaction, actions.cancelled_text(task_id))
-        await self.bot.status_renderer.render_now(task_id)  # says cancelled; the button goes
+            raise UserFacingError(
+                actions.cancel_refusal(now, task_id, user_id, manage_messages=manage)
+                or actions.too_late(task_id)
+            )
+        if not others:
+            await send_ephemeral(interaction, actions.cancelled_text(task_id))
+        else:
+            await send_ephemeral(interaction, actions.cancelled_for_text(task))
+            await self._tell_requester(interaction, task, user_id)
+        await renderer.render_now(task_id)  # says cancelled (and by whom); the button goes
+
+    async def _tell_requester(self, interaction: discord.Interaction, task: Task, by: int) -> None:
+        """A short public reply to the song's status (from its button or /queue's menu alike),
+        pinging only the requester."""
+        text = actions.requester_told_text(task, by)
+        only_them = discord.AllowedMentions(users=[discord.Object(task.user_id)])
+        extra: dict[str, Any] = {}
+        if task.status_message_id is not None:
+            extra["reference"] = discord.MessageReference(
+                message_id=task.status_message_id,
+                channel_id=task.channel_id,
+                fail_if_not_exists=False,
+            )
+        try:
+            channel = self.bot.status_channel_for(task)
+            await channel.send(text, allowed_mentions=only_them, **extra)
+        except discord.HTTPException:
+            log.warning("couldn't tell the requester of task %s it was cancelled", task.id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -47,6 +48,22 @@ POSTING_GRACE = 2.0
 # Status edits wait (up to this long) while songs are being posted: the songs matter more,
 # and a status changed meanwhile is rendered once, as it stands then.
 YIELD_TO_DELIVERY = 1.0
+# How far back (newest first) a restarted bot looks for a status it sent but never recorded.
+STATUS_SEARCH_LIMIT = 200
+
+
+def status_nonce(task: Task) -> str:
+    """The nonce of a task's first status send, the same after a restart (from its row; at
+    most 25 characters, Discord's limit). With `enforce_nonce` (discord.py sets it with every
+    nonce) a repeated send within a few minutes returns the message already made instead of a
+    second one. The time it was asked keeps song #1 of a fresh database from meeting the
+    nonce of an old song #1."""
+    return f"s{task.id}-{int(task.created_at * 1000)}"[:25]
+
+
+def is_status_of(title: str | None, task_id: int) -> bool:
+    """Whether an embed's title is a status of this task (`…song #N`)."""
+    return bool(title) and str(title).endswith(f"song #{task_id}")
 
 
 class StatusRenderer:
@@ -65,6 +82,11 @@ class StatusRenderer:
         self._drawing: dict[int, asyncio.Task[None]] = {}  # waveform jobs, by task
         # Told each task as drawn, with its queue position (never waited for).
         self.on_drawn: list[Callable[[Task, int], None]] = []
+        # Tasks made before this process started may have a status that a killed run sent
+        # but never recorded: looked for once before sending one (`_find_status`).
+        self._started_at = time.time()
+        # Songs someone else cancelled (a moderator), by task: their last drawing says who.
+        self._cancelled_by: dict[int, int] = {}
 
     def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
@@ -88,6 +110,13 @@ class StatusRenderer:
         its confirmation links it), a cancelled one's last. Through the same coalescing
         renders as every change, without waiting for posting songs."""
         await asyncio.shield(self._schedule(task_id, yield_first=False))
+
+    def cancelling(self, task_id: int, by: int | None) -> None:
+        """Before a moderator's cancel (so its first drawing says who); None forgets it."""
+        if by is None:
+            self._cancelled_by.pop(task_id, None)
+        else:
+            self._cancelled_by[task_id] = by
 
     def _schedule(self, task_id: int, *, yield_first: bool) -> asyncio.Task[None]:
         if render := self._rendering.get(task_id):
@@ -133,7 +162,8 @@ class StatusRenderer:
             if task.status is TaskStatus.DELIVERED:
                 deleted = await self._store.get_value(deleted_key(task_id))
                 deleted_by = int(deleted) if deleted else None
-            view = status_view(task, position, time.time(), deleted_by=deleted_by)
+            by = self._cancelled_by.get(task_id)
+            view = status_view(task, position, time.time(), deleted_by=deleted_by, cancelled_by=by)
             picture = _picture_key(task.waveform_state)
             rendered = (view.stage, view.progress, picture)
             for follow in self.on_drawn:  # a form's private answer follows too (the door)
@@ -147,6 +177,7 @@ class StatusRenderer:
             if task.status.is_final:
                 self._shown.pop(task_id, None)
                 self._locks.pop(task_id, None)
+                self._cancelled_by.pop(task_id, None)
                 await self._picture_done(task_id)
 
     def _posting_soon(self, task: Task) -> bool:
@@ -187,13 +218,34 @@ class StatusRenderer:
             if posted and waveforms is not None:  # the picture went with the old message
                 upload = waveforms.path_for(task.id)
                 upload = upload if upload.is_file() else None
+        elif task.created_at < self._started_at and (found := await self._find_status(task)):
+            # A run killed between sending the status and recording it: adopt its message.
+            log.info("found the unrecorded status message of task %s", task.id)
+            await self._store.set_status_message(task.id, found)
+            return await self._put(dataclasses.replace(task, status_message_id=found), status, view)
         embed = status_embed(status, picture=name if upload else None)
         extra = {"file": discord.File(upload, filename=name)} if upload is not None else {}
+        if task.status_message_id is None:  # the first send: idempotent for a few minutes
+            extra["nonce"] = status_nonce(task)
         message = await channel.send(embed=embed, view=view, allowed_mentions=nobody, **extra)  # type: ignore[arg-type]
         await self._store.set_status_message(task.id, message.id)
         if upload is not None and waveforms is not None:
             await waveforms.posted(task)
         return upload is not None
+
+    async def _find_status(self, task: Task) -> int | None:
+        """Our own status message of the task in its channel's recent history, if a run
+        that died posted one without recording it (as the poster's `find_delivery`)."""
+        await self.bot.wait_until_ready()
+        me = self.bot.user
+        channel = self.bot.status_channel_for(task)
+        with contextlib.suppress(discord.HTTPException):
+            async for message in channel.history(limit=STATUS_SEARCH_LIMIT, oldest_first=False):
+                if me is None or message.author.id != me.id:
+                    continue
+                if any(is_status_of(embed.title, task.id) for embed in message.embeds):
+                    return message.id
+        return None
 
     # --- waveform pictures -------------------------------------------------------------
 

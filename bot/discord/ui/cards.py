@@ -20,6 +20,7 @@ FIELD_LIMIT = 1024
 STAGE_LIMIT = 1024  # a stage is a line or two; an error text longer than this is noise
 REQUESTER_FIELD = "Asked by"
 DELETER_FIELD = "Takes deleted by"
+CANCELLED_BY_FIELD = "Cancelled by"
 
 
 def status_embed(view: StatusView, *, picture: str | None = None) -> discord.Embed:
@@ -35,6 +36,8 @@ def status_embed(view: StatusView, *, picture: str | None = None) -> discord.Emb
     embed.add_field(name=REQUESTER_FIELD, value=f"<@{view.requester_id}>", inline=True)
     if view.deleted_by is not None:
         embed.add_field(name=DELETER_FIELD, value=f"<@{view.deleted_by}>", inline=True)
+    if view.cancelled_by is not None:
+        embed.add_field(name=CANCELLED_BY_FIELD, value=f"<@{view.cancelled_by}>", inline=True)
     for name, value in view.details:
         # The prompt is the member's words: a field of its own, full width, shown literally.
         embed.add_field(name=name, value=shown(value, FIELD_LIMIT), inline=name != "Prompt")

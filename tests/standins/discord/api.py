@@ -45,6 +45,7 @@ Test-facing API
                                                         # value or a list of values
         await sub.wait_original(); await sub.wait_followups(1); ix.expire()
         ix2 = await dc.click(message, "custom-id", user_id=None)  # a button (type 3)
+        ix3 = await dc.select(message, "custom-id", ["value"], user_id=None)  # a string select
         msg = await dc.wait_for_message(channel_id=None, predicate=None, timeout=10)
         dc.messages(channel_id=None, include_ephemeral=True, include_deleted=False)
         msg.content, msg.files, msg.attachments, msg.embeds, msg.components, msg.author_id,
@@ -80,6 +81,7 @@ Test-facing API
         GuildSpec(id=guild_id_for_shard(1, 2))          # a guild on shard 1 of 2 (also
                                                         # dc.guild_id_for_shard); shard_of(g, n)
         await dc.add_guild(GuildSpec(...), shard=(1, 2))  # the bot joins: GUILD_CREATE
+        await dc.delete_role(role_id)                   # GUILD_ROLE_DELETE; members lose it
         dc.connected_shards() -> [(0, 2), (1, 2)]       # (0, 1): an unsharded session
         await dc.wait_shards([0, 1], shard_count=2)     # each READY with its GUILD_CREATEs
         dc.gateway.session_for(guild_id)                # who gets the guild's interactions
@@ -106,7 +108,9 @@ Discord behaviour modelled (so the bot meets it here before production)
   name; images get width/height. Components get numeric ids. Edits keep earlier versions
   in `msg.edits`; an edit's `files[n]` add attachments (ATTACH_FILES) and its
   `attachments` list keeps the old ones it names. `attachment://name` in an embed's image,
-  thumbnail or icons becomes that attachment's URL.
+  thumbnail or icons becomes that attachment's URL. A channel message sent with `nonce` and
+  `enforce_nonce` (discord.py sets both) within 5 minutes of one by the same author with the
+  same nonce in that channel is answered with that message, and none is made.
 * Threads: from a message (public, the message's id, the message gets `thread`) or
   without one (type 12 by default; a public one leaves a type-18 notice in the parent);
   answered 201; THREAD_CREATE with `newly_created`; the parent's overwrites apply inside,
@@ -150,7 +154,7 @@ import yarl
 from aiohttp import web
 
 from . import client, openapi
-from .gateway import OP_INVALID_SESSION, OP_RECONNECT, Gateway, GatewaySession
+from .gateway import INTENT_GUILDS, OP_INVALID_SESSION, OP_RECONNECT, Gateway, GatewaySession
 from .model import (
     Callback,
     ChannelSpec,
@@ -610,6 +614,21 @@ class DiscordStandIn:
         self.world.notify()
         return guild
 
+    async def delete_role(self, role_id: int, guild_id: int | None = None) -> None:
+        """A server's owner deletes a role: it leaves the guild and its members, and
+        GUILD_ROLE_DELETE goes to the sessions holding the guild (GUILDS intent)."""
+        guild_id = guild_id or self.guild_id
+        roles = self.world.roles[guild_id]
+        if role_id not in roles or role_id == guild_id:
+            raise ValueError(f"guild {guild_id} has no role {role_id} to delete")
+        del roles[role_id]
+        for held in self.world.guilds[guild_id].member_roles.values():
+            if role_id in held:
+                held.remove(role_id)
+        data = {"guild_id": str(guild_id), "role_id": str(role_id)}
+        await self.gateway.dispatch("GUILD_ROLE_DELETE", data, intent=INTENT_GUILDS)
+        self.world.notify()
+
     def allow_command(self, name: str, user_id: int, guild_id: int | None = None) -> None:
         """The server's owner lets this member use /name whatever its
         `default_member_permissions` (Server Settings → Integrations): the member's client
@@ -863,6 +882,38 @@ class DiscordStandIn:
         if comp.get("type") != 2 or comp.get("disabled"):
             raise ValueError(f"component {custom_id!r} is not an enabled button")
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": 2}
+        rec = self.world.new_interaction(
+            3,
+            data,
+            user_id=user_id or self.default_user_id,
+            guild_id=msg.guild_id,
+            channel_id=msg.channel_id,
+            locale=locale,
+            message=msg,
+        )
+        return await self._dispatch(rec, timeout)
+
+    async def select(
+        self,
+        message: StoredMessage | int,
+        custom_id: str,
+        values: list[str],
+        *,
+        user_id: int | None = None,
+        locale: str = "en-US",
+        timeout: float = 10.0,
+    ) -> InteractionHandle:
+        """A user picks `values` in a string select menu on a message (interaction type 3)."""
+        msg = message if isinstance(message, StoredMessage) else self.message(message)
+        comp = find_component(msg.components, custom_id)
+        if comp is None:
+            raise LookupError(f"message {msg.id} has no component {custom_id!r}")
+        if comp.get("type") != 3 or comp.get("disabled"):
+            raise ValueError(f"component {custom_id!r} is not an enabled string select")
+        offered = {str(o.get("value")) for o in comp.get("options", [])}
+        if not set(values) <= offered:
+            raise ValueError(f"{values} are not among the menu's options {sorted(offered)}")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": 3, "values": values}
         rec = self.world.new_interaction(
             3,
             data,

@@ -16,12 +16,14 @@ import json
 import mimetypes
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from . import rules
 from .model import (
     ARCHIVE_DURATIONS,
+    DISCORD_EPOCH_MS,
     DM_FILESIZE_LIMIT,
     FLAG_EPHEMERAL,
     FLAG_HAS_THREAD,
@@ -54,6 +56,8 @@ from .model import (
 )
 
 T = TypeVar("T")
+# How long Discord remembers a nonce sent with `enforce_nonce` (it says "a few minutes").
+NONCE_WINDOW_SECONDS = 300
 # A listener hears "MESSAGE_CREATE" / "MESSAGE_UPDATE" / "MESSAGE_DELETE" with the message.
 MessageListener = Callable[[str, StoredMessage], Awaitable[None]]
 # A channel listener hears "THREAD_CREATE" / "THREAD_UPDATE" with the thread.
@@ -663,6 +667,23 @@ class World:
             await listener(event, msg)
         self.notify()
 
+    def _same_nonce(
+        self, chan: ChannelSpec, author: UserSpec, payload: dict[str, Any]
+    ) -> StoredMessage | None:
+        """Discord's `enforce_nonce`: a message with the same nonce, by the same author in the
+        same channel within the last few minutes, is returned instead of made again."""
+        nonce = payload.get("nonce")
+        if not payload.get("enforce_nonce") or nonce is None:
+            return None
+        since = (time.time() - NONCE_WINDOW_SECONDS) * 1000 - DISCORD_EPOCH_MS
+        for msg in reversed(list(self.messages.values())):
+            if (msg.id >> 22) < since:
+                break
+            same_place = msg.channel_id == chan.id and msg.author_id == author.id
+            if same_place and str(msg.nonce) == str(nonce) and not msg.deleted:
+                return msg
+        return None
+
     async def create_message(
         self,
         chan: ChannelSpec,
@@ -687,6 +708,8 @@ class World:
         content = rules.check_content(payload.get("content"))
         embeds = rules.check_embeds(payload)
         components = rules.echo_components(payload.get("components"))
+        if interaction is None and (same := self._same_nonce(chan, author, payload)) is not None:
+            return same  # enforce_nonce: the message already made, no second one
         allowed_flags = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS
         if interaction is not None:
             allowed_flags |= FLAG_EPHEMERAL

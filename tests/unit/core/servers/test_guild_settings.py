@@ -118,3 +118,14 @@ async def test_writes_drop_the_cached_read(service: GuildSettingsService) -> Non
 
 async def test_outside_a_server_the_defaults(service: GuildSettingsService) -> None:
     assert await service.get(None) == GuildSettings()
+
+
+async def test_a_deleted_roles_override_is_forgotten(service: GuildSettingsService) -> None:
+    await service.set_quota(1, daily=4, active=None, role_id=77)
+    await service.set_quota(1, daily=2, active=None, role_id=78)
+    assert await service.forget_role(1, 77) is True
+    assert list((await service.get(1)).role_quotas) == [78]
+    assert await service.forget_role(1, 77) is False  # nothing more to do
+    assert await service.forget_role(2, 78) is False  # another server's role
+    assert await service.forget_role(1, 78) is True
+    assert (await service.get(1)).role_quotas == {}

@@ -125,6 +125,35 @@ def test_a_long_word_list_is_cut_to_fit_a_message() -> None:
     assert "more." in text
 
 
+def test_sixty_role_overrides_and_every_word_stay_within_a_message() -> None:
+    """A server with 60 overrides (the old summary failed with 400 at ~40) and the longest word
+    list: within 2,000 characters, the rest counted, and every override in the file's lines."""
+    roles = {10**17 + n: RoleQuota(daily=n, active=n % 3 + 1) for n in range(60)}
+    words = tuple(f"{n:02d}" + "x" * 48 for n in range(WORDS_MAX))
+    for settings in (
+        GuildSettings(role_quotas=roles),
+        GuildSettings(role_quotas=roles, blocked_words=words, budget_credits=12.5),
+    ):
+        lines = settings_text.view_lines(settings, ENV)
+        text = "\n".join(lines)
+        assert len(text) <= 2000
+        assert "Roles with their own quota (60;" in text
+        assert "more, all of them in the attached file." in text
+        assert settings_text.roles_cut(settings, lines)
+    file_lines = settings_text.role_quota_lines(
+        GuildSettings(role_quotas=roles), {10**17: "Singers"}
+    )
+    assert len(file_lines) == 62
+    assert f"@Singers · id {10**17}: 0 a day, 1 at a time" in file_lines
+    assert f"(a deleted role) · id {10**17 + 59}: 59 a day, 3 at a time" in file_lines
+
+
+def test_a_few_overrides_are_all_in_the_summary() -> None:
+    lines = settings_text.view_lines(FULL, ENV)
+    assert not settings_text.roles_cut(FULL, lines)
+    assert "Roles with their own quota (2;" in lines[3] and lines[3].endswith("at a time.")
+
+
 def all_texts() -> list[str]:
     return [
         settings_text.NOT_ALLOWED,

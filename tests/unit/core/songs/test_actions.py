@@ -174,7 +174,7 @@ def test_who_may_delete() -> None:
     ("status", "user_id", "says"),
     [
         (TaskStatus.QUEUED, 1, None),
-        (TaskStatus.QUEUED, 99, "Only the member who asked for song #7 can cancel it."),
+        (TaskStatus.QUEUED, 99, "Only the member who asked for song #7, or someone who"),
         (TaskStatus.SUBMITTING, 1, "already with MusicGPT"),
         (TaskStatus.SUBMITTED, 1, "already with MusicGPT"),
         (TaskStatus.COMPLETED, 1, "already finished"),
@@ -192,6 +192,18 @@ def test_who_may_cancel_and_when(status: TaskStatus, user_id: int, says: str | N
     assert actions.cancel_refusal(None, 7, 1) == "I can't find song #7 any more."
 
 
+def test_a_member_who_manages_messages_may_cancel_anyones_queued_song() -> None:
+    queued = dataclasses.replace(BASE, status=TaskStatus.QUEUED)
+    assert actions.cancel_refusal(queued, 7, 99, manage_messages=True) is None
+    late = dataclasses.replace(BASE, status=TaskStatus.SUBMITTED)
+    refusal = actions.cancel_refusal(late, 7, 99, manage_messages=True)
+    assert refusal is not None and "already with MusicGPT" in refusal
+    assert actions.cancelled_for_others(queued, 99) and not actions.cancelled_for_others(queued, 1)
+    told = actions.requester_told_text(queued, by=99)
+    assert told.startswith(f"<@{queued.user_id}>, <@99> cancelled your song #")
+    assert f"asked by <@{queued.user_id}>" in actions.cancelled_for_text(queued)
+
+
 def test_every_button_message_is_a_sentence_in_the_one_voice() -> None:
     texts = [
         actions.not_kept(PARENT).user_message,
@@ -205,6 +217,7 @@ def test_every_button_message_is_a_sentence_in_the_one_voice() -> None:
             if s is not TaskStatus.QUEUED
         ),
         actions.cancel_refusal(BASE, 7, 99) or "",
+        actions.cancelled_for_text(BASE),
         modals.LYRICS_EXPIRED,
         modals.REWRITE_EXPIRED,
     ]

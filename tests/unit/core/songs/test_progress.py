@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.core.models import Gender, Output, Task, TaskKind, TaskStatus
-from bot.core.songs.progress import REFUNDED, progress_bar, status_view
+from bot.core.songs.progress import CANCELLED_BY_STAGE, REFUNDED, progress_bar, status_view
 
 BASE = Task(
     id=7,
@@ -106,3 +106,13 @@ def test_a_delivered_song_whose_takes_were_deleted_says_so_and_by_whom() -> None
     assert view.stage == "🗑️ The takes were deleted." and view.deleted_by == 42
     failed = dataclasses.replace(BASE, status=TaskStatus.FAILED)
     assert status_view(failed, 0, 0.0, deleted_by=42).deleted_by is None
+
+
+def test_a_song_cancelled_by_someone_else_says_so_and_names_them() -> None:
+    cancelled = dataclasses.replace(BASE, status=TaskStatus.CANCELLED)
+    view = status_view(cancelled, 0, 0.0, cancelled_by=42)
+    assert view.stage == CANCELLED_BY_STAGE and view.cancelled_by == 42
+    own = status_view(cancelled, 0, 0.0)
+    assert own.cancelled_by is None and "Cancelled before it went" in own.stage
+    # Only a cancelled song names a canceller.
+    assert status_view(BASE, 1, 0.0, cancelled_by=42).cancelled_by is None

@@ -50,6 +50,12 @@ class FakeChannel:
         self.fail_next = False
         self.waiting = 0  # edits held at the gate
         self._ids = iter(range(500, 600))
+        self.nonces: list[str | None] = []  # each send's nonce
+        self.history_messages: list[Any] = []  # what history() yields, newest first
+
+    async def history(self, **_: Any) -> Any:
+        for message in self.history_messages:
+            yield message
 
     async def record(self, message_id: int, embed: discord.Embed) -> None:
         self.waiting += 1
@@ -66,7 +72,9 @@ class FakeChannel:
         embed: discord.Embed,
         view: discord.ui.View | None,
         allowed_mentions: discord.AllowedMentions,
+        nonce: str | None = None,
     ) -> FakeMessage:
+        self.nonces.append(nonce)
         self.mentions.append(allowed_mentions)
         self.views.append(_custom_ids(view))
         message = FakeMessage(self, next(self._ids))
@@ -75,6 +83,9 @@ class FakeChannel:
 
     def get_partial_message(self, message_id: int) -> FakeMessage:
         return FakeMessage(self, message_id)
+
+
+BOT_ID = 99
 
 
 async def ready() -> None:
@@ -92,6 +103,7 @@ def make_renderer(store: Store, channel: FakeChannel) -> tuple[StatusRenderer, T
         channel_for=lambda task: channel,
         status_channel_for=lambda task: channel,
         waveforms=None,
+        user=SimpleNamespace(id=BOT_ID),
     )
     return StatusRenderer(bot), events  # type: ignore[arg-type]
 
@@ -228,3 +240,35 @@ async def test_render_now_during_a_render_joins_it_and_draws_the_latest_state(
         assert len(channel.shown) == 3 and not renderer._rendering
     finally:
         consumer.cancel()
+
+
+async def test_a_status_a_killed_run_sent_but_never_recorded_is_adopted(store: Store) -> None:
+    """Its task predates this process: the channel is searched first, its status edited."""
+    channel = FakeChannel()
+    task = await queued_task(store)
+    other = SimpleNamespace(author=SimpleNamespace(id=BOT_ID), embeds=[discord.Embed(title="x")])
+    theirs = SimpleNamespace(
+        id=777,
+        author=SimpleNamespace(id=5),
+        embeds=[discord.Embed(title=f"song #{task.id}")],
+    )
+    ours = SimpleNamespace(
+        id=444,
+        author=SimpleNamespace(id=BOT_ID),
+        embeds=[discord.Embed(title=f"🎤 Singing · song #{task.id}")],
+    )
+    channel.history_messages = [other, theirs, ours]
+    renderer, _ = make_renderer(store, channel)
+    await renderer.render_now(task.id)
+    assert channel.nonces == []  # nothing sent
+    assert [message_id for message_id, _ in channel.shown] == [444]
+    stored = await store.get_task(task.id)
+    assert stored is not None and stored.status_message_id == 444
+
+
+async def test_a_first_status_is_sent_with_the_tasks_nonce(store: Store) -> None:
+    channel = FakeChannel()
+    task = await queued_task(store)
+    renderer, _ = make_renderer(store, channel)
+    await renderer.render_now(task.id)  # nothing in history: sent, idempotently
+    assert channel.nonces == [f"s{task.id}-1000"]  # asked at 1.0 s

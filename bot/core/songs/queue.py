@@ -1,0 +1,104 @@
+"""What /queue says: a server's songs still under way, in the order they go, without Discord.
+
+The line is the bot's, shared by every server (MUSICGPT_MAX_PARALLEL songs at MusicGPT at once),
+so a waiting song's place is its place in that line, as its status message says. The songs
+with MusicGPT (or being posted) come first, then those waiting, each one line: `#N`, its kind,
+who asked (a mention, sent so it pings no one), where it stands, and when it was asked
+(`<t:UNIX:R>`, shown by each reader's client in their own time). At most 2,000 characters; the
+rest are counted ("and 4 more").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from bot.core.models import Task, TaskKind, TaskStatus
+from bot.core.wording import count
+
+MESSAGE_LIMIT: Final = 2000  # Discord's, per message
+EMPTY: Final = "Nothing is waiting or being made here right now: `/sing` starts a song."
+CANCEL_HINT: Final = (
+    "You may cancel a waiting song of anyone's here (its status's Cancel button, or the menu "
+    "below); its requester gets it back and is told."
+)
+OWN_CANCEL_HINT: Final = "Cancel a waiting song of yours with its status's Cancel button."
+_SEPARATOR: Final = " · "
+
+WHERE: Final[dict[TaskStatus, str]] = {
+    TaskStatus.SUBMITTING: "🎙️ being sent to MusicGPT",
+    TaskStatus.SUBMITTED: "🎙️ with MusicGPT",
+    TaskStatus.COMPLETED: "📬 done, being posted",
+    TaskStatus.DELIVERING: "📬 done, being posted",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    task: Task
+    position: int  # its place in the bot's line; 0 once it left the line (with MusicGPT)
+
+    @property
+    def waiting(self) -> bool:
+        return self.position > 0
+
+
+def kind_word(task: Task) -> str:
+    """What kind of song: a sing, an inpaint, or one a button made from another (Rewrite,
+    Again)."""
+    if task.parent_task_id is not None:
+        return "rewrite" if task.parent_output is not None else "again"
+    return "sing" if task.kind is TaskKind.SING else "inpaint"
+
+
+def server_queue(unfinished: Sequence[Task], guild_id: int) -> list[QueueEntry]:
+    """The server's unfinished songs in order: those under way first (oldest first), then
+    those waiting, by their place in the bot's whole line (`unfinished`: every server's)."""
+    waiting = sorted((t for t in unfinished if t.status is TaskStatus.QUEUED), key=lambda t: t.id)
+    place = {t.id: n for n, t in enumerate(waiting, start=1)}
+    ours = [t for t in unfinished if t.guild_id == guild_id and not t.status.is_final]
+    under_way = sorted((t for t in ours if t.id not in place), key=lambda t: t.id)
+    in_line = sorted((t for t in ours if t.id in place), key=lambda t: place[t.id])
+    return [
+        *(QueueEntry(t, 0) for t in under_way),
+        *(QueueEntry(t, place[t.id]) for t in in_line),
+    ]
+
+
+def entry_line(entry: QueueEntry) -> str:
+    task = entry.task
+    where = (
+        f"⏳ waiting, #{entry.position} in line"
+        if entry.waiting
+        else WHERE.get(task.status, task.status.value)
+    )
+    return _SEPARATOR.join(
+        [
+            f"**#{task.id}**",
+            kind_word(task),
+            f"<@{task.user_id}>",
+            where,
+            f"asked <t:{int(task.created_at)}:R>",
+        ]
+    )
+
+
+def queue_text(entries: Sequence[QueueEntry], *, may_cancel_any: bool = False) -> str:
+    """The whole /queue answer, at most 2,000 characters."""
+    if not entries:
+        return EMPTY
+    waiting = sum(e.waiting for e in entries)
+    header = (
+        f"**Songs here, in order**: {count(len(entries) - waiting, 'song')} under way, "
+        f"{waiting} waiting."
+    )
+    footer = CANCEL_HINT if may_cancel_any and waiting else OWN_CANCEL_HINT if waiting else ""
+    lines = [entry_line(e) for e in entries]
+    for shown_count in range(len(lines), -1, -1):
+        left = len(lines) - shown_count
+        more = [f"…and {left} more."] if left else []
+        text = "\n".join([header, *lines[:shown_count], *more, *([footer] if footer else [])])
+        if len(text) <= MESSAGE_LIMIT:
+            return text
+    return header  # pragma: no cover - the header and footer alone always fit
