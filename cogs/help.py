@@ -35,6 +35,8 @@ ON_A_RESULT = (
     "whoever clicks.",
     "**Again**: the same song again, charged to whoever clicks.",
     "**Delete**: removes the post; its requester or a member with Manage Messages can.",
+    "**👍** (one per take): your vote for that take, click again to take it back; anyone here "
+    "can, it costs nothing, and the leading take's button turns green.",
     "**Cancel**, on a song still waiting in line: its requester stops it and gets the song back.",
 )
 COLOUR = 0x5865F2

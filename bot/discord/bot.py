@@ -37,6 +37,7 @@ from bot.discord.songs.door import SongDoor
 from bot.discord.songs.poster import Poster
 from bot.discord.songs.status import StatusRenderer
 from bot.discord.songs.threads import ThreadOpener
+from bot.discord.songs.votes import VoteBoard
 from bot.discord.translator import CatalogTranslator
 from bot.discord.tree import SingingTree, send_ephemeral
 from bot.discord.ui.buttons import DYNAMIC_ITEMS
@@ -55,6 +56,7 @@ EXTENSIONS = (
     "cogs.notify",
     "cogs.settings",
     "cogs.usage",
+    "cogs.song",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 
@@ -76,6 +78,8 @@ class SingingBot(commands.Bot):
     door: SongDoor
     # What the result and status buttons call (`bot.discord.ui.buttons`).
     button_actions: ButtonHandlers
+    # The 👍 buttons: votes counted, result messages redrawn (coalesced).
+    votes: VoteBoard
 
     def __init__(
         self,
@@ -166,6 +170,7 @@ class SingingBot(commands.Bot):
         self.poster = Poster(self, self.thread_opener)
         self.door = SongDoor(self)
         self.button_actions = ButtonHandlers(self)
+        self.votes = VoteBoard(self)
         self.tracker.attach(self.poster)
         self.tracker.delivery.attach_copies(self.poster)
         # Both wait for the gateway's READY before their first look.
@@ -310,4 +315,5 @@ class SingingBot(commands.Bot):
         if self._services_started:
             self.status_renderer.stop()
             self.thread_opener.stop()
+            await self.votes.close()
         await super().close()

@@ -1,4 +1,4 @@
-"""What the result and status buttons do: Rewrite, Again, Delete, Cancel
+"""What the result and status buttons do: Rewrite, Again, Delete, Cancel, 👍
 (`SingingBot.button_actions`, the `ButtonActions` the buttons call).
 
 Thin on purpose: each reads the click, asks `bot.core.songs.actions` (the decisions and the
@@ -146,3 +146,9 @@ class ButtonHandlers:
             raise UserFacingError(refusal)
         await send_ephemeral(interaction, actions.cancelled_text(task_id))
         await self.bot.status_renderer.render_now(task_id)  # says cancelled; the button goes
+
+    # --- 👍 ------------------------------------------------------------------------------
+
+    async def vote(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
+        """Anyone who sees the result may vote; never MusicGPT, never a charge."""
+        await self.bot.votes.click(interaction, task_id, take)

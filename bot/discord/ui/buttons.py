@@ -1,7 +1,7 @@
 """The buttons on result and status messages, as persistent `DynamicItem`s.
 
 A button's custom_id says everything a click needs (`song:rewrite:12:2`, `song:again:12`,
-`song:delete:12`, `song:cancel:12`); discord.py rebuilds the item from it
+`song:delete:12`, `song:cancel:12`, `song:vote:12:2`); discord.py rebuilds the item from it
 (`from_custom_id`), so a click works after a restart, or months later, with nothing kept in
 memory. The items only read the click and hand it to the bot's `ButtonActions`
 (`SingingBot.button_actions`, a `bot.discord.songs.clicks.ButtonHandlers`), which call the
@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol, Self
 import discord
 
 from bot.core.models import Task, TaskStatus
+from bot.core.songs.votes import Tally, vote_buttons
 from bot.discord.tree import RESTARTING, report_error, send_ephemeral
 
 # Task ids are SQLite rowids; 18 digits is far more than a bot will ever make.
@@ -38,6 +39,8 @@ class ButtonActions(Protocol):
     async def delete(self, interaction: discord.Interaction, task_id: int) -> None: ...
 
     async def cancel(self, interaction: discord.Interaction, task_id: int) -> None: ...
+
+    async def vote(self, interaction: discord.Interaction, task_id: int, take: int) -> None: ...
 
 
 async def _run(
@@ -135,11 +138,55 @@ class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
         return actions.cancel(interaction, self.task_id)
 
 
-DYNAMIC_ITEMS = (RewriteButton, AgainButton, DeleteButton, CancelButton)
+VOTE_ROW = 1  # the result's second row (zero-based): the 👍 buttons, and nothing else
+MAX_VOTE_BUTTONS = 5  # one row's worth
 
 
-def result_buttons(task: Task) -> discord.ui.View:
-    """Rewrite (one per take, numbered when there are two or more), Again, Delete."""
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"song:vote:{_TASK}:(?P<take>[1-9])",
+):
+    """👍 for one take (`bot.core.songs.votes`): a click toggles the clicker's vote. The
+    label carries the count, and the leading take's button is green."""
+
+    def __init__(
+        self, task_id: int, take: int, *, label: str = "👍", leading: bool = False
+    ) -> None:
+        style = discord.ButtonStyle.success if leading else discord.ButtonStyle.secondary
+        button = _button(label, f"song:vote:{task_id}:{take}", style)
+        button.row = VOTE_ROW
+        super().__init__(button)
+        self.task_id, self.take = task_id, take
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> VoteButton:
+        label = getattr(item, "label", None) or "👍"
+        return cls(int(match["task"]), int(match["take"]), label=label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, lambda a: a.vote(interaction, self.task_id, self.take))
+
+
+DYNAMIC_ITEMS = (RewriteButton, AgainButton, DeleteButton, CancelButton, VoteButton)
+
+
+def add_vote_buttons(view: discord.ui.View, task: Task, tally: Tally | None = None) -> None:
+    """The 👍 buttons, one per take, on their own row (`VOTE_ROW`): labelled with the count
+    (and the take's number when there are two or more), the leader's green."""
+    tally = tally or Tally.of({}, len(task.outputs))
+    for button in vote_buttons(tally)[:MAX_VOTE_BUTTONS]:
+        view.add_item(VoteButton(task.id, button.take, label=button.label, leading=button.leading))
+
+
+def result_buttons(task: Task, tally: Tally | None = None) -> discord.ui.View:
+    """Rewrite (one per take, numbered when there are two or more), Again, Delete; the 👍
+    buttons with `tally`'s counts (none yet when it is left out)."""
     view = discord.ui.View(timeout=None)
     takes = len(task.outputs)
     for take in range(1, min(takes, 9) + 1):
@@ -148,6 +195,7 @@ def result_buttons(task: Task) -> discord.ui.View:
         )
     view.add_item(AgainButton(task.id))
     view.add_item(DeleteButton(task.id))
+    add_vote_buttons(view, task, tally)
     return view
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from bot.core.errors import UserFacingError
 from bot.core.models import Output, TaskStatus
+from bot.core.songs.votes import Tally
 from bot.discord.tree import UNEXPECTED
 from bot.discord.ui.buttons import (
     DYNAMIC_ITEMS,
@@ -23,6 +24,7 @@ from bot.discord.ui.buttons import (
     CancelButton,
     DeleteButton,
     RewriteButton,
+    VoteButton,
     result_buttons,
     status_buttons,
 )
@@ -46,9 +48,33 @@ async def test_result_buttons_carry_the_task_and_take() -> None:
         ("song:rewrite:12:2", "Rewrite 2"),
         ("song:again:12", "Again"),
         ("song:delete:12", "Delete"),
+        ("song:vote:12:1", "Take 1 · 👍 0"),
+        ("song:vote:12:2", "Take 2 · 👍 0"),
     ]
     one = dataclasses.replace(TWO_TAKES, outputs=(Output("u1"),))
     assert ids_and_labels(result_buttons(one))[0] == ("song:rewrite:12:1", "Rewrite")
+    assert ids_and_labels(result_buttons(one))[-1] == ("song:vote:12:1", "👍 0")
+
+
+async def test_vote_buttons_are_on_the_second_row_with_counts_and_the_leader_green() -> None:
+    view = result_buttons(TWO_TAKES, Tally((1, 3)))
+    votes = [c for c in view.children if isinstance(c, VoteButton)]
+    assert [(v.take, v.item.label, v.item.row) for v in votes] == [
+        (1, "Take 1 · 👍 1", 1),
+        (2, "Take 2 · 👍 3", 1),
+    ]
+    assert [v.item.style for v in votes] == [
+        discord.ButtonStyle.secondary,
+        discord.ButtonStyle.success,
+    ]
+    rows = {c.row for c in view.children if not isinstance(c, VoteButton)}
+    assert 1 not in rows  # row 2 holds the votes only
+    tied = result_buttons(TWO_TAKES, Tally((2, 2)))
+    assert all(
+        c.item.style is discord.ButtonStyle.secondary
+        for c in tied.children
+        if isinstance(c, VoteButton)
+    )
 
 
 async def test_cancel_only_while_queued() -> None:
@@ -67,6 +93,7 @@ async def test_cancel_only_while_queued() -> None:
         ("song:again:12", AgainButton, {"task_id": 12}),
         ("song:delete:987654321012345678", DeleteButton, {"task_id": 987654321012345678}),
         ("song:cancel:3", CancelButton, {"task_id": 3}),
+        ("song:vote:12:2", VoteButton, {"task_id": 12, "take": 2}),
     ],
 )
 async def test_a_button_is_rebuilt_from_its_custom_id_alone(
@@ -87,7 +114,8 @@ async def test_a_button_is_rebuilt_from_its_custom_id_alone(
 
 
 @pytest.mark.parametrize(
-    "bad", ["song:rewrite:12:0", "song:again:x", "song:delete:", "song:again:1:2"]
+    "bad",
+    ["song:rewrite:12:0", "song:again:x", "song:delete:", "song:again:1:2", "song:vote:12:0"],
 )
 def test_other_ids_are_not_ours(bad: str) -> None:
     assert not any(item.__discord_ui_compiled_template__.fullmatch(bad) for item in DYNAMIC_ITEMS)
