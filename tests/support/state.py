@@ -65,3 +65,8 @@ def dm_copies(database: Path, user_id: int) -> bool:
 
 def kept_inputs(database: Path) -> list[KeptInput]:
     return with_store(database, lambda s: s.kept_inputs())
+
+
+def vote_counts(database: Path, task_id: int) -> dict[int, int]:
+    """Votes per take of a song, as the rows say."""
+    return with_store(database, lambda s: s.vote_counts(task_id))
