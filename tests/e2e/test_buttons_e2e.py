@@ -113,8 +113,17 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
             f"song:rewrite:{parent}:2",
             f"song:again:{parent}",
             f"song:delete:{parent}",
+            f"song:vote:{parent}:1",
+            f"song:vote:{parent}:2",
         ]
-        assert button_labels(result) == ["Rewrite 1", "Rewrite 2", "Again", "Delete"]
+        assert button_labels(result) == [
+            "Rewrite 1",
+            "Rewrite 2",
+            "Again",
+            "Delete",
+            "Take 1 · 👍 0",
+            "Take 2 · 👍 0",
+        ]
         before = {t.id for t in w.tasks()}
 
         ix = await w.dc.click(result, f"song:rewrite:{parent}:2", user_id=w.bob.id)
