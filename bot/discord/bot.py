@@ -176,6 +176,7 @@ class SingingBot(commands.Bot):
         # Both wait for the gateway's READY before their first look.
         self.thread_opener.start()
         self.status_renderer.start()
+        self.votes.start()
         self._services_started = True
 
     # --- start ------------------------------------------------------------------------------

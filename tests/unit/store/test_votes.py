@@ -7,6 +7,7 @@ import asyncio
 
 from bot.core.models import Task
 from bot.core.store import Store
+from bot.core.store.votes import VoteMessage
 from tests.unit.store.conftest import NOW, Adapter, create, make_request
 
 
@@ -65,3 +66,17 @@ async def test_a_song_of_this_server_and_its_children(store: Store) -> None:
         kids.append(child)
     assert [t.id for t in await store.children_of(parent.id)] == [k.id for k in kids]
     assert await store.children_of(kids[0].id) == []
+
+
+async def test_a_message_with_counts_to_show_until_an_edit_shows_them(store: Store) -> None:
+    task = await create(store)
+    message = VoteMessage(channel_id=20, message_id=555, task_id=task.id)
+    assert await store.votes_not_shown(0) == []
+    await store.vote_changed(message, NOW)
+    assert await store.votes_not_shown(NOW - 10) == [message]
+    assert await store.votes_not_shown(NOW + 1) == []  # too long ago to redraw
+    await store.votes_shown(555, NOW + 0.5)  # counts read after the change: shown
+    assert await store.votes_not_shown(0) == []
+    await store.vote_changed(message, NOW + 2)  # another click
+    await store.votes_shown(555, NOW + 1)  # an edit that read before it: still to show
+    assert await store.votes_not_shown(0) == [message]

@@ -9,3 +9,13 @@ CREATE TABLE votes (
     created_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (task_id, take, user_id)
 );
+
+-- The result messages whose buttons show a song's votes: when a vote last changed and when
+-- the message last showed the counts, so a restart redraws the ones a stopped bot left behind.
+CREATE TABLE vote_messages (
+    message_id BIGINT PRIMARY KEY,
+    task_id BIGINT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    channel_id BIGINT NOT NULL,
+    changed_at DOUBLE PRECISION NOT NULL,
+    shown_at DOUBLE PRECISION
+);
