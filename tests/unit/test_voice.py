@@ -31,7 +31,7 @@ from bot.core.errors import (
 )
 from bot.core.media import download, inspect, names, probe, spool, waveform
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
-from bot.core.songs import blocked_words, budget, forms, history, intake, notify
+from bot.core.songs import blocked_words, budget, forms, history, intake, notify, song_card, votes
 from bot.core.songs.progress import FAILED_UNSAID, REFUNDED, failure_text, status_view
 from bot.core.songs.quota import quota_lines, refusal_message
 from bot.core.tracker import RESTARTED_MID_SUBMIT
@@ -108,6 +108,9 @@ def known_messages() -> dict[str, str]:
     messages["budget reached"] = budget.refusal(budget.Spend(12.5, 10), NOW)
     messages["blocked word"] = blocked_words.REFUSAL.format(word="bad", where="lyrics")
     messages["/usage refused"] = cogs_usage.NOT_ALLOWED
+    messages["/song not found"] = song_card.not_found(7)
+    for take, takes, voted in ((1, 1, True), (2, 2, True), (2, 2, False)):
+        messages[f"vote {take}/{takes} {voted}"] = votes.vote_answer(take, takes, voted)
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
@@ -132,6 +135,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
         "notify",
         *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads")),
         "usage",
+        "song",
     }
     for command in described:
         assert not voice_problems(command["description"]), command["description"]
@@ -155,6 +159,7 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     guild, bot_dm = 0, 1
     assert described["sing"]["contexts"] == [guild]
     assert described["inpaint"]["contexts"] == [guild]
+    assert described["song"]["contexts"] == [guild]
     assert described["quota"]["contexts"] == [guild, bot_dm]
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]
