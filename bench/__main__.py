@@ -6,7 +6,7 @@ the table and the rest still run. This is a benchmark, not a test: it exits 0 wh
 was measured, whether or not it met its goal (1 if a figure could not be measured).
 
     python -m bench                 # all figures, a Markdown table on stdout
-    python -m bench --only 1,4      # some of them (1-8)
+    python -m bench --only 1,4      # some of them (1-9)
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bench import (
     inspection,
     polls,
     upload_memory,
+    votes,
     waveform,
 )
 from bench.common import Row
@@ -45,6 +46,7 @@ FIGURES: dict[str, tuple[str, Callable[[Path], Awaitable[list[Row]]], float]] = 
     "6": ("Client upload memory", upload_memory.measure, 120),
     "7": ("Inspecting a 25 MB upload", inspection.measure, 300),
     "8": ("Waveform picture of a 25 MB upload", waveform.measure, 300),
+    "9": ("Vote clicks on one result", votes.measure, 200),
 }
 
 

@@ -29,7 +29,7 @@ INTRO = (
 )
 EXAMPLE = "`/sing prompt: warm soul vocal audio: beat.mp3`, then type your lyrics in the box."
 ON_A_SONG = (
-    "Rewrite, Extend, Again, Again with changes, Lyrics and Delete under its takes; "
+    "Rewrite, Extend, 👍, Again, Again with changes, Lyrics and Delete under its takes; "
     "Cancel while it waits, Try again if it failed."
 )
 DOCS = (

@@ -39,6 +39,7 @@ from bot.discord.songs.door import SongDoor
 from bot.discord.songs.poster import Poster
 from bot.discord.songs.status import StatusRenderer
 from bot.discord.songs.threads import ThreadOpener
+from bot.discord.songs.votes import VoteBoard
 from bot.discord.translator import CatalogTranslator
 from bot.discord.tree import SingingTree, send_ephemeral
 from bot.discord.ui.buttons import DYNAMIC_ITEMS
@@ -59,6 +60,7 @@ EXTENSIONS = (
     "cogs.notify",
     "cogs.settings",
     "cogs.usage",
+    "cogs.song",
 )
 COMMANDS_HASH_KEY = "global_commands_hash"
 
@@ -96,6 +98,8 @@ class SingingBot(commands.Bot):
     door: SongDoor
     # What the result and status buttons call (`bot.discord.ui.buttons`).
     button_actions: ButtonHandlers
+    # The 👍 buttons: votes counted, result messages redrawn (coalesced).
+    votes: VoteBoard
 
     def __init__(
         self,
@@ -197,11 +201,13 @@ class SingingBot(commands.Bot):
         self.door = SongDoor(self)
         self.status_renderer.on_drawn.append(self.door.changed)  # private answers follow
         self.button_actions = ButtonHandlers(self)
+        self.votes = VoteBoard(self)
         self.tracker.attach(self.poster)
         self.tracker.delivery.attach_copies(self.poster)
         # Both wait for the gateway's READY before their first look.
         self.thread_opener.start()
         self.status_renderer.start()
+        self.votes.start()
         self._services_started = True
 
     # --- start ------------------------------------------------------------------------------
@@ -345,6 +351,7 @@ class SingingBot(commands.Bot):
         if self._services_started:
             self.status_renderer.stop()
             self.thread_opener.stop()
+            await self.votes.close()
         await super().close()
 
 

@@ -116,11 +116,22 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
             f"song:changes:{parent}",
             f"song:lyrics:{parent}",
             f"song:delete:{parent}",
+            f"song:vote:{parent}:1",
+            f"song:vote:{parent}:2",
         ]
-        # In rows: per take, then the song (the votes' row between them is empty for now).
+        assert button_labels(result) == [
+            "Rewrite 1",
+            "Rewrite 2",
+            "Again",
+            "Delete",
+            "Take 1 · 👍 0",
+            "Take 2 · 👍 0",
+        ]
+        # In rows: per take, the votes, then the song.
         rows = [[c["label"] for c in row["components"]] for row in result.components]
         assert rows == [
             ["Rewrite 1", "Rewrite 2", "Extend 1", "Extend 2"],
+            ["Take 1 · 👍 0", "Take 2 · 👍 0"],
             ["Again", "Again with changes", "Lyrics", "Delete"],
         ]
         before = {t.id for t in w.tasks()}

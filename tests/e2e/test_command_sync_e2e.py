@@ -49,6 +49,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
             "quota",
             "settings",
             "sing",
+            "song",
             "usage",
         ]
         assert sorted(c["name"] for c in synced) == names

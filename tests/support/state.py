@@ -10,6 +10,7 @@ calls: the bot may stop, restart or be killed in between.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TypeVar
 from bot.core.models import QuotaUsage, Task
 from bot.core.store import KeptInput, Store
 from bot.core.store.rows import fetch_tasks
+from bot.core.store.votes import VoteMessage
 
 T = TypeVar("T")
 
@@ -65,3 +67,22 @@ def dm_copies(database: Path, user_id: int) -> bool:
 
 def kept_inputs(database: Path) -> list[KeptInput]:
     return with_store(database, lambda s: s.kept_inputs())
+
+
+def vote_counts(database: Path, task_id: int) -> dict[int, int]:
+    """Votes per take of a song, as the rows say."""
+    return with_store(database, lambda s: s.vote_counts(task_id))
+
+
+def cast_vote(
+    database: Path, channel_id: int, message_id: int, task_id: int, take: int, user_id: int
+) -> bool:
+    """A click's rows, written as the bot writes them before it answers (a bot killed just
+    after that has not edited the message yet)."""
+
+    async def vote(store: Store) -> bool:
+        voted = await store.toggle_vote(task_id, take, user_id)
+        await store.vote_changed(VoteMessage(channel_id, message_id, task_id), time.time())
+        return voted
+
+    return with_store(database, vote)

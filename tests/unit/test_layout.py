@@ -63,6 +63,7 @@ def test_every_extension_loads_and_command_names_are_unique() -> None:
         "quota",
         "settings",
         "sing",
+        "song",
         "usage",
     ]
     assert len(names) == len(set(names))

@@ -32,7 +32,18 @@ from bot.core.errors import (
 from bot.core.media import download, inspect, names, probe, spool, waveform
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage, TaskStatus
 from bot.core.servers import settings_text
-from bot.core.songs import actions, blocked_words, budget, forms, history, intake, notify, queue
+from bot.core.songs import (
+    actions,
+    blocked_words,
+    budget,
+    forms,
+    history,
+    intake,
+    notify,
+    queue,
+    song_card,
+    votes,
+)
 from bot.core.songs.progress import (
     CANCELLED_BY_STAGE,
     FAILED_UNSAID,
@@ -142,6 +153,9 @@ def known_messages() -> dict[str, str]:
     messages["settings_text.UNKNOWN_ROLE"] = settings_text.UNKNOWN_ROLE.format(role_id=5)
     messages["settings_text.BAD_ROLE_ID"] = settings_text.BAD_ROLE_ID
     messages["settings_text.BOTH_ROLES"] = settings_text.BOTH_ROLES
+    messages["/song not found"] = song_card.not_found(7)
+    for take, takes, voted in ((1, 1, True), (2, 2, True), (2, 2, False)):
+        messages[f"vote {take}/{takes} {voted}"] = votes.vote_answer(take, takes, voted)
     for n, line in enumerate(quota_lines(QuotaUsage(1, 1), LIMITS, "resets at 00:00 UTC")):
         messages[f"/quota line {n}"] = line
     return messages
@@ -168,6 +182,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
         "notify",
         *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads")),
         "usage",
+        "song",
     }
     for command in described:
         assert not voice_problems(command["description"]), command["description"]
@@ -192,6 +207,7 @@ async def test_song_commands_are_for_servers_and_the_others_work_in_dms() -> Non
     assert described["sing"]["contexts"] == [guild]
     assert described["inpaint"]["contexts"] == [guild]
     assert described["extend"]["contexts"] == [guild]
+    assert described["song"]["contexts"] == [guild]
     assert described["quota"]["contexts"] == [guild, bot_dm]
     assert described["help"]["contexts"] == [guild, bot_dm]
     assert described["history"]["contexts"] == [guild, bot_dm]

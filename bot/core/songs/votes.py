@@ -28,7 +28,7 @@ LEADER_MARK: Final = "⭐ leading"  # how /song marks the leading take
 
 
 class VoteCounter(Protocol):
-    """What showing votes needs from the store (the votes table, `votes_schema.sql`)."""
+    """What showing votes needs from the store (the votes table, migration 0010)."""
 
     async def vote_counts(self, task_id: int) -> dict[int, int]:
         """Votes per take (1-based) of a song; takes nobody voted for may be missing."""

@@ -4,7 +4,7 @@
     sqlite/         the SQLite adapter (the only code that knows the SQLite driver)
     migrate.py      migrations/NNNN_*.sql applied in order, recorded in schema_migrations
     tasks.py        songs and their quota charges; transitions.py: a song's guarded steps
-    threads.py settings.py copies.py usage.py inputs.py waveforms.py: one feature each
+    threads.py settings.py copies.py usage.py inputs.py waveforms.py votes.py: one feature each
     port.py         the narrow Protocols each consumer depends on
 
 `Store` puts the repositories together behind one object, so the bot opens one thing.
@@ -28,6 +28,7 @@ from bot.core.store.tasks import TaskRepository
 from bot.core.store.threads import ThreadRepository
 from bot.core.store.transitions import TaskTransitions
 from bot.core.store.usage import UsageRepository
+from bot.core.store.votes import VoteRepository
 from bot.core.store.waveforms import WaveformRepository
 
 __all__ = ["DatabaseError", "KeptInput", "StorageError", "Store", "UsageLine", "utc_day"]
@@ -46,6 +47,7 @@ class Store(
     UsageRepository,
     InputRepository,
     WaveformRepository,
+    VoteRepository,
 ):
     """Every repository over one database."""
 

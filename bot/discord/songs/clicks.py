@@ -1,4 +1,4 @@
-"""What the result and status buttons do: Rewrite, Extend, Again, Again with changes,
+"""What the result and status buttons do: Rewrite, Extend, 👍, Again, Again with changes,
 Lyrics, Delete, Cancel, Try again (a failed song's status) and Edit and retry (a refused form)
 (`SingingBot.button_actions`, the `ButtonActions` the buttons call).
 
@@ -302,3 +302,9 @@ class ButtonHandlers:
             await channel.send(text, allowed_mentions=only_them, **extra)
         except discord.HTTPException:
             log.warning("couldn't tell the requester of task %s it was cancelled", task.id)
+
+    # --- 👍 ------------------------------------------------------------------------------
+
+    async def vote(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
+        """Anyone who sees the result may vote; never MusicGPT, never a charge."""
+        await self.bot.votes.click(interaction, task_id, take)

@@ -1,9 +1,9 @@
 """The buttons on result and status messages, as persistent `DynamicItem`s.
 
 A button's custom_id says everything a click needs (`song:rewrite:12:2`, `song:extend:12:2`,
-`song:again:12`, `song:delete:12`, `song:cancel:12`, `song:tryagain:12`, `song:changes:12`,
-`song:lyrics:12`, and `song:retry:<key>` for a refusal's Edit and retry, whose form waits in
-the door under that short key); discord.py rebuilds the item from it
+`song:vote:12:2`, `song:again:12`, `song:delete:12`, `song:cancel:12`, `song:tryagain:12`,
+`song:changes:12`, `song:lyrics:12`, and `song:retry:<key>` for a refusal's Edit and retry,
+whose form waits in the door under that short key); discord.py rebuilds the item from it
 (`from_custom_id`), so a click works after a restart, or months later, with nothing kept in
 memory. The items only read the click and hand it to the bot's `ButtonActions`
 (`SingingBot.button_actions`, a `bot.discord.songs.clicks.ButtonHandlers`), which call the
@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol, Self
 import discord
 
 from bot.core.models import Task, TaskStatus
+from bot.core.songs.votes import Tally, vote_buttons
 from bot.discord.tree import RESTARTING, report_error, send_ephemeral
 
 # Task ids are SQLite rowids; 18 digits is far more than a bot will ever make.
@@ -51,6 +52,8 @@ class ButtonActions(Protocol):
 
     async def edit_and_retry(self, interaction: discord.Interaction, key: str) -> None: ...
 
+    async def vote(self, interaction: discord.Interaction, task_id: int, take: int) -> None: ...
+
 
 async def _run(
     interaction: discord.Interaction, act: Callable[[ButtonActions], Awaitable[None]]
@@ -70,7 +73,7 @@ async def _run(
 
 # A result's rows (Discord allows five; a result keeps to three, so it stays readable):
 TAKE_ROW = 0  # per take: Rewrite 1, Rewrite 2, Extend 1, Extend 2
-VOTE_ROW = 1  # reserved for the votes (👍 per take): see `vote_buttons`
+VOTE_ROW = 1  # the 👍 buttons, one per take (`vote_row`)
 SONG_ROW = 2  # the song as a whole: Again, Again with changes, Lyrics, Delete
 
 
@@ -183,6 +186,40 @@ class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
         return actions.cancel(interaction, self.task_id)
 
 
+MAX_VOTE_BUTTONS = 5  # one row's worth
+
+
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"song:vote:{_TASK}:(?P<take>[1-9])",
+):
+    """👍 for one take (`bot.core.songs.votes`): a click toggles the clicker's vote. The
+    label carries the count, and the leading take's button is green."""
+
+    def __init__(
+        self, task_id: int, take: int, *, label: str = "👍", leading: bool = False
+    ) -> None:
+        style = discord.ButtonStyle.success if leading else discord.ButtonStyle.secondary
+        button = _button(label, f"song:vote:{task_id}:{take}", style)
+        button.row = VOTE_ROW
+        super().__init__(button)
+        self.task_id, self.take = task_id, take
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> VoteButton:
+        label = getattr(item, "label", None) or "👍"
+        return cls(int(match["task"]), int(match["take"]), label=label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, lambda a: a.vote(interaction, self.task_id, self.take))
+
+
 class TryAgainButton(_TaskButton, template=rf"song:tryagain:{_TASK}"):
     """On a failed song's status: the same inputs once more, charged to the clicker."""
 
@@ -248,6 +285,7 @@ DYNAMIC_ITEMS = (
     AgainWithChangesButton,
     LyricsButton,
     EditAndRetryButton,
+    VoteButton,
 )
 
 Row = list[discord.ui.Item[Any]]
@@ -275,9 +313,14 @@ def take_buttons(task: Task) -> Row:
     return row
 
 
-def vote_buttons(task: Task) -> Row:
-    """Row 2, reserved for the votes: a 👍 per take goes here (none yet)."""
-    return []
+def vote_row(task: Task, tally: Tally | None = None) -> Row:
+    """Row 2, the 👍 buttons, one per take: labelled with the count (and the take's number
+    when there are two), the leader's green; no votes yet when `tally` is left out."""
+    tally = tally or Tally.of({}, len(task.outputs))
+    return [
+        VoteButton(task.id, b.take, label=b.label, leading=b.leading)
+        for b in vote_buttons(tally)[:MAX_VOTE_BUTTONS]
+    ]
 
 
 def song_buttons(task: Task) -> Row:
@@ -290,20 +333,21 @@ def song_buttons(task: Task) -> Row:
     ]
 
 
-# A result's rows, top to bottom: a new button joins one of these builders (at most five
-# buttons a row), and a new row is a builder here (at most three, to stay readable).
-RESULT_ROWS: tuple[tuple[int, Callable[[Task], Row]], ...] = (
-    (TAKE_ROW, take_buttons),
-    (VOTE_ROW, vote_buttons),
-    (SONG_ROW, song_buttons),
-)
+def result_rows(task: Task, tally: Tally | None = None) -> tuple[tuple[int, Row], ...]:
+    """A result's rows, top to bottom: a new button joins one of these builders (at most five
+    buttons a row), and a new row is a builder here (at most three, to stay readable)."""
+    return (
+        (TAKE_ROW, take_buttons(task)),
+        (VOTE_ROW, vote_row(task, tally)),
+        (SONG_ROW, song_buttons(task)),
+    )
 
 
-def result_buttons(task: Task) -> discord.ui.View:
-    """A result's buttons in rows (`RESULT_ROWS`): per take, votes, the song."""
+def result_buttons(task: Task, tally: Tally | None = None) -> discord.ui.View:
+    """A result's buttons in rows: per take, votes (with `tally`'s counts), the song."""
     view = discord.ui.View(timeout=None)
-    for row, build in RESULT_ROWS:
-        for item in build(task):
+    for row, items in result_rows(task, tally):
+        for item in items:
             item.row = row
             view.add_item(item)
     return view

@@ -16,6 +16,7 @@ import pytest
 
 from bot.core.errors import UserFacingError
 from bot.core.models import Output, TaskStatus
+from bot.core.songs.votes import Tally
 from bot.discord.tree import UNEXPECTED
 from bot.discord.ui.buttons import (
     DYNAMIC_ITEMS,
@@ -31,6 +32,7 @@ from bot.discord.ui.buttons import (
     LyricsButton,
     RewriteButton,
     TryAgainButton,
+    VoteButton,
     result_buttons,
     retry_buttons,
     status_buttons,
@@ -55,19 +57,43 @@ async def test_result_buttons_carry_the_task_and_take() -> None:
         ("song:rewrite:12:2", "Rewrite 2"),
         ("song:extend:12:1", "Extend 1"),
         ("song:extend:12:2", "Extend 2"),
+        ("song:vote:12:1", "Take 1 · 👍 0"),
+        ("song:vote:12:2", "Take 2 · 👍 0"),
         ("song:again:12", "Again"),
         ("song:changes:12", "Again with changes"),
         ("song:lyrics:12", "Lyrics"),
         ("song:delete:12", "Delete"),
     ]
     rows = [c.row for c in result_buttons(TWO_TAKES).children]
-    assert rows == [TAKE_ROW] * 4 + [SONG_ROW] * 4
+    assert rows == [TAKE_ROW] * 4 + [VOTE_ROW] * 2 + [SONG_ROW] * 4
     assert TAKE_ROW < VOTE_ROW < SONG_ROW <= 2  # three rows at most; votes in the middle
     one = dataclasses.replace(TWO_TAKES, outputs=(Output("u1"),))
     assert ids_and_labels(result_buttons(one))[:2] == [
         ("song:rewrite:12:1", "Rewrite"),
         ("song:extend:12:1", "Extend"),
     ]
+    assert ids_and_labels(result_buttons(one))[-5] == ("song:vote:12:1", "👍 0")
+
+
+async def test_vote_buttons_are_on_the_second_row_with_counts_and_the_leader_green() -> None:
+    view = result_buttons(TWO_TAKES, Tally((1, 3)))
+    votes = [c for c in view.children if isinstance(c, VoteButton)]
+    assert [(v.take, v.item.label, v.item.row) for v in votes] == [
+        (1, "Take 1 · 👍 1", 1),
+        (2, "Take 2 · 👍 3", 1),
+    ]
+    assert [v.item.style for v in votes] == [
+        discord.ButtonStyle.secondary,
+        discord.ButtonStyle.success,
+    ]
+    rows = {c.row for c in view.children if not isinstance(c, VoteButton)}
+    assert 1 not in rows  # row 2 holds the votes only
+    tied = result_buttons(TWO_TAKES, Tally((2, 2)))
+    assert all(
+        c.item.style is discord.ButtonStyle.secondary
+        for c in tied.children
+        if isinstance(c, VoteButton)
+    )
 
 
 async def test_cancel_only_while_queued_and_try_again_once_failed() -> None:
@@ -95,6 +121,7 @@ async def test_cancel_only_while_queued_and_try_again_once_failed() -> None:
         ("song:changes:3", AgainWithChangesButton, {"task_id": 3}),
         ("song:lyrics:3", LyricsButton, {"task_id": 3}),
         ("song:retry:0a1b2c3d", EditAndRetryButton, {"key": "0a1b2c3d"}),
+        ("song:vote:12:2", VoteButton, {"task_id": 12, "take": 2}),
     ],
 )
 async def test_a_button_is_rebuilt_from_its_custom_id_alone(
@@ -116,7 +143,14 @@ async def test_a_button_is_rebuilt_from_its_custom_id_alone(
 
 @pytest.mark.parametrize(
     "bad",
-    ["song:rewrite:12:0", "song:extend:12:0", "song:extend:12", "song:again:x", "song:again:1:2"],
+    [
+        "song:rewrite:12:0",
+        "song:extend:12:0",
+        "song:extend:12",
+        "song:again:x",
+        "song:again:1:2",
+        "song:vote:12:0",
+    ],
 )
 def test_other_ids_are_not_ours(bad: str) -> None:
     assert not any(item.__discord_ui_compiled_template__.fullmatch(bad) for item in DYNAMIC_ITEMS)
