@@ -112,20 +112,12 @@ async def test_rewrite_by_another_member(tmp_path: Path) -> None:
             f"song:rewrite:{parent}:2",
             f"song:extend:{parent}:1",
             f"song:extend:{parent}:2",
+            f"song:vote:{parent}:1",
+            f"song:vote:{parent}:2",
             f"song:again:{parent}",
             f"song:changes:{parent}",
             f"song:lyrics:{parent}",
             f"song:delete:{parent}",
-            f"song:vote:{parent}:1",
-            f"song:vote:{parent}:2",
-        ]
-        assert button_labels(result) == [
-            "Rewrite 1",
-            "Rewrite 2",
-            "Again",
-            "Delete",
-            "Take 1 · 👍 0",
-            "Take 2 · 👍 0",
         ]
         # In rows: per take, the votes, then the song.
         rows = [[c["label"] for c in row["components"]] for row in result.components]

@@ -100,8 +100,8 @@ async def test_two_processes_each_answer_the_servers_of_their_shard(tmp_path: Pa
                 songs[shard] = await request_song(w, channel_id=channel)
             for shard, w in enumerate((w0, w1)):
                 row = await wait_status_of(w, songs[shard], "delivered", timeout=45)
-                assert row["guild_id"] == guild_on[shard]
-                assert [t["guild_id"] for t in w.tasks()] == [guild_on[shard]]
+                assert row.guild_id == guild_on[shard]
+                assert [t.guild_id for t in w.tasks()] == [guild_on[shard]]
             for guild in guild_on.values():
                 posted = [
                     m
@@ -208,7 +208,7 @@ async def test_a_process_holding_none_of_the_servers_still_delivers(tmp_path: Pa
         w.env.update(SHARD_COUNT="2", SHARD_IDS=str(elsewhere))
         await w.start_bot(wait_sync=elsewhere == 0)
         assert "ready as TestBot in 0 servers" in w.bot.log_text()
-        w.mg.complete_task(row["musicgpt_task_id"])
+        w.mg.complete_task(row.musicgpt_task_id)
         await wait_status_of(w, task_id, "delivered", timeout=45)
         await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1
