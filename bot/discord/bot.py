@@ -276,6 +276,16 @@ class SingingBot(commands.Bot):
         message started a thread (a thread's starter message stays in the parent channel)."""
         return self._messageable(task.channel_id, task.guild_id)
 
+    async def public_locale(self, guild_id: int | None) -> str | None:
+        """The locale of my public messages in a server (statuses, results' words, thread
+        names): /settings language, else the server's Discord locale, which GUILD_CREATE
+        gives every cached guild (`preferred_locale`); None (English) outside a server."""
+        if guild_id is None:
+            return None
+        guild = self.get_guild(guild_id)
+        guild_locale = guild.preferred_locale.value if guild is not None else None
+        return (await self.guild_settings.get(guild_id)).public_locale(guild_locale)
+
     def _messageable(self, channel_id: int, guild_id: int | None) -> discord.abc.Messageable:
         # An archived thread is not in the cache; its id still takes posts (which wake it).
         channel = self.get_channel(channel_id)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from bot.core.errors import AudioRejected
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.media.names import ACCEPTED_FORMATS
 from bot.core.media.worker import Limits, MediaWorker, WorkerFailed
 
@@ -48,7 +50,7 @@ _MIME: Final = {
     "m4a": "audio/mp4",
     "aac": "audio/aac",
 }
-_EMPTY: Final = "That file is empty."
+_EMPTY: Final = N_("That file is empty.")
 _FAILED: Final[dict[str, str]] = {
     "cpu": "That file took too long to read; it may be damaged.",
     "wall": "That file took too long to read; it may be damaged.",
@@ -106,8 +108,11 @@ def _describe_size(n: int, *, round_up: bool = False) -> str:
 def too_big(size: int, max_bytes: int) -> AudioRejected:
     """The refusal for a file of `size` bytes over a `max_bytes` limit (for the caller to raise)."""
     return AudioRejected(
-        f"That file is {_describe_size(size, round_up=True)}; "
-        f"the limit is {describe_size(max_bytes)}."
+        said(
+            "That file is {size}; the limit is {limit}.",
+            size=_describe_size(size, round_up=True),
+            limit=describe_size(max_bytes),
+        )
     )
 
 
@@ -145,7 +150,7 @@ async def inspect_audio_async(
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
-        raise AudioRejected(_EMPTY)
+        raise AudioRejected(said(_EMPTY))
     if size > max_bytes:
         raise too_big(size, max_bytes)
     worker = worker or shared_worker()

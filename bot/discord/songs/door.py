@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.core.i18n import LocaleLike, gettext
 from bot.core.models import Request, Task, TaskKind, TaskStatus
 from bot.core.servers.threads import wants_thread
 from bot.core.songs.forms import AttachmentRef, InpaintRange, Origin, PendingAudio, SongRequest
@@ -131,28 +132,40 @@ class SongDoor:
             # Best effort here: the sweep and the poster try again; the answer still goes.
             log.exception("couldn't open the thread of task %s", task.id)
         settled = await self.bot.tracker.wait_until_sent(task.id, SEND_WAIT_SECONDS) or task
-        song = song_ref(task.id).capitalize()
+        locale = interaction.locale  # a private answer: the member's language
+        song = song_ref(task.id, locale).capitalize()
         if settled.status is TaskStatus.FAILED:
-            text = f"❌ {failure_text(settled)}"
+            text = f"❌ {failure_text(settled, locale)}"
         elif settled.status is TaskStatus.QUEUED:
             position = await self.bot.store.queue_position(task.id)
-            text = f"Got it! {song} is #{position} in line for MusicGPT. {follow(settled)}"
+            text = gettext(
+                locale,
+                "Got it! {song} is #{position} in line for MusicGPT. {follow}",
+                song=song,
+                position=position,
+                follow=follow(settled, locale),
+            )
         else:
-            text = f"Got it! {song} is with MusicGPT. {follow(settled)}"
+            text = gettext(
+                locale,
+                "Got it! {song} is with MusicGPT. {follow}",
+                song=song,
+                follow=follow(settled, locale),
+            )
         await interaction.followup.send(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
 
-def status_link(task: Task) -> str:
+def status_link(task: Task, locale: LocaleLike = None) -> str:
     if task.status_message_id is None:
-        return "in this channel"
+        return gettext(locale, "in this channel")
     guild = task.guild_id or "@me"
     return f"https://discord.com/channels/{guild}/{task.channel_id}/{task.status_message_id}"
 
 
-def follow(task: Task) -> str:
+def follow(task: Task, locale: LocaleLike = None) -> str:
     """Where the member follows the song: its thread when it has one, else its status."""
     if link := thread_link(task):
-        return f"Follow it in its thread: {link}"
-    return f"Follow it here: {status_link(task)}"
+        return gettext(locale, "Follow it in its thread: {link}", link=link)
+    return gettext(locale, "Follow it here: {link}", link=status_link(task, locale))

@@ -125,13 +125,14 @@ class StatusRenderer:
                 return
             queued = task.status is TaskStatus.QUEUED
             position = await self._store.queue_position(task_id) if queued else 0
-            view = status_view(task, position, time.time())
+            locale = await self.bot.public_locale(task.guild_id)
+            view = status_view(task, position, time.time(), locale)
             picture = _picture_key(task.waveform_state)
             rendered = (view.stage, view.progress, picture)
             # The buttons follow the status (Cancel only while queued), so the stage, which
             # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:
-                if await self._put(task, view, status_buttons(task)):
+                if await self._put(task, view, status_buttons(task), locale):
                     rendered = (view.stage, view.progress, "shown")
                 self._shown[task_id] = rendered
             if task.status.is_final:
@@ -150,7 +151,13 @@ class StatusRenderer:
         asyncio.get_running_loop().call_later(left, events.publish, task.id)
         return True
 
-    async def _put(self, task: Task, status: StatusView, view: discord.ui.View | None) -> bool:
+    async def _put(
+        self,
+        task: Task,
+        status: StatusView,
+        view: discord.ui.View | None,
+        locale: str | None = None,
+    ) -> bool:
         """Send or edit the status message; True when this uploaded the waveform picture."""
         channel = self.bot.status_channel_for(task)  # a thread's starter is in the channel
         # The embed names the requester as a mention; embeds never ping, and the message says
@@ -163,7 +170,9 @@ class StatusRenderer:
         if task.status_message_id is not None:
             try:
                 existing = channel.get_partial_message(task.status_message_id)  # type: ignore[attr-defined]
-                embed = status_embed(status, picture=name if upload or posted else None)
+                embed = status_embed(
+                    status, picture=name if upload or posted else None, locale=locale
+                )
                 extra: dict[str, Any] = {}
                 if upload is not None:  # once: without `attachments`, an edit keeps them
                     extra["attachments"] = [discord.File(upload, filename=name)]
@@ -177,7 +186,7 @@ class StatusRenderer:
             if posted and waveforms is not None:  # the picture went with the old message
                 upload = waveforms.path_for(task.id)
                 upload = upload if upload.is_file() else None
-        embed = status_embed(status, picture=name if upload else None)
+        embed = status_embed(status, picture=name if upload else None, locale=locale)
         extra = {"file": discord.File(upload, filename=name)} if upload is not None else {}
         message = await channel.send(embed=embed, view=view, allowed_mentions=nobody, **extra)  # type: ignore[arg-type]
         await self._store.set_status_message(task.id, message.id)
