@@ -130,7 +130,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
         "history",
         "help",
         "notify",
-        *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads")),
+        *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads", "language")),
         "usage",
     }
     for command in described:
@@ -276,6 +276,12 @@ def _ending(node: ast.expr, constants: dict[str, ast.expr]) -> tuple[str, str] |
     it can't be read from the source (a variable, a call)."""
     if isinstance(node, ast.Name) and node.id in constants:
         return _ending(constants[node.id], constants)
+    if (  # said("…", …), N_("…"): the English of a sentence translated later
+        isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) in ("said", "said_n", "N_")
+        and node.args
+    ):
+        return _ending(node.args[0], constants)
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -364,7 +370,7 @@ async def test_settings_is_for_managers_of_a_server_only() -> None:
     assert settings["contexts"] == [0]  # server channels only
     assert int(settings["default_member_permissions"]) == 32  # Manage Server
     subs = {o["name"]: o for o in settings["options"]}
-    assert list(subs) == ["view", "quota", "budget", "words", "threads"]
+    assert list(subs) == ["view", "quota", "budget", "words", "threads", "language"]
     quota = {o["name"]: o for o in subs["quota"]["options"]}
     assert (quota["daily"]["min_value"], quota["active"]["min_value"]) == (0, 1)
     assert quota["role"]["type"] == 8 and not quota["role"].get("required")
@@ -372,3 +378,8 @@ async def test_settings_is_for_managers_of_a_server_only() -> None:
     assert (credits["name"], credits["type"], credits["min_value"]) == ("credits", 10, 0)
     [mode] = subs["threads"]["options"]
     assert [c["value"] for c in mode["choices"]] == ["off", "optional", "always"]
+    [language] = subs["language"]["options"]
+    assert [c["value"] for c in language["choices"]] == [
+        "auto",
+        *("en", "es", "pt-BR", "de", "fr", "ja"),
+    ]
