@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.standins.discord import UserSpec
-from tests.support.world import World, poll_until, wait_status_text, world
+from tests.support.world import World, marker, poll_until, wait_status_text, world
 
 EPHEMERAL = 64
 
@@ -55,6 +55,9 @@ async def test_members_and_servers_each_read_their_own_language(tmp_path: Path) 
         assert confirmation.startswith(f"¡Entendido! Canción #{song} "), confirmation
         status = await wait_status_text(w, song, "✅ Postei 2 versões aqui embaixo.")
         assert f"🎤 Cantando sobre o seu instrumental · música #{song}" in status
+        # The marker stays English: a restarted bot finds its posts by it.
+        [posted] = w.channel_messages(lambda m: marker(song) in m.content and bool(m.attachments))
+        assert posted.content.startswith(f"<@{bob.id}> sua música está pronta! (song #{song})")
 
         # Over his quota: the refusal in Spanish, whole (the wait in his words too).
         refused = await refusal(w, bob, "es-ES", {"prompt": "x", "audio_url": "https://e.com/a"})
