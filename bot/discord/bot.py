@@ -122,6 +122,9 @@ class SingingBot(commands.Bot):
         logging.getLogger("discord.client").addFilter(discord_link.ReconnectLines(self))
         self._gateway_up = False
         self._services_started = False
+        # Each server's Discord locale as its interactions last said it (fresher than the
+        # cached guild's `preferred_locale` when an owner changed it): `public_locale`.
+        self._guild_locales: dict[int, str] = {}
 
     @property
     def gateway_connected(self) -> bool:
@@ -278,12 +281,14 @@ class SingingBot(commands.Bot):
 
     async def public_locale(self, guild_id: int | None) -> str | None:
         """The locale of my public messages in a server (statuses, results' words, thread
-        names): /settings language, else the server's Discord locale, which GUILD_CREATE
-        gives every cached guild (`preferred_locale`); None (English) outside a server."""
+        names): /settings language, else the server's Discord locale, as its latest
+        interaction said it (`guild_locale`) or GUILD_CREATE gave it (`preferred_locale`);
+        None (English) outside a server."""
         if guild_id is None:
             return None
-        guild = self.get_guild(guild_id)
-        guild_locale = guild.preferred_locale.value if guild is not None else None
+        guild_locale = self._guild_locales.get(guild_id)  # the latest interaction's word
+        if guild_locale is None and (guild := self.get_guild(guild_id)) is not None:
+            guild_locale = guild.preferred_locale.value
         return (await self.guild_settings.get(guild_id)).public_locale(guild_locale)
 
     def _messageable(self, channel_id: int, guild_id: int | None) -> discord.abc.Messageable:
@@ -294,6 +299,8 @@ class SingingBot(commands.Bot):
         return self.get_partial_messageable(channel_id, guild_id=guild_id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is not None and interaction.guild_locale is not None:
+            self._guild_locales[interaction.guild_id] = interaction.guild_locale.value
         if stale := stale_modal_message(interaction):
             await send_ephemeral(interaction, stale)
 
