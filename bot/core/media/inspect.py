@@ -52,11 +52,11 @@ _MIME: Final = {
 }
 _EMPTY: Final = N_("That file is empty.")
 _FAILED: Final[dict[str, str]] = {
-    "cpu": "That file took too long to read; it may be damaged.",
-    "wall": "That file took too long to read; it may be damaged.",
-    "memory": "That file needed too much memory to read; it may be damaged.",
-    "crash": "I couldn't read that audio file; it may be damaged.",
-    "error": "I couldn't read that audio file; it may be damaged.",
+    "cpu": N_("That file took too long to read; it may be damaged."),
+    "wall": N_("That file took too long to read; it may be damaged."),
+    "memory": N_("That file needed too much memory to read; it may be damaged."),
+    "crash": N_("I couldn't read that audio file; it may be damaged."),
+    "error": N_("I couldn't read that audio file; it may be damaged."),
 }
 
 
@@ -205,4 +205,4 @@ async def _call(
             log.error("media worker raised on %s:\n%s", args[0], failed.detail)
         else:
             log.warning("media worker stopped on %s: %s", args[0], failed)
-        raise AudioRejected(_FAILED[failed.kind]) from None
+        raise AudioRejected(said(_FAILED[failed.kind])) from None

@@ -183,9 +183,10 @@ def status_view(
     refused = refusal_of(task.thread_refusal)
     if refused and task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
         # In the stage, so the renderer (which compares stage and bar) shows it at once.
-        stage = f"{stage} {refused.why}"
+        stage = f"{stage} {refused.why_in(locale)}"
     if task.status is TaskStatus.DELIVERED and (note := dm_note(task.dm_state)):
-        stage = f"{stage} {note}"  # the DM copy was refused: one quiet line, for the requester
+        # The DM copy was refused: one quiet line, for the requester.
+        stage = f"{stage} {gettext(locale, note)}"
     return StatusView(
         title=f"{gettext(locale, TITLES[task.kind])} · {song_ref(task.id, locale)}",
         stage=stage,
