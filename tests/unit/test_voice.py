@@ -281,7 +281,11 @@ def _ending(node: ast.expr, constants: dict[str, ast.expr]) -> tuple[str, str] |
         and getattr(node.func, "id", None) in ("said", "said_n", "N_")
         and node.args
     ):
-        return _ending(node.args[0], constants)
+        read = _ending(node.args[0], constants)
+        if read is None:
+            return None
+        # Like an f-string's: the literal text after its last `{placeholder}`.
+        return read[0], re.split(r"\{[a-z_]+\}", read[1])[-1]
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
