@@ -72,6 +72,12 @@ async def test_members_and_servers_each_read_their_own_language(tmp_path: Path) 
         }
         assert await refusal(w, carol, "ko", both) == "Use either `audio` or `audio_url`, not both."
 
+        # /quota in Japanese for the same carol once her client is in Japanese.
+        ix = await w.dc.invoke_command("quota", {}, user_id=carol.id, locale="ja")
+        answer = await ix.wait_callback()
+        assert answer.data is not None
+        assert answer.data["content"].startswith("今日はあと **1 曲中 1 曲** 作れます。")
+
         # The owner chooses German for the server; her own answers stay in her English.
         ix = await w.dc.invoke_command(
             "settings language", {"language": "de"}, user_id=w.alice.id, locale="en-US"
