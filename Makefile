@@ -52,7 +52,7 @@ waveform-demo: $(RUN_STAMP)  ## redraw docs/waveform.png (the picture in docs/co
 # language argument first, hence the keywords; locale_str and N_ mark texts said later.
 LOCALE_DIR := bot/locale
 POT := $(LOCALE_DIR)/bot.pot
-KEYWORDS := -k _ -k N_ -k gettext:2 -k ngettext:2,3 -k locale_str
+KEYWORDS := -k _ -k N_ -k gettext:2 -k ngettext:2,3 -k locale_str -k said -k said_n:1,2
 
 messages: $(RUN_STAMP)  ## after changing texts or a .po: update bot/locale/bot.pot and every .po, then check them
 	$(BIN)/pybabel -q extract --no-default-keywords $(KEYWORDS) --mapping-file babel.cfg \

@@ -23,8 +23,8 @@ class Quota(commands.Cog):
         quota = self.bot.quota
         effective = await quota.limits_for(interaction.guild_id, role_ids_of(interaction))
         usage = await quota.usage(interaction.user.id)
-        lines = quota_lines(usage, effective.limits, quota.reset_phrase())
-        if source := source_line(effective):
+        lines = quota_lines(usage, effective.limits, quota.reset_said(), interaction.locale)
+        if source := source_line(effective, interaction.locale):
             lines.append(source)
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 

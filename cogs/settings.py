@@ -17,12 +17,32 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import LANGUAGE_NAMES, catalog_code, gettext
 from bot.core.servers import settings_text
+from bot.core.servers.guild_settings import LANGUAGE_CHOICES as LANGUAGES
 from bot.core.servers.guild_settings import ThreadsMode, edited_words
 from bot.discord.bot import SingingBot
 
 Mode = Literal["off", "optional", "always"]
 log = logging.getLogger(__name__)
+
+# /settings language's choices besides auto: Discord's locale, and the language's own name.
+LANGUAGE_CHOICES = [(code, LANGUAGE_NAMES[catalog_code(code)]) for code in LANGUAGES[1:]]
+
+
+def language_set(interaction: discord.Interaction, chosen: str | None) -> str:
+    """/settings language's answer, in the member's language."""
+    if chosen is None:
+        return gettext(
+            interaction.locale,
+            "I'll post statuses and songs here in this server's Discord language ({language}).",
+            language=LANGUAGE_NAMES[catalog_code(interaction.guild_locale)],
+        )
+    return gettext(
+        interaction.locale,
+        "I'll post statuses and songs here in {language}.",
+        language=LANGUAGE_NAMES[catalog_code(chosen)],
+    )
 
 
 def manager_guild(interaction: discord.Interaction) -> int:
@@ -145,6 +165,21 @@ class Settings(commands.Cog):
         guild_id = manager_guild(interaction)
         current = await self.bot.guild_settings.set_threads_mode(guild_id, ThreadsMode(mode))
         await answer(interaction, settings_text.threads_set(current))
+
+    @settings.command(name="language", description="The language of my statuses and songs here.")
+    @app_commands.describe(language="auto: this server's Discord language (the default)")
+    @app_commands.choices(
+        language=[
+            app_commands.Choice(name="auto: this server's language", value="auto"),
+            *(app_commands.Choice(name=name, value=value) for value, name in LANGUAGE_CHOICES),
+        ]
+    )
+    async def language(
+        self, interaction: discord.Interaction, language: app_commands.Choice[str]
+    ) -> None:
+        guild_id = manager_guild(interaction)
+        current = await self.bot.guild_settings.set_language(guild_id, language.value)
+        await answer(interaction, language_set(interaction, current.language))
 
     @commands.Cog.listener()
     async def on_guild_role_delete(self, role: discord.Role) -> None:

@@ -37,6 +37,10 @@ OPTION_TYPES |= {9: "mentionable", 10: "number", 11: "attachment"}
 MAX_REQUEST = 96 * 1024 * 1024
 
 
+# What the page offers (app.js's LOCALES): Discord's locale strings.
+PLAYGROUND_LOCALES = frozenset({"en-US", "es-ES", "es-419", "pt-BR", "de", "fr", "ja", "ko"})
+
+
 class PlaygroundServer:
     def __init__(self, w: World) -> None:
         self.w = w
@@ -58,6 +62,7 @@ class PlaygroundServer:
         app.router.add_post("/api/message-command", self._message_command)
         app.router.add_post("/api/modal", self._modal)
         app.router.add_post("/api/musicgpt", self._musicgpt)
+        app.router.add_post("/api/guild-locale", self._guild_locale)
         app.router.add_static("/static/", STATIC)
         return app
 
@@ -120,6 +125,7 @@ class PlaygroundServer:
                 "message_commands": self._message_commands(),
                 "messages": messages,
                 "names": self._names(),
+                "guild_locale": dc.guild().locale,
                 "musicgpt": {
                     "delay": mg.delay,
                     "webhooks_enabled": mg.webhooks_enabled,
@@ -201,7 +207,7 @@ class PlaygroundServer:
         body = await request.json()
         options = dict(body.get("options") or {})
         channel = int(body["channel_id"])
-        kwargs: dict[str, Any] = {"user_id": int(body["user_id"])}
+        kwargs: dict[str, Any] = {"user_id": int(body["user_id"]), "locale": _locale(body)}
         if channel == self.w.dc.dm_channel(kwargs["user_id"]).id:
             kwargs["dm"] = True
         else:
@@ -212,7 +218,8 @@ class PlaygroundServer:
         body = await request.json()
         message = self.w.dc.message(int(body["message_id"]))
         user_id = int(body["user_id"])
-        return await self._run(self.w.dc.click(message, body["custom_id"], user_id=user_id))
+        click = self.w.dc.click(message, body["custom_id"], user_id=user_id, locale=_locale(body))
+        return await self._run(click)
 
     async def _post(self, request: web.Request) -> web.Response:
         """A member posts a message (text and/or files) in the channel, as in Discord."""
@@ -239,7 +246,9 @@ class PlaygroundServer:
         body = await request.json()
         message = self.w.dc.message(int(body["message_id"]))
         user_id = int(body["user_id"])
-        invoked = self.w.dc.invoke_message_command(body["name"], message, user_id=user_id)
+        invoked = self.w.dc.invoke_message_command(
+            body["name"], message, user_id=user_id, locale=_locale(body)
+        )
         return await self._run(invoked)
 
     async def _modal(self, request: web.Request) -> web.Response:
@@ -281,6 +290,13 @@ class PlaygroundServer:
             text = text.replace(f"user {user.id}", user.username)
         return text
 
+    async def _guild_locale(self, request: web.Request) -> web.Response:
+        """The server's Discord language: every interaction from now on says it
+        (`guild_locale`), as after an owner changed it in Server Settings."""
+        locale = _locale({"locale": (await request.json()).get("guild_locale")})
+        self.w.dc.guild().locale = locale
+        return web.json_response({"ok": True, "guild_locale": locale})
+
     async def _musicgpt(self, request: web.Request) -> web.Response:
         body = await request.json()
         mg = self.w.mg
@@ -294,6 +310,12 @@ class PlaygroundServer:
         if body.get("fail_next"):
             mg.fail_next_task("Generation failed (the playground's knob)")
         return web.json_response({"ok": True})
+
+
+def _locale(body: dict[str, Any]) -> str:
+    """The member's client language the page sent (Discord's locale string), else en-US."""
+    locale = str(body.get("locale") or "en-US")
+    return locale if locale in PLAYGROUND_LOCALES else "en-US"
 
 
 def _flatten(name: str, node: dict[str, Any], found: list[dict[str, Any]]) -> None:

@@ -6,6 +6,9 @@ bug or an outage and is logged with its traceback.
 
 from __future__ import annotations
 
+from bot.core.i18n import N_, LocaleLike
+from bot.core.i18n.said import Said
+
 SENTENCE_ENDS = (".", "!", "?", "…", ".)")
 
 
@@ -19,11 +22,19 @@ def sentence(text: str) -> str:
 
 
 class UserFacingError(Exception):
-    """An error whose message is meant for the user who caused it."""
+    """An error whose message is meant for the user who caused it.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.user_message = message
+    The message is a plain string (already in its words: MusicGPT's own text) or `Said`
+    (`said("…", name=value)`), which the error boundary says in the member's language."""
+
+    def __init__(self, message: str | Said) -> None:
+        super().__init__(str(message))
+        self.user_message = str(message)  # the English
+        self.said = message if isinstance(message, Said) else None
+
+    def message_in(self, locale: LocaleLike) -> str:
+        """The message in the member's language (`interaction.locale`)."""
+        return self.said.in_(locale) if self.said is not None else self.user_message
 
 
 class ConfigError(Exception):
@@ -80,10 +91,10 @@ class SpoolFull(UserFacingError):
 class DiskFull(UserFacingError):
     """The disk has no room for audio or for the database; nothing was charged."""
 
-    MESSAGE = "My disk is full, so I can't take audio right now; nothing was charged."
+    MESSAGE = N_("My disk is full, so I can't take audio right now; nothing was charged.")
 
-    def __init__(self, message: str = MESSAGE) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | Said = MESSAGE) -> None:
+        super().__init__(Said(message) if message == self.MESSAGE else message)
 
 
 class MusicGPTRateLimited(MusicGPTError):

@@ -7,6 +7,7 @@ import math
 import re
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n.said import Said, said
 
 _TIMECODE = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d+)?)$")
 
@@ -21,14 +22,24 @@ def parse_timecode(text: str, *, field: str) -> float:
     match = _TIMECODE.match(cleaned)
     if not match:
         raise BadTime(
-            f"`{field}` must be a time like 75, 75.5, 1:15 or 1:15.5 (got {_quote(text)})."
+            said(
+                "`{field}` must be a time like 75, 75.5, 1:15 or 1:15.5 (got {typed}).",
+                field=field,
+                typed=_quote(text),
+            )
         )
     hours, minutes, seconds = match.groups()
     if (hours or minutes) and float(seconds) >= 60:
-        raise BadTime(f"`{field}` has {seconds} seconds; after a colon use 00–59.")
+        raise BadTime(
+            said(
+                "`{field}` has {seconds} seconds; after a colon use 00–59.",
+                field=field,
+                seconds=seconds,
+            )
+        )
     value = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
     if not math.isfinite(value):
-        raise BadTime(f"`{field}` is not a time I can use.")
+        raise BadTime(said("`{field}` is not a time I can use.", field=field))
     return value
 
 
@@ -43,16 +54,23 @@ def check_range(start: float, end: float, song_length: float | None) -> None:
     """0 <= start < end, and end within the song when its length is known."""
     if start >= end:
         raise BadTime(
-            f"`start` ({format_timecode(start)}) must come before `end` ({format_timecode(end)})."
+            said(
+                "`start` ({start}) must come before `end` ({end}).",
+                start=format_timecode(start),
+                end=format_timecode(end),
+            )
         )
     if song_length is not None and end > song_length + LENGTH_SLACK:
         raise BadTime(
-            f"`end` ({format_timecode(end)}) is past the end of the song, "
-            f"which is {format_timecode(song_length)} long."
+            said(
+                "`end` ({end}) is past the end of the song, which is {length} long.",
+                end=format_timecode(end),
+                length=format_timecode(song_length),
+            )
         )
 
 
-NO_LENGTH = (
+NO_LENGTH = said(
     "I can't measure how long that song is, so tell me where the new part starts (`after`, "
     "like 75 or 1:15.5). Nothing was charged."
 )
@@ -70,12 +88,16 @@ def extend_point(after: float | None, song_length: float | None) -> float:
         return song_length
     if song_length is not None and after > song_length + LENGTH_SLACK:
         raise BadTime(
-            f"The new part can't start at {format_timecode(after)}: the song is "
-            f"{format_timecode(song_length)} long. Nothing was charged."
+            said(
+                "The new part can't start at {after}: the song is {length} long. "
+                "Nothing was charged.",
+                after=format_timecode(after),
+                length=format_timecode(song_length),
+            )
         )
     return after
 
 
-def _quote(text: str) -> str:
+def _quote(text: str) -> str | Said:
     shown = text.strip()[:20].replace("`", "'")
-    return f"“{shown}”" if shown else "nothing"
+    return f"“{shown}”" if shown else said("nothing")

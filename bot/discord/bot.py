@@ -148,6 +148,9 @@ class SingingBot(commands.Bot):
         logging.getLogger("discord.shard").addFilter(discord_link.ShardLines())
         self._gateway_up = False
         self._services_started = False
+        # Each server's Discord locale as its interactions last said it (fresher than the
+        # cached guild's `preferred_locale` when an owner changed it): `public_locale`.
+        self._guild_locales: dict[int, str] = {}
 
     def _shard_options(self, settings: Settings) -> dict[str, Any]:
         """What the discord.py client is given about shards: nothing, unsharded."""
@@ -317,6 +320,18 @@ class SingingBot(commands.Bot):
         message started a thread (a thread's starter message stays in the parent channel)."""
         return self._messageable(task.channel_id, task.guild_id)
 
+    async def public_locale(self, guild_id: int | None) -> str | None:
+        """The locale of my public messages in a server (statuses, results' words, thread
+        names): /settings language, else the server's Discord locale, as its latest
+        interaction said it (`guild_locale`) or GUILD_CREATE gave it (`preferred_locale`);
+        None (English) outside a server."""
+        if guild_id is None:
+            return None
+        guild_locale = self._guild_locales.get(guild_id)  # the latest interaction's word
+        if guild_locale is None and (guild := self.get_guild(guild_id)) is not None:
+            guild_locale = guild.preferred_locale.value
+        return (await self.guild_settings.get(guild_id)).public_locale(guild_locale)
+
     def _messageable(self, channel_id: int, guild_id: int | None) -> discord.abc.Messageable:
         # An archived thread is not in the cache; its id still takes posts (which wake it).
         channel = self.get_channel(channel_id)
@@ -325,6 +340,8 @@ class SingingBot(commands.Bot):
         return self.get_partial_messageable(channel_id, guild_id=guild_id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is not None and interaction.guild_locale is not None:
+            self._guild_locales[interaction.guild_id] = interaction.guild_locale.value
         if stale := stale_modal_message(interaction):
             await send_ephemeral(interaction, stale)
 

@@ -9,37 +9,45 @@ import discord
 from discord import app_commands
 
 from bot.core.errors import DiskFull, UserFacingError
+from bot.core.i18n import N_, LocaleLike, gettext
 from bot.core.media.spool import is_disk_full
 
 log = logging.getLogger(__name__)
 
-UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
-NO_DMS = (
+UNEXPECTED = N_("Something went wrong on my side. It has been logged; please try again.")
+NO_DMS = N_(
     "I make songs only in server channels, where the server sees them: run this command in "
     "one. /help, /quota and /history work here too."
 )
-RESTARTING = "I'm restarting; try again in a minute."
+RESTARTING = N_("I'm restarting; try again in a minute.")
 
 
-def user_message_for(error: BaseException) -> str | None:
-    """The text to show for an expected error, or None for a bug."""
+def user_message_for(error: BaseException, locale: LocaleLike = None) -> str | None:
+    """The text to show for an expected error in the member's language (`locale`,
+    `interaction.locale`; English without one), or None for a bug."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         error = error.__cause__ or error
         if isinstance(error, app_commands.CommandInvokeError):
             error = error.original
     if isinstance(error, UserFacingError):
-        return error.user_message
+        return error.message_in(locale)
     if is_disk_full(error):  # wherever it struck (the database, a file): say so, not "a bug"
-        return DiskFull.MESSAGE
+        return gettext(locale, DiskFull.MESSAGE)
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+        return gettext(
+            locale,
+            "Slow down a little: try again in {seconds} s.",
+            seconds=f"{error.retry_after:.0f}",
+        )
     if isinstance(error, app_commands.NoPrivateMessage):
-        return NO_DMS
+        return gettext(locale, NO_DMS)
     if isinstance(error, app_commands.BotMissingPermissions):
         missing = ", ".join(error.missing_permissions)
-        return f"I need these permissions in this channel first: {missing}."
+        return gettext(
+            locale, "I need these permissions in this channel first: {missing}.", missing=missing
+        )
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this command here; try another channel."
+        return gettext(locale, "You can't use this command here; try another channel.")
     return None
 
 
@@ -57,12 +65,12 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
 
 
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
-    message = user_message_for(error)
+    message = user_message_for(error, interaction.locale)
     if is_disk_full(error):
         log.warning("disk full: %s", error)  # the operator's to fix; not a bug's traceback
     if message is None:
         log.error("unexpected error in %s", _source(interaction), exc_info=error)
-        message = UNEXPECTED
+        message = gettext(interaction.locale, UNEXPECTED)
     await send_ephemeral(interaction, message)
 
 
@@ -80,7 +88,7 @@ class SingingTree(app_commands.CommandTree):
         """While the bot shuts down, a new command would start work it can't finish."""
         stopping = getattr(interaction.client, "stopping", None)
         if isinstance(stopping, asyncio.Event) and stopping.is_set():
-            await send_ephemeral(interaction, RESTARTING)
+            await send_ephemeral(interaction, gettext(interaction.locale, RESTARTING))
             return False
         return True
 

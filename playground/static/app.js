@@ -7,6 +7,9 @@ let state = null;
 let userId = null;
 let channelId = null;
 let openModal = null;
+// Discord locales: the member's client (`interaction.locale`) and the server's (`guild_locale`).
+const LOCALES = { "en-US": "English", "es-ES": "Español", "es-419": "Español (LATAM)", "pt-BR": "Português do Brasil", de: "Deutsch", fr: "Français", ja: "日本語", ko: "한국어 (no catalog: English)" };
+let memberLocale = "en-US";
 const rendered = new Map(); // message id -> JSON it was drawn from (keeps audio players)
 
 function esc(text) {
@@ -136,7 +139,12 @@ function renderSidebar() {
   if (!member.options.length) {
     for (const u of state.users) member.add(new Option(`${u.name}${u.note ? " (" + u.note + ")" : ""}`, u.id));
     member.value = userId;
+    for (const id of ["member-locale", "guild-locale"]) {
+      for (const [code, name] of Object.entries(LOCALES)) $(id).add(new Option(name, code));
+    }
+    $("member-locale").value = memberLocale;
   }
+  if (document.activeElement !== $("guild-locale")) $("guild-locale").value = state.guild_locale;
   const list = $("channels");
   list.innerHTML = state.channels.map((c) => `<li data-channel="${c.id}" class="${c.kind}${c.id === channelId ? " active" : ""}">${c.kind === "text" ? "#" : c.kind === "thread" ? "↳ " : "✉ "}${esc(c.name)}</li>`).join("");
   const here = state.channels.find((c) => c.id === channelId);
@@ -181,6 +189,7 @@ function renderOptions() {
 
 // Every request is JSON (the server refuses anything else: no cross-site form can post here).
 async function post(path, body) {
+  body = { locale: memberLocale, ...body }; // what the member's client would say
   const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const answer = await response.json();
   if (response.status === 200 && !("ok" in answer)) answer.ok = true;
@@ -304,6 +313,8 @@ $("composer").addEventListener("submit", async (event) => {
 });
 $("member").addEventListener("change", (e) => { userId = e.target.value; switchChannel(state.channels[0].id); });
 $("command").addEventListener("change", renderOptions);
+$("member-locale").addEventListener("change", (e) => { memberLocale = e.target.value; });
+$("guild-locale").addEventListener("change", (e) => api("/api/guild-locale", { guild_locale: e.target.value }));
 $("command-bar").addEventListener("submit", runCommand);
 $("modal-form").addEventListener("submit", submitModal);
 $("modal-cancel").addEventListener("click", () => { $("modal").close(); openModal = null; notice("form closed"); });

@@ -80,7 +80,7 @@ async def test_the_private_answer_comes_at_once_and_follows_the_song(tmp_path: P
         waiting_submit = await sing(w, w.bob.id)
         await answer_of(waiting_submit, "#1 in line", timeout=5)
         [waiting] = new_task_ids(w, before)
-        w.mg.complete_task(held.musicgpt_task_id)
+        w.mg.complete_task(str(held.musicgpt_task_id))
         sent = await answer_of(waiting_submit, "is with MusicGPT")
         assert sent.content.startswith(f"Got it! Song #{waiting} is with MusicGPT.")
         assert button_ids(sent) == []
@@ -91,7 +91,7 @@ async def test_try_again_on_a_failed_song(tmp_path: Path) -> None:
         w.mg.script_delays(HOLD)
         failed = await request_song(w, prompt="doomed", lyrics="la di da")
         row = await wait_status_of(w, failed, "submitted")
-        w.mg.fail_task(row.musicgpt_task_id, "the model fell over")
+        w.mg.fail_task(str(row.musicgpt_task_id), "the model fell over")
         await wait_status_of(w, failed, "failed")
 
         def with_try_again() -> StoredMessage | None:

@@ -232,7 +232,7 @@ async def test_sigkill_between_sending_the_status_and_recording_it_posts_no_seco
         )
         if at_kill["status"] == "queued":  # it goes out now; else it fails, refunded
             row = await wait_status_of(w, task_id, "submitted")
-            w.mg.complete_task(row.musicgpt_task_id)
+            w.mg.complete_task(str(row.musicgpt_task_id))
             await wait_status_text(w, task_id, "Posted 2 takes")
         else:
             await wait_status_text(w, task_id, "I restarted while sending this")

@@ -208,7 +208,7 @@ async def test_a_process_holding_none_of_the_servers_still_delivers(tmp_path: Pa
         w.env.update(SHARD_COUNT="2", SHARD_IDS=str(elsewhere))
         await w.start_bot(wait_sync=elsewhere == 0)
         assert "ready as TestBot in 0 servers" in w.bot.log_text()
-        w.mg.complete_task(row.musicgpt_task_id)
+        w.mg.complete_task(str(row.musicgpt_task_id))
         await wait_status_of(w, task_id, "delivered", timeout=45)
         await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1

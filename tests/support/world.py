@@ -207,6 +207,7 @@ class WorldOptions:
 
     webhooks: bool = True  # PUBLIC_BASE_URL set: MusicGPT calls the bot back
     premium_tier: int = 0  # of the guild (its upload limit)
+    guild_locale: str = "en-US"  # the guild's Discord locale (`preferred_locale`, `guild_locale`)
     channels: int = 1  # text channels in the guild
     users: Sequence[str] = ("alice", "bob")  # the guild's members, by name
     # Members (by name, added to `users` if missing) with a role granting Manage Messages.
@@ -264,6 +265,7 @@ async def world(tmp: Path, **settings: Any) -> AsyncIterator[World]:
             guilds=[
                 GuildSpec(
                     premium_tier=options.premium_tier,
+                    locale=options.guild_locale,
                     channels=channels,
                     roles=roles,
                     member_roles=member_roles,

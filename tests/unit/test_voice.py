@@ -131,7 +131,7 @@ def known_messages() -> dict[str, str]:
     messages["budget reached"] = budget.refusal(budget.Spend(12.5, 10), NOW)
     messages["blocked word"] = blocked_words.REFUSAL.format(word="bad", where="lyrics")
     messages["/usage refused"] = cogs_usage.NOT_ALLOWED
-    messages["timecodes.NO_LENGTH"] = timecodes.NO_LENGTH
+    messages["timecodes.NO_LENGTH"] = str(timecodes.NO_LENGTH)
     messages["modals.EXTEND_EXPIRED"] = modals.EXTEND_EXPIRED
     try:
         timecodes.extend_point(95, 90)
@@ -180,7 +180,7 @@ async def test_command_and_option_descriptions_are_in_the_one_voice() -> None:
         "queue",
         "help",
         "notify",
-        *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads")),
+        *(f"settings {sub}" for sub in ("view", "quota", "budget", "words", "threads", "language")),
         "usage",
         "song",
     }
@@ -324,6 +324,16 @@ def _ending(node: ast.expr, constants: dict[str, ast.expr]) -> tuple[str, str] |
     it can't be read from the source (a variable, a call)."""
     if isinstance(node, ast.Name) and node.id in constants:
         return _ending(constants[node.id], constants)
+    if (  # said("…", …), N_("…"): the English of a sentence translated later
+        isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) in ("said", "said_n", "N_")
+        and node.args
+    ):
+        read = _ending(node.args[0], constants)
+        if read is None:
+            return None
+        # Like an f-string's: the literal text after its last `{placeholder}`.
+        return read[0], re.split(r"\{[a-z_]+\}", read[1])[-1]
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -412,7 +422,7 @@ async def test_settings_is_for_managers_of_a_server_only() -> None:
     assert settings["contexts"] == [0]  # server channels only
     assert int(settings["default_member_permissions"]) == 32  # Manage Server
     subs = {o["name"]: o for o in settings["options"]}
-    assert list(subs) == ["view", "quota", "budget", "words", "threads"]
+    assert list(subs) == ["view", "quota", "budget", "words", "threads", "language"]
     quota = {o["name"]: o for o in subs["quota"]["options"]}
     assert (quota["daily"]["min_value"], quota["active"]["min_value"]) == (0, 1)
     assert quota["role"]["type"] == 8 and not quota["role"].get("required")
@@ -420,3 +430,8 @@ async def test_settings_is_for_managers_of_a_server_only() -> None:
     assert (credits["name"], credits["type"], credits["min_value"]) == ("credits", 10, 0)
     [mode] = subs["threads"]["options"]
     assert [c["value"] for c in mode["choices"]] == ["off", "optional", "always"]
+    [language] = subs["language"]["options"]
+    assert [c["value"] for c in language["choices"]] == [
+        "auto",
+        *("en", "es", "pt-BR", "de", "fr", "ja"),
+    ]

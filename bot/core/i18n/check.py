@@ -30,6 +30,8 @@ KEYWORDS: dict[str, tuple[int, ...] | None] = {
     "gettext": (2,),
     "ngettext": (2, 3),
     "locale_str": None,
+    "said": None,
+    "said_n": (1, 2),
 }
 
 # Said as often in a translation as in English: a mention, a link, a timestamp, markdown.

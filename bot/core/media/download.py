@@ -18,11 +18,15 @@ import aiohttp
 
 from bot.core.config import UrlOrigin, origin_of
 from bot.core.errors import AudioRejected
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.media.inspect import describe_size, too_big
 
 __all__ = ["DownloadFailed", "check_audio_url", "download_to_file"]
 
-_BAD_URL: Final = "`audio_url` must be an http or https link, like https://example.com/song.mp3."
+_BAD_URL: Final = N_(
+    "`audio_url` must be an http or https link, like https://example.com/song.mp3."
+)
 _MAX_URL_LENGTH: Final = 2048
 _NOT_DISCORD: Final = (
     "I couldn't download the attachment: it isn't on Discord's servers. Attach the file again."
@@ -47,19 +51,22 @@ def check_audio_url(url: str) -> str:
     url = url.strip()
     if len(url) > _MAX_URL_LENGTH:
         raise AudioRejected(
-            f"`audio_url` is too long; a link can be at most {_MAX_URL_LENGTH} characters."
+            said(
+                "`audio_url` is too long; a link can be at most {limit} characters.",
+                limit=_MAX_URL_LENGTH,
+            )
         )
     # Whitespace or control characters inside a URL mean it was pasted wrong (or is a trick);
     # urlsplit would quietly accept them.
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise AudioRejected(_BAD_URL)
+        raise AudioRejected(said(_BAD_URL))
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError for a malformed or out-of-range port
     except ValueError:
-        raise AudioRejected(_BAD_URL) from None
+        raise AudioRejected(said(_BAD_URL)) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise AudioRejected(_BAD_URL)
+        raise AudioRejected(said(_BAD_URL))
     return url
 
 
@@ -101,7 +108,9 @@ async def download_to_file(
             async for chunk in resp.content.iter_chunked(chunk_size):
                 written += len(chunk)
                 if written > max_bytes:
-                    raise AudioRejected(f"That file is over the {describe_size(max_bytes)} limit.")
+                    raise AudioRejected(
+                        said("That file is over the {limit} limit.", limit=describe_size(max_bytes))
+                    )
                 await asyncio.to_thread(f.write, chunk)
             await asyncio.to_thread(f.close)
     except AudioRejected:

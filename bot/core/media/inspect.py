@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from bot.core.errors import AudioRejected
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.media.names import ACCEPTED_FORMATS
 from bot.core.media.worker import Limits, MediaWorker, WorkerFailed
 
@@ -48,13 +50,13 @@ _MIME: Final = {
     "m4a": "audio/mp4",
     "aac": "audio/aac",
 }
-_EMPTY: Final = "That file is empty."
+_EMPTY: Final = N_("That file is empty.")
 _FAILED: Final[dict[str, str]] = {
-    "cpu": "That file took too long to read; it may be damaged.",
-    "wall": "That file took too long to read; it may be damaged.",
-    "memory": "That file needed too much memory to read; it may be damaged.",
-    "crash": "I couldn't read that audio file; it may be damaged.",
-    "error": "I couldn't read that audio file; it may be damaged.",
+    "cpu": N_("That file took too long to read; it may be damaged."),
+    "wall": N_("That file took too long to read; it may be damaged."),
+    "memory": N_("That file needed too much memory to read; it may be damaged."),
+    "crash": N_("I couldn't read that audio file; it may be damaged."),
+    "error": N_("I couldn't read that audio file; it may be damaged."),
 }
 
 
@@ -106,8 +108,11 @@ def _describe_size(n: int, *, round_up: bool = False) -> str:
 def too_big(size: int, max_bytes: int) -> AudioRejected:
     """The refusal for a file of `size` bytes over a `max_bytes` limit (for the caller to raise)."""
     return AudioRejected(
-        f"That file is {_describe_size(size, round_up=True)}; "
-        f"the limit is {describe_size(max_bytes)}."
+        said(
+            "That file is {size}; the limit is {limit}.",
+            size=_describe_size(size, round_up=True),
+            limit=describe_size(max_bytes),
+        )
     )
 
 
@@ -145,7 +150,7 @@ async def inspect_audio_async(
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
-        raise AudioRejected(_EMPTY)
+        raise AudioRejected(said(_EMPTY))
     if size > max_bytes:
         raise too_big(size, max_bytes)
     worker = worker or shared_worker()
@@ -200,4 +205,4 @@ async def _call(
             log.error("media worker raised on %s:\n%s", args[0], failed.detail)
         else:
             log.warning("media worker stopped on %s: %s", args[0], failed)
-        raise AudioRejected(_FAILED[failed.kind]) from None
+        raise AudioRejected(said(_FAILED[failed.kind])) from None

@@ -44,6 +44,10 @@ ROLE_QUOTAS = "role_quotas"
 BUDGET_CREDITS = "budget_credits"
 BLOCKED_WORDS = "blocked_words"
 THREADS_MODE = "threads_mode"
+LANGUAGE = "language"
+
+# What /settings language offers: "auto" (the server's Discord locale) or a Discord locale.
+LANGUAGE_CHOICES = ("auto", "en", "es", "pt-BR", "de", "fr", "ja")
 
 # Bounds on a server's blocked words: every prompt and lyrics field is matched against them,
 # and /settings view lists them in one message.
@@ -76,6 +80,12 @@ class GuildSettings:
     budget_credits: float | None = None  # JSON number; None or 0: no budget
     blocked_words: tuple[str, ...] = ()  # JSON list of strings, as the owner typed them
     threads_mode: ThreadsMode = ThreadsMode.OPTIONAL  # JSON string
+    language: str | None = None  # JSON string, a LANGUAGE_CHOICES but "auto"; None: auto
+
+    def public_locale(self, guild_locale: str | None) -> str | None:
+        """The locale of what I post publicly here: the owner's choice, else the server's
+        Discord locale (`guild_locale`)."""
+        return self.language or guild_locale
 
     @property
     def has_budget(self) -> bool:
@@ -130,6 +140,7 @@ def parse(stored: Mapping[str, str]) -> GuildSettings:
                 )
     words = values.get(BLOCKED_WORDS)
     budget = values.get(BUDGET_CREDITS)
+    language = values.get(LANGUAGE)
     try:
         mode = ThreadsMode(values.get(THREADS_MODE, ThreadsMode.OPTIONAL.value))
     except ValueError:
@@ -145,6 +156,7 @@ def parse(stored: Mapping[str, str]) -> GuildSettings:
         if isinstance(words, list)
         else (),
         threads_mode=mode,
+        language=language if language in LANGUAGE_CHOICES and language != "auto" else None,
     )
 
 
@@ -259,3 +271,7 @@ class GuildSettingsService:
         return await self._set(
             guild_id, THREADS_MODE, None if mode is ThreadsMode.OPTIONAL else mode.value
         )
+
+    async def set_language(self, guild_id: int, language: str) -> GuildSettings:
+        """The language of my public messages here; "auto" follows the server's locale."""
+        return await self._set(guild_id, LANGUAGE, None if language == "auto" else language)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.core.i18n import N_, LocaleLike, gettext
 from bot.core.public_text import ELLIPSIS, NOTHING_READABLE, visible
 from bot.core.servers.guild_settings import GuildSettings
 
@@ -58,12 +59,26 @@ class ThreadRefusal(StrEnum):
 
     @property
     def why(self) -> str:
-        reason = {
-            ThreadRefusal.TOO_MANY: " (this server has too many active threads)",
-            ThreadRefusal.NOT_ALLOWED: " (I'm not allowed to start threads in this channel)",
-            ThreadRefusal.OTHER: "",
-        }[self]
-        return f"I couldn't open a thread here{reason}, so this song continues in the channel."
+        return self.why_in(None)
+
+    def why_in(self, locale: LocaleLike) -> str:
+        """What the status says, in the server's language (`locale`)."""
+        return gettext(locale, _WHY[self])
+
+
+_WHY = {
+    ThreadRefusal.TOO_MANY: N_(
+        "I couldn't open a thread here (this server has too many active threads), so this "
+        "song continues in the channel."
+    ),
+    ThreadRefusal.NOT_ALLOWED: N_(
+        "I couldn't open a thread here (I'm not allowed to start threads in this channel), so "
+        "this song continues in the channel."
+    ),
+    ThreadRefusal.OTHER: N_(
+        "I couldn't open a thread here, so this song continues in the channel."
+    ),
+}
 
 
 def refusal_for(status: int | None, code: int | None) -> ThreadRefusal:

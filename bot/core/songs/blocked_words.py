@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from confusable_homoglyphs import categories, confusables
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.models import Request, TaskKind
 
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), unassigned code points
@@ -234,15 +236,23 @@ class BlockedWord(UserFacingError):
 
 # How a request's `lyrics` field is named to members, by kind (refusals, length checks).
 LYRICS_LABELS = {
-    TaskKind.SING: "Lyrics",
-    TaskKind.INPAINT: "Lyrics of the whole song",
-    TaskKind.EXTEND: "Lyrics of the new part",
+    TaskKind.SING: N_("Lyrics"),
+    TaskKind.INPAINT: N_("Lyrics of the whole song"),
+    TaskKind.EXTEND: N_("Lyrics of the new part"),
 }
 
 # Private (the refusal is ephemeral), so it may name the word and where it is.
-REFUSAL = (
+REFUSAL = N_(
     "This server doesn't allow “{word}”, which is in the {where}. "
     "Change that and try again; nothing was charged."
+)
+# Where a word was found, as the refusal says it (`request_fields`' names, marked here).
+WHERE = (
+    N_("prompt (style)"),
+    N_("lyrics"),
+    N_("lyrics of the whole song"),
+    N_("lyrics of the new part"),
+    N_("new lyrics for the replaced part"),
 )
 
 
@@ -262,4 +272,4 @@ def check_request(words: Sequence[str], request: Request) -> None:
         return
     for where, text in request_fields(request):
         if (word := find_blocked(words, text)) is not None:
-            raise BlockedWord(REFUSAL.format(word=word, where=where))
+            raise BlockedWord(said(REFUSAL, word=word, where=said(where)))

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import UserFacingError
+from bot.core.i18n.said import Said, said
 from bot.core.servers.guild_settings import GuildSettingsService
-from bot.core.songs.quota import reset_phrase
+from bot.core.songs.quota import reset_said
 from bot.core.store import utc_day
 from bot.core.store.port import SpendStore
 
@@ -40,10 +41,17 @@ def credits(amount: float) -> str:
 
 
 def refusal(spend: Spend, now: float) -> str:
-    return (
-        f"This server has used today's MusicGPT budget ({credits(spend.spent)} of "
-        f"{credits(spend.budget or 0)} credits). The budget {reset_phrase(now)}; try again "
-        "then. Nothing was charged."
+    return str(refusal_said(spend, now))
+
+
+def refusal_said(spend: Spend, now: float) -> Said:
+    """Said later, in the member's language (`UserFacingError.message_in`)."""
+    return said(
+        "This server has used today's MusicGPT budget ({spent} of {budget} credits). "
+        "The budget {reset}; try again then. Nothing was charged.",
+        spent=credits(spend.spent),
+        budget=credits(spend.budget or 0),
+        reset=reset_said(now),
     )
 
 
@@ -70,4 +78,4 @@ class Budget:
             return  # no query for a server without a budget
         spend = await self.today(guild_id)
         if spend.reached:
-            raise BudgetReached(refusal(spend, self._clock.now()))
+            raise BudgetReached(refusal_said(spend, self._clock.now()))

@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core.errors import AudioRejected, DiskFull, FormClosed, SpoolFull, UserFacingError
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.media.inspect import AudioInfo
 from bot.core.media.spool import Reservation
 from bot.core.models import Gender, Request, Task, TaskKind
 
-REPLACED = (
+REPLACED = N_(
     "You opened a newer `/{command}` form after this one, so I dropped this one; please fill "
     "in the newest. Nothing was charged."
 )
-EXPIRED = "That lyrics form has expired. Please run the command again; nothing was charged."
-ALREADY_SENT = "You already sent this form."
+EXPIRED = N_("That lyrics form has expired. Please run the command again; nothing was charged.")
+ALREADY_SENT = N_("You already sent this form.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,23 +219,28 @@ def _retry_helps(error: BaseException) -> bool:
 async def refuse_repeat(pending: PendingAudio, kind: TaskKind) -> None:
     """Raise FormClosed if this form can't be sent (again); return at once if it can."""
     if pending.state is FormState.REPLACED:
-        raise FormClosed(REPLACED.format(command=kind.value))
+        raise FormClosed(said(REPLACED, command=kind.value))
     if pending.outcome is not None:
         # Sent before (or being sent right now): answer with what that submit made.
         outcome = pending.outcome
         await asyncio.wait([outcome])  # never raises what the first submit raised
         if outcome.cancelled():
-            raise FormClosed(ALREADY_SENT)
+            raise FormClosed(said(ALREADY_SENT))
         error = outcome.exception()
         if isinstance(error, UserFacingError):
             raise FormClosed(
-                f"You already sent this form, and I couldn't take it: {error.user_message}"
+                said(
+                    "You already sent this form, and I couldn't take it: {reason}",
+                    reason=error.said or error.user_message,
+                )
             )
         if error is not None:
-            raise FormClosed(ALREADY_SENT)
-        raise FormClosed(f"You already sent this form: song #{outcome.result().id}.")
+            raise FormClosed(said(ALREADY_SENT))
+        raise FormClosed(
+            said("You already sent this form: song #{number}.", number=outcome.result().id)
+        )
     if pending.state is not FormState.OPEN:
-        raise FormClosed(EXPIRED)
+        raise FormClosed(said(EXPIRED))
 
 
 @contextlib.contextmanager

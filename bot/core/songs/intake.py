@@ -29,6 +29,8 @@ import aiohttp
 
 from bot.core.config import DISCORD_CDN_ORIGINS, UrlOrigin, origin_of
 from bot.core.errors import AudioRejected, DiskFull, UserFacingError
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.media.download import DIR_MODE, check_audio_url, download_to_file
 from bot.core.media.inspect import AudioInfo, describe_size, inspect_audio_async, shared_worker
 from bot.core.media.names import plainly_not_audio
@@ -145,9 +147,11 @@ class Intake:
                 check_range(span.start, span.end, None)
             audio_url = audio_url.strip() if audio_url else None
             if attachment is None and not audio_url:
-                raise AudioRejected("Attach an audio file (`audio`) or give a link (`audio_url`).")
+                raise AudioRejected(
+                    said("Attach an audio file (`audio`) or give a link (`audio_url`).")
+                )
             if attachment is not None and audio_url:
-                raise AudioRejected("Use either `audio` or `audio_url`, not both.")
+                raise AudioRejected(said("Use either `audio` or `audio_url`, not both."))
             url = check_audio_url(audio_url) if audio_url else None
             if kind is TaskKind.EXTEND and url is not None:
                 fetched = self._extend_link(url, after)
@@ -179,8 +183,11 @@ class Intake:
             raise AudioRejected(not_audio)
         if attachment.size > self._max_bytes:
             raise AudioRejected(
-                f"That file is {describe_size(attachment.size)}; "
-                f"the limit is {describe_size(self._max_bytes)}."
+                said(
+                    "That file is {size}; the limit is {limit}.",
+                    size=describe_size(attachment.size),
+                    limit=describe_size(self._max_bytes),
+                )
             )
 
     def _open(
@@ -368,30 +375,39 @@ def _checked_lyrics(request: Request) -> Request:
     if request.kind is TaskKind.SING:
         sung = (request.lyrics or "").strip()
         if not sung:
-            raise UserFacingError("The lyrics can't be empty: type the words for me to sing.")
-        _check_length("Lyrics", sung)
+            raise UserFacingError(said("The lyrics can't be empty: type the words for me to sing."))
+        _check_length(N_("Lyrics"), sung)
         return dataclasses.replace(request, lyrics=sung)
     whole = (request.lyrics or "").strip() or None
     new_lyrics = (request.lyrics_section_to_replace or "").strip() or None
     _check_length(LYRICS_LABELS[request.kind], whole)
-    _check_length("New lyrics for the replaced part", new_lyrics)
+    _check_length(N_("New lyrics for the replaced part"), new_lyrics)
     return dataclasses.replace(request, lyrics=whole, lyrics_section_to_replace=new_lyrics)
 
 
 def _check_length(label: str, text: str | None) -> None:
     if text and len(text) > LYRICS_MAX:
         raise UserFacingError(
-            f"{label} is {len(text)} characters; MusicGPT takes at most {LYRICS_MAX}, "
-            "so please shorten it."
+            said(
+                "{label} is {length} characters; MusicGPT takes at most {limit}, "
+                "so please shorten it.",
+                label=said(label),  # marked where it is named (LYRICS_LABELS, _LABELS)
+                length=len(text),
+                limit=LYRICS_MAX,
+            )
         )
 
 
 def _clean_prompt(prompt: str) -> str:
     prompt = " ".join(prompt.split())
     if not prompt:
-        raise UserFacingError("`prompt` can't be empty: describe the style, tone or genre.")
+        raise UserFacingError(said("`prompt` can't be empty: describe the style, tone or genre."))
     if len(prompt) > PROMPT_MAX:  # Discord enforces the option's max_length; a client may not
         raise UserFacingError(
-            f"`prompt` is {len(prompt)} characters; keep it to {PROMPT_MAX} or fewer."
+            said(
+                "`prompt` is {length} characters; keep it to {limit} or fewer.",
+                length=len(prompt),
+                limit=PROMPT_MAX,
+            )
         )
     return prompt

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.core.i18n import N_
+
 # What Discord accepts per message in a DM, whatever servers the member shares with the bot.
 DM_UPLOAD_LIMIT = 10 * 1024 * 1024
 # Discord's "Cannot send messages to this user": the member closed their DMs to the bot (or
@@ -18,7 +20,7 @@ NOTIFY_ON = (
     "If your DMs are closed to me, the channel post is all you get."
 )
 NOTIFY_OFF = "Done! From now on I'll post your songs only in the channel, with no DM copy."
-DMS_CLOSED = "I couldn't DM you a copy (your DMs are closed)."
+DMS_CLOSED = N_("I couldn't DM you a copy (your DMs are closed).")
 
 
 class CopyState(StrEnum):

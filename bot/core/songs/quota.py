@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import QuotaExceeded
+from bot.core.i18n import N_, LocaleLike, and_list, gettext, ngettext
+from bot.core.i18n.said import Said, in_, said, said_n
 from bot.core.models import QuotaLimits, QuotaRefusal, QuotaUsage
 from bot.core.servers.guild_settings import EffectiveLimits, GuildSettingsService, Source
 from bot.core.store.port import QuotaStore
-from bot.core.wording import count, noun
 
 
 def next_reset(now: float) -> float:
@@ -25,27 +26,54 @@ def next_reset(now: float) -> float:
 
 
 def describe_wait(seconds: float) -> str:
+    return str(wait_said(seconds))
+
+
+def wait_said(seconds: float) -> Said:
+    """How long until a time, in hours and minutes ("3 h 25 min"), said later."""
     minutes = max(1, round(seconds / 60))
     hours, minutes = divmod(minutes, 60)
     if hours and minutes:
-        return f"{hours} h {minutes} min"
-    return f"{hours} h" if hours else f"{minutes} min"
+        return said("{hours} h {minutes} min", hours=hours, minutes=minutes)
+    return said("{hours} h", hours=hours) if hours else said("{minutes} min", minutes=minutes)
 
 
 def reset_phrase(now: float) -> str:
-    return f"resets at 00:00 UTC (in {describe_wait(next_reset(now) - now)})"
+    return str(reset_said(now))
+
+
+def reset_said(now: float) -> Said:
+    """ "resets at 00:00 UTC (in 3 h 5 min)": what follows "the quota" or "the budget"."""
+    return said("resets at 00:00 UTC (in {wait})", wait=wait_said(next_reset(now) - now))
 
 
 def refusal_message(refusal: QuotaRefusal, limits: QuotaLimits, now: float) -> str:
+    return str(refusal_said(refusal, limits, now))
+
+
+def refusal_said(refusal: QuotaRefusal, limits: QuotaLimits, now: float) -> Said:
+    """The refusal, said later in the member's language (`UserFacingError.message_in`)."""
+    wait = wait_said(next_reset(now) - now)
     if refusal.limit == "daily":
-        return (
-            f"You've made {'today' if limits.daily == 1 else f'all {limits.daily} of today'}'s "
-            f"{noun(limits.daily, 'song')}. "
-            f"Your quota {reset_phrase(now)}; try again then."
+        if limits.daily == 1:
+            return said(
+                "You've made today's song. Your quota resets at 00:00 UTC (in {wait}); "
+                "try again then.",
+                wait=wait,
+            )
+        return said(
+            "You've made all {daily} of today's songs. Your quota resets at 00:00 UTC "
+            "(in {wait}); try again then.",
+            daily=limits.daily,
+            wait=wait,
         )
-    return (
-        f"You already have {refusal.usage.active} of {count(limits.active, 'song')} in progress. "
-        "Wait for one to finish, then try again."
+    return said_n(
+        "You already have {active} of {count} song in progress. "
+        "Wait for one to finish, then try again.",
+        "You already have {active} of {count} songs in progress. "
+        "Wait for one to finish, then try again.",
+        limits.active,
+        active=refusal.usage.active,
     )
 
 
@@ -92,34 +120,66 @@ class QuotaService:
 
     def refused(self, refusal: QuotaRefusal, limits: QuotaLimits | None = None) -> QuotaExceeded:
         """The refusal in words, against the limits that refused it (default: the env's)."""
-        return QuotaExceeded(refusal_message(refusal, limits or self.limits, self._clock.now()))
+        return QuotaExceeded(refusal_said(refusal, limits or self.limits, self._clock.now()))
 
     def reset_phrase(self) -> str:
         return reset_phrase(self._clock.now())
 
+    def reset_said(self) -> Said:
+        return reset_said(self._clock.now())
+
 
 # --- what /quota (and the end of /help) says ----------------------------------------------
 
-SOURCES = {Source.ROLE: "a role of yours", Source.SERVER: "this server's setting"}
+SOURCES = {Source.ROLE: N_("a role of yours"), Source.SERVER: N_("this server's setting")}
 
 
-def quota_lines(usage: QuotaUsage, limits: QuotaLimits, reset: str) -> list[str]:
-    """The answer to /quota (and the end of /help): songs left today, and in progress."""
+def quota_lines(
+    usage: QuotaUsage, limits: QuotaLimits, reset: str | Said, locale: LocaleLike = None
+) -> list[str]:
+    """The answer to /quota (and the end of /help): songs left today, and in progress, in
+    the member's language (`locale`)."""
     left = max(0, limits.daily - usage.used_today)
     return [
-        f"You have **{left} of {limits.daily}** {noun(limits.daily, 'song')} left today; "
-        f"the quota {reset}.",
-        f"In progress: {usage.active} of the {count(limits.active, 'song')} you can have at once.",
+        ngettext(
+            locale,
+            "You have **{left} of {count}** song left today; the quota {reset}.",
+            "You have **{left} of {count}** songs left today; the quota {reset}.",
+            limits.daily,
+            left=left,
+            reset=in_(reset, locale),
+        ),
+        ngettext(
+            locale,
+            "In progress: {active} of the {count} song you can have at once.",
+            "In progress: {active} of the {count} songs you can have at once.",
+            limits.active,
+            active=usage.active,
+        ),
     ]
 
 
-def source_line(effective: EffectiveLimits) -> str | None:
+def source_line(effective: EffectiveLimits, locale: LocaleLike = None) -> str | None:
     """Where the member's limits come from, when not from the default."""
-    said = []
+    parts = []
     if effective.daily_from in SOURCES:
-        said.append(f"your {effective.limits.daily} a day from {SOURCES[effective.daily_from]}")
-    if effective.active_from in SOURCES:
-        said.append(
-            f"your {effective.limits.active} at a time from {SOURCES[effective.active_from]}"
+        parts.append(
+            gettext(
+                locale,
+                "your {daily} a day from {source}",
+                daily=effective.limits.daily,
+                source=gettext(locale, SOURCES[effective.daily_from]),
+            )
         )
-    return f"Limits here: {' and '.join(said)}." if said else None
+    if effective.active_from in SOURCES:
+        parts.append(
+            gettext(
+                locale,
+                "your {active} at a time from {source}",
+                active=effective.limits.active,
+                source=gettext(locale, SOURCES[effective.active_from]),
+            )
+        )
+    if not parts:
+        return None
+    return gettext(locale, "Limits here: {limits}.", limits=and_list(locale, parts))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import N_, LocaleLike, gettext
 from bot.core.models import Request, Task, TaskKind, TaskStatus
 from bot.core.servers.threads import wants_thread
 from bot.core.songs.forms import (
@@ -54,7 +55,7 @@ RETRY_EXPIRED = (
     "That form has expired (or I restarted), so I no longer have what you typed. Please "
     "start again; nothing was charged."
 )
-CANCELLED_ANSWER = "🚫 {song} was cancelled before it went to MusicGPT; nothing was charged."
+CANCELLED_ANSWER = N_("🚫 {song} was cancelled before it went to MusicGPT; nothing was charged.")
 RETRY_NOT_YOURS = "Only the member who filled in that form can edit and retry it."
 
 
@@ -236,7 +237,7 @@ class SongDoor:
         now = await self.bot.store.get_task(task.id) or task
         queued = now.status is TaskStatus.QUEUED
         position = await self.bot.store.queue_position(task.id) if queued else 0
-        text, cancel = answer_text(now, position)
+        text, cancel = answer_text(now, position, interaction.locale)
         await interaction.followup.send(
             text,
             view=_answer_view(now.id, cancel),
@@ -255,7 +256,7 @@ class SongDoor:
             return
         if answer_settled(task) or time.monotonic() > answer.until:
             self._answers.pop(task.id, None)
-        text, cancel = answer_text(task, position)
+        text, cancel = answer_text(task, position, answer.interaction.locale)
         if text == answer.shown and answer.latest is None:
             return
         answer.latest = (text, cancel)
@@ -293,31 +294,47 @@ def answer_settled(task: Task) -> bool:
     return task.status not in (TaskStatus.QUEUED, TaskStatus.SUBMITTING)
 
 
-def answer_text(task: Task, position: int) -> tuple[str, bool]:
-    """The form's private answer for the task as it is now, and whether it offers Cancel."""
-    song = song_ref(task.id).capitalize()
+def answer_text(task: Task, position: int, locale: LocaleLike = None) -> tuple[str, bool]:
+    """The form's private answer for the task as it is now, in the member's language, and
+    whether it offers Cancel."""
+    song = song_ref(task.id, locale).capitalize()
+    where = follow(task, locale)
     match task.status:
+        case TaskStatus.QUEUED if position:
+            text = gettext(
+                locale,
+                "Got it! {song} is #{position} in line for MusicGPT. {follow}",
+                song=song,
+                position=position,
+                follow=where,
+            )
+            return text, True
         case TaskStatus.QUEUED:
-            where = f"#{position} in line" if position else "in line"
-            return f"Got it! {song} is {where} for MusicGPT. {follow(task)}", True
+            text = gettext(
+                locale, "Got it! {song} is in line for MusicGPT. {follow}", song=song, follow=where
+            )
+            return text, True
         case TaskStatus.SUBMITTING | TaskStatus.SUBMITTED:
-            return f"Got it! {song} is with MusicGPT. {follow(task)}", False
+            text = gettext(
+                locale, "Got it! {song} is with MusicGPT. {follow}", song=song, follow=where
+            )
+            return text, False
         case TaskStatus.FAILED:
-            return f"❌ {failure_text(task)}", False
+            return f"❌ {failure_text(task, locale)}", False
         case TaskStatus.CANCELLED:
-            return CANCELLED_ANSWER.format(song=song), False
-    return f"✅ {song} is done. {follow(task)}", False
+            return gettext(locale, CANCELLED_ANSWER, song=song), False
+    return gettext(locale, "✅ {song} is done. {follow}", song=song, follow=where), False
 
 
-def status_link(task: Task) -> str:
+def status_link(task: Task, locale: LocaleLike = None) -> str:
     if task.status_message_id is None:
-        return "in this channel"
+        return gettext(locale, "in this channel")
     guild = task.guild_id or "@me"
     return f"https://discord.com/channels/{guild}/{task.channel_id}/{task.status_message_id}"
 
 
-def follow(task: Task) -> str:
+def follow(task: Task, locale: LocaleLike = None) -> str:
     """Where the member follows the song: its thread when it has one, else its status."""
     if link := thread_link(task):
-        return f"Follow it in its thread: {link}"
-    return f"Follow it here: {status_link(task)}"
+        return gettext(locale, "Follow it in its thread: {link}", link=link)
+    return gettext(locale, "Follow it here: {link}", link=status_link(task, locale))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.core.errors import PermanentDeliveryError
+from bot.core.i18n import LocaleLike, gettext
 from bot.core.models import Task
 from bot.core.public_text import safe_link, shown
 from bot.core.songs.notify import DM_UPLOAD_LIMIT, CopyImpossible, copy_failure, post_link
@@ -49,27 +50,43 @@ def _markers(task: Task) -> tuple[str, ...]:
     return delivery_marker(task), f"(request #{task.id})"
 
 
-def result_text(task: Task, outputs: Sequence[Attachable], *, show_cost: bool = False) -> str:
+def result_text(
+    task: Task,
+    outputs: Sequence[Attachable],
+    *,
+    show_cost: bool = False,
+    locale: LocaleLike = None,
+) -> str:
     """The public result post. Its only markup is the bot's: MusicGPT's titles are escaped
     and its links percent-encoded (`bot.core.public_text`), so neither can pass for the bot's words
     or ping anyone; the one mention is the requester's, who is meant to be pinged. The cost
-    is the owner's business, shown publicly only with SHOW_COST."""
-    lines = [f"<@{task.user_id}> your song is ready! {delivery_marker(task)}"]
-    if lineage := lineage_line(task):  # "Rewrite of #12 take 2, ...": ours, no markup
+    is the owner's business, shown publicly only with SHOW_COST. `locale`: the server's
+    (`SingingBot.public_locale`); the marker stays English, for `find_delivery`."""
+    lines = [
+        gettext(
+            locale,
+            "<@{user}> your song is ready! {marker}",
+            user=task.user_id,
+            marker=delivery_marker(task),
+        )
+    ]
+    if lineage := lineage_line(task, locale):  # "Rewrite of #12 take 2, ...": ours, no markup
         lines.append(lineage)
     for number, item in enumerate(outputs, start=1):
-        title = shown(item.output.title, TITLE_LIMIT) or f"Take {number}"
+        title = shown(item.output.title, TITLE_LIMIT) or gettext(
+            locale, "Take {number}", number=number
+        )
         line = f"**{number}. {title}** · {describe_length(item.output.duration)}"
         if item.path is None:
             link = safe_link(item.output.audio_url)
             line += (
-                f" · too big to attach here, download: <{link}>"
+                gettext(locale, " · too big to attach here, download: <{link}>", link=link)
                 if link
-                else " · too big to attach here, and MusicGPT sent no usable link"
+                else gettext(locale, " · too big to attach here, and MusicGPT sent no usable link")
             )
         lines.append(line)
     if show_cost and task.cost is not None:
-        lines.append(f"Cost: {task.cost:g} MusicGPT credits")
+        lines.append(gettext(locale, "Cost: {cost} MusicGPT credits", cost=f"{task.cost:g}"))
     return "\n".join(lines)[:2000]
 
 
@@ -134,9 +151,12 @@ class Poster:
                 channel_id=task.channel_id,
                 fail_if_not_exists=False,
             )
+        locale = await self.bot.public_locale(task.guild_id)
         try:
             message = await self.bot.channel_for(task).send(
-                result_text(task, attachables, show_cost=self.bot.settings.show_cost),
+                result_text(
+                    task, attachables, show_cost=self.bot.settings.show_cost, locale=locale
+                ),
                 files=files,
                 reference=reference,  # type: ignore[arg-type]
                 view=result_buttons(task),

@@ -62,8 +62,9 @@ def status_nonce(task: Task) -> str:
 
 
 def is_status_of(title: str | None, task_id: int) -> bool:
-    """Whether an embed's title is a status of this task (`…song #N`)."""
-    return bool(title) and str(title).endswith(f"song #{task_id}")
+    """Whether an embed's title is a status of this task (`… · song #N`, the number last in
+    every language)."""
+    return bool(title) and str(title).endswith(f" #{task_id}")
 
 
 class StatusRenderer:
@@ -163,7 +164,10 @@ class StatusRenderer:
                 deleted = await self._store.get_value(deleted_key(task_id))
                 deleted_by = int(deleted) if deleted else None
             by = self._cancelled_by.get(task_id)
-            view = status_view(task, position, time.time(), deleted_by=deleted_by, cancelled_by=by)
+            locale = await self.bot.public_locale(task.guild_id)
+            view = status_view(
+                task, position, time.time(), locale, deleted_by=deleted_by, cancelled_by=by
+            )
             picture = _picture_key(task.waveform_state)
             rendered = (view.stage, view.progress, picture)
             for follow in self.on_drawn:  # a form's private answer follows too (the door)
@@ -171,7 +175,7 @@ class StatusRenderer:
             # The buttons follow the status (Cancel only while queued), so the stage, which
             # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:
-                if await self._put(task, view, status_buttons(task)):
+                if await self._put(task, view, status_buttons(task), locale):
                     rendered = (view.stage, view.progress, "shown")
                 self._shown[task_id] = rendered
             if task.status.is_final:
@@ -191,7 +195,13 @@ class StatusRenderer:
         asyncio.get_running_loop().call_later(left, events.publish, task.id)
         return True
 
-    async def _put(self, task: Task, status: StatusView, view: discord.ui.View | None) -> bool:
+    async def _put(
+        self,
+        task: Task,
+        status: StatusView,
+        view: discord.ui.View | None,
+        locale: str | None = None,
+    ) -> bool:
         """Send or edit the status message; True when this uploaded the waveform picture."""
         channel = self.bot.status_channel_for(task)  # a thread's starter is in the channel
         # The embed names the requester as a mention; embeds never ping, and the message says
@@ -204,7 +214,9 @@ class StatusRenderer:
         if task.status_message_id is not None:
             try:
                 existing = channel.get_partial_message(task.status_message_id)  # type: ignore[attr-defined]
-                embed = status_embed(status, picture=name if upload or posted else None)
+                embed = status_embed(
+                    status, picture=name if upload or posted else None, locale=locale
+                )
                 extra: dict[str, Any] = {}
                 if upload is not None:  # once: without `attachments`, an edit keeps them
                     extra["attachments"] = [discord.File(upload, filename=name)]
@@ -222,8 +234,9 @@ class StatusRenderer:
             # A run killed between sending the status and recording it: adopt its message.
             log.info("found the unrecorded status message of task %s", task.id)
             await self._store.set_status_message(task.id, found)
-            return await self._put(dataclasses.replace(task, status_message_id=found), status, view)
-        embed = status_embed(status, picture=name if upload else None)
+            adopted = dataclasses.replace(task, status_message_id=found)
+            return await self._put(adopted, status, view, locale)
+        embed = status_embed(status, picture=name if upload else None, locale=locale)
         extra = {"file": discord.File(upload, filename=name)} if upload is not None else {}
         if task.status_message_id is None:  # the first send: idempotent for a few minutes
             extra["nonce"] = status_nonce(task)

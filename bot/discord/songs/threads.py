@@ -136,7 +136,8 @@ class ThreadOpener:
         channel's default inactivity (discord.py reads it from the cached channel)."""
         channel = cast(Any, self.bot.status_channel_for(task))
         starter = discord.PartialMessage(channel=channel, id=message_id)
-        return await starter.create_thread(name=thread_name(task.prompt, song_ref(task.id)))
+        locale = await self.bot.public_locale(task.guild_id)  # the fallback name's words
+        return await starter.create_thread(name=thread_name(task.prompt, song_ref(task.id, locale)))
 
     async def _refused(self, task: Task, refusal: ThreadRefusal, detail: str) -> Task | None:
         log.info("task %s: no thread (%s: %s); it stays in the channel", task.id, refusal, detail)

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 import discord
 
+from bot.core.i18n import gettext
 from bot.core.models import Task, TaskStatus
 from bot.core.songs.votes import Tally, vote_buttons
 from bot.discord.tree import RESTARTING, report_error, send_ephemeral
@@ -61,7 +62,7 @@ async def _run(
     try:
         stopping = getattr(interaction.client, "stopping", None)
         if isinstance(stopping, asyncio.Event) and stopping.is_set():
-            await send_ephemeral(interaction, RESTARTING)
+            await send_ephemeral(interaction, gettext(interaction.locale, RESTARTING))
             return
         actions: ButtonActions | None = getattr(interaction.client, "button_actions", None)
         if actions is None:

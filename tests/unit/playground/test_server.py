@@ -21,6 +21,10 @@ class FakeDiscord:
     def __init__(self) -> None:
         self.attachments: list[tuple[str, bytes]] = []
         self.posted: list[tuple[str, dict[str, bytes]]] = []
+        self.the_guild = SimpleNamespace(locale="en-US")
+
+    def guild(self) -> Any:
+        return self.the_guild
 
     def add_attachment(self, filename: str, data: bytes) -> dict[str, Any]:
         self.attachments.append((filename, data))
@@ -66,6 +70,18 @@ async def test_the_pages_own_json_goes_through(
     localhost = {"Host": f"localhost:{server.port}"}
     async with http.post(url + "/api/musicgpt", json={}, headers=localhost) as answer:
         assert answer.status == 200
+
+
+async def test_the_page_switches_the_servers_language(
+    served: tuple[PlaygroundServer, str], http: aiohttp.ClientSession
+) -> None:
+    server, url = served
+    own = {"Origin": url}
+    for asked, kept in (("pt-BR", "pt-BR"), ("ko", "ko"), ("xx-YY", "en-US")):
+        body = {"guild_locale": asked, "locale": "es-ES"}
+        async with http.post(url + "/api/guild-locale", json=body, headers=own) as answer:
+            assert answer.status == 200, await answer.text()
+        assert server.w.dc.guild().locale == kept
 
 
 async def test_files_come_as_base64_json(

@@ -92,6 +92,10 @@ async def ready() -> None:
     return None
 
 
+async def english(guild_id: int | None) -> str | None:
+    return None
+
+
 def make_renderer(store: Store, channel: FakeChannel) -> tuple[StatusRenderer, TaskEvents]:
     events = TaskEvents()
     idle = asyncio.Event()
@@ -100,6 +104,7 @@ def make_renderer(store: Store, channel: FakeChannel) -> tuple[StatusRenderer, T
         store=store,
         tracker=SimpleNamespace(events=events, delivery=SimpleNamespace(idle=idle)),
         wait_until_ready=ready,
+        public_locale=english,
         channel_for=lambda task: channel,
         status_channel_for=lambda task: channel,
         waveforms=None,

@@ -77,6 +77,10 @@ async def ready() -> None:
     return None
 
 
+async def english(guild_id: int | None) -> str | None:
+    return None
+
+
 def renderer_for(
     store: Store, tmp_path: Path, channel: Channel
 ) -> tuple[StatusRenderer, Waveforms, Render]:
@@ -97,6 +101,7 @@ def renderer_for(
         store=store,
         tracker=SimpleNamespace(events=TaskEvents(), delivery=SimpleNamespace(idle=idle)),
         wait_until_ready=ready,
+        public_locale=english,
         channel_for=lambda task: channel,
         status_channel_for=lambda task: channel,
         waveforms=waveforms,

@@ -1,0 +1,91 @@
+"""Languages through the real bot and the stand-ins: a member's private answers in their own
+locale (`interaction.locale`), a server's statuses in its own (`guild_locale`, GUILD_CREATE's
+`preferred_locale`) unless /settings language chose another, English for everything else.
+
+One Brazilian server (pt-BR): bob's client is in Spanish (es-ES), carol's in Korean (ko, no
+catalog), alice's (the owner's) in English.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.standins.discord import UserSpec
+from tests.support.world import World, marker, poll_until, wait_status_text, world
+
+EPHEMERAL = 64
+
+
+async def sing(w: World, user: UserSpec, locale: str) -> tuple[int, str]:
+    """/sing with an attachment from a member whose client is in `locale`: the new song's id
+    and the private confirmation."""
+    before = {t.id for t in w.tasks()}
+    audio = w.attach("beat.mp3", "tone.mp3")
+    ix = await w.dc.invoke_command(
+        "sing", {"prompt": "warm soul vocal", "audio": audio}, user_id=user.id, locale=locale
+    )
+    assert (await ix.wait_callback()).type == 9  # the lyrics form
+    submit = await ix.submit_modal({"Lyrics": "la la la"}, user_id=user.id)
+    [answer] = await submit.wait_followups(1, timeout=20)
+    assert answer.ephemeral
+    fresh = await poll_until(
+        lambda: next((t.id for t in w.tasks() if t.id not in before), None), 10, "the song"
+    )
+    return int(fresh), answer.content
+
+
+async def refusal(w: World, user: UserSpec, locale: str, options: dict[str, Any]) -> str:
+    """/sing refused before its form: the private answer."""
+    ix = await w.dc.invoke_command("sing", options, user_id=user.id, locale=locale)
+    callback = await ix.wait_callback()
+    assert callback.type == 4 and callback.data is not None, callback
+    assert callback.data["flags"] & EPHEMERAL
+    return str(callback.data["content"])
+
+
+async def test_members_and_servers_each_read_their_own_language(tmp_path: Path) -> None:
+    async with world(
+        tmp_path, guild_locale="pt-BR", users=("alice", "bob", "carol"), USER_DAILY_QUOTA="1"
+    ) as w:
+        bob, carol = w.dc.user("bob"), w.dc.user("carol")
+
+        # bob (es-ES): the confirmation in Spanish; the public status in the server's Portuguese.
+        song, confirmation = await sing(w, bob, "es-ES")
+        assert confirmation.startswith(f"¡Entendido! Canción #{song} "), confirmation
+        status = await wait_status_text(w, song, "✅ Postei 2 versões aqui embaixo.")
+        assert f"🎤 Cantando sobre o seu instrumental · música #{song}" in status
+        # The marker stays English: a restarted bot finds its posts by it.
+        [posted] = w.channel_messages(lambda m: marker(song) in m.content and bool(m.attachments))
+        assert posted.content.startswith(f"<@{bob.id}> sua música está pronta! (song #{song})")
+
+        # Over his quota: the refusal in Spanish, whole (the wait in his words too).
+        refused = await refusal(w, bob, "es-ES", {"prompt": "x", "audio_url": "https://e.com/a"})
+        assert refused.startswith("Ya hiciste tu canción de hoy. Tu cuota se renueva a las 00:00")
+        assert "inténtalo entonces." in refused
+
+        # carol (ko, no catalog): English.
+        both = {
+            "prompt": "x",
+            "audio": w.attach("a.mp3", "tone.mp3"),
+            "audio_url": "https://e.com/a",
+        }
+        assert await refusal(w, carol, "ko", both) == "Use either `audio` or `audio_url`, not both."
+
+        # /quota in Japanese for the same carol once her client is in Japanese.
+        ix = await w.dc.invoke_command("quota", {}, user_id=carol.id, locale="ja")
+        answer = await ix.wait_callback()
+        assert answer.data is not None
+        assert answer.data["content"].startswith("今日はあと **1 曲中 1 曲** 作れます。")
+
+        # The owner chooses German for the server; her own answers stay in her English.
+        ix = await w.dc.invoke_command(
+            "settings language", {"language": "de"}, user_id=w.alice.id, locale="en-US"
+        )
+        callback = await ix.wait_callback()
+        assert callback.data is not None
+        assert callback.data["content"] == "I'll post statuses and songs here in Deutsch."
+        song, confirmation = await sing(w, w.alice, "en-US")
+        assert confirmation.startswith(f"Got it! Song #{song} "), confirmation
+        status = await wait_status_text(w, song, "✅ Ich habe 2 Takes unten gepostet.")
+        assert f"🎤 Ich singe über dein Instrumental · Song #{song}" in status
