@@ -1,0 +1,84 @@
+"""From one SQLite file to PostgreSQL: songs made on SQLite, `python -m bot copy-db URL`,
+then the bot started with DATABASE_URL sees them (/history) and goes on from there."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.world import (
+    World,
+    request_song,
+    stored,
+    wait_results_for,
+    wait_status_of,
+    world,
+)
+
+EPHEMERAL = 64
+
+
+async def history_ids(w: World, user_id: int) -> list[int]:
+    ix = await w.dc.invoke_command("history", {}, user_id=user_id)
+    callback = await ix.wait_callback()
+    assert callback.data is not None and callback.data["flags"] & EPHEMERAL, callback
+    return [int(n) for n in re.findall(r"^\*\*#(\d+)\*\*", callback.data["content"], re.M)]
+
+
+async def copy_db(w: World, url: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "copy-db",
+        url,
+        env={k: v for k, v in w.env.items() if k != "DATABASE_URL"},
+        cwd=w.tmp,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.mark.postgres
+async def test_copy_db_then_a_start_on_postgres_keeps_every_song(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with world(tmp_path, USER_DAILY_QUOTA="5") as w:
+        first = await request_song(w, prompt="first song")
+        second = await request_song(w, prompt="second song")
+        await wait_results_for(w, [first, second])
+        before = stored(w, second)
+        await w.bot.stop()
+
+        code, out, err = await copy_db(w, postgres_url)
+        assert code == 0, err
+        assert out.count("\n") == 1 and "2 songs, 2 charges" in out
+
+        w.env["DATABASE_URL"] = postgres_url
+        await w.start_bot()
+        assert "database PostgreSQL at postgresql://" in w.bot.log_text()
+        assert await history_ids(w, w.alice.id) == [second, first]
+        after = stored(w, second)  # read from PostgreSQL now
+        assert (after.status.value, after.delivered_message_ids) == (
+            "delivered",
+            before.delivered_message_ids,
+        )
+        third = await request_song(w, prompt="third song")
+        assert third > second  # ids go on after the copied ones
+        await wait_status_of(w, third, "delivered")
+        assert (await history_ids(w, w.alice.id))[:3] == [third, second, first]
+        # The quota charged on SQLite still counts on PostgreSQL.
+        assert stored(w, first).quota_day == stored(w, third).quota_day
+
+        # A second copy into the database now in use: refused, nothing changed.
+        await w.bot.stop()
+        code, out, err = await copy_db(w, postgres_url)
+        assert code == 1 and out == "" and "already holds" in err
+        await w.start_bot()
+        assert (await history_ids(w, w.alice.id))[:3] == [third, second, first]
