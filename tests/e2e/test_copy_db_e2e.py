@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.process import free_port
 from tests.support.world import (
     World,
+    poll_until,
     request_song,
     stored,
     wait_results_for,
@@ -82,3 +84,16 @@ async def test_copy_db_then_a_start_on_postgres_keeps_every_song(
         assert code == 1 and out == "" and "already holds" in err
         await w.start_bot()
         assert (await history_ids(w, w.alice.id))[:3] == [third, second, first]
+
+
+async def test_an_unreachable_database_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    url = f"postgresql://bot:hunter2@127.0.0.1:{free_port()}/bot"
+    async with world(tmp_path, start=False, log_level="INFO", DATABASE_URL=url) as w:
+        await w.bot.start()
+        await poll_until(lambda: not w.bot.running, 30, "the bot to exit")
+        text = w.bot.log_text()
+        assert w.bot.returncode == 2, text
+        assert "Traceback" not in text and "hunter2" not in text
+        [failure] = [line for line in text.splitlines() if " ERROR " in line]
+        assert "DATABASE_URL postgresql://bot:<redacted>@127.0.0.1" in failure
+        assert "can't be reached" in failure

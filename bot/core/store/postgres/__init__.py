@@ -147,11 +147,21 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        # Only the driver's own steps are mapped here (a statement's errors are mapped where
+        # it runs); whatever the caller's code raises goes through as it is, after ROLLBACK.
+        connection = await _mapped(self._pool.acquire())
         try:
-            async with self._pool.acquire() as connection, connection.transaction():
+            transaction = connection.transaction()
+            await _mapped(transaction.start())
+            try:
                 yield PostgresTransaction(connection)
-        except _DRIVER_ERRORS as error:  # BEGIN or COMMIT failed (a statement's is mapped)
-            raise storage_error(error) from error
+            except BaseException:
+                with contextlib.suppress(*_DRIVER_ERRORS):
+                    await transaction.rollback()
+                raise
+            await _mapped(transaction.commit())
+        finally:
+            await self._pool.release(connection)
 
     async def legacy_schema_version(self) -> int:
         return 0  # PostgreSQL databases were always migrated with schema_migrations
