@@ -179,7 +179,7 @@ async def test_a_rewrite_well_into_a_long_song_is_taken(tmp_path: Path) -> None:
     """A take is as long as the instrumental it was sung over (30 s here), so the first
     Rewrite anyone would try, 0:10 to 0:20, goes to MusicGPT."""
     async with world(tmp_path, **LIMITS) as w:
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         song = w.attach("long.mp3", "long30.mp3")
         ix = await w.dc.invoke_command("sing", {"prompt": "warm soul", "audio": song})
         assert (await ix.wait_callback()).type == 9
@@ -187,7 +187,7 @@ async def test_a_rewrite_well_into_a_long_song_is_taken(tmp_path: Path) -> None:
         [parent] = await poll_until(lambda: new_task_ids(w, before), 30, "the song")
         [result] = (await wait_results_for(w, [parent]))[parent]
         assert [o["duration"] for o in outputs_of(w, parent)] == [30.0, 30.0]
-        before = {t["id"] for t in w.tasks()}
+        before = {t.id for t in w.tasks()}
         values = {"Start": "0:10", "End": "0:20", "Style": "opera"}
         answer = await private_answer(
             await rewrite(w, result, f"song:rewrite:{parent}:1", w.alice.id, values)
