@@ -39,14 +39,16 @@ class Migration:
     sql: str
 
 
-def migrations(dialect: str = "sqlite") -> tuple[Migration, ...]:
+def migrations(
+    dialect: str = "sqlite", package: str = "bot.core.store.migrations"
+) -> tuple[Migration, ...]:
     """Every migration in `dialect`, in order: for each version its `.<dialect>.sql` file if
     there is one, else its portable `.sql`. Versions are 1, 2, 3, ... without gaps, each with
     one name, and each one exists in every dialect."""
     if dialect not in DIALECTS:
         raise ValueError(f"no migrations for dialect {dialect!r}")
     files: dict[int, dict[str | None, tuple[str, str]]] = {}
-    for entry in resources.files("bot.core.store.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         match = _FILE.match(entry.name)
         if match:
             variants = files.setdefault(int(match[1]), {})
