@@ -2,7 +2,7 @@
 
 Repositories write their SQL once, with PostgreSQL's numbered placeholders (`$1`, `$2`, ...)
 and only what both SQLite and PostgreSQL understand (`RETURNING`, `ON CONFLICT`, `CASE`,
-`CAST(... AS ...)`; nothing only one of them reads, like PRAGMA or double-colon casts);
+`CAST(... AS ...)`; nothing only one of them reads, like SQLite's pragmas or double-colon casts);
 an adapter (`bot.core.store.sqlite`, `bot.core.store.postgres`) translates the placeholders
 where it must and maps its driver's errors to `StorageError`.
 
