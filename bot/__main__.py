@@ -18,7 +18,7 @@ from dotenv import find_dotenv, load_dotenv
 from bot.core.config import Settings, load_settings
 from bot.core.errors import ConfigError, StorageError
 from bot.core.logs import REDACTOR, configure_logging
-from bot.core.startup import StartupFailure, database_problem
+from bot.core.startup import StartupFailure, database_problem, database_url_problem
 
 if TYPE_CHECKING:
     from bot.discord.bot import SingingBot
@@ -58,9 +58,15 @@ async def run(settings: Settings) -> None:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
             )
         )
+        # DATABASE_URL set: everything in PostgreSQL; unset: SQLite at DATABASE_PATH. Files
+        # (kept inputs, audio, waveforms) stay in DATABASE_PATH's folder either way.
         try:
-            store = await resources.enter_async_context(Store.open(settings.database_path))
+            store = await resources.enter_async_context(
+                Store.open(settings.database_url or settings.database_path)
+            )
         except (OSError, StorageError) as error:
+            if settings.database_url_redacted is not None:
+                raise database_url_problem(settings.database_url_redacted, error) from None
             raise database_problem(settings.database_path, error) from None
         # The process that checks and converts uploads; killed with the bot.
         media = await resources.enter_async_context(MediaWorker())
@@ -188,9 +194,9 @@ def start_line(settings: Settings) -> str:
     """Which database and which gateway shards: "database at data/bot.sqlite3; unsharded",
     "database postgresql://singbot:<redacted>@db:5432/singbot; shards 0, 1 of 4"."""
     if settings.database_url_redacted is not None:
-        database = f"database {settings.database_url_redacted}"
+        database = f"database PostgreSQL at {settings.database_url_redacted}"
     else:
-        database = f"database at {settings.database_path}"
+        database = f"database SQLite at {settings.database_path}"
     return f"{database}; {shards_text(settings)}"
 
 
@@ -205,6 +211,11 @@ async def stop(bot: SingingBot) -> None:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["copy-db"]:
+        from bot.copy_db import main as copy_db
+
+        load_dotenv(find_dotenv(usecwd=True))
+        return copy_db(sys.argv[2:], os.environ)
     # Whatever the bot creates (database, audio, outputs) is for its own user alone; the
     # modules that create files also set 0600/0700 themselves, this covers anything else.
     os.umask(0o077)
@@ -222,11 +233,6 @@ def main() -> int:
         *settings.database_secrets,
     )
     log.info("starting; %s", start_line(settings))
-    if settings.uses_postgres:  # until the store's PostgreSQL adapter is in (docs/scaling.md)
-        log.warning(
-            "DATABASE_URL is set, but this version keeps everything in SQLite at %s",
-            settings.database_path,
-        )
     with contextlib.suppress(KeyboardInterrupt):
         try:
             # uvloop: the same asyncio, with the loop itself in C; the bot's time goes to I/O

@@ -361,3 +361,14 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if problems.found:
         raise ConfigError("; ".join(problems.found))
     return settings
+
+
+def validated_database_url(name: str, raw: str) -> str:
+    """`raw` if it is a PostgreSQL URL the bot can use (as DATABASE_URL is checked), else
+    ConfigError naming `name` (`python -m bot copy-db URL`)."""
+    return _database_url(name, raw.strip())
+
+
+def url_passwords(url: str) -> list[str]:
+    """What of `url` a message must not show: its password, as written and decoded."""
+    return _passwords(url)

@@ -121,6 +121,18 @@ def database_problem(path: Path, error: BaseException) -> StartupFailure:
     return StartupFailure(f"DATABASE_PATH {path} can't be used ({describe(error)}): {fix}")
 
 
+def database_url_problem(redacted: str, error: BaseException) -> StartupFailure:
+    """`DATABASE_URL` can't be used: why (the URL shown without its password)."""
+    reason = getattr(error, "reason", "")
+    why = str(error).splitlines()[0] if str(error) else describe(error)
+    if reason == "unreachable" or isinstance(error, OSError):
+        return StartupFailure(
+            f"DATABASE_URL {redacted} can't be reached ({why}): check the host, port, user, "
+            "password and database name, and that PostgreSQL is running"
+        )
+    return StartupFailure(f"DATABASE_URL {redacted} can't be used ({why})")
+
+
 def port_problem(host: str, port: int, error: OSError, *, webhooks: bool) -> StartupFailure:
     """The bot's HTTP server can't listen: the port is taken, or the address is wrong.
 

@@ -30,6 +30,9 @@ from tests.support.world import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+# Delivery, restarts and buttons: on SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_both_databases")
+
 LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
 REWRITE_LABELS = [
     "Start",
@@ -323,7 +326,7 @@ async def test_again_of_an_upload_no_longer_kept_charges_nothing(tmp_path: Path)
         parent, result = await delivered_song(w)
         if stored(w, parent).input_sha256:
             # The input store kept it: point the row at a file it never had, as if evicted.
-            with_store(w.database, lambda s: s.set_task_input(parent, "0" * 64))
+            with_store(w.bot_database, lambda s: s.set_task_input(parent, "0" * 64))
         again = await w.dc.click(result, f"song:again:{parent}", user_id=w.bob.id)
         answer = await private_answer(again)
         assert "no longer keep" in answer and "INPUT_RETENTION_DAYS" in answer

@@ -67,7 +67,7 @@ async def test_global_sync_only_when_commands_change(tmp_path: Path) -> None:
         assert len(global_puts()) == 1  # same commands: no second sync
 
         # A different command set (simulated by forgetting the stored hash) syncs again.
-        with_store(w.database, lambda s: s.set_value("global_commands_hash", "old"))
+        with_store(w.bot_database, lambda s: s.set_value("global_commands_hash", "old"))
         await w.bot.stop()
         await w.start_bot()
         await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a second global sync")
@@ -86,7 +86,7 @@ async def test_new_translations_sync_even_when_the_commands_are_the_same(tmp_pat
         global_puts = lambda: w.dc.find_requests(  # noqa: E731
             method="PUT", path=f"/applications/{w.dc.app_id}/commands"
         )
-        with_store(w.database, lambda s: s.set_value("global_commands_hash", digest))
+        with_store(w.bot_database, lambda s: s.set_value("global_commands_hash", digest))
         await w.bot.stop()
         await w.start_bot()
         await w.dc.wait_until(lambda: len(global_puts()) == 2, 10, "a sync with translations")

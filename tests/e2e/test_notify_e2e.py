@@ -169,7 +169,7 @@ async def test_sigkill_between_the_dm_and_recording_it_sends_no_second_copy(
         w.dc.faults.add("POST", rf"/channels/{dm_channel}/messages$", None, count=1, delay=3.0)
         task_id = await request_song(w)
         await poll_until(lambda: dm_posts(w, w.alice, task_id), 30, "the DM copy to be sent")
-        async with DatabaseLock(w.database) as lock:
+        async with DatabaseLock(w.bot_database) as lock:
             await w.dc.wait_until(
                 lambda: copies_of(w, w.alice, task_id), 15, "Discord to store the DM copy"
             )

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.standins.musicgpt import HOLD
 from tests.support import state
 from tests.support.world import (
@@ -34,6 +36,9 @@ from tests.support.world import (
     wait_status_text,
     world,
 )
+
+# Delivery, restarts and buttons: on SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_both_databases")
 
 LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
 
@@ -76,7 +81,7 @@ async def test_sigkill_in_every_state_then_each_request_delivered_once(tmp_path:
         await poll_until(result_post_arrived, 30, "the result post of the mid-delivery request")
         await wait_status_of(w, submitted, "submitted")  # took the slot `mid` freed
 
-        async with DatabaseLock(w.database) as lock:
+        async with DatabaseLock(w.bot_database) as lock:
             await w.dc.wait_until(
                 lambda: results_for(w, mid), 15, "Discord to store the mid-delivery result"
             )
@@ -163,7 +168,7 @@ async def test_crash_after_posting_in_a_busy_channel_is_not_posted_again(tmp_pat
             30,
             "the result post",
         )
-        async with DatabaseLock(w.database) as lock:
+        async with DatabaseLock(w.bot_database) as lock:
             await w.dc.wait_until(lambda: results_for(w, task_id), 15, "the result to be stored")
             await w.bot.stop(kill=True)
             assert lock.rows()[task_id]["status"] == "delivering"

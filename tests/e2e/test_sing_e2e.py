@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from tests.support.env import FIXTURES
 from tests.support.world import world
 
@@ -16,6 +18,10 @@ async def sing(w, *, options: dict, lyrics: str = "la la la", user=None):
     assert callback.type == 9, f"expected a modal, got {callback}"
     submit = await ix.submit_modal({"Lyrics": lyrics}, user_id=user.id)
     return ix, submit
+
+
+# Delivery, restarts and buttons: on SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_both_databases")
 
 
 async def test_sing_with_attachment_posts_the_outputs(tmp_path: Path) -> None:

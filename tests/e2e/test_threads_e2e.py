@@ -235,7 +235,7 @@ async def test_killed_between_making_the_thread_and_recording_it(tmp_path: Path)
         # With MusicGPT's answer recorded (a kill mid-submit would fail the song instead).
         row = await wait_status_of(w, task_id, "submitted")
         assert not w.dc.threads(), "Discord made the thread before the test could hold it"
-        async with DatabaseLock(w.database) as lock:
+        async with DatabaseLock(w.bot_database) as lock:
             thread = await w.dc.wait_for_thread(timeout=15)  # Discord made it
             await w.bot.stop(kill=True)
             at_kill = lock.rows()[task_id]

@@ -14,6 +14,11 @@ from tests.standins.musicgpt import MusicGPTStandIn
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 
+# The DATABASE_URL every bot a test starts gets unless the test sets its own: None keeps the
+# bot on SQLite at DATABASE_PATH. The `on_both_databases` fixture (tests/e2e/conftest.py)
+# sets it to a fresh PostgreSQL database for the PostgreSQL run of a test.
+DEFAULT_DATABASE_URL: str | None = None
+
 
 def bot_env(
     dc: DiscordStandIn,
@@ -25,7 +30,8 @@ def bot_env(
     log_level: str = "DEBUG",
     **overrides: str,
 ) -> dict[str, str]:
-    """The environment of `python -m bot` between `dc` and `mg`, its database under `tmp`.
+    """The environment of `python -m bot` between `dc` and `mg`, its database under `tmp`
+    (or in PostgreSQL: DEFAULT_DATABASE_URL, or a DATABASE_URL override).
 
     `webhooks=True` sets PUBLIC_BASE_URL, so MusicGPT is asked to call the bot back. An
     override of "" removes the variable (e.g. `DEV_GUILD_ID=""`: commands synced globally).
@@ -47,6 +53,8 @@ def bot_env(
     }
     if webhooks:
         env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{webhook_port}"
+    if DEFAULT_DATABASE_URL:
+        env["DATABASE_URL"] = DEFAULT_DATABASE_URL  # DATABASE_PATH's folder still holds files
     env.update(overrides)
     return {k: v for k, v in env.items() if v != ""}
 

@@ -24,9 +24,11 @@ from bot.core.store.votes import VoteMessage
 T = TypeVar("T")
 
 
-def with_store(database: Path, what: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(database: Path | str, what: Callable[[Store], Awaitable[T]]) -> T:
     """`what(store)` on a store opened on `database` (which must exist), from a thread: a
-    read, or a write a test makes to set the scene (as a second process would)."""
+    read, or a write a test makes to set the scene (as a second process would). `database`
+    is an SQLite file's path, or a PostgreSQL URL (`World.database` gives whichever the bot
+    uses)."""
 
     async def run() -> T:
         async with Store.open(database, migrate=False) as store:
@@ -36,36 +38,36 @@ def with_store(database: Path, what: Callable[[Store], Awaitable[T]]) -> T:
         return pool.submit(asyncio.run, run()).result()
 
 
-def all_tasks(database: Path) -> list[Task]:
+def all_tasks(database: Path | str) -> list[Task]:
     """Every task the bot has, oldest first."""
     return with_store(database, lambda s: fetch_tasks(s._db, "t.id > $1 ORDER BY t.id", (0,)))
 
 
-def task(database: Path, task_id: int) -> Task:
+def task(database: Path | str, task_id: int) -> Task:
     """One task, with its quota charge (`quota_day`, `quota_refunded`)."""
     found = with_store(database, lambda s: s.get_task(task_id))
     assert found is not None, f"no task #{task_id} in the bot's database"
     return found
 
 
-def quota_usage(database: Path, user_id: int, now: float) -> QuotaUsage:
+def quota_usage(database: Path | str, user_id: int, now: float) -> QuotaUsage:
     return with_store(database, lambda s: s.quota_usage(user_id, now))
 
 
-def value(database: Path, key: str) -> str | None:
+def value(database: Path | str, key: str) -> str | None:
     """A bot-wide value (the webhook secret, the synced commands' hash)."""
     return with_store(database, lambda s: s.get_value(key))
 
 
-def guild_settings(database: Path, guild_id: int) -> dict[str, str]:
+def guild_settings(database: Path | str, guild_id: int) -> dict[str, str]:
     return with_store(database, lambda s: s.guild_settings(guild_id))
 
 
-def dm_copies(database: Path, user_id: int) -> bool:
+def dm_copies(database: Path | str, user_id: int) -> bool:
     return with_store(database, lambda s: s.dm_copies(user_id))
 
 
-def kept_inputs(database: Path) -> list[KeptInput]:
+def kept_inputs(database: Path | str) -> list[KeptInput]:
     return with_store(database, lambda s: s.kept_inputs())
 
 

@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 
 from bot.core.models import Task
@@ -72,7 +74,15 @@ class World:
 
     @property
     def database(self) -> Path:
+        """DATABASE_PATH: the SQLite file, and the folder of the bot's files (audio, inputs)
+        even when its state is in PostgreSQL."""
         return Path(self.env["DATABASE_PATH"])
+
+    @property
+    def bot_database(self) -> Path | str:
+        """Where the bot keeps its state: DATABASE_URL when set (PostgreSQL), else the SQLite
+        file at DATABASE_PATH. `tests.support.state` and `DatabaseLock` take either."""
+        return self.env.get("DATABASE_URL") or self.database
 
     # --- the bot process ----------------------------------------------------------------
 
@@ -163,7 +173,7 @@ class World:
 
     def tasks(self) -> list[Task]:
         """The bot's tasks, oldest first, as its store reads them."""
-        return state.all_tasks(self.database)
+        return state.all_tasks(self.bot_database)
 
     def channel_messages(self, predicate: Callable[[StoredMessage], bool]) -> list[StoredMessage]:
         return [m for m in self.dc.messages(include_ephemeral=False) if predicate(m)]
@@ -329,7 +339,7 @@ async def poll_until(
 
 def stored(w: World, task_id: int) -> Task:
     """One task as the bot's store reads it (with its quota charge: `quota_refunded`)."""
-    return state.task(w.database, task_id)
+    return state.task(w.bot_database, task_id)
 
 
 def mg_id(task: Task) -> str:
@@ -340,7 +350,7 @@ def mg_id(task: Task) -> str:
 
 def webhook_secret(w: World) -> str:
     """The secret path segment the bot keeps in its database (its value 'webhook_secret')."""
-    found = state.value(w.database, "webhook_secret")
+    found = state.value(w.bot_database, "webhook_secret")
     assert found, "the bot stored no webhook secret"
     return found
 
@@ -481,28 +491,63 @@ def status_messages_for(w: World, task_id: int) -> list[StoredMessage]:
 
 
 class DatabaseLock:
-    """Holds SQLite's write lock on the bot's database (BEGIN IMMEDIATE) from the test.
+    """Holds the write lock on the bot's tasks from the test: SQLite's (BEGIN IMMEDIATE), or
+    in PostgreSQL `LOCK TABLE tasks IN EXCLUSIVE MODE` (writes wait, reads don't).
 
-    While held, the bot's next write blocks (its busy_timeout is 5 s), so a test can freeze
-    the bot between an action and recording it, e.g. after Discord stored a result message
-    but before the bot marked the task delivered, and kill it right there. Reads still work
-    (WAL), for the bot and through `tests.support.state`.
+    While held, the bot's next write to its tasks blocks (SQLite: its busy_timeout is 5 s), so
+    a test can freeze the bot between an action and recording it, e.g. after Discord stored a
+    result message but before the bot marked the task delivered, and kill it right there.
+    Reads still work, for the bot and through `tests.support.state`.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+    def __init__(self, database: Path | str) -> None:
+        self._url = database if isinstance(database, str) else None
+        self._db: sqlite3.Connection | None = None
+        self._pg: Any = None
+        if self._url is None:
+            self._db = sqlite3.connect(
+                database, timeout=10, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
 
     async def __aenter__(self) -> DatabaseLock:
-        await asyncio.to_thread(self._db.execute, "BEGIN IMMEDIATE")
+        if self._db is not None:
+            await asyncio.to_thread(self._db.execute, "BEGIN IMMEDIATE")
+        else:
+            self._pg = await asyncpg.connect(self._url)
+            await self._pg.execute("BEGIN; LOCK TABLE tasks IN EXCLUSIVE MODE")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await asyncio.to_thread(self._db.execute, "ROLLBACK")
-        self._db.close()
+        if self._db is not None:
+            await asyncio.to_thread(self._db.execute, "ROLLBACK")
+            self._db.close()
+            return
+        # A killed bot's statement still waits on the server for this lock (PostgreSQL notices
+        # a gone client only when it next writes to it): end it, as the crash would have, so
+        # it can't commit once the lock is given back.
+        await self._pg.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND wait_event_type = 'Lock'"
+        )
+        await self._pg.execute("ROLLBACK")
+        await self._pg.close()
 
     def rows(self) -> dict[int, dict[str, Any]]:
-        return {r["id"]: dict(r) for r in self._db.execute("SELECT * FROM tasks")}
+        if self._db is not None:
+            return {r["id"]: dict(r) for r in self._db.execute("SELECT * FROM tasks")}
+        url = self._url
+
+        async def read() -> dict[int, dict[str, Any]]:
+            connection = await asyncpg.connect(url)
+            try:
+                return {r["id"]: dict(r) for r in await connection.fetch("SELECT * FROM tasks")}
+            finally:
+                await connection.close()
+
+        with ThreadPoolExecutor(1) as pool:  # a plain function, like SQLite's
+            return pool.submit(asyncio.run, read()).result()
 
 
 class RecordingServer:

@@ -2,6 +2,7 @@
 
     database.py     what an adapter provides: statements, transactions (the port to SQL)
     sqlite/         the SQLite adapter (the only code that knows the SQLite driver)
+    postgres/       the PostgreSQL adapter (the only code that knows asyncpg)
     migrate.py      migrations/NNNN_*.sql applied in order, recorded in schema_migrations
     tasks.py        songs and their quota charges; transitions.py: a song's guarded steps
     threads.py settings.py copies.py usage.py inputs.py waveforms.py votes.py: one feature each
@@ -31,6 +32,26 @@ from bot.core.store.usage import UsageRepository
 from bot.core.store.votes import VoteRepository
 from bot.core.store.waveforms import WaveformRepository
 
+
+def is_database_url(where: Path | str) -> bool:
+    return isinstance(where, str) and where.split("://", 1)[0].lower() in ("postgresql", "postgres")
+
+
+@asynccontextmanager
+async def open_database(where: Path | str, *, create: bool = True) -> AsyncIterator[Database]:
+    """The adapter for `where` (a PostgreSQL URL, or an SQLite path), not migrated."""
+    if is_database_url(where):
+        from bot.core.store.postgres import PostgresDatabase
+
+        async with PostgresDatabase.open(str(where)) as pg:
+            yield pg
+    else:
+        from bot.core.store.sqlite import SqliteDatabase
+
+        async with SqliteDatabase.open(where, create=create) as lite:
+            yield lite
+
+
 __all__ = ["DatabaseError", "KeptInput", "StorageError", "Store", "UsageLine", "utc_day"]
 
 # What a failed read or write raises (the adapter maps its driver's errors to it).
@@ -56,15 +77,20 @@ class Store(
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path | str, *, migrate: bool = True) -> AsyncIterator[Store]:
-        """The SQLite database at `path` (made if missing), migrated to the latest schema; or,
-        with `migrate=False`, an existing database as it is (to read beside the bot)."""
-        from bot.core.store.sqlite import SqliteDatabase
-
-        async with SqliteDatabase.open(path, create=migrate) as db:
+    async def open(cls, where: Path | str, *, migrate: bool = True) -> AsyncIterator[Store]:
+        """The database at `where`, migrated to the latest schema: a PostgreSQL URL
+        (`postgresql://...`, DATABASE_URL), or else the path of an SQLite file (made if
+        missing). With `migrate=False`, an existing database as it is (to read beside the bot).
+        """
+        async with open_database(where, create=migrate) as db:
             if migrate:
                 await apply_migrations(db)
             yield cls(db)
+
+    @property
+    def dialect(self) -> str:
+        """Which database it is: "sqlite" or "postgres"."""
+        return self._db.dialect
 
     async def schema_version(self) -> int:
         """The last migration applied."""

@@ -1,9 +1,10 @@
 """Connection and transactions: what a database adapter gives the repositories.
 
 Repositories write their SQL once, with PostgreSQL's numbered placeholders (`$1`, `$2`, ...)
-and only what both SQLite and PostgreSQL understand (`RETURNING`, `ON CONFLICT`, `CASE`;
-nothing only SQLite reads); an adapter (`bot.core.store.sqlite`)
-translates the placeholders and maps its driver's errors to `StorageError`.
+and only what both SQLite and PostgreSQL understand (`RETURNING`, `ON CONFLICT`, `CASE`,
+`CAST(... AS ...)`; nothing only one of them reads, like SQLite's pragmas or double-colon casts);
+an adapter (`bot.core.store.sqlite`, `bot.core.store.postgres`) translates the placeholders
+where it must and maps its driver's errors to `StorageError`.
 
 Correctness never rests on the adapter serialising callers: every transition is one guarded
 statement whose returned rows (or row count) say who won, and the few writes that span two
@@ -47,12 +48,15 @@ class Transaction(Executor, Protocol):
     async def serialize(self, key: str) -> None:
         """Make concurrent transactions that pass the same `key` run one after another from
         here to their end. SQLite's writers are serialised already (BEGIN IMMEDIATE), so its
-        adapter does nothing; PostgreSQL's would take `pg_advisory_xact_lock`."""
+        adapter does nothing; PostgreSQL's takes an advisory lock held to the transaction's end."""
         ...
 
 
 class Database(Executor, Protocol):
     """A connection (or a pool) to one database."""
+
+    # Which migration files it runs (bot.core.store.migrate): "sqlite" or "postgres".
+    dialect: str
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """Statements that commit together or not at all (rolled back on an exception)."""

@@ -1,5 +1,12 @@
 """The schema as numbered `.sql` files (`migrations/0001_*.sql`, ...), applied in order at
-start-up and recorded in `schema_migrations`, one row per applied file.
+start-up and recorded in `schema_migrations`, one row per applied version.
+
+A migration is one portable file, `NNNN_name.sql`, that both databases run; where the two
+dialects differ (SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` and `REAL`, PostgreSQL's
+`BIGINT GENERATED ... AS IDENTITY` and `DOUBLE PRECISION`, a CHECK widened in place),
+`NNNN_name.postgres.sql` and/or `NNNN_name.sqlite.sql` stand in for it in that dialect.
+Every version must exist for every dialect (`migrations()` checks), so adding one is adding
+a portable file, or one file per dialect.
 
 A database made before this table existed recorded its version in SQLite's
 `PRAGMA user_version` instead (the adapter's `legacy_schema_version`): the first run records
@@ -15,11 +22,13 @@ from importlib import resources
 from bot.core.clock import SystemClock
 from bot.core.store.database import Database
 
-_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)(?:\.(sqlite|postgres))?\.sql$")
+DIALECTS = ("sqlite", "postgres")
 
+# DOUBLE PRECISION: a float64 in PostgreSQL (its REAL is float32), REAL affinity in SQLite.
 _CREATE_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
 )
 
 
@@ -30,16 +39,33 @@ class Migration:
     sql: str
 
 
-def migrations() -> tuple[Migration, ...]:
-    """Every migration file, in order; versions are 1, 2, 3, ... without gaps."""
-    found = []
-    for entry in resources.files("bot.core.store.migrations").iterdir():
+def migrations(
+    dialect: str = "sqlite", package: str = "bot.core.store.migrations"
+) -> tuple[Migration, ...]:
+    """Every migration in `dialect`, in order: for each version its `.<dialect>.sql` file if
+    there is one, else its portable `.sql`. Versions are 1, 2, 3, ... without gaps, each with
+    one name, and each one exists in every dialect."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"no migrations for dialect {dialect!r}")
+    files: dict[int, dict[str | None, tuple[str, str]]] = {}
+    for entry in resources.files(package).iterdir():
         match = _FILE.match(entry.name)
         if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
+            variants = files.setdefault(int(match[1]), {})
+            variants[match[3]] = (match[2], entry.read_text(encoding="utf-8"))
+    if sorted(files) != list(range(1, len(files) + 1)):
         raise RuntimeError("migration files must be numbered 0001, 0002, ... without gaps")
+    found = []
+    for version, variants in sorted(files.items()):
+        if len({name for name, _ in variants.values()}) != 1:
+            raise RuntimeError(f"migration {version:04d}: its files have different names")
+        missing = [d for d in DIALECTS if d not in variants and None not in variants]
+        if missing:
+            raise RuntimeError(
+                f"migration {version:04d} has no portable .sql and no {missing[0]} variant"
+            )
+        name, sql = variants.get(dialect) or variants[None]
+        found.append(Migration(version, name, sql))
     return tuple(found)
 
 
@@ -58,9 +84,10 @@ async def migrate(db: Database) -> int:
     """Apply every migration not yet recorded, each in its own transaction; the version the
     database is at afterwards. Two processes starting at once apply each one once."""
     now = SystemClock().now()
-    known = migrations()
+    known = migrations(db.dialect)
     legacy = await db.legacy_schema_version()
     async with db.transaction() as tx:
+        await tx.serialize("migrate")  # PostgreSQL: one process migrates at a time
         await tx.execute(_CREATE_TABLE)
         if await tx.fetchrow("SELECT 1 FROM schema_migrations LIMIT 1") is None:
             for m in known[:legacy]:
@@ -70,6 +97,7 @@ async def migrate(db: Database) -> int:
                 )
     for m in known:
         async with db.transaction() as tx:
+            await tx.serialize("migrate")
             # Read again inside the transaction: another process may just have applied it.
             if await tx.fetchrow(
                 "SELECT 1 FROM schema_migrations WHERE version = $1", (m.version,)

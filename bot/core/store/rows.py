@@ -94,11 +94,38 @@ INSERT_COLUMNS = (
 )
 
 
+# Each inserted column's type, for `CAST($n AS type)` where a parameter has no column beside
+# it to take its type from (INSERT ... SELECT $1, $2 ...): PostgreSQL would read it as text.
+# BIGINT for Discord ids (past 32 bits); SQLite reads the same names (INTEGER, REAL affinity).
+_BIGINT, _FLOAT, _INT = "BIGINT", "DOUBLE PRECISION", "INTEGER"
+INSERT_TYPES: dict[str, str] = {
+    "user_id": _BIGINT,
+    "guild_id": _BIGINT,
+    "channel_id": _BIGINT,
+    "upload_limit": _BIGINT,
+    "parent_task_id": _BIGINT,
+    "parent_output": _INT,
+    "num_outputs": _INT,
+    "thread_wanted": _INT,
+    "audio_duration": _FLOAT,
+    "replace_start": _FLOAT,
+    "replace_end": _FLOAT,
+    "created_at": _FLOAT,
+    "updated_at": _FLOAT,
+}
+
+
+def typed_placeholder(column: str, n: int) -> str:
+    """`$n` as the column's type (TEXT unless INSERT_TYPES says otherwise)."""
+    return f"CAST(${n} AS {INSERT_TYPES.get(column, 'TEXT')})"
+
+
 def request_values(request: Request) -> list[Any]:
     """The Request's fields in `REQUEST_FIELDS` order, as stored."""
     values = {name: getattr(request, name) for name in REQUEST_FIELDS}
     values["kind"] = request.kind.value
     values["gender"] = request.gender.value if request.gender else None
+    values["thread_wanted"] = int(request.thread_wanted)  # a 0/1 column in both databases
     return [values[name] for name in REQUEST_FIELDS]
 
 

@@ -16,6 +16,7 @@ from bot.core.store.rows import (
     fetch_tasks,
     request_values,
     task_from_row,
+    typed_placeholder,
     utc_day,
 )
 
@@ -38,10 +39,12 @@ def _used_on_day(user: str, day: str) -> str:
 
 # Insert the task only while the member is under both limits: the counts and the insert are
 # one statement, so two writers at the limit can't both get in.
+# The values are cast to their columns' types: in a SELECT list nothing else tells PostgreSQL.
 _N = len(INSERT_COLUMNS)
+_TYPED = ", ".join(typed_placeholder(c, n) for n, c in enumerate(INSERT_COLUMNS, 1))
 _INSERT_WITHIN_QUOTA = (
     f"INSERT INTO tasks (status, {', '.join(INSERT_COLUMNS)})"
-    f" SELECT 'queued', {placeholders(INSERT_COLUMNS)}"
+    f" SELECT 'queued', {_TYPED}"
     f" WHERE ({_used_on_day(f'${_N + 1}', f'${_N + 2}')}) < ${_N + 3}"
     f" AND ({_active_of_user(f'${_N + 1}')}) < ${_N + 4}"
     " RETURNING id"

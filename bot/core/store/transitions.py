@@ -102,7 +102,7 @@ class TaskTransitions(Repository):
             "UPDATE tasks SET webhook_seen = 1, updated_at = $1,"
             " next_poll_at = CASE WHEN status = 'submitted' THEN $1 ELSE next_poll_at END"
             " WHERE id = $2 AND status IN ('submitting', 'submitted')"
-            " AND (musicgpt_task_id IS NULL OR $3 IS NULL OR musicgpt_task_id = $3)",
+            " AND (musicgpt_task_id IS NULL OR CAST($3 AS TEXT) IS NULL OR musicgpt_task_id = $3)",
             (now, task_id, musicgpt_task_id),
         )
         return changed == 1

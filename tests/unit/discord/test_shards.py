@@ -125,11 +125,12 @@ def test_start_line_names_database_and_shards() -> None:
     assert shards_text(settings(SHARD_COUNT="4", SHARD_IDS="1,0")) == "shards 0, 1 of 4"
     assert shards_text(settings(SHARD_COUNT="2", SHARD_IDS="1")) == "shard 1 of 2"
     line = start_line(settings(DATABASE_PATH="/data/bot.sqlite3"))
-    assert line == "database at /data/bot.sqlite3; unsharded"
+    assert line == "database SQLite at /data/bot.sqlite3; unsharded"
     url = "postgresql://singbot:pa%40ss-word-9@db.example.com:5432/singbot"
     line = start_line(settings(DATABASE_URL=url, SHARD_COUNT="2"))
     assert line == (
-        "database postgresql://singbot:<redacted>@db.example.com:5432/singbot; shards 0, 1 of 2"
+        "database PostgreSQL at postgresql://singbot:<redacted>@db.example.com:5432/singbot;"
+        " shards 0, 1 of 2"
     )
 
 
@@ -185,6 +186,8 @@ def test_the_database_password_never_reaches_the_log(tmp_path: Path) -> None:
         check=False,
     )
     output = result.stdout + result.stderr
-    assert "database postgresql://singbot:<redacted>@127.0.0.1:1/singbot" in output, output
+    assert "database PostgreSQL at postgresql://singbot:<redacted>@127.0.0.1:1/singbot" in output, (
+        output
+    )
     assert "shards 0, 1 of 4" in output
     assert password not in output and "s3cret%40pass%2Fword" not in output

@@ -107,6 +107,7 @@ class SqliteTransaction:
 class SqliteDatabase:
     """One connection to an SQLite file; see the module's docstring."""
 
+    dialect = "sqlite"
     skip_locked = ""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:

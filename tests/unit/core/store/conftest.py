@@ -1,8 +1,8 @@
 """The store's contract suite: every test here runs once per adapter.
 
 An adapter fixture opens "the same database" each time it is asked, so a test can hold two
-stores (two connections, as two processes would) on one database. A second adapter (the
-PostgreSQL one) adds a parameter here and runs the same tests.
+stores (two connections, as two processes would) on one database. The PostgreSQL runs get a
+database of their own on the test server (`postgres_url`) and are marked `postgres`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ class Adapter:
     open: Callable[[], AbstractAsyncContextManager[Store]]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
     if request.param == "sqlite":
         path = tmp_path / "bot.sqlite3"
         return Adapter("sqlite", lambda: Store.open(path))
+    if request.param == "postgres":
+        # A database of this test's own (tests/support/postgres.py); each open is a new pool.
+        url: str = request.getfixturevalue("postgres_url")
+        return Adapter("postgres", lambda: Store.open(url))
     raise AssertionError(request.param)
 
 

@@ -160,3 +160,37 @@ async def test_a_cancel_and_a_claim_at_the_same_moment_never_both_win(
     expected = TaskStatus.CANCELLED if cancelled else TaskStatus.SUBMITTING
     assert final.status is expected
     assert final.quota_refunded is (cancelled is not None)
+
+
+async def test_a_webhook_is_noted_only_for_its_own_musicgpt_task(store: Store) -> None:
+    task = await create(store)
+    await store.claim_next_queued(NOW)
+    assert await store.note_webhook(task.id, None, NOW)  # the submit hasn't answered yet
+    receipt = SubmitReceipt("mg-1", ("c1",), eta_seconds=1, credit_estimate=1.0)
+    await store.mark_submitted(task.id, receipt, next_poll_at=NOW + 60, now=NOW)
+    assert not await store.note_webhook(task.id, "mg-other", NOW + 1)
+    assert await store.note_webhook(task.id, "mg-1", NOW + 2)
+    assert await store.note_webhook(task.id, None, NOW + 3)
+    noted = await store.get_task(task.id)
+    assert noted is not None and noted.webhook_seen and noted.next_poll_at == NOW + 3
+
+
+async def test_counts_requeue_polls_and_a_released_delivery(store: Store) -> None:
+    first, second = await create(store), await create(store, user_id=2)
+    assert (await store.count_queued(), await store.count_submitted()) == (2, 0)
+    claimed = await store.claim_next_queued(NOW)
+    assert claimed is not None and claimed.id == first.id
+    assert await store.requeue(first.id, NOW) is not None  # back at the head of the queue
+    assert [t.id for t in await store.unfinished_tasks()] == [first.id, second.id]
+    again = await store.claim_next_queued(NOW)
+    assert again is not None and again.id == first.id
+    receipt = SubmitReceipt("mg-1", ("c1",), eta_seconds=1, credit_estimate=1.0)
+    await store.mark_submitted(first.id, receipt, next_poll_at=NOW, now=NOW)
+    await store.schedule_poll(first.id, at=NOW + 5, polled=True, now=NOW)
+    polled = await store.get_task(first.id)
+    assert polled is not None and (polled.poll_count, polled.next_poll_at) == (1, NOW + 5)
+    assert await store.count_submitted() == 1
+    await store.mark_completed(first.id, [], None, NOW)
+    assert await store.claim_delivery(first.id, NOW) is not None
+    released = await store.release_delivery(first.id, NOW)
+    assert released is not None and released.status is TaskStatus.COMPLETED

@@ -1,0 +1,134 @@
+"""`python -m bot copy-db URL`: every row of an SQLite database into an empty PostgreSQL one.
+
+The target is migrated first (the same numbered migrations, in PostgreSQL's dialect), then
+every table the bot keeps is copied in one transaction, with its ids as they were, and each
+identity sequence set past the highest id copied. A target that already holds any of the
+bot's tables is refused before anything is written: the copy never merges into, nor
+overwrites, a database in use.
+
+Both schemas come from the same migrations, so the columns are the same; each value is
+converted to the target column's type on the way (SQLite may hold an integer in a REAL
+column, say), so nothing depends on how loosely SQLite stored it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.core.store.migrate import migrate
+from bot.core.store.postgres import PostgresDatabase
+from bot.core.store.sqlite import SqliteDatabase
+
+# Parents before children (foreign keys); any other table of the bot's follows, by name.
+ORDER = ("tasks", "quota_charges")
+SKIPPED = ("schema_migrations",)  # the target records its own migrations
+COUNTED = {
+    "tasks": "songs",
+    "quota_charges": "charges",
+    "guild_settings": "settings",
+    "inputs": "kept inputs",
+    "member_preferences": "DM choices",
+    "bot_values": "values",
+}
+
+
+class TargetNotEmpty(Exception):
+    """The PostgreSQL database already holds tables of the bot's."""
+
+    def __init__(self, tables: list[str]) -> None:
+        super().__init__(", ".join(tables))
+        self.tables = tables
+
+
+class NotTheBotsDatabase(Exception):
+    """The SQLite file holds no table of the bot's."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Copied:
+    rows: dict[str, int]  # by table
+    dm_copies: int  # tasks with a DM copy recorded (a column of tasks)
+
+    def line(self) -> str:
+        named = [f"{self.rows.get(t, 0)} {name}" for t, name in COUNTED.items()]
+        others = [f"{n} {t}" for t, n in self.rows.items() if t not in COUNTED]
+        return ", ".join([*named[:2], f"{self.dm_copies} DM copies", *named[2:], *others])
+
+
+def _converter(data_type: str) -> Callable[[Any], Any]:
+    if data_type in ("bigint", "integer", "smallint"):
+        return int
+    if data_type in ("double precision", "real", "numeric"):
+        return float
+    if data_type == "boolean":
+        return bool
+    return str
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _tables(source: SqliteDatabase) -> list[str]:
+    rows = await source.fetch(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    names = sorted(r[0] for r in rows if r[0] not in SKIPPED)
+    return [t for t in ORDER if t in names] + [t for t in names if t not in ORDER]
+
+
+async def copy_database(path: Path, url: str) -> Copied:
+    """Copy the SQLite database at `path` into the empty PostgreSQL database at `url`.
+
+    Raises TargetNotEmpty (nothing written), NotTheBotsDatabase, or StorageError (either
+    database can't be used: `reason` "unreachable" when PostgreSQL can't be reached)."""
+    async with SqliteDatabase.open(path, create=False) as source:
+        if "tasks" not in await _tables(source):
+            raise NotTheBotsDatabase(str(path))
+        # An older file is brought to this version's schema first, as a start would do, so
+        # both sides have the same columns.
+        await migrate(source)
+        tables = await _tables(source)
+        async with PostgresDatabase.open(url, max_size=2) as target:
+            existing = set(await target.tables())
+            clash = sorted(existing & {*tables, *SKIPPED})
+            if clash:
+                raise TargetNotEmpty(clash)
+            await migrate(target)
+            counts: dict[str, int] = {}
+            async with target.transaction() as tx:
+                await tx.serialize("migrate")  # no bot starting on it meanwhile
+                for table in tables:
+                    types = {
+                        r[0]: _converter(r[1])
+                        for r in await tx.fetch(
+                            "SELECT column_name, data_type FROM information_schema.columns"
+                            " WHERE table_schema = current_schema() AND table_name = $1",
+                            (table,),
+                        )
+                    }
+                    data = await source.fetch(f"SELECT * FROM {_quoted(table)}")
+                    if not data:
+                        counts[table] = 0
+                        continue
+                    columns = list(data[0].keys())
+                    convert = [types[c] for c in columns]
+                    records = [
+                        tuple(
+                            None if v is None else f(v) for f, v in zip(convert, row, strict=True)
+                        )
+                        for row in data
+                    ]
+                    await tx.copy_rows(table, columns, records)
+                    counts[table] = len(records)
+                # The identity sequence goes on after the highest id copied.
+                await tx.execute(
+                    "SELECT setval(pg_get_serial_sequence('tasks', 'id'),"
+                    " GREATEST((SELECT MAX(id) FROM tasks), 1),"
+                    " (SELECT MAX(id) FROM tasks) IS NOT NULL)"
+                )
+            dm = await target.fetchrow("SELECT COUNT(*) FROM tasks WHERE dm_state IS NOT NULL")
+    return Copied(counts, int(dm[0]) if dm else 0)
