@@ -16,6 +16,7 @@ from tests.standins.musicgpt import HOLD
 from tests.support import state
 from tests.support.world import (
     World,
+    mg_id,
     request_song,
     status_message_of,
     wait_results_for,
@@ -63,7 +64,7 @@ async def test_queue_lists_the_servers_songs_in_order_privately(tmp_path: Path) 
         assert message.notified_mentions.users == []  # listed, nobody pinged
         assert not message.components  # a plain member gets no menu
 
-        w.mg.complete_task(held.musicgpt_task_id)
+        w.mg.complete_task(mg_id(held))
         await wait_results_for(w, [holding, first, second], timeout=60)
         data, _ = await queue_answer(w, w.bob)
         assert data["content"].startswith("Nothing is waiting or being made here")
@@ -129,7 +130,7 @@ async def test_a_moderator_cancels_another_members_song_refunded_and_told(
         await wait_status_text(w, last, "Cancelled by a moderator")
         assert cancelled_by(w, last) == f"<@{carol.id}>"
 
-        w.mg.complete_task(held.musicgpt_task_id)
+        w.mg.complete_task(mg_id(held))
         await wait_results_for(w, [holding, again], timeout=60)
         assert [s.fields["prompt"] for s in w.mg.submits] == ["holding the slot", "next one"]
 

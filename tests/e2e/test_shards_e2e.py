@@ -21,6 +21,7 @@ from tests.support.env import bot_env
 from tests.support.process import BotProcess, free_port
 from tests.support.world import (
     World,
+    mg_id,
     poll_until,
     request_song,
     results_for,
@@ -211,7 +212,7 @@ async def test_a_process_holding_none_of_the_servers_still_delivers(tmp_path: Pa
         w.env.update(SHARD_COUNT="2", SHARD_IDS=str(elsewhere))
         await w.start_bot(wait_sync=elsewhere == 0)
         assert "ready as TestBot in 0 servers" in w.bot.log_text()
-        w.mg.complete_task(row.musicgpt_task_id)
+        w.mg.complete_task(mg_id(row))
         await wait_status_of(w, task_id, "delivered", timeout=45)
         await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1
@@ -242,7 +243,7 @@ async def test_a_process_holding_none_of_the_servers_opens_a_songs_thread(
         assert "ready as TestBot in 0 servers" in w.bot.log_text()
         row = await wait_task(w, task_id, lambda r: r.thread_id is not None, "the thread")
         assert row.thread_refusal is None and row.thread_id == row.status_message_id
-        w.mg.complete_task(row.musicgpt_task_id)
+        w.mg.complete_task(mg_id(row))
         await wait_status_of(w, task_id, "delivered", timeout=45)
         [result] = results_for(w, task_id)
         assert result.channel_id == row.thread_id
