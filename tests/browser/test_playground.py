@@ -214,3 +214,33 @@ def test_votes_extend_and_song_from_the_page(page: Any) -> None:
     card = page.locator(".message.ephemeral", has_text="Song #1 ·")
     expect(card).to_contain_text("👍 1", timeout=SLOW)
     expect(card).to_contain_text("#2")  # the extension, in its family tree
+
+
+def test_a_moderator_cancels_a_waiting_song_from_the_queue_menu(page: Any) -> None:
+    """/queue's select menu works on the page: carol (a moderator) picks alice's waiting
+    song, and its status says a moderator cancelled it."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/queue")).to_have_count(1)
+    page.locator("#mg-delay").fill("60")  # MusicGPT holds the first song: the next one waits
+    page.locator("#mg-delay").press("Tab")
+    modal = page.locator("#modal")
+    for prompt in ("holding the slot", "waiting in line"):
+        run_command(page, "sing", prompt=prompt, audio=str(FIXTURES / "tone.wav"))
+        expect(modal).to_be_visible(timeout=SLOW)
+        modal.get_by_label("Lyrics").first.fill("la la la")
+        page.locator("#modal-submit").click()
+        expect(page.locator(".embed", has_text=prompt)).to_have_count(1, timeout=SLOW)
+    waiting = page.locator(".embed", has_text="waiting in line")
+    expect(waiting).to_contain_text("#1 in line", timeout=SLOW)
+
+    carol = page.locator("#member option", has_text="carol").get_attribute("value")
+    page.locator("#member").select_option(carol)
+    run_command(page, "queue")
+    menu = page.locator(".message.ephemeral select.menu")
+    expect(menu).to_have_count(1, timeout=SLOW)
+    menu.select_option(index=1)
+    expect(page.locator(".message.ephemeral", has_text="Cancelled song #2")).to_have_count(
+        1, timeout=SLOW
+    )
+    expect(waiting).to_contain_text("Cancelled by a moderator", timeout=SLOW)
