@@ -58,6 +58,7 @@ class PlaygroundServer:
         app.router.add_post("/api/upload", self._upload)
         app.router.add_post("/api/command", self._command)
         app.router.add_post("/api/click", self._click)
+        app.router.add_post("/api/select", self._select)
         app.router.add_post("/api/post", self._post)
         app.router.add_post("/api/message-command", self._message_command)
         app.router.add_post("/api/modal", self._modal)
@@ -220,6 +221,14 @@ class PlaygroundServer:
         user_id = int(body["user_id"])
         click = self.w.dc.click(message, body["custom_id"], user_id=user_id, locale=_locale(body))
         return await self._run(click)
+
+    async def _select(self, request: web.Request) -> web.Response:
+        """A pick in a message's select menu (/queue's cancel menu, say)."""
+        body = await request.json()
+        message = self.w.dc.message(int(body["message_id"]))
+        values = [str(v) for v in body.get("values") or []]
+        picked = self.w.dc.select(message, body["custom_id"], values, user_id=int(body["user_id"]))
+        return await self._run(picked)
 
     async def _post(self, request: web.Request) -> web.Response:
         """A member posts a message (text and/or files) in the channel, as in Discord."""

@@ -73,7 +73,7 @@ function renderComponent(c, messageId) {
     case 2:
       if (c.style === 5) return `<a class="link" href="${safeUrl(c.url)}" target="_blank" rel="noopener">${esc(c.label)}</a>`;
       return `<button type="button" class="style-${c.style}" data-message="${messageId}" data-custom="${esc(c.custom_id)}"${c.disabled ? " disabled" : ""}>${esc(c.emoji ? (c.emoji.name || "") + " " : "")}${esc(c.label || "")}</button>`;
-    case 3: return `<select disabled>${(c.options || []).map((o) => `<option>${esc(o.label)}</option>`).join("")}</select>`;
+    case 3: return `<select class="menu" data-message="${messageId}" data-select="${esc(c.custom_id)}" aria-label="${esc(c.placeholder || "menu")}"${c.max_values > 1 ? " multiple" : ""}${c.disabled ? " disabled" : ""}><option value="">${esc(c.placeholder || "")}</option>${(c.options || []).map((o) => `<option value="${esc(o.value)}">${esc(o.label)}</option>`).join("")}</select>`;
     case 9: return `<div>${(c.components || []).map((x) => renderComponent(x, messageId)).join("")}${c.accessory ? renderComponent(c.accessory, messageId) : ""}</div>`;
     case 10: return `<div class="content">${markdown(c.content)}</div>`;
     case 11: return c.media && safeUrl(c.media.url) ? `<img src="${safeUrl(c.media.url)}" alt="thumbnail">` : "";
@@ -296,6 +296,14 @@ document.addEventListener("click", (event) => {
   if (thread) { event.preventDefault(); switchChannel(thread.dataset.thread); }
 });
 document.addEventListener("change", (event) => {
+  const picker = event.target.closest("select[data-select]");
+  if (picker) {
+    const values = [...picker.selectedOptions].map((o) => o.value).filter((v) => v !== "");
+    if (!values.length) return;
+    notice("picked " + [...picker.selectedOptions].map((o) => o.textContent).join(", "));
+    api("/api/select", { message_id: picker.dataset.message, custom_id: picker.dataset.select, values, user_id: userId });
+    return;
+  }
   const menu = event.target.closest("select[data-apps]");
   if (!menu || !menu.value) return;
   const name = menu.value;

@@ -178,3 +178,69 @@ def test_emoji_are_drawn_in_colour() -> None:
                 assert tab.evaluate(script, emoji) > 50, f"{emoji} is drawn without colour"
         finally:
             browser.close()
+
+
+def test_votes_extend_and_song_from_the_page(page: Any) -> None:
+    """Issue 22 on the page: a result's 👍 counts a click and marks the leader green, its
+    Extend opens the form and makes an extension, /extend and /song run from the command
+    bar (/song's number as an integer)."""
+    from playwright.sync_api import expect
+
+    sing(page)
+    result = page.locator(".message", has_text="your song is ready").first
+    expect(result.get_by_role("button", name="Extend 1")).to_have_count(1)
+    expect(result.get_by_role("button", name="Extend 2")).to_have_count(1)
+    result.get_by_role("button", name="Take 2 · 👍 0").click()
+    leader = result.get_by_role("button", name="Take 2 · 👍 1")
+    expect(leader).to_have_count(1, timeout=SLOW)
+    expect(leader).to_have_class("style-3")  # the leading take, green as on Discord
+    expect(result.get_by_role("button", name="Take 1 · 👍 0")).to_have_count(1)
+
+    result.get_by_role("button", name="Extend 1").click()
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible(timeout=SLOW)
+    modal.get_by_label("Style").fill("a bright chorus")
+    page.locator("#modal-submit").click()
+    extension = page.locator(".message", has_text="Extension of #")
+    expect(extension.locator("audio").first).to_be_attached(timeout=SLOW)
+
+    run_command(page, "extend", prompt="one more verse", audio=str(FIXTURES / "tone.wav"))
+    expect(modal).to_be_visible(timeout=SLOW)
+    page.locator("#modal-submit").click()
+    status = page.locator(".embed", has_text="one more verse")
+    expect(status).to_contain_text("Posted 2 takes", timeout=SLOW)
+
+    run_command(page, "song", number="1")
+    card = page.locator(".message.ephemeral", has_text="Song #1 ·")
+    expect(card).to_contain_text("👍 1", timeout=SLOW)
+    expect(card).to_contain_text("#2")  # the extension, in its family tree
+
+
+def test_a_moderator_cancels_a_waiting_song_from_the_queue_menu(page: Any) -> None:
+    """/queue's select menu works on the page: carol (a moderator) picks alice's waiting
+    song, and its status says a moderator cancelled it."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#command option", has_text="/queue")).to_have_count(1)
+    page.locator("#mg-delay").fill("60")  # MusicGPT holds the first song: the next one waits
+    page.locator("#mg-delay").press("Tab")
+    modal = page.locator("#modal")
+    for prompt in ("holding the slot", "waiting in line"):
+        run_command(page, "sing", prompt=prompt, audio=str(FIXTURES / "tone.wav"))
+        expect(modal).to_be_visible(timeout=SLOW)
+        modal.get_by_label("Lyrics").first.fill("la la la")
+        page.locator("#modal-submit").click()
+        expect(page.locator(".embed", has_text=prompt)).to_have_count(1, timeout=SLOW)
+    waiting = page.locator(".embed", has_text="waiting in line")
+    expect(waiting).to_contain_text("#1 in line", timeout=SLOW)
+
+    carol = page.locator("#member option", has_text="carol").get_attribute("value")
+    page.locator("#member").select_option(carol)
+    run_command(page, "queue")
+    menu = page.locator(".message.ephemeral select.menu")
+    expect(menu).to_have_count(1, timeout=SLOW)
+    menu.select_option(index=1)
+    expect(page.locator(".message.ephemeral", has_text="Cancelled song #2")).to_have_count(
+        1, timeout=SLOW
+    )
+    expect(waiting).to_contain_text("Cancelled by a moderator", timeout=SLOW)

@@ -6,6 +6,7 @@ Messages). MUSICGPT_MAX_PARALLEL=1 and a song held at MusicGPT keep the others i
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from tests.standins.musicgpt import HOLD
 from tests.support import state
 from tests.support.world import (
     World,
+    mg_id,
     request_song,
     status_message_of,
     wait_results_for,
@@ -62,7 +64,7 @@ async def test_queue_lists_the_servers_songs_in_order_privately(tmp_path: Path) 
         assert message.notified_mentions.users == []  # listed, nobody pinged
         assert not message.components  # a plain member gets no menu
 
-        w.mg.complete_task(str(held.musicgpt_task_id))
+        w.mg.complete_task(mg_id(held))
         await wait_results_for(w, [holding, first, second], timeout=60)
         data, _ = await queue_answer(w, w.bob)
         assert data["content"].startswith("Nothing is waiting or being made here")
@@ -128,6 +130,33 @@ async def test_a_moderator_cancels_another_members_song_refunded_and_told(
         await wait_status_text(w, last, "Cancelled by a moderator")
         assert cancelled_by(w, last) == f"<@{carol.id}>"
 
-        w.mg.complete_task(str(held.musicgpt_task_id))
+        w.mg.complete_task(mg_id(held))
         await wait_results_for(w, [holding, again], timeout=60)
         assert [s.fields["prompt"] for s in w.mg.submits] == ["holding the slot", "next one"]
+
+
+async def test_a_moderators_cancel_is_still_named_after_a_restart(tmp_path: Path) -> None:
+    """Killed before the status caught up with a moderator's cancel: after the restart, a
+    click on the Cancel button left behind redraws it, still naming the moderator."""
+    async with world(tmp_path, **PEOPLE, **LIMITS) as w:
+        carol = w.dc.user("carol")
+        w.mg.script_delays(HOLD)
+        holding = await request_song(w, user=w.alice, prompt="holding the slot")
+        await wait_status_of(w, holding, "submitted")
+        queued = await request_song(w, user=w.bob, prompt="waiting")
+        status = await with_cancel(w, queued)
+        before = copy.deepcopy((status.embeds, status.components))
+
+        by_mod = await w.dc.click(status, f"song:cancel:{queued}", user_id=carol.id)
+        await private_answer(by_mod)
+        await wait_status_text(w, queued, "Cancelled by a moderator")
+        await w.bot.stop(kill=True)
+        # As if the kill had come before the redraw: the message still shows the queued song.
+        status.embeds, status.components = before
+        await w.start_bot()
+
+        stale = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.bob.id)
+        assert "already cancelled" in await private_answer(stale)
+        await wait_status_text(w, queued, "Cancelled by a moderator")
+        assert cancelled_by(w, queued) == f"<@{carol.id}>"
+        await w.dc.wait_until(lambda: not status.components, 10, "the button to go")

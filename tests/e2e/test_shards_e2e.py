@@ -14,18 +14,22 @@ from typing import Any
 
 import aiohttp
 
+from tests.e2e.test_threads_e2e import THREAD_POSTS, ask
 from tests.standins.discord import GuildSpec, shard_of
 from tests.standins.musicgpt import HOLD
 from tests.support.env import bot_env
 from tests.support.process import BotProcess, free_port
 from tests.support.world import (
     World,
+    mg_id,
     poll_until,
     request_song,
     results_for,
     status_messages_for,
+    stored,
     wait_status_of,
     wait_status_text,
+    wait_task,
     world,
 )
 
@@ -208,9 +212,39 @@ async def test_a_process_holding_none_of_the_servers_still_delivers(tmp_path: Pa
         w.env.update(SHARD_COUNT="2", SHARD_IDS=str(elsewhere))
         await w.start_bot(wait_sync=elsewhere == 0)
         assert "ready as TestBot in 0 servers" in w.bot.log_text()
-        w.mg.complete_task(str(row.musicgpt_task_id))
+        w.mg.complete_task(mg_id(row))
         await wait_status_of(w, task_id, "delivered", timeout=45)
         await wait_status_text(w, task_id, "Posted 2 takes")
         assert len(results_for(w, task_id)) == 1
         assert len(status_messages_for(w, task_id)) == 1
         assert len(w.mg.submits) == 1
+
+
+async def test_a_process_holding_none_of_the_servers_opens_a_songs_thread(
+    tmp_path: Path,
+) -> None:
+    """`thread: True`, and the bot stopped while Discord was still making the thread: the
+    process that comes back holds only the other shard, so no guild object for the song's
+    server, and it still opens (or adopts) the thread by ids and posts the takes inside."""
+    async with world(tmp_path, webhooks=False) as w:
+        w.mg.script_delays(HOLD)
+        w.dc.faults.add("POST", THREAD_POSTS, None, count=1, delay=3.0)
+        task_id, _ = await ask(w)
+        await poll_until(
+            lambda: bool(w.dc.find_requests("POST", path=THREAD_POSTS)), 15, "a thread asked"
+        )
+        row = await wait_status_of(w, task_id, "submitted")
+        await w.bot.stop(kill=True)
+        assert stored(w, task_id).thread_id is None
+
+        elsewhere = 1 - shard_of(w.dc.guild_id, 2)
+        w.env.update(SHARD_COUNT="2", SHARD_IDS=str(elsewhere))
+        await w.start_bot(wait_sync=elsewhere == 0)
+        assert "ready as TestBot in 0 servers" in w.bot.log_text()
+        row = await wait_task(w, task_id, lambda r: r.thread_id is not None, "the thread")
+        assert row.thread_refusal is None and row.thread_id == row.status_message_id
+        w.mg.complete_task(mg_id(row))
+        await wait_status_of(w, task_id, "delivered", timeout=45)
+        [result] = results_for(w, task_id)
+        assert result.channel_id == row.thread_id
+        assert [t.id for t in w.dc.threads()] == [row.thread_id]

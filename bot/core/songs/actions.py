@@ -373,3 +373,9 @@ def deleted_text(task_id: int) -> str:
 def deleted_key(task_id: int) -> str:
     """The bot value that records who deleted a song's takes (their user id)."""
     return f"takes_deleted:{task_id}"
+
+
+def cancelled_key(task_id: int) -> str:
+    """The bot value that records who cancelled someone else's song (a moderator's user id;
+    empty when that cancel came too late), so a redraw after a restart still names them."""
+    return f"cancelled_by:{task_id}"

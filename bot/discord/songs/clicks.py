@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.core.errors import UserFacingError
-from bot.core.models import Task, TaskKind
+from bot.core.models import Task, TaskKind, TaskStatus
 from bot.core.songs import actions, message_audio
 from bot.core.songs.actions import Clicker
 from bot.core.songs.forms import AttachmentRef, InpaintRange, PendingAudio
@@ -266,13 +266,21 @@ class ButtonHandlers:
         task = await store.get_task(task_id)
         refusal = actions.cancel_refusal(task, task_id, user_id, manage_messages=manage)
         if refusal is not None or task is None:
+            if task is not None and task.status is TaskStatus.CANCELLED:
+                # A Cancel button left on a cancelled song (a kill before its redraw): the
+                # status catches up.
+                self.bot.tracker.events.publish(task_id)
             raise UserFacingError(refusal or actions.too_late(task_id))
         others = actions.cancelled_for_others(task, user_id)
         renderer = self.bot.status_renderer
-        renderer.cancelling(task_id, user_id if others else None)
+        # Who, stored before the cancel, so its first drawing (and any after a restart) says.
+        by_key = actions.cancelled_key(task_id)
+        if others:
+            await store.set_value(by_key, str(user_id))
         if await self.bot.tracker.cancel(task_id, task.user_id) is None:
             # The dispatcher claimed it between the read and the cancel: too late now.
-            renderer.cancelling(task_id, None)
+            if others:
+                await store.set_value(by_key, "")
             now = await store.get_task(task_id)
             raise UserFacingError(
                 actions.cancel_refusal(now, task_id, user_id, manage_messages=manage)

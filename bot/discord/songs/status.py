@@ -29,7 +29,7 @@ from discord.ext import tasks
 
 from bot.core.media.waveform_jobs import attachment_name, wants_picture
 from bot.core.models import Task, TaskStatus, WaveformState
-from bot.core.songs.actions import deleted_key
+from bot.core.songs.actions import cancelled_key, deleted_key
 from bot.core.songs.progress import StatusView, status_view
 from bot.discord.ui.buttons import status_buttons
 from bot.discord.ui.cards import status_embed
@@ -86,8 +86,6 @@ class StatusRenderer:
         # Tasks made before this process started may have a status that a killed run sent
         # but never recorded: looked for once before sending one (`_find_status`).
         self._started_at = time.time()
-        # Songs someone else cancelled (a moderator), by task: their last drawing says who.
-        self._cancelled_by: dict[int, int] = {}
 
     def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="status-renderer")
@@ -111,13 +109,6 @@ class StatusRenderer:
         its confirmation links it), a cancelled one's last. Through the same coalescing
         renders as every change, without waiting for posting songs."""
         await asyncio.shield(self._schedule(task_id, yield_first=False))
-
-    def cancelling(self, task_id: int, by: int | None) -> None:
-        """Before a moderator's cancel (so its first drawing says who); None forgets it."""
-        if by is None:
-            self._cancelled_by.pop(task_id, None)
-        else:
-            self._cancelled_by[task_id] = by
 
     def _schedule(self, task_id: int, *, yield_first: bool) -> asyncio.Task[None]:
         if render := self._rendering.get(task_id):
@@ -159,11 +150,15 @@ class StatusRenderer:
                 return
             queued = task.status is TaskStatus.QUEUED
             position = await self._store.queue_position(task_id) if queued else 0
-            deleted_by = None
+            # Who deleted the takes, or cancelled someone else's song: stored, so a redraw
+            # after a restart still names them.
+            deleted_by = by = None
             if task.status is TaskStatus.DELIVERED:
                 deleted = await self._store.get_value(deleted_key(task_id))
                 deleted_by = int(deleted) if deleted else None
-            by = self._cancelled_by.get(task_id)
+            elif task.status is TaskStatus.CANCELLED:
+                cancelled = await self._store.get_value(cancelled_key(task_id))
+                by = int(cancelled) if cancelled else None
             locale = await self.bot.public_locale(task.guild_id)
             view = status_view(
                 task, position, time.time(), locale, deleted_by=deleted_by, cancelled_by=by
@@ -181,7 +176,6 @@ class StatusRenderer:
             if task.status.is_final:
                 self._shown.pop(task_id, None)
                 self._locks.pop(task_id, None)
-                self._cancelled_by.pop(task_id, None)
                 await self._picture_done(task_id)
 
     def _posting_soon(self, task: Task) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import aiohttp
 import discord
 from discord.ext import tasks
+from discord.http import Route
 
 from bot.core.models import Task
 from bot.core.servers.threads import THREAD_EXISTS, ThreadRefusal, refusal_for, thread_name
@@ -101,7 +102,7 @@ class ThreadOpener:
             return await self._refused(task, ThreadRefusal.NOT_ALLOWED, f"missing {missing}")
         for _ in range(UNANSWERED_ATTEMPTS):
             try:
-                thread = await self._start_from_status(task, task.status_message_id)
+                thread_id = await self._start_from_status(task, task.status_message_id)
             except discord.HTTPException as error:
                 if error.code == THREAD_EXISTS:
                     # Made by a run that died before recording it: the thread has the id of
@@ -111,14 +112,13 @@ class ThreadOpener:
                 refusal = refusal_for(error.status, error.code)
                 return await self._refused(task, refusal, f"HTTP {error.status} {error.code}")
             except (ValueError, TypeError) as error:
-                # discord.py: no guild known for the channel, or a kind of channel whose
-                # messages start no threads.
+                # discord.py: a kind of channel whose messages start no threads.
                 return await self._refused(task, ThreadRefusal.OTHER, repr(error))
             except (OSError, aiohttp.ClientError, TimeoutError) as error:
                 log.info("task %s: no answer to opening its thread (%r)", task.id, error)
                 continue
-            log.info("task %s: opened thread %s", task.id, thread.id)
-            return await self._store.record_thread(task.id, thread.id)
+            log.info("task %s: opened thread %s", task.id, thread_id)
+            return await self._store.record_thread(task.id, thread_id)
         return await self._refused(task, ThreadRefusal.OTHER, "no answer from Discord")
 
     def _missing_permissions(self, task: Task) -> str | None:
@@ -131,13 +131,26 @@ class ThreadOpener:
         needed = ("create_public_threads", "send_messages_in_threads")
         return ", ".join(name for name in needed if not getattr(granted, name)) or None
 
-    async def _start_from_status(self, task: Task, message_id: int) -> discord.Thread:
-        """POST /channels/{channel}/messages/{status}/threads: public, archived after the
-        channel's default inactivity (discord.py reads it from the cached channel)."""
-        channel = cast(Any, self.bot.status_channel_for(task))
-        starter = discord.PartialMessage(channel=channel, id=message_id)
+    async def _start_from_status(self, task: Task, message_id: int) -> int:
+        """POST /channels/{channel}/messages/{status}/threads: a public thread, archived after
+        the channel's default inactivity; the new thread's id."""
         locale = await self.bot.public_locale(task.guild_id)  # the fallback name's words
-        return await starter.create_thread(name=thread_name(task.prompt, song_ref(task.id, locale)))
+        name = thread_name(task.prompt, song_ref(task.id, locale))
+        channel = self.bot.status_channel_for(task)
+        if getattr(channel, "guild", None) is not None:
+            # discord.py reads the default inactivity from the cached channel.
+            starter = discord.PartialMessage(channel=cast(Any, channel), id=message_id)
+            return (await starter.create_thread(name=name)).id
+        # A server another process holds (shards): discord.py wants a cached guild for this,
+        # so the request goes by ids alone, and Discord applies the channel's default.
+        route = Route(
+            "POST",
+            "/channels/{channel_id}/messages/{message_id}/threads",
+            channel_id=task.channel_id,
+            message_id=message_id,
+        )
+        data = await self.bot.http.request(route, json={"name": name})
+        return int(data["id"])
 
     async def _refused(self, task: Task, refusal: ThreadRefusal, detail: str) -> Task | None:
         log.info("task %s: no thread (%s: %s); it stays in the channel", task.id, refusal, detail)

@@ -231,13 +231,13 @@ class ScriptedThreads(ThreadOpener):
         self.answers = answers
         self.asked: list[int] = []
 
-    async def _start_from_status(self, task: Task, message_id: int) -> discord.Thread:
+    async def _start_from_status(self, task: Task, message_id: int) -> int:
         self.asked.append(message_id)
         await asyncio.sleep(0)  # let a concurrent opener run meanwhile
         answer = self.answers.pop(0)
         if isinstance(answer, BaseException):
             raise answer
-        return SimpleNamespace(id=answer)  # type: ignore[return-value]
+        return int(answer)
 
 
 @pytest.mark.parametrize(
@@ -264,6 +264,39 @@ async def test_each_answer_is_recorded_as_one_outcome(
     assert await threads.events.take() == [task.id]  # the status is told to show it
     # Decided: asking to settle it again asks Discord nothing more.
     assert (await threads.settle(settled)) == settled and len(threads.asked) == tries
+
+
+async def test_a_server_held_by_another_process_gets_its_thread_by_ids(store: Store) -> None:
+    """Shards: no guild in this process's cache, so the thread is started by channel and
+    message id alone (discord.py's PartialMessage.create_thread would raise ValueError)."""
+    task = await wanted(store)
+    requests: list[tuple[Any, dict[str, Any]]] = []
+
+    async def request(route: Any, **kwargs: Any) -> dict[str, Any]:
+        requests.append((route, kwargs))
+        return {"id": "77", "type": 11}
+
+    async def english(guild_id: int | None) -> None:
+        return None  # the server's language: English here
+
+    events = TaskEvents()
+    bot = SimpleNamespace(
+        store=store,
+        tracker=SimpleNamespace(events=events),
+        get_channel=lambda channel_id: None,
+        status_channel_for=lambda task: SimpleNamespace(id=task.channel_id, guild=None),
+        http=SimpleNamespace(request=request),
+        public_locale=english,
+    )
+    settled = await ThreadOpener(bot).settle(task)  # type: ignore[arg-type]
+    assert (settled.thread_id, settled.thread_refusal) == (77, None)
+    [(route, kwargs)] = requests
+    assert (route.method, route.path) == (
+        "POST",
+        "/channels/{channel_id}/messages/{message_id}/threads",
+    )
+    assert route.url.endswith(f"/channels/{task.channel_id}/messages/50/threads")
+    assert set(kwargs["json"]) == {"name"}  # the channel's own inactivity default applies
 
 
 async def test_two_openers_at_once_ask_discord_once(store: Store) -> None:
