@@ -83,13 +83,26 @@ def _button(
     return discord.ui.Button(label=label, custom_id=custom_id, style=style, row=row)
 
 
-class RewriteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])",
-):
-    def __init__(self, task_id: int, take: int, *, label: str = "Rewrite") -> None:
-        custom_id = f"song:rewrite:{task_id}:{take}"
-        super().__init__(_button(label, custom_id, discord.ButtonStyle.primary, TAKE_ROW))
+class _TakeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button acting on one take of a task, with the custom_id `song:<ACTION>:<task>:<take>`.
+    Subclasses give their own template (this one matches nothing), label, row and action; the
+    label a click arrives with is kept (`Extend 2`, `👍 3`)."""
+
+    ACTION: ClassVar[str]
+    LABEL: ClassVar[str]
+    ROW: ClassVar[int] = TAKE_ROW
+
+    def __init__(
+        self,
+        task_id: int,
+        take: int,
+        *,
+        label: str | None = None,
+        style: discord.ButtonStyle = discord.ButtonStyle.primary,
+    ) -> None:
+        custom_id = f"song:{self.ACTION}:{task_id}:{take}"
+        label = self.LABEL if label is None else label
+        super().__init__(_button(label, custom_id, style, self.ROW))
         self.task_id, self.take = task_id, take
 
     @classmethod
@@ -99,39 +112,31 @@ class RewriteButton(
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> RewriteButton:
-        label = getattr(item, "label", None) or "Rewrite"
+    ) -> Self:
+        label = getattr(item, "label", None) or cls.LABEL
         return cls(int(match["task"]), int(match["take"]), label=label)
 
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        raise NotImplementedError
+
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.rewrite(interaction, self.task_id, self.take))
+        await _run(interaction, lambda actions: self.act(actions, interaction))
 
 
-class ExtendButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"song:extend:{_TASK}:(?P<take>[1-9])",
-):
+class RewriteButton(_TakeButton, template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])"):
+    ACTION, LABEL = "rewrite", "Rewrite"
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.rewrite(interaction, self.task_id, self.take)
+
+
+class ExtendButton(_TakeButton, template=rf"song:extend:{_TASK}:(?P<take>[1-9])"):
     """Extend one take: the song goes on from a point in it (a form asks where)."""
 
-    def __init__(self, task_id: int, take: int, *, label: str = "Extend") -> None:
-        super().__init__(
-            _button(label, f"song:extend:{task_id}:{take}", discord.ButtonStyle.primary, TAKE_ROW)
-        )
-        self.task_id, self.take = task_id, take
+    ACTION, LABEL = "extend", "Extend"
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ExtendButton:
-        label = getattr(item, "label", None) or "Extend"
-        return cls(int(match["task"]), int(match["take"]), label=label)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.extend(interaction, self.task_id, self.take))
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.extend(interaction, self.task_id, self.take)
 
 
 class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
@@ -189,35 +194,20 @@ class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
 MAX_VOTE_BUTTONS = 5  # one row's worth
 
 
-class VoteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"song:vote:{_TASK}:(?P<take>[1-9])",
-):
+class VoteButton(_TakeButton, template=rf"song:vote:{_TASK}:(?P<take>[1-9])"):
     """👍 for one take (`bot.core.songs.votes`): a click toggles the clicker's vote. The
     label carries the count, and the leading take's button is green."""
+
+    ACTION, LABEL, ROW = "vote", "👍", VOTE_ROW
 
     def __init__(
         self, task_id: int, take: int, *, label: str = "👍", leading: bool = False
     ) -> None:
         style = discord.ButtonStyle.success if leading else discord.ButtonStyle.secondary
-        button = _button(label, f"song:vote:{task_id}:{take}", style)
-        button.row = VOTE_ROW
-        super().__init__(button)
-        self.task_id, self.take = task_id, take
+        super().__init__(task_id, take, label=label, style=style)
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> VoteButton:
-        label = getattr(item, "label", None) or "👍"
-        return cls(int(match["task"]), int(match["take"]), label=label)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.vote(interaction, self.task_id, self.take))
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.vote(interaction, self.task_id, self.take)
 
 
 class TryAgainButton(_TaskButton, template=rf"song:tryagain:{_TASK}"):
