@@ -83,13 +83,25 @@ def _button(
     return discord.ui.Button(label=label, custom_id=custom_id, style=style, row=row)
 
 
-class _TakeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+class _SongButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button on a song's messages. Subclasses give their own template (this one matches
+    nothing), label, and `act`: what a click asks of the bot's `ButtonActions`."""
+
+    LABEL: ClassVar[str]
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        raise NotImplementedError
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, lambda actions: self.act(actions, interaction))
+
+
+class _TakeButton(_SongButton, template=r"(?!)"):
     """A button acting on one take of a task, with the custom_id `song:<ACTION>:<task>:<take>`.
     Subclasses give their own template (this one matches nothing), label, row and action; the
     label a click arrives with is kept (`Extend 2`, `👍 3`)."""
 
     ACTION: ClassVar[str]
-    LABEL: ClassVar[str]
     ROW: ClassVar[int] = TAKE_ROW
 
     def __init__(
@@ -116,12 +128,6 @@ class _TakeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
         label = getattr(item, "label", None) or cls.LABEL
         return cls(int(match["task"]), int(match["take"]), label=label)
 
-    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
-        raise NotImplementedError
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda actions: self.act(actions, interaction))
-
 
 class RewriteButton(_TakeButton, template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])"):
     ACTION, LABEL = "rewrite", "Rewrite"
@@ -139,12 +145,11 @@ class ExtendButton(_TakeButton, template=rf"song:extend:{_TASK}:(?P<take>[1-9])"
         return actions.extend(interaction, self.task_id, self.take)
 
 
-class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+class _TaskButton(_SongButton, template=r"(?!)"):
     """A button acting on one task, with the custom_id `song:<ACTION>:<task>`. Subclasses
     give their own template (this one matches nothing), label, style and action."""
 
     ACTION: ClassVar[str]
-    LABEL: ClassVar[str]
     STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
     ROW: ClassVar[int | None] = None
 
@@ -162,12 +167,6 @@ class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
         /,
     ) -> Self:
         return cls(int(match["task"]))
-
-    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
-        raise NotImplementedError
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda actions: self.act(actions, interaction))
 
 
 class AgainButton(_TaskButton, template=rf"song:again:{_TASK}"):
@@ -237,10 +236,7 @@ class LyricsButton(_TaskButton, template=rf"song:lyrics:{_TASK}"):
         return actions.lyrics(interaction, self.task_id)
 
 
-class EditAndRetryButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"song:retry:(?P<key>[0-9a-f]{8,32})",
-):
+class EditAndRetryButton(_SongButton, template=r"song:retry:(?P<key>[0-9a-f]{8,32})"):
     """On a private refusal after a form: the form again, with what was typed. The key names
     the refused form in the door (`SongDoor.retry`); it lives in memory, so after a restart
     or its expiry the click says so."""
@@ -261,8 +257,8 @@ class EditAndRetryButton(
     ) -> EditAndRetryButton:
         return cls(match["key"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.edit_and_retry(interaction, self.key))
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.edit_and_retry(interaction, self.key)
 
 
 DYNAMIC_ITEMS = (
