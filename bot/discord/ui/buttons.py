@@ -85,9 +85,26 @@ def _button(
 
 class _SongButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     """A button on a song's messages. Subclasses give their own template (this one matches
-    nothing), label, and `act`: what a click asks of the bot's `ButtonActions`."""
+    nothing), label, `rebuilt` (the button again from its custom_id, after a restart too)
+    and `act`: what a click asks of the bot's `ButtonActions`."""
 
     LABEL: ClassVar[str]
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> Self:
+        return cls.rebuilt(match, getattr(item, "label", None))
+
+    @classmethod
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
+        """The button a custom_id names (`match`: the template's groups), with the label
+        the click arrived with."""
+        raise NotImplementedError
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         raise NotImplementedError
@@ -118,15 +135,8 @@ class _TakeButton(_SongButton, template=r"(?!)"):
         self.task_id, self.take = task_id, take
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
-        label = getattr(item, "label", None) or cls.LABEL
-        return cls(int(match["task"]), int(match["take"]), label=label)
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
+        return cls(int(match["task"]), int(match["take"]), label=label or cls.LABEL)
 
 
 class RewriteButton(_TakeButton, template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])"):
@@ -159,13 +169,7 @@ class _TaskButton(_SongButton, template=r"(?!)"):
         self.task_id = task_id
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
         return cls(int(match["task"]))
 
 
@@ -248,13 +252,7 @@ class EditAndRetryButton(_SongButton, template=r"song:retry:(?P<key>[0-9a-f]{8,3
         self.key = key
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> EditAndRetryButton:
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
         return cls(match["key"])
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
