@@ -137,21 +137,49 @@ def rewrite_request(
     new_lyrics: str | None,
 ) -> Request:
     """An inpaint of the parent's take `take`, as MusicGPT gave it (its URL, unchanged)."""
-    output = take_of(parent, take)
+    return _take_request(
+        TaskKind.INPAINT,
+        parent,
+        take,
+        clicker,
+        prompt=prompt,
+        lyrics=lyrics,
+        new_lyrics=new_lyrics,
+        start=span.start,
+        end=span.end,
+        num_outputs=REWRITE_OUTPUTS,
+    )
+
+
+def _take_request(
+    kind: TaskKind,
+    parent: Task,
+    take: int,
+    clicker: Clicker,
+    *,
+    prompt: str,
+    lyrics: str | None,
+    start: float | None,
+    num_outputs: int,
+    new_lyrics: str | None = None,
+    end: float | None = None,
+) -> Request:
+    """A Rewrite's or Extend's request: the parent's take `take` as MusicGPT gave it (its
+    URL, unchanged), in the parent's voice, charged to the clicker and posted where the
+    button was clicked (on the parent's result, in its thread if any)."""
     return Request(
-        kind=TaskKind.INPAINT,
+        kind=kind,
         user_id=clicker.user_id,
-        # Posted where the button was clicked: on the parent's result, in its thread if any.
         guild_id=parent.guild_id,
         channel_id=posted_in(parent, clicker),
         prompt=prompt,
         lyrics=(lyrics or "").strip() or None,
         lyrics_section_to_replace=(new_lyrics or "").strip() or None,
         gender=parent.gender,
-        audio_url=output.audio_url,
-        replace_start=span.start,
-        replace_end=span.end,
-        num_outputs=REWRITE_OUTPUTS,
+        audio_url=take_of(parent, take).audio_url,
+        replace_start=start,
+        replace_end=end,
+        num_outputs=num_outputs,
         upload_limit=clicker.upload_limit,
         parent_task_id=parent.id,
         parent_output=take,
@@ -187,21 +215,15 @@ def extend_request(
     """An extend of the parent's take `take`, as MusicGPT gave it (its URL, unchanged), in
     the parent's voice, from `after` (None: the take's end, which the intake fills in from
     the take's length)."""
-    output = take_of(parent, take)
-    return Request(
-        kind=TaskKind.EXTEND,
-        user_id=clicker.user_id,
-        guild_id=parent.guild_id,
-        channel_id=posted_in(parent, clicker),
+    return _take_request(
+        TaskKind.EXTEND,
+        parent,
+        take,
+        clicker,
         prompt=prompt,
-        lyrics=(lyrics or "").strip() or None,
-        gender=parent.gender,
-        audio_url=output.audio_url,
-        replace_start=after,  # `extend_after` (models.Request)
+        lyrics=lyrics,
+        start=after,  # `extend_after` (models.Request)
         num_outputs=EXTEND_OUTPUTS,
-        upload_limit=clicker.upload_limit,
-        parent_task_id=parent.id,
-        parent_output=take,
     )
 
 

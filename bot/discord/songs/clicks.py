@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.core.errors import UserFacingError
-from bot.core.models import Task, TaskKind, TaskStatus
+from bot.core.models import Output, Task, TaskKind, TaskStatus
 from bot.core.songs import actions, message_audio
 from bot.core.songs.actions import Clicker
 from bot.core.songs.forms import AttachmentRef, InpaintRange, PendingAudio
@@ -58,14 +58,41 @@ class ButtonHandlers:
     async def _parent(self, task_id: int) -> Task:
         return actions.parent_of(await self.bot.store.get_task(task_id), task_id)
 
+    # --- Rewrite and Extend (a take) ---------------------------------------------------
+
+    async def _take(
+        self, interaction: discord.Interaction, task_id: int, take: int
+    ) -> tuple[Task, Output, AttachmentRef | None]:
+        """The clicked take: its song, its output, and our own post of it (on the clicked
+        result), after the pre-check, so a refusal comes before the form (as /inpaint and
+        /extend)."""
+        parent = await self._parent(task_id)
+        output = actions.take_of(parent, take)
+        await self.bot.door.precheck(interaction)
+        return parent, output, take_attachment(interaction.message, task_id, take)
+
+    async def _copy_if_gone(
+        self,
+        parent: Task,
+        take: int,
+        output: Output,
+        posted: AttachmentRef | None,
+        *,
+        verb: str = "rewrite",
+    ) -> AttachmentRef | None:
+        """None while MusicGPT still serves the take; once its link is gone, our own post of
+        it (the take's exact bytes), or a refusal when there is none."""
+        if await actions.link_works(self.bot.session, output.audio_url):
+            return None
+        if posted is None:
+            raise actions.no_copy(parent, take, verb=verb)
+        return posted
+
     # --- Rewrite -----------------------------------------------------------------------
 
     async def rewrite(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
         door = self.bot.door
-        parent = await self._parent(task_id)
-        output = actions.take_of(parent, take)
-        await door.precheck(interaction)  # refused before the form, as /inpaint
-        posted = take_attachment(interaction.message, task_id, take)
+        parent, output, posted = await self._take(interaction, task_id, take)
         # The take as MusicGPT gave it (its URL), or our own post of it once that link died.
         pending = PendingAudio(url=output.audio_url)
 
@@ -82,12 +109,7 @@ class ButtonHandlers:
                 lyrics=values["lyrics"],
                 new_lyrics=values["new_lyrics"],
             )
-            fetch = None
-            if not await actions.link_works(self.bot.session, output.audio_url):
-                # MusicGPT's link is gone: send the take's exact bytes, from our own post.
-                if posted is None:
-                    raise actions.no_copy(parent, take)
-                fetch = posted
+            fetch = await self._copy_if_gone(parent, take, output, posted)
             await door.send(modal, request, pending, fetch=fetch)
 
         form = RewriteForm(
@@ -104,10 +126,7 @@ class ButtonHandlers:
 
     async def extend(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
         door = self.bot.door
-        parent = await self._parent(task_id)
-        output = actions.take_of(parent, take)
-        await door.precheck(interaction)  # refused before the form, as /extend
-        posted = take_attachment(interaction.message, task_id, take)
+        parent, output, posted = await self._take(interaction, task_id, take)
         # The take as MusicGPT gave it (its URL), or our own post of it once that link died;
         # its length (MusicGPT's) is where the new part starts when After is left blank.
         pending = PendingAudio(url=output.audio_url, duration=output.duration)
@@ -129,12 +148,8 @@ class ButtonHandlers:
                 prompt=values["style"],
                 lyrics=values["lyrics"],
             )
-            fetch = None
-            if not await actions.link_works(self.bot.session, output.audio_url):
-                if posted is None:
-                    raise actions.no_copy(parent, take, verb="extend")
-                fetch = posted
-            elif request.extend_after is None and length is None:
+            fetch = await self._copy_if_gone(parent, take, output, posted, verb="extend")
+            if fetch is None and request.extend_after is None and length is None:
                 # The take's end, and MusicGPT never said its length: our post is measured
                 # (without one, the intake asks for After).
                 fetch = posted

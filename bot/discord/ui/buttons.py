@@ -84,70 +84,12 @@ def _button(
     return discord.ui.Button(label=label, custom_id=custom_id, style=style, row=row)
 
 
-class RewriteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])",
-):
-    def __init__(self, task_id: int, take: int, *, label: str = "Rewrite") -> None:
-        custom_id = f"song:rewrite:{task_id}:{take}"
-        super().__init__(_button(label, custom_id, discord.ButtonStyle.primary, TAKE_ROW))
-        self.task_id, self.take = task_id, take
+class _SongButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button on a song's messages. Subclasses give their own template (this one matches
+    nothing), label, `rebuilt` (the button again from its custom_id, after a restart too)
+    and `act`: what a click asks of the bot's `ButtonActions`."""
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> RewriteButton:
-        label = getattr(item, "label", None) or "Rewrite"
-        return cls(int(match["task"]), int(match["take"]), label=label)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.rewrite(interaction, self.task_id, self.take))
-
-
-class ExtendButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"song:extend:{_TASK}:(?P<take>[1-9])",
-):
-    """Extend one take: the song goes on from a point in it (a form asks where)."""
-
-    def __init__(self, task_id: int, take: int, *, label: str = "Extend") -> None:
-        super().__init__(
-            _button(label, f"song:extend:{task_id}:{take}", discord.ButtonStyle.primary, TAKE_ROW)
-        )
-        self.task_id, self.take = task_id, take
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ExtendButton:
-        label = getattr(item, "label", None) or "Extend"
-        return cls(int(match["task"]), int(match["take"]), label=label)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.extend(interaction, self.task_id, self.take))
-
-
-class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
-    """A button acting on one task, with the custom_id `song:<ACTION>:<task>`. Subclasses
-    give their own template (this one matches nothing), label, style and action."""
-
-    ACTION: ClassVar[str]
     LABEL: ClassVar[str]
-    STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
-    ROW: ClassVar[int | None] = None
-
-    def __init__(self, task_id: int) -> None:
-        custom_id = f"song:{self.ACTION}:{task_id}"
-        super().__init__(_button(self.LABEL, custom_id, self.STYLE, self.ROW))
-        self.task_id = task_id
 
     @classmethod
     async def from_custom_id(
@@ -157,13 +99,79 @@ class _TaskButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
         match: re.Match[str],
         /,
     ) -> Self:
-        return cls(int(match["task"]))
+        return cls.rebuilt(match, getattr(item, "label", None))
+
+    @classmethod
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
+        """The button a custom_id names (`match`: the template's groups), with the label
+        the click arrived with."""
+        raise NotImplementedError
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         raise NotImplementedError
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await _run(interaction, lambda actions: self.act(actions, interaction))
+
+
+class _TakeButton(_SongButton, template=r"(?!)"):
+    """A button acting on one take of a task, with the custom_id `song:<ACTION>:<task>:<take>`.
+    Subclasses give their own template (this one matches nothing), label, row and action; the
+    label a click arrives with is kept (`Extend 2`, `👍 3`)."""
+
+    ACTION: ClassVar[str]
+    ROW: ClassVar[int] = TAKE_ROW
+
+    def __init__(
+        self,
+        task_id: int,
+        take: int,
+        *,
+        label: str | None = None,
+        style: discord.ButtonStyle = discord.ButtonStyle.primary,
+    ) -> None:
+        custom_id = f"song:{self.ACTION}:{task_id}:{take}"
+        label = self.LABEL if label is None else label
+        super().__init__(_button(label, custom_id, style, self.ROW))
+        self.task_id, self.take = task_id, take
+
+    @classmethod
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
+        return cls(int(match["task"]), int(match["take"]), label=label or cls.LABEL)
+
+
+class RewriteButton(_TakeButton, template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])"):
+    ACTION, LABEL = "rewrite", "Rewrite"
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.rewrite(interaction, self.task_id, self.take)
+
+
+class ExtendButton(_TakeButton, template=rf"song:extend:{_TASK}:(?P<take>[1-9])"):
+    """Extend one take: the song goes on from a point in it (a form asks where)."""
+
+    ACTION, LABEL = "extend", "Extend"
+
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.extend(interaction, self.task_id, self.take)
+
+
+class _TaskButton(_SongButton, template=r"(?!)"):
+    """A button acting on one task, with the custom_id `song:<ACTION>:<task>`. Subclasses
+    give their own template (this one matches nothing), label, style and action."""
+
+    ACTION: ClassVar[str]
+    STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+    ROW: ClassVar[int | None] = None
+
+    def __init__(self, task_id: int) -> None:
+        custom_id = f"song:{self.ACTION}:{task_id}"
+        super().__init__(_button(self.LABEL, custom_id, self.STYLE, self.ROW))
+        self.task_id = task_id
+
+    @classmethod
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
+        return cls(int(match["task"]))
 
 
 class AgainButton(_TaskButton, template=rf"song:again:{_TASK}"):
@@ -190,35 +198,20 @@ class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
 MAX_VOTE_BUTTONS = 5  # one row's worth
 
 
-class VoteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"song:vote:{_TASK}:(?P<take>[1-9])",
-):
+class VoteButton(_TakeButton, template=rf"song:vote:{_TASK}:(?P<take>[1-9])"):
     """👍 for one take (`bot.core.songs.votes`): a click toggles the clicker's vote. The
     label carries the count, and the leading take's button is green."""
+
+    ACTION, LABEL, ROW = "vote", "👍", VOTE_ROW
 
     def __init__(
         self, task_id: int, take: int, *, label: str = "👍", leading: bool = False
     ) -> None:
         style = discord.ButtonStyle.success if leading else discord.ButtonStyle.secondary
-        button = _button(label, f"song:vote:{task_id}:{take}", style)
-        button.row = VOTE_ROW
-        super().__init__(button)
-        self.task_id, self.take = task_id, take
+        super().__init__(task_id, take, label=label, style=style)
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> VoteButton:
-        label = getattr(item, "label", None) or "👍"
-        return cls(int(match["task"]), int(match["take"]), label=label)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.vote(interaction, self.task_id, self.take))
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.vote(interaction, self.task_id, self.take)
 
 
 class TryAgainButton(_TaskButton, template=rf"song:tryagain:{_TASK}"):
@@ -248,10 +241,7 @@ class LyricsButton(_TaskButton, template=rf"song:lyrics:{_TASK}"):
         return actions.lyrics(interaction, self.task_id)
 
 
-class EditAndRetryButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"song:retry:(?P<key>[0-9a-f]{8,32})",
-):
+class EditAndRetryButton(_SongButton, template=r"song:retry:(?P<key>[0-9a-f]{8,32})"):
     """On a private refusal after a form: the form again, with what was typed. The key names
     the refused form in the door (`SongDoor.retry`); it lives in memory, so after a restart
     or its expiry the click says so."""
@@ -263,17 +253,11 @@ class EditAndRetryButton(
         self.key = key
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> EditAndRetryButton:
+    def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
         return cls(match["key"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, lambda a: a.edit_and_retry(interaction, self.key))
+    def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
+        return actions.edit_and_retry(interaction, self.key)
 
 
 DYNAMIC_ITEMS = (

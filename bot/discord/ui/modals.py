@@ -25,6 +25,7 @@ from bot.core.songs.intake import LYRICS_MAX, PROMPT_MAX
 from bot.discord.tree import report_error
 
 MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
+TITLE_MAX = 45  # Discord's limit for a form's title
 MODAL_PREFIX = "lyrics-form:"
 REWRITE_PREFIX = "rewrite-form:"
 EXTEND_PREFIX = "extend-form:"
@@ -78,6 +79,9 @@ def _lyrics_input(custom_id: str, *, required: bool, placeholder: str) -> discor
 
 
 Values = dict[str, str]
+# What a form's submit does with what was typed (the song's door), and the check before it.
+Send = Callable[[discord.Interaction, Values], Awaitable[None]]
+Check = Callable[[Values], object]
 # What a form does with a refusal of what was typed (`SongDoor.refused`: the refusal, with
 # Edit and retry); None: the one error boundary answers it.
 OnRefused = Callable[[discord.Interaction, "SongForm", Values, UserFacingError], Awaitable[None]]
@@ -96,14 +100,17 @@ class SongForm(discord.ui.Modal):
 
     def __init__(
         self,
-        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        send: Send,
         pending: PendingAudio,
         *,
-        check: Callable[[Values], object] | None = None,
+        check: Check | None = None,
         defaults: Values | None = None,
+        shown: Values | None = None,
         **modal: Any,
     ) -> None:
         custom_id = f"{self.prefix}{uuid.uuid4().hex}"
+        if "title" in modal:
+            modal["title"] = modal["title"][:TITLE_MAX]
         super().__init__(timeout=MODAL_TIMEOUT, custom_id=custom_id, **modal)
         OPEN_MODALS.add(custom_id)
         self._send = send
@@ -111,6 +118,8 @@ class SongForm(discord.ui.Modal):
         self._check = check
         self._defaults = defaults or {}
         self.on_refused: OnRefused | None = None  # set by the door that opens it
+        if shown:
+            self.prefill(shown)
 
     @property
     def values(self) -> Values:
@@ -224,7 +233,7 @@ class InpaintLyrics(SongForm, title="Lyrics for the new part"):
 
     def __init__(
         self,
-        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        send: Send,
         pending: PendingAudio,
         *,
         start: str = "",
@@ -280,22 +289,19 @@ class RewriteForm(SongForm, title="Rewrite a part"):
     with what the parent was asked with, where known)."""
 
     prefix = REWRITE_PREFIX
-    start: discord.ui.Label[SongForm] = discord.ui.Label(
-        text="Start", component=_short_input("start", "Where the new part starts: 75 or 1:15.5")
-    )
-    end: discord.ui.Label[SongForm] = discord.ui.Label(
-        text="End", component=_short_input("end", "Where it ends, same formats")
-    )
+    start: discord.ui.Label[SongForm]
+    end: discord.ui.Label[SongForm]
+    start, end = _range_labels()
     style: discord.ui.Label[SongForm] = _style_label("How the new part should sound")
     lyrics: discord.ui.Label[SongForm] = _whole_song_lyrics_label()
     new_lyrics: discord.ui.Label[SongForm] = _new_lyrics_label()
 
     def __init__(
         self,
-        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        send: Send,
         pending: PendingAudio,
         *,
-        check: Callable[[Values], object] | None = None,
+        check: Check | None = None,
         title: str,
         style: str | None,
         lyrics: str | None,
@@ -304,9 +310,8 @@ class RewriteForm(SongForm, title="Rewrite a part"):
         # "lyrics" is the song's known lyrics when the input is dropped (below); "file" the
         # chosen file's index ("" without a File select).
         defaults = {"lyrics": lyrics or "", "file": ""}
-        super().__init__(send, pending, check=check, defaults=defaults, title=title[:45])
-        cast(discord.ui.TextInput[Any], self.style.component).default = style
-        cast(discord.ui.TextInput[Any], self.lyrics.component).default = lyrics
+        shown = {"style": style or "", "lyrics": lyrics or ""}
+        super().__init__(send, pending, check=check, defaults=defaults, shown=shown, title=title)
         if files:
             # "Rewrite part of this" on a message with several audio files: Discord allows
             # five components, so the choice takes the optional whole-song lyrics' place
@@ -352,17 +357,16 @@ class ExtendForm(SongForm, title="Extend a take"):
 
     def __init__(
         self,
-        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        send: Send,
         pending: PendingAudio,
         *,
-        check: Callable[[Values], object] | None = None,
+        check: Check | None = None,
         title: str,
         after: str | None,
         style: str | None,
     ) -> None:
-        super().__init__(send, pending, check=check, title=title[:45])
-        cast(discord.ui.TextInput[Any], self.after.component).default = after
-        cast(discord.ui.TextInput[Any], self.style.component).default = style
+        shown = {"after": after or "", "style": style or ""}
+        super().__init__(send, pending, check=check, shown=shown, title=title)
 
 
 class RewritePartForm(RewriteForm):
@@ -425,10 +429,10 @@ class SingOverForm(SongForm, title="Sing over this"):
 
     def __init__(
         self,
-        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        send: Send,
         pending: PendingAudio,
         *,
-        check: Callable[[Values], object] | None = None,
+        check: Check | None = None,
         files: Sequence[FileOption] = (),
     ) -> None:
         # style, lyrics, voice ("" for any), file ("" for none: the message's only file)
@@ -462,7 +466,7 @@ class AgainForm(SongForm, title="Again with changes"):
 
     def __init__(
         self,
-        send: Callable[[discord.Interaction, Values], Awaitable[None]],
+        send: Send,
         pending: PendingAudio,
         *,
         title: str,
@@ -471,6 +475,6 @@ class AgainForm(SongForm, title="Again with changes"):
         voice: str | None,
         lyrics_required: bool,
     ) -> None:
-        super().__init__(send, pending, title=title[:45])
+        shown = {"style": style, "lyrics": lyrics or "", "voice": voice or ""}
+        super().__init__(send, pending, shown=shown, title=title)
         cast(discord.ui.TextInput[Any], self.lyrics.component).required = lyrics_required
-        self.prefill({"style": style, "lyrics": lyrics or "", "voice": voice or ""})
