@@ -158,7 +158,7 @@ class SongDoor:
         held = _Refused(interaction.user.id, form, values)
         held.expiry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._expire, key)
         self._refused[key] = held
-        text = user_message_for(error) or str(error)
+        text = user_message_for(error, interaction.locale) or str(error)
         nobody = discord.AllowedMentions.none()
         view = retry_buttons(key)
         if interaction.response.is_done():
