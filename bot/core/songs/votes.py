@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.core.errors import UserFacingError
-from bot.core.i18n import LocaleLike, gettext
+from bot.core.i18n import N_, LocaleLike, gettext
 
 THUMB: Final = "👍"
 LABEL_LIMIT: Final = 80  # Discord's, per button label
-LEADER_MARK: Final = "⭐ leading"  # how /song marks the leading take
+LEADER_MARK: Final = N_("⭐ leading")  # how /song marks the leading take
 
 
 class VoteCounter(Protocol):
