@@ -98,8 +98,8 @@ def language_line(
     if settings.language is None:
         return gettext(
             locale,
-            "Language of my statuses and songs: `auto`, this server's Discord language "
-            "({language}) (the default).",
+            "Language of my statuses and songs: `auto` (the default), this server's Discord "
+            "language: {language}.",
             language=LANGUAGE_NAMES[catalog_code(server_locale)],
         )
     return gettext(
