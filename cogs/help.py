@@ -16,23 +16,24 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.i18n import N_, LocaleLike, gettext, or_list
 from bot.core.songs.quota import quota_lines
 from bot.discord.bot import SingingBot
 from bot.discord.options import role_ids_of
 
-TITLE = "🎤 What I do"
-INTRO = (
+TITLE = N_("🎤 What I do")
+INTRO = N_(
     "I sing your lyrics with MusicGPT over an instrumental you give me (`/sing`), or rewrite "
     "a stretch of a song (`/inpaint`).\n"
     "You give a prompt and the audio, type the lyrics in the box I open, and I post 1 or 2 "
     "takes here."
 )
-EXAMPLE = "`/sing prompt: warm soul vocal audio: beat.mp3`, then type your lyrics in the box."
-ON_A_SONG = (
+EXAMPLE = N_("`/sing prompt: warm soul vocal audio: beat.mp3`, then type your lyrics in the box.")
+ON_A_SONG = N_(
     "Rewrite, Extend, 👍, Again, Again with changes, Lyrics and Delete under its takes; "
     "Cancel while it waits, Try again if it failed."
 )
-DOCS = (
+DOCS = N_(
     "Every option, button and limit is in `docs/commands.md`, in my source code (whoever runs "
     "me has the link)."
 )
@@ -48,36 +49,43 @@ def for_managers(command: Listed) -> bool:
     return command.default_permissions is not None
 
 
-def command_list(registered: Iterable[Listed]) -> list[str]:
+def command_list(registered: Iterable[Listed], locale: LocaleLike = None) -> list[str]:
     """Everyone's commands on one line, the server managers' on another."""
-    everyone = [f"`/{c.name}`" for c in registered if not for_managers(c)]
-    managers = [f"`/{c.name}`" for c in registered if for_managers(c)]
-    lines = [f"**Commands:** {' · '.join(everyone)}"]
+    everyone = " · ".join(f"`/{c.name}`" for c in registered if not for_managers(c))
+    managers = " · ".join(f"`/{c.name}`" for c in registered if for_managers(c))
+    lines = [gettext(locale, "**Commands:** {commands}", commands=everyone)]
     if managers:
-        lines.append(f"**For server managers:** {' · '.join(managers)}")
+        lines.append(gettext(locale, "**For server managers:** {commands}", commands=managers))
     return lines
 
 
-def menus_line(menus: Sequence[str]) -> str | None:
+def menus_line(menus: Sequence[str], locale: LocaleLike = None) -> str | None:
+    """The message menus, by the names Discord shows this member (translated at sync)."""
     if not menus:
         return None
-    return f"**On a message with audio:** Apps → {' or '.join(menus)}."
+    names = or_list(locale, [gettext(locale, menu) for menu in menus])
+    return gettext(locale, "**On a message with audio:** Apps → {menus}.", menus=names)
 
 
-def help_text(registered: Iterable[Listed], menus: Sequence[str], quota: Sequence[str]) -> str:
-    """The whole of /help, one screen."""
+def help_text(
+    registered: Iterable[Listed],
+    menus: Sequence[str],
+    quota: Sequence[str],
+    locale: LocaleLike = None,
+) -> str:
+    """The whole of /help, one screen, in the member's language."""
     parts = [
-        INTRO,
-        f"**Try:** {EXAMPLE}",
+        gettext(locale, INTRO),
+        gettext(locale, "**Try:** {example}", example=gettext(locale, EXAMPLE)),
         "\n".join(
             [
-                *command_list(registered),
-                f"**On a song:** {ON_A_SONG}",
-                *filter(None, [menus_line(menus)]),
+                *command_list(registered, locale),
+                gettext(locale, "**On a song:** {buttons}", buttons=gettext(locale, ON_A_SONG)),
+                *filter(None, [menus_line(menus, locale)]),
             ]
         ),
         "\n".join(quota),
-        f"**More:** {DOCS}",
+        gettext(locale, "**More:** {docs}", docs=gettext(locale, DOCS)),
     ]
     return "\n\n".join(parts)
 
@@ -101,9 +109,12 @@ class Help(commands.Cog):
         quota = self.bot.quota
         effective = await quota.limits_for(interaction.guild_id, role_ids_of(interaction))
         usage = await quota.usage(interaction.user.id)
-        lines = quota_lines(usage, effective.limits, quota.reset_phrase())
+        locale = interaction.locale
+        lines = quota_lines(usage, effective.limits, quota.reset_said(), locale)
         embed = discord.Embed(
-            title=TITLE, description=help_text(registered, menus, lines), colour=COLOUR
+            title=gettext(locale, TITLE),
+            description=help_text(registered, menus, lines, locale),
+            colour=COLOUR,
         )
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

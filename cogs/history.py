@@ -23,7 +23,7 @@ class History(commands.Cog):
     async def history(self, interaction: discord.Interaction) -> None:
         tasks = await self.bot.store.recent_tasks(interaction.user.id, LIMIT)
         await interaction.response.send_message(
-            history_text(tasks),
+            history_text(tasks, interaction.locale),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

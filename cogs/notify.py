@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.i18n import gettext
 from bot.core.songs.notify import NOTIFY_OFF, NOTIFY_ON
 from bot.discord.bot import SingingBot
 
@@ -24,7 +25,8 @@ class Notify(commands.Cog):
     async def notify(self, interaction: discord.Interaction, dm: bool) -> None:
         # A member's choice, not a server's: the same in every server and in DMs.
         await self.bot.store.set_dm_copies(interaction.user.id, dm, time.time())
-        await interaction.response.send_message(NOTIFY_ON if dm else NOTIFY_OFF, ephemeral=True)
+        answer = gettext(interaction.locale, NOTIFY_ON if dm else NOTIFY_OFF)
+        await interaction.response.send_message(answer, ephemeral=True)
 
 
 async def setup(bot: SingingBot) -> None:

@@ -25,9 +25,10 @@ class Queue(commands.Cog):
             raise app_commands.NoPrivateMessage()
         entries = server_queue(await self.bot.store.unfinished_tasks(), interaction.guild_id)
         manager = interaction.permissions.manage_messages
-        text = queue_text(entries, may_cancel_any=manager)
+        text = queue_text(entries, may_cancel_any=manager, locale=interaction.locale)
         nobody = discord.AllowedMentions.none()
-        menu = cancel_menu(entries, self._names(interaction)) if manager else None
+        names = self._names(interaction)
+        menu = cancel_menu(entries, names, interaction.locale) if manager else None
         if menu is None:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=nobody)
         else:

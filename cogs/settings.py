@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.core.errors import UserFacingError
 from bot.core.i18n import LANGUAGE_NAMES, catalog_code, gettext
+from bot.core.i18n.said import Said
 from bot.core.servers import settings_text
 from bot.core.servers.guild_settings import LANGUAGE_CHOICES as LANGUAGES
 from bot.core.servers.guild_settings import ThreadsMode, edited_words
@@ -50,7 +51,7 @@ def manager_guild(interaction: discord.Interaction) -> int:
     if interaction.guild_id is None:
         raise app_commands.NoPrivateMessage()
     if not interaction.permissions.manage_guild:
-        raise UserFacingError(settings_text.NOT_ALLOWED)
+        raise UserFacingError(Said(settings_text.NOT_ALLOWED))
     return interaction.guild_id
 
 
@@ -77,14 +78,20 @@ class Settings(commands.Cog):
     async def view(self, interaction: discord.Interaction) -> None:
         guild_id = manager_guild(interaction)
         current = await self.bot.guild_settings.get(guild_id)
-        lines = settings_text.view_lines(current, self.bot.quota.limits)
+        lines = settings_text.view_lines(
+            current,
+            self.bot.quota.limits,
+            locale=interaction.locale,
+            server_locale=interaction.guild_locale,
+        )
         if not settings_text.roles_cut(current, lines):
             await answer(interaction, "\n".join(lines))
             return
         # More overrides than a message holds: the summary counts them, a file lists them all.
         guild = interaction.guild
         names = {r.id: r.name for r in guild.roles} if guild is not None else {}
-        listed = "\n".join(settings_text.role_quota_lines(current, names)) + "\n"
+        quota_lines = settings_text.role_quota_lines(current, names, interaction.locale)
+        listed = "\n".join(quota_lines) + "\n"
         attached = discord.File(io.BytesIO(listed.encode()), filename=settings_text.ROLES_FILE)
         await interaction.response.send_message(
             "\n".join(lines),
@@ -115,18 +122,18 @@ class Settings(commands.Cog):
         target = role.id if role is not None else None
         if role_id is not None:
             if role is not None:
-                raise UserFacingError(settings_text.BOTH_ROLES)
+                raise UserFacingError(Said(settings_text.BOTH_ROLES))
             target = typed_role_id(role_id)
             exists = interaction.guild is not None and interaction.guild.get_role(target)
             if (daily is not None or active is not None) and not exists:
-                raise UserFacingError(settings_text.UNKNOWN_ROLE.format(role_id=target))
+                raise UserFacingError(Said(settings_text.UNKNOWN_ROLE, named={"role_id": target}))
         if daily is None and active is None:
             if target is None:
-                raise UserFacingError(settings_text.NOTHING_GIVEN)
+                raise UserFacingError(Said(settings_text.NOTHING_GIVEN))
             current = await service.clear_role_quota(guild_id, target)
         else:
             current = await service.set_quota(guild_id, daily=daily, active=active, role_id=target)
-        text = settings_text.quota_set(current, self.bot.quota.limits, target)
+        text = settings_text.quota_set(current, self.bot.quota.limits, target, interaction.locale)
         await answer(interaction, text)
 
     @settings.command(
@@ -138,7 +145,7 @@ class Settings(commands.Cog):
     ) -> None:
         guild_id = manager_guild(interaction)
         current = await self.bot.guild_settings.set_budget(guild_id, credits)
-        await answer(interaction, settings_text.budget_set(current))
+        await answer(interaction, settings_text.budget_set(current, interaction.locale))
 
     @settings.command(name="words", description="Words I refuse in prompts and lyrics here.")
     @app_commands.describe(
@@ -150,12 +157,12 @@ class Settings(commands.Cog):
     ) -> None:
         guild_id = manager_guild(interaction)
         if not (add or "").strip(", ") and not (remove or "").strip(", "):
-            raise UserFacingError(settings_text.NO_WORDS_GIVEN)
+            raise UserFacingError(Said(settings_text.NO_WORDS_GIVEN))
         service = self.bot.guild_settings
         current = await service.get(guild_id)
         words = edited_words(current.blocked_words, add=add, remove=remove)
         current = await service.set_blocked_words(guild_id, words)
-        await answer(interaction, settings_text.words_set(current))
+        await answer(interaction, settings_text.words_set(current, interaction.locale))
 
     @settings.command(name="threads", description="Whether songs get a thread of their own here.")
     @app_commands.describe(
@@ -164,7 +171,7 @@ class Settings(commands.Cog):
     async def threads(self, interaction: discord.Interaction, mode: Mode) -> None:
         guild_id = manager_guild(interaction)
         current = await self.bot.guild_settings.set_threads_mode(guild_id, ThreadsMode(mode))
-        await answer(interaction, settings_text.threads_set(current))
+        await answer(interaction, settings_text.threads_set(current, interaction.locale))
 
     @settings.command(name="language", description="The language of my statuses and songs here.")
     @app_commands.describe(language="auto: this server's Discord language (the default)")
@@ -192,7 +199,7 @@ def typed_role_id(typed: str) -> int:
     """A role id as typed (`123…`, or pasted as a mention `<@&123…>`)."""
     digits = typed.strip().removeprefix("<@&").removesuffix(">")
     if not digits.isdigit():
-        raise UserFacingError(settings_text.BAD_ROLE_ID)
+        raise UserFacingError(Said(settings_text.BAD_ROLE_ID))
     return int(digits)
 
 

@@ -26,10 +26,11 @@ class Song(commands.Cog):
     ) -> None:
         store = self.bot.store
         guild_id = interaction.guild_id
+        locale = interaction.locale
         text = (
-            not_found(number)
+            not_found(number, locale)
             if guild_id is None
-            else await song_card(store, store, guild_id, number)
+            else await song_card(store, store, guild_id, number, locale)
         )
         await interaction.response.send_message(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

@@ -78,6 +78,30 @@ async def test_members_and_servers_each_read_their_own_language(tmp_path: Path) 
         assert answer.data is not None
         assert answer.data["content"].startswith("今日はあと **1 曲中 1 曲** 作れます。")
 
+        # /help and /history: bob's in Spanish, carol's (ko) in English.
+        ix = await w.dc.invoke_command("help", {}, user_id=bob.id, locale="es-ES")
+        answer = await ix.wait_callback()
+        assert answer.data is not None
+        [embed] = answer.data["embeds"]
+        assert embed["title"] == "🎤 Lo que hago"
+        assert embed["description"].startswith("Canto tu letra con MusicGPT"), embed
+        assert "Apps → Cantar sobre esto o " in embed["description"]
+        ix = await w.dc.invoke_command("history", {}, user_id=bob.id, locale="es-ES")
+        answer = await ix.wait_callback()
+        assert answer.data is not None
+        header, line = answer.data["content"].splitlines()
+        assert header == "Tu última canción:"
+        assert line.startswith(f"**#{song}** · sing · publicada · <t:"), line
+        assert "[resultado](https://discord.com/channels/" in line
+        ix = await w.dc.invoke_command("help", {}, user_id=carol.id, locale="ko")
+        answer = await ix.wait_callback()
+        assert answer.data is not None
+        assert answer.data["embeds"][0]["title"] == "🎤 What I do"
+        ix = await w.dc.invoke_command("history", {}, user_id=carol.id, locale="ko")
+        answer = await ix.wait_callback()
+        assert answer.data is not None
+        assert answer.data["content"].startswith("You haven't asked me for a song yet")
+
         # The owner chooses German for the server; her own answers stay in her English.
         ix = await w.dc.invoke_command(
             "settings language", {"language": "de"}, user_id=w.alice.id, locale="en-US"

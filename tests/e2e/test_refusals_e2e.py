@@ -213,5 +213,6 @@ async def test_in_a_dm_quota_and_help_answer_and_the_song_commands_are_not_offer
         assert len(text) <= 1000 and not embed.get("fields")
         assert "`/sing prompt: warm soul vocal audio: beat.mp3`" in text
         assert "`/sing` · `/inpaint`" in text and "`/queue`" in text
-        assert "Rewrite, Extend, Again" in text and "`/extend`" in text and "Sing over this" in text
+        assert "Rewrite, Extend, 👍, Again" in text and "`/extend`" in text
+        assert "Sing over this" in text
         assert "docs/commands.md" in text

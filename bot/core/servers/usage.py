@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from bot.core.songs.budget import Spend, credits
+from babel.dates import format_skeleton
+
+from bot.core.i18n import LocaleLike, decimal, gettext, language, ngettext
+from bot.core.i18n.said import Said, in_
+from bot.core.songs.budget import Spend
 from bot.core.store import UsageLine
-from bot.core.wording import count
 
 TOP = 10  # members listed; the total counts everyone
 
@@ -25,24 +28,52 @@ def month_bounds(now: float) -> tuple[str, str]:
     return first.isoformat(), following.isoformat()
 
 
-def usage_text(now: float, total: UsageLine, top: list[UsageLine], today: Spend, reset: str) -> str:
-    month = datetime.fromtimestamp(now, tz=UTC).strftime("%B %Y")
-    lines = [f"**This month's usage** ({month}, UTC)"]
+def usage_text(
+    now: float,
+    total: UsageLine,
+    top: list[UsageLine],
+    today: Spend,
+    reset: str | Said,
+    locale: LocaleLike = None,
+) -> str:
+    """The whole /usage answer, in the member's language (`locale`)."""
+    formats = language(locale).formats
+    month = format_skeleton("yMMMM", datetime.fromtimestamp(now, tz=UTC), locale=formats)
+    lines = [gettext(locale, "**This month's usage** ({month}, UTC)", month=month)]
     if not top:
-        lines.append("No songs yet this month.")
+        lines.append(gettext(locale, "No songs yet this month."))
     for rank, line in enumerate(top, start=1):
         lines.append(
-            f"{rank}. <@{line.user_id}>: {count(line.requests, 'song')}, "
-            f"{credits(line.credits)} credits"
+            ngettext(
+                locale,
+                "{rank}. <@{user}>: {count} song, {credits} credits",
+                "{rank}. <@{user}>: {count} songs, {credits} credits",
+                line.requests,
+                rank=rank,
+                user=line.user_id,
+                credits=decimal(locale, line.credits, 2),
+            )
         )
     lines.append(
-        f"Server total: {count(total.requests, 'song')}, {credits(total.credits)} credits."
+        ngettext(
+            locale,
+            "Server total: {count} song, {credits} credits.",
+            "Server total: {count} songs, {credits} credits.",
+            total.requests,
+            credits=decimal(locale, total.credits, 2),
+        )
     )
+    spent = decimal(locale, today.spent, 2)
     if today.budget is None:
-        lines.append(f"Today: {credits(today.spent)} credits spent; no budget.")
+        lines.append(gettext(locale, "Today: {spent} credits spent; no budget.", spent=spent))
     else:
         lines.append(
-            f"Today: {credits(today.spent)} of the {credits(today.budget)}-credit daily "
-            f"budget spent; it {reset}."
+            gettext(
+                locale,
+                "Today: {spent} of the {budget}-credit daily budget spent; it {reset}.",
+                spent=spent,
+                budget=decimal(locale, today.budget, 2),
+                reset=in_(reset, locale),
+            )
         )
     return "\n".join(lines)

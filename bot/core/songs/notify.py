@@ -15,11 +15,11 @@ DM_UPLOAD_LIMIT = 10 * 1024 * 1024
 # blocked it). Asking again changes nothing, so it is recorded at once, never retried.
 CANNOT_DM = 50007
 
-NOTIFY_ON = (
+NOTIFY_ON = N_(
     "Done! From now on I'll also send you each of your songs by DM, once it's posted. "
     "If your DMs are closed to me, the channel post is all you get."
 )
-NOTIFY_OFF = "Done! From now on I'll post your songs only in the channel, with no DM copy."
+NOTIFY_OFF = N_("Done! From now on I'll post your songs only in the channel, with no DM copy.")
 DMS_CLOSED = N_("I couldn't DM you a copy (your DMs are closed).")
 
 

@@ -14,23 +14,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from bot.core.i18n import N_, LocaleLike, gettext, ngettext
 from bot.core.models import Task, TaskKind, TaskStatus
-from bot.core.wording import count
 
 MESSAGE_LIMIT: Final = 2000  # Discord's, per message
-EMPTY: Final = "Nothing is waiting or being made here right now: `/sing` starts a song."
-CANCEL_HINT: Final = (
+EMPTY: Final = N_("Nothing is waiting or being made here right now: `/sing` starts a song.")
+CANCEL_HINT: Final = N_(
     "You may cancel a waiting song of anyone's here (its status's Cancel button, or the menu "
     "below); its requester gets it back and is told."
 )
-OWN_CANCEL_HINT: Final = "Cancel a waiting song of yours with its status's Cancel button."
+OWN_CANCEL_HINT: Final = N_("Cancel a waiting song of yours with its status's Cancel button.")
 _SEPARATOR: Final = " · "
 
 WHERE: Final[dict[TaskStatus, str]] = {
-    TaskStatus.SUBMITTING: "🎙️ being sent to MusicGPT",
-    TaskStatus.SUBMITTED: "🎙️ with MusicGPT",
-    TaskStatus.COMPLETED: "📬 done, being posted",
-    TaskStatus.DELIVERING: "📬 done, being posted",
+    TaskStatus.SUBMITTING: N_("🎙️ being sent to MusicGPT"),
+    TaskStatus.SUBMITTED: N_("🎙️ with MusicGPT"),
+    TaskStatus.COMPLETED: N_("📬 done, being posted"),
+    TaskStatus.DELIVERING: N_("📬 done, being posted"),
 }
 
 
@@ -66,38 +66,45 @@ def server_queue(unfinished: Sequence[Task], guild_id: int) -> list[QueueEntry]:
     ]
 
 
-def entry_line(entry: QueueEntry) -> str:
+def entry_line(entry: QueueEntry, locale: LocaleLike = None) -> str:
+    """One song's line; its kind is a command's or button's name, the same in every language."""
     task = entry.task
-    where = (
-        f"⏳ waiting, #{entry.position} in line"
-        if entry.waiting
-        else WHERE.get(task.status, task.status.value)
-    )
+    if entry.waiting:
+        where = gettext(locale, "⏳ waiting, #{place} in line", place=entry.position)
+    else:
+        where = gettext(locale, WHERE[task.status]) if task.status in WHERE else task.status
+    asked = int(task.created_at)
     return _SEPARATOR.join(
         [
             f"**#{task.id}**",
             kind_word(task),
             f"<@{task.user_id}>",
             where,
-            f"asked <t:{int(task.created_at)}:R>",
+            gettext(locale, "asked <t:{unix}:R>", unix=asked),
         ]
     )
 
 
-def queue_text(entries: Sequence[QueueEntry], *, may_cancel_any: bool = False) -> str:
-    """The whole /queue answer, at most 2,000 characters."""
+def queue_text(
+    entries: Sequence[QueueEntry], *, may_cancel_any: bool = False, locale: LocaleLike = None
+) -> str:
+    """The whole /queue answer, at most 2,000 characters, in the member's language."""
     if not entries:
-        return EMPTY
+        return gettext(locale, EMPTY)
     waiting = sum(e.waiting for e in entries)
-    header = (
-        f"**Songs here, in order**: {count(len(entries) - waiting, 'song')} under way, "
-        f"{waiting} waiting."
+    header = ngettext(
+        locale,
+        "**Songs here, in order**: {count} song under way, {waiting} waiting.",
+        "**Songs here, in order**: {count} songs under way, {waiting} waiting.",
+        len(entries) - waiting,
+        waiting=waiting,
     )
-    footer = CANCEL_HINT if may_cancel_any and waiting else OWN_CANCEL_HINT if waiting else ""
-    lines = [entry_line(e) for e in entries]
+    hint = CANCEL_HINT if may_cancel_any else OWN_CANCEL_HINT
+    footer = gettext(locale, hint) if waiting else ""
+    lines = [entry_line(e, locale) for e in entries]
     for shown_count in range(len(lines), -1, -1):
         left = len(lines) - shown_count
-        more = [f"…and {left} more."] if left else []
+        more = [gettext(locale, "…and {count} more.", count=left)] if left else []
         text = "\n".join([header, *lines[:shown_count], *more, *([footer] if footer else [])])
         if len(text) <= MESSAGE_LIMIT:
             return text

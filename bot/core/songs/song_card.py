@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from bot.core.i18n import N_, LocaleLike, gettext, ngettext
 from bot.core.models import Output, Task, TaskKind, TaskStatus
 from bot.core.public_text import safe_link, shown
 from bot.core.songs.history import STATUS_WORDS, task_link
@@ -34,13 +35,13 @@ TITLE_LIMIT: Final = 60
 LINK_LIMIT: Final = 400  # a take's link longer than this is left out (the result has the file)
 ELLIPSIS: Final = "…"
 SEPARATOR: Final = " · "
-NOT_FOUND: Final = "I have no song #{number} in this server."
+NOT_FOUND: Final = N_("I have no song #{number} in this server.")
 
 # What a song made from nothing else is; one made from another says so (`lineage_line`).
 FRESH: Final[dict[TaskKind, str]] = {
-    TaskKind.SING: "Sung over an instrumental",
-    TaskKind.INPAINT: "Rewrite of part of a song",
-    TaskKind.EXTEND: "Extension of a song",
+    TaskKind.SING: N_("Sung over an instrumental"),
+    TaskKind.INPAINT: N_("Rewrite of part of a song"),
+    TaskKind.EXTEND: N_("Extension of a song"),
 }
 
 
@@ -78,14 +79,16 @@ class Family:
     hidden: int = 0
 
 
-def not_found(number: int) -> str:
-    return NOT_FOUND.format(number=number)
+def not_found(number: int, locale: LocaleLike = None) -> str:
+    return gettext(locale, NOT_FOUND, number=number)
 
 
-async def song_card(reader: SongReader, votes: VoteCounter, guild_id: int, number: int) -> str:
-    """The whole /song answer for song #number of server `guild_id`."""
+async def song_card(
+    reader: SongReader, votes: VoteCounter, guild_id: int, number: int, locale: LocaleLike = None
+) -> str:
+    """The whole /song answer for song #number of server `guild_id`, in the member's language."""
     family = await load_family(reader, votes, guild_id, number)
-    return card_text(family) if family is not None else not_found(number)
+    return card_text(family, locale) if family is not None else not_found(number, locale)
 
 
 async def load_family(
@@ -137,100 +140,117 @@ async def load_family(
     return Family(song, tally, parent, branches(song.id), hidden.get(song.id, 0))
 
 
-def what_it_is(task: Task) -> str:
+def what_it_is(task: Task, locale: LocaleLike = None) -> str:
     """`lineage_line` ("Rewrite of #12 take 2, ..."), or what a fresh song is."""
-    return lineage_line(task) or FRESH[task.kind]
+    return lineage_line(task, locale) or gettext(locale, FRESH[task.kind])
 
 
-def length_text(seconds: float | None) -> str:
+def length_text(seconds: float | None, locale: LocaleLike = None) -> str:
     """m:ss (h:mm:ss past an hour), rounded to the second; "unknown length" when not known."""
     if seconds is None or seconds < 0:
-        return "unknown length"
+        return gettext(locale, "unknown length")
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _status(task: Task) -> str:
-    return STATUS_WORDS.get(task.status, task.status.value)
+def _status(task: Task, locale: LocaleLike) -> str:
+    words = STATUS_WORDS.get(task.status)
+    return gettext(locale, words) if words is not None else task.status.value
 
 
-def _take_link(output: Output) -> str | None:
+def _take_link(output: Output, locale: LocaleLike) -> str | None:
     link = safe_link(output.audio_url)
     if link is None:
         return None
     # Parentheses are left as they are by safe_link; in a markdown link they would end it.
     link = link.replace("(", "%28").replace(")", "%29")
-    return f"[listen]({link})" if len(link) <= LINK_LIMIT else None
+    return gettext(locale, "[listen]({url})", url=link) if len(link) <= LINK_LIMIT else None
 
 
-def take_line(number: int, output: Output, tally: Tally) -> str:
+def take_line(number: int, output: Output, tally: Tally, locale: LocaleLike = None) -> str:
     """`Take 1 “Title” · 2:31 · [listen](…) · 👍 3 · ⭐ leading`."""
-    name = f"Take {number}"
+    name = gettext(locale, "Take {number}", number=number)
     if output.title and output.title.strip():
         name += f" “{shown(output.title, TITLE_LIMIT)}”"
-    parts = [name, length_text(output.duration)]
-    if link := _take_link(output):
+    parts = [name, length_text(output.duration, locale)]
+    if link := _take_link(output, locale):
         parts.append(link)
     parts.append(f"{THUMB} {tally.count(number)}")
     if tally.leader == number:
-        parts.append(LEADER_MARK)
+        parts.append(gettext(locale, LEADER_MARK))
     return SEPARATOR.join(parts)
 
 
-def song_line(task: Task) -> str:
+def song_line(task: Task, locale: LocaleLike = None) -> str:
     """A song of the tree: `#13 · Again of #12 · failed · [status](…)`."""
-    parts = [f"#{task.id}", what_it_is(task)]
+    parts = [f"#{task.id}", what_it_is(task, locale)]
     if task.status is not TaskStatus.DELIVERED:
-        parts.append(_status(task))
-    if link := task_link(task):
+        parts.append(_status(task, locale))
+    if link := task_link(task, locale):
         parts.append(link)
     return SEPARATOR.join(parts)
 
 
-def _head(family: Family) -> list[str]:
+def _head(family: Family, locale: LocaleLike) -> list[str]:
     song = family.song
-    header = [f"**Song #{song.id}**", _status(song)]
-    if link := task_link(song):
+    header = [gettext(locale, "**Song #{number}**", number=song.id), _status(song, locale)]
+    if link := task_link(song, locale):
         header.append(link)
-    lines = [SEPARATOR.join(header), what_it_is(song)]
-    lines.append(f"Asked for by <@{song.user_id}> <t:{int(song.created_at)}:R>")
+    lines = [SEPARATOR.join(header), what_it_is(song, locale)]
+    lines.append(
+        gettext(
+            locale,
+            "Asked for by <@{user}> <t:{unix}:R>",
+            user=song.user_id,
+            unix=int(song.created_at),
+        )
+    )
     if song.prompt:
-        lines.append(f"Prompt: “{shown(song.prompt, PROMPT_LIMIT)}”")
+        prompt = shown(song.prompt, PROMPT_LIMIT)
+        lines.append(gettext(locale, "Prompt: “{prompt}”", prompt=prompt))
     if song.status is TaskStatus.FAILED:
-        lines.append(shown(failure_text(song), REASON_LIMIT))
-    lines += [take_line(n, o, family.tally) for n, o in enumerate(song.outputs, start=1)]
+        lines.append(shown(failure_text(song, locale), REASON_LIMIT))
+    lines += [take_line(n, o, family.tally, locale) for n, o in enumerate(song.outputs, start=1)]
     if family.parent is not None:
-        lines.append(f"**Made from** {song_line(family.parent)}")
+        parent = song_line(family.parent, locale)
+        lines.append(gettext(locale, "**Made from** {song}", song=parent))
     return lines
 
 
-def _tree(branches: Sequence[Branch], hidden: int, level: int = 0) -> list[tuple[str, int]]:
+def _tree(
+    branches: Sequence[Branch], hidden: int, locale: LocaleLike, level: int = 0
+) -> list[tuple[str, int]]:
     """(line, songs it stands for) in reading order: a song stands for itself, "and N more"
     for N."""
     indent = "  " * level
     rows: list[tuple[str, int]] = []
     for branch in branches:
-        rows.append((f"{indent}- {song_line(branch.task)}", 1))
-        rows += _tree(branch.children, branch.hidden, level + 1)
+        rows.append((f"{indent}- {song_line(branch.task, locale)}", 1))
+        rows += _tree(branch.children, branch.hidden, locale, level + 1)
     if hidden:
-        rows.append((f"{indent}- and {hidden} more", hidden))
+        rows.append((f"{indent}- " + gettext(locale, "and {count} more", count=hidden), hidden))
     return rows
 
 
-def _more(count: int) -> str:
-    return f"…and {count} more song{'s' if count != 1 else ''} made from it."
+def card_text(family: Family, locale: LocaleLike = None) -> str:
+    """The card, at most 2000 characters, in the member's language: the tree is cut from the
+    end to fit, saying how many songs it leaves out."""
 
+    def _more(count: int) -> str:
+        return ngettext(
+            locale,
+            "…and {count} more song made from it.",
+            "…and {count} more songs made from it.",
+            count,
+        )
 
-def card_text(family: Family) -> str:
-    """The card, at most 2000 characters: the tree is cut from the end to fit, saying how
-    many songs it leaves out."""
-    lines = _head(family)
-    rows = _tree(family.children, family.hidden)
+    lines = _head(family, locale)
+    rows = _tree(family.children, family.hidden, locale)
     if rows:
-        lines.append("**Made from it**")
+        lines.append(gettext(locale, "**Made from it**"))
     else:
-        lines.append("Nothing made from it yet.")
+        lines.append(gettext(locale, "Nothing made from it yet."))
     text = "\n".join(lines)
     room = MESSAGE_LIMIT - len(text)
     body = [line for line, _ in rows]

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import N_, LocaleLike, gettext
 
 THUMB: Final = "👍"
 LABEL_LIMIT: Final = 80  # Discord's, per button label
-LEADER_MARK: Final = "⭐ leading"  # how /song marks the leading take
+LEADER_MARK: Final = N_("⭐ leading")  # how /song marks the leading take
 
 
 class VoteCounter(Protocol):
@@ -134,12 +135,15 @@ def _and(numbers: tuple[int, ...]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def vote_answer(take: int, takes: int, voted: bool) -> str:
-    """The clicker's private acknowledgement."""
-    which = "this take" if takes < 2 else f"take {take}"
+def vote_answer(take: int, takes: int, voted: bool, locale: LocaleLike = None) -> str:
+    """The clicker's private acknowledgement, in their language (`locale`)."""
+    if takes < 2:
+        if voted:
+            return gettext(locale, "I counted your {thumb} for this take.", thumb=THUMB)
+        return gettext(locale, "I took back your {thumb} for this take.", thumb=THUMB)
     if voted:
-        return f"I counted your {THUMB} for {which}."
-    return f"I took back your {THUMB} for {which}."
+        return gettext(locale, "I counted your {thumb} for take {take}.", thumb=THUMB, take=take)
+    return gettext(locale, "I took back your {thumb} for take {take}.", thumb=THUMB, take=take)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +156,10 @@ class VoteClick:
 
     @property
     def answer(self) -> str:
-        return vote_answer(self.take, self.tally.takes, self.voted)
+        return self.answer_in(None)
+
+    def answer_in(self, locale: LocaleLike) -> str:
+        return vote_answer(self.take, self.tally.takes, self.voted, locale)
 
 
 async def click(

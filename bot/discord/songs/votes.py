@@ -76,7 +76,7 @@ class VoteBoard:
         if interaction.message is not None and interaction.channel_id is not None:
             message = VoteMessage(interaction.channel_id, interaction.message.id, task_id)
             await store.vote_changed(message, self._clock.now())
-        await send_ephemeral(interaction, clicked.answer)
+        await send_ephemeral(interaction, clicked.answer_in(interaction.locale))
         if message is not None:
             self._edits.touch(message)
 

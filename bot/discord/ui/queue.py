@@ -12,29 +12,40 @@ from typing import Any
 
 import discord
 
+from bot.core.i18n import N_, LocaleLike, gettext
 from bot.core.songs.queue import QueueEntry, kind_word
 from bot.discord.tree import report_error
 from bot.discord.ui.buttons import ButtonActions
 
 MENU_TIMEOUT = 600.0
 OPTIONS_MAX = 25  # Discord's per select menu
-PLACEHOLDER = "Cancel a waiting song…"
+PLACEHOLDER = N_("Cancel a waiting song…")
 
 
 class CancelMenu(discord.ui.View):
-    def __init__(self, entries: Sequence[QueueEntry], names: dict[int, str]) -> None:
+    def __init__(
+        self, entries: Sequence[QueueEntry], names: dict[int, str], locale: LocaleLike = None
+    ) -> None:
         super().__init__(timeout=MENU_TIMEOUT)
         options = [
             discord.SelectOption(
-                label=f"#{e.task.id} · {kind_word(e.task)} · #{e.position} in line"[:100],
-                description=f"asked by {names.get(e.task.user_id, e.task.user_id)}"[:100],
+                label=gettext(
+                    locale,
+                    "#{number} · {kind} · #{place} in line",
+                    number=e.task.id,
+                    kind=kind_word(e.task),
+                    place=e.position,
+                )[:100],
+                description=gettext(
+                    locale, "asked by {name}", name=names.get(e.task.user_id, e.task.user_id)
+                )[:100],
                 value=str(e.task.id),
             )
             for e in entries
             if e.waiting
         ][:OPTIONS_MAX]
         select: discord.ui.Select[CancelMenu] = discord.ui.Select(
-            placeholder=PLACEHOLDER, options=options, min_values=1, max_values=1
+            placeholder=gettext(locale, PLACEHOLDER), options=options, min_values=1, max_values=1
         )
         select.callback = self._chosen  # type: ignore[method-assign]
         self.select = select
@@ -50,6 +61,8 @@ class CancelMenu(discord.ui.View):
         await report_error(interaction, error)
 
 
-def cancel_menu(entries: Sequence[QueueEntry], names: dict[int, str]) -> CancelMenu | None:
-    """The menu when any song is waiting; None otherwise."""
-    return CancelMenu(entries, names) if any(e.waiting for e in entries) else None
+def cancel_menu(
+    entries: Sequence[QueueEntry], names: dict[int, str], locale: LocaleLike = None
+) -> CancelMenu | None:
+    """The menu when any song is waiting, in the member's language; None otherwise."""
+    return CancelMenu(entries, names, locale) if any(e.waiting for e in entries) else None
