@@ -9,6 +9,7 @@ once, by shard 0's process; each /readyz names its own shard.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ async def test_two_processes_each_answer_the_servers_of_their_shard(tmp_path: Pa
             # (Both synced, if at all, before their /healthz said ready: in setup_hook.)
             puts = dc.find_requests(method="PUT")
             assert [r.path for r in puts] == [f"/applications/{dc.app_id}/commands"]
-            assert "synced 10 global commands" in w0.bot.log_text()
+            assert re.search(r"synced \d+ global commands", w0.bot.log_text())
             assert "not syncing commands: the process holding shard 0 does" in w1.bot.log_text()
             assert "synced" not in w1.bot.log_text().replace("not syncing", "")
 

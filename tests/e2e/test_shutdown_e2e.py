@@ -58,7 +58,9 @@ async def test_sigterm_during_an_upload_lets_it_finish_and_the_restart_delivers_
         assert stored(w, task_id).status == "submitting"
 
         os.kill(w.bot.pid, signal.SIGTERM)
-        # A command that arrives while the bot drains is turned away, privately.
+        # Once the bot has taken the signal (under load that can lag the kill), a command
+        # that arrives while it drains is turned away, privately.
+        await poll_until(lambda: "stopping:" in w.bot.log_text(), 20, "the bot to start draining")
         late = await w.dc.invoke_command(
             "sing", {"prompt": "too late", "audio": w.attach("beat.mp3", "tone.mp3")}
         )
