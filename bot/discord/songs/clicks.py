@@ -281,8 +281,10 @@ class ButtonHandlers:
 
     async def delete(self, interaction: discord.Interaction, task_id: int) -> None:
         """The requester, or a member who may manage messages where the result is, deletes
-        the clicked result; the song's status says so, and by whom."""
-        task = await self._song(interaction, task_id)
+        the clicked result; the song's status says so, and by whom. A song gone from the
+        store (or another server's) is answered as gone by every button, this one too: its
+        messages can still be deleted with Discord's own menu."""
+        task = await self._parent(interaction, task_id)
         manage = interaction.permissions.manage_messages  # where the clicked result is
         if not actions.may_delete(task, interaction.user.id, manage_messages=manage):
             raise UserFacingError(actions.delete_refusal(task_id))
@@ -292,22 +294,20 @@ class ButtonHandlers:
         await interaction.response.defer(ephemeral=True, thinking=True)
         store, key = self.bot.store, actions.deleted_key(task_id)
         # Who, recorded before the delete, so the status says it even if we stop right after;
-        # a song gone from the store (or another server's) records nothing. The first one to
-        # delete stays named: a second click finds the message gone.
-        before = await store.get_value(key) if task is not None else None
-        if task is not None and not before:
+        # the first one to delete stays named (a second click finds the message gone).
+        before = await store.get_value(key)
+        if not before:
             await store.set_value(key, str(interaction.user.id))
         try:
             await message.delete()
         except discord.NotFound:
             pass  # deleted already (a second click, or by hand): done all the same
         except discord.HTTPException:
-            if task is not None and not before:
+            if not before:
                 await store.set_value(key, "")  # still there: nobody deleted it
             raise
         await send_ephemeral(interaction, actions.deleted_text(task_id))
-        if task is not None:
-            await self.bot.status_renderer.render_now(task_id)
+        await self.bot.status_renderer.render_now(task_id)
 
     # --- Cancel ------------------------------------------------------------------------
 

@@ -104,6 +104,7 @@ CLICKS: dict[str, Click] = {
     "try again": lambda h, i, t: h.try_again(i, t),
     "lyrics": lambda h, i, t: h.lyrics(i, t),
     "cancel": lambda h, i, t: h.cancel(i, t),
+    "delete": lambda h, i, t: h.delete(i, t),
 }
 
 
@@ -114,6 +115,8 @@ async def refusal(click: Click, task_id: int, interaction: MagicMock) -> str:
     for step in (bot.door.precheck, bot.door.open, bot.door.send, bot.tracker.cancel):
         step.assert_not_awaited()  # nothing charged, nothing changed
     interaction.response.send_message.assert_not_awaited()  # no lyrics either
+    interaction.message.delete.assert_not_awaited()
+    assert bot.store.values == {}
     return refused.value.user_message
 
 
@@ -143,12 +146,12 @@ async def test_a_vote_on_another_servers_song_finds_no_song() -> None:
     assert bot.votes.click.await_args.args == (interaction, SONG.id, 2, SONG)
 
 
-async def test_a_moderators_delete_of_another_servers_song_changes_nothing_of_it() -> None:
+async def test_a_moderators_delete_of_another_servers_song_changes_nothing() -> None:
     bot = fake_bot()
-    with pytest.raises(UserFacingError):  # a member: refused, as for a missing song
-        await ButtonHandlers(bot).delete(clicked(user_id=ELSEWHERE.user_id), ELSEWHERE.id)  # type: ignore[arg-type]
     moderator = clicked(manage=True)
-    await ButtonHandlers(bot).delete(moderator, ELSEWHERE.id)  # type: ignore[arg-type]
+    with pytest.raises(UserFacingError, match="I can't find"):
+        await ButtonHandlers(bot).delete(moderator, ELSEWHERE.id)  # type: ignore[arg-type]
+    moderator.message.delete.assert_not_awaited()
     assert bot.store.values == {}  # its status never says "deleted"
     bot.status_renderer.render_now.assert_not_awaited()
 
