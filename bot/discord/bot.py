@@ -81,6 +81,15 @@ def syncs_commands(settings: Settings) -> bool:
     return settings.shard_ids is None or 0 in settings.shard_ids
 
 
+def holds_server(settings: Settings, guild_id: int | None) -> bool:
+    """Whether this process holds a server's shard (Discord's `(guild_id >> 22) % SHARD_COUNT`;
+    DMs come to shard 0): always, unsharded."""
+    if settings.shard_ids is None or settings.shard_count is None:
+        return True
+    shard = 0 if guild_id is None else (guild_id >> 22) % settings.shard_count
+    return shard in settings.shard_ids
+
+
 class SingingBot(commands.Bot):
     """The bot, unsharded: one gateway connection for every server, as with one process.
 
@@ -314,6 +323,10 @@ class SingingBot(commands.Bot):
         """Where a task's posts go: its thread when it has one (`ThreadOpener`), else the
         channel it was asked in (which is a thread itself for a song asked inside one)."""
         return self._messageable(task.thread_id or task.channel_id, task.guild_id)
+
+    def holds(self, guild_id: int | None) -> bool:
+        """Whether this process answers that server (`holds_server`; DMs: None)."""
+        return holds_server(self.settings, guild_id)
 
     def status_channel_for(self, task: Task) -> discord.abc.Messageable:
         """Where the task's status message is: the channel it was asked in, also when the

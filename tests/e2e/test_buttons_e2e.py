@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.standins.discord import StoredMessage
+from tests.standins.discord import GuildSpec, StoredMessage
 from tests.standins.discord.api import InteractionHandle
 from tests.standins.musicgpt import HOLD
 from tests.support.state import with_store
@@ -355,6 +355,51 @@ async def test_delete_by_requester_moderator_and_refused_for_others(tmp_path: Pa
             lambda: w.dc.message(second_result.id).deleted, 10, "the moderator's delete"
         )
         assert not w.dc.message(status_message_of(w, second).id).deleted
+
+
+async def test_a_forged_button_for_another_servers_song_finds_no_song(tmp_path: Path) -> None:
+    # alice owns a second server (every permission there) and forges, on a message of hers
+    # in it, buttons naming bob's song in the first: each is answered as a missing song, and
+    # nothing is read, charged, counted or deleted.
+    async with world(tmp_path, users=("alice", "bob"), **LIMITS) as w:
+        theirs, result = await delivered_song(w, user=w.bob, lyrics="words of the first")
+        there = await w.dc.add_guild(GuildSpec("Second", owner_id=w.alice.id))
+        channel = there.channels[0]
+        assert not isinstance(channel, int)
+        forged = await w.dc.post_user_message("hi", channel_id=channel.id, user_id=w.alice.id)
+        actions = ["lyrics", "again", "changes", "delete", "cancel", "vote", "rewrite", "extend"]
+        ids = [
+            f"song:{a}:{theirs}" + (":1" if a in ("vote", "rewrite", "extend") else "")
+            for a in actions
+        ]
+        buttons = [
+            {"type": 2, "style": 2, "label": a, "custom_id": i}
+            for a, i in zip(actions, ids, strict=True)
+        ]
+        forged.components = [
+            {"type": 1, "components": buttons[:4]},
+            {"type": 1, "components": buttons[4:]},
+        ]
+        before = {t.id for t in w.tasks()}
+        answers = []
+        for custom_id in ids:
+            ix = await w.dc.click(forged, custom_id, user_id=w.alice.id)
+            answers.append(said := await private_answer(ix))
+            gone = f"I can't find song #{theirs} any more."
+            expected = (
+                f"Song #{theirs} has no takes to vote for any more."
+                if "vote" in custom_id
+                else gone
+            )
+            assert said == expected, custom_id
+        assert new_task_ids(w, before) == [] and len(w.mg.submits) == 1
+        assert not w.dc.message(result.id).deleted and not forged.deleted
+        assert not any("words of the first" in said for said in answers)
+        assert with_store(w.bot_database, lambda store: store.vote_counts(theirs)) == {}
+        deleted = with_store(
+            w.bot_database, lambda store: store.get_value(f"takes_deleted:{theirs}")
+        )
+        assert not deleted
 
 
 async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: Path) -> None:

@@ -90,6 +90,13 @@ def posted_in(parent: Task, clicker: Clicker) -> int:
     return clicker.channel_id or parent.thread_id or parent.channel_id
 
 
+def song_here(task: Task | None, guild_id: int | None) -> Task | None:
+    """The task a click names as seen from where it was clicked (`guild_id`: the server, None
+    in DMs): None when it is gone or belongs elsewhere (another server, a DM), so a button
+    (even a forged custom_id) only ever acts on its own server's songs."""
+    return task if task is not None and task.guild_id == guild_id else None
+
+
 def parent_of(task: Task | None, task_id: int) -> Task:
     """The task a button names, or a refusal if it is gone (a database reset, say)."""
     if task is None:

@@ -45,11 +45,22 @@ class QueueEntry:
 
 
 def kind_word(task: Task) -> str:
-    """What kind of song: a sing, an inpaint, or one a button made from another (Rewrite,
-    Again)."""
-    if task.parent_task_id is not None:
-        return "rewrite" if task.parent_output is not None else "again"
-    return "sing" if task.kind is TaskKind.SING else "inpaint"
+    """What kind of song: a sing, an inpaint, an extend, or one a button or menu made from
+    another (Rewrite, Extend, Sing over this, Again), as its status's lineage line says."""
+    if task.parent_task_id is None:
+        return _KIND_WORDS[task.kind]
+    if task.parent_output is None:
+        return "again"
+    if task.kind is TaskKind.SING:
+        return "sing over"
+    return "extension" if task.kind is TaskKind.EXTEND else "rewrite"
+
+
+_KIND_WORDS: Final[dict[TaskKind, str]] = {
+    TaskKind.SING: "sing",
+    TaskKind.INPAINT: "inpaint",
+    TaskKind.EXTEND: "extend",
+}
 
 
 def server_queue(unfinished: Sequence[Task], guild_id: int) -> list[QueueEntry]:

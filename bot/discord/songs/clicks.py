@@ -49,14 +49,37 @@ def take_attachment(
     return None
 
 
+def manages_messages_in(interaction: discord.Interaction, channel_id: int) -> bool:
+    """Whether the clicker may manage messages in `channel_id` (a song's channel), not merely
+    where they clicked (/queue's menu may be used anywhere): Discord's own answer when the
+    click is in that channel, else the member's permissions there as the cached channel (or
+    thread) gives them. A channel this process can't see is a no, never a guess from the
+    server-wide role: the requester may still cancel, and a moderator can click the song's own
+    Cancel button."""
+    if interaction.channel_id == channel_id:
+        return interaction.permissions.manage_messages
+    guild, member = interaction.guild, interaction.user
+    if guild is None or not isinstance(member, discord.Member):
+        return False
+    channel = guild.get_channel_or_thread(channel_id)
+    return channel is not None and channel.permissions_for(member).manage_messages
+
+
 class ButtonHandlers:
     """`SingingBot.button_actions`."""
 
     def __init__(self, bot: SingingBot) -> None:
         self.bot = bot
 
-    async def _parent(self, task_id: int) -> Task:
-        return actions.parent_of(await self.bot.store.get_task(task_id), task_id)
+    async def _song(self, interaction: discord.Interaction, task_id: int) -> Task | None:
+        """The song a click names, read here by every click (and /queue's cancel menu): None
+        when it is gone, and also when it isn't the clicked server's (a forged custom_id, a DM
+        song clicked in a server, or the reverse), so another server's song is answered
+        exactly like a missing one, nothing read, charged or changed."""
+        return actions.song_here(await self.bot.store.get_task(task_id), interaction.guild_id)
+
+    async def _parent(self, interaction: discord.Interaction, task_id: int) -> Task:
+        return actions.parent_of(await self._song(interaction, task_id), task_id)
 
     # --- Rewrite and Extend (a take) ---------------------------------------------------
 
@@ -66,7 +89,7 @@ class ButtonHandlers:
         """The clicked take: its song, its output, and our own post of it (on the clicked
         result), after the pre-check, so a refusal comes before the form (as /inpaint and
         /extend)."""
-        parent = await self._parent(task_id)
+        parent = await self._parent(interaction, task_id)
         output = actions.take_of(parent, take)
         await self.bot.door.precheck(interaction)
         return parent, output, take_attachment(interaction.message, task_id, take)
@@ -169,7 +192,7 @@ class ButtonHandlers:
 
     async def again(self, interaction: discord.Interaction, task_id: int) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        parent = await self._parent(task_id)
+        parent = await self._parent(interaction, task_id)
         await self.bot.door.precheck(interaction)  # before copying its input
         pending = await self._same_input(parent)
         request = actions.again_request(parent, _clicker(interaction))
@@ -191,7 +214,7 @@ class ButtonHandlers:
 
     async def try_again(self, interaction: discord.Interaction, task_id: int) -> None:
         """Again, of a failed song: the same inputs, charged to whoever clicks."""
-        parent = await self._parent(task_id)
+        parent = await self._parent(interaction, task_id)
         if refusal := actions.try_again_refusal(parent):
             raise UserFacingError(refusal)
         await self.again(interaction, task_id)
@@ -200,7 +223,7 @@ class ButtonHandlers:
 
     async def again_with_changes(self, interaction: discord.Interaction, task_id: int) -> None:
         door = self.bot.door
-        parent = await self._parent(task_id)
+        parent = await self._parent(interaction, task_id)
         await door.precheck(interaction)  # refused before the form, as Again
         pending = await self._same_input(parent)
 
@@ -228,7 +251,7 @@ class ButtonHandlers:
     # --- Lyrics -------------------------------------------------------------------------
 
     async def lyrics(self, interaction: discord.Interaction, task_id: int) -> None:
-        answer = actions.lyrics_answer(await self._parent(task_id))
+        answer = actions.lyrics_answer(await self._parent(interaction, task_id))
         nobody = discord.AllowedMentions.none()
         if answer.file_text is None:
             await interaction.response.send_message(
@@ -257,28 +280,45 @@ class ButtonHandlers:
     # --- Delete ------------------------------------------------------------------------
 
     async def delete(self, interaction: discord.Interaction, task_id: int) -> None:
-        task = await self.bot.store.get_task(task_id)
-        manage = interaction.permissions.manage_messages
+        """The requester, or a member who may manage messages where the result is, deletes
+        the clicked result; the song's status says so, and by whom. A song gone from the
+        store (or another server's) is answered as gone by every button, this one too: its
+        messages can still be deleted with Discord's own menu."""
+        task = await self._parent(interaction, task_id)
+        manage = interaction.permissions.manage_messages  # where the clicked result is
         if not actions.may_delete(task, interaction.user.id, manage_messages=manage):
             raise UserFacingError(actions.delete_refusal(task_id))
-        if interaction.message is None:
-            return
+        message = interaction.message
+        if message is None:  # Discord sends it with every click; without it, nothing to delete
+            raise UserFacingError(actions.GONE.format(song=actions.song_ref(task_id)))
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await interaction.message.delete()
-        # The status says so, and by whom (the renderer reads it back on every drawing).
-        await self.bot.store.set_value(actions.deleted_key(task_id), str(interaction.user.id))
+        store, key = self.bot.store, actions.deleted_key(task_id)
+        # Who, recorded before the delete, so the status says it even if we stop right after;
+        # the first one to delete stays named (a second click finds the message gone).
+        before = await store.get_value(key)
+        if not before:
+            await store.set_value(key, str(interaction.user.id))
+        try:
+            await message.delete()
+        except discord.NotFound:
+            pass  # deleted already (a second click, or by hand): done all the same
+        except discord.HTTPException:
+            if not before:
+                await store.set_value(key, "")  # still there: nobody deleted it
+            raise
         await send_ephemeral(interaction, actions.deleted_text(task_id))
         await self.bot.status_renderer.render_now(task_id)
 
     # --- Cancel ------------------------------------------------------------------------
 
     async def cancel(self, interaction: discord.Interaction, task_id: int) -> None:
-        """The requester, or a member who may manage messages here (a moderator), cancels a
-        queued song: refunded; a moderator's cancel tells the requester under the status."""
+        """The requester, or a member who may manage messages in the song's channel (a
+        moderator there), cancels a queued song: refunded; a moderator's cancel tells the
+        requester under the status."""
         user_id = interaction.user.id
-        manage = interaction.permissions.manage_messages
         store = self.bot.store
-        task = await store.get_task(task_id)
+        task = await self._song(interaction, task_id)
+        manage = task is not None and manages_messages_in(interaction, task.channel_id)
         refusal = actions.cancel_refusal(task, task_id, user_id, manage_messages=manage)
         if refusal is not None or task is None:
             if task is not None and task.status is TaskStatus.CANCELLED:
@@ -330,4 +370,6 @@ class ButtonHandlers:
 
     async def vote(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
         """Anyone who sees the result may vote; never MusicGPT, never a charge."""
-        await self.bot.votes.click(interaction, task_id, take)
+        await self.bot.votes.click(
+            interaction, task_id, take, await self._song(interaction, task_id)
+        )

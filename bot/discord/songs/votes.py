@@ -25,6 +25,7 @@ import discord
 
 from bot.core.clock import SystemClock
 from bot.core.errors import UserFacingError
+from bot.core.models import Task
 from bot.core.songs import votes
 from bot.core.songs.vote_edits import EditCoalescer, EditGone
 from bot.core.songs.votes import Tally
@@ -66,9 +67,12 @@ class VoteBoard:
     def pending(self) -> int:
         return self._edits.pending()
 
-    async def click(self, interaction: discord.Interaction, task_id: int, take: int) -> None:
+    async def click(
+        self, interaction: discord.Interaction, task_id: int, take: int, task: Task | None
+    ) -> None:
+        """A 👍 on take `take` of `task` (song `task_id` as the click's `ButtonHandlers` read
+        it: None when it is gone or another server's)."""
         store = self.bot.store
-        task = await store.get_task(task_id)
         if task is None or not task.outputs:
             raise UserFacingError(no_votes_here(task_id))
         clicked = await votes.click(store, task_id, len(task.outputs), take, interaction.user.id)
@@ -101,7 +105,7 @@ class VoteBoard:
     async def _redraw_left_behind(self) -> None:
         await self.bot.wait_until_ready()
         try:
-            left = await self.bot.store.votes_not_shown(self._clock.now() - CATCH_UP)
+            left = [m for m in await self._left_behind() if await self._ours(m)]
         except Exception:
             log.exception("couldn't read the vote counts a stopped run left unshown")
             return
@@ -109,3 +113,13 @@ class VoteBoard:
             log.info("redrawing the votes of %d result message(s) left behind", len(left))
         for message in left:
             self._edits.touch(message)
+
+    async def _left_behind(self) -> list[VoteMessage]:
+        return await self.bot.store.votes_not_shown(self._clock.now() - CATCH_UP)
+
+    async def _ours(self, message: VoteMessage) -> bool:
+        """Whether this process redraws `message`: its song's server is one this process
+        holds (every server, unsharded), so sharded processes don't all redraw everyone's. A
+        song gone from the store is anyone's: its redraw only marks it shown."""
+        task = await self.bot.store.get_task(message.task_id)
+        return task is None or self.bot.holds(task.guild_id)

@@ -17,7 +17,13 @@ from discord.ext import commands
 
 from bot.__main__ import shards_text, start_line
 from bot.core.config import Settings, load_settings
-from bot.discord.bot import ShardedSingingBot, SingingBot, bot_class, syncs_commands
+from bot.discord.bot import (
+    ShardedSingingBot,
+    SingingBot,
+    bot_class,
+    holds_server,
+    syncs_commands,
+)
 from bot.discord.connection import ShardLines
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -108,6 +114,16 @@ def test_a_channel_of_a_server_held_elsewhere_is_reached_by_id() -> None:
 )
 def test_only_shard_zeros_process_syncs(env: dict[str, str], syncs: bool) -> None:
     assert syncs_commands(settings(**env)) is syncs
+
+
+def test_a_process_holds_only_its_shards_servers() -> None:
+    one_of_two = settings(SHARD_COUNT="2", SHARD_IDS="1")
+    on_shard_1, on_shard_0 = 1 << 22, 2 << 22
+    assert holds_server(one_of_two, on_shard_1) and not holds_server(one_of_two, on_shard_0)
+    assert not holds_server(one_of_two, None)  # DMs come to shard 0
+    assert holds_server(settings(SHARD_COUNT="2", SHARD_IDS="0"), None)
+    unsharded = settings()
+    assert holds_server(unsharded, on_shard_0) and holds_server(unsharded, None)
 
 
 async def test_a_process_without_shard_zero_leaves_the_sync(

@@ -59,3 +59,8 @@ def test_kinds() -> None:
     assert kind_word(sing) == "sing" and kind_word(BASE) == "inpaint"
     assert kind_word(dataclasses.replace(BASE, parent_task_id=3, parent_output=1)) == "rewrite"
     assert kind_word(dataclasses.replace(sing, parent_task_id=3, parent_output=None)) == "again"
+    extend = dataclasses.replace(BASE, kind=TaskKind.EXTEND)
+    assert kind_word(extend) == "extend"  # /extend, not "inpaint"
+    assert kind_word(dataclasses.replace(extend, parent_task_id=3, parent_output=2)) == "extension"
+    assert kind_word(dataclasses.replace(sing, parent_task_id=3, parent_output=1)) == "sing over"
+    assert kind_word(dataclasses.replace(extend, parent_task_id=3, parent_output=None)) == "again"

@@ -30,9 +30,10 @@ class FakeStore:
         self.votes: set[tuple[int, int]] = set()
         self.calls: list[str] = []
         self.shown: list[int] = []
+        self.tasks = {SONG.id: SONG}
 
     async def get_task(self, task_id: int) -> Any:
-        return SONG if task_id == SONG.id else None
+        return self.tasks.get(task_id)
 
     async def toggle_vote(self, task_id: int, take: int, user_id: int) -> bool:
         self.calls.append("toggle")
@@ -55,9 +56,14 @@ class FakeStore:
         self.shown.append(message_id)
 
 
-def board(store: FakeStore, edit: AsyncMock) -> VoteBoard:
+def board(store: FakeStore, edit: AsyncMock, *, held: tuple[int | None, ...] = ()) -> VoteBoard:
     partial = SimpleNamespace(get_partial_message=lambda _id: SimpleNamespace(edit=edit))
-    bot = SimpleNamespace(store=store, get_partial_messageable=lambda *_a, **_k: partial)
+    bot = SimpleNamespace(
+        store=store,
+        get_partial_messageable=lambda *_a, **_k: partial,
+        holds=lambda guild_id: guild_id in held,
+        wait_until_ready=AsyncMock(),
+    )
     return VoteBoard(bot)  # type: ignore[arg-type]
 
 
@@ -79,7 +85,7 @@ async def test_a_click_is_recorded_then_answered_then_the_buttons_redrawn() -> N
     store, edit = FakeStore(), AsyncMock()
     votes = board(store, edit)
     first = click(7, store)
-    await votes.click(first, 12, 2)
+    await votes.click(first, 12, 2, SONG)
     assert store.calls == ["toggle", "changed 99", "answered"]
     args, kwargs = first.response.send_message.call_args
     assert args == ("I counted your 👍 for take 2.",) and kwargs["ephemeral"] is True
@@ -90,7 +96,7 @@ async def test_a_click_is_recorded_then_answered_then_the_buttons_redrawn() -> N
     assert labels == ["Take 1 · 👍 0", "Take 2 · 👍 1"]
     assert store.shown == [99]
     again = click(7, store)
-    await votes.click(again, 12, 2)
+    await votes.click(again, 12, 2, SONG)
     assert again.response.send_message.call_args.args == ("I took back your 👍 for take 2.",)
     await votes.close()
 
@@ -99,9 +105,9 @@ async def test_a_take_the_song_lacks_and_a_song_without_takes_are_refused() -> N
     store = FakeStore()
     votes = board(store, AsyncMock())
     with pytest.raises(UserFacingError):
-        await votes.click(click(7, store), 12, 3)
+        await votes.click(click(7, store), 12, 3, SONG)
     with pytest.raises(UserFacingError):
-        await votes.click(click(7, store), 13, 1)
+        await votes.click(click(7, store), 13, 1, None)
     assert "toggle" not in store.calls
     await votes.close()
 
@@ -113,4 +119,18 @@ async def test_a_message_that_is_gone_stops_its_edits() -> None:
     with pytest.raises(EditGone):
         await votes._redraw(VoteMessage(3, 99, 12))
     assert store.shown == [99]
+    await votes.close()
+
+
+async def test_only_the_servers_this_process_holds_are_redrawn_after_a_restart() -> None:
+    store, edit = FakeStore(), AsyncMock()
+    store.tasks[13] = dataclasses.replace(SONG, id=13, guild_id=3)  # another process's server
+    # 14 is gone from the store: anyone's to mark shown (no edit)
+    left = [VoteMessage(3, 99, 12), VoteMessage(4, 98, 13), VoteMessage(5, 97, 14)]
+    store.votes_not_shown = AsyncMock(return_value=left)  # type: ignore[attr-defined]
+    votes = board(store, edit, held=(SONG.guild_id,))
+    await votes._redraw_left_behind()
+    await asyncio.sleep(0.05)
+    assert edit.await_count == 1  # song 12's message; another process redraws 13's
+    assert sorted(store.shown) == [97, 99]
     await votes.close()
