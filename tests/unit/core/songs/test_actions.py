@@ -312,3 +312,18 @@ def test_long_lyrics_come_as_a_file_and_none_are_said_so() -> None:
 def test_delete_says_whose_takes_went() -> None:
     assert actions.deleted_text(12) == "Deleted song #12's takes."
     assert actions.deleted_key(12) == "takes_deleted:12"
+
+
+def test_the_buttons_words_are_said_in_the_readers_language() -> None:
+    late = dataclasses.replace(BASE, status=TaskStatus.SUBMITTED)
+    refusal = actions.cancel_refusal(late, 7, 1)
+    assert refusal is not None
+    error = UserFacingError(refusal)  # as the click raises it; the boundary says it
+    assert error.user_message == "Song #7 is already with MusicGPT, so it can't be cancelled."
+    spanish = "Canción #7 ya está con MusicGPT, así que no se puede cancelar."
+    assert error.message_in("es-ES") == spanish
+    assert error.message_in("ko") == error.user_message
+    assert actions.deleted_text(12, "fr") == "J'ai supprimé les prises de la chanson #12."
+    told = actions.requester_told_text(late, by=99, locale="pt-BR")
+    assert told.startswith(f"<@{late.user_id}>, <@99> cancelou sua música #7")
+    assert actions.lyrics_answer(PARENT, "ja").text.startswith("曲 #12 で歌った歌詞:")
