@@ -59,7 +59,7 @@ class Extend(commands.Cog):
             )
             await door.send(modal, song, pending, thread=thread)
 
-        await door.open(interaction, ExtendLyrics(send, pending))
+        await door.open(interaction, ExtendLyrics(send, pending, locale=interaction.locale))
 
 
 async def setup(bot: SingingBot) -> None:

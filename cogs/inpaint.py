@@ -73,7 +73,14 @@ class Inpaint(commands.Cog):
             )
             await door.send(modal, song, pending, thread=thread)
 
-        form = InpaintLyrics(send, pending, start=_typed(start), end=_typed(end), style=prompt)
+        form = InpaintLyrics(
+            send,
+            pending,
+            start=_typed(start),
+            end=_typed(end),
+            style=prompt,
+            locale=interaction.locale,
+        )
         await door.open(interaction, form)
 
 

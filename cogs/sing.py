@@ -49,7 +49,7 @@ class Sing(commands.Cog):
             )
             await door.send(modal, song, pending, thread=thread)
 
-        await door.open(interaction, SingLyrics(send, pending))
+        await door.open(interaction, SingLyrics(send, pending, locale=interaction.locale))
 
 
 async def setup(bot: SingingBot) -> None:

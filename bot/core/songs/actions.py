@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import N_, LocaleLike, gettext
+from bot.core.i18n.said import Said, said
 from bot.core.models import Gender, Output, Request, Task, TaskKind, TaskStatus
 from bot.core.public_text import visible
 from bot.core.songs.forms import InpaintRange
@@ -34,7 +36,7 @@ REWRITE_OUTPUTS = 2  # a Rewrite always asks MusicGPT for two takes
 EXTEND_OUTPUTS = 2  # MusicGPT's extend always makes two takes
 # How long the check that MusicGPT still serves a take may take before we use our own copy.
 LINK_CHECK_SECONDS = 5.0
-NOT_KEPT = (
+NOT_KEPT = N_(
     "I no longer keep the audio {song} was made from, so I can't make it again, and nothing "
     "was charged. How long I keep uploads is the server owner's setting "
     "(`INPUT_RETENTION_DAYS`)."
@@ -43,34 +45,46 @@ NO_COPY = (
     "MusicGPT no longer serves take {take} of {song}, and I have no copy of it to send, so I "
     "can't {verb} it. Nothing was charged."
 )
-GONE = "I can't find {song} any more."
-NO_SUCH_TAKE = "{song} has no take {take}."
-CANCEL_NOT_YOURS = (
+GONE = N_("I can't find {song} any more.")
+NO_SUCH_TAKE = N_("{song} has no take {take}.")
+CANCEL_NOT_YOURS = N_(
     "Only the member who asked for {song}, or someone who may manage messages here, can cancel it."
 )
-CANCEL_TOO_LATE = "{song} is already with MusicGPT, so it can't be cancelled."
-CANCEL_ALREADY = "{song} was already cancelled."
-CANCEL_FINISHED = "{song} is already finished, so there's nothing to cancel."
-CANCELLED = (
+CANCEL_TOO_LATE = N_("{song} is already with MusicGPT, so it can't be cancelled.")
+CANCEL_ALREADY = N_("{song} was already cancelled.")
+CANCEL_FINISHED = N_("{song} is already finished, so there's nothing to cancel.")
+CANCELLED = N_(
     "Cancelled {song}: it won't go to MusicGPT, and it doesn't count against your daily quota."
 )
 # A moderator cancelled someone else's song: what the moderator reads (privately), and the
 # short public reply to the status that tells the requester (the one mention that pings).
-CANCELLED_FOR = (
+CANCELLED_FOR = N_(
     "Cancelled {song}, asked by <@{requester}>: it won't go to MusicGPT, it doesn't count "
     "against their daily quota, and I told them under its status."
 )
-REQUESTER_TOLD = (
+REQUESTER_TOLD = N_(
     "<@{requester}>, <@{by}> cancelled your {song} before it went to MusicGPT; it doesn't "
     "count against your daily quota."
 )
-DELETE_REFUSED = (
+DELETE_REFUSED = N_(
     "Only the member who asked for {song}, or someone who may manage messages here, can delete it."
 )
 
 
-def _song(task_id: int) -> str:
-    return song_ref(task_id).capitalize()
+class _SongName(Said):
+    """ "Song #12" at a sentence's start, said in the reader's language."""
+
+    __slots__ = ()
+
+    def in_(self, locale: LocaleLike) -> str:
+        return super().in_(locale).capitalize()
+
+
+def _said_song(task_id: int, *, capital: bool = False) -> Said:
+    """A song's name (`song_ref`) said later, in the language of the sentence it is in."""
+    message = "song #{number}"  # song_ref's own message
+    named = {"number": task_id}
+    return _SongName(message, named=named) if capital else Said(message, named=named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +114,14 @@ def song_here(task: Task | None, guild_id: int | None) -> Task | None:
 def parent_of(task: Task | None, task_id: int) -> Task:
     """The task a button names, or a refusal if it is gone (a database reset, say)."""
     if task is None:
-        raise UserFacingError(GONE.format(song=song_ref(task_id)))
+        raise UserFacingError(said(GONE, song=_said_song(task_id)))
     return task
 
 
 def take_of(task: Task, take: int) -> Output:
     """Output `take` (1-based) of a task."""
     if not 1 <= take <= len(task.outputs):
-        raise UserFacingError(NO_SUCH_TAKE.format(song=_song(task.id), take=take))
+        raise UserFacingError(said(NO_SUCH_TAKE, song=_said_song(task.id, capital=True), take=take))
     return task.outputs[take - 1]
 
 
@@ -267,7 +281,7 @@ def needs_kept_input(parent: Task) -> bool:
 
 
 def not_kept(parent: Task) -> UserFacingError:
-    return UserFacingError(NOT_KEPT.format(song=song_ref(parent.id)))
+    return UserFacingError(said(NOT_KEPT, song=_said_song(parent.id)))
 
 
 def no_copy(parent: Task, take: int, *, verb: str = "rewrite") -> UserFacingError:
@@ -279,35 +293,38 @@ def may_delete(task: Task | None, user_id: int, *, manage_messages: bool) -> boo
     return manage_messages or (task is not None and task.user_id == user_id)
 
 
-def delete_refusal(task_id: int) -> str:
-    return DELETE_REFUSED.format(song=song_ref(task_id))
+def delete_refusal(task_id: int) -> Said:
+    """Raised (`UserFacingError`): the error boundary says it in the member's language."""
+    return said(DELETE_REFUSED, song=_said_song(task_id))
 
 
 def cancel_refusal(
     task: Task | None, task_id: int, user_id: int, *, manage_messages: bool = False
-) -> str | None:
+) -> Said | None:
     """Why this member can't cancel this task now, or None: they may (its requester, or a
-    member who may manage messages where it was asked)."""
-    song = _song(task_id)
+    member who may manage messages where it was asked). Raised (`UserFacingError`), it is
+    said in the member's language; `str()` is the English."""
+    song = _said_song(task_id, capital=True)
     if task is None:
-        return GONE.format(song=song_ref(task_id))
+        return said(GONE, song=_said_song(task_id))
     if task.user_id != user_id and not manage_messages:
-        return CANCEL_NOT_YOURS.format(song=song_ref(task_id))
+        return said(CANCEL_NOT_YOURS, song=_said_song(task_id))
     if task.status is TaskStatus.QUEUED:
         return None
     if task.status is TaskStatus.CANCELLED:
-        return CANCEL_ALREADY.format(song=song)
+        return said(CANCEL_ALREADY, song=song)
     if task.status in (TaskStatus.SUBMITTING, TaskStatus.SUBMITTED):
-        return CANCEL_TOO_LATE.format(song=song)
-    return CANCEL_FINISHED.format(song=song)
+        return said(CANCEL_TOO_LATE, song=song)
+    return said(CANCEL_FINISHED, song=song)
 
 
-def too_late(task_id: int) -> str:
-    return CANCEL_TOO_LATE.format(song=_song(task_id))
+def too_late(task_id: int) -> Said:
+    return said(CANCEL_TOO_LATE, song=_said_song(task_id, capital=True))
 
 
-def cancelled_text(task_id: int) -> str:
-    return CANCELLED.format(song=song_ref(task_id))
+def cancelled_text(task_id: int, locale: LocaleLike = None) -> str:
+    """The requester's private answer to their cancel (`interaction.locale`)."""
+    return gettext(locale, CANCELLED, song=song_ref(task_id, locale))
 
 
 def cancelled_for_others(task: Task, user_id: int) -> bool:
@@ -315,12 +332,17 @@ def cancelled_for_others(task: Task, user_id: int) -> bool:
     return task.user_id != user_id
 
 
-def cancelled_for_text(task: Task) -> str:
-    return CANCELLED_FOR.format(song=song_ref(task.id), requester=task.user_id)
+def cancelled_for_text(task: Task, locale: LocaleLike = None) -> str:
+    """The moderator's private answer (`interaction.locale`)."""
+    return gettext(locale, CANCELLED_FOR, song=song_ref(task.id, locale), requester=task.user_id)
 
 
-def requester_told_text(task: Task, by: int) -> str:
-    return REQUESTER_TOLD.format(song=song_ref(task.id), requester=task.user_id, by=by)
+def requester_told_text(task: Task, by: int, locale: LocaleLike = None) -> str:
+    """The public reply under the status, in the server's language (the caller passes
+    `await bot.public_locale(task.guild_id)`)."""
+    return gettext(
+        locale, REQUESTER_TOLD, song=song_ref(task.id, locale), requester=task.user_id, by=by
+    )
 
 
 async def link_works(session: aiohttp.ClientSession, url: str) -> bool:
@@ -336,20 +358,21 @@ async def link_works(session: aiohttp.ClientSession, url: str) -> bool:
 
 # --- Try again, Again with changes, Lyrics, Delete's words ---------------------------
 
-NOT_FAILED = "{song} didn't fail, so there's nothing to try again; use Again on its result."
-NO_LYRICS = "{song} was made without lyrics of its own, so there's nothing to show."
-LYRICS_HEAD = "What was sung in {song}:"
-LYRICS_FILE_HEAD = "What was sung in {song} is long, so here it is as a file:"
-DELETED = "Deleted {song}'s takes."
+NOT_FAILED = N_("{song} didn't fail, so there's nothing to try again; use Again on its result.")
+NO_LYRICS = N_("{song} was made without lyrics of its own, so there's nothing to show.")
+LYRICS_HEAD = N_("What was sung in {song}:")
+LYRICS_FILE_HEAD = N_("What was sung in {song} is long, so here it is as a file:")
+DELETED = N_("Deleted {song}'s takes.")
 # Discord's limit for a message's content.
 MESSAGE_MAX = 2000
 
 
-def try_again_refusal(task: Task) -> str | None:
-    """Try again is for a failed song (its status carries the button); None: it may."""
+def try_again_refusal(task: Task) -> Said | None:
+    """Try again is for a failed song (its status carries the button); None: it may.
+    Raised (`UserFacingError`), it is said in the member's language."""
     if task.status is TaskStatus.FAILED:
         return None
-    return NOT_FAILED.format(song=_song(task.id))
+    return said(NOT_FAILED, song=_said_song(task.id, capital=True))
 
 
 def again_with_changes_request(
@@ -376,27 +399,33 @@ class LyricsAnswer:
     filename: str = ""
 
 
-def lyrics_answer(task: Task) -> LyricsAnswer:
+def lyrics_answer(task: Task, locale: LocaleLike = None) -> LyricsAnswer:
     """The lyrics sung, made safe (invisible characters out; in a code block, where nothing
-    is markdown, with backticks that can't close it), or as a .txt file when too long."""
-    song = song_ref(task.id)
+    is markdown, with backticks that can't close it), or as a .txt file when too long; its
+    words in the member's language (`interaction.locale`)."""
+    song = song_ref(task.id, locale)
     sung = [part for part in (task.lyrics, task.lyrics_section_to_replace) if part]
     if not sung:
-        return LyricsAnswer(NO_LYRICS.format(song=_song(task.id)))
+        return LyricsAnswer(gettext(locale, NO_LYRICS, song=song.capitalize()))
     lines = [visible(part, one_line=False) for part in sung]
     if task.lyrics_section_to_replace and task.lyrics:
-        lines = [lines[0], f"(the new part)\n{lines[1]}"]
+        new_part = gettext(locale, "(the new part)")
+        lines = [lines[0], f"{new_part}\n{lines[1]}"]
     body = "\n\n".join(lines)
-    text = f"{LYRICS_HEAD.format(song=song)}\n```\n{body.replace('`', 'ˋ')}\n```"
+    head = gettext(locale, LYRICS_HEAD, song=song)
+    text = f"{head}\n```\n{body.replace('`', 'ˋ')}\n```"
     if len(text) <= MESSAGE_MAX:
         return LyricsAnswer(text)
     return LyricsAnswer(
-        LYRICS_FILE_HEAD.format(song=song), file_text=body, filename=f"song-{task.id}-lyrics.txt"
+        gettext(locale, LYRICS_FILE_HEAD, song=song),
+        file_text=body,
+        filename=f"song-{task.id}-lyrics.txt",
     )
 
 
-def deleted_text(task_id: int) -> str:
-    return DELETED.format(song=song_ref(task_id))
+def deleted_text(task_id: int, locale: LocaleLike = None) -> str:
+    """The private answer to Delete (`interaction.locale`)."""
+    return gettext(locale, DELETED, song=song_ref(task_id, locale))
 
 
 def deleted_key(task_id: int) -> str:

@@ -251,7 +251,7 @@ class ButtonHandlers:
     # --- Lyrics -------------------------------------------------------------------------
 
     async def lyrics(self, interaction: discord.Interaction, task_id: int) -> None:
-        answer = actions.lyrics_answer(await self._parent(interaction, task_id))
+        answer = actions.lyrics_answer(await self._parent(interaction, task_id), interaction.locale)
         nobody = discord.AllowedMentions.none()
         if answer.file_text is None:
             await interaction.response.send_message(
@@ -306,7 +306,7 @@ class ButtonHandlers:
             if not before:
                 await store.set_value(key, "")  # still there: nobody deleted it
             raise
-        await send_ephemeral(interaction, actions.deleted_text(task_id))
+        await send_ephemeral(interaction, actions.deleted_text(task_id, interaction.locale))
         await self.bot.status_renderer.render_now(task_id)
 
     # --- Cancel ------------------------------------------------------------------------
@@ -342,16 +342,17 @@ class ButtonHandlers:
                 or actions.too_late(task_id)
             )
         if not others:
-            await send_ephemeral(interaction, actions.cancelled_text(task_id))
+            await send_ephemeral(interaction, actions.cancelled_text(task_id, interaction.locale))
         else:
-            await send_ephemeral(interaction, actions.cancelled_for_text(task))
+            await send_ephemeral(interaction, actions.cancelled_for_text(task, interaction.locale))
             await self._tell_requester(interaction, task, user_id)
         await renderer.render_now(task_id)  # says cancelled (and by whom); the button goes
 
     async def _tell_requester(self, interaction: discord.Interaction, task: Task, by: int) -> None:
         """A short public reply to the song's status (from its button or /queue's menu alike),
         pinging only the requester."""
-        text = actions.requester_told_text(task, by)
+        public = await self.bot.public_locale(task.guild_id)
+        text = actions.requester_told_text(task, by, public)
         only_them = discord.AllowedMentions(users=[discord.Object(task.user_id)])
         extra: dict[str, Any] = {}
         if task.status_message_id is not None:

@@ -24,6 +24,7 @@ import discord
 
 from bot.core.errors import UserFacingError
 from bot.core.i18n import N_, LocaleLike, gettext
+from bot.core.i18n.said import said
 from bot.core.models import Request, Task, TaskKind, TaskStatus
 from bot.core.servers.threads import wants_thread
 from bot.core.songs.forms import (
@@ -51,12 +52,12 @@ log = logging.getLogger(__name__)
 ANSWER_FOLLOW_SECONDS = 14 * 60
 # How long a refused form waits for its Edit and retry (within the form's own 15 minutes).
 RETRY_SECONDS = 14 * 60
-RETRY_EXPIRED = (
+RETRY_EXPIRED = N_(
     "That form has expired (or I restarted), so I no longer have what you typed. Please "
     "start again; nothing was charged."
 )
 CANCELLED_ANSWER = N_("🚫 {song} was cancelled before it went to MusicGPT; nothing was charged.")
-RETRY_NOT_YOURS = "Only the member who filled in that form can edit and retry it."
+RETRY_NOT_YOURS = N_("Only the member who filled in that form can edit and retry it.")
 
 
 @dataclass(eq=False)
@@ -136,6 +137,7 @@ class SongDoor:
         was typed in it comes with Edit and retry (`refused`)."""
         form.on_refused = self.refused
         form.pending.retryable = True
+        form.localize(interaction.locale)  # its words in the member's language
         try:
             await interaction.response.send_modal(form)
         except BaseException:
@@ -179,12 +181,12 @@ class SongDoor:
         """Edit and retry: the same form again, with what was typed."""
         held = self._refused.get(key)
         if held is None:
-            raise UserFacingError(RETRY_EXPIRED)
+            raise UserFacingError(said(RETRY_EXPIRED))
         if held.user_id != interaction.user.id:
-            raise UserFacingError(RETRY_NOT_YOURS)
+            raise UserFacingError(said(RETRY_NOT_YOURS))
         form, pending = held.form, held.form.pending
         if pending.state is not FormState.OPEN and not pending.held:
-            raise UserFacingError(RETRY_EXPIRED)  # sent meanwhile, or its audio is gone
+            raise UserFacingError(said(RETRY_EXPIRED))  # sent meanwhile, or its audio is gone
         pending.reopen()
         form.for_retry(held.values)
         OPEN_MODALS.add(form.custom_id)

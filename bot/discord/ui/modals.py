@@ -20,34 +20,37 @@ from typing import Any, cast
 import discord
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import N_, LocaleLike, gettext
 from bot.core.songs.forms import FormState, PendingAudio
 from bot.core.songs.intake import LYRICS_MAX, PROMPT_MAX
 from bot.discord.tree import report_error
+from bot.discord.ui import form_words
 
 MODAL_TIMEOUT = 15 * 60  # as long as the interaction token lives
-TITLE_MAX = 45  # Discord's limit for a form's title
+TITLE_MAX = form_words.TITLE_MAX
 MODAL_PREFIX = "lyrics-form:"
 REWRITE_PREFIX = "rewrite-form:"
 EXTEND_PREFIX = "extend-form:"
 MENU_PREFIX = "menu-form:"  # the forms of the message context menus
 # Forms open in this process, by custom_id.
 OPEN_MODALS: set[str] = set()
-LYRICS_EXPIRED = (
+LYRICS_EXPIRED = N_(
     "That lyrics form has expired (I may have restarted). Please run the command again; "
     "nothing was charged."
 )
-REWRITE_EXPIRED = (
+REWRITE_EXPIRED = N_(
     "That Rewrite form has expired (I may have restarted). Click Rewrite again; nothing was "
     "charged."
 )
-EXTEND_EXPIRED = (
+EXTEND_EXPIRED = N_(
     "That Extend form has expired (I may have restarted). Click Extend again; nothing was charged."
 )
-MENU_EXPIRED = (
+MENU_EXPIRED = N_(
     "That form has expired (I may have restarted). Open the message's Apps menu again; "
     "nothing was charged."
 )
 VOICES = ("male", "female", "neutral")
+VOICE_NAMES = {"male": N_("Male"), "female": N_("Female"), "neutral": N_("Neutral")}
 
 
 def stale_modal_message(interaction: discord.Interaction) -> str | None:
@@ -57,14 +60,14 @@ def stale_modal_message(interaction: discord.Interaction) -> str | None:
     custom_id = str(interaction.data.get("custom_id", ""))
     if custom_id in OPEN_MODALS:
         return None
-    if custom_id.startswith(MODAL_PREFIX):
-        return LYRICS_EXPIRED
-    if custom_id.startswith(REWRITE_PREFIX):
-        return REWRITE_EXPIRED
-    if custom_id.startswith(EXTEND_PREFIX):
-        return EXTEND_EXPIRED
-    if custom_id.startswith(MENU_PREFIX):
-        return MENU_EXPIRED
+    for prefix, expired in (
+        (MODAL_PREFIX, LYRICS_EXPIRED),
+        (REWRITE_PREFIX, REWRITE_EXPIRED),
+        (EXTEND_PREFIX, EXTEND_EXPIRED),
+        (MENU_PREFIX, MENU_EXPIRED),
+    ):
+        if custom_id.startswith(prefix):
+            return gettext(interaction.locale, expired)  # in the member's language
     return None
 
 
@@ -106,6 +109,7 @@ class SongForm(discord.ui.Modal):
         check: Check | None = None,
         defaults: Values | None = None,
         shown: Values | None = None,
+        locale: LocaleLike = None,
         **modal: Any,
     ) -> None:
         custom_id = f"{self.prefix}{uuid.uuid4().hex}"
@@ -118,8 +122,15 @@ class SongForm(discord.ui.Modal):
         self._check = check
         self._defaults = defaults or {}
         self.on_refused: OnRefused | None = None  # set by the door that opens it
+        self.locale: LocaleLike = None
         if shown:
             self.prefill(shown)
+        self.localize(locale)
+
+    def localize(self, locale: LocaleLike) -> None:
+        """The form's own words in the member's language (`form_words`)."""
+        self.locale = locale
+        form_words.localize(self, locale)
 
     @property
     def values(self) -> Values:
@@ -197,11 +208,11 @@ class SongForm(discord.ui.Modal):
         await report_error(interaction, error)
 
 
-class SingLyrics(SongForm, title="Lyrics for your song"):
+class SingLyrics(SongForm, title=N_("Lyrics for your song")):
     lyrics: discord.ui.Label[SongForm] = discord.ui.Label(
-        text="Lyrics",
+        text=N_("Lyrics"),
         component=_lyrics_input(
-            "lyrics", required=True, placeholder="The words to sing over your instrumental"
+            "lyrics", required=True, placeholder=N_("The words to sing over your instrumental")
         ),
     )
 
@@ -209,9 +220,9 @@ class SingLyrics(SongForm, title="Lyrics for your song"):
 def _whole_song_lyrics_label() -> discord.ui.Label[SongForm]:
     """/inpaint's and Rewrite's optional lyrics of the whole song (MusicGPT's `lyrics`)."""
     return discord.ui.Label(
-        text="Lyrics of the whole song",
+        text=N_("Lyrics of the whole song"),
         component=_lyrics_input(
-            "lyrics", required=False, placeholder="Optional: helps MusicGPT blend in"
+            "lyrics", required=False, placeholder=N_("Optional: helps MusicGPT blend in")
         ),
     )
 
@@ -219,12 +230,12 @@ def _whole_song_lyrics_label() -> discord.ui.Label[SongForm]:
 def _new_lyrics_label() -> discord.ui.Label[SongForm]:
     """The optional words for the replaced part (MusicGPT's `lyrics_section_to_replace`)."""
     return discord.ui.Label(
-        text="New lyrics for the replaced part",
-        component=_lyrics_input("new_lyrics", required=False, placeholder="Optional"),
+        text=N_("New lyrics for the replaced part"),
+        component=_lyrics_input("new_lyrics", required=False, placeholder=N_("Optional")),
     )
 
 
-class InpaintLyrics(SongForm, title="Lyrics for the new part"):
+class InpaintLyrics(SongForm, title=N_("Lyrics for the new part")):
     """/inpaint's form: the lyrics. Its range and style are the command's options
     (`defaults`); reopened by Edit and retry, it asks for them too, prefilled."""
 
@@ -239,8 +250,10 @@ class InpaintLyrics(SongForm, title="Lyrics for the new part"):
         start: str = "",
         end: str = "",
         style: str = "",
+        locale: LocaleLike = None,
     ) -> None:
-        super().__init__(send, pending, defaults={"start": start, "end": end, "style": style})
+        defaults = {"start": start, "end": end, "style": style}
+        super().__init__(send, pending, defaults=defaults, locale=locale)
         self._asks_options = False
 
     def for_retry(self, values: Values) -> None:
@@ -248,10 +261,11 @@ class InpaintLyrics(SongForm, title="Lyrics for the new part"):
             self._asks_options = True
             for label in (self.lyrics, self.new_lyrics):
                 self.remove_item(label)
-            for label in (*_range_labels(), _style_label("How the new part should sound")):
+            for label in (*_range_labels(), _style_label(N_("How the new part should sound"))):
                 self.add_item(label)
             self.add_item(self.lyrics)
             self.add_item(self.new_lyrics)
+            self.localize(self.locale)
         self.prefill(values)
 
 
@@ -264,7 +278,7 @@ def _short_input(custom_id: str, placeholder: str) -> discord.ui.TextInput:
 def _style_label(placeholder: str) -> discord.ui.Label[SongForm]:
     """The required Style input: the prompt MusicGPT gets, within its limit."""
     return discord.ui.Label(
-        text="Style",
+        text=N_("Style"),
         component=discord.ui.TextInput(
             custom_id="style",
             style=discord.TextStyle.paragraph,
@@ -277,14 +291,16 @@ def _style_label(placeholder: str) -> discord.ui.Label[SongForm]:
 def _range_labels() -> tuple[discord.ui.Label[SongForm], discord.ui.Label[SongForm]]:
     return (
         discord.ui.Label(
-            text="Start",
-            component=_short_input("start", "Where the new part starts: 75 or 1:15.5"),
+            text=N_("Start"),
+            component=_short_input("start", N_("Where the new part starts: 75 or 1:15.5")),
         ),
-        discord.ui.Label(text="End", component=_short_input("end", "Where it ends, same formats")),
+        discord.ui.Label(
+            text=N_("End"), component=_short_input("end", N_("Where it ends, same formats"))
+        ),
     )
 
 
-class RewriteForm(SongForm, title="Rewrite a part"):
+class RewriteForm(SongForm, title=N_("Rewrite a part")):
     """The Rewrite button's form: the range, the style, and both lyrics fields (prefilled
     with what the parent was asked with, where known)."""
 
@@ -292,7 +308,7 @@ class RewriteForm(SongForm, title="Rewrite a part"):
     start: discord.ui.Label[SongForm]
     end: discord.ui.Label[SongForm]
     start, end = _range_labels()
-    style: discord.ui.Label[SongForm] = _style_label("How the new part should sound")
+    style: discord.ui.Label[SongForm] = _style_label(N_("How the new part should sound"))
     lyrics: discord.ui.Label[SongForm] = _whole_song_lyrics_label()
     new_lyrics: discord.ui.Label[SongForm] = _new_lyrics_label()
 
@@ -306,6 +322,7 @@ class RewriteForm(SongForm, title="Rewrite a part"):
         style: str | None,
         lyrics: str | None,
         files: Sequence[FileOption] = (),
+        locale: LocaleLike = None,
     ) -> None:
         # "lyrics" is the song's known lyrics when the input is dropped (below); "file" the
         # chosen file's index ("" without a File select).
@@ -318,42 +335,43 @@ class RewriteForm(SongForm, title="Rewrite a part"):
             # (the song's lyrics, where known, are still sent: `values["lyrics"]`).
             self.remove_item(self.lyrics)
             self.add_item(file_choice(files))
+        self.localize(locale)
 
 
 def _new_part_lyrics_label(text: str) -> discord.ui.Label[SongForm]:
     """An extend's optional words for the new part (MusicGPT's `lyrics`)."""
     return discord.ui.Label(
         text=text,
-        description="Optional: the words of the new part" if text == "Lyrics" else None,
-        component=_lyrics_input("lyrics", required=False, placeholder="Optional"),
+        description=N_("Optional: the words of the new part") if text == "Lyrics" else None,
+        component=_lyrics_input("lyrics", required=False, placeholder=N_("Optional")),
     )
 
 
-class ExtendLyrics(SongForm, title="Lyrics for the new part"):
+class ExtendLyrics(SongForm, title=N_("Lyrics for the new part")):
     """/extend's form: the one box, the new part's lyrics."""
 
-    lyrics: discord.ui.Label[SongForm] = _new_part_lyrics_label("Lyrics of the new part")
+    lyrics: discord.ui.Label[SongForm] = _new_part_lyrics_label(N_("Lyrics of the new part"))
 
 
-class ExtendForm(SongForm, title="Extend a take"):
+class ExtendForm(SongForm, title=N_("Extend a take")):
     """The Extend button's form: where the new part starts (prefilled with the take's
     length; blank is the song's end too), the style (prefilled with the parent's), and the
     new part's lyrics."""
 
     prefix = EXTEND_PREFIX
     after: discord.ui.Label[SongForm] = discord.ui.Label(
-        text="After",
-        description="Optional: where the new part starts, like 75 or 1:15.5; blank: the end",
+        text=N_("After"),
+        description=N_("Optional: where the new part starts, like 75 or 1:15.5; blank: the end"),
         component=discord.ui.TextInput(
             custom_id="after",
             style=discord.TextStyle.short,
             required=False,
             max_length=20,
-            placeholder="The end of the take",
+            placeholder=N_("The end of the take"),
         ),
     )
-    style: discord.ui.Label[SongForm] = _style_label("How the new part should sound")
-    lyrics: discord.ui.Label[SongForm] = _new_part_lyrics_label("Lyrics")
+    style: discord.ui.Label[SongForm] = _style_label(N_("How the new part should sound"))
+    lyrics: discord.ui.Label[SongForm] = _new_part_lyrics_label(N_("Lyrics"))
 
     def __init__(
         self,
@@ -364,9 +382,10 @@ class ExtendForm(SongForm, title="Extend a take"):
         title: str,
         after: str | None,
         style: str | None,
+        locale: LocaleLike = None,
     ) -> None:
         shown = {"after": after or "", "style": style or ""}
-        super().__init__(send, pending, check=check, shown=shown, title=title)
+        super().__init__(send, pending, check=check, shown=shown, title=title, locale=locale)
 
 
 class RewritePartForm(RewriteForm):
@@ -386,11 +405,11 @@ class FileOption:
 def file_choice(files: Sequence[FileOption]) -> discord.ui.Label[SongForm]:
     """A required select labelled File, one option per file; its value is the file's index."""
     return discord.ui.Label(
-        text="File",
-        description="Which of the message's audio files to use",
+        text=N_("File"),
+        description=N_("Which of the message's audio files to use"),
         component=discord.ui.Select(
             custom_id="file",
-            placeholder="Pick a file",
+            placeholder=N_("Pick a file"),
             required=True,
             options=[
                 discord.SelectOption(
@@ -404,28 +423,34 @@ def file_choice(files: Sequence[FileOption]) -> discord.ui.Label[SongForm]:
     )
 
 
-class SingOverForm(SongForm, title="Sing over this"):
+def _voice_label() -> discord.ui.Label[SongForm]:
+    return discord.ui.Label(
+        text=N_("Voice"),
+        description=N_("Optional: the voice I sing with"),
+        component=discord.ui.Select(
+            custom_id="voice",
+            placeholder=N_("Any voice"),
+            required=False,
+            options=[discord.SelectOption(label=VOICE_NAMES[v], value=v) for v in VOICES],
+        ),
+    )
+
+
+class SingOverForm(SongForm, title=N_("Sing over this")):
     """ "Sing over this": the style (/sing's prompt), the lyrics, the voice, and which file
     when the message has several."""
 
     prefix = MENU_PREFIX
     style: discord.ui.Label[SongForm] = _style_label(
-        "Style, tone or genre of the vocals, e.g. soulful R&B"
+        N_("Style, tone or genre of the vocals, e.g. soulful R&B")
     )
     lyrics: discord.ui.Label[SongForm] = discord.ui.Label(
-        text="Lyrics",
-        component=_lyrics_input("lyrics", required=True, placeholder="The words for me to sing"),
-    )
-    voice: discord.ui.Label[SongForm] = discord.ui.Label(
-        text="Voice",
-        description="Optional: the voice I sing with",
-        component=discord.ui.Select(
-            custom_id="voice",
-            placeholder="Any voice",
-            required=False,
-            options=[discord.SelectOption(label=v.capitalize(), value=v) for v in VOICES],
+        text=N_("Lyrics"),
+        component=_lyrics_input(
+            "lyrics", required=True, placeholder=N_("The words for me to sing")
         ),
     )
+    voice: discord.ui.Label[SongForm] = _voice_label()
 
     def __init__(
         self,
@@ -434,33 +459,22 @@ class SingOverForm(SongForm, title="Sing over this"):
         *,
         check: Check | None = None,
         files: Sequence[FileOption] = (),
+        locale: LocaleLike = None,
     ) -> None:
         # style, lyrics, voice ("" for any), file ("" for none: the message's only file)
         super().__init__(send, pending, check=check, defaults={"file": ""})
         if files:
             self.add_item(file_choice(files))
+        self.localize(locale)
 
 
-def _voice_label() -> discord.ui.Label[SongForm]:
-    return discord.ui.Label(
-        text="Voice",
-        description="Optional: the voice I sing with",
-        component=discord.ui.Select(
-            custom_id="voice",
-            placeholder="Any voice",
-            required=False,
-            options=[discord.SelectOption(label=v.capitalize(), value=v) for v in VOICES],
-        ),
-    )
-
-
-class AgainForm(SongForm, title="Again with changes"):
+class AgainForm(SongForm, title=N_("Again with changes")):
     """Again with changes: the song's style, lyrics and voice, prefilled, to edit."""
 
-    style: discord.ui.Label[SongForm] = _style_label("Style, tone or genre of the vocals")
+    style: discord.ui.Label[SongForm] = _style_label(N_("Style, tone or genre of the vocals"))
     lyrics: discord.ui.Label[SongForm] = discord.ui.Label(
-        text="Lyrics",
-        component=_lyrics_input("lyrics", required=False, placeholder="The words to sing"),
+        text=N_("Lyrics"),
+        component=_lyrics_input("lyrics", required=False, placeholder=N_("The words to sing")),
     )
     voice: discord.ui.Label[SongForm] = _voice_label()
 
@@ -474,7 +488,8 @@ class AgainForm(SongForm, title="Again with changes"):
         lyrics: str | None,
         voice: str | None,
         lyrics_required: bool,
+        locale: LocaleLike = None,
     ) -> None:
         shown = {"style": style, "lyrics": lyrics or "", "voice": voice or ""}
-        super().__init__(send, pending, shown=shown, title=title)
+        super().__init__(send, pending, shown=shown, title=title, locale=locale)
         cast(discord.ui.TextInput[Any], self.lyrics.component).required = lyrics_required

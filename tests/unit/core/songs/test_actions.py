@@ -188,8 +188,8 @@ def test_who_may_cancel_and_when(status: TaskStatus, user_id: int, says: str | N
     if says is None:
         assert refusal is None
     else:
-        assert refusal is not None and says in refusal
-    assert actions.cancel_refusal(None, 7, 1) == "I can't find song #7 any more."
+        assert refusal is not None and says in str(refusal)
+    assert str(actions.cancel_refusal(None, 7, 1)) == "I can't find song #7 any more."
 
 
 def test_a_member_who_manages_messages_may_cancel_anyones_queued_song() -> None:
@@ -197,7 +197,7 @@ def test_a_member_who_manages_messages_may_cancel_anyones_queued_song() -> None:
     assert actions.cancel_refusal(queued, 7, 99, manage_messages=True) is None
     late = dataclasses.replace(BASE, status=TaskStatus.SUBMITTED)
     refusal = actions.cancel_refusal(late, 7, 99, manage_messages=True)
-    assert refusal is not None and "already with MusicGPT" in refusal
+    assert refusal is not None and "already with MusicGPT" in str(refusal)
     assert actions.cancelled_for_others(queued, 99) and not actions.cancelled_for_others(queued, 1)
     told = actions.requester_told_text(queued, by=99)
     assert told.startswith(f"<@{queued.user_id}>, <@99> cancelled your song #")
@@ -208,15 +208,15 @@ def test_every_button_message_is_a_sentence_in_the_one_voice() -> None:
     texts = [
         actions.not_kept(PARENT).user_message,
         actions.no_copy(PARENT, 2).user_message,
-        actions.delete_refusal(12),
+        str(actions.delete_refusal(12)),
         actions.cancelled_text(12),
-        actions.too_late(12),
+        str(actions.too_late(12)),
         *(
-            actions.cancel_refusal(dataclasses.replace(BASE, status=s), 7, 1) or ""
+            str(actions.cancel_refusal(dataclasses.replace(BASE, status=s), 7, 1) or "")
             for s in TaskStatus
             if s is not TaskStatus.QUEUED
         ),
-        actions.cancel_refusal(BASE, 7, 99) or "",
+        str(actions.cancel_refusal(BASE, 7, 99) or ""),
         actions.cancelled_for_text(BASE),
         modals.LYRICS_EXPIRED,
         modals.REWRITE_EXPIRED,
@@ -274,7 +274,7 @@ def test_try_again_only_for_a_failed_song() -> None:
     failed = dataclasses.replace(PARENT, status=TaskStatus.FAILED)
     assert actions.try_again_refusal(failed) is None
     refusal = actions.try_again_refusal(dataclasses.replace(PARENT, status=TaskStatus.DELIVERED))
-    assert refusal is not None and refusal.startswith(f"Song #{PARENT.id} didn't fail")
+    assert refusal is not None and str(refusal).startswith(f"Song #{PARENT.id} didn't fail")
 
 
 def test_again_with_changes_is_again_with_the_edited_fields() -> None:
@@ -312,3 +312,18 @@ def test_long_lyrics_come_as_a_file_and_none_are_said_so() -> None:
 def test_delete_says_whose_takes_went() -> None:
     assert actions.deleted_text(12) == "Deleted song #12's takes."
     assert actions.deleted_key(12) == "takes_deleted:12"
+
+
+def test_the_buttons_words_are_said_in_the_readers_language() -> None:
+    late = dataclasses.replace(BASE, status=TaskStatus.SUBMITTED)
+    refusal = actions.cancel_refusal(late, 7, 1)
+    assert refusal is not None
+    error = UserFacingError(refusal)  # as the click raises it; the boundary says it
+    assert error.user_message == "Song #7 is already with MusicGPT, so it can't be cancelled."
+    spanish = "Canción #7 ya está con MusicGPT, así que no se puede cancelar."
+    assert error.message_in("es-ES") == spanish
+    assert error.message_in("ko") == error.user_message
+    assert actions.deleted_text(12, "fr") == "J'ai supprimé les prises de la chanson #12."
+    told = actions.requester_told_text(late, by=99, locale="pt-BR")
+    assert told.startswith(f"<@{late.user_id}>, <@99> cancelou sua música #7")
+    assert actions.lyrics_answer(PARENT, "ja").text.startswith("曲 #12 で歌った歌詞:")

@@ -62,6 +62,7 @@ def fake_bot() -> SimpleNamespace:
             cancel=AsyncMock(return_value=QUEUED), events=SimpleNamespace(publish=MagicMock())
         ),
         status_channel_for=lambda task: SimpleNamespace(send=AsyncMock()),
+        public_locale=AsyncMock(return_value=None),
     )
 
 

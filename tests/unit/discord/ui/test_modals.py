@@ -136,3 +136,57 @@ def test_a_stale_extend_form_says_click_extend_again() -> None:
     stale = MagicMock(type=discord.InteractionType.modal_submit)
     stale.data = {"custom_id": f"{modals.EXTEND_PREFIX}gone"}
     assert modals.stale_modal_message(stale) == modals.EXTEND_EXPIRED
+
+
+def _words(form: modals.SongForm) -> list[tuple[str, str | None, str | None]]:
+    labels = [c for c in form.children if isinstance(c, discord.ui.Label)]
+    return [
+        (label.text, label.description, getattr(label.component, "placeholder", None))
+        for label in labels
+    ]
+
+
+def test_a_spanish_members_rewrite_form_speaks_spanish_an_english_ones_the_exact_english() -> None:
+    def rewrite(locale: Any) -> RewriteForm:
+        return RewriteForm(
+            Sent(), PendingAudio(), title="Rewrite a part", style="pop", lyrics="la", locale=locale
+        )
+
+    english = rewrite(discord.Locale.american_english)
+    assert english.title == "Rewrite a part"
+    assert _words(english) == [
+        ("Start", None, "Where the new part starts: 75 or 1:15.5"),
+        ("End", None, "Where it ends, same formats"),
+        ("Style", None, "How the new part should sound"),
+        ("Lyrics of the whole song", None, "Optional: helps MusicGPT blend in"),
+        ("New lyrics for the replaced part", None, "Optional"),
+    ]
+    assert _words(rewrite(None)) == _words(english)  # no locale: English
+    assert _words(rewrite(discord.Locale.korean)) == _words(english)  # no catalog: English
+
+    spanish = rewrite(discord.Locale.spain_spanish)
+    assert spanish.title == "Reescribir una parte"
+    texts = [text for text, _, _ in _words(spanish)]
+    assert texts == ["Inicio", "Fin", "Estilo", "Letra de toda la canción", texts[4]]
+    assert texts[4].startswith("Letra nueva")
+    assert _words(spanish)[0][2] == "Dónde empieza la parte nueva: 75 o 1:15.5"
+    # What is prefilled is never translated; the class's own labels stay English for others.
+    assert cast(discord.ui.TextInput[Any], spanish.style.component).default == "pop"
+    assert _words(rewrite(discord.Locale.american_english))[0][0] == "Start"
+
+
+def test_the_door_shows_a_form_in_the_members_language() -> None:
+    form = modals.SingOverForm(Sent(), PendingAudio())
+    form.localize(discord.Locale.brazil_portuguese)
+    assert form.title == "Cantar sobre isto"
+    voice = [c for c in form.children if isinstance(c, discord.ui.Label)][-1]
+    options = cast(discord.ui.Select[Any], voice.component).options
+    assert [o.label for o in options] == ["Masculina", "Feminina", "Neutra"]
+    assert [o.value for o in options] == ["male", "female", "neutral"]
+
+
+def test_a_stale_form_is_answered_in_the_members_language() -> None:
+    stale = MagicMock(type=discord.InteractionType.modal_submit, locale=discord.Locale.german)
+    stale.data = {"custom_id": f"{modals.REWRITE_PREFIX}gone"}
+    assert "Rewrite" in (modals.stale_modal_message(stale) or "")
+    assert modals.stale_modal_message(stale) != modals.REWRITE_EXPIRED
