@@ -18,7 +18,7 @@ import contextlib
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import av
 import av.error
@@ -142,8 +142,8 @@ def _measure(container: av.container.InputContainer, stream: av.AudioStream) -> 
         return DAMAGED
     # One pass over every packet, keeping only the first and the last few: a 25 MB MP3 is
     # 60,000 packets, and this loop is most of the check's time (bench figure 7).
-    head: list[tuple[av.Packet, int]] = []  # (packet, summed durations through it)
-    tail: collections.deque[tuple[av.Packet, int]] = collections.deque(
+    head: list[tuple[av.Packet[Any], int]] = []  # (packet, summed durations through it)
+    tail: collections.deque[tuple[av.Packet[Any], int]] = collections.deque(
         maxlen=_TAIL_PACKETS + _TAIL_WARMUP
     )
     keep = head.append
@@ -195,14 +195,14 @@ class _Timed:
 
     __slots__ = ("end", "packet", "start")
 
-    def __init__(self, packet: av.Packet, summed: int) -> None:
+    def __init__(self, packet: av.Packet[Any], summed: int) -> None:
         duration = packet.duration or 0
         self.packet = packet
         self.end = packet.pts + duration if packet.pts is not None else summed
         self.start = self.end - duration
 
 
-def _timed(packets: Iterable[tuple[av.Packet, int]]) -> list[_Timed]:
+def _timed(packets: Iterable[tuple[av.Packet[Any], int]]) -> list[_Timed]:
     return [_Timed(packet, summed) for packet, summed in packets]
 
 

@@ -347,7 +347,7 @@ class MusicGPTClient:
         exc = state.outcome.exception() if state.outcome is not None else None
         ceiling = min(self._backoff_max, self._backoff_base * 2 ** (state.attempt_number - 1))
         # Jitter spreads retries from many bot instances; it is not security-relevant.
-        wait = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311
+        wait: float = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             wait = max(wait, exc.retry_after)
         return wait

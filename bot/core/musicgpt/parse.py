@@ -134,10 +134,10 @@ def _as_id(value: Any) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         return None
-    value = value.strip()
-    if not value or len(value) > _MAX_ID_CHARS or not value.isprintable():
+    text: str = value.strip()
+    if not text or len(text) > _MAX_ID_CHARS or not text.isprintable():
         return None
-    return value
+    return text
 
 
 def _as_text(value: Any, limit: int) -> str | None:

@@ -111,10 +111,15 @@ def song_here(task: Task | None, guild_id: int | None) -> Task | None:
     return task if task is not None and task.guild_id == guild_id else None
 
 
+def gone(task_id: int) -> Said:
+    """A song a click names that I no longer have (or that isn't this server's)."""
+    return said(GONE, song=_said_song(task_id))
+
+
 def parent_of(task: Task | None, task_id: int) -> Task:
     """The task a button names, or a refusal if it is gone (a database reset, say)."""
     if task is None:
-        raise UserFacingError(said(GONE, song=_said_song(task_id)))
+        raise UserFacingError(gone(task_id))
     return task
 
 

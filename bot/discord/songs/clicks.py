@@ -290,7 +290,7 @@ class ButtonHandlers:
             raise UserFacingError(actions.delete_refusal(task_id))
         message = interaction.message
         if message is None:  # Discord sends it with every click; without it, nothing to delete
-            raise UserFacingError(actions.GONE.format(song=actions.song_ref(task_id)))
+            raise UserFacingError(actions.gone(task_id))
         await interaction.response.defer(ephemeral=True, thinking=True)
         store, key = self.bot.store, actions.deleted_key(task_id)
         # Who, recorded before the delete, so the status says it even if we stop right after;
