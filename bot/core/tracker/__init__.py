@@ -214,7 +214,6 @@ class Tracker:
                 "stopped %s still running after %g s", count(unfinished, "tracker job"), grace
             )
         await self._ctx.cancel_background()
-        self.dispatcher.stop_waiting()
 
     async def _recover(self) -> None:
         for task in await self._ctx.store.unfinished_tasks():
@@ -276,14 +275,6 @@ class Tracker:
     def _keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]:
         inputs = self._ctx.inputs
         return inputs.keeping(path) if inputs is not None else contextlib.nullcontext(None)
-
-    async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
-        """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`.
-
-        Lets the command answer "MusicGPT said no: …" privately when that comes quickly,
-        instead of only on the public status message.
-        """
-        return await self.dispatcher.wait_until_sent(task_id, wait_seconds)
 
     # --- webhooks --------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ while 429s keep coming, or what Retry-After says) and for a slot to free.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -23,7 +22,7 @@ from bot.core.errors import (
     MusicGPTValidationError,
     sentence,
 )
-from bot.core.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind, TaskStatus
+from bot.core.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind
 from bot.core.tracker.context import TrackerContext, remove_file
 from bot.core.tracker.parallelism import LearnedParallelism
 
@@ -141,8 +140,6 @@ class Dispatcher:
         self._busy_backoff = context.timing.busy_backoff
         self._webhook_base_url = webhook_base_url
         self._poll_due = poll_due  # set when a task becomes pollable
-        self._sent: dict[int, asyncio.Event] = {}  # set when a submit attempt has ended
-        self._stopped = False  # nothing more will be sent by this process
         # Tasks queued in this process, and that count when the queue was last seen empty:
         # while they are equal a freed slot (every finished task frees one) needs no query.
         self._queued = 1  # start-up: tasks queued before a restart may be waiting
@@ -195,26 +192,6 @@ class Dispatcher:
         base = self._webhook_base_url
         return f"{base}/{task_id}" if base else None
 
-    async def wait_until_sent(self, task_id: int, wait_seconds: float) -> Task | None:
-        """The task once MusicGPT accepted or refused it, or as it stands after `wait_seconds`."""
-        sent = self._sent.setdefault(task_id, asyncio.Event())
-        store = self._ctx.store
-        task = await store.get_task(task_id)
-        waiting = (TaskStatus.QUEUED, TaskStatus.SUBMITTING)
-        if task is not None and task.status in waiting and not self._stopped:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sent.wait(), wait_seconds)
-            task = await store.get_task(task_id)
-        self._sent.pop(task_id, None)
-        return task
-
-    def stop_waiting(self) -> None:
-        """Shutting down: whoever waits to hear a task was sent hears how it stands now
-        (a queued task goes out after the restart, not in the next few seconds)."""
-        self._stopped = True
-        for sent in self._sent.values():
-            sent.set()
-
     async def _submit(self, task: Task) -> None:
         try:
             receipt = await send_task(self._musicgpt, task, self.webhook_url_for(task.id))
@@ -242,8 +219,6 @@ class Dispatcher:
             if self.parallelism.limited:  # one more query per submit only while learning
                 self.parallelism.took(await self._ctx.store.count_submitted())
         finally:
-            if sent := self._sent.get(task.id):
-                sent.set()
             self.wakeup.set()
 
     async def _requeue(self, task: Task, retry_after: float | None) -> None:
