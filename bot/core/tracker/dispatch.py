@@ -27,6 +27,8 @@ from bot.core.tracker.context import TrackerContext, remove_file
 from bot.core.tracker.parallelism import LearnedParallelism
 
 log = logging.getLogger(__name__)
+# After a claim found nothing it could take while tasks are queued: how soon to look again.
+LOCKED_ROW_RETRY = 0.2
 
 
 class MusicGPTSubmitter(Protocol):
@@ -178,7 +180,13 @@ class Dispatcher:
                     queued_before = self._queued
                     task = await store.claim_next_queued(clock.now())
                     if task is None:
-                        self._queued_when_empty = queued_before
+                        if await store.count_queued():
+                            # Queued, yet not claimable this instant: PostgreSQL's claim skips a
+                            # row another writer holds locked for a moment (its status message
+                            # being recorded). Look again shortly rather than call it empty.
+                            self._ctx.spawn(self._wake_after(LOCKED_ROW_RETRY), "dispatch-retry")
+                        else:
+                            self._queued_when_empty = queued_before
                         break
                     self._ctx.spawn(self._submit(task), f"submit-{task.id}")
                 if clock.now() < self._not_before:
@@ -187,6 +195,10 @@ class Dispatcher:
                 log.exception("dispatcher failed; retrying shortly")
                 await clock.sleep(1)
                 self.queued()
+
+    async def _wake_after(self, seconds: float) -> None:
+        await self._ctx.clock.sleep(seconds)
+        self.wakeup.set()
 
     def webhook_url_for(self, task_id: int) -> str | None:
         base = self._webhook_base_url

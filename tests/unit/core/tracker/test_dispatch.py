@@ -99,6 +99,30 @@ async def test_queue_respects_max_parallel_and_order(harness: Harness, musicgpt,
     assert poster.delivered == [t.id for t in tasks]
 
 
+async def test_a_queued_task_the_claim_passed_over_is_claimed_on_the_next_look(
+    harness: Harness, musicgpt, poster, monkeypatch
+):
+    # PostgreSQL's claim skips a row another writer holds for a moment (SKIP LOCKED): the
+    # first claim finds nothing though the task is queued. The dispatcher must not take the
+    # queue for empty and wait for a wake-up that never comes.
+    musicgpt.results = [DONE]
+    claim = harness.store.claim_next_queued
+    passed_over: list[float] = []
+
+    async def locked_once(now: float) -> Task | None:
+        if not passed_over:
+            passed_over.append(now)
+            return None
+        return await claim(now)
+
+    monkeypatch.setattr(harness.store, "claim_next_queued", locked_once)
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    await harness.until(task.id, TaskStatus.DELIVERED, step=0.1)
+    assert passed_over
+    assert poster.delivered == [task.id]
+
+
 async def test_musicgpt_refusal_fails_with_its_text_and_refunds(harness: Harness, musicgpt):
     musicgpt.submit_error = MusicGPTValidationError("lyrics contain banned words")
     await harness.tracker.start()
