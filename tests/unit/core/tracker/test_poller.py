@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -49,15 +50,29 @@ async def test_musicgpt_failure_status_fails_the_task(harness: Harness, musicgpt
     assert "vocal model crashed" in (failed.error or "") and failed.quota_refunded
 
 
-async def test_gives_up_after_the_limit_and_refunds(make_harness, store, musicgpt, clock) -> None:
+async def test_gives_up_after_the_limit_and_refunds(
+    make_harness, store, musicgpt, clock, monkeypatch
+) -> None:
     h = make_harness(poll_give_up_minutes=1)
+    asked_at: list[float] = []
+    ask = musicgpt.get_conversion
+
+    async def timed(*args: Any, **kwargs: Any) -> ConversionResult:
+        asked_at.append(clock.now())
+        return await ask(*args, **kwargs)
+
+    monkeypatch.setattr(musicgpt, "get_conversion", timed)
     await h.tracker.start()
     task = await h.submit(sing())
-    failed = await h.until(task.id, TaskStatus.FAILED, step=5.0)
+    failed = await h.until(task.id, TaskStatus.FAILED, step=1.0)
     assert "within 1 minute of" in (failed.error or "") and failed.quota_refunded
-    assert len(musicgpt.polls) >= 2
-    # Polls backed off: far fewer than one per 5-second step over the minute.
-    assert len(musicgpt.polls) <= 12
+    # The fake gives no ETA, so every poll waits the shortest interval; none came sooner
+    # (the last may be cut short by the deadline), and none came after the give-up.
+    deadline = (failed.submitted_at or 0.0) + 60.0
+    gaps = [b - a for a, b in itertools.pairwise(asked_at)]
+    assert len(asked_at) >= 2
+    assert all(gap >= 5.0 for gap in gaps[:-1]) and gaps[-1] > 0
+    assert asked_at[-1] <= deadline + 1.0
 
 
 def test_poll_budget_spaces_calls_evenly() -> None:
