@@ -13,6 +13,7 @@ Where the audio comes from, first that works (`sources_for`):
 * the task's own file in the audio folder, while it is there (the dispatcher deletes it
   once MusicGPT has it: the job works on its own hard link, so it never holds that up);
 * the kept input (`bot.core.media.inputs`) with the same content hash, once the task was submitted;
+  on PostgreSQL, the task's blob in the database (`bot.core.media.blobs`), queued or kept;
 * the task's link: a Rewrite's is the parent's take as MusicGPT named it, which delivery
   already downloads the same way; a member's `audio_url` is fetched only when it is on the
   origins attachments may come from (Discord's CDN), with redirects checked hop by hop.
@@ -36,6 +37,7 @@ import aiohttp
 
 from bot.core.config import UrlOrigin, origin_of
 from bot.core.errors import AudioRejected
+from bot.core.media.blobs import DatabaseAudio
 from bot.core.media.download import DIR_MODE, FILE_MODE, download_to_file
 from bot.core.media.inputs import link_or_copy
 from bot.core.media.waveform import WaveformFailed, render_waveform
@@ -118,8 +120,10 @@ class Waveforms:
         max_bytes: int,
         allowed_origins: Collection[UrlOrigin],
         render: Render = render_waveform,
+        blobs: DatabaseAudio | None = None,
     ) -> None:
         self._store = store
+        self._blobs = blobs  # PostgreSQL: uploads' bytes are in the database
         self.directory = directory
         self._session = session
         self._worker = worker
@@ -232,6 +236,9 @@ class Waveforms:
         try:
             if source.path is not None:
                 await asyncio.to_thread(link_or_copy, source.path, target)
+            elif source.kept is not None and self._blobs is not None:
+                if not await self._blobs.write_to(source.kept, target):
+                    return None
             elif source.kept is not None:
                 kept = await self._store.get_input(source.kept)
                 if kept is None:

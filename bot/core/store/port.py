@@ -4,7 +4,7 @@ statements it uses (and a test can hand it a fake of just those). `Store` satisf
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol
 
 from bot.core.models import (
@@ -16,7 +16,7 @@ from bot.core.models import (
     Task,
     WaveformState,
 )
-from bot.core.store.rows import KeptInput, UsageLine
+from bot.core.store.rows import BlobHead, KeptInput, UsageLine
 from bot.core.store.votes import VoteMessage
 
 
@@ -69,6 +69,17 @@ class InputRows(Protocol):
     async def delete_input(self, sha256: str) -> bool: ...
     async def forget_input(self, sha256: str) -> None: ...
     async def set_task_input(self, task_id: int, sha256: str) -> None: ...
+
+
+class BlobRows(Protocol):
+    """bot.core.media.blobs"""
+
+    async def store_blob(
+        self, sha256: str, extension: str, size: int, now: float, chunks: AsyncIterator[bytes]
+    ) -> bool: ...
+    async def blob(self, sha256: str) -> BlobHead | None: ...
+    async def blob_chunk(self, sha256: str, seq: int) -> bytes | None: ...
+    async def drop_unused_blobs(self, stored_before: float) -> int: ...
 
 
 class WaveformStore(TaskReader, Protocol):
