@@ -42,16 +42,15 @@ from bot.core.media.download import DIR_MODE, FILE_MODE
 from bot.core.media.inputs import extension_of, sha256_of
 from bot.core.media.spool import is_disk_full
 from bot.core.models import Task
+from bot.core.store.blobs import CHUNK_BYTES
 from bot.core.store.port import BlobRows
 from bot.core.store.rows import BlobHead
 
-__all__ = ["CHUNK", "SWEEP_GRACE", "BlobMissing", "DatabaseAudio"]
+__all__ = ["CHUNK", "SWEEP_GRACE", "BlobMissing", "DatabaseAudio", "file_chunks"]
 
 log = logging.getLogger(__name__)
 
-# One row per MB: large enough that a 25 MB upload is 25 statements, small enough that no
-# single bytea value (nor what asyncpg holds for it) is near the upload limit.
-CHUNK = 1024 * 1024
+CHUNK = CHUNK_BYTES  # what is read from a file, and stored, at a time
 SWEEP_GRACE = 600.0  # seconds a blob stays after its last store, named by nothing
 
 
@@ -74,7 +73,7 @@ class DatabaseAudio:
         handle = await asyncio.to_thread(path.open, "rb")
         try:
             await self._store.store_blob(
-                digest, extension_of(path), size, self._clock.now(), _chunks(handle)
+                digest, extension_of(path), size, self._clock.now(), file_chunks(handle)
             )
         finally:
             await asyncio.to_thread(handle.close)
@@ -147,6 +146,7 @@ class DatabaseAudio:
         return removed
 
 
-async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+async def file_chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    """The file's bytes, CHUNK at a time, each read in a thread."""
     while chunk := await asyncio.to_thread(handle.read, CHUNK):
         yield chunk
