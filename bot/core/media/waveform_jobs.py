@@ -6,7 +6,9 @@ One job per such task, started when its status is first shown (and again after a
 it never finished): the song is drawn by `bot.core.media.waveform` in the media worker, the PNG
 kept in `waveforms/` next to the database (0600) until the status renderer has uploaded it
 and the task is final. `tasks.waveform_state` says what was made and posted, so a restart
-neither loses a picture nor uploads it twice.
+neither loses a picture nor uploads it twice. On PostgreSQL the PNG is in the database too
+(`waveform_pictures`, until the task is final): whichever process draws the status message
+writes it out to its own folder, so a picture drawn by a process that died since is posted.
 
 Where the audio comes from, first that works (`sources_for`):
 
@@ -123,7 +125,7 @@ class Waveforms:
         blobs: DatabaseAudio | None = None,
     ) -> None:
         self._store = store
-        self._blobs = blobs  # PostgreSQL: uploads' bytes are in the database
+        self._blobs = blobs  # PostgreSQL: uploads' bytes, and pictures, are in the database
         self.directory = directory
         self._session = session
         self._worker = worker
@@ -137,12 +139,19 @@ class Waveforms:
     def path_for(self, task_id: int) -> Path:
         return self.directory / attachment_name(task_id)
 
-    def picture(self, task: Task) -> Path | None:
-        """The PNG to upload with the task's status, if one is made and not posted yet."""
+    async def picture(self, task: Task) -> Path | None:
+        """The PNG to upload with the task's status, if one is made and not posted yet (on
+        PostgreSQL, written out here when another process drew it)."""
         if task.waveform_state is not WaveformState.READY:
             return None
         path = self.path_for(task.id)
-        return path if path.is_file() else None
+        if await asyncio.to_thread(path.is_file):
+            return path
+        png = await self._store.waveform_png(task.id) if self._blobs is not None else None
+        if png is None:
+            return None
+        await asyncio.to_thread(_write_private, path, png)
+        return path
 
     async def posted(self, task: Task) -> None:
         """The status message carries the picture now."""
@@ -157,6 +166,8 @@ class Waveforms:
             return False
         with contextlib.suppress(OSError):
             await asyncio.to_thread(self.path_for(task_id).unlink, missing_ok=True)
+        if self._blobs is not None:
+            await self._store.drop_waveform_pngs(task_id)
         return True
 
     async def sweep(self) -> int:
@@ -175,6 +186,8 @@ class Waveforms:
                 with contextlib.suppress(OSError):
                     entry.unlink()
                     removed += 1
+        if self._blobs is not None:
+            await self._store.drop_waveform_pngs()
         return removed
 
     # --- making ----------------------------------------------------------------------------
@@ -193,6 +206,8 @@ class Waveforms:
             if png is None:
                 return await self._store.set_waveform_state(task_id, WaveformState.NONE, was=None)
             await asyncio.to_thread(_write_private, self.path_for(task_id), png)
+            if self._blobs is not None:  # before READY: whoever sees READY finds it
+                await self._store.put_waveform_png(task_id, png)
             return await self._store.set_waveform_state(task_id, WaveformState.READY, was=None)
         except asyncio.CancelledError:
             raise

@@ -18,3 +18,10 @@ CREATE TABLE audio_chunks (
     data BYTEA NOT NULL,
     PRIMARY KEY (sha256, seq)
 );
+
+-- A waveform picture (bot.core.media.waveform_jobs) as drawn, a few dozen KB, so whichever
+-- process draws the task's status message can upload it, not only the one that drew it.
+CREATE TABLE waveform_pictures (
+    task_id BIGINT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    png BYTEA NOT NULL
+);
