@@ -9,7 +9,8 @@ overwrites, a database in use.
 Audio files go too, so a moved bot can still send and repeat them (on PostgreSQL the bytes
 live in the database, `bot.core.media.blobs`): each kept input's file in `inputs/` and each
 queued song's upload in `audio/` become blobs in the same transaction, and a queued song
-then names its blob instead of its file. A file that is gone (or whose bytes no longer match
+then names its blob instead of its file; a waveform picture drawn and not yet posted goes to
+`waveform_pictures`. A file that is gone (or whose bytes no longer match
 its name) is counted as missing: a kept input without it is forgotten at the bot's start,
 a queued song without it fails with a refund when sent.
 
@@ -29,6 +30,7 @@ from typing import Any
 from bot.core.clock import SystemClock
 from bot.core.media.blobs import file_chunks
 from bot.core.media.inputs import extension_of, sha256_of
+from bot.core.media.waveform_jobs import attachment_name
 from bot.core.store.blobs import store_blob_in
 from bot.core.store.database import Executor
 from bot.core.store.migrate import migrate
@@ -39,7 +41,7 @@ from bot.core.store.sqlite import SqliteDatabase
 ORDER = ("tasks", "quota_charges")
 SKIPPED = ("schema_migrations",)  # the target records its own migrations
 # The bot on SQLite never writes these (its audio is files, copied into them instead).
-AUDIO_TABLES = ("audio_blobs", "audio_chunks")
+AUDIO_TABLES = ("audio_blobs", "audio_chunks", "waveform_pictures")
 COUNTED = {
     "tasks": "songs",
     "quota_charges": "charges",
@@ -68,6 +70,7 @@ class Copied:
     dm_copies: int  # tasks with a DM copy recorded (a column of tasks)
     audio_files: int = 0  # kept inputs' and queued songs' files now in the database
     audio_missing: int = 0  # their files that weren't there (or didn't match)
+    pictures: int = 0  # waveform pictures drawn, not yet posted
 
     def line(self) -> str:
         named = [f"{self.rows.get(t, 0)} {name}" for t, name in COUNTED.items()]
@@ -75,6 +78,8 @@ class Copied:
         audio = [f"{self.audio_files} audio files"]
         if self.audio_missing:
             audio.append(f"{self.audio_missing} audio files missing")
+        if self.pictures:
+            audio.append(f"{self.pictures} waveform pictures")
         return ", ".join([*named[:2], f"{self.dm_copies} DM copies", *named[2:], *audio, *others])
 
 
@@ -147,6 +152,7 @@ async def copy_database(path: Path, url: str) -> Copied:
                     await tx.copy_rows(table, columns, records)
                     counts[table] = len(records)
                 files, missing = await _copy_audio(tx, path.parent)
+                pictures = await _copy_pictures(tx, path.parent / "waveforms")
                 # The identity sequence goes on after the highest id copied.
                 await tx.execute(
                     "SELECT setval(pg_get_serial_sequence('tasks', 'id'),"
@@ -154,7 +160,7 @@ async def copy_database(path: Path, url: str) -> Copied:
                     " (SELECT MAX(id) FROM tasks) IS NOT NULL)"
                 )
             dm = await target.fetchrow("SELECT COUNT(*) FROM tasks WHERE dm_state IS NOT NULL")
-    return Copied(counts, int(dm[0]) if dm else 0, files, missing)
+    return Copied(counts, int(dm[0]) if dm else 0, files, missing, pictures)
 
 
 async def _copy_audio(tx: Executor, folder: Path) -> tuple[int, int]:
@@ -183,6 +189,25 @@ async def _copy_audio(tx: Executor, folder: Path) -> tuple[int, int]:
         )
         stored += 1
     return stored, missing
+
+
+async def _copy_pictures(tx: Executor, folder: Path) -> int:
+    """The PNGs of pictures drawn and not yet posted, for whichever process posts them."""
+    copied = 0
+    ready = await tx.fetch(
+        "SELECT id FROM tasks WHERE waveform_state = 'ready'"
+        " AND status NOT IN ('delivered', 'failed', 'cancelled')"
+    )
+    for (task_id,) in ready:
+        try:
+            png = await asyncio.to_thread((folder / attachment_name(task_id)).read_bytes)
+        except FileNotFoundError:
+            continue  # the status simply shows none
+        await tx.execute(
+            "INSERT INTO waveform_pictures (task_id, png) VALUES ($1, $2)", (task_id, png)
+        )
+        copied += 1
+    return copied
 
 
 async def _store_file(tx: Executor, file: Path, now: float) -> str | None:

@@ -13,13 +13,14 @@ import pytest
 
 from bot.copy_db import main
 from bot.core.media.blobs import DatabaseAudio
-from bot.core.models import SubmitReceipt, Task
+from bot.core.models import SubmitReceipt, Task, WaveformState
 from bot.core.store import Store
 from tests.support.process import free_port as closed_port
 from tests.unit.core.store.conftest import NOW, make_request
 
 ROOT = Path(__file__).resolve().parents[4]
 BIG = 1_094_379_364_185_505_822
+PNG = b"\x89PNG\r\n\x1a\n a picture"
 
 
 async def seed(path: Path) -> list[int]:
@@ -126,8 +127,9 @@ def test_an_unreachable_server_line_hides_the_password(
 
 
 async def seed_audio(database: Path, kept: bytes, queued: bytes) -> tuple[str, str, int, int]:
-    """A kept input's file, a queued song with its upload in the audio folder, and a queued
-    song whose upload is gone; (kept digest, queued digest, queued id, lost id)."""
+    """A kept input's file, a queued song with its upload in the audio folder and its
+    waveform picture drawn, and a queued song whose upload is gone; (kept digest, queued
+    digest, queued id, lost id)."""
     kept_digest = hashlib.sha256(kept).hexdigest()
     queued_digest = hashlib.sha256(queued).hexdigest()
     (database.parent / "inputs").mkdir()
@@ -146,6 +148,9 @@ async def seed_audio(database: Path, kept: bytes, queued: bytes) -> tuple[str, s
             )
             assert isinstance(task, Task)
             made.append(task.id)
+        await store.set_waveform_state(made[0], WaveformState.READY, was=None)
+    (database.parent / "waveforms").mkdir()
+    (database.parent / "waveforms" / f"waveform-{made[0]}.png").write_bytes(PNG)
     return kept_digest, queued_digest, made[0], made[1]
 
 
@@ -158,7 +163,8 @@ def test_copy_takes_kept_inputs_and_queued_uploads_into_the_database(
     kept_digest, queued_digest, queued_id, lost_id = asyncio.run(seed_audio(database, kept, queued))
     done = run_copy(postgres_url, database)
     assert done.returncode == 0, done.stderr
-    assert "2 kept inputs" in done.stdout and "2 audio files, 2 audio files missing" in done.stdout
+    assert "2 kept inputs" in done.stdout
+    assert "2 audio files, 2 audio files missing, 1 waveform pictures" in done.stdout
 
     async def check() -> None:
         async with Store.open(postgres_url) as store:
@@ -176,5 +182,7 @@ def test_copy_takes_kept_inputs_and_queued_uploads_into_the_database(
             lost = await store.get_task(lost_id)
             assert lost is not None and lost.audio_path == "audio/gone.mp3"
             assert await audio.head("c" * 64) is None
+            assert await store.waveform_png(queued_id) == PNG
+            assert await store.waveform_png(lost_id) is None
 
     asyncio.run(check())
