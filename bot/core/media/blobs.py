@@ -45,6 +45,7 @@ from bot.core.models import Task
 from bot.core.store.blobs import CHUNK_BYTES
 from bot.core.store.port import BlobRows
 from bot.core.store.rows import BlobHead
+from bot.core.wording import count
 
 __all__ = ["CHUNK", "SWEEP_GRACE", "BlobMissing", "DatabaseAudio", "file_chunks"]
 
@@ -87,6 +88,7 @@ class DatabaseAudio:
         if head is None:
             return False
         partial = target.with_name(f"{target.name}.part")
+        await asyncio.to_thread(target.parent.mkdir, DIR_MODE, parents=True, exist_ok=True)
         fd = await asyncio.to_thread(
             os.open, partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE
         )
@@ -127,7 +129,6 @@ class DatabaseAudio:
             yield task
             return
         digest = task.input_sha256
-        await asyncio.to_thread(self.directory.mkdir, DIR_MODE, parents=True, exist_ok=True)
         head = await self.head(digest)
         extension = head.extension if head else ""
         target = self.directory / f"send-{task.id}-{uuid.uuid4().hex}{extension}"
@@ -142,7 +143,7 @@ class DatabaseAudio:
         """Remove the blobs nothing names any more; how many went."""
         removed = await self._store.drop_unused_blobs(self._clock.now() - SWEEP_GRACE)
         if removed:
-            log.info("removed %d stored audio file(s) no song needs any more", removed)
+            log.info("removed %s no song needs any more", count(removed, "stored upload"))
         return removed
 
 

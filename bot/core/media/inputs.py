@@ -253,9 +253,11 @@ class InputStore:
             self._unpin(digest)
 
     async def _keep_pinned(self, path: Path, digest: str | None = None) -> str | None:
-        """`keep` without the eviction; the digest comes back pinned (the caller unpins)."""
+        """`keep` without the eviction; the digest comes back pinned (the caller unpins).
+        A `digest` given is of bytes the tracker stored already (PostgreSQL)."""
         if not self.enabled:
             return None
+        stored = digest is not None
         try:
             size = (await asyncio.to_thread(path.stat)).st_size
             if size > self.cap_bytes:
@@ -264,8 +266,10 @@ class InputStore:
                 digest = await asyncio.to_thread(sha256_of, path)
             kept = KeptInput(digest, extension_of(path), size, self._clock.now())
             async with self._lock:
-                if self._blobs is None:  # PostgreSQL: the tracker stored the bytes already
+                if self._blobs is None:
                     await self._place_kept(path, kept)
+                elif not stored:
+                    await self._blobs.hold(path, digest)
                 await self._store.put_input(digest, kept.extension, size, kept.last_used_at)
                 # Before the lock goes: no other eviction may take it before its task is
                 # recorded (a task's row is what protects an input from then on).

@@ -241,3 +241,22 @@ async def test_a_task_queued_with_a_file_of_its_own_is_sent_from_it(pg: Store, t
     async with audio.sendable(link) as sent:
         assert sent == link
     assert not (tmp_path / "audio").exists()
+
+
+async def test_keeping_a_file_on_its_own_stores_its_bytes(pg: Store, tmp_path: Path) -> None:
+    """Kept at submit (keeping at queue time failed): the bytes go to the database with the
+    row, so a reuse finds them."""
+    content = os.urandom(100_000)
+    audio = DatabaseAudio(pg, tmp_path / "audio")
+    inputs = InputStore(
+        pg,
+        tmp_path / "inputs",
+        audio_dir=tmp_path / "audio",
+        retention_days=7,
+        cap_bytes=64 * MB,
+        blobs=audio,
+    )
+    digest = await inputs.keep(upload(tmp_path / "in", content, ".ogg"))
+    assert digest == hashlib.sha256(content).hexdigest()
+    reused = await inputs.reuse(digest)
+    assert reused is not None and reused.read_bytes() == content and reused.suffix == ".ogg"
