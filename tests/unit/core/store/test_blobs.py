@@ -3,6 +3,8 @@ content, read back chunk by chunk, and swept only when nothing names them."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
@@ -82,3 +84,28 @@ async def test_the_sweep_keeps_what_a_kept_input_or_an_unsent_task_names(
     async with adapter.open() as other:
         assert await other.blob_chunk("c" * 64, 0) is None
         assert await other.blob_chunk(DIGEST_B, 0) == b"x"
+
+
+async def test_two_writers_storing_one_content_write_it_once(adapter: Adapter) -> None:
+    """Two processes taking the same upload at once: one writes the bytes, the other waits
+    for that commit and finds them (SQLite's writers take turns anyway)."""
+    chunks = [os.urandom(4096) for _ in range(8)]
+    started = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            started.set()
+            await asyncio.sleep(0)
+            yield chunk
+
+    async with adapter.open() as first, adapter.open() as second:
+
+        async def later() -> bool:
+            await started.wait()  # the first writer holds its row by now
+            return await second.store_blob(DIGEST_A, ".mp3", 8 * 4096, NOW, pieces(chunks))
+
+        wrote = await asyncio.gather(
+            first.store_blob(DIGEST_A, ".mp3", 8 * 4096, NOW, slow()), later()
+        )
+        assert sorted(wrote) == [False, True]
+        assert await read_all(second, DIGEST_A) == b"".join(chunks)
