@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bot.core.config import Settings
+from bot.core.errors import MusicGPTRateLimited, MusicGPTValidationError
 from bot.core.media.blobs import CHUNK, SWEEP_GRACE, BlobMissing, DatabaseAudio
 from bot.core.media.inputs import InputStore
 from bot.core.models import QuotaLimits, Request, SubmitReceipt, Task, TaskKind, TaskStatus
@@ -260,3 +261,42 @@ async def test_keeping_a_file_on_its_own_stores_its_bytes(pg: Store, tmp_path: P
     assert digest == hashlib.sha256(content).hexdigest()
     reused = await inputs.reuse(digest)
     assert reused is not None and reused.read_bytes() == content and reused.suffix == ".ogg"
+
+
+@pytest.mark.parametrize(
+    ("error", "ends"),
+    [
+        (MusicGPTValidationError("no"), TaskStatus.FAILED),
+        (MusicGPTRateLimited("busy", retry_after=600), TaskStatus.QUEUED),
+    ],
+)
+async def test_a_refused_upload_leaves_no_file_and_keeps_its_bytes_while_queued(
+    pg: Store, tmp_path: Path, error: Exception, ends: TaskStatus
+) -> None:
+    """Refused (422) or not taken (429, back in the queue): the temporary file goes either
+    way; a song back in the queue still has its bytes in the database."""
+    clock = FakeClock()
+    musicgpt = HashingMusicGPT()
+    musicgpt.submit_error = error
+    audio = DatabaseAudio(pg, tmp_path / "audio", clock=clock)
+    settings = Settings(discord_token="t", musicgpt_api_key="k")
+    tracker = Tracker(pg, musicgpt, settings, clock=clock, audio=audio)
+    request = Request(TaskKind.SING, 1, 10, 20, "ballad", "la", audio_filename="a.mp3")
+    path = upload(tmp_path / "audio", os.urandom(300_000))
+    created = await tracker.submit(request, limits=LIMITS, audio_path=path, audio_duration=3.0)
+    assert isinstance(created, Task)
+    await tracker.start()
+    try:
+
+        async def answered() -> bool:
+            task = await pg.get_task(created.id)
+            return bool(musicgpt.received) and task is not None and task.status is ends
+
+        await drive(clock, answered)
+    finally:
+        await tracker.stop()
+    assert list((tmp_path / "audio").iterdir()) == []
+    clock.advance(SWEEP_GRACE + 1)
+    await audio.sweep()
+    kept = await audio.head(created.input_sha256 or "")
+    assert (kept is not None) is (ends is TaskStatus.QUEUED)
