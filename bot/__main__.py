@@ -30,6 +30,7 @@ WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the name of a stored value
 
 async def run(settings: Settings) -> None:
     # Imported here so `python -m bot` with bad settings fails fast, before discord.py loads.
+    from bot.core.media.blobs import DatabaseAudio
     from bot.core.media.inputs import InputStore
     from bot.core.media.spool import Spool
     from bot.core.media.waveform_jobs import Waveforms
@@ -58,8 +59,9 @@ async def run(settings: Settings) -> None:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
             )
         )
-        # DATABASE_URL set: everything in PostgreSQL; unset: SQLite at DATABASE_PATH. Files
-        # (kept inputs, audio, waveforms) stay in DATABASE_PATH's folder either way.
+        # DATABASE_URL set: everything in PostgreSQL, uploads' bytes too, so any process can
+        # send them; unset: SQLite at DATABASE_PATH, with kept inputs and queued audio as
+        # files beside it. Waveform pictures and downloads under way are files either way.
         try:
             store = await resources.enter_async_context(
                 Store.open(settings.database_url or settings.database_path)
@@ -75,6 +77,7 @@ async def run(settings: Settings) -> None:
         secret = await store.get_or_create_value(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
         REDACTOR.add_secret(secret)  # it is the webhook path's only gate
         audio_dir = settings.database_path.parent / "audio"
+        blobs = DatabaseAudio(store, audio_dir) if settings.uses_postgres else None
         inputs = await resources.enter_async_context(
             InputStore(
                 store,
@@ -82,6 +85,7 @@ async def run(settings: Settings) -> None:
                 audio_dir=audio_dir,
                 retention_days=settings.input_retention_days,
                 cap_bytes=settings.input_store_bytes,
+                blobs=blobs,
             ).running()
         )
         tracker = Tracker(
@@ -96,6 +100,7 @@ async def run(settings: Settings) -> None:
                 else None
             ),
             inputs=inputs,
+            audio=blobs,
             metrics=metrics,
         )
         metrics.read_from(tracker.readings)
@@ -126,6 +131,7 @@ async def run(settings: Settings) -> None:
             inputs_dir=inputs.directory,
             max_bytes=settings.max_audio_bytes,
             allowed_origins=settings.attachment_origins,
+            blobs=blobs,
         )
         await waveforms.sweep()
         bot: SingingBot | None = None

@@ -419,11 +419,18 @@ async def test_cancel_while_queued_refunds_and_is_refused_for_others(tmp_path: P
         assert "Only the member who asked" in await private_answer(other)
         assert stored(w, queued).status == "queued"
 
-        spooled = Path(stored(w, queued).audio_path or "")
-        assert spooled.is_file()
+        waiting = stored(w, queued)
+        spool = w.database.parent / "audio"
+        if isinstance(w.bot_database, str):  # PostgreSQL: the upload waits in the database
+            assert waiting.audio_path is None and waiting.input_sha256
+        else:
+            assert Path(waiting.audio_path or "").parent == spool
+        assert [p.name for p in spool.iterdir()] == (
+            [Path(waiting.audio_path).name] if waiting.audio_path else []
+        )
         mine = await w.dc.click(status, f"song:cancel:{queued}", user_id=w.bob.id)
         assert "Cancelled" in await private_answer(mine)
-        assert not spooled.exists()  # its upload left the spool with it
+        assert not any(spool.iterdir())  # its upload left the spool with it
         row = stored(w, queued)
         assert row.status == "cancelled"
         assert stored(w, queued).quota_refunded

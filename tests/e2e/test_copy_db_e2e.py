@@ -4,17 +4,22 @@ then the bot started with DATABASE_URL sees them (/history) and goes on from the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_buttons_e2e import new_task_ids, private_answer
+from tests.support.env import FIXTURES
 from tests.support.process import free_port
 from tests.support.world import (
     World,
     poll_until,
     request_song,
+    results_for,
     stored,
     wait_results_for,
     wait_status_of,
@@ -100,3 +105,42 @@ async def test_an_unreachable_database_url_is_one_line_and_exit_2(tmp_path: Path
         [failure] = [line for line in text.splitlines() if " ERROR " in line]
         assert "DATABASE_URL postgresql://bot:<redacted>@127.0.0.1" in failure
         assert "can't be reached" in failure
+
+
+@pytest.mark.postgres
+async def test_a_moved_bot_sends_and_repeats_uploads_from_the_database(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A song queued on SQLite, and a kept input, are copied with their bytes: with the old
+    folder's files gone, the bot on PostgreSQL sends the queued song and repeats the kept
+    one, byte for byte."""
+    digest = hashlib.sha256((FIXTURES / "tone.mp3").read_bytes()).hexdigest()
+    async with world(tmp_path, USER_MAX_ACTIVE="5") as w:
+        first = await request_song(w, prompt="first song")
+        await wait_results_for(w, [first])
+        await wait_status_of(w, first, "delivered")
+        w.mg.faults.add("submit", "rate_limit", count=None, retry_after=60)  # busy: it waits
+        waiting = await request_song(w, prompt="waiting song")
+        await poll_until(
+            lambda: "MusicGPT was busy (429)" in w.bot.log_text(), 30, "the submit refused"
+        )
+        await w.bot.stop()
+        assert stored(w, waiting).status == "queued" and stored(w, waiting).audio_path
+
+        code, out, err = await copy_db(w, postgres_url)
+        assert code == 0, err
+        assert "1 kept inputs" in out and "2 audio files" in out and "missing" not in out
+        for folder in ("inputs", "audio"):
+            shutil.rmtree(w.database.parent / folder)
+        w.mg.faults.clear()
+
+        w.env["DATABASE_URL"] = postgres_url
+        await w.start_bot()
+        await wait_status_of(w, waiting, "delivered", timeout=45)
+        [result] = results_for(w, first)
+        again = await w.dc.click(w.dc.message(result.id), f"song:again:{first}", user_id=w.bob.id)
+        await private_answer(again)
+        [child] = new_task_ids(w, {first, waiting})
+        await wait_status_of(w, child, "delivered", timeout=45)
+        accepted = [s.upload.sha256 for s in w.mg.submits if s.status == 200 and s.upload]
+        assert accepted == [digest] * 3

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.e2e.test_buttons_e2e import delivered_song, new_task_ids, private_answer, rewrite
@@ -26,6 +27,9 @@ from tests.support.world import (
 )
 
 LIMITS = {"USER_MAX_ACTIVE": "10", "USER_DAILY_QUOTA": "20"}
+
+# On PostgreSQL a queued upload is no file: its picture is drawn from the database.
+pytestmark = pytest.mark.usefixtures("on_both_databases")
 
 
 def picture_name(task_id: int) -> str:

@@ -15,6 +15,11 @@ with a row per file in the `inputs` table.
   keeps nothing.
 * Keeping is best effort: a full disk or any I/O error logs one line and the input is simply
   not kept; the task goes on as if this module didn't exist.
+* On PostgreSQL (`blobs` given: `bot.core.media.blobs`) the bytes are the database's blob
+  of the same hash, which the tracker stored when the task was queued, so every process
+  reaches them: keeping is the row alone, `reuse` writes the blob out, and eviction leaves
+  the blob to the blob sweep (run with it), which removes it once nothing names it. The
+  `inputs/` folder is not used.
 
 File work (hashing, copying, unlinking) runs in a thread: hashing a 25 MB upload must not
 hold up the event loop.
@@ -34,6 +39,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import DiskFull
@@ -44,7 +50,17 @@ from bot.core.store import KeptInput
 from bot.core.store.port import InputRows
 from bot.core.wording import count
 
-__all__ = ["EVICT_INTERVAL", "STREAM_CHUNK", "InputStore", "link_or_copy", "sha256_of"]
+if TYPE_CHECKING:
+    from bot.core.media.blobs import DatabaseAudio
+
+__all__ = [
+    "EVICT_INTERVAL",
+    "STREAM_CHUNK",
+    "InputStore",
+    "extension_of",
+    "link_or_copy",
+    "sha256_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +110,8 @@ def link_or_copy(
         raise
 
 
-def _extension(path: Path) -> str:
+def extension_of(path: Path) -> str:
+    """The file's extension as a kept input's name ends with it ("" when unusual)."""
     suffix = path.suffix.lower()
     return suffix if _EXTENSION.fullmatch(suffix) else ""
 
@@ -110,6 +127,7 @@ class InputStore:
         cap_bytes: int,
         clock: Clock | None = None,
         place: Callable[[Path, Path], None] = link_or_copy,
+        blobs: DatabaseAudio | None = None,
     ) -> None:
         self._store = store
         self.directory = directory
@@ -118,6 +136,7 @@ class InputStore:
         self.cap_bytes = cap_bytes
         self._clock = clock or SystemClock()
         self._place = place  # the seam tests use to fill the disk
+        self._blobs = blobs  # PostgreSQL: the bytes are in the database
         # File placement and eviction decisions, one at a time: a reuse never links a file
         # that an eviction is removing.
         self._lock = asyncio.Lock()
@@ -145,8 +164,11 @@ class InputStore:
 
     async def start(self) -> None:
         try:
-            await asyncio.to_thread(self._make_folder)
-            await self._sweep()
+            if self._blobs is None:
+                await asyncio.to_thread(self._make_folder)
+                await self._sweep()
+            else:
+                await self._sweep_rows()
             await self.evict()
         except Exception:
             log.exception("couldn't tidy the kept inputs at start-up")
@@ -183,6 +205,13 @@ class InputStore:
             if name not in present:
                 await self._store.forget_input(k.sha256)
 
+    async def _sweep_rows(self) -> None:
+        """PostgreSQL: rows whose blob is gone are forgotten (nothing can be made from them)."""
+        assert self._blobs is not None  # noqa: S101
+        for k in await self._store.kept_inputs():
+            if await self._blobs.head(k.sha256) is None:
+                await self._store.forget_input(k.sha256)
+
     async def _evict_periodically(self) -> None:
         while True:
             await self._clock.sleep(EVICT_INTERVAL)
@@ -206,10 +235,14 @@ class InputStore:
         return digest
 
     @contextlib.asynccontextmanager
-    async def keeping(self, path: Path | None) -> AsyncIterator[str | None]:
+    async def keeping(
+        self, path: Path | None, digest: str | None = None
+    ) -> AsyncIterator[str | None]:
         """Keep `path` for a task being queued: the digest is safe from eviction until the
-        block (which writes the task's row, which then protects it) ends."""
-        digest = await self._keep_pinned(path) if path is not None else None
+        block (which writes the task's row, which then protects it) ends. `digest`: the
+        file's sha256 when the caller hashed it already (and, on PostgreSQL, stored it)."""
+        if path is not None:
+            digest = await self._keep_pinned(path, digest)
         if digest is None:
             yield None
             return
@@ -219,22 +252,24 @@ class InputStore:
         finally:
             self._unpin(digest)
 
-    async def _keep_pinned(self, path: Path) -> str | None:
-        """`keep` without the eviction; the digest comes back pinned (the caller unpins)."""
+    async def _keep_pinned(self, path: Path, digest: str | None = None) -> str | None:
+        """`keep` without the eviction; the digest comes back pinned (the caller unpins).
+        A `digest` given is of bytes the tracker stored already (PostgreSQL)."""
         if not self.enabled:
             return None
+        stored = digest is not None
         try:
             size = (await asyncio.to_thread(path.stat)).st_size
             if size > self.cap_bytes:
                 return None
-            digest = await asyncio.to_thread(sha256_of, path)
-            kept = KeptInput(digest, _extension(path), size, self._clock.now())
+            if digest is None:
+                digest = await asyncio.to_thread(sha256_of, path)
+            kept = KeptInput(digest, extension_of(path), size, self._clock.now())
             async with self._lock:
-                existing = await self._store.get_input(digest)
-                target = self.path_for(existing or kept)
-                if existing is None or not await asyncio.to_thread(target.exists):
-                    await asyncio.to_thread(self._make_folder)
-                    await asyncio.to_thread(self._place_fresh, path, target)
+                if self._blobs is None:
+                    await self._place_kept(path, kept)
+                elif not stored:
+                    await self._blobs.hold(path, digest)
                 await self._store.put_input(digest, kept.extension, size, kept.last_used_at)
                 # Before the lock goes: no other eviction may take it before its task is
                 # recorded (a task's row is what protects an input from then on).
@@ -244,6 +279,13 @@ class InputStore:
             log.warning("couldn't keep an uploaded input for Again (%s); going on without", why)
             return None
         return digest
+
+    async def _place_kept(self, path: Path, kept: KeptInput) -> None:
+        existing = await self._store.get_input(kept.sha256)
+        target = self.path_for(existing or kept)
+        if existing is None or not await asyncio.to_thread(target.exists):
+            await asyncio.to_thread(self._make_folder)
+            await asyncio.to_thread(self._place_fresh, path, target)
 
     def _unpin(self, digest: str) -> None:
         self._pinned[digest] -= 1
@@ -258,17 +300,30 @@ class InputStore:
     async def submitted(self, task: Task) -> None:
         """MusicGPT took the task: its input counts as used now (kept again if keeping it
         at queue time failed or it was evicted meanwhile). Never raises."""
-        if not self.enabled or task.audio_path is None:
+        in_database = self._blobs is not None and task.input_sha256 is not None
+        if not self.enabled or (task.audio_path is None and not in_database):
             return
         try:
             now = self._clock.now()
             if task.input_sha256 and await self._store.touch_input(task.input_sha256, now):
                 return
+            if in_database and task.input_sha256:
+                await self._keep_blob(task.input_sha256)
+                return
+            assert task.audio_path is not None  # noqa: S101
             digest = await self.keep(Path(task.audio_path))
             if digest is not None and digest != task.input_sha256:
                 await self._store.set_task_input(task.id, digest)
         except Exception as error:
             log.warning("couldn't mark task %s's input used (%s)", task.id, type(error).__name__)
+
+    async def _keep_blob(self, digest: str) -> None:
+        """PostgreSQL: keep the blob the task was sent from (its row was missing)."""
+        assert self._blobs is not None  # noqa: S101
+        head = await self._blobs.head(digest)
+        if head is not None and head.size <= self.cap_bytes:
+            await self._store.put_input(digest, head.extension, head.size, self._clock.now())
+            await self._evict_quietly()
 
     # --- reusing ---------------------------------------------------------------------------
 
@@ -284,7 +339,10 @@ class InputStore:
                 return None
             target = self._audio_dir / f"{uuid.uuid4().hex}{kept.extension}"
             try:
-                await asyncio.to_thread(self._place, self.path_for(kept), target)
+                if self._blobs is None:
+                    await asyncio.to_thread(self._place, self.path_for(kept), target)
+                elif not await self._blobs.write_to(digest, target):
+                    raise FileNotFoundError(digest)
             except FileNotFoundError:
                 await self._store.forget_input(digest)  # its file went: nothing to reuse
                 return None
@@ -312,11 +370,14 @@ class InputStore:
                 if k.last_used_at > expired_at and total <= self.cap_bytes:
                     break  # fresh, and the rest fits: everything after is fresher still
                 if await self._store.delete_input(k.sha256):
-                    await asyncio.to_thread(self.path_for(k).unlink, missing_ok=True)
+                    if self._blobs is None:
+                        await asyncio.to_thread(self.path_for(k).unlink, missing_ok=True)
                     total -= k.size
                     removed += 1
         if removed:
             log.info("evicted %s", count(removed, "kept input"))
+        if self._blobs is not None:  # the evicted inputs' bytes, once nothing names them
+            await self._blobs.sweep()
         return removed
 
     async def _evict_quietly(self) -> None:

@@ -6,13 +6,16 @@ One job per such task, started when its status is first shown (and again after a
 it never finished): the song is drawn by `bot.core.media.waveform` in the media worker, the PNG
 kept in `waveforms/` next to the database (0600) until the status renderer has uploaded it
 and the task is final. `tasks.waveform_state` says what was made and posted, so a restart
-neither loses a picture nor uploads it twice.
+neither loses a picture nor uploads it twice. On PostgreSQL the PNG is in the database too
+(`waveform_pictures`, until the task is final): whichever process draws the status message
+writes it out to its own folder, so a picture drawn by a process that died since is posted.
 
 Where the audio comes from, first that works (`sources_for`):
 
 * the task's own file in the audio folder, while it is there (the dispatcher deletes it
   once MusicGPT has it: the job works on its own hard link, so it never holds that up);
 * the kept input (`bot.core.media.inputs`) with the same content hash, once the task was submitted;
+  on PostgreSQL, the task's blob in the database (`bot.core.media.blobs`), queued or kept;
 * the task's link: a Rewrite's is the parent's take as MusicGPT named it, which delivery
   already downloads the same way; a member's `audio_url` is fetched only when it is on the
   origins attachments may come from (Discord's CDN), with redirects checked hop by hop.
@@ -36,6 +39,7 @@ import aiohttp
 
 from bot.core.config import UrlOrigin, origin_of
 from bot.core.errors import AudioRejected
+from bot.core.media.blobs import DatabaseAudio
 from bot.core.media.download import DIR_MODE, FILE_MODE, download_to_file
 from bot.core.media.inputs import link_or_copy
 from bot.core.media.waveform import WaveformFailed, render_waveform
@@ -118,8 +122,10 @@ class Waveforms:
         max_bytes: int,
         allowed_origins: Collection[UrlOrigin],
         render: Render = render_waveform,
+        blobs: DatabaseAudio | None = None,
     ) -> None:
         self._store = store
+        self._blobs = blobs  # PostgreSQL: uploads' bytes, and pictures, are in the database
         self.directory = directory
         self._session = session
         self._worker = worker
@@ -133,12 +139,19 @@ class Waveforms:
     def path_for(self, task_id: int) -> Path:
         return self.directory / attachment_name(task_id)
 
-    def picture(self, task: Task) -> Path | None:
-        """The PNG to upload with the task's status, if one is made and not posted yet."""
+    async def picture(self, task: Task) -> Path | None:
+        """The PNG to upload with the task's status, if one is made and not posted yet (on
+        PostgreSQL, written out here when another process drew it)."""
         if task.waveform_state is not WaveformState.READY:
             return None
         path = self.path_for(task.id)
-        return path if path.is_file() else None
+        if await asyncio.to_thread(path.is_file):
+            return path
+        png = await self._store.waveform_png(task.id) if self._blobs is not None else None
+        if png is None:
+            return None
+        await asyncio.to_thread(_write_private, path, png)
+        return path
 
     async def posted(self, task: Task) -> None:
         """The status message carries the picture now."""
@@ -153,6 +166,8 @@ class Waveforms:
             return False
         with contextlib.suppress(OSError):
             await asyncio.to_thread(self.path_for(task_id).unlink, missing_ok=True)
+        if self._blobs is not None:
+            await self._store.drop_waveform_pngs(task_id)
         return True
 
     async def sweep(self) -> int:
@@ -171,6 +186,8 @@ class Waveforms:
                 with contextlib.suppress(OSError):
                     entry.unlink()
                     removed += 1
+        if self._blobs is not None:
+            await self._store.drop_waveform_pngs()
         return removed
 
     # --- making ----------------------------------------------------------------------------
@@ -189,6 +206,8 @@ class Waveforms:
             if png is None:
                 return await self._store.set_waveform_state(task_id, WaveformState.NONE, was=None)
             await asyncio.to_thread(_write_private, self.path_for(task_id), png)
+            if self._blobs is not None:  # before READY: whoever sees READY finds it
+                await self._store.put_waveform_png(task_id, png)
             return await self._store.set_waveform_state(task_id, WaveformState.READY, was=None)
         except asyncio.CancelledError:
             raise
@@ -232,6 +251,9 @@ class Waveforms:
         try:
             if source.path is not None:
                 await asyncio.to_thread(link_or_copy, source.path, target)
+            elif source.kept is not None and self._blobs is not None:
+                if not await self._blobs.write_to(source.kept, target):
+                    return None
             elif source.kept is not None:
                 kept = await self._store.get_input(source.kept)
                 if kept is None:

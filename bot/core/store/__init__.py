@@ -5,7 +5,8 @@
     postgres/       the PostgreSQL adapter (the only code that knows asyncpg)
     migrate.py      migrations/NNNN_*.sql applied in order, recorded in schema_migrations
     tasks.py        songs and their quota charges; transitions.py: a song's guarded steps
-    threads.py settings.py copies.py usage.py inputs.py waveforms.py votes.py: one feature each
+    threads.py settings.py copies.py usage.py inputs.py waveforms.py votes.py blobs.py: one
+                    feature each
     port.py         the narrow Protocols each consumer depends on
 
 `Store` puts the repositories together behind one object, so the bot opens one thing.
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.core.errors import StorageError
+from bot.core.store.blobs import BlobRepository
 from bot.core.store.copies import CopyRepository
 from bot.core.store.database import Database
 from bot.core.store.inputs import InputRepository
@@ -69,6 +71,7 @@ class Store(
     InputRepository,
     WaveformRepository,
     VoteRepository,
+    BlobRepository,
 ):
     """Every repository over one database."""
 

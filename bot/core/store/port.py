@@ -4,7 +4,7 @@ statements it uses (and a test can hand it a fake of just those). `Store` satisf
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol
 
 from bot.core.models import (
@@ -16,7 +16,7 @@ from bot.core.models import (
     Task,
     WaveformState,
 )
-from bot.core.store.rows import KeptInput, UsageLine
+from bot.core.store.rows import BlobHead, KeptInput, UsageLine
 from bot.core.store.votes import VoteMessage
 
 
@@ -71,8 +71,23 @@ class InputRows(Protocol):
     async def set_task_input(self, task_id: int, sha256: str) -> None: ...
 
 
+class BlobRows(Protocol):
+    """bot.core.media.blobs"""
+
+    async def store_blob(
+        self, sha256: str, extension: str, size: int, now: float, chunks: AsyncIterator[bytes]
+    ) -> bool: ...
+    async def blob(self, sha256: str) -> BlobHead | None: ...
+    async def blob_chunk(self, sha256: str, seq: int) -> bytes | None: ...
+    async def drop_unused_blobs(self, stored_before: float) -> int: ...
+
+
 class WaveformStore(TaskReader, Protocol):
     """bot.core.media.waveform_jobs"""
+
+    async def put_waveform_png(self, task_id: int, png: bytes) -> None: ...
+    async def waveform_png(self, task_id: int) -> bytes | None: ...
+    async def drop_waveform_pngs(self, task_id: int | None = None) -> int: ...
 
     async def get_input(self, sha256: str) -> KeptInput | None: ...
     async def set_waveform_state(

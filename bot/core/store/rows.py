@@ -142,6 +142,17 @@ class KeptInput:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BlobHead:
+    """Audio bytes kept in the database (`bot.core.store.blobs`): content hash, the upload's
+    extension, size in bytes, how many chunks hold them (numbered from 0)."""
+
+    sha256: str
+    extension: str
+    size: int
+    chunks: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class UsageLine:
     """One member's (or, with user_id 0, a server's) charged requests and their credits."""
 

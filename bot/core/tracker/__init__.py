@@ -44,6 +44,8 @@ from bot.core.musicgpt.client import KeyCheck
 from bot.core.musicgpt.parse import parse_conversion
 from bot.core.store.port import TrackerStore
 from bot.core.tracker.context import (
+    AudioHolder,
+    FileAudio,
     InputKeeper,
     MusicGPTHealth,
     Timing,
@@ -96,6 +98,7 @@ class Tracker:
         timing: Timing | None = None,
         events: TaskEvents | None = None,
         inputs: InputKeeper | None = None,
+        audio: AudioHolder | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         clock = clock or SystemClock()
@@ -109,6 +112,7 @@ class Tracker:
             timing or Timing(),
             self.health,
             inputs=inputs,
+            audio=audio or FileAudio(),
             metrics=metrics or Metrics(),
         )
         self.poller = Poller(
@@ -244,18 +248,23 @@ class Tracker:
         """Charge quota and queue the request, or refuse it; MusicGPT gets it once a slot frees.
 
         An uploaded file is kept for Again from now on (its hash recorded on the task), so a
-        queued parent can be repeated too; keeping never fails the request."""
-        async with self._keeping(audio_path) as input_sha256:
+        queued parent can be repeated too; keeping never fails the request. On PostgreSQL
+        the file's bytes go to the database before the task row (the task names them by
+        that hash), and the file goes: any process may send the song."""
+        held = await self._ctx.audio.hold(audio_path) if audio_path else None
+        async with self._keeping(audio_path, held) as input_sha256:
             created = await self._ctx.store.create_task(
                 request,
                 now=self._ctx.clock.now(),
                 daily_quota=limits.daily,
                 max_active=limits.active,
-                audio_path=str(audio_path) if audio_path else None,
+                audio_path=str(audio_path) if audio_path and not held else None,
                 audio_duration=audio_duration,
-                input_sha256=input_sha256,
+                input_sha256=held or input_sha256,
             )
         if isinstance(created, Task):
+            if held:  # in the database now (a refused request keeps it for Edit and retry)
+                remove_file(str(audio_path))
             self._ctx.metrics.request(request.kind, "queued")
             self.events.publish(created.id)
             self.dispatcher.queued()
@@ -272,9 +281,13 @@ class Tracker:
             self.events.publish(task_id)
         return cancelled
 
-    def _keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]:
+    def _keeping(
+        self, path: Path | None, digest: str | None
+    ) -> AbstractAsyncContextManager[str | None]:
         inputs = self._ctx.inputs
-        return inputs.keeping(path) if inputs is not None else contextlib.nullcontext(None)
+        if inputs is None:
+            return contextlib.nullcontext(digest)
+        return inputs.keeping(path, digest)
 
     # --- webhooks --------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,9 +100,35 @@ class InputKeeper(Protocol):
     when
     their task is queued and marked used when it is submitted, never deleted from here."""
 
-    def keeping(self, path: Path | None) -> AbstractAsyncContextManager[str | None]: ...
+    def keeping(
+        self, path: Path | None, digest: str | None = None
+    ) -> AbstractAsyncContextManager[str | None]: ...
 
     async def submitted(self, task: Task) -> None: ...
+
+
+class AudioHolder(Protocol):
+    """Where a queued upload's bytes wait for the dispatcher (`bot.core.media.blobs`): in
+    the database on PostgreSQL, so any process can send them; the intake's file on SQLite."""
+
+    async def hold(self, path: Path, digest: str | None = None) -> str | None:
+        """Store the file for its task; its sha256, or None when the file itself is sent."""
+        ...
+
+    def sendable(self, task: Task) -> AbstractAsyncContextManager[Task]:
+        """The task with a local file to upload while the block runs."""
+        ...
+
+
+class FileAudio:
+    """The intake's file is what the dispatcher sends (SQLite, and tests)."""
+
+    async def hold(self, path: Path, digest: str | None = None) -> str | None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def sendable(self, task: Task) -> AsyncIterator[Task]:
+        yield task
 
 
 @dataclass(eq=False)
@@ -113,6 +139,7 @@ class TrackerContext:
     timing: Timing
     health: MusicGPTHealth
     inputs: InputKeeper | None = None  # None: uploads are not kept after submit
+    audio: AudioHolder = field(default_factory=FileAudio)
     metrics: Metrics = field(default_factory=Metrics)
     # Set whenever a MusicGPT slot may have come free (a task finished or failed).
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)

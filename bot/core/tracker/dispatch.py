@@ -206,7 +206,10 @@ class Dispatcher:
 
     async def _submit(self, task: Task) -> None:
         try:
-            receipt = await send_task(self._musicgpt, task, self.webhook_url_for(task.id))
+            # On PostgreSQL the audio comes out of the database into a file of this process's
+            # own, removed once the upload is over (bot.core.media.blobs).
+            async with self._ctx.audio.sendable(task) as sent:
+                receipt = await send_task(self._musicgpt, sent, self.webhook_url_for(task.id))
         except MusicGPTRateLimited as error:
             self._ctx.health.note(error)
             try:

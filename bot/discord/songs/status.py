@@ -202,7 +202,7 @@ class StatusRenderer:
         # so explicitly too, on every send and edit (the bot's default could change).
         nobody = discord.AllowedMentions.none()
         waveforms = self.bot.waveforms
-        upload = waveforms.picture(task) if waveforms is not None else None
+        upload = await waveforms.picture(task) if waveforms is not None else None
         name = attachment_name(task.id)
         posted = task.waveform_state is WaveformState.POSTED
         if task.status_message_id is not None:

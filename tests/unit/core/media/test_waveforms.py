@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.core.config import origin_of
+from bot.core.media.blobs import DatabaseAudio
 from bot.core.media.waveform import WaveformFailed
 from bot.core.media.waveform_jobs import Source, Waveforms, sources_for, wants_picture
 from bot.core.media.worker import MediaWorker
@@ -79,7 +80,12 @@ async def create(store: Store, request: Request, **kwargs: Any) -> Task:
 
 
 def make_waveforms(
-    store: Store, tmp_path: Path, render: FakeRender, session: Any = None, origins: Any = None
+    store: Store,
+    tmp_path: Path,
+    render: FakeRender,
+    session: Any = None,
+    origins: Any = None,
+    blobs: DatabaseAudio | None = None,
 ) -> Waveforms:
     return Waveforms(
         store,
@@ -90,6 +96,7 @@ def make_waveforms(
         max_bytes=1024 * 1024,
         allowed_origins=CDN_ORIGINS if origins is None else origins,
         render=render,
+        blobs=blobs,
     )
 
 
@@ -167,7 +174,7 @@ async def test_drawn_from_the_tasks_file_and_kept_private(store: Store, tmp_path
     assert [p.name for p in waveforms.directory.iterdir()] == [picture.name]
     fresh = await store.get_task(task.id)
     assert fresh is not None and fresh.waveform_state is WaveformState.READY
-    assert waveforms.picture(fresh) == picture
+    assert await waveforms.picture(fresh) == picture
     assert not await waveforms.make(task.id)  # made once
     assert len(render.calls) == 1
 
@@ -238,7 +245,7 @@ async def test_posted_once_then_discarded_when_final(store: Store, tmp_path: Pat
     await waveforms.posted(ready)
     posted = await store.get_task(task.id)
     assert posted is not None and posted.waveform_state is WaveformState.POSTED
-    assert waveforms.picture(posted) is None  # nothing more to upload
+    assert await waveforms.picture(posted) is None  # nothing more to upload
     assert not await store.set_waveform_state(task.id, WaveformState.POSTED, was=None)
     assert not await waveforms.discard_if_posted(task.id)  # still under way: kept
     assert waveforms.path_for(task.id).exists()
@@ -262,6 +269,38 @@ async def test_sweep_keeps_only_unfinished_tasks_pictures(store: Store, tmp_path
         (waveforms.directory / name).write_bytes(b"x")
     assert await waveforms.sweep() == 4
     assert [p.name for p in waveforms.directory.iterdir()] == [f"waveform-{running.id}.png"]
+
+
+@pytest.mark.postgres
+async def test_on_postgres_one_process_draws_from_the_database_and_another_posts_it(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A queued upload on PostgreSQL is no file: the picture is drawn from its blob, and a
+    process that didn't draw it (another folder) uploads it, from the database."""
+    song = b"beat" * 1000
+    source = tmp_path / "song.mp3"
+    source.write_bytes(song)
+    async with Store.open(postgres_url) as store_a, Store.open(postgres_url) as store_b:
+        audio_a = DatabaseAudio(store_a, tmp_path / "a" / "audio")
+        task = await create(store_a, inpaint(), input_sha256=await audio_a.hold(source))
+        render = FakeRender()
+        drawing = make_waveforms(store_a, tmp_path / "a", render, blobs=audio_a)
+        assert await drawing.make(task.id)
+        assert [call["bytes"] for call in render.calls] == [song]
+        audio_b = DatabaseAudio(store_b, tmp_path / "b" / "audio")
+        posting = make_waveforms(store_b, tmp_path / "b", FakeRender(), blobs=audio_b)
+        ready = await store_b.get_task(task.id)
+        assert ready is not None and ready.waveform_state is WaveformState.READY
+        picture = await posting.picture(ready)
+        assert picture == posting.path_for(task.id) and picture.read_bytes() == PNG
+        assert stat.S_IMODE(picture.stat().st_mode) == 0o600
+        await posting.posted(ready)
+        assert not await posting.discard_if_posted(task.id)  # still under way
+        assert await store_b.waveform_png(task.id) == PNG
+        await store_b.mark_failed(task.id, "boom", now=2.0)
+        assert await posting.discard_if_posted(task.id)
+        assert await store_b.waveform_png(task.id) is None
+        assert not picture.exists()
 
 
 # --- links ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import subprocess
 import sys
@@ -11,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from bot.copy_db import main
-from bot.core.models import SubmitReceipt, Task
+from bot.core.media.blobs import DatabaseAudio
+from bot.core.models import SubmitReceipt, Task, WaveformState
 from bot.core.store import Store
 from tests.support.process import free_port as closed_port
 from tests.unit.core.store.conftest import NOW, make_request
 
 ROOT = Path(__file__).resolve().parents[4]
 BIG = 1_094_379_364_185_505_822
+PNG = b"\x89PNG\r\n\x1a\n a picture"
 
 
 async def seed(path: Path) -> list[int]:
@@ -121,3 +124,65 @@ def test_an_unreachable_server_line_hides_the_password(
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "hunter2" not in err and "<redacted>" in err
+
+
+async def seed_audio(database: Path, kept: bytes, queued: bytes) -> tuple[str, str, int, int]:
+    """A kept input's file, a queued song with its upload in the audio folder and its
+    waveform picture drawn, and a queued song whose upload is gone; (kept digest, queued
+    digest, queued id, lost id)."""
+    kept_digest = hashlib.sha256(kept).hexdigest()
+    queued_digest = hashlib.sha256(queued).hexdigest()
+    (database.parent / "inputs").mkdir()
+    (database.parent / "inputs" / f"{kept_digest}.wav").write_bytes(kept)
+    (database.parent / "audio").mkdir()
+    upload = database.parent / "audio" / "upload.mp3"
+    upload.write_bytes(queued)
+    async with Store.open(database) as store:
+        await store.put_input(kept_digest, ".wav", len(kept), NOW)
+        await store.put_input("c" * 64, ".mp3", 10, NOW)  # its file went
+        made = []
+        # As the bot stores it: relative to where it ran (copy-db runs from the same place).
+        for path in ("audio/upload.mp3", "audio/gone.mp3"):
+            task = await store.create_task(
+                make_request(), now=NOW, daily_quota=5, max_active=5, audio_path=path
+            )
+            assert isinstance(task, Task)
+            made.append(task.id)
+        await store.set_waveform_state(made[0], WaveformState.READY, was=None)
+    (database.parent / "waveforms").mkdir()
+    (database.parent / "waveforms" / f"waveform-{made[0]}.png").write_bytes(PNG)
+    return kept_digest, queued_digest, made[0], made[1]
+
+
+@pytest.mark.postgres
+def test_copy_takes_kept_inputs_and_queued_uploads_into_the_database(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    database = tmp_path / "bot.sqlite3"
+    kept, queued = os.urandom(3 * 1024 * 1024 + 7), os.urandom(200_000)
+    kept_digest, queued_digest, queued_id, lost_id = asyncio.run(seed_audio(database, kept, queued))
+    done = run_copy(postgres_url, database)
+    assert done.returncode == 0, done.stderr
+    assert "2 kept inputs" in done.stdout
+    assert "2 audio files, 2 audio files missing, 1 waveform pictures" in done.stdout
+
+    async def check() -> None:
+        async with Store.open(postgres_url) as store:
+            audio = DatabaseAudio(store, tmp_path / "elsewhere")
+            expected = [(kept_digest, kept, ".wav"), (queued_digest, queued, ".mp3")]
+            for digest, content, suffix in expected:
+                out = tmp_path / f"out{suffix}"
+                assert await audio.write_to(digest, out)
+                assert out.read_bytes() == content
+                head = await audio.head(digest)
+                assert head is not None and head.extension == suffix
+            sent = await store.get_task(queued_id)
+            assert sent is not None
+            assert (sent.audio_path, sent.input_sha256) == (None, queued_digest)
+            lost = await store.get_task(lost_id)
+            assert lost is not None and lost.audio_path == "audio/gone.mp3"
+            assert await audio.head("c" * 64) is None
+            assert await store.waveform_png(queued_id) == PNG
+            assert await store.waveform_png(lost_id) is None
+
+    asyncio.run(check())
