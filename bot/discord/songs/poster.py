@@ -159,7 +159,7 @@ class Poster:
                 ),
                 files=files,
                 reference=reference,  # type: ignore[arg-type]
-                view=result_buttons(task),
+                view=result_buttons(task, locale=locale),
                 allowed_mentions=only_the_requester(task),
             )
         except discord.Forbidden as error:

@@ -93,9 +93,11 @@ class VoteBoard:
             raise EditGone
         tally = Tally.of(await store.vote_counts(task.id), len(task.outputs))
         channel = self.bot.get_partial_messageable(message.channel_id, guild_id=task.guild_id)
+        # The result is public: its labels in the server's language, as the poster drew them.
+        locale = await self.bot.public_locale(task.guild_id)
         try:
             await channel.get_partial_message(message.message_id).edit(
-                view=result_buttons(task, tally)
+                view=result_buttons(task, tally, locale)
             )
         except (discord.NotFound, discord.Forbidden) as error:
             await store.votes_shown(message.message_id, read_at)  # never to be shown: done
