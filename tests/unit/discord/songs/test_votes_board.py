@@ -63,6 +63,7 @@ def board(store: FakeStore, edit: AsyncMock, *, held: tuple[int | None, ...] = (
         get_partial_messageable=lambda *_a, **_k: partial,
         holds=lambda guild_id: guild_id in held,
         wait_until_ready=AsyncMock(),
+        public_locale=AsyncMock(return_value=None),  # the server's: English here
     )
     return VoteBoard(bot)  # type: ignore[arg-type]
 
