@@ -22,6 +22,7 @@ from typing import Final, Protocol
 
 from bot.core.errors import UserFacingError
 from bot.core.i18n import N_, LocaleLike, gettext
+from bot.core.i18n.said import said
 
 THUMB: Final = "👍"
 LABEL_LIMIT: Final = 80  # Discord's, per button label
@@ -179,7 +180,13 @@ async def click(
     that the result message changed; this never waits on Discord or MusicGPT.
     """
     if not 1 <= take <= takes:
-        raise NoSuchTake(f"Song #{task_id} has no take {take}, so I can't count that vote.")
+        raise NoSuchTake(
+            said(
+                "Song #{number} has no take {take}, so I can't count that vote.",
+                number=task_id,
+                take=take,
+            )
+        )
     voted = await recorder.toggle_vote(task_id, take, user_id)
     counts = await recorder.vote_counts(task_id)
     return VoteClick(take, voted, Tally.of(counts, takes))

@@ -90,13 +90,17 @@ def result_text(
     return "\n".join(lines)[:2000]
 
 
-def copy_text(task: Task, outputs: Sequence[Attachable], post: str | None) -> str:
+def copy_text(
+    task: Task, outputs: Sequence[Attachable], post: str | None, locale: LocaleLike = None
+) -> str:
     """The DM copy (/notify): the takes as in the channel post, and a link back to it. The
-    same marker, so a restarted bot finds a copy it sent (`find_copy`)."""
-    lines = [f"Here's a copy of your song! {delivery_marker(task)}"]
+    same marker, so a restarted bot finds a copy it sent (`find_copy`). `locale`: the
+    server's, as the post it copies (the requester's own isn't known when a song finishes)."""
+    lines = [gettext(locale, "Here's a copy of your song! {marker}", marker=delivery_marker(task))]
     if post:
-        lines.append(f"Posted here: {post}")
-    lines.extend(result_text(task, outputs).splitlines()[1:])  # the takes; no mention
+        lines.append(gettext(locale, "Posted here: {link}", link=post))
+    # The takes; no mention.
+    lines.extend(result_text(task, outputs, locale=locale).splitlines()[1:])
     return "\n".join(lines)[:2000]
 
 
@@ -236,9 +240,10 @@ class Poster:
             post = post_link(
                 task.guild_id, task.thread_id or task.channel_id, task.delivered_message_ids[0]
             )
+        locale = await self.bot.public_locale(task.guild_id)
         try:
             message = await dm.send(
-                copy_text(task, attachables, post),
+                copy_text(task, attachables, post, locale),
                 files=files,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
