@@ -94,6 +94,8 @@ async def test_members_and_servers_each_read_their_own_language(tmp_path: Path) 
         assert embed["title"] == "🎤 Lo que hago"
         assert embed["description"].startswith("Canto tu letra con MusicGPT"), embed
         assert "Apps → Cantar sobre esto o " in embed["description"]
+        # The buttons by the labels they carry on this Brazilian server, in his Spanish.
+        assert "**En una canción:** Reescrever, Estender, 👍, De novo, " in embed["description"]
         ix = await w.dc.invoke_command("history", {}, user_id=bob.id, locale="es-ES")
         answer = await ix.wait_callback()
         assert answer.data is not None

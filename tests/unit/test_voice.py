@@ -115,7 +115,7 @@ def known_messages() -> dict[str, str]:
         "names.send_hint": names.send_hint(),
         "help.INTRO": help.INTRO,
         "help.EXAMPLE": help.EXAMPLE,
-        "help.ON_A_SONG": help.ON_A_SONG,
+        "help.ON_A_SONG": help.ON_A_SONG.format(**help.button_names()),
         "help.DOCS": help.DOCS,
         **{f"inspect._FAILED[{k}]": v for k, v in inspect._FAILED.items()},
         "history.NOTHING_YET": history.NOTHING_YET,
@@ -250,8 +250,10 @@ async def test_help_is_one_screen_in_the_one_voice() -> None:
         assert f"`/{command.name}`" in (managers if help.for_managers(command) else everyone)
     assert "`/queue`" in everyone and "`/settings` · `/usage`" in managers
     assert "Apps → Sing over this or Rewrite part of this." in text
-    for button in ("Rewrite", "Again", "Delete", "Cancel"):
-        assert button in help.ON_A_SONG
+    assert (
+        "**On a song:** Rewrite, Extend, 👍, Again, Again with changes, Lyrics and Delete under "
+        "its takes; Cancel while it waits, Try again if it failed."
+    ) in text
     assert "docs/commands.md" in text
     assert "`[audio]`" not in text  # the options are Discord's to show
 

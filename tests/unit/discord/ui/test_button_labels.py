@@ -13,7 +13,7 @@ from unittest.mock import MagicMock
 import discord
 import pytest
 
-from bot.core.i18n import LANGUAGES
+from bot.core.i18n import LANGUAGES, gettext
 from bot.core.models import Output, TaskStatus
 from bot.core.songs.votes import Tally
 from bot.discord.ui.buttons import (
@@ -146,3 +146,19 @@ def test_label_in_is_the_catalogs() -> None:
     assert AgainButton.label_in(None) == AgainButton.LABEL == "Again"
     assert AgainButton.label_in("fr") == "Encore"
     assert ExtendButton.label_in("es-ES") == "Alargar"
+
+
+def test_help_names_the_buttons_as_they_read_where_the_member_is() -> None:
+    """/help is the member's, its buttons the server's: a Spanish member on a Brazilian
+    server reads the Portuguese labels he will click, in a Spanish sentence."""
+    from cogs import help
+
+    line = help.ON_A_SONG
+    assert gettext("es-ES", line, **help.button_names("pt-BR")) == (
+        "Reescrever, Estender, 👍, De novo, De novo, com mudanças, Letra y Apagar bajo sus "
+        "tomas; Cancelar mientras espera, Tentar de novo si falló."
+    )
+    assert line.format(**help.button_names(None)) == (
+        "Rewrite, Extend, 👍, Again, Again with changes, Lyrics and Delete under its takes; "
+        "Cancel while it waits, Try again if it failed."
+    )
