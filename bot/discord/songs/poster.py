@@ -19,6 +19,7 @@ from bot.core.errors import PermanentDeliveryError
 from bot.core.i18n import LocaleLike, gettext
 from bot.core.models import Task
 from bot.core.public_text import safe_link, shown
+from bot.core.songs.failures import NOT_ALLOWED
 from bot.core.songs.notify import DM_UPLOAD_LIMIT, CopyImpossible, copy_failure, post_link
 from bot.core.songs.outputs import Attachable, OutputFetcher, discard
 from bot.core.songs.progress import describe_length, lineage_line, song_ref
@@ -34,10 +35,6 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what Discord allows everywhere
 # How far back (newest first) find_delivery looks, stopping early at the status message.
 HISTORY_SEARCH_LIMIT = 1000
 TITLE_LIMIT = 100  # a song title; MusicGPT's are a few words
-NOT_ALLOWED = (
-    "The song was ready, but I'm not allowed to post in that channel. "
-    "Ask a moderator to let me post there, then try again."
-)
 
 
 def delivery_marker(task: Task) -> str:
