@@ -17,6 +17,7 @@ from tests.support.world import (
     marker,
     poll_until,
     request_song,
+    status_message_of,
     wait_status_of,
     wait_status_text,
     world,
@@ -218,3 +219,33 @@ async def test_a_file_that_isnt_audio_is_refused_whole_in_the_members_language(
         [answer] = await submit.wait_followups(1, timeout=20)
         assert answer.ephemeral
         assert answer.content.startswith("Diese Datei ist ein PNG-Bild, kein Audio."), answer
+
+
+async def test_a_failed_songs_status_and_try_again_in_the_servers_language(
+    tmp_path: Path,
+) -> None:
+    """MusicGPT fails a song on a German server: the status says why in German, MusicGPT's
+    own words kept as it wrote them, under a German Try again that still works."""
+    async with world(tmp_path, guild_locale="de", USER_DAILY_QUOTA="3") as w:
+        w.mg.fail_next_task("The vocals could not be generated")
+        failed = await request_song(w, prompt="will fail at MusicGPT")
+        text = await wait_status_text(w, failed, "The vocals could not be generated")
+        assert (
+            "MusicGPT konnte diesen Song nicht machen: The vocals could not be generated. "
+            "Versuch es bitte noch einmal. Das zählt nicht für dein Tageskontingent."
+        ) in text, text
+        await wait_status_of(w, failed, "failed")
+
+        def with_button() -> StoredMessage | None:
+            message = status_message_of(w, failed)
+            return message if message.components else None
+
+        status = await poll_until(with_button, 10, "the Try again button")
+        assert rows_of(status) == [["Erneut versuchen"]]
+        before = {t.id for t in w.tasks()}
+        ix = await w.dc.click(status, f"song:tryagain:{failed}", locale="de")
+        await ix.wait_callback()
+        again = await poll_until(
+            lambda: next((t.id for t in w.tasks() if t.id not in before), None), 10, "Try again"
+        )
+        assert again != failed
