@@ -17,6 +17,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.media.inspect import describe_size
 from bot.core.models import Gender, Task, TaskKind
 from bot.core.songs import actions, message_audio
@@ -27,7 +29,7 @@ from bot.discord.ui.modals import FileOption, RewritePartForm, SingOverForm, Val
 
 SING_OVER = "Sing over this"
 REWRITE_PART = "Rewrite part of this"
-NO_SUCH_FILE = "Pick one of the message's audio files in the File list."
+NO_SUCH_FILE = N_("Pick one of the message's audio files in the File list.")
 
 
 def _audio_of(message: discord.Message) -> list[AttachmentRef]:
@@ -45,7 +47,7 @@ def _picked(files: Sequence[AttachmentRef], value: str) -> AttachmentRef:
         return files[0]
     if value.isdigit() and int(value) < len(files):
         return files[int(value)]
-    raise UserFacingError(NO_SUCH_FILE)  # only a hand-made submit gets here
+    raise UserFacingError(said(NO_SUCH_FILE))  # only a hand-made submit gets here
 
 
 class ContextMenus(commands.Cog):

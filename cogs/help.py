@@ -20,6 +20,16 @@ from bot.core.i18n import N_, LocaleLike, gettext, or_list
 from bot.core.songs.quota import quota_lines
 from bot.discord.bot import SingingBot
 from bot.discord.options import role_ids_of
+from bot.discord.ui.buttons import (
+    AgainButton,
+    AgainWithChangesButton,
+    CancelButton,
+    DeleteButton,
+    ExtendButton,
+    LyricsButton,
+    RewriteButton,
+    TryAgainButton,
+)
 
 TITLE = N_("🎤 What I do")
 INTRO = N_(
@@ -29,10 +39,28 @@ INTRO = N_(
     "takes here."
 )
 EXAMPLE = N_("`/sing prompt: warm soul vocal audio: beat.mp3`, then type your lyrics in the box.")
+# The buttons by their labels, in the language they carry here (the server's): /help names
+# them as they read, whatever language the sentence around them is in.
 ON_A_SONG = N_(
-    "Rewrite, Extend, 👍, Again, Again with changes, Lyrics and Delete under its takes; "
-    "Cancel while it waits, Try again if it failed."
+    "{rewrite}, {extend}, 👍, {again}, {changes}, {lyrics} and {delete} under its takes; "
+    "{cancel} while it waits, {try_again} if it failed."
 )
+
+
+def button_names(locale: LocaleLike = None) -> dict[str, str]:
+    """ON_A_SONG's buttons, labelled as they are in `locale` (English: Rewrite, Again...)."""
+    return {
+        "rewrite": RewriteButton.label_in(locale),
+        "extend": ExtendButton.label_in(locale),
+        "again": AgainButton.label_in(locale),
+        "changes": AgainWithChangesButton.label_in(locale),
+        "lyrics": LyricsButton.label_in(locale),
+        "delete": DeleteButton.label_in(locale),
+        "cancel": CancelButton.label_in(locale),
+        "try_again": TryAgainButton.label_in(locale),
+    }
+
+
 DOCS = N_(
     "Every option, button and limit is in `docs/commands.md`, in my source code (whoever runs "
     "me has the link)."
@@ -72,15 +100,18 @@ def help_text(
     menus: Sequence[str],
     quota: Sequence[str],
     locale: LocaleLike = None,
+    buttons_locale: LocaleLike = None,
 ) -> str:
-    """The whole of /help, one screen, in the member's language."""
+    """The whole of /help, one screen, in the member's language (`locale`); the buttons by
+    their labels in `buttons_locale`, the language they carry where the member is."""
+    on_a_song = gettext(locale, ON_A_SONG, **button_names(buttons_locale))
     parts = [
         gettext(locale, INTRO),
         gettext(locale, "**Try:** {example}", example=gettext(locale, EXAMPLE)),
         "\n".join(
             [
                 *command_list(registered, locale),
-                gettext(locale, "**On a song:** {buttons}", buttons=gettext(locale, ON_A_SONG)),
+                gettext(locale, "**On a song:** {buttons}", buttons=on_a_song),
                 *filter(None, [menus_line(menus, locale)]),
             ]
         ),
@@ -111,9 +142,13 @@ class Help(commands.Cog):
         usage = await quota.usage(interaction.user.id)
         locale = interaction.locale
         lines = quota_lines(usage, effective.limits, quota.reset_said(), locale)
+        # A server's buttons are in its language; outside one (a DM) they are the member's.
+        buttons = (
+            await self.bot.public_locale(interaction.guild_id) if interaction.guild_id else locale
+        )
         embed = discord.Embed(
             title=gettext(locale, TITLE),
-            description=help_text(registered, menus, lines, locale),
+            description=help_text(registered, menus, lines, locale, buttons),
             colour=COLOUR,
         )
         await interaction.response.send_message(

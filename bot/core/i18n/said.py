@@ -39,6 +39,30 @@ class Said:
     def __str__(self) -> str:
         return self.in_(None)
 
+    def record(self) -> dict[str, object]:
+        """The sentence as plain JSON values, to cross a process boundary (the media worker
+        answers in JSON, never a pickle); `Said.of_record` makes it again. A value that is
+        itself `Said` (a file's kind) becomes a nested record, so it is said in the member's
+        language too. Other values must be JSON's own (str, int, float)."""
+        named = {k: v.record() if isinstance(v, Said) else v for k, v in self.named.items()}
+        return {"message": self.message, "plural": self.plural, "count": self.count, "named": named}
+
+    @classmethod
+    def of_record(cls, data: Mapping[str, object]) -> Said:
+        """The sentence `record()` wrote (nested records are `Said` again)."""
+        named = data.get("named")
+        values = {
+            str(k): cls.of_record(v) if isinstance(v, Mapping) else v
+            for k, v in (named.items() if isinstance(named, Mapping) else ())
+        }
+        plural, count = data.get("plural"), data.get("count")
+        return cls(
+            str(data["message"]),
+            plural if isinstance(plural, str) else None,
+            count if isinstance(count, int) else None,
+            values,
+        )
+
 
 def said(message: str, /, **named: object) -> Said:
     """`message` (whole English sentence, `{name}` placeholders) to be said later."""

@@ -14,7 +14,9 @@ from pathlib import Path
 import av
 import av.error
 
-from bot.core.media.probe import decoded_frames
+from bot.core.i18n import N_
+from bot.core.i18n.said import Said, said
+from bot.core.media.probe import ZERO_SECONDS, decoded_frames
 
 # 16-bit is what a song needs to carry; it keeps the FLAC near half the size of 24-bit.
 _SAMPLE_FORMAT = "s16"
@@ -23,13 +25,14 @@ _FRAME_SAMPLES = 4608  # FLAC's usual block size at 44.1 kHz
 # stops at 655 kHz and nothing MusicGPT does needs more than this.
 _MAX_RATE = 192_000
 _HIGH_RATE_TO = 96_000
+NOT_CONVERTED = N_("I couldn't convert that audio file; it may be damaged.")
 
 
 @dataclass(frozen=True, slots=True)
 class Converted:
     """The FLAC written, or why not."""
 
-    refusal: str | None = None
+    refusal: dict[str, object] | None = None  # a `Said` as its record (JSON from the worker)
     duration: float = 0.0  # seconds of audio written
     size: int = 0  # bytes
 
@@ -46,7 +49,7 @@ def to_flac(src: str, dest: str, stream_index: int, max_bytes: int) -> Converted
         with av.open(src, metadata_errors="ignore") as source:
             stream = source.streams[stream_index]
             if not isinstance(stream, av.AudioStream):
-                return Converted(refusal="I couldn't convert that audio file; it may be damaged.")
+                return _refused(said(NOT_CONVERTED))
             decoder = stream.codec_context
             decoder.thread_count = 1
             rate = decoder.sample_rate
@@ -75,26 +78,33 @@ def to_flac(src: str, dest: str, stream_index: int, max_bytes: int) -> Converted
                         encoded += sum(p.size for p in packets)
                         out.mux(packets)
                     if encoded > max_bytes:
-                        return Converted(refusal=_too_big(max_bytes))
+                        return _too_big(max_bytes)
                 for chunk in resampler.resample(None):
                     written += chunk.samples
                     out.mux(flac.encode(chunk))
                 out.mux(flac.encode(None))
     except av.error.FFmpegError:
-        return Converted(refusal="I couldn't convert that audio file; it may be damaged.")
+        return _refused(said(NOT_CONVERTED))
     size = Path(dest).stat().st_size
     if size > max_bytes:
-        return Converted(refusal=_too_big(max_bytes))
+        return _too_big(max_bytes)
     if written == 0:
-        return Converted(refusal="That audio file is 0 seconds long.")
+        return _refused(said(ZERO_SECONDS))
     return Converted(duration=written / rate, size=size)
 
 
-def _too_big(max_bytes: int) -> str:
+def _refused(message: Said) -> Converted:
+    return Converted(refusal=message.record())
+
+
+def _too_big(max_bytes: int) -> Converted:
     # Imported here: the worker process needs no more of bot.core.media.inspect than this.
     from bot.core.media.inspect import describe_size
 
-    return (
-        "That audio has to be converted to FLAC for MusicGPT, and as FLAC it is over the "
-        f"{describe_size(max_bytes)} limit. Send it as MP3, WAV, FLAC, OGG or M4A."
+    return _refused(
+        said(
+            "That audio has to be converted to FLAC for MusicGPT, and as FLAC it is over the "
+            "{limit} limit. Send it as MP3, WAV, FLAC, OGG or M4A.",
+            limit=describe_size(max_bytes),
+        )
     )

@@ -19,7 +19,7 @@ import aiohttp
 from bot.core.config import UrlOrigin, origin_of
 from bot.core.errors import AudioRejected
 from bot.core.i18n import N_
-from bot.core.i18n.said import said
+from bot.core.i18n.said import Said, said
 from bot.core.media.inspect import describe_size, too_big
 
 __all__ = ["DownloadFailed", "check_audio_url", "download_to_file"]
@@ -28,10 +28,25 @@ _BAD_URL: Final = N_(
     "`audio_url` must be an http or https link, like https://example.com/song.mp3."
 )
 _MAX_URL_LENGTH: Final = 2048
-_NOT_DISCORD: Final = (
+_NOT_DISCORD: Final = N_(
     "I couldn't download the attachment: it isn't on Discord's servers. Attach the file again."
 )
-_TRY_AGAIN: Final = "Please try again."
+# Why a download failed, each a whole sentence (a reason joined into one wouldn't translate).
+_HTTP_FAILED: Final = N_("I couldn't download the attachment (HTTP {status}). Please try again.")
+_TIMED_OUT: Final = N_("I couldn't download the attachment: it timed out. Please try again.")
+_TOO_MANY_REDIRECTS: Final = N_(
+    "I couldn't download the attachment: too many redirects. Please try again."
+)
+_INVALID_LINK: Final = N_(
+    "I couldn't download the attachment: the link is invalid. Please try again."
+)
+_NO_CONNECTION: Final = N_(
+    "I couldn't download the attachment: couldn't connect to the server. Please try again."
+)
+_CUT_OFF: Final = N_(
+    "I couldn't download the attachment: the connection was cut off. Please try again."
+)
+_NETWORK: Final = N_("I couldn't download the attachment: a network error. Please try again.")
 _MAX_REDIRECTS: Final = 3
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 FILE_MODE: Final = 0o600  # audio and outputs are members' files: readable by the bot alone
@@ -95,9 +110,7 @@ async def download_to_file(
         async with _get(session, url, allowed_origins) as resp:
             if resp.status >= 400:
                 reason = f" {resp.reason}" if resp.reason else ""
-                raise DownloadFailed(
-                    f"I couldn't download the attachment (HTTP {resp.status}{reason}). {_TRY_AGAIN}"
-                )
+                raise DownloadFailed(said(_HTTP_FAILED, status=f"{resp.status}{reason}"))
             declared = resp.content_length
             if declared is not None and declared > max_bytes:
                 raise too_big(declared, max_bytes)
@@ -118,9 +131,7 @@ async def download_to_file(
         raise
     except (aiohttp.ClientError, TimeoutError) as exc:
         _discard(f, dest)
-        raise DownloadFailed(
-            f"I couldn't download the attachment: {_network_reason(exc)}. {_TRY_AGAIN}"
-        ) from exc
+        raise DownloadFailed(_network_failure(exc)) from exc
     except BaseException:
         _discard(f, dest)
         raise
@@ -138,14 +149,14 @@ async def _get(
         return
     for _ in range(_MAX_REDIRECTS + 1):
         if not _is_allowed(url, allowed):
-            raise DownloadFailed(_NOT_DISCORD)
+            raise DownloadFailed(said(_NOT_DISCORD))
         async with session.get(url, allow_redirects=False) as resp:
             location = resp.headers.get("Location")
             if resp.status not in _REDIRECTS or not location:
                 yield resp
                 return
         url = urljoin(url, location)
-    raise DownloadFailed(f"I couldn't download the attachment: too many redirects. {_TRY_AGAIN}")
+    raise DownloadFailed(said(_TOO_MANY_REDIRECTS))
 
 
 def _is_allowed(url: str, allowed: Collection[UrlOrigin]) -> bool:
@@ -178,18 +189,18 @@ def _discard(f: BinaryIO | None, dest: Path) -> None:
         dest.unlink(missing_ok=True)
 
 
-def _network_reason(exc: BaseException) -> str:
-    """A few words on why a download failed, without URLs or internals."""
+def _network_failure(exc: BaseException) -> Said:
+    """Why a download failed, in a few words, without URLs or internals."""
     if isinstance(exc, TimeoutError):
-        return "it timed out"
+        return said(_TIMED_OUT)
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return "too many redirects"
+        return said(_TOO_MANY_REDIRECTS)
     if isinstance(exc, aiohttp.InvalidURL):
-        return "the link is invalid"
+        return said(_INVALID_LINK)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return "couldn't connect to the server"
+        return said(_NO_CONNECTION)
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return "the connection was cut off"
+        return said(_CUT_OFF)
     if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status}"
-    return "a network error"
+        return said(_HTTP_FAILED, status=exc.status)
+    return said(_NETWORK)

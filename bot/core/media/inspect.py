@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 
 from bot.core.errors import AudioRejected
 from bot.core.i18n import N_
-from bot.core.i18n.said import said
+from bot.core.i18n.said import Said, said
 from bot.core.media.names import ACCEPTED_FORMATS
 from bot.core.media.worker import Limits, MediaWorker, WorkerFailed
 
@@ -157,7 +157,7 @@ async def inspect_audio_async(
     async with worker.turn(member):
         verdict = await _call(worker, probe.probe, (str(path),), PROBE_LIMITS, probe.Verdict)
         if verdict.refusal:
-            raise AudioRejected(verdict.refusal)
+            raise AudioRejected(Said.of_record(verdict.refusal))
         if verdict.format is not None:
             return AudioInfo(
                 format=verdict.format,
@@ -179,7 +179,7 @@ async def inspect_audio_async(
             args = (str(path), str(flac), verdict.stream, max_bytes)
             done = await _call(worker, convert.to_flac, args, limits, convert.Converted)
             if done.refusal:
-                raise AudioRejected(done.refusal)
+                raise AudioRejected(Said.of_record(done.refusal))
         except BaseException:
             flac.unlink(missing_ok=True)
             raise

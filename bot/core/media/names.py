@@ -1,5 +1,10 @@
 """How refusals name a file that isn't audio we can use: "a PDF document", "text".
 
+Each kind is a phrase with its article ("a PDF document"), translated whole ("un documento
+PDF", "ein PDF-Dokument"), and the refusal is one sentence with it as `{kind}`: the article
+agrees with the noun in every language, and nothing is joined. The phrases travel from the
+media worker as `Said` records (`Said.record`), so they are said in the member's language.
+
 Also the command-time verdict on an attachment that is plainly not audio by what Discord says
 of it (its `content_type`) and by its name, so that a PNG is refused before the lyrics form
 opens instead of after the member typed their lyrics.
@@ -10,72 +15,75 @@ from __future__ import annotations
 import mimetypes
 from typing import Final
 
+from bot.core.i18n import N_
+from bot.core.i18n.said import Said, said
+
 ACCEPTED_FORMATS: Final = "MP3, WAV, FLAC, OGG, M4A and most others"
 
 # By filetype's extension. Containers that may hold only sound (Matroska, WebM, ASF, MP4)
 # are named as files, not videos: when FFmpeg can't open one, nobody knows what it held.
 _KIND_NAMES: Final = {
-    "jpg": "a JPEG image",
-    "png": "a PNG image",
-    "apng": "a PNG image",
-    "gif": "a GIF image",
-    "webp": "a WebP image",
-    "heic": "a HEIC image",
-    "avif": "an AVIF image",
-    "ico": "an icon",
-    "psd": "a Photoshop file",
-    "pdf": "a PDF document",
-    "zip": "a ZIP archive",
-    "rar": "a RAR archive",
-    "7z": "a 7-Zip archive",
-    "gz": "a gzip archive",
-    "tar": "a TAR archive",
-    "exe": "a Windows program",
-    "elf": "a program",
-    "doc": "a Word document",
-    "docx": "a Word document",
-    "odt": "a text document",
-    "xls": "a spreadsheet",
-    "xlsx": "a spreadsheet",
-    "ods": "a spreadsheet",
-    "ppt": "a presentation",
-    "pptx": "a presentation",
-    "odp": "a presentation",
-    "epub": "an e-book",
-    "sqlite": "a database",
-    "mkv": "a Matroska file",
-    "webm": "a WebM file",
-    "wmv": "a Windows Media file",
-    "avi": "an AVI file",
-    "flv": "an FLV file",
-    "mpg": "an MPEG file",
-    "mp4": "an MP4 file",
-    "m4a": "an M4A file",
-    "m4v": "an MP4 file",
-    "mov": "a QuickTime file",
-    "midi": "a MIDI file",
-    "aiff": "an AIFF file",
-    "amr": "an AMR file",
-    "jpeg": "a JPEG image",
-    "bmp": "a BMP image",
-    "tif": "a TIFF image",
-    "tiff": "a TIFF image",
-    "svg": "an SVG image",
-    "txt": "a text file",
-    "md": "a text file",
-    "rtf": "a text document",
-    "csv": "a spreadsheet",
-    "json": "a JSON file",
-    "xml": "an XML file",
-    "html": "a web page",
-    "htm": "a web page",
-    "msi": "a Windows installer",
-    "apk": "an Android app",
-    "dmg": "a disk image",
-    "iso": "a disk image",
-    "jar": "a Java program",
-    "bz2": "a bzip2 archive",
-    "xz": "an xz archive",
+    "jpg": N_("a JPEG image"),
+    "png": N_("a PNG image"),
+    "apng": N_("a PNG image"),
+    "gif": N_("a GIF image"),
+    "webp": N_("a WebP image"),
+    "heic": N_("a HEIC image"),
+    "avif": N_("an AVIF image"),
+    "ico": N_("an icon"),
+    "psd": N_("a Photoshop file"),
+    "pdf": N_("a PDF document"),
+    "zip": N_("a ZIP archive"),
+    "rar": N_("a RAR archive"),
+    "7z": N_("a 7-Zip archive"),
+    "gz": N_("a gzip archive"),
+    "tar": N_("a TAR archive"),
+    "exe": N_("a Windows program"),
+    "elf": N_("a program"),
+    "doc": N_("a Word document"),
+    "docx": N_("a Word document"),
+    "odt": N_("a text document"),
+    "xls": N_("a spreadsheet"),
+    "xlsx": N_("a spreadsheet"),
+    "ods": N_("a spreadsheet"),
+    "ppt": N_("a presentation"),
+    "pptx": N_("a presentation"),
+    "odp": N_("a presentation"),
+    "epub": N_("an e-book"),
+    "sqlite": N_("a database"),
+    "mkv": N_("a Matroska file"),
+    "webm": N_("a WebM file"),
+    "wmv": N_("a Windows Media file"),
+    "avi": N_("an AVI file"),
+    "flv": N_("an FLV file"),
+    "mpg": N_("an MPEG file"),
+    "mp4": N_("an MP4 file"),
+    "m4a": N_("an M4A file"),
+    "m4v": N_("an MP4 file"),
+    "mov": N_("a QuickTime file"),
+    "midi": N_("a MIDI file"),
+    "aiff": N_("an AIFF file"),
+    "amr": N_("an AMR file"),
+    "jpeg": N_("a JPEG image"),
+    "bmp": N_("a BMP image"),
+    "tif": N_("a TIFF image"),
+    "tiff": N_("a TIFF image"),
+    "svg": N_("an SVG image"),
+    "txt": N_("a text file"),
+    "md": N_("a text file"),
+    "rtf": N_("a text document"),
+    "csv": N_("a spreadsheet"),
+    "json": N_("a JSON file"),
+    "xml": N_("an XML file"),
+    "html": N_("a web page"),
+    "htm": N_("a web page"),
+    "msi": N_("a Windows installer"),
+    "apk": N_("an Android app"),
+    "dmg": N_("a disk image"),
+    "iso": N_("a disk image"),
+    "jar": N_("a Java program"),
+    "bz2": N_("a bzip2 archive"),
+    "xz": N_("an xz archive"),
 }
 
 # Names that say "not audio" plainly. Containers that may carry sound (mp4, webm, mkv, mov,
@@ -142,25 +150,43 @@ _NOT_AUDIO_TYPE_PREFIXES: Final = (
 )
 
 
+HINT: Final = N_("Send an audio file (MP3, WAV, FLAC, OGG, M4A and most others).")
+NOT_AUDIO: Final = N_("That file is {kind}, not audio. {hint}")
+TEXT_NOT_AUDIO: Final = N_("That file is text, not audio. {hint}")
+# A kind filetype knows and `_KIND_NAMES` doesn't: its format in capitals. English picks the
+# article by how the letters are read out ("an SVG", "a PNG"); each is one whole phrase.
+_IMAGE_OF: Final = (N_("a {format} image"), N_("an {format} image"))
+_FILE_OF: Final = (N_("a {format} file"), N_("an {format} file"))
+_FONT: Final = N_("a font")
+
+
 def send_hint() -> str:
-    return f"Send an audio file ({ACCEPTED_FORMATS})."
+    """The hint after a refusal of a file, in English (`HINT`; `said(HINT)` to translate)."""
+    return HINT
 
 
-def describe_kind(ext: str, mime: str) -> str:
-    """A file kind for people, from filetype's extension and MIME type."""
+def not_audio(kind: Said | None) -> Said:
+    """The refusal of a file of `kind` (`describe_kind`), or of text (None), with the hint."""
+    if kind is None:
+        return said(TEXT_NOT_AUDIO, hint=said(HINT))
+    return said(NOT_AUDIO, kind=kind, hint=said(HINT))
+
+
+def describe_kind(ext: str, mime: str) -> Said:
+    """A file kind for people, from filetype's extension and MIME type: a whole phrase
+    with its article ("a PDF document"), said in the reader's language."""
     if ext in _KIND_NAMES:
-        return _KIND_NAMES[ext]
+        return said(_KIND_NAMES[ext])
     label = ext.upper()
-    # The article follows how the letters are read out: "an SVG", "a PNG".
-    article = "an" if label[:1] in set("AEFHILMNORSX8") else "a"
+    an = label[:1] in set("AEFHILMNORSX8")  # "an SVG", "a PNG"
     if mime.startswith("image/"):
-        return f"{article} {label} image"
+        return said(_IMAGE_OF[an], format=label)
     if mime.startswith("font/") or mime.startswith("application/font"):
-        return "a font"
-    return f"{article} {label} file"
+        return said(_FONT)
+    return said(_FILE_OF[an], format=label)
 
 
-def plainly_not_audio(filename: str, content_type: str | None) -> str | None:
+def plainly_not_audio(filename: str, content_type: str | None) -> Said | None:
     """The refusal for an attachment whose type and name plainly say it isn't audio, or None.
 
     Only plain cases are refused: something says "image", "PDF", "text", "archive" or
@@ -183,8 +209,8 @@ def plainly_not_audio(filename: str, content_type: str | None) -> str | None:
         )
         ext = guessed.lstrip(".")
     if ext not in _KIND_NAMES and mime.startswith("text/"):
-        return f"That file is text, not audio. {send_hint()}"
-    return f"That file is {describe_kind(ext, mime)}, not audio. {send_hint()}"
+        return not_audio(None)
+    return not_audio(describe_kind(ext, mime))
 
 
 def looks_like_text(head: bytes) -> bool:

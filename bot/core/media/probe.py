@@ -24,7 +24,9 @@ import av
 import av.error
 import filetype
 
-from bot.core.media.names import describe_kind, looks_like_text, send_hint
+from bot.core.i18n import N_
+from bot.core.i18n.said import Said, said
+from bot.core.media.names import HINT, describe_kind, looks_like_text, not_audio
 
 # Formats MusicGPT takes as they are: (FFmpeg demuxer, codecs) -> our format name.
 # Anything else that decodes as audio is converted to FLAC first (`bot.core.media.convert`).
@@ -58,15 +60,16 @@ _MAX_CHUNKS: Final = 1000
 class Verdict:
     """What the worker found: a refusal, or audio sent as is (`format`) or to be converted."""
 
-    refusal: str | None = None
+    refusal: dict[str, object] | None = None  # a `Said` as its record: JSON, not a pickle
     format: str | None = None  # "mp3" | "wav" | "flac" | "ogg" | "m4a" | "aac"; None: convert
     duration: float = 0.0  # seconds, measured
     stream: int = 0  # index of the audio stream to send or convert
     what: str = ""  # the container and codec, for logs ("asf/wmav2")
 
 
-def refused(message: str) -> Verdict:
-    return Verdict(refusal=message)
+def refused(message: Said) -> Verdict:
+    """A refusal, said later in the member's language (`Said.of_record` in the bot)."""
+    return Verdict(refusal=message.record())
 
 
 def clock(seconds: float) -> str:
@@ -93,11 +96,12 @@ def decoded_frames(
         return
 
 
-def damaged_after(seconds: float) -> str:
-    return f"That audio file is damaged after {clock(seconds)}."
+def damaged_after(seconds: float) -> Said:
+    return said("That audio file is damaged after {time}.", time=clock(seconds))
 
 
-DAMAGED: Final = "I couldn't decode that audio file; it may be damaged."
+DAMAGED: Final = N_("I couldn't decode that audio file; it may be damaged.")
+ZERO_SECONDS: Final = N_("That audio file is 0 seconds long.")
 
 
 def probe(path: str) -> Verdict:
@@ -117,29 +121,34 @@ def probe(path: str) -> Verdict:
         audio = [s for s in container.streams.audio if _decodable(s)]
         if not audio:
             # WAVs with format tag 0 or 36-bit samples: FFmpeg opens them, nothing decodes.
-            return refused(f"That file's audio is in a format no decoder plays. {send_hint()}")
+            return refused(
+                said("That file's audio is in a format no decoder plays. {hint}", hint=said(HINT))
+            )
         stream = audio[0]
         what = f"{container.format.name}/{stream.codec_context.name}"
         rate = stream.codec_context.sample_rate
         if not _MIN_RATE <= rate <= _MAX_RATE:
             return refused(
-                f"That file says its audio plays at {rate} Hz, which no player can; "
-                "it may be damaged."
+                said(
+                    "That file says its audio plays at {rate} Hz, which no player can; "
+                    "it may be damaged.",
+                    rate=rate,
+                )
             )
         measured = _measure(container, stream)
-        if isinstance(measured, str):
+        if isinstance(measured, Said):
             return refused(measured)
         fmt = _sendable(container, stream, head, path)
         return Verdict(format=fmt, duration=measured, stream=stream.index, what=what)
 
 
-def _measure(container: av.container.InputContainer, stream: av.AudioStream) -> float | str:
+def _measure(container: av.container.InputContainer, stream: av.AudioStream) -> float | Said:
     """The stream's real length in seconds, or a refusal when it doesn't decode."""
     codec = stream.codec_context
     codec.thread_count = 1  # each decoder thread would reserve address space (RLIMIT_AS)
     base = stream.time_base
     if base is None:
-        return DAMAGED
+        return said(DAMAGED)
     # One pass over every packet, keeping only the first and the last few: a 25 MB MP3 is
     # 60,000 packets, and this loop is most of the check's time (bench figure 7).
     head: list[tuple[av.Packet[Any], int]] = []  # (packet, summed durations through it)
@@ -165,11 +174,11 @@ def _measure(container: av.container.InputContainer, stream: av.AudioStream) -> 
         # the playable part, and it is checked like a whole file.
         pass
     if not head:
-        return "That audio file is 0 seconds long."
+        return said(ZERO_SECONDS)
     start = first or 0
     good, frames = _window(codec, [], _timed(head), at_end=not tail)
     if frames == 0:
-        return DAMAGED
+        return said(DAMAGED)
     if not tail:
         last_good = _Timed(*head[good - 1] if good else head[-1])
     else:
@@ -185,7 +194,7 @@ def _measure(container: av.container.InputContainer, stream: av.AudioStream) -> 
         last_good = checked[good - 1]
     seconds = float((last_good.end - start) * base)
     if seconds <= 0:
-        return "That audio file is 0 seconds long."
+        return said(ZERO_SECONDS)
     return seconds
 
 
@@ -273,7 +282,7 @@ def _decodable(stream: av.AudioStream) -> bool:
     return codec is not None and codec.name not in (None, "", "none")
 
 
-def _crafted(head: bytes, path: str) -> str | None:
+def _crafted(head: bytes, path: str) -> Said | None:
     """A refusal for files padded with thousands of empty structures, or None.
 
     FFmpeg reads them correctly but walks every one of them; a 25 MB WAV of 3 million empty
@@ -283,9 +292,11 @@ def _crafted(head: bytes, path: str) -> str | None:
     with open(path, "rb") as f:
         is_riff = head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE"
         if is_riff and _riff_chunks_before_data(f) > _MAX_CHUNKS:
-            return "That WAV file is padded with thousands of empty chunks; I can't use it."
+            return said("That WAV file is padded with thousands of empty chunks; I can't use it.")
         if head[4:8] in (b"ftyp", b"moov", b"free", b"mdat") and _moov_children(f) > _MAX_CHUNKS:
-            return "That file's index is stuffed with thousands of empty boxes; I can't use it."
+            return said(
+                "That file's index is stuffed with thousands of empty boxes; I can't use it."
+            )
     return None
 
 
@@ -399,27 +410,29 @@ def _fragmented(path: str) -> bool:
     return False
 
 
-def _not_media(head: bytes) -> str:
+def _not_media(head: bytes) -> Said:
     """The refusal for a file FFmpeg can't open at all."""
     kind = filetype.guess(head)
     if kind is not None:
         name = describe_kind(kind.extension, kind.mime)
         if kind.mime.startswith(("audio/", "video/")):
-            return f"That file is {name}, but I couldn't decode it; it may be damaged."
-        return f"That file is {name}, not audio. {send_hint()}"
+            return said(
+                "That file is {kind}, but I couldn't decode it; it may be damaged.", kind=name
+            )
+        return not_audio(name)
     if looks_like_text(head):
-        return f"That file is text, not audio. {send_hint()}"
-    return f"That file doesn't look like audio. {send_hint()}"
+        return not_audio(None)
+    return said("That file doesn't look like audio. {hint}", hint=said(HINT))
 
 
-def _no_audio(head: bytes, container: av.container.InputContainer) -> str:
+def _no_audio(head: bytes, container: av.container.InputContainer) -> Said:
     kind = filetype.guess(head)
     if kind is not None and kind.mime.startswith("image/"):
-        return f"That file is {describe_kind(kind.extension, kind.mime)}, not audio. {send_hint()}"
+        return not_audio(describe_kind(kind.extension, kind.mime))
     if any(not _is_picture(v) for v in container.streams.video):
-        return f"That file is a video with no audio track. {send_hint()}"
+        return said("That file is a video with no audio track. {hint}", hint=said(HINT))
     if kind is not None:
-        return f"That file is {describe_kind(kind.extension, kind.mime)}, not audio. {send_hint()}"
+        return not_audio(describe_kind(kind.extension, kind.mime))
     if looks_like_text(head):
-        return f"That file is text, not audio. {send_hint()}"
-    return f"That file has no audio in it. {send_hint()}"
+        return not_audio(None)
+    return said("That file has no audio in it. {hint}", hint=said(HINT))

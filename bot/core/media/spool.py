@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bot.core.errors import DiskFull, SpoolFull, StorageError
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 
 __all__ = ["DISK_MARGIN", "Reservation", "Spool", "is_disk_full"]
 
@@ -29,7 +31,7 @@ DISK_MARGIN = 256 * 1024 * 1024
 # download is added at once, so a stale scan only overcounts files deleted meanwhile; a
 # burst of 200 commands costs one scan instead of 200.
 SCAN_TTL = 1.0
-SPOOL_FULL = "I'm holding too much audio right now; try again in a few minutes."
+SPOOL_FULL = N_("I'm holding too much audio right now; try again in a few minutes.")
 PARTIAL_SUFFIX = ".part"  # downloads in progress: counted by their reservation instead
 
 
@@ -108,7 +110,7 @@ class Spool:
         if replacing is not None:
             held -= replacing.held
         if held + size > self.cap_bytes:
-            raise SpoolFull(SPOOL_FULL)
+            raise SpoolFull(said(SPOOL_FULL))
         self.check_room(size)
         self._reserved += size
         return Reservation(self, size)

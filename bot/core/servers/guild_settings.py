@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n.said import said
 from bot.core.models import QuotaLimits
 from bot.core.store.port import SettingsStore
 
@@ -171,8 +172,11 @@ def split_words(typed: str | None) -> list[str]:
             continue
         if len(word) > WORD_CHARS_MAX:
             raise UserFacingError(
-                f"A blocked word can be at most {WORD_CHARS_MAX} characters; "
-                f"one you gave has {len(word)}."
+                said(
+                    "A blocked word can be at most {limit} characters; one you gave has {count}.",
+                    limit=WORD_CHARS_MAX,
+                    count=len(word),
+                )
             )
         kept.setdefault(word.casefold(), word)
     return list(kept.values())
@@ -188,8 +192,12 @@ def edited_words(current: Iterable[str], *, add: str | None, remove: str | None)
             words.setdefault(word.casefold(), word)
     if len(words) > WORDS_MAX:
         raise UserFacingError(
-            f"A server can block at most {WORDS_MAX} words; that would make {len(words)}. "
-            "Remove some first."
+            said(
+                "A server can block at most {limit} words; that would make {count}. "
+                "Remove some first.",
+                limit=WORDS_MAX,
+                count=len(words),
+            )
         )
     return list(words.values())
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 
@@ -41,9 +42,20 @@ NOT_KEPT = N_(
     "was charged. How long I keep uploads is the server owner's setting "
     "(`INPUT_RETENTION_DAYS`)."
 )
-NO_COPY = (
-    "MusicGPT no longer serves take {take} of {song}, and I have no copy of it to send, so I "
-    "can't {verb} it. Nothing was charged."
+# One whole sentence per button (a verb joined into one wouldn't translate).
+NO_COPY: Final = {
+    "rewrite": N_(
+        "MusicGPT no longer serves take {take} of {song}, and I have no copy of it to send, so I "
+        "can't rewrite it. Nothing was charged."
+    ),
+    "extend": N_(
+        "MusicGPT no longer serves take {take} of {song}, and I have no copy of it to send, so I "
+        "can't extend it. Nothing was charged."
+    ),
+}
+END_PAST_TAKE: Final = N_("End ({end}) is past the end of take {take}, which is {length} long.")
+AFTER_PAST_TAKE: Final = N_(
+    "After ({after}) is past the end of take {take}, which is {length} long."
 )
 GONE = N_("I can't find {song} any more.")
 NO_SUCH_TAKE = N_("{song} has no take {take}.")
@@ -137,8 +149,12 @@ def rewrite_span(task: Task, take: int, start_text: str, end_text: str) -> Inpai
     length = take_of(task, take).duration
     if length is not None and span.end > length + LENGTH_SLACK:
         raise BadTime(
-            f"End ({format_timecode(span.end)}) is past the end of take {take}, "
-            f"which is {format_timecode(length)} long."
+            said(
+                END_PAST_TAKE,
+                end=format_timecode(span.end),
+                take=take,
+                length=format_timecode(length),
+            )
         )
     return span
 
@@ -223,8 +239,12 @@ def extend_after(task: Task, take: int, after_text: str) -> float | None:
     length = take_of(task, take).duration
     if length is not None and after > length + LENGTH_SLACK:
         raise BadTime(
-            f"After ({format_timecode(after)}) is past the end of take {take}, "
-            f"which is {format_timecode(length)} long."
+            said(
+                AFTER_PAST_TAKE,
+                after=format_timecode(after),
+                take=take,
+                length=format_timecode(length),
+            )
         )
     return after
 
@@ -290,7 +310,7 @@ def not_kept(parent: Task) -> UserFacingError:
 
 
 def no_copy(parent: Task, take: int, *, verb: str = "rewrite") -> UserFacingError:
-    return UserFacingError(NO_COPY.format(song=song_ref(parent.id), take=take, verb=verb))
+    return UserFacingError(said(NO_COPY[verb], take=take, song=_said_song(parent.id)))
 
 
 def may_delete(task: Task | None, user_id: int, *, manage_messages: bool) -> bool:

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.errors import AudioRejected
+from bot.core.i18n import N_
+from bot.core.i18n.said import said
 from bot.core.media.names import plainly_not_audio
 from bot.core.songs.forms import AttachmentRef
 
-NO_AUDIO = "That message has no audio file for me to use."
-NONE_IS_AUDIO = "None of the {count} files on that message is audio, so I have nothing to use."
+NO_AUDIO = N_("That message has no audio file for me to use.")
+NONE_IS_AUDIO = N_("None of the {count} files on that message is audio, so I have nothing to use.")
 MODAL_COMPONENTS = 5  # Discord's most components in one modal
 # "(song #12)" is what every result message carries
 # (bot.discord.songs.poster.delivery_marker); posts made before the unit word was "song" say
@@ -33,11 +35,12 @@ def audio_files(attachments: Sequence[AttachmentRef]) -> list[AttachmentRef]:
     if found:
         return found
     if not attachments:
-        raise AudioRejected(NO_AUDIO)
+        raise AudioRejected(said(NO_AUDIO))
     if len(attachments) == 1:
         only = attachments[0]
-        raise AudioRejected(plainly_not_audio(only.filename, only.content_type) or NO_AUDIO)
-    raise AudioRejected(NONE_IS_AUDIO.format(count=len(attachments)))
+        raise AudioRejected(plainly_not_audio(only.filename, only.content_type) or said(NO_AUDIO))
+    # Two or more files (one is refused by its kind, above): the plural in every language.
+    raise AudioRejected(said(NONE_IS_AUDIO, count=len(attachments)))
 
 
 @dataclass(frozen=True, slots=True)

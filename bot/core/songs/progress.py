@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.core.i18n import N_, LocaleLike, decimal, gettext, ngettext
 from bot.core.models import Task, TaskKind, TaskStatus
 from bot.core.servers.threads import refusal_of
+from bot.core.songs.failures import said_again
 from bot.core.songs.notify import dm_note
 from bot.core.timecodes import format_timecode
 
@@ -42,8 +43,9 @@ def failure_text(task: Task, locale: LocaleLike = None) -> str:
     reason = task.error or ""
     for said in (REFUNDED, _LEGACY_REFUNDED):  # whether it was refunded is the task's to say
         reason = reason.replace(said, "")
-    # MusicGPT's reason stays in its words; only mine are translated.
-    reason = " ".join(reason.split()) or gettext(locale, FAILED_UNSAID)
+    # MusicGPT's reason stays in its words; only mine are translated (`said_again`).
+    reason = " ".join(reason.split())
+    reason = said_again(reason, locale) if reason else gettext(locale, FAILED_UNSAID)
     return f"{reason} {gettext(locale, REFUNDED)}" if task.quota_refunded else reason
 
 

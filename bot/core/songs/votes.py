@@ -22,6 +22,7 @@ from typing import Final, Protocol
 
 from bot.core.errors import UserFacingError
 from bot.core.i18n import N_, LocaleLike, gettext
+from bot.core.i18n.said import said
 
 THUMB: Final = "👍"
 LABEL_LIMIT: Final = 80  # Discord's, per button label
@@ -100,18 +101,26 @@ class VoteButton:
     leading: bool
 
 
-def vote_label(take: int, takes: int, count: int) -> str:
+VOTE_LABEL: Final = N_("Take {take} · {thumb} {count}")  # a song with two takes
+
+
+def vote_label(take: int, takes: int, count: int, locale: LocaleLike = None) -> str:
     """`👍 3` on a song with one take; `Take 1 · 👍 3` with two or more (the take first, as the
-    other buttons have it, so the count can't be read as a take number)."""
-    label = f"{THUMB} {count}" if takes < 2 else f"Take {take} · {THUMB} {count}"
+    other buttons have it, so the count can't be read as a take number), in the locale's
+    language (the server's: a result is public). The count stays in digits, as Discord's
+    own reaction counts are."""
+    if takes < 2:
+        label = f"{THUMB} {count}"
+    else:
+        label = gettext(locale, VOTE_LABEL, take=take, thumb=THUMB, count=count)
     return label[:LABEL_LIMIT]
 
 
-def vote_buttons(tally: Tally) -> tuple[VoteButton, ...]:
-    """One button per take, in take order."""
+def vote_buttons(tally: Tally, locale: LocaleLike = None) -> tuple[VoteButton, ...]:
+    """One button per take, in take order, labelled in the locale's language."""
     leader = tally.leader
     return tuple(
-        VoteButton(take, vote_label(take, tally.takes, tally.count(take)), take == leader)
+        VoteButton(take, vote_label(take, tally.takes, tally.count(take), locale), take == leader)
         for take in range(1, tally.takes + 1)
     )
 
@@ -171,7 +180,13 @@ async def click(
     that the result message changed; this never waits on Discord or MusicGPT.
     """
     if not 1 <= take <= takes:
-        raise NoSuchTake(f"Song #{task_id} has no take {take}, so I can't count that vote.")
+        raise NoSuchTake(
+            said(
+                "Song #{number} has no take {take}, so I can't count that vote.",
+                number=task_id,
+                take=take,
+            )
+        )
     voted = await recorder.toggle_vote(task_id, take, user_id)
     counts = await recorder.vote_counts(task_id)
     return VoteClick(take, voted, Tally.of(counts, takes))

@@ -42,6 +42,12 @@ from bot.core.models import (
 )
 from bot.core.musicgpt.client import KeyCheck
 from bot.core.musicgpt.parse import parse_conversion
+from bot.core.songs.failures import (
+    FAILED_WITH_WORDS,
+    MUSICGPT_FAILED,
+    NO_AUDIO_BACK,
+    RESTARTED_MID_SUBMIT,
+)
 from bot.core.store.port import TrackerStore
 from bot.core.tracker.context import (
     AudioHolder,
@@ -61,11 +67,6 @@ from bot.core.wording import count
 __all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", "Tracker"]
 
 log = logging.getLogger(__name__)
-
-RESTARTED_MID_SUBMIT = (
-    "I restarted while sending this to MusicGPT, so I stopped it rather than risk "
-    "running it twice. Please try again."
-)
 
 
 class MusicGPTKeyChecker(Protocol):
@@ -308,17 +309,15 @@ class Tracker:
         """Record a final result from MusicGPT. Repeats and late arrivals change nothing."""
         if result.status.is_failure:
             reason = (
-                f"MusicGPT couldn't make this song: {sentence(result.message)} Please try again."
+                FAILED_WITH_WORDS.format(why=sentence(result.message))
                 if result.message
-                else "MusicGPT couldn't make this song. Please try again."
+                else MUSICGPT_FAILED
             )
             return await self._fail_by_id(task_id, reason)
         if result.status is not ConversionStatus.COMPLETED:
             return None
         if not result.outputs:
-            return await self._fail_by_id(
-                task_id, "MusicGPT finished but sent back no audio. Please try again."
-            )
+            return await self._fail_by_id(task_id, NO_AUDIO_BACK)
         completed = await self._ctx.store.mark_completed(
             task_id, result.outputs, result.cost, self._ctx.clock.now()
         )

@@ -20,12 +20,12 @@ from typing import Protocol
 
 from bot.core.errors import PermanentDeliveryError
 from bot.core.models import Task
+from bot.core.songs.failures import GAVE_UP
 from bot.core.songs.notify import CopyImpossible, CopyRefused, CopyState
 from bot.core.tracker.context import TrackerContext
 
 log = logging.getLogger(__name__)
 
-GAVE_UP = "The song was ready, but I couldn't post it to this channel. Please try again later."
 # Tries of a DM copy per run, `Timing.delivery_backoff` apart (doubling), before giving up.
 COPY_ATTEMPTS = 3
 

@@ -23,6 +23,15 @@ from bot.core.errors import (
     sentence,
 )
 from bot.core.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind
+from bot.core.songs.failures import (
+    CANT_SIGN_IN,
+    OUT_OF_CREDITS,
+    REFUSED,
+    REFUSED_WITH_WORDS,
+    SEND_FAILED,
+    UNAVAILABLE,
+    UNCERTAIN,
+)
 from bot.core.tracker.context import TrackerContext, remove_file
 from bot.core.tracker.parallelism import LearnedParallelism
 
@@ -106,20 +115,16 @@ def failure_message_for(error: Exception) -> str:
     if isinstance(error, MusicGPTValidationError):
         # MusicGPT's own words when it gave any; the sentence reads the same without them.
         why = error.user_message.strip()
-        told = f": {sentence(why)}" if why else "."
-        return f"MusicGPT refused this song{told} Change what you asked for and try again."
+        return REFUSED_WITH_WORDS.format(why=sentence(why)) if why else REFUSED
     if isinstance(error, MusicGPTOutOfCredits):
-        return "My MusicGPT account is out of credits. Please tell the server owner."
+        return OUT_OF_CREDITS
     if isinstance(error, MusicGPTConfigurationError):
-        return "I can't sign in to MusicGPT right now. Please tell the server owner."
+        return CANT_SIGN_IN
     if isinstance(error, MusicGPTSubmitUncertain):
-        return (
-            "MusicGPT didn't confirm it took this song, so I stopped rather than risk making it "
-            "twice. Please try again."
-        )
+        return UNCERTAIN
     if isinstance(error, MusicGPTUnavailable):
-        return "MusicGPT is unavailable right now. Please try again in a few minutes."
-    return "Something went wrong sending this to MusicGPT. Please try again."
+        return UNAVAILABLE
+    return SEND_FAILED
 
 
 class Dispatcher:

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from bot.core.clock import Clock, sleep_or_wake
 from bot.core.errors import MusicGPTError, MusicGPTRateLimited, StorageError
 from bot.core.models import ConversionResult, Task, TaskKind
+from bot.core.songs.failures import gave_up_waiting
 from bot.core.tracker.context import TrackerContext
-from bot.core.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -236,11 +236,7 @@ class Poller:
         deadline = (task.submitted_at or task.created_at) + self._eta(task) + self._give_up_after
         if now >= deadline:
             minutes = round(self._give_up_after / 60)
-            await ctx.fail(
-                task,
-                f"MusicGPT didn't finish this within {count(minutes, 'minute')} of its estimate, "
-                "so I gave up waiting. Please try again.",
-            )
+            await ctx.fail(task, gave_up_waiting(minutes))
             return
         next_at = min(now + self._poll_delay(task), deadline)
         await ctx.store.schedule_poll(task.id, at=next_at, polled=True, now=now)

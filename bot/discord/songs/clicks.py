@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.core.errors import UserFacingError
+from bot.core.i18n import N_, gettext
 from bot.core.models import Output, Task, TaskKind, TaskStatus
 from bot.core.songs import actions, message_audio
 from bot.core.songs.actions import Clicker
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
     from bot.discord.bot import SingingBot
 
 log = logging.getLogger(__name__)
+
+# The titles of the forms a button opens, which name the song: in the clicker's language
+# (the form is theirs), whole titles so each language orders take and song its own way.
+# Discord cuts a title at 45 characters (`form_words.TITLE_MAX`); these fit with a long id.
+REWRITE_TITLE = N_("Rewrite take {take} of song #{number}")
+EXTEND_TITLE = N_("Extend take {take} of song #{number}")
+CHANGES_TITLE = N_("Again with changes: song #{number}")
 
 
 def _clicker(interaction: discord.Interaction) -> Clicker:
@@ -139,7 +147,7 @@ class ButtonHandlers:
             send,
             pending,
             check=span,
-            title=f"Rewrite take {take} of song #{task_id}",
+            title=gettext(interaction.locale, REWRITE_TITLE, take=take, number=task_id),
             style=parent.prompt,
             lyrics=parent.lyrics,
         )
@@ -182,7 +190,7 @@ class ButtonHandlers:
             send,
             pending,
             check=after,
-            title=f"Extend take {take} of song #{task_id}",
+            title=gettext(interaction.locale, EXTEND_TITLE, take=take, number=task_id),
             after=prefilled,
             style=parent.prompt,
         )
@@ -240,7 +248,7 @@ class ButtonHandlers:
         form = AgainForm(
             send,
             pending,
-            title=f"Again with changes: song #{task_id}",
+            title=gettext(interaction.locale, CHANGES_TITLE, number=task_id),
             style=parent.prompt,
             lyrics=parent.lyrics,
             voice=parent.gender.value if parent.gender else None,

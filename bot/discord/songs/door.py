@@ -162,7 +162,7 @@ class SongDoor:
         self._refused[key] = held
         text = user_message_for(error, interaction.locale) or str(error)
         nobody = discord.AllowedMentions.none()
-        view = retry_buttons(key)
+        view = retry_buttons(key, interaction.locale)
         if interaction.response.is_done():
             await interaction.followup.send(
                 text, view=view, ephemeral=True, allowed_mentions=nobody
@@ -242,7 +242,7 @@ class SongDoor:
         text, cancel = answer_text(now, position, interaction.locale)
         await interaction.followup.send(
             text,
-            view=_answer_view(now.id, cancel),
+            view=_answer_view(now.id, cancel, interaction.locale),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -273,7 +273,7 @@ class SongDoor:
             try:
                 await answer.interaction.edit_original_response(
                     content=text,
-                    view=_answer_view(task_id, cancel),
+                    view=_answer_view(task_id, cancel, answer.interaction.locale),
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
                 answer.shown = text
@@ -283,10 +283,11 @@ class SongDoor:
                 return
 
 
-def _answer_view(task_id: int, cancel: bool) -> discord.ui.View:
+def _answer_view(task_id: int, cancel: bool, locale: LocaleLike = None) -> discord.ui.View:
+    """The private answer's Cancel, in the member's language (the answer is theirs)."""
     view = discord.ui.View(timeout=None)
     if cancel:
-        view.add_item(CancelButton(task_id))
+        view.add_item(CancelButton.in_(task_id, locale))
     return view
 
 

@@ -19,6 +19,7 @@ from bot.core.errors import PermanentDeliveryError
 from bot.core.i18n import LocaleLike, gettext
 from bot.core.models import Task
 from bot.core.public_text import safe_link, shown
+from bot.core.songs.failures import NOT_ALLOWED
 from bot.core.songs.notify import DM_UPLOAD_LIMIT, CopyImpossible, copy_failure, post_link
 from bot.core.songs.outputs import Attachable, OutputFetcher, discard
 from bot.core.songs.progress import describe_length, lineage_line, song_ref
@@ -34,10 +35,6 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what Discord allows everywhere
 # How far back (newest first) find_delivery looks, stopping early at the status message.
 HISTORY_SEARCH_LIMIT = 1000
 TITLE_LIMIT = 100  # a song title; MusicGPT's are a few words
-NOT_ALLOWED = (
-    "The song was ready, but I'm not allowed to post in that channel. "
-    "Ask a moderator to let me post there, then try again."
-)
 
 
 def delivery_marker(task: Task) -> str:
@@ -90,13 +87,17 @@ def result_text(
     return "\n".join(lines)[:2000]
 
 
-def copy_text(task: Task, outputs: Sequence[Attachable], post: str | None) -> str:
+def copy_text(
+    task: Task, outputs: Sequence[Attachable], post: str | None, locale: LocaleLike = None
+) -> str:
     """The DM copy (/notify): the takes as in the channel post, and a link back to it. The
-    same marker, so a restarted bot finds a copy it sent (`find_copy`)."""
-    lines = [f"Here's a copy of your song! {delivery_marker(task)}"]
+    same marker, so a restarted bot finds a copy it sent (`find_copy`). `locale`: the
+    server's, as the post it copies (the requester's own isn't known when a song finishes)."""
+    lines = [gettext(locale, "Here's a copy of your song! {marker}", marker=delivery_marker(task))]
     if post:
-        lines.append(f"Posted here: {post}")
-    lines.extend(result_text(task, outputs).splitlines()[1:])  # the takes; no mention
+        lines.append(gettext(locale, "Posted here: {link}", link=post))
+    # The takes; no mention.
+    lines.extend(result_text(task, outputs, locale=locale).splitlines()[1:])
     return "\n".join(lines)[:2000]
 
 
@@ -159,7 +160,7 @@ class Poster:
                 ),
                 files=files,
                 reference=reference,  # type: ignore[arg-type]
-                view=result_buttons(task),
+                view=result_buttons(task, locale=locale),
                 allowed_mentions=only_the_requester(task),
             )
         except discord.Forbidden as error:
@@ -236,9 +237,10 @@ class Poster:
             post = post_link(
                 task.guild_id, task.thread_id or task.channel_id, task.delivered_message_ids[0]
             )
+        locale = await self.bot.public_locale(task.guild_id)
         try:
             message = await dm.send(
-                copy_text(task, attachables, post),
+                copy_text(task, attachables, post, locale),
                 files=files,
                 allowed_mentions=discord.AllowedMentions.none(),
             )

@@ -170,7 +170,7 @@ class StatusRenderer:
             # The buttons follow the status (Cancel only while queued), so the stage, which
             # changes whenever the status does, also says when they change.
             if self._shown.get(task_id) != rendered:
-                if await self._put(task, view, status_buttons(task), locale):
+                if await self._put(task, view, status_buttons(task, locale), locale):
                     rendered = (view.stage, view.progress, "shown")
                 self._shown[task_id] = rendered
             if task.status.is_final:

@@ -25,6 +25,7 @@ import discord
 
 from bot.core.clock import SystemClock
 from bot.core.errors import UserFacingError
+from bot.core.i18n.said import Said, said
 from bot.core.models import Task
 from bot.core.songs import votes
 from bot.core.songs.vote_edits import EditCoalescer, EditGone
@@ -41,8 +42,8 @@ log = logging.getLogger(__name__)
 CATCH_UP: Final = 24 * 3600.0  # at start-up, messages left behind this recently are redrawn
 
 
-def no_votes_here(task_id: int) -> str:
-    return f"Song #{task_id} has no takes to vote for any more."
+def no_votes_here(task_id: int) -> Said:
+    return said("Song #{number} has no takes to vote for any more.", number=task_id)
 
 
 class VoteBoard:
@@ -93,9 +94,11 @@ class VoteBoard:
             raise EditGone
         tally = Tally.of(await store.vote_counts(task.id), len(task.outputs))
         channel = self.bot.get_partial_messageable(message.channel_id, guild_id=task.guild_id)
+        # The result is public: its labels in the server's language, as the poster drew them.
+        locale = await self.bot.public_locale(task.guild_id)
         try:
             await channel.get_partial_message(message.message_id).edit(
-                view=result_buttons(task, tally)
+                view=result_buttons(task, tally, locale)
             )
         except (discord.NotFound, discord.Forbidden) as error:
             await store.votes_shown(message.message_id, read_at)  # never to be shown: done

@@ -9,6 +9,11 @@ memory. The items only read the click and hand it to the bot's `ButtonActions`
 (`SingingBot.button_actions`, a `bot.discord.songs.clicks.ButtonHandlers`), which call the
 Discord-free services in `bot.core.songs.actions`.
 
+A label is in the language of whoever reads the message: a result's and a status's in the
+server's (`SingingBot.public_locale`), a private answer's in the member's. English labels are
+exactly as written (the acceptance suite clicks by them); the custom_ids never change with
+the language, so a button drawn in Spanish routes after a restart like one drawn in English.
+
 discord.py only logs what a DynamicItem's callback raises (the member would see "This
 interaction failed"), so every callback goes through `_run`, which hands errors to the one
 error boundary, `bot.discord.tree.report_error`.
@@ -23,7 +28,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 import discord
 
-from bot.core.i18n import gettext
+from bot.core.i18n import N_, LocaleLike, gettext
 from bot.core.models import Task, TaskStatus
 from bot.core.songs.votes import Tally, vote_buttons
 from bot.discord.tree import RESTARTING, report_error, send_ephemeral
@@ -78,10 +83,13 @@ VOTE_ROW = 1  # the 👍 buttons, one per take (`vote_row`)
 SONG_ROW = 2  # the song as a whole: Again, Again with changes, Lyrics, Delete
 
 
+LABEL_LIMIT = 80  # Discord's, per button label; ours are a word or two in every language
+
+
 def _button(
     label: str, custom_id: str, style: discord.ButtonStyle, row: int | None = None
 ) -> discord.ui.Button[Any]:
-    return discord.ui.Button(label=label, custom_id=custom_id, style=style, row=row)
+    return discord.ui.Button(label=label[:LABEL_LIMIT], custom_id=custom_id, style=style, row=row)
 
 
 class _SongButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
@@ -89,7 +97,12 @@ class _SongButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
     nothing), label, `rebuilt` (the button again from its custom_id, after a restart too)
     and `act`: what a click asks of the bot's `ButtonActions`."""
 
-    LABEL: ClassVar[str]
+    LABEL: ClassVar[str]  # English, marked for the catalogs (N_)
+
+    @classmethod
+    def label_in(cls, locale: LocaleLike) -> str:
+        """The button's label in the locale's language (English exactly as `LABEL`)."""
+        return gettext(locale, cls.LABEL)
 
     @classmethod
     async def from_custom_id(
@@ -104,7 +117,7 @@ class _SongButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
     @classmethod
     def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
         """The button a custom_id names (`match`: the template's groups), with the label
-        the click arrived with."""
+        the click arrived with (in whatever language it was drawn)."""
         raise NotImplementedError
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
@@ -121,6 +134,7 @@ class _TakeButton(_SongButton, template=r"(?!)"):
 
     ACTION: ClassVar[str]
     ROW: ClassVar[int] = TAKE_ROW
+    NUMBERED: ClassVar[str] = ""  # the label with the take's number, when a song has two
 
     def __init__(
         self,
@@ -141,7 +155,7 @@ class _TakeButton(_SongButton, template=r"(?!)"):
 
 
 class RewriteButton(_TakeButton, template=rf"song:rewrite:{_TASK}:(?P<take>[1-9])"):
-    ACTION, LABEL = "rewrite", "Rewrite"
+    ACTION, LABEL, NUMBERED = "rewrite", N_("Rewrite"), N_("Rewrite {take}")
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.rewrite(interaction, self.task_id, self.take)
@@ -150,7 +164,7 @@ class RewriteButton(_TakeButton, template=rf"song:rewrite:{_TASK}:(?P<take>[1-9]
 class ExtendButton(_TakeButton, template=rf"song:extend:{_TASK}:(?P<take>[1-9])"):
     """Extend one take: the song goes on from a point in it (a form asks where)."""
 
-    ACTION, LABEL = "extend", "Extend"
+    ACTION, LABEL, NUMBERED = "extend", N_("Extend"), N_("Extend {take}")
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.extend(interaction, self.task_id, self.take)
@@ -164,32 +178,38 @@ class _TaskButton(_SongButton, template=r"(?!)"):
     STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
     ROW: ClassVar[int | None] = None
 
-    def __init__(self, task_id: int) -> None:
+    def __init__(self, task_id: int, *, label: str | None = None) -> None:
         custom_id = f"song:{self.ACTION}:{task_id}"
-        super().__init__(_button(self.LABEL, custom_id, self.STYLE, self.ROW))
+        label = self.LABEL if label is None else label
+        super().__init__(_button(label, custom_id, self.STYLE, self.ROW))
         self.task_id = task_id
 
     @classmethod
+    def in_(cls, task_id: int, locale: LocaleLike) -> Self:
+        """The button for `task_id`, labelled in the locale's language."""
+        return cls(task_id, label=cls.label_in(locale))
+
+    @classmethod
     def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
-        return cls(int(match["task"]))
+        return cls(int(match["task"]), label=label or cls.LABEL)
 
 
 class AgainButton(_TaskButton, template=rf"song:again:{_TASK}"):
-    ACTION, LABEL, ROW = "again", "Again", SONG_ROW
+    ACTION, LABEL, ROW = "again", N_("Again"), SONG_ROW
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.again(interaction, self.task_id)
 
 
 class DeleteButton(_TaskButton, template=rf"song:delete:{_TASK}"):
-    ACTION, LABEL, STYLE, ROW = "delete", "Delete", discord.ButtonStyle.danger, SONG_ROW
+    ACTION, LABEL, STYLE, ROW = "delete", N_("Delete"), discord.ButtonStyle.danger, SONG_ROW
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.delete(interaction, self.task_id)
 
 
 class CancelButton(_TaskButton, template=rf"song:cancel:{_TASK}"):
-    ACTION, LABEL = "cancel", "Cancel"
+    ACTION, LABEL = "cancel", N_("Cancel")
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.cancel(interaction, self.task_id)
@@ -217,7 +237,7 @@ class VoteButton(_TakeButton, template=rf"song:vote:{_TASK}:(?P<take>[1-9])"):
 class TryAgainButton(_TaskButton, template=rf"song:tryagain:{_TASK}"):
     """On a failed song's status: the same inputs once more, charged to the clicker."""
 
-    ACTION, LABEL, STYLE = "tryagain", "Try again", discord.ButtonStyle.primary
+    ACTION, LABEL, STYLE = "tryagain", N_("Try again"), discord.ButtonStyle.primary
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.try_again(interaction, self.task_id)
@@ -226,7 +246,7 @@ class TryAgainButton(_TaskButton, template=rf"song:tryagain:{_TASK}"):
 class AgainWithChangesButton(_TaskButton, template=rf"song:changes:{_TASK}"):
     """A form prefilled with the song's style, lyrics and voice; its submit is an Again."""
 
-    ACTION, LABEL, ROW = "changes", "Again with changes", SONG_ROW
+    ACTION, LABEL, ROW = "changes", N_("Again with changes"), SONG_ROW
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.again_with_changes(interaction, self.task_id)
@@ -235,7 +255,7 @@ class AgainWithChangesButton(_TaskButton, template=rf"song:changes:{_TASK}"):
 class LyricsButton(_TaskButton, template=rf"song:lyrics:{_TASK}"):
     """What was sung, privately, to anyone who asks."""
 
-    ACTION, LABEL, ROW = "lyrics", "Lyrics", SONG_ROW
+    ACTION, LABEL, ROW = "lyrics", N_("Lyrics"), SONG_ROW
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.lyrics(interaction, self.task_id)
@@ -246,15 +266,16 @@ class EditAndRetryButton(_SongButton, template=r"song:retry:(?P<key>[0-9a-f]{8,3
     the refused form in the door (`SongDoor.retry`); it lives in memory, so after a restart
     or its expiry the click says so."""
 
-    LABEL = "Edit and retry"
+    LABEL = N_("Edit and retry")
 
-    def __init__(self, key: str) -> None:
-        super().__init__(_button(self.LABEL, f"song:retry:{key}", discord.ButtonStyle.primary))
+    def __init__(self, key: str, *, label: str | None = None) -> None:
+        label = self.LABEL if label is None else label
+        super().__init__(_button(label, f"song:retry:{key}", discord.ButtonStyle.primary))
         self.key = key
 
     @classmethod
     def rebuilt(cls, match: re.Match[str], label: str | None) -> Self:
-        return cls(match["key"])
+        return cls(match["key"], label=label or cls.LABEL)
 
     def act(self, actions: ButtonActions, interaction: discord.Interaction) -> Awaitable[None]:
         return actions.edit_and_retry(interaction, self.key)
@@ -280,71 +301,81 @@ Row = list[discord.ui.Item[Any]]
 MAX_TAKE_BUTTONS = 2
 
 
-def take_label(action: str, take: int, takes: int) -> str:
-    """A per-take button's label: `Extend` with one take, `Extend 2` with two or more."""
-    return action if takes == 1 else f"{action} {take}"
+def take_label(button: type[_TakeButton], take: int, takes: int, locale: LocaleLike = None) -> str:
+    """A per-take button's label: `Extend` with one take, `Extend 2` with two or more (one
+    whole label per language, so the number goes where the language puts it)."""
+    if takes == 1:
+        return button.label_in(locale)
+    return gettext(locale, button.NUMBERED, take=take)
 
 
-def take_buttons(task: Task) -> Row:
+def take_buttons(task: Task, locale: LocaleLike = None) -> Row:
     """Row 1, per take: Rewrite, then Extend (numbered when there are two takes)."""
     takes = len(task.outputs)
     numbers = range(1, min(takes, MAX_TAKE_BUTTONS) + 1)
     row: Row = [
-        RewriteButton(task.id, take, label=take_label("Rewrite", take, takes)) for take in numbers
+        RewriteButton(task.id, take, label=take_label(RewriteButton, take, takes, locale))
+        for take in numbers
     ]
     row += [
-        ExtendButton(task.id, take, label=take_label("Extend", take, takes)) for take in numbers
+        ExtendButton(task.id, take, label=take_label(ExtendButton, take, takes, locale))
+        for take in numbers
     ]
     return row
 
 
-def vote_row(task: Task, tally: Tally | None = None) -> Row:
+def vote_row(task: Task, tally: Tally | None = None, locale: LocaleLike = None) -> Row:
     """Row 2, the 👍 buttons, one per take: labelled with the count (and the take's number
     when there are two), the leader's green; no votes yet when `tally` is left out."""
     tally = tally or Tally.of({}, len(task.outputs))
     return [
         VoteButton(task.id, b.take, label=b.label, leading=b.leading)
-        for b in vote_buttons(tally)[:MAX_VOTE_BUTTONS]
+        for b in vote_buttons(tally, locale)[:MAX_VOTE_BUTTONS]
     ]
 
 
-def song_buttons(task: Task) -> Row:
+def song_buttons(task: Task, locale: LocaleLike = None) -> Row:
     """Row 3, the song as a whole."""
     return [
-        AgainButton(task.id),
-        AgainWithChangesButton(task.id),
-        LyricsButton(task.id),
-        DeleteButton(task.id),
+        AgainButton.in_(task.id, locale),
+        AgainWithChangesButton.in_(task.id, locale),
+        LyricsButton.in_(task.id, locale),
+        DeleteButton.in_(task.id, locale),
     ]
 
 
-def result_rows(task: Task, tally: Tally | None = None) -> tuple[tuple[int, Row], ...]:
+def result_rows(
+    task: Task, tally: Tally | None = None, locale: LocaleLike = None
+) -> tuple[tuple[int, Row], ...]:
     """A result's rows, top to bottom: a new button joins one of these builders (at most five
     buttons a row), and a new row is a builder here (at most three, to stay readable)."""
     return (
-        (TAKE_ROW, take_buttons(task)),
-        (VOTE_ROW, vote_row(task, tally)),
-        (SONG_ROW, song_buttons(task)),
+        (TAKE_ROW, take_buttons(task, locale)),
+        (VOTE_ROW, vote_row(task, tally, locale)),
+        (SONG_ROW, song_buttons(task, locale)),
     )
 
 
-def result_buttons(task: Task, tally: Tally | None = None) -> discord.ui.View:
-    """A result's buttons in rows: per take, votes (with `tally`'s counts), the song."""
+def result_buttons(
+    task: Task, tally: Tally | None = None, locale: LocaleLike = None
+) -> discord.ui.View:
+    """A result's buttons in rows: per take, votes (with `tally`'s counts), the song; labelled
+    in `locale`'s language (the server's: a result is public)."""
     view = discord.ui.View(timeout=None)
-    for row, items in result_rows(task, tally):
+    for row, items in result_rows(task, tally, locale):
         for item in items:
             item.row = row
             view.add_item(item)
     return view
 
 
-def status_buttons(task: Task) -> discord.ui.View | None:
+def status_buttons(task: Task, locale: LocaleLike = None) -> discord.ui.View | None:
     """Cancel while the task waits in the bot's own queue, Try again once it failed;
-    nothing while MusicGPT has it or after."""
+    nothing while MusicGPT has it or after. `locale`: the server's (a status is public)."""
     if task.status is TaskStatus.QUEUED:
-        item: discord.ui.Item[Any] = CancelButton(task.id)
+        item: discord.ui.Item[Any] = CancelButton.in_(task.id, locale)
     elif task.status is TaskStatus.FAILED:
-        item = TryAgainButton(task.id)
+        item = TryAgainButton.in_(task.id, locale)
     else:
         return None
     view = discord.ui.View(timeout=None)
@@ -352,8 +383,8 @@ def status_buttons(task: Task) -> discord.ui.View | None:
     return view
 
 
-def retry_buttons(key: str) -> discord.ui.View:
-    """A refusal's Edit and retry."""
+def retry_buttons(key: str, locale: LocaleLike = None) -> discord.ui.View:
+    """A refusal's Edit and retry, in the member's language (`locale`: the refusal is theirs)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(EditAndRetryButton(key))
+    view.add_item(EditAndRetryButton(key, label=EditAndRetryButton.label_in(locale)))
     return view

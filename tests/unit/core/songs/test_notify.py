@@ -328,3 +328,15 @@ def test_the_copy_carries_the_takes_the_marker_and_a_link_back(tmp_path: Path) -
     assert "**1. Take A** · 1:01\n" in text  # the attached one has no link
     assert post_link(None, 3, 99) == "https://discord.com/channels/@me/3/99"
     assert not voice_problems(text), text
+
+
+def test_the_copy_is_in_the_servers_language_with_its_marker_in_english(tmp_path: Path) -> None:
+    task = dataclasses.replace(BASE, id=12, user_id=4242, outputs=OUTPUTS)
+    items = [Attachable(OUTPUTS[0], tmp_path / "a.mp3"), Attachable(OUTPUTS[1], None)]
+    link = post_link(2, 3, 99)
+    text = copy_text(task, items, link, "es-ES")
+    first, posted, *_ = text.splitlines()
+    assert first == "¡Aquí tienes una copia de tu canción! (song #12)"  # find_copy's marker
+    assert posted == f"Publicada aquí: {link}"
+    assert "**2. Toma 2**" in text
+    assert copy_text(task, items, link, "ko") == copy_text(task, items, link)  # English

@@ -56,13 +56,20 @@ class FakeStore:
         self.shown.append(message_id)
 
 
-def board(store: FakeStore, edit: AsyncMock, *, held: tuple[int | None, ...] = ()) -> VoteBoard:
+def board(
+    store: FakeStore,
+    edit: AsyncMock,
+    *,
+    held: tuple[int | None, ...] = (),
+    server_locale: str | None = None,
+) -> VoteBoard:
     partial = SimpleNamespace(get_partial_message=lambda _id: SimpleNamespace(edit=edit))
     bot = SimpleNamespace(
         store=store,
         get_partial_messageable=lambda *_a, **_k: partial,
         holds=lambda guild_id: guild_id in held,
         wait_until_ready=AsyncMock(),
+        public_locale=AsyncMock(return_value=server_locale),  # the server's (None: English)
     )
     return VoteBoard(bot)  # type: ignore[arg-type]
 
@@ -98,6 +105,35 @@ async def test_a_click_is_recorded_then_answered_then_the_buttons_redrawn() -> N
     again = click(7, store)
     await votes.click(again, 12, 2, SONG)
     assert again.response.send_message.call_args.args == ("I took back your 👍 for take 2.",)
+    await votes.close()
+
+
+async def test_the_redraw_is_in_the_servers_language_and_the_answer_in_the_clickers() -> None:
+    store, edit = FakeStore(), AsyncMock()
+    votes = board(store, edit, server_locale="fr")
+    clicked = click(7, store)
+    clicked.locale = "es-ES"
+    await votes.click(clicked, 12, 1, SONG)
+    assert clicked.response.send_message.call_args.args == ("Conté tu 👍 para la toma 1.",)
+    await asyncio.sleep(0.05)
+    [call] = edit.await_args_list
+    view = call.kwargs["view"]
+    assert [item.item.label for item in view.children] == [
+        "Réécrire 1",
+        "Réécrire 2",
+        "Prolonger 1",
+        "Prolonger 2",
+        "Prise 1 · 👍 1",
+        "Prise 2 · 👍 0",
+        "Encore",
+        "Encore, avec des changements",
+        "Paroles",
+        "Supprimer",
+    ]
+    assert [item.custom_id for item in view.children][:2] == [
+        "song:rewrite:12:1",
+        "song:rewrite:12:2",
+    ]
     await votes.close()
 
 

@@ -188,5 +188,6 @@ def test_the_door_shows_a_form_in_the_members_language() -> None:
 def test_a_stale_form_is_answered_in_the_members_language() -> None:
     stale = MagicMock(type=discord.InteractionType.modal_submit, locale=discord.Locale.german)
     stale.data = {"custom_id": f"{modals.REWRITE_PREFIX}gone"}
-    assert "Rewrite" in (modals.stale_modal_message(stale) or "")
+    # The button by its German label ("Neu schreiben"), as the German reader sees it.
+    assert "Neu schreiben" in (modals.stale_modal_message(stale) or "")
     assert modals.stale_modal_message(stale) != modals.REWRITE_EXPIRED
