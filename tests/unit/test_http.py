@@ -32,7 +32,7 @@ class FakeTracker:
     async def handle_webhook(self, task_id: int, payload: dict[str, Any]) -> None:
         self.webhooks.append((task_id, payload))
 
-    def musicgpt_limits(self) -> dict[str, object]:
+    async def musicgpt_limits(self) -> dict[str, object]:
         return self.limits
 
 

@@ -1,0 +1,2 @@
+-- 11 belongs to the `queue` branch (claim leases). This empty file only keeps the numbers
+-- without a gap on the `limits` branch; it goes when the two branches are merged.
