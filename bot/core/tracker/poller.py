@@ -86,6 +86,11 @@ class PollBudget:
         task if that was done; else None and how long until the budget has a call to spend
         (0: it had one, but another process polls the task)."""
         now = self._clock.now()
+        if self._seen.next_allowed > now:
+            # next_allowed only ever moves on, so what this process saw last is still too
+            # early: no transaction needed to learn that (woken by every other process's
+            # submits and polls, this is most wake-ups while the budget is spent).
+            return None, self._seen.next_allowed - now
 
         def spend(limit: SharedLimit) -> SharedLimit | None:
             if limit.next_allowed > now:

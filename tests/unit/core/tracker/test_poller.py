@@ -95,6 +95,29 @@ async def test_poll_budget_spaces_calls_evenly(store: Store) -> None:
     assert await budget.claim(fourth) == (None, pytest.approx(3.0))
 
 
+async def test_a_spent_budget_is_known_without_asking_the_database(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other processes' wake-ups come often; while this process knows the budget is spent
+    (its next call can only be later than it saw), it waits without a transaction."""
+    clock = FakeClock(start=100.0)
+    budget = PollBudget(store, per_minute=20, clock=clock)
+    first, second = await due_tasks(store, clock, 2)
+    assert (await budget.claim(first))[0] is not None
+    real, claims = store.claim_poll, [0]
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        claims[0] += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim_poll", counting)
+    clock.advance(1.0)
+    assert await budget.claim(second) == (None, pytest.approx(2.0))
+    assert claims == [0]
+    clock.advance(2.0)
+    assert (await budget.claim(second))[0] is not None and claims == [1]
+
+
 async def test_a_task_claimed_for_a_poll_is_held_and_costs_nothing_to_a_second_claimer(
     store: Store,
 ) -> None:
