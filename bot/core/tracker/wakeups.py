@@ -39,6 +39,7 @@ class Wakeups:
         self._sender: asyncio.Task[None] | None = None
         self._listening = False
         self._hearing = False  # running another process's wake-up: not told on again
+        self._failing = False  # the last notify failed (said once, not once per wake-up)
 
     def event(self, channel: str) -> SharedEvent:
         return SharedEvent(self, channel)
@@ -73,7 +74,13 @@ class Wakeups:
                 await self._store.notify(channel, self._token)
             except StorageError as error:
                 # The others still find the work when their own timers or events wake them.
-                log.warning("couldn't wake the other processes (%s)", error)
+                if not self._failing:
+                    log.warning("couldn't wake the other processes (%s)", error)
+                self._failing = True
+                continue
+            if self._failing:
+                log.info("waking the other processes again")
+                self._failing = False
 
     def _heard(self, action: Callable[[], None], payload: str) -> None:
         if payload == self._token or not self._listening:

@@ -4,10 +4,12 @@ the channel's action in another, once, and is not echoed back or told on again."
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import pytest
 
+from bot.core.errors import StorageError
 from bot.core.store import Store
 from bot.core.tracker.wakeups import DISPATCH, POLLS, Wakeups
 
@@ -88,3 +90,32 @@ async def test_what_another_process_told_is_not_told_on_again(store: Store) -> N
     assert other_db.sent == 1
     await one.stop()
     await other.stop()
+
+
+async def test_a_database_that_cant_notify_is_said_once(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "bot.core.tracker.wakeups")
+    counting = CountingStore(store)
+    refusals = [StorageError("database or disk is full", reason="full")] * 3
+    real_notify = counting.notify
+
+    async def notify(channel: str, payload: str) -> None:
+        if refusals:
+            raise refusals.pop()
+        await real_notify(channel, payload)
+
+    counting.notify = notify  # type: ignore[method-assign]
+    wakeups = Wakeups(counting)
+    await wakeups.start({})
+    for _ in range(4):
+        wakeups.event(DISPATCH).set()
+        for _ in range(10):  # the notify's task runs
+            await asyncio.sleep(0)
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.core.tracker.wakeups"]
+    assert said == [
+        "couldn't wake the other processes (database or disk is full)",
+        "waking the other processes again",
+    ]
+    assert counting.sent == 1
+    await wakeups.stop()
