@@ -1,6 +1,7 @@
 """Several real bot processes on one PostgreSQL database share MusicGPT's limits (issue 21):
-three processes together keep to one MUSICGPT_POLLS_PER_MINUTE, and a webhook reaching a
-process other than the one that sent the song is confirmed and delivered there at once."""
+three processes together keep to one MUSICGPT_POLLS_PER_MINUTE, what one learned from a 429
+another uses, and a webhook reaching a process other than the one that sent the song is
+confirmed and delivered at once."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_metrics_e2e import TOKEN, byid_total, samples
+from tests.e2e.test_shards_e2e import readyz
 from tests.standins.discord import shard_of
+from tests.standins.musicgpt import HOLD
 from tests.support.env import bot_env
 from tests.support.process import BotProcess, free_port
 from tests.support.world import (
     World,
     busiest_minute,
+    poll_until,
     request_song,
     results_for,
     wait_results_for,
@@ -134,3 +138,58 @@ async def test_a_webhook_reaching_the_other_process_is_delivered_at_once(
         assert w1.bot.returncode == 0, w1.bot.log_text(4000)
         for each in (w0, w1):
             assert "Traceback" not in each.bot.log_text()
+
+
+async def test_what_one_process_learned_from_a_429_the_next_one_uses(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """MusicGPT runs 2 at once (MUSICGPT_MAX_PARALLEL=4): the first process learns it from a
+    429; a second process started afterwards, which never met one, uses 2 as well, and both
+    work the queue to the end."""
+    shared = {
+        "DATABASE_URL": postgres_url,
+        "SHARD_COUNT": "3",
+        "DEV_GUILD_ID": "",
+        "MUSICGPT_MAX_PARALLEL": "4",
+        **LIMITS,
+    }
+    (tmp_path / "p0").mkdir()
+    mg_options = {"max_running": 2, "delay": HOLD}
+    async with world(tmp_path / "p0", start=False, mg_options=mg_options, **shared) as w0:
+        [w1] = others(w0, tmp_path, 1, webhooks=True, **shared)
+        # The first process alone at first: it syncs the commands (shard 0) and holds the
+        # server's shard; the second holds what is left.
+        first = {0, shard_of(w0.dc.guild_id, 3)}
+        w0.env["SHARD_IDS"] = ",".join(str(s) for s in sorted(first))
+        w1.env["SHARD_IDS"] = ",".join(str(s) for s in range(3) if s not in first)
+        mg = w0.mg
+        try:
+            await w0.start_bot(timeout=40)
+            ids = [await request_song(w0, prompt=f"song {n}") for n in range(4)]
+            await mg.wait_for(lambda: any(s.status == 429 for s in mg.submits), timeout=30)
+            learned = "MusicGPT took only 2 at once; using 2 of MUSICGPT_MAX_PARALLEL=4"
+            assert (await readyz(w0))["musicgpt_parallel"]["learned"] == learned
+
+            await w1.start_bot(timeout=40)
+            assert (await readyz(w1))["musicgpt_parallel"] == {
+                "using": 2,
+                "configured": 4,
+                "learned": learned,
+            }
+            # It knew without asking: it sent nothing while MusicGPT ran its 2 (a process
+            # learning for itself would have sent one at start and met a 429 of its own).
+            from_w1 = f":{w1.webhook_port}/"
+            assert not [s for s in mg.submits if from_w1 in s.fields.get("webhook_url", "")]
+
+            def finish_running() -> bool:
+                for task in mg.tasks.values():  # MusicGPT finishes whatever it runs
+                    task.release.set()
+                return all(results_for(w0, task_id) for task_id in ids)
+
+            await poll_until(finish_running, 90, "every song's result", every=0.2)
+            for task_id in ids:
+                await wait_status_of(w0, task_id, "delivered")
+                assert len(results_for(w0, task_id)) == 1
+        finally:
+            await w1.bot.stop()
+        assert w1.bot.returncode == 0, w1.bot.log_text(4000)
