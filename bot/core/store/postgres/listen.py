@@ -29,15 +29,13 @@ Heard = Callable[[str], None]
 
 
 class Listener:
-    def __init__(self, url: str, *, check_seconds: float = CHECK_SECONDS) -> None:
+    def __init__(self, url: str) -> None:
         self._url = url
-        self._check_seconds = check_seconds
         self._heard: dict[str, list[Heard]] = {}
         self._connection: Any = None  # asyncpg.Connection while listening
         self._lost = asyncio.Event()
         self._listening = asyncio.Event()  # set while every channel is listened to
         self._task: asyncio.Task[None] | None = None
-        self.reconnects = 0  # connections made again after one dropped
 
     async def listen(self, channel: str, heard: Heard) -> None:
         """Call `heard` for every notify on `channel`. Returns once the connection listens
@@ -99,13 +97,12 @@ class Listener:
         self._connection = connection
         self._listening.set()
         if missed:
-            self.reconnects += 1
             log.info("listening on the database again")
             for channel in list(self._heard):
                 self._deliver(connection, 0, channel, "")
         while not self._lost.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), self._check_seconds)
+                await asyncio.wait_for(self._lost.wait(), CHECK_SECONDS)
             if not self._lost.is_set():  # a peer gone without a word shows here
                 await connection.fetchval("SELECT 1", timeout=CONNECT_SECONDS)
         log.warning("the database's listening connection dropped")
