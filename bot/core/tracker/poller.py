@@ -76,7 +76,10 @@ class PollBudget:
         return self._rate(self._seen)
 
     def _rate(self, limit: SharedLimit) -> float:
-        return float(self.configured if limit.learned is None else limit.learned)
+        # Within the setting even if an owner lowered it below what was learned before.
+        return float(
+            self.configured if limit.learned is None else min(limit.learned, self.configured)
+        )
 
     async def refresh(self) -> None:
         self._seen = await self._store.shared_limit(POLLS)
@@ -116,7 +119,7 @@ class PollBudget:
             # each, whichever processes sent them.
             if at is None or now - at >= max(1.0, 120.0 / before):
                 learned, at = max(1.0, before / 2), now
-            after = float(self.configured if learned is None else learned)
+            after = self._rate(dataclasses.replace(limit, learned=learned))
             rates[:] = [before, after]
             hold = max(60.0 / after, retry_after or 0.0)
             return dataclasses.replace(
