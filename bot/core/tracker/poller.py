@@ -84,16 +84,21 @@ class PollBudget:
     async def refresh(self) -> None:
         self._seen = await self._store.shared_limit(POLLS)
 
+    def known_wait(self) -> float:
+        """How long the budget is spent for, as far as this process knows without asking.
+
+        next_allowed only ever moves on, so if what this process saw last is still ahead, so
+        is the row: no query needed to learn that. Woken by every other process's submits and
+        polls, that is most wake-ups while the budget is spent."""
+        return max(0.0, self._seen.next_allowed - self._clock.now())
+
     async def claim(self, task_id: int) -> tuple[Task | None, float]:
         """Spend one call on task `task_id` and hold the task for this process's poll. The
         task if that was done; else None and how long until the budget has a call to spend
         (0: it had one, but another process polls the task)."""
+        if wait := self.known_wait():
+            return None, wait
         now = self._clock.now()
-        if self._seen.next_allowed > now:
-            # next_allowed only ever moves on, so what this process saw last is still too
-            # early: no transaction needed to learn that (woken by every other process's
-            # submits and polls, this is most wake-ups while the budget is spent).
-            return None, self._seen.next_allowed - now
 
         def spend(limit: SharedLimit) -> SharedLimit | None:
             if limit.next_allowed > now:
@@ -224,6 +229,10 @@ class Poller:
         room = slots - len(self._in_flight)
         if room <= 0:
             await sleep_or_wake(ctx.clock, self.wakeup, None)  # a finishing poll wakes us
+            return
+        if spent_for := self.budget.known_wait():
+            # Whatever is due waits for the budget anyway: no need to read the table first.
+            await sleep_or_wake(ctx.clock, self.wakeup, spent_for)
             return
         due = await ctx.store.polls_due(ctx.clock.now(), room, skip=self._in_flight)
         for candidate in due:

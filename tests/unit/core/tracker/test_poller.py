@@ -251,3 +251,32 @@ async def test_a_by_id_429_holds_the_polls_for_its_retry_after(
     await again.refresh()
     assert again.per_minute == budget.per_minute
     assert h.tracker.health.reachable  # a 429 is MusicGPT answering
+
+
+async def test_wake_ups_while_the_budget_is_spent_read_nothing(
+    make_harness, store: Store, musicgpt: FakeMusicGPT, clock: FakeClock, monkeypatch
+) -> None:
+    """Every other process's submits and polls wake this poller; while its budget is spent
+    (as it last saw it) a wake-up costs no query."""
+    h = make_harness(musicgpt_polls_per_minute=1)  # one poll a minute
+    await h.tracker.start()
+    task = await h.submit(sing())
+
+    async def polled_once() -> bool:
+        return len(musicgpt.polls) == 1
+
+    await drive(clock, polled_once)
+    real, reads = store.polls_due, [0]
+
+    async def counting(*args: Any, **kwargs: Any) -> list[Task]:
+        reads[0] += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "polls_due", counting)
+    for _ in range(20):
+        h.tracker.poller.wakeup.set()
+        await asyncio.sleep(0.001)
+    assert reads == [0] and len(musicgpt.polls) == 1
+    musicgpt.results = [DONE]
+    await h.until(task.id, TaskStatus.DELIVERED)  # once the minute is over, it polls again
+    assert reads[0] >= 1 and len(musicgpt.polls) == 2
