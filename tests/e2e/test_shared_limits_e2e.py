@@ -193,3 +193,41 @@ async def test_what_one_process_learned_from_a_429_the_next_one_uses(
         finally:
             await w1.bot.stop()
         assert w1.bot.returncode == 0, w1.bot.log_text(4000)
+
+
+async def test_a_poll_429_one_process_meets_halves_the_budget_of_both(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """MusicGPT answers one status check 429: whichever process sent it halves the one
+    budget, and both processes' /readyz say so."""
+    shared = {
+        "DATABASE_URL": postgres_url,
+        "SHARD_COUNT": "2",
+        "DEV_GUILD_ID": "",
+        "MUSICGPT_POLLS_PER_MINUTE": "60",
+        **LIMITS,
+    }
+    (tmp_path / "p0").mkdir()
+    async with world(tmp_path / "p0", start=False, webhooks=False, **shared) as w0:
+        [w1] = others(w0, tmp_path, 1, webhooks=False, **shared)
+        w0.env["SHARD_IDS"] = str(shard_of(w0.dc.guild_id, 2))
+        w1.env["SHARD_IDS"] = str(1 - shard_of(w0.dc.guild_id, 2))
+        try:
+            await w0.start_bot(timeout=40)
+            await w1.start_bot(timeout=40)
+            w0.mg.faults.add("byId", "rate_limit", retry_after=1)  # after the key checks
+            task_id = await request_song(w0)
+            await wait_status_of(w0, task_id, "delivered", timeout=60)
+            assert [p.status for p in w0.mg.by_id_requests].count(429) == 1
+            for each in (w0, w1):
+                assert (await readyz(each))["musicgpt_polls_per_minute"] == {
+                    "using": 30,
+                    "configured": 60,
+                    "learned": (
+                        "MusicGPT limited status checks; polling at 30 a minute of "
+                        "MUSICGPT_POLLS_PER_MINUTE=60"
+                    ),
+                }
+        finally:
+            await w1.bot.stop()
+        assert w1.bot.returncode == 0, w1.bot.log_text(4000)
