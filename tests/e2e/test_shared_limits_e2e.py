@@ -1,7 +1,7 @@
 """Several real bot processes on one PostgreSQL database share MusicGPT's limits (issue 21):
 three processes together keep to one MUSICGPT_POLLS_PER_MINUTE, what one learned from a 429
-another uses, and a webhook reaching a process other than the one that sent the song is
-confirmed and delivered at once."""
+(to a submit or to a status check) another uses, and a webhook reaching a process other than
+the one that sent the song is confirmed and delivered at once."""
 
 from __future__ import annotations
 
