@@ -179,15 +179,16 @@ class Tracker:
                 self.health.note_key(True)
             log.info("MusicGPT accepted the API key")
 
-    async def musicgpt_limits(self) -> dict[str, object]:
+    async def musicgpt_limits(self, *, read: bool = True) -> dict[str, object]:
         """What the tracker learned about MusicGPT's limits (for /readyz), as every process
-        on the database uses them."""
+        on the database uses them; with `read=False` (the database didn't answer /readyz's
+        check), as this process saw them last, so /readyz still answers in time."""
         parallel = self.dispatcher.parallelism
         budget = self.poller.budget
-        # /readyz answers with the database down too (database_ok says so): the last seen.
-        with contextlib.suppress(StorageError):
-            await parallel.current()
-            await budget.refresh()
+        if read:
+            with contextlib.suppress(StorageError):  # failed since the check: the last seen
+                await parallel.current()
+                await budget.refresh()
         return {
             "musicgpt_parallel": {
                 "using": parallel.limit,
