@@ -355,5 +355,5 @@ class HttpServer:
         body["shard_count"] = self._health.shard_count
         body["shards"] = sorted(shards)
         body["shards_connected"] = sorted(shard for shard, up in shards.items() if up)
-        body.update(self._tracker.musicgpt_limits())
+        body.update(await self._tracker.musicgpt_limits(read=database_ok))
         return web.json_response(body, status=503 if failing else 200)

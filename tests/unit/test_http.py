@@ -28,11 +28,13 @@ class FakeTracker:
         self.webhooks: list[tuple[int, dict[str, Any]]] = []
         self.health = MusicGPTHealth(SystemClock())
         self.limits: dict[str, object] = {"musicgpt_parallel": {"using": 5, "configured": 5}}
+        self.limits_read: list[bool] = []  # whether /readyz let it read the database
 
     async def handle_webhook(self, task_id: int, payload: dict[str, Any]) -> None:
         self.webhooks.append((task_id, payload))
 
-    def musicgpt_limits(self) -> dict[str, object]:
+    async def musicgpt_limits(self, *, read: bool = True) -> dict[str, object]:
+        self.limits_read.append(read)
         return self.limits
 
 
@@ -309,6 +311,8 @@ async def test_a_database_that_doesnt_answer_fails_readyz_in_time(
         return True
 
     health = Health(discord_connected=lambda: True, database_ok=database_hangs)
-    async with serving(health) as (_, _tracker, base):
+    async with serving(health) as (_, tracker, base):
         status, body = await asyncio.wait_for(get(f"{base}/readyz"), 5)
         assert (status, body["database_ok"], body["failing"]) == (503, False, ["database_ok"])
+        # The shared limits aren't read from a database that didn't answer: the last seen.
+        assert tracker.limits_read == [False]

@@ -7,6 +7,7 @@
     tasks.py        songs and their quota charges; transitions.py: a song's guarded steps
     threads.py settings.py copies.py usage.py inputs.py waveforms.py votes.py blobs.py: one
                     feature each
+    limits.py       MusicGPT's limits as all processes share them (poll budget, parallelism)
     port.py         the narrow Protocols each consumer depends on
 
 `Store` puts the repositories together behind one object, so the bot opens one thing.
@@ -14,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from bot.core.store.blobs import BlobRepository
 from bot.core.store.copies import CopyRepository
 from bot.core.store.database import Database
 from bot.core.store.inputs import InputRepository
+from bot.core.store.limits import LimitRepository
 from bot.core.store.migrate import applied_versions
 from bot.core.store.migrate import migrate as apply_migrations
 from bot.core.store.rows import KeptInput, UsageLine, utc_day
@@ -72,6 +74,7 @@ class Store(
     WaveformRepository,
     VoteRepository,
     BlobRepository,
+    LimitRepository,
 ):
     """Every repository over one database."""
 
@@ -98,6 +101,13 @@ class Store(
     async def schema_version(self) -> int:
         """The last migration applied."""
         return max(await applied_versions(self._db), default=0)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Wake the listeners on `channel` in every process (`Database.notify`)."""
+        await self._db.notify(channel, payload)
+
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
+        await self._db.listen(channel, heard)
 
     async def ping(self) -> bool:
         return await self._db.fetchrow("SELECT 1") is not None

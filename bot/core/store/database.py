@@ -14,7 +14,7 @@ write at the same time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -79,6 +79,17 @@ class Database(Executor, Protocol):
 
     async def migrated(self, transaction: Transaction, version: int) -> None:
         """Called after migration `version` is applied, in the same transaction."""
+        ...
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell whoever listens on `channel`: every process on this PostgreSQL database
+        (NOTIFY), or this process alone on SQLite, where one process is the whole world."""
+        ...
+
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
+        """Call `heard(payload)` for every notify on `channel` (this process's own too) while
+        the database is open. A listener whose connection dropped is called with "" once it is
+        back: whatever was said meanwhile was missed."""
         ...
 
 

@@ -4,7 +4,7 @@ statements it uses (and a test can hand it a fake of just those). `Store` satisf
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Protocol
 
 from bot.core.models import (
@@ -16,6 +16,7 @@ from bot.core.models import (
     Task,
     WaveformState,
 )
+from bot.core.store.limits import Change, SharedLimit, Spend
 from bot.core.store.rows import BlobHead, KeptInput, UsageLine
 from bot.core.store.votes import VoteMessage
 
@@ -125,7 +126,24 @@ class CopyStore(Protocol):
     async def give_up_copy(self, task_id: int, now: float) -> Task | None: ...
 
 
-class TrackerStore(CopyStore, TaskReader, Protocol):
+class LimitStore(Protocol):
+    """MusicGPT's limits as every process shares them (the poll budget, the parallelism)."""
+
+    async def shared_limit(self, name: str) -> SharedLimit: ...
+    async def change_limit(self, name: str, change: Change) -> SharedLimit: ...
+    async def claim_poll(
+        self, task_id: int, *, now: float, until: float, spend: Spend
+    ) -> tuple[Task | None, SharedLimit]: ...
+
+
+class WakeupStore(Protocol):
+    """Waking the other processes (LISTEN/NOTIFY), and being woken by them."""
+
+    async def notify(self, channel: str, payload: str) -> None: ...
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> None: ...
+
+
+class TrackerStore(CopyStore, TaskReader, LimitStore, WakeupStore, Protocol):
     """bot.core.tracker: intake's insert, dispatch, polling, delivery."""
 
     async def unfinished_tasks(self) -> list[Task]: ...

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.config import Settings
-from bot.core.errors import sentence
+from bot.core.errors import StorageError, sentence
 from bot.core.metrics import Metrics, Readings
 from bot.core.models import (
     ConversionResult,
@@ -62,6 +62,7 @@ from bot.core.tracker.delivery import DeliveryWorker, ResultPoster
 from bot.core.tracker.dispatch import Dispatcher, MusicGPTSubmitter
 from bot.core.tracker.events import TaskEvents
 from bot.core.tracker.poller import MusicGPTStatus, PollBudget, Poller
+from bot.core.tracker.wakeups import DISPATCH, POLLS, Wakeups
 from bot.core.wording import count
 
 __all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", "Tracker"]
@@ -106,6 +107,8 @@ class Tracker:
         self._musicgpt = musicgpt
         self.events = events or TaskEvents()
         self.health = MusicGPTHealth(clock)
+        # Queued tasks, freed slots and due polls wake every process's loops (LISTEN/NOTIFY).
+        self.wakeups = Wakeups(store)
         self._ctx = TrackerContext(
             store,
             self.events,
@@ -115,6 +118,7 @@ class Tracker:
             inputs=inputs,
             audio=audio or FileAudio(),
             metrics=metrics or Metrics(),
+            slot_freed=self.wakeups.event(DISPATCH),
         )
         self.poller = Poller(
             self._ctx,
@@ -122,6 +126,7 @@ class Tracker:
             polls_per_minute=settings.musicgpt_polls_per_minute,
             give_up_after=settings.poll_give_up_minutes * 60,
             on_result=self.apply_update,
+            wakeup=self.wakeups.event(POLLS),
         )
         self.dispatcher = Dispatcher(
             self._ctx,
@@ -143,6 +148,8 @@ class Tracker:
     async def start(self) -> None:
         """Check the MusicGPT key, resume every unfinished task where it stood, run the loops."""
         key_check = asyncio.create_task(self._check_key(), name="musicgpt-key-check")
+        # Listening before recovering: nothing another process does meanwhile goes unheard.
+        await self.wakeups.start({DISPATCH: self.dispatcher.queued, POLLS: self.poller.wakeup.set})
         await self._recover()
         self._loops = [
             key_check,
@@ -177,10 +184,16 @@ class Tracker:
                 self.health.note_key(True)
             log.info("MusicGPT accepted the API key")
 
-    def musicgpt_limits(self) -> dict[str, object]:
-        """What the tracker learned about MusicGPT's limits (for /readyz)."""
+    async def musicgpt_limits(self, *, read: bool = True) -> dict[str, object]:
+        """What the tracker learned about MusicGPT's limits (for /readyz), as every process
+        on the database uses them; with `read=False` (the database didn't answer /readyz's
+        check), as this process saw them last, so /readyz still answers in time."""
         parallel = self.dispatcher.parallelism
         budget = self.poller.budget
+        if read:
+            with contextlib.suppress(StorageError):  # failed since the check: the last seen
+                await parallel.current()
+                await budget.refresh()
         return {
             "musicgpt_parallel": {
                 "using": parallel.limit,
@@ -197,6 +210,8 @@ class Tracker:
     async def readings(self) -> Readings:
         """What /metrics shows of the queue and of MusicGPT's limits, read now."""
         store, parallel, budget = self._ctx.store, self.dispatcher.parallelism, self.poller.budget
+        await parallel.current()  # the shared figures, not this process's last look at them
+        await budget.refresh()
         return Readings(
             tasks_queued=await store.count_queued(),
             tasks_at_musicgpt=await store.count_in_flight(),
@@ -214,6 +229,7 @@ class Tracker:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
+        await self.wakeups.stop()
         if unfinished := await self._ctx.drain(grace):
             log.warning(
                 "stopped %s still running after %g s", count(unfinished, "tracker job"), grace

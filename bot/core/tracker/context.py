@@ -31,6 +31,9 @@ class Timing:
     min_poll_interval: float = 5.0
     max_poll_interval: float = 120.0
     max_concurrent_polls: int = 10  # confirmations in flight at once (MusicGPT's top plan)
+    # A poll holds its task this long (next_poll_at pushed on) so no other process polls it
+    # meanwhile; a process that died mid-poll leaves the task to the others after it.
+    poll_lease: float = 120.0
     delivery_attempts: int = 5
     delivery_backoff: float = 2.0
     # MusicGPT answering 429: how long to leave a refused submit queued (doubling while they

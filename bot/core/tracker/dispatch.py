@@ -140,7 +140,10 @@ class Dispatcher:
         self._ctx = context
         self._musicgpt = musicgpt
         self.parallelism = LearnedParallelism(
-            max_parallel, context.clock, raise_interval=context.timing.parallel_raise_interval
+            context.store,
+            max_parallel,
+            context.clock,
+            raise_interval=context.timing.parallel_raise_interval,
         )
         # After a 429: no submit before this time; the wait doubles while 429s keep coming.
         self._not_before = 0.0
@@ -177,10 +180,11 @@ class Dispatcher:
                 continue
             try:
                 while True:
+                    limit = await self.parallelism.current()  # shared by every process
                     in_flight = await store.count_in_flight()
                     # Checked after that await, right before the claim: a 429 answered
                     # meanwhile must not see its task claimed again at once.
-                    if clock.now() < self._not_before or in_flight >= self.parallelism.limit:
+                    if clock.now() < self._not_before or in_flight >= limit:
                         break
                     queued_before = self._queued
                     task = await store.claim_next_queued(clock.now())
@@ -237,7 +241,7 @@ class Dispatcher:
             self._busy_backoff = self._ctx.timing.busy_backoff
             await self._on_submitted(task, receipt)
             if self.parallelism.limited:  # one more query per submit only while learning
-                self.parallelism.took(await self._ctx.store.count_submitted())
+                await self.parallelism.took(await self._ctx.store.count_submitted())
         finally:
             self.wakeup.set()
 
@@ -252,7 +256,7 @@ class Dispatcher:
         self._busy_backoff = min(self._busy_backoff * 2, timing.busy_backoff_max)
         self._not_before = max(self._not_before, ctx.clock.now() + wait)
         requeued = await ctx.store.requeue(task.id, ctx.clock.now())
-        self.parallelism.refused(await ctx.store.count_submitted())
+        await self.parallelism.refused(await ctx.store.count_submitted())
         log.info(
             "MusicGPT was busy (429) for task %s; it waits at the head of the queue (%.0f s)",
             task.id,

@@ -13,6 +13,7 @@ succeeds, so a stuck store costs no polls.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -21,6 +22,8 @@ from bot.core.clock import Clock, sleep_or_wake
 from bot.core.errors import MusicGPTError, MusicGPTRateLimited, StorageError
 from bot.core.models import ConversionResult, Task, TaskKind
 from bot.core.songs.failures import gave_up_waiting
+from bot.core.store.limits import POLLS, SharedLimit
+from bot.core.store.port import LimitStore
 from bot.core.tracker.context import TrackerContext
 
 log = logging.getLogger(__name__)
@@ -40,64 +43,137 @@ class MusicGPTStatus(Protocol):
 
 
 class PollBudget:
-    """Spaces `byId` calls evenly so no 60-second window holds more than the rate in use.
+    """Spaces `byId` calls evenly over every process on the database, so no 60-second window
+    holds more than the rate in use: one row (`musicgpt_limits`, name `polls`) holds when the
+    next call may start, and each call pushes it on by 60 / rate in the transaction that
+    claims its task (`LimitStore.claim_poll`).
 
     The rate starts at MUSICGPT_POLLS_PER_MINUTE. A 429 from `byId` halves it (at least one a
     minute) and holds every poll for its Retry-After; after `raise_interval` seconds without
-    one, each successful poll raises it by one a minute, back up to the setting.
+    one, each successful poll raises it by one a minute, back up to the setting. The rate is
+    in the same row, so what one process learns every process uses at once.
     """
 
-    def __init__(self, per_minute: int, clock: Clock, *, raise_interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: LimitStore,
+        per_minute: int,
+        clock: Clock,
+        *,
+        raise_interval: float = 60.0,
+        lease: float = 120.0,
+    ) -> None:
         self.configured = per_minute
-        self.per_minute = float(per_minute)
+        self._store = store
         self._clock = clock
         self._raise_interval = raise_interval
-        self._next_allowed = 0.0
-        self._limited_at: float | None = None  # the last 429
+        self._lease = lease
+        self._seen = SharedLimit(POLLS)  # the row as this process last read or wrote it
 
     @property
-    def _spacing(self) -> float:
-        return 60.0 / self.per_minute
+    def per_minute(self) -> float:
+        """The rate in use, as last seen (`refresh` reads it again)."""
+        return self._rate(self._seen)
 
-    def wait_time(self) -> float:
-        return max(0.0, self._next_allowed - self._clock.now())
+    def _rate(self, limit: SharedLimit) -> float:
+        # Within the setting even if an owner lowered it below what was learned before.
+        return float(
+            self.configured if limit.learned is None else min(limit.learned, self.configured)
+        )
 
-    def spend(self) -> None:
-        self._next_allowed = max(self._clock.now(), self._next_allowed) + self._spacing
+    async def refresh(self) -> None:
+        self._seen = await self._store.shared_limit(POLLS)
 
-    def limited(self, retry_after: float | None) -> None:
+    def known_wait(self) -> float:
+        """How long the budget is spent for, as far as this process knows without asking.
+
+        next_allowed only ever moves on, so if what this process saw last is still ahead, so
+        is the row: no query needed to learn that. Woken by every other process's submits and
+        polls, that is most wake-ups while the budget is spent."""
+        return max(0.0, self._seen.next_allowed - self._clock.now())
+
+    async def claim(self, task_id: int) -> tuple[Task | None, float]:
+        """Spend one call on task `task_id` and hold the task for this process's poll. The
+        task if that was done; else None and how long until the budget has a call to spend
+        (0: it had one, but another process polls the task)."""
+        if wait := self.known_wait():
+            return None, wait
+        now = self._clock.now()
+
+        def spend(limit: SharedLimit) -> SharedLimit | None:
+            if limit.next_allowed > now:
+                return None
+            # From now, not from a next_allowed long past: a quiet spell earns no burst.
+            start = max(limit.next_allowed, now)
+            return dataclasses.replace(limit, next_allowed=start + 60.0 / self._rate(limit))
+
+        task, self._seen = await self._store.claim_poll(
+            task_id, now=now, until=now + self._lease, spend=spend
+        )
+        return task, 0.0 if task else max(0.0, self._seen.next_allowed - now)
+
+    async def limited(self, retry_after: float | None) -> None:
         """MusicGPT answered a poll with 429."""
         now = self._clock.now()
-        before = self.per_minute
-        # Polls sent at the old rate and refused together call for one halving, not one each.
-        if self._limited_at is None or now - self._limited_at >= max(1.0, 120.0 / before):
-            self.per_minute = max(1.0, self.per_minute / 2)
-            self._limited_at = now
-        hold = max(self._spacing, retry_after or 0.0)
-        self._next_allowed = max(self._next_allowed, now + hold)
-        if self.per_minute == before:
+        rates: list[float] = []
+
+        def learn(limit: SharedLimit) -> SharedLimit:
+            before = self._rate(limit)
+            learned, at = limit.learned, limit.changed_at
+            # Polls sent at the old rate and refused together call for one halving, not one
+            # each, whichever processes sent them.
+            if at is None or now - at >= max(1.0, 120.0 / before):
+                learned, at = max(1.0, before / 2), now
+            after = self._rate(dataclasses.replace(limit, learned=learned))
+            rates[:] = [before, after]
+            hold = max(60.0 / after, retry_after or 0.0)
+            return dataclasses.replace(
+                limit,
+                learned=learned,
+                changed_at=at,
+                next_allowed=max(limit.next_allowed, now + hold),
+            )
+
+        self._seen = await self._store.change_limit(POLLS, learn)
+        before, after = rates
+        if after == before:
             return
         log.warning(
             "MusicGPT limited status checks (429); polling at %.0f a minute instead of %.0f "
             "(MUSICGPT_POLLS_PER_MINUTE=%d)",
-            self.per_minute,
+            after,
             before,
             self.configured,
         )
 
-    def succeeded(self) -> None:
+    async def succeeded(self) -> None:
         """A poll was answered: after a quiet spell, creep back towards the setting."""
-        if self._limited_at is None or self.per_minute >= self.configured:
+        now = self._clock.now()
+
+        def quiet_for_long(limit: SharedLimit) -> bool:
+            return (
+                limit.changed_at is not None
+                and self._rate(limit) < self.configured
+                and now - limit.changed_at >= self._raise_interval
+            )
+
+        if not quiet_for_long(self._seen):  # nothing to raise as far as this process knows
             return
-        if self._clock.now() - self._limited_at < self._raise_interval:
-            return
-        self.per_minute = min(float(self.configured), self.per_minute + 1)
+
+        def creep(limit: SharedLimit) -> SharedLimit:
+            if not quiet_for_long(limit):  # another process raised it meanwhile, or a 429 came
+                return limit
+            return dataclasses.replace(
+                limit, learned=min(float(self.configured), self._rate(limit) + 1)
+            )
+
+        self._seen = await self._store.change_limit(POLLS, creep)
         if self.per_minute >= self.configured:
             log.info("polling at MUSICGPT_POLLS_PER_MINUTE=%d again", self.configured)
 
     def describe(self) -> str | None:
         """What was learned, for /readyz; None while MusicGPT never limited the polls."""
-        if self._limited_at is None:
+        if self._seen.changed_at is None:
             return None
         return (
             f"MusicGPT limited status checks; polling at {self.per_minute:.0f} a minute "
@@ -114,18 +190,22 @@ class Poller:
         polls_per_minute: int,
         give_up_after: float,
         on_result: ResultHandler,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         self._ctx = context
         self._musicgpt = musicgpt
         self.budget = PollBudget(
+            context.store,
             polls_per_minute,
             context.clock,
             raise_interval=context.timing.poll_rate_raise_interval,
+            lease=context.timing.poll_lease,
         )
         self._give_up_after = give_up_after
         self._on_result = on_result
         self._in_flight: set[int] = set()
-        self.wakeup = asyncio.Event()
+        # Set when a task may have become due (here, or in another process: `wakeups.py`).
+        self.wakeup = wakeup or asyncio.Event()
         # Cleared while the database refuses writes: no poll starts until one succeeds.
         self._store_writable = asyncio.Event()
         self._store_writable.set()
@@ -150,13 +230,18 @@ class Poller:
         if room <= 0:
             await sleep_or_wake(ctx.clock, self.wakeup, None)  # a finishing poll wakes us
             return
+        if spent_for := self.budget.known_wait():
+            # Whatever is due waits for the budget anyway: no need to read the table first.
+            await sleep_or_wake(ctx.clock, self.wakeup, spent_for)
+            return
         due = await ctx.store.polls_due(ctx.clock.now(), room, skip=self._in_flight)
-        for task in due:
-            wait = self.budget.wait_time()
-            if wait > 0:
+        for candidate in due:
+            task, wait = await self.budget.claim(candidate.id)
+            if task is None and wait > 0:
                 await sleep_or_wake(ctx.clock, self.wakeup, wait)
                 return  # look again: something sooner may have become due meanwhile
-            self.budget.spend()
+            if task is None:
+                continue  # another process is polling it
             self._in_flight.add(task.id)
             ctx.spawn(self._poll(task), f"poll-{task.id}")
         if len(due) == room:
@@ -184,13 +269,13 @@ class Poller:
         except MusicGPTError as error:
             self._ctx.health.note(error)
             if isinstance(error, MusicGPTRateLimited):
-                self.budget.limited(error.retry_after)
+                await self.budget.limited(error.retry_after)
             else:
                 log.warning("poll of task %s failed: %s", task.id, type(error).__name__)
             await self._record(task, self._poll_later, task)
             return
         self._ctx.health.note(None)
-        self.budget.succeeded()
+        await self.budget.succeeded()
         if result.status.is_final:
             await self._record(task, self._on_result, task.id, result)
         else:

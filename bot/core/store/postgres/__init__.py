@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ import asyncpg
 from bot.core.errors import StorageError
 from bot.core.store.database import Row
 from bot.core.store.migrate import statements
+from bot.core.store.postgres.listen import Listener
 
 T = TypeVar("T")
 
@@ -113,8 +114,9 @@ class PostgresDatabase:
     dialect = "postgres"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, url: str) -> None:
         self._pool = pool
+        self._listener = Listener(url)  # its connection is made on the first listen()
 
     @classmethod
     @asynccontextmanager
@@ -129,9 +131,11 @@ class PostgresDatabase:
             )
         except (*_DRIVER_ERRORS, ValueError) as error:
             raise storage_error(error) from error
+        db = cls(pool, url)
         try:
-            yield cls(pool)
+            yield db
         finally:
+            await db._listener.close()
             with contextlib.suppress(*_DRIVER_ERRORS):
                 await pool.close()
 
@@ -162,6 +166,12 @@ class PostgresDatabase:
             await _mapped(transaction.commit())
         finally:
             await self._pool.release(connection)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify($1, $2)", (channel, payload))
+
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
+        await self._listener.listen(channel, heard)
 
     async def legacy_schema_version(self) -> int:
         return 0  # PostgreSQL databases were always migrated with schema_migrations

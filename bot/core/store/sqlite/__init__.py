@@ -17,7 +17,7 @@ import os
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,6 +114,7 @@ class SqliteDatabase:
         self._conn = connection
         self._direct = SqliteTransaction(connection)
         self._turn = asyncio.Lock()
+        self._heard: dict[str, list[Callable[[str], None]]] = {}
 
     @classmethod
     @asynccontextmanager
@@ -184,6 +185,14 @@ class SqliteDatabase:
                     with contextlib.suppress(sqlite3.Error):
                         await self._conn.rollback()
                     raise storage_error(error) from error
+
+    async def notify(self, channel: str, payload: str) -> None:
+        # One SQLite file has one process: its own listeners are everyone there is to tell.
+        for heard in self._heard.get(channel, ()):
+            heard(payload)
+
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
+        self._heard.setdefault(channel, []).append(heard)
 
     async def legacy_schema_version(self) -> int:
         row = await self.fetchrow("PRAGMA user_version")

@@ -8,6 +8,7 @@ import dataclasses
 from bot.core.models import TaskStatus
 from bot.core.store import Store
 from bot.core.tracker import Tracker
+from bot.core.tracker.parallelism import LearnedParallelism
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.core.tracker.conftest import SETTINGS, BusyMusicGPT, FakePoster, Harness, named
 
@@ -72,3 +73,23 @@ async def test_the_parallelism_learned_goes_down_at_once_and_back_up_slowly(
         )
     finally:
         await tracker.stop()
+
+
+async def test_what_one_process_learns_every_process_uses(store: Store) -> None:
+    """Two dispatchers' figures over one database, as two processes have them: a 429 one
+    meets lowers the other's, and the step back up is taken once per interval, not once
+    per process."""
+    clock = FakeClock(start=1000.0)
+    mine = LearnedParallelism(store, 4, clock, raise_interval=300.0)
+    theirs = LearnedParallelism(store, 4, clock, raise_interval=300.0)
+    assert await theirs.current() == 4 and theirs.describe() is None
+    await mine.refused(running=2)
+    assert await theirs.current() == 2 and theirs.limited
+    assert theirs.describe() == "MusicGPT took only 2 at once; using 2 of MUSICGPT_MAX_PARALLEL=4"
+    clock.advance(300.0)
+    await theirs.took(running=2)  # a quiet interval: one more
+    await mine.current()
+    await mine.took(running=2)  # the same interval, seen from the other process: no more
+    assert await mine.current() == await theirs.current() == 3
+    await mine.took(running=4)  # more got through than the figure: MusicGPT took that many
+    assert await theirs.current() == 4 and not theirs.limited

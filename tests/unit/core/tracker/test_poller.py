@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from bot.core.errors import MusicGPTRateLimited, StorageError
-from bot.core.models import ConversionResult, ConversionStatus, Task, TaskKind, TaskStatus
+from bot.core.models import (
+    ConversionResult,
+    ConversionStatus,
+    SubmitReceipt,
+    Task,
+    TaskKind,
+    TaskStatus,
+)
+from bot.core.store import Store
 from bot.core.tracker import PollBudget
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.core.tracker.conftest import DONE, SETTINGS, FakeMusicGPT, Harness, sing
@@ -75,19 +83,122 @@ async def test_gives_up_after_the_limit_and_refunds(
     assert asked_at[-1] <= deadline + 1.0
 
 
-def test_poll_budget_spaces_calls_evenly() -> None:
+async def due_tasks(store: Store, clock: FakeClock, n: int) -> list[int]:
+    """`n` tasks at MusicGPT, each due for a poll now."""
+    ids = []
+    for user in range(1, n + 1):
+        created = await store.create_task(sing(user), now=clock.now(), daily_quota=5, max_active=5)
+        assert isinstance(created, Task) and await store.claim_next_queued(clock.now())
+        receipt = SubmitReceipt(f"mg-{created.id}", ("c1",), 60, 1.0)
+        await store.mark_submitted(created.id, receipt, next_poll_at=clock.now(), now=clock.now())
+        ids.append(created.id)
+    return ids
+
+
+async def test_poll_budget_spaces_calls_evenly(store: Store) -> None:
     clock = FakeClock(start=100.0)
-    budget = PollBudget(per_minute=20, clock=clock)
-    assert budget.wait_time() == 0
-    budget.spend()
-    assert budget.wait_time() == pytest.approx(3.0)
+    budget = PollBudget(store, per_minute=20, clock=clock)
+    first, second, third, fourth = await due_tasks(store, clock, 4)
+    assert (await budget.claim(first))[0] is not None
+    assert await budget.claim(second) == (None, pytest.approx(3.0))
     clock.advance(3.0)
-    assert budget.wait_time() == 0
+    assert (await budget.claim(second))[0] is not None
     # A quiet spell earns no burst: after an hour idle, still one call per 3 s.
     clock.advance(3600)
-    budget.spend()
-    budget.spend()
-    assert budget.wait_time() == pytest.approx(6.0)
+    assert (await budget.claim(third))[0] is not None
+    assert await budget.claim(fourth) == (None, pytest.approx(3.0))
+
+
+async def test_a_spent_budget_is_known_without_asking_the_database(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other processes' wake-ups come often; while this process knows the budget is spent
+    (its next call can only be later than it saw), it waits without a transaction."""
+    clock = FakeClock(start=100.0)
+    budget = PollBudget(store, per_minute=20, clock=clock)
+    first, second = await due_tasks(store, clock, 2)
+    assert (await budget.claim(first))[0] is not None
+    real, claims = store.claim_poll, [0]
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        claims[0] += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim_poll", counting)
+    clock.advance(1.0)
+    assert await budget.claim(second) == (None, pytest.approx(2.0))
+    assert claims == [0]
+    clock.advance(2.0)
+    assert (await budget.claim(second))[0] is not None and claims == [1]
+
+
+async def test_a_task_claimed_for_a_poll_is_held_and_costs_nothing_to_a_second_claimer(
+    store: Store,
+) -> None:
+    """Two pollers (as in two processes) woken for one due task: one polls it, the other
+    passes over it without spending the budget, and it is due again after the lease."""
+    clock = FakeClock(start=100.0)
+    mine = PollBudget(store, per_minute=20, clock=clock, lease=120.0)
+    theirs = PollBudget(store, per_minute=20, clock=clock, lease=120.0)
+    [task_id] = await due_tasks(store, clock, 1)
+    claimed, _ = await mine.claim(task_id)
+    assert claimed is not None and claimed.next_poll_at == 220.0
+    clock.advance(3.0)  # the budget has a call to spend again
+    assert await theirs.claim(task_id) == (None, 0.0)
+    assert await store.polls_due(clock.now(), 10) == []
+    assert (await store.shared_limit("polls")).next_allowed == 103.0  # nothing spent
+    clock.advance(117.0)  # the process polling it died: the lease runs out
+    assert (await theirs.claim(task_id))[0] is not None
+
+
+async def test_a_429_one_budget_learns_slows_the_other(store: Store) -> None:
+    clock = FakeClock(start=100.0)
+    mine = PollBudget(store, per_minute=20, clock=clock, raise_interval=60.0)
+    theirs = PollBudget(store, per_minute=20, clock=clock, raise_interval=60.0)
+    first, second = await due_tasks(store, clock, 2)
+    await mine.limited(retry_after=None)
+    await theirs.refresh()
+    assert theirs.per_minute == 10
+    assert theirs.describe() == (
+        "MusicGPT limited status checks; polling at 10 a minute of MUSICGPT_POLLS_PER_MINUTE=20"
+    )
+    clock.advance(6.0)  # the new spacing
+    assert (await theirs.claim(first))[0] is not None
+    assert await theirs.claim(second) == (None, pytest.approx(6.0))  # at the learned rate
+    await theirs.limited(retry_after=None)  # refused with the first: no second halving
+    assert theirs.per_minute == 10
+    clock.advance(60)
+    # After a quiet minute each answered poll, whichever process sent it, adds one a minute.
+    await theirs.succeeded()
+    await mine.succeeded()
+    await theirs.refresh()
+    assert mine.per_minute == theirs.per_minute == 12
+
+
+async def test_poll_budget_halves_on_429_and_creeps_back_after_a_quiet_spell(
+    store: Store,
+) -> None:
+    clock = FakeClock(start=100.0)
+    budget = PollBudget(store, per_minute=20, clock=clock, raise_interval=60.0)
+    [task_id] = await due_tasks(store, clock, 1)
+    await budget.limited(retry_after=None)
+    assert budget.per_minute == 10
+    assert await budget.claim(task_id) == (None, pytest.approx(6.0))  # the new spacing
+    await budget.limited(retry_after=None)  # answered together with the first: no second halving
+    assert budget.per_minute == 10
+    clock.advance(13)
+    await budget.limited(retry_after=45)
+    assert budget.per_minute == 5
+    assert await budget.claim(task_id) == (None, pytest.approx(45))
+    assert budget.describe() == (
+        "MusicGPT limited status checks; polling at 5 a minute of MUSICGPT_POLLS_PER_MINUTE=20"
+    )
+    await budget.succeeded()
+    assert budget.per_minute == 5  # too soon after the 429
+    clock.advance(60)
+    for _ in range(30):
+        await budget.succeeded()
+    assert budget.per_minute == 20  # one a minute more per success, up to the setting
 
 
 async def test_a_result_that_cant_be_recorded_waits_without_polling(
@@ -149,26 +260,37 @@ async def test_a_by_id_429_holds_the_polls_for_its_retry_after(
     assert len(polled_at) == 2 and polled_at[1] - polled_at[0] >= 30
     budget = h.tracker.poller.budget
     assert budget.per_minute == SETTINGS.musicgpt_polls_per_minute / 2
+    # Stored for every process: a budget reading the database anew sees it too.
+    again = PollBudget(h.store, SETTINGS.musicgpt_polls_per_minute, clock)
+    await again.refresh()
+    assert again.per_minute == budget.per_minute
     assert h.tracker.health.reachable  # a 429 is MusicGPT answering
 
 
-def test_poll_budget_halves_on_429_and_creeps_back_after_a_quiet_spell() -> None:
-    clock = FakeClock(start=100.0)
-    budget = PollBudget(per_minute=20, clock=clock, raise_interval=60.0)
-    budget.limited(retry_after=None)
-    assert budget.per_minute == 10
-    assert budget.wait_time() == pytest.approx(6.0)  # the new spacing
-    budget.limited(retry_after=None)  # answered together with the first: no second halving
-    assert budget.per_minute == 10
-    clock.advance(13)
-    budget.limited(retry_after=45)
-    assert budget.per_minute == 5 and budget.wait_time() == pytest.approx(45)
-    assert budget.describe() == (
-        "MusicGPT limited status checks; polling at 5 a minute of MUSICGPT_POLLS_PER_MINUTE=20"
-    )
-    budget.succeeded()
-    assert budget.per_minute == 5  # too soon after the 429
-    clock.advance(60)
-    for _ in range(30):
-        budget.succeeded()
-    assert budget.per_minute == 20  # one a minute more per success, up to the setting
+async def test_wake_ups_while_the_budget_is_spent_read_nothing(
+    make_harness, store: Store, musicgpt: FakeMusicGPT, clock: FakeClock, monkeypatch
+) -> None:
+    """Every other process's submits and polls wake this poller; while its budget is spent
+    (as it last saw it) a wake-up costs no query."""
+    h = make_harness(musicgpt_polls_per_minute=1)  # one poll a minute
+    await h.tracker.start()
+    task = await h.submit(sing())
+
+    async def polled_once() -> bool:
+        return len(musicgpt.polls) == 1
+
+    await drive(clock, polled_once)
+    real, reads = store.polls_due, [0]
+
+    async def counting(*args: Any, **kwargs: Any) -> list[Task]:
+        reads[0] += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "polls_due", counting)
+    for _ in range(20):
+        h.tracker.poller.wakeup.set()
+        await asyncio.sleep(0.001)
+    assert reads == [0] and len(musicgpt.polls) == 1
+    musicgpt.results = [DONE]
+    await h.until(task.id, TaskStatus.DELIVERED)  # once the minute is over, it polls again
+    assert reads[0] >= 1 and len(musicgpt.polls) == 2

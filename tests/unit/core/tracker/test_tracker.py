@@ -194,3 +194,27 @@ async def test_stop_gives_up_on_an_upload_after_the_grace(
     task = await store.get_task(uploading.id)
     assert task is not None and task.status is TaskStatus.SUBMITTING  # the next start decides
     assert musicgpt.submits == []
+
+
+async def test_readyz_and_metrics_show_what_another_process_learned(make_harness) -> None:
+    """Two trackers on one database, as two processes: /readyz and /metrics of the second
+    report the figures the first learned from MusicGPT's 429s, the ones both now use."""
+    learner = make_harness(musicgpt_max_parallel=4, musicgpt_polls_per_minute=20).tracker
+    reporter = make_harness(musicgpt_max_parallel=4, musicgpt_polls_per_minute=20).tracker
+    await learner.dispatcher.parallelism.refused(running=2)
+    await learner.poller.budget.limited(retry_after=None)
+    limits = await reporter.musicgpt_limits()
+    assert limits["musicgpt_parallel"] == {
+        "using": 2,
+        "configured": 4,
+        "learned": "MusicGPT took only 2 at once; using 2 of MUSICGPT_MAX_PARALLEL=4",
+    }
+    assert limits["musicgpt_polls_per_minute"] == {
+        "using": 10,
+        "configured": 20,
+        "learned": (
+            "MusicGPT limited status checks; polling at 10 a minute of MUSICGPT_POLLS_PER_MINUTE=20"
+        ),
+    }
+    readings = await reporter.readings()
+    assert (readings.parallel, readings.polls_per_minute) == (2, 10)

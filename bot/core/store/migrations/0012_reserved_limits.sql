@@ -1,3 +1,0 @@
--- 12: reserved for the `limits` branch's shared MusicGPT limits (issue 21), which lands as
--- its own 0012; this stand-in keeps the numbers without a gap until then and is dropped at
--- that merge.
