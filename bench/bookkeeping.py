@@ -20,6 +20,7 @@ through the Store API itself: 700 queued (each with its audio file on disk), 290
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -28,6 +29,7 @@ import shutil
 import sqlite3
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +178,24 @@ async def _time(calls: list[Any]) -> list[float]:
     return out
 
 
-async def time_operations(path: Path, ids: dict[str, Any], seed: int = 12) -> dict[str, list]:
+def _samples(seed: int) -> tuple[list[int], float, random.Random]:
     rng = random.Random(seed)
-    users = [10_000 + rng.randrange(USERS) for _ in range(SAMPLES)]
-    now = time.time()
+    return [10_000 + rng.randrange(USERS) for _ in range(SAMPLES)], time.time(), rng
+
+
+@contextlib.contextmanager
+def _quiet_gc() -> Iterator[None]:
+    """Not the bot's noise: this process's own garbage collection."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+async def time_operations(path: Path, ids: dict[str, Any], seed: int = 12) -> dict[str, list]:
+    users, now, rng = _samples(seed)
     work = path.parent / "timing.sqlite3"
     naive = path.parent / "naive.sqlite3"
     for copy in (work, naive):
@@ -193,27 +209,34 @@ async def time_operations(path: Path, ids: dict[str, Any], seed: int = 12) -> di
         ):
             db.execute(f"DROP INDEX {index}")
     results: dict[str, list] = {}
-    # Not the bot's noise: this process's own garbage collection and pending disk writes.
-    await asyncio.to_thread(os.sync)
-    gc.collect()
-    gc.freeze()
-    try:
-        await _time_store(work, naive, users, now, ids, rng, results)
-    finally:
-        gc.unfreeze()
+    await asyncio.to_thread(os.sync)  # nor this process's pending disk writes
+    with _quiet_gc():
+        await time_store(work, users, now, ids, rng, results)
+        async with Store.open(naive) as store:
+            results["quota_naive"] = await _time(
+                [lambda u=u: store.quota_usage(u, now) for u in users[:500]]
+            )
     return results
 
 
-async def _time_store(
-    work: Path,
-    naive: Path,
+async def time_operations_at(where: Path | str, ids: dict[str, Any], seed: int = 12) -> dict:
+    """The same timings on a database of its own (a PostgreSQL copy), without the naive way."""
+    users, now, rng = _samples(seed)
+    results: dict[str, list] = {}
+    with _quiet_gc():
+        await time_store(where, users, now, ids, rng, results)
+    return results
+
+
+async def time_store(
+    where: Path | str,
     users: list[int],
     now: float,
     ids: dict[str, Any],
     rng: random.Random,
     results: dict[str, list],
 ) -> None:
-    async with Store.open(work) as store:
+    async with Store.open(where) as store:
         await _time([lambda u=u: store.quota_usage(u, now) for u in users[:100]])  # warm up
         results["quota"] = await _time([lambda u=u: store.quota_usage(u, now) for u in users])
         submitted = ids["submitted"]
@@ -224,10 +247,6 @@ async def _time_store(
         output = [Output("https://cdn.example/x.mp3", "x", 180.0, "Song")]
         results["mark_completed"] = await _time(
             [lambda t=t: store.mark_completed(t, output, 2.5, now) for t in submitted]
-        )
-    async with Store.open(naive) as store:
-        results["quota_naive"] = await _time(
-            [lambda u=u: store.quota_usage(u, now) for u in users[:500]]
         )
 
 
