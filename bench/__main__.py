@@ -6,7 +6,7 @@ the table and the rest still run. This is a benchmark, not a test: it exits 0 wh
 was measured, whether or not it met its goal (1 if a figure could not be measured).
 
     python -m bench                 # all figures, a Markdown table on stdout
-    python -m bench --only 1,4      # some of them (1-9; 4pg, 5pg: on PostgreSQL)
+    python -m bench --only 1,4      # some of them (1-11; 4pg, 5pg: on PostgreSQL)
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ from pathlib import Path
 from bench import (
     ack,
     bookkeeping,
+    claims,
     delivery,
     forwarding,
     inspection,
     on_postgres,
     polls,
+    scale_out,
     upload_memory,
     votes,
     waveform,
@@ -50,6 +52,8 @@ FIGURES: dict[str, tuple[str, Callable[[Path], Awaitable[list[Row]]], float]] = 
     "9": ("Vote clicks on one result", votes.measure, 200),
     "4pg": ("Completion to post on PostgreSQL", on_postgres.measure_delivery, 500),
     "5pg": ("Scale of bookkeeping on PostgreSQL", on_postgres.measure_bookkeeping, 500),
+    "10": ("Three processes against one", scale_out.measure, 900),
+    "11": ("Claims under contention", claims.measure, 300),
 }
 
 
