@@ -30,6 +30,7 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +251,20 @@ async def time_store(
         )
 
 
+def start_world(run_dir: Path, **env: str) -> AbstractAsyncContextManager[tuple[World, Timing]]:
+    """The world a start-up is timed in: the bot not started yet, MusicGPT holding every
+    song, MUSICGPT_MAX_PARALLEL=300 (so recovery sends 300 of the queued at once)."""
+    return world(
+        run_dir,
+        users=1,
+        webhooks=False,
+        start=False,
+        mg_options={"delay": HOLD},
+        MUSICGPT_MAX_PARALLEL="300",
+        **env,
+    )
+
+
 async def start_up(w: World, t: Timing, database: Path | None) -> dict[str, float]:
     """Process start -> /healthz 200 and -> guild command sync, on `database` (None: empty)."""
     if database is not None:
@@ -308,14 +323,7 @@ async def measure(tmp: Path) -> list[Row]:
     for kind in ("empty", "full", "empty", "full", "empty", "full"):
         run_dir = tmp / f"start-{len(starts['full'])}-{kind}"
         run_dir.mkdir()
-        async with world(
-            run_dir,
-            users=1,
-            webhooks=False,
-            start=False,
-            mg_options={"delay": HOLD},
-            MUSICGPT_MAX_PARALLEL="300",
-        ) as (w, t):
+        async with start_world(run_dir) as (w, t):
             starts[kind].append(await start_up(w, t, database if kind == "full" else None))
     (tmp / "submitting").mkdir()
     submitting = await starts_with_submitting(tmp / "submitting")

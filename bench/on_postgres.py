@@ -22,10 +22,9 @@ import statistics
 from pathlib import Path
 
 from bench import bookkeeping, delivery
-from bench.common import Row, ms, percentile, postgres_database, world
+from bench.common import Row, ms, percentile, postgres_database
 from bench.delivery import Run
 from bot.core.store.postgres.copy import copy_database
-from tests.standins.musicgpt import HOLD
 
 ROUNDS = {10: 3, 50: 3}
 GOAL_CPU_RATIO = 1.5
@@ -82,15 +81,7 @@ def _op(values: list[float]) -> str:
 async def _start(run_dir: Path, template: str | None) -> dict[str, float]:
     async with (
         postgres_database(template) as url,
-        world(
-            run_dir,
-            users=1,
-            webhooks=False,
-            start=False,
-            mg_options={"delay": HOLD},
-            MUSICGPT_MAX_PARALLEL="300",
-            DATABASE_URL=url,
-        ) as (w, t),
+        bookkeeping.start_world(run_dir, DATABASE_URL=url) as (w, t),
     ):
         return await bookkeeping.start_up(w, t, None)
 
