@@ -64,9 +64,10 @@ LOAD_NOTE = "shared 2-CPU machine, other engineers' tests running"
 class Measured:
     acks: list[float] = field(default_factory=list)
     burst_p99: list[float] = field(default_factory=list)
-    # Per burst: its wall time (first send to last ack start), the bots' CPU and this
-    # process's (both stand-ins) over it: how busy the 2 CPUs were.
-    load: list[tuple[float, float, float]] = field(default_factory=list)
+    # Per burst: its wall time (first send to last ack start), how long the stand-in took
+    # to send every command, the bots' CPU and this process's (both stand-ins) over it: how
+    # busy the 2 CPUs were, and how much of the wait is the stand-in's own sending.
+    load: list[tuple[float, float, float, float]] = field(default_factory=list)
     run: Run = field(default_factory=Run)
 
 
@@ -90,7 +91,7 @@ async def _idle(m: Multi) -> None:
     await asyncio.gather(*(wait_cpu_idle(w.bot.pid) for w in m.procs))
 
 
-async def _burst(m: Multi, t: Timing) -> tuple[list[float], tuple[float, float, float]]:
+async def _burst(m: Multi, t: Timing) -> tuple[list[float], tuple[float, float, float, float]]:
     """COMMANDS /sing at once, spread over the servers; each one's ack latency, and the
     burst's wall time with the bots' and this process's CPU over it."""
     dc = m.dc
@@ -116,8 +117,10 @@ async def _burst(m: Multi, t: Timing) -> tuple[list[float], tuple[float, float, 
     await wait_for(lambda: all(t.callback_start(i) for i in ids), 120, "every callback")
     bots, own = sum(map(cpu_seconds, pids)) - bots_before, cpu_seconds(os.getpid()) - own_before
     acked = [t.callback_start(i) for i in ids]
-    wall = max(a for a in acked if a) - min(t.sent_at[i] for i in ids)
-    return [a - t.sent_at[i] for a, i in zip(acked, ids, strict=True) if a], (wall, bots, own)
+    sent = [t.sent_at[i] for i in ids]
+    wall, sending = max(a for a in acked if a) - min(sent), max(sent) - min(sent)
+    latencies = [a - s for a, s in zip(acked, sent, strict=True) if a]
+    return latencies, (wall, sending, bots, own)
 
 
 async def run(tmp: Path, count: int, seed: int = 10) -> Measured:
@@ -148,8 +151,8 @@ async def run(tmp: Path, count: int, seed: int = 10) -> Measured:
 
 def _acks(found: Measured) -> str:
     load = "; ".join(
-        f"{wall:.2f} s, bots {bots:.1f} + stand-ins {own:.1f} CPU-s"
-        for wall, bots, own in found.load
+        f"{wall:.2f} s (sending {sending:.2f} s), bots {bots:.1f} + stand-ins {own:.1f} CPU-s"
+        for wall, sending, bots, own in found.load
     )
     return (
         f"{spread(found.acks)} (p99 per burst: {', '.join(ms(p) for p in found.burst_p99)}; "
