@@ -10,7 +10,8 @@ what it waits for; `MULTI_PENDING=1` runs them anyway (to see where they stand).
   a queued song nor polled the two at MusicGPT (nothing wakes them for work another process
   queued, and the uploads were on process 0's disk);
 - the poll budget: the three processes polled within milliseconds of each other (gaps of
-  2-10 ms against the 3 s the shared budget allows), each spending a budget of its own.
+  2-10 ms, then 3 s: each process spacing its own budget's polls): 9 polls in 9 s where
+  the shared budget allows 4.
 """
 
 from __future__ import annotations
@@ -141,8 +142,11 @@ async def test_a_burst_of_uploads_survives_the_death_of_the_process_that_took_th
             assert len(posted[task_id]) == len(results_for(m[1], task_id)) == 1, task_id
 
 
-POLLS_PER_MINUTE = 20  # one byId every 3 s at most, for all processes together
-TOLERANCE = 0.25  # seconds of scheduling jitter between a bot and the stand-in
+POLLS_PER_MINUTE = 20  # one byId every 3 s on average, for all processes together
+# The test lasts well under a minute, so the budget is also held over a shorter window: at
+# most its share of polls in any 9 s, plus one for a window's edge. It asks for a rate, not
+# a spacing: a shared budget may hand out its polls unevenly within it.
+WINDOW = 9.0
 
 
 @pending("`limits` (one poll budget shared in PostgreSQL)")
@@ -170,6 +174,7 @@ async def test_three_processes_share_one_poll_budget(tmp_path: Path, postgres_ur
         asked = {s.task_id for s in m.mg.submits if s.task_id}
         polls = sorted(p.at for p in m.mg.by_id_requests if p.query.get("task_id") in asked)
         assert len(polls) >= len(ids), polls
-        gaps = [b - a for a, b in pairwise(polls)]
-        assert min(gaps) >= 60 / POLLS_PER_MINUTE - TOLERANCE, gaps
-        assert busiest_minute(polls) <= POLLS_PER_MINUTE
+        spans = [round(b - a, 3) for a, b in pairwise(polls)]
+        assert busiest_minute(polls) <= POLLS_PER_MINUTE, spans
+        share = int(WINDOW * POLLS_PER_MINUTE / 60) + 1
+        assert busiest_minute(polls, window=WINDOW) <= share, spans
