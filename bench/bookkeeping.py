@@ -260,8 +260,7 @@ def start_world(run_dir: Path, **env: str) -> AbstractAsyncContextManager[tuple[
         webhooks=False,
         start=False,
         mg_options={"delay": HOLD},
-        MUSICGPT_MAX_PARALLEL="300",
-        **env,
+        env={"MUSICGPT_MAX_PARALLEL": "300", **env},
     )
 
 

@@ -132,35 +132,26 @@ async def servers_on_every_shard(dc: DiscordStandIn, shard_count: int) -> list[i
     return [guilds[s] for s in range(shard_count)]
 
 
-@contextlib.asynccontextmanager
-async def multi_world(
-    tmp: Path,
-    database_url: str,
-    *,
-    processes: int = 2,
-    shard_count: int | None = None,
-    webhook_to: int | None = None,
-    **settings: Any,
-) -> AsyncIterator[Multi]:
-    """`processes` real bots on `database_url` (a fresh PostgreSQL database: `postgres_url`),
-    `shard_count` shards (default: one each) split over them, a server on every shard.
+LAYOUT = ("processes", "shard_count", "webhook_to", "start")  # processes_on's keywords
 
-    `settings` are `world()`'s: its options (`webhooks`, `users`, `mg_options`, `start`...)
-    and environment variables, the same for every process. `webhook_to=k` gives every process
-    process k's PUBLIC_BASE_URL. At the end every process is stopped; the first's world
-    checks the Discord requests against Discord's OpenAPI description, as ever.
+
+@contextlib.asynccontextmanager
+async def multi_world(tmp: Path, database_url: str, **settings: Any) -> AsyncIterator[Multi]:
+    """`processes` (default 2) real bots on `database_url` (a fresh PostgreSQL database:
+    `postgres_url`), `shard_count` shards (default: one each) split over them, a server on
+    every shard.
+
+    Keywords: `processes_on`'s (`processes`, `shard_count`, `webhook_to`: every process gets
+    process k's PUBLIC_BASE_URL, `start`) and `world()`'s (its options, `webhooks`, `users`,
+    `mg_options`..., and environment variables, the same for every process). They are one
+    `**`, as `world()`'s are, so that a test can pass a dict of variables and type-check.
+    At the end every process is stopped; the first's world checks the Discord requests
+    against Discord's OpenAPI description, as ever.
     """
-    start = settings.pop("start", True)
+    layout = {k: settings.pop(k) for k in LAYOUT if k in settings}
     async with (
         world(tmp, start=False, **settings) as first,
-        processes_on(
-            first,
-            database_url,
-            processes=processes,
-            shard_count=shard_count,
-            webhook_to=webhook_to,
-            start=start,
-        ) as multi,
+        processes_on(first, database_url, **layout) as multi,
     ):
         yield multi
 
