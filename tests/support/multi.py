@@ -12,9 +12,9 @@ shard's IDENTIFY answered by the session that asked for it) and the MusicGPT sta
 the same DATABASE_URL, SHARD_COUNT and settings. What differs per process is what an owner
 gives each one (docs/scaling.md): its SHARD_IDS (shard `s` goes to process `s % processes`),
 its WEBHOOK_PORT, its DATABASE_PATH folder (process 0's `tmp/data/`, process i's
-`tmp/p<i>/data/`) and, with webhooks, its own
-PUBLIC_BASE_URL, or, with `webhook_to=k`, process k's for all (a load balancer that always
-picks k). The state they share is read with `tests.support.state` on `m.url`.
+`tmp/p<i>/data/`) and, with webhooks, its own PUBLIC_BASE_URL, or, with `webhook_to=k`,
+process k's for all (a load balancer that always picks k). The state they share is read
+with `tests.support.state` on `m.url`.
 
 Commands are synced globally (DEV_GUILD_ID unset, as in production), by shard 0's process.
 """
@@ -199,6 +199,9 @@ async def processes_on(
     if webhook_to is not None:
         if "PUBLIC_BASE_URL" not in first.env:
             raise ValueError("webhook_to needs webhooks (PUBLIC_BASE_URL)")
+        # (Should process k lose its picked port to another program at start, `start_bot`
+        # moves it and its own PUBLIC_BASE_URL to another; the others' then point nowhere,
+        # and a test that counts on the webhook fails: the song is found by polling.)
         target = f"http://127.0.0.1:{procs[webhook_to].webhook_port}"
         for w in procs:
             w.env["PUBLIC_BASE_URL"] = target
