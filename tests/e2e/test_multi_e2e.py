@@ -157,3 +157,26 @@ async def test_a_webhook_to_a_process_that_did_not_submit_is_confirmed_and_deliv
         # Process 1 recorded the completion and posted it; process 0 neither.
         posted = "singbot_completion_to_post_seconds_count"
         assert [(await samples(m[i]))[0][(posted, ())] for i in (0, 1)] == [0, 1]
+
+
+async def test_one_process_killed_the_others_answer_and_it_comes_back(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Three processes; the one holding shard 1 is SIGKILLed: the servers on shards 0 and 2
+    are still answered and their songs delivered; restarted, it answers its own again."""
+    async with multi_world(tmp_path, postgres_url, processes=3, shard_count=3, **LIMITS) as m:
+        await m.kill(1)
+        assert sorted(m.dc.connected_shards()) == [(0, 3), (2, 3)]
+        songs = [
+            await request_song(m.holder(shard), channel_id=m.channel(shard)) for shard in (0, 2)
+        ]
+        for task_id in songs:
+            await wait_status_of(m[0], task_id, "delivered", timeout=45)
+
+        await m.start(1)
+        again = await request_song(m[1], channel_id=m.channel(1))
+        row = await wait_status_of(m[1], again, "delivered", timeout=45)
+        assert row.guild_id == m.guilds[1]
+        for task_id in (*songs, again):
+            assert len(results_for(m[0], task_id)) == 1
+        assert "Traceback" not in m[1].bot.log_text(), m.logs()

@@ -95,12 +95,22 @@ class Multi:
         await self.dc.wait_shards(shards, self.shard_count, timeout=timeout)
 
     async def kill(self, index: int) -> None:
-        """SIGKILL process `index`: no shutdown, no last writes."""
+        """SIGKILL process `index`: no shutdown, no last writes. Returns once Discord (the
+        stand-in) has seen its gateway sessions go, so that nothing is sent to them after."""
         await self.procs[index].bot.stop(kill=True)
+        held = {(s, self.shard_count) for s in self.shards_of(index)}
+        await self.dc.wait_until(
+            lambda: not held & set(self.dc.connected_shards()),
+            10,
+            f"process {index}'s shards {sorted(held)} to disconnect",
+        )
 
     async def restart(self, index: int, *, kill: bool = True) -> None:
         """Stop process `index` (SIGKILL, or SIGTERM with `kill=False`) and start it again."""
-        await self.procs[index].bot.stop(kill=kill)
+        if kill:
+            await self.kill(index)
+        else:
+            await self.procs[index].bot.stop()
         await self.start(index)
 
     async def stop_all(self) -> list[int | None]:
