@@ -304,6 +304,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and all its descendants: each one's utime + stime, plus cutime +
+    cstime, what its children that have exited and were waited for used (the bot's media
+    checks run in short-lived children of its forkserver, which `cpu_seconds` leaves out)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(int(f) for f in fields[11:15]) / CLK_TCK
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(member, 0.0) for member in tree)
+
+
 def status_kb(pid: int, name: str) -> int:
     text = Path(f"/proc/{pid}/status").read_text()
     match = re.search(rf"^{name}:\s+(\d+) kB", text, re.MULTILINE)

@@ -40,6 +40,7 @@ from bench.common import (
     postgres_database,
     spread,
     task_reader,
+    tree_cpu_seconds,
     wait_cpu_idle,
     wait_for,
     world,
@@ -65,8 +66,9 @@ class Measured:
     acks: list[float] = field(default_factory=list)
     burst_p99: list[float] = field(default_factory=list)
     # Per burst: its wall time (first send to last ack start), how long the stand-in took
-    # to send every command, the bots' CPU and this process's (both stand-ins) over it: how
-    # busy the 2 CPUs were, and how much of the wait is the stand-in's own sending.
+    # to send every command, the bots' CPU (with their media workers' children) and this
+    # process's (both stand-ins) over it: how busy the 2 CPUs were, and how much of the wait
+    # is the stand-in's own sending.
     load: list[tuple[float, float, float, float]] = field(default_factory=list)
     run: Run = field(default_factory=Run)
 
@@ -100,7 +102,7 @@ async def _burst(m: Multi, t: Timing) -> tuple[list[float], tuple[float, float, 
     ]
     await _idle(m)
     pids = [w.bot.pid for w in m.procs]
-    bots_before, own_before = sum(map(cpu_seconds, pids)), cpu_seconds(os.getpid())
+    bots_before, own_before = sum(map(tree_cpu_seconds, pids)), cpu_seconds(os.getpid())
     handles = await asyncio.gather(
         *(
             dc.invoke_command(
@@ -115,7 +117,8 @@ async def _burst(m: Multi, t: Timing) -> tuple[list[float], tuple[float, float, 
     )
     ids = [h.id for h in handles]
     await wait_for(lambda: all(t.callback_start(i) for i in ids), 120, "every callback")
-    bots, own = sum(map(cpu_seconds, pids)) - bots_before, cpu_seconds(os.getpid()) - own_before
+    bots = sum(map(tree_cpu_seconds, pids)) - bots_before
+    own = cpu_seconds(os.getpid()) - own_before
     acked = [t.callback_start(i) for i in ids]
     sent = [t.sent_at[i] for i in ids]
     wall, sending = max(a for a in acked if a) - min(sent), max(sent) - min(sent)
@@ -151,7 +154,8 @@ async def run(tmp: Path, count: int, seed: int = 10) -> Measured:
 
 def _acks(found: Measured) -> str:
     load = "; ".join(
-        f"{wall:.2f} s (sending {sending:.2f} s), bots {bots:.1f} + stand-ins {own:.1f} CPU-s"
+        f"{wall:.2f} s (sending {sending:.2f} s), bots with their media workers {bots:.1f} + "
+        f"stand-ins {own:.1f} CPU-s"
         for wall, sending, bots, own in found.load
     )
     return (
