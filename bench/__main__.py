@@ -6,7 +6,7 @@ the table and the rest still run. This is a benchmark, not a test: it exits 0 wh
 was measured, whether or not it met its goal (1 if a figure could not be measured).
 
     python -m bench                 # all figures, a Markdown table on stdout
-    python -m bench --only 1,4      # some of them (1-9)
+    python -m bench --only 1,4      # some of them (1-11; 4pg, 5pg: on PostgreSQL)
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ from pathlib import Path
 from bench import (
     ack,
     bookkeeping,
+    claims,
     delivery,
     forwarding,
     inspection,
+    on_postgres,
     polls,
+    scale_out,
     upload_memory,
     votes,
     waveform,
@@ -47,6 +50,10 @@ FIGURES: dict[str, tuple[str, Callable[[Path], Awaitable[list[Row]]], float]] = 
     "7": ("Inspecting a 25 MB upload", inspection.measure, 300),
     "8": ("Waveform picture of a 25 MB upload", waveform.measure, 300),
     "9": ("Vote clicks on one result", votes.measure, 200),
+    "4pg": ("Completion to post on PostgreSQL", on_postgres.measure_delivery, 500),
+    "5pg": ("Scale of bookkeeping on PostgreSQL", on_postgres.measure_bookkeeping, 500),
+    "10": ("Three processes against one", scale_out.measure, 900),
+    "11": ("Claims under contention", claims.measure, 300),
 }
 
 

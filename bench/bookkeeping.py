@@ -20,6 +20,7 @@ through the Store API itself: 700 queued (each with its audio file on disk), 290
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -28,6 +29,8 @@ import shutil
 import sqlite3
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +179,24 @@ async def _time(calls: list[Any]) -> list[float]:
     return out
 
 
-async def time_operations(path: Path, ids: dict[str, Any], seed: int = 12) -> dict[str, list]:
+def _samples(seed: int) -> tuple[list[int], float, random.Random]:
     rng = random.Random(seed)
-    users = [10_000 + rng.randrange(USERS) for _ in range(SAMPLES)]
-    now = time.time()
+    return [10_000 + rng.randrange(USERS) for _ in range(SAMPLES)], time.time(), rng
+
+
+@contextlib.contextmanager
+def _quiet_gc() -> Iterator[None]:
+    """Not the bot's noise: this process's own garbage collection."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+async def time_operations(path: Path, ids: dict[str, Any], seed: int = 12) -> dict[str, list]:
+    users, now, rng = _samples(seed)
     work = path.parent / "timing.sqlite3"
     naive = path.parent / "naive.sqlite3"
     for copy in (work, naive):
@@ -193,27 +210,34 @@ async def time_operations(path: Path, ids: dict[str, Any], seed: int = 12) -> di
         ):
             db.execute(f"DROP INDEX {index}")
     results: dict[str, list] = {}
-    # Not the bot's noise: this process's own garbage collection and pending disk writes.
-    await asyncio.to_thread(os.sync)
-    gc.collect()
-    gc.freeze()
-    try:
-        await _time_store(work, naive, users, now, ids, rng, results)
-    finally:
-        gc.unfreeze()
+    await asyncio.to_thread(os.sync)  # nor this process's pending disk writes
+    with _quiet_gc():
+        await time_store(work, users, now, ids, rng, results)
+        async with Store.open(naive) as store:
+            results["quota_naive"] = await _time(
+                [lambda u=u: store.quota_usage(u, now) for u in users[:500]]
+            )
     return results
 
 
-async def _time_store(
-    work: Path,
-    naive: Path,
+async def time_operations_at(where: Path | str, ids: dict[str, Any], seed: int = 12) -> dict:
+    """The same timings on a database of its own (a PostgreSQL copy), without the naive way."""
+    users, now, rng = _samples(seed)
+    results: dict[str, list] = {}
+    with _quiet_gc():
+        await time_store(where, users, now, ids, rng, results)
+    return results
+
+
+async def time_store(
+    where: Path | str,
     users: list[int],
     now: float,
     ids: dict[str, Any],
     rng: random.Random,
     results: dict[str, list],
 ) -> None:
-    async with Store.open(work) as store:
+    async with Store.open(where) as store:
         await _time([lambda u=u: store.quota_usage(u, now) for u in users[:100]])  # warm up
         results["quota"] = await _time([lambda u=u: store.quota_usage(u, now) for u in users])
         submitted = ids["submitted"]
@@ -225,10 +249,19 @@ async def _time_store(
         results["mark_completed"] = await _time(
             [lambda t=t: store.mark_completed(t, output, 2.5, now) for t in submitted]
         )
-    async with Store.open(naive) as store:
-        results["quota_naive"] = await _time(
-            [lambda u=u: store.quota_usage(u, now) for u in users[:500]]
-        )
+
+
+def start_world(run_dir: Path, **env: str) -> AbstractAsyncContextManager[tuple[World, Timing]]:
+    """The world a start-up is timed in: the bot not started yet, MusicGPT holding every
+    song, MUSICGPT_MAX_PARALLEL=300 (so recovery sends 300 of the queued at once)."""
+    return world(
+        run_dir,
+        users=1,
+        webhooks=False,
+        start=False,
+        mg_options={"delay": HOLD},
+        env={"MUSICGPT_MAX_PARALLEL": "300", **env},
+    )
 
 
 async def start_up(w: World, t: Timing, database: Path | None) -> dict[str, float]:
@@ -289,14 +322,7 @@ async def measure(tmp: Path) -> list[Row]:
     for kind in ("empty", "full", "empty", "full", "empty", "full"):
         run_dir = tmp / f"start-{len(starts['full'])}-{kind}"
         run_dir.mkdir()
-        async with world(
-            run_dir,
-            users=1,
-            webhooks=False,
-            start=False,
-            mg_options={"delay": HOLD},
-            MUSICGPT_MAX_PARALLEL="300",
-        ) as (w, t):
+        async with start_world(run_dir) as (w, t):
             starts[kind].append(await start_up(w, t, database if kind == "full" else None))
     (tmp / "submitting").mkdir()
     submitting = await starts_with_submitting(tmp / "submitting")

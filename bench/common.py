@@ -29,18 +29,23 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.core.models import Task
+from bot.core.store import Store
+from bot.core.store.rows import fetch_tasks
 from tests.standins.audio_gen import sine_wav_bytes
 from tests.standins.discord import RECORD, InteractionHandle, RecordedRequest, UserSpec
 from tests.standins.musicgpt import StandInTask
 from tests.support import world as support
+from tests.support.postgres import admin_url, fresh_database
 from tests.support.world import World
 
 MUSICGPT_KEY = "bench-musicgpt-key"
@@ -182,15 +187,20 @@ async def sing(
     attachment: dict[str, Any],
     lyrics: str = "la la la",
     typing: float = 1.0,
+    channel_id: int | None = None,
 ) -> tuple[InteractionHandle, InteractionHandle]:
-    """One user's /sing: the command, the lyrics modal, its submit.
+    """One user's /sing (in `channel_id`, else the first server's first channel): the
+    command, the lyrics modal, its submit.
 
     The bot's first answer to the submit must be a deferral (type 5). When it is anything
     else the request was lost (noted in `w.problems`), and the user tries again.
     """
     for _ in range(3):
         ix = await w.dc.invoke_command(
-            "sing", {"prompt": "warm soul vocal", "audio": attachment}, user_id=user.id
+            "sing",
+            {"prompt": "warm soul vocal", "audio": attachment},
+            user_id=user.id,
+            channel_id=channel_id,
         )
         callback = await ix.wait_callback(timeout=30)
         if callback.type != 9:
@@ -213,6 +223,77 @@ async def sing(
     raise RuntimeError(f"three lyrics submits in a row were lost:\n{w.bot.log_text(4000)}")
 
 
+# --- the bot's database ------------------------------------------------------------------
+
+TaskReader = Callable[[], Awaitable[list[Task]]]
+
+
+@contextlib.asynccontextmanager
+async def task_reader(database: Path | str) -> AsyncIterator[TaskReader]:
+    """Reads of the bot's tasks through one store held open for the whole run. The suite's
+    `tests.support.state` opens a connection per read: on PostgreSQL a server backend each
+    time, CPU taken from the processes being timed."""
+    async with Store.open(database, migrate=False) as store:
+
+        async def read() -> list[Task]:
+            return await fetch_tasks(store._db, "t.id > $1 ORDER BY t.id", (0,))
+
+        yield read
+
+
+async def wait_tasks(
+    read: TaskReader, check: Callable[[list[Task]], bool], timeout: float, what: str
+) -> list[Task]:
+    """The tasks once `check(tasks)` holds, read every 20 ms."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = await read()
+        if check(tasks):
+            return tasks
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(template: str | None = None) -> AsyncIterator[str]:
+    """A new PostgreSQL database on the tests' server (tests/support/postgres.py), a copy of
+    the database named `template` if given, dropped afterwards; its URL."""
+    async with fresh_database(admin_url(), template) as url:
+        yield url
+
+
+class Backends:
+    """CPU of PostgreSQL's server processes serving one database (`pg_stat_activity`,
+    /proc/<pid>/stat): the database's share of the work, which the bot's own CPU leaves out.
+    Without a URL (SQLite) every reading is empty."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+
+    async def cpu(self) -> dict[int, float]:
+        if not self.url:
+            return {}
+        connection = await asyncpg.connect(self.url)
+        try:
+            rows = await connection.fetch(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await connection.close()
+        found = {}
+        for row in rows:
+            with contextlib.suppress(OSError):
+                found[row["pid"]] = cpu_seconds(row["pid"])
+        return found
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        """CPU seconds between two readings; a backend born in between counts in full."""
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 # --- /proc readings ----------------------------------------------------------------------
 
 
@@ -221,6 +302,31 @@ def cpu_seconds(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and all its descendants: each one's utime + stime, plus cutime +
+    cstime, what its children that have exited and were waited for used (the bot's media
+    checks run in short-lived children of its forkserver, which `cpu_seconds` leaves out)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(int(f) for f in fields[11:15]) / CLK_TCK
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(member, 0.0) for member in tree)
 
 
 def status_kb(pid: int, name: str) -> int:

@@ -32,13 +32,16 @@ import asyncio
 import random
 import re
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from bench.common import (
+    Backends,
     Row,
+    TaskReader,
     Timing,
     World,
     cpu_seconds,
@@ -47,9 +50,12 @@ from bench.common import (
     problems_note,
     sing,
     spread,
+    task_reader,
     wait_for,
+    wait_tasks,
     world,
 )
+from bot.core.models import Task
 from tests.standins.musicgpt import HOLD
 from tests.support.env import FIXTURES
 
@@ -76,6 +82,7 @@ class Round:
     size: int  # 1 for the task alone
     tasks: list[str]  # MusicGPT task ids
     cpu: float = 0.0  # CPU seconds of the process over the round
+    db_cpu: float = 0.0  # of PostgreSQL's backends serving the bot's database, if on one
 
 
 @dataclass
@@ -95,7 +102,7 @@ async def _finish(w: World, task_ids: list[str], rng: random.Random) -> None:
     await asyncio.gather(*(one(t) for t in task_ids))
 
 
-def _spans(w: World, t: Timing, owner: dict[int, str]) -> dict[str, dict[str, float]]:
+def spans(w: World, t: Timing, owner: dict[int, str]) -> dict[str, dict[str, float]]:
     """Per MusicGPT task: webhook -> result post start, its output downloads, its byId."""
     webhook_at: dict[str, float] = {}
     for delivery in w.mg.webhook_deliveries:
@@ -133,43 +140,73 @@ def _spans(w: World, t: Timing, owner: dict[int, str]) -> dict[str, dict[str, fl
 # --- the bot -------------------------------------------------------------------------------
 
 
-def _delivered(w: World) -> int:
-    return sum(1 for t in w.tasks() if t.status == "delivered")
+def _delivered(tasks: list[Task]) -> int:
+    return sum(1 for t in tasks if t.status == "delivered")
 
 
-async def _bot_round(w: World, size: int, audio: dict, rng: random.Random) -> Round:
-    """Every one of `size` users asks once, all are held, then all finish within WINDOW."""
-    delivered = _delivered(w)
+async def bot_round(
+    w: World,
+    size: int,
+    audio: dict,
+    rng: random.Random,
+    read: TaskReader,
+    *,
+    pids: Sequence[int] = (),
+    channels: Sequence[int | None] = (None,),
+) -> Round:
+    """Every one of `size` users asks once (in `channels` in turn), all are held, then all
+    finish within WINDOW. CPU: of the processes `pids` (default: the world's bot)."""
+    pids = pids or [w.bot.pid]
+    backends = Backends(w.env.get("DATABASE_URL"))
+    delivered = _delivered(await read())
     held_before = set(w.mg.tasks)
-    await asyncio.gather(*(sing(w, user, audio) for user in w.users[:size]))
-    await wait_for(
-        lambda: sum(1 for t in w.tasks() if t.status == "submitted") == size,
+    await asyncio.gather(
+        *(
+            sing(w, user, audio, channel_id=channels[n % len(channels)])
+            for n, user in enumerate(w.users[:size])
+        )
+    )
+    await wait_tasks(
+        read,
+        lambda tasks: sum(1 for t in tasks if t.status == "submitted") == size,
         60,
         "every task submitted",
-        every=0.05,
     )
     await asyncio.sleep(1.0)  # let the status messages settle
     tasks = [t for t in w.mg.tasks if t not in held_before]
-    cpu_before = cpu_seconds(w.bot.pid)
+    cpu_before = sum(cpu_seconds(pid) for pid in pids)
+    db_before = await backends.cpu()
     await _finish(w, tasks, rng)
-    await wait_for(
-        lambda: _delivered(w) == delivered + size, 60, "every task delivered", every=0.02
+    await wait_tasks(
+        read, lambda tasks: _delivered(tasks) == delivered + size, 60, "every task delivered"
     )
-    return Round(size, tasks, cpu_seconds(w.bot.pid) - cpu_before)
+    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    return Round(size, tasks, cpu, backends.spent(db_before, await backends.cpu()))
 
 
-async def run_bot(tmp: Path, seed: int = 4) -> Run:
+async def run_bot(
+    tmp: Path,
+    seed: int = 4,
+    *,
+    database_url: str | None = None,
+    rounds: Mapping[int, int] = ROUNDS,
+) -> Run:
+    """The rounds through the real bot, on SQLite at DATABASE_PATH or at `database_url`."""
     rng = random.Random(seed)
     result = Run()
     options = {"delay": HOLD}
-    async with world(tmp, users=USERS, webhooks=True, mg_options=options, env=SETTINGS) as (w, t):
+    env = {**SETTINGS, **({"DATABASE_URL": database_url} if database_url else {})}
+    async with (
+        world(tmp, users=USERS, webhooks=True, mg_options=options, env=env) as (w, t),
+        task_reader(w.bot_database) as read,
+    ):
         audio = w.dc.add_attachment("beat.mp3", FIXTURES / "tone.mp3")
-        result.rounds.append(await _bot_round(w, 1, audio, rng))
-        for size, count in ROUNDS.items():
+        result.rounds.append(await bot_round(w, 1, audio, rng, read))
+        for size, count in rounds.items():
             for _ in range(count):
-                result.rounds.append(await _bot_round(w, size, audio, rng))
-        owner = {row.id: row.musicgpt_task_id or "" for row in w.tasks()}
-        result.spans = _spans(w, t, owner)
+                result.rounds.append(await bot_round(w, size, audio, rng, read))
+        owner = {row.id: row.musicgpt_task_id or "" for row in await read()}
+        result.spans = spans(w, t, owner)
         result.problems = w.problems
     return result
 
@@ -232,14 +269,14 @@ async def run_naive(tmp: Path, seed: int = 4) -> Run:
         for size, count in ROUNDS.items():
             for _ in range(count):
                 result.rounds.append(await _naive_round(w, t, size, owner, session, rng))
-        result.spans = _spans(w, t, owner)
+        result.spans = spans(w, t, owner)
     return result
 
 
 # --- the figure ----------------------------------------------------------------------------
 
 
-def _latencies(run: Run, size: int) -> tuple[list[float], list[float]]:
+def latencies(run: Run, size: int) -> tuple[list[float], list[float]]:
     """All latencies of the rounds of `size`, pooled; and each round's p99."""
     pooled, per_round = [], []
     for r in run.rounds:
@@ -251,13 +288,13 @@ def _latencies(run: Run, size: int) -> tuple[list[float], list[float]]:
     return pooled, per_round
 
 
-def _cpu_per_task(run: Run, size: int) -> float:
+def cpu_per_task(run: Run, size: int) -> float:
     rounds = [r for r in run.rounds if r.size == size]
     return sum(r.cpu for r in rounds) / sum(r.size for r in rounds)
 
 
-def _describe(run: Run, size: int) -> str:
-    pooled, per_round = _latencies(run, size)
+def describe(run: Run, size: int) -> str:
+    pooled, per_round = latencies(run, size)
     missing = sum(r.size for r in run.rounds if r.size == size) - len(pooled)
     text = f"{spread(pooled)} (p99 per round: {', '.join(ms(p) for p in per_round)})"
     return text + (f"; {missing} never posted" if missing else "")
@@ -269,11 +306,11 @@ async def measure(tmp: Path) -> list[Row]:
     bot = await run_bot(tmp / "bot")
     naive = await run_naive(tmp / "naive")
     settings = ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
-    [lone] = _latencies(bot, 1)[0] or [float("nan")]
-    [naive_lone] = _latencies(naive, 1)[0] or [float("nan")]
+    [lone] = latencies(bot, 1)[0] or [float("nan")]
+    [naive_lone] = latencies(naive, 1)[0] or [float("nan")]
     rows: list[Row] = []
     for size, count in ROUNDS.items():
-        pooled, _ = _latencies(bot, size)
+        pooled, _ = latencies(bot, size)
         tasks = [
             bot.spans[task]
             for r in bot.rounds
@@ -284,13 +321,13 @@ async def measure(tmp: Path) -> list[Row]:
         net = [s["total"] - s["fetch"] for s in tasks]
         confirm = [s["to_confirm"] for s in tasks]
         measured = (
-            f"{_describe(bot, size)}; without the output downloads: {spread(net)}; "
+            f"{describe(bot, size)}; without the output downloads: {spread(net)}; "
             f"webhook -> confirming byId: p50 {ms(statistics.median(confirm))}, "
             f"p99 {ms(percentile(confirm, 99))}"
         )
         if size == min(ROUNDS):
             measured += f"; one task alone: {ms(lone)}"
-        naive_text = _describe(naive, size)
+        naive_text = describe(naive, size)
         if size == min(ROUNDS):
             naive_text += f"; one task alone: {ms(naive_lone)}"
         rows.append(
@@ -306,8 +343,8 @@ async def measure(tmp: Path) -> list[Row]:
                 met=bool(pooled) and percentile(pooled, 99) < GOAL_P99[size],
             )
         )
-    cpu = {size: _cpu_per_task(bot, size) for size in ROUNDS}
-    naive_cpu = {size: _cpu_per_task(naive, size) for size in ROUNDS}
+    cpu = {size: cpu_per_task(bot, size) for size in ROUNDS}
+    naive_cpu = {size: cpu_per_task(naive, size) for size in ROUNDS}
     rows.append(
         Row(
             "4c. Bot CPU per delivered task",

@@ -39,7 +39,9 @@ Scripting (all plain attributes and methods on the stand-in):
   SubmitRecord's `in_flight` is what was running or being submitted when it arrived
   (itself included).
 - faults: `faults.add(route, kind, count=…)`, see `Faults.add`.
-- records: `submits`, `by_id_requests`, `file_requests`, `webhook_deliveries`, `tasks`;
+- records: `submits` (each upload's size and sha256: `submits[n].upload.sha256`),
+  `by_id_requests`, `file_requests`, `webhook_deliveries`, `tasks`; `peak_running`, the most
+  tasks unfinished at once (what MAX_PARALLEL over every bot process must keep within);
   `await wait_for(predicate)` / `wait_task_final(task_id)`.
 
 Hooks (constructor keywords), for callers that need more than the records, e.g. the benchmark:
@@ -455,6 +457,9 @@ class MusicGPTStandIn:
         self.on_file_sent = on_file_sent
         self.max_running = max_running
         self._submits_in_progress = 0
+        # The most tasks unfinished at once so far: a limit shared by several bot processes
+        # holds only if this never passes it, whichever process submitted what.
+        self.peak_running = 0
 
         self.faults = Faults()
         self.submits: list[SubmitRecord] = []
@@ -764,6 +769,7 @@ class MusicGPTStandIn:
         )
         self.tasks[task.task_id] = task
         record.task_id = task.task_id
+        self.peak_running = max(self.peak_running, self.running)
         runner = asyncio.get_running_loop().create_task(self._run_task(task))
         self._background.add(runner)
         runner.add_done_callback(self._background.discard)

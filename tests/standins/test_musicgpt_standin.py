@@ -381,6 +381,22 @@ async def test_held_task_waits_for_the_test(
     assert (task.status, task.status_msg) == ("ERROR", "Scripted failure")
 
 
+async def test_peak_running_counts_the_most_tasks_unfinished_at_once(
+    http: aiohttp.ClientSession, mg: MusicGPTStandIn
+) -> None:
+    mg.script_delays(HOLD, HOLD, HOLD)
+    first = [(await post(http, mg, "sing_over_instrumental", form(SING)))[1] for _ in range(2)]
+    assert mg.peak_running == 2
+    mg.complete_task(first[0]["task_id"])
+    await mg.wait_task_final(first[0]["task_id"])
+    _, third = await post(http, mg, "sing_over_instrumental", form(SING))
+    assert (mg.running, mg.peak_running) == (2, 2)  # one finished before the third came
+    for receipt in (first[1], third):
+        mg.complete_task(receipt["task_id"])
+        await mg.wait_task_final(receipt["task_id"])
+    assert (mg.running, mg.peak_running) == (0, 2)
+
+
 async def test_webhooks_are_posted_per_conversion_plus_lyrics(
     http: aiohttp.ClientSession, mg: MusicGPTStandIn, receiver: Receiver
 ) -> None:

@@ -48,6 +48,31 @@ async def test_the_database_is_dropped_after_even_with_connections_left_open(
     assert left_open.is_closed() or not await _answers(left_open)
 
 
+async def test_a_database_made_from_a_template_starts_as_a_copy_of_it(
+    postgres_admin_url: str,
+) -> None:
+    async with postgres.fresh_database(postgres_admin_url) as template_url:
+        connection = await asyncpg.connect(template_url)
+        try:
+            await connection.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
+        finally:
+            await connection.close()
+        template = template_url.rpartition("/")[2]
+        async with postgres.fresh_database(postgres_admin_url, template) as url:
+            assert url != template_url
+            copy = await asyncpg.connect(url)
+            try:
+                await copy.execute("INSERT INTO t VALUES (8)")
+                assert await copy.fetchval("SELECT sum(x) FROM t") == 15
+            finally:
+                await copy.close()
+        again = await asyncpg.connect(template_url)
+        try:
+            assert await again.fetchval("SELECT sum(x) FROM t") == 7  # the copy's own row
+        finally:
+            await again.close()
+
+
 async def _answers(connection: asyncpg.Connection) -> bool:
     try:
         await connection.fetchval("SELECT 1")

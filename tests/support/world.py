@@ -390,15 +390,17 @@ async def request_song(
     user: UserSpec | None = None,
     prompt: str = "warm soul vocal",
     lyrics: str = "la la la",
+    audio: tuple[str, bytes] | None = None,
 ) -> int:
-    """/sing with an attachment, lyrics typed in the modal; the new request's id (task id).
+    """/sing with an attachment (tests/fixtures' tone.mp3, or `audio`: a file name and its
+    bytes), lyrics typed in the modal; the new request's id (task id).
 
     Waits only until the bot stored the task and posted its status message, not for the
     private answer.
     """
     user = user or w.alice
     before = {t.id for t in w.tasks()}
-    attachment = w.attach("beat.mp3", "tone.mp3")
+    attachment = w.attach(audio[0], data=audio[1]) if audio else w.attach("beat.mp3", "tone.mp3")
     ix = await w.dc.invoke_command(
         "sing", {"prompt": prompt, "audio": attachment}, user_id=user.id, channel_id=channel_id
     )
