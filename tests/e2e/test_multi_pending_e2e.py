@@ -149,7 +149,6 @@ POLLS_PER_MINUTE = 20  # one byId every 3 s on average, for all processes togeth
 WINDOW = 9.0
 
 
-@pending("`limits` (one poll budget shared in PostgreSQL)")
 async def test_three_processes_share_one_poll_budget(tmp_path: Path, postgres_url: str) -> None:
     async with multi_world(
         tmp_path,
