@@ -53,17 +53,21 @@ from bot.core.tracker.context import (
 from bot.core.tracker.delivery import DeliveryWorker, ResultPoster
 from bot.core.tracker.dispatch import Dispatcher, MusicGPTSubmitter
 from bot.core.tracker.events import TaskEvents
+from bot.core.tracker.leases import RESTARTED_MID_SUBMIT, ClaimKeeper
 from bot.core.tracker.poller import MusicGPTStatus, PollBudget, Poller
 from bot.core.wording import count
 
-__all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", "Tracker"]
+__all__ = [
+    "RESTARTED_MID_SUBMIT",
+    "MusicGPTApi",
+    "PollBudget",
+    "ResultPoster",
+    "TaskEvents",
+    "Timing",
+    "Tracker",
+]
 
 log = logging.getLogger(__name__)
-
-RESTARTED_MID_SUBMIT = (
-    "I restarted while sending this to MusicGPT, so I stopped it rather than risk "
-    "running it twice. Please try again."
-)
 
 
 class MusicGPTKeyChecker(Protocol):
@@ -126,6 +130,12 @@ class Tracker:
             poll_due=self.poller.wakeup,
         )
         self.delivery = DeliveryWorker(self._ctx)
+        self.claims = ClaimKeeper(
+            self._ctx,
+            self.delivery,
+            sending=lambda: self.dispatcher.sending,
+            look_again=self.dispatcher.queued,
+        )
         self._loops: list[asyncio.Task[None]] = []
         # Why MusicGPT didn't answer the start-up key check ("connection refused"), or None.
         self.musicgpt_silent: str | None = None
@@ -143,6 +153,7 @@ class Tracker:
             key_check,
             asyncio.create_task(self.dispatcher.run(), name="tracker-dispatch"),
             asyncio.create_task(self.poller.run(), name="tracker-poll"),
+            asyncio.create_task(self.claims.run(), name="tracker-claims"),
         ]
         # Not awaited: start-up doesn't wait on MusicGPT. Until the verdict (milliseconds,
         # usually) /readyz counts the key as not refused.
@@ -209,23 +220,27 @@ class Tracker:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
-        if unfinished := await self._ctx.drain(grace):
+        renewing = asyncio.create_task(self.claims.keep_renewing(), name="tracker-renew")
+        try:
+            unfinished = await self._ctx.drain(grace)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+        if unfinished:
             log.warning(
                 "stopped %s still running after %g s", count(unfinished, "tracker job"), grace
             )
         await self._ctx.cancel_background()
 
     async def _recover(self) -> None:
+        # Claims (submitting, completed, delivering) whose process is gone: on a database
+        # only this process uses, all of them now; with other processes, only those whose
+        # lease ran out (a live process's fresh claim is its own), the rest as they expire.
+        await self.claims.sweep(every_claim=not self._ctx.store.shared)
         for task in await self._ctx.store.unfinished_tasks():
-            if task.status is TaskStatus.SUBMITTING:
-                # The process died mid-submit: MusicGPT may or may not have the task, and a
-                # second submit could charge twice. Say so and give the generation back.
-                await self._ctx.fail(task, RESTARTED_MID_SUBMIT)
-            elif task.status in (TaskStatus.COMPLETED, TaskStatus.DELIVERING):
-                self.delivery.start(task.id, reclaim=task.status is TaskStatus.DELIVERING)
-            else:
-                # Queued and submitted tasks resume from the database; their status
-                # messages are refreshed once the Discord side is up.
+            if task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTED):
+                # They resume from the database; their status messages are refreshed once
+                # the Discord side is up.
                 self.events.publish(task.id)
         await self.delivery.resume_copies()
         self.dispatcher.wakeup.set()
@@ -307,7 +322,7 @@ class Tracker:
                 task_id, "MusicGPT finished but sent back no audio. Please try again."
             )
         completed = await self._ctx.store.mark_completed(
-            task_id, result.outputs, result.cost, self._ctx.clock.now()
+            task_id, result.outputs, result.cost, self._ctx.clock.now(), lease=self._ctx.lease()
         )
         if completed is not None:
             # Delivery first: the "done" status edit must not hold up the song itself.

@@ -108,6 +108,7 @@ class SqliteDatabase:
     """One connection to an SQLite file; see the module's docstring."""
 
     dialect = "sqlite"
+    shared = False
     skip_locked = ""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
@@ -184,6 +185,10 @@ class SqliteDatabase:
                     with contextlib.suppress(sqlite3.Error):
                         await self._conn.rollback()
                     raise storage_error(error) from error
+
+    @asynccontextmanager
+    async def exclusively(self, key: str) -> AsyncIterator[bool]:
+        yield True  # one process per file: the turn is always this one's
 
     async def legacy_schema_version(self) -> int:
         row = await self.fetchrow("PRAGMA user_version")

@@ -1,0 +1,95 @@
+"""Claims under leases: what a process holds, it renews; what a dead one held, another takes.
+
+A task this process sends to MusicGPT (submitting), or has to post (completed, delivering),
+carries this process's identity and a lease end (`TrackerContext.lease`). Every
+`Timing.lease_tick` seconds the `ClaimKeeper` renews the leases of the work still under way
+here, then takes over every claim whose lease ran out: one guarded statement, so among
+processes sweeping at once exactly one gets each row.
+
+* A task left submitting was maybe taken by MusicGPT, maybe not; sending it again could
+  run and charge twice, so it fails with a refund and the honest message
+  (`RESTARTED_MID_SUBMIT`), as after a restart.
+* A result left completed or delivering is delivered by the taker; a dead run's delivery
+  (attempts > 1) first looks for what it may have posted, so nothing is posted twice.
+
+At start-up on a database only this process uses (SQLite), every claim there is a dead
+run's: all are taken at once, without waiting for their leases to run out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+
+from bot.core.models import TaskStatus
+from bot.core.tracker.context import TrackerContext
+from bot.core.tracker.delivery import DeliveryWorker
+
+log = logging.getLogger(__name__)
+
+RESTARTED_MID_SUBMIT = (
+    "I restarted while sending this to MusicGPT, so I stopped it rather than risk "
+    "running it twice. Please try again."
+)
+
+
+class ClaimKeeper:
+    def __init__(
+        self,
+        context: TrackerContext,
+        delivery: DeliveryWorker,
+        *,
+        sending: Callable[[], Iterable[int]],
+        look_again: Callable[[], None],
+    ) -> None:
+        self._ctx = context
+        self._delivery = delivery
+        self._sending = sending  # the tasks this process is submitting now
+        self._look_again = look_again  # the dispatcher: look at the queue
+
+    async def renew(self) -> None:
+        """Extend the leases of the work under way here."""
+        held = sorted({*self._sending(), *self._delivery.active})
+        await self._ctx.store.renew_leases(self._ctx.lease(), held)
+
+    async def sweep(self, *, every_claim: bool = False) -> int:
+        """Renew this process's claims, then take over the expired ones (with `every_claim`,
+        all of them: a start-up on a database no other process uses). How many were taken."""
+        ctx = self._ctx
+        await self.renew()
+        now = ctx.clock.now()
+        before = math.inf if every_claim else now
+        taken = await ctx.store.take_expired_claims(ctx.lease(), now, expired_before=before)
+        for task in taken:
+            if task.status is TaskStatus.SUBMITTING:
+                log.warning("task %s was left mid-submit by a run that's gone; refunded", task.id)
+                await ctx.fail(task, RESTARTED_MID_SUBMIT)
+            else:
+                log.info("task %s was left undelivered by a run that's gone; delivering", task.id)
+                self._delivery.start(task.id)
+        return len(taken)
+
+    async def run(self) -> None:
+        """Every tick: renew, take over, and (with other processes) look at the queue."""
+        ctx = self._ctx
+        while True:
+            await ctx.clock.sleep(ctx.timing.lease_tick)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("renewing or taking over claims failed; trying again shortly")
+            if ctx.store.shared:
+                # Another process may have queued a song or freed a MusicGPT slot: this one
+                # hears of neither, so it looks at the queue every tick.
+                self._look_again()
+
+    async def keep_renewing(self) -> None:
+        """Only renew, every tick: while stopping, the work under way finishes under this
+        process's claims, and nothing new is taken."""
+        while True:
+            await self._ctx.clock.sleep(self._ctx.timing.lease_tick)
+            try:
+                await self.renew()
+            except Exception:
+                log.exception("renewing claims failed; trying again shortly")
