@@ -146,6 +146,16 @@ class Lease:
     until: float
 
 
+# A step that ends a claim (a song sent, delivered, failed; a DM copy settled).
+UNHELD = "claimed_by = NULL, lease_until = NULL"
+
+
+def held(lease: Lease | None) -> tuple[str | None, float | None]:
+    """A lease's columns (claimed_by, lease_until); none: held by no one, so any process's
+    sweep takes it over at once."""
+    return (lease.holder, lease.until) if lease else (None, None)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class KeptInput:
     """One kept upload (`bot.core.media.inputs`): its content hash, extension, size, last use;

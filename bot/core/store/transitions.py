@@ -17,8 +17,10 @@ from bot.core.store.rows import (
     IN_FLIGHT_AT_MUSICGPT,
     LEASED_STATUSES,
     RETURNING_TASK,
+    UNHELD,
     Lease,
     fetch_tasks,
+    held,
     outputs_to_json,
     task_from_row,
 )
@@ -30,15 +32,6 @@ _COPY_WANTED = (
     "CASE WHEN EXISTS (SELECT 1 FROM member_preferences p"
     " WHERE p.user_id = tasks.user_id AND p.dm_copies = 1) THEN 'pending' ELSE dm_state END"
 )
-_UNHELD = "claimed_by = NULL, lease_until = NULL"  # a step that ends a claim
-
-
-def _held(lease: Lease | None) -> tuple[str | None, float | None]:
-    """A lease's columns (claimed_by, lease_until); none: held by no one, so any process's
-    sweep takes it over at once."""
-    return (lease.holder, lease.until) if lease else (None, None)
-
-
 _REFUND = "UPDATE quota_charges SET refunded_at = $1 WHERE task_id = $2 AND refunded_at IS NULL"
 
 
@@ -79,7 +72,7 @@ class TaskTransitions(Repository):
                 f"{self._db.skip_locked}) AND status = 'queued'{within} {RETURNING_TASK}",
                 (
                     now,
-                    *_held(lease),
+                    *held(lease),
                     *((limit, *IN_FLIGHT_AT_MUSICGPT) if limit is not None else ()),
                 ),
             )
@@ -95,7 +88,7 @@ class TaskTransitions(Repository):
         return await self._transition(
             task_id,
             [TaskStatus.SUBMITTING],
-            f"status = 'queued', updated_at = $1, {_UNHELD}",
+            f"status = 'queued', updated_at = $1, {UNHELD}",
             (now,),
         )
 
@@ -107,7 +100,7 @@ class TaskTransitions(Repository):
             [TaskStatus.SUBMITTING],
             "status = 'submitted', musicgpt_task_id = $1, conversion_ids = $2, eta_seconds = $3,"
             " credit_estimate = $4, submitted_at = $5, next_poll_at = $6, audio_path = NULL,"
-            f" updated_at = $5, {_UNHELD}",
+            f" updated_at = $5, {UNHELD}",
             (
                 receipt.task_id,
                 json.dumps(list(receipt.conversion_ids)),
@@ -155,7 +148,7 @@ class TaskTransitions(Repository):
             [TaskStatus.SUBMITTED],
             "status = 'completed', outputs = $1, cost = $2, completed_at = $3,"
             " next_poll_at = NULL, updated_at = $3, claimed_by = $4, lease_until = $5",
-            (outputs_to_json(outputs), cost, now, *_held(lease)),
+            (outputs_to_json(outputs), cost, now, *held(lease)),
         )
 
     async def claim_delivery(
@@ -167,7 +160,7 @@ class TaskTransitions(Repository):
             [TaskStatus.COMPLETED],
             "status = 'delivering', delivery_attempts = delivery_attempts + 1, updated_at = $1,"
             " claimed_by = $2, lease_until = $3",
-            (now, *_held(lease)),
+            (now, *held(lease)),
         )
 
     async def release_delivery(
@@ -179,7 +172,7 @@ class TaskTransitions(Repository):
             task_id,
             [TaskStatus.DELIVERING],
             "status = 'completed', updated_at = $1, claimed_by = $2, lease_until = $3",
-            (now, *_held(lease)),
+            (now, *held(lease)),
         )
 
     async def mark_delivered(
@@ -189,7 +182,7 @@ class TaskTransitions(Repository):
             task_id,
             [TaskStatus.DELIVERING],
             "status = 'delivered', delivered_message_ids = $1, finished_at = $2,"
-            f" updated_at = $2, dm_state = {_COPY_WANTED}, {_UNHELD}",
+            f" updated_at = $2, dm_state = {_COPY_WANTED}, {UNHELD}",
             (json.dumps(list(message_ids)), now),
         )
 
@@ -198,7 +191,7 @@ class TaskTransitions(Repository):
         async with self._db.transaction() as tx:
             failed = await tx.fetchrow(
                 "UPDATE tasks SET status = 'failed', error = $1, finished_at = $2,"
-                f" updated_at = $2, next_poll_at = NULL, audio_path = NULL, {_UNHELD}"
+                f" updated_at = $2, next_poll_at = NULL, audio_path = NULL, {UNHELD}"
                 f" WHERE id = $3 AND status IN ({placeholders(ACTIVE_STATUSES, 4)})"
                 " RETURNING id",
                 (error, now, task_id, *ACTIVE_STATUSES),
@@ -241,11 +234,10 @@ class TaskTransitions(Repository):
         how many it still held. A claim another process took over is not taken back."""
         if not task_ids:
             return 0
-        ids, leased = placeholders(task_ids, 3), placeholders(LEASED_STATUSES, 3 + len(task_ids))
         return await self._db.execute(
             "UPDATE tasks SET lease_until = $1 WHERE claimed_by = $2"
-            f" AND id IN ({ids}) AND status IN ({leased})",
-            (lease.until, lease.holder, *task_ids, *LEASED_STATUSES),
+            f" AND id IN ({placeholders(task_ids, 3)})",
+            (lease.until, lease.holder, *task_ids),
         )
 
     async def take_expired_claims(
@@ -254,12 +246,16 @@ class TaskTransitions(Repository):
         """Take over every claim whose lease ended before `expired_before` (or that has none):
         its process died, or stopped renewing. One guarded statement, so of several processes
         sweeping at once exactly one takes each row. A delivery under way goes back to
-        completed, for the taker to claim it again (and look for what the dead process may
-        have posted first); a task left submitting stays so, for the taker to settle."""
+        completed, and a DM copy being sent back to pending, for the taker to claim them again
+        (and look for what the dead process may have sent first); a task left submitting stays
+        so, for the taker to settle. The tasks taken, in id order."""
         rows = await self._db.fetch(
             "UPDATE tasks SET claimed_by = $1, lease_until = $2, updated_at = $3,"
-            " status = CASE WHEN status = 'delivering' THEN 'completed' ELSE status END"
-            f" WHERE status IN ({placeholders(LEASED_STATUSES, 5)})"
+            " status = CASE WHEN status = 'delivering' THEN 'completed' ELSE status END,"
+            " dm_state = CASE WHEN status = 'delivered' AND dm_state = 'sending'"
+            " THEN 'pending' ELSE dm_state END"
+            f" WHERE (status IN ({placeholders(LEASED_STATUSES, 5)})"
+            " OR (status = 'delivered' AND dm_state IN ('pending', 'sending')))"
             f" AND (lease_until IS NULL OR lease_until < $4) {RETURNING_TASK}",
             (lease.holder, lease.until, now, expired_before, *LEASED_STATUSES),
         )

@@ -1,16 +1,18 @@
 """Claims under leases: what a process holds, it renews; what a dead one held, another takes.
 
-A task this process sends to MusicGPT (submitting), or has to post (completed, delivering),
-carries this process's identity and a lease end (`TrackerContext.lease`). Every
-`Timing.lease_tick` seconds the `ClaimKeeper` renews the leases of the work still under way
-here, then takes over every claim whose lease ran out: one guarded statement, so among
-processes sweeping at once exactly one gets each row.
+A task this process sends to MusicGPT (submitting), has to post (completed, delivering), or
+whose DM copy it sends, carries this process's identity and a lease end
+(`TrackerContext.lease`). Every `Timing.lease_tick` seconds the `ClaimKeeper` renews the
+leases of the work still under way here, then takes over every claim whose lease ran out:
+one guarded statement, so among processes sweeping at once exactly one gets each row.
 
 * A task left submitting was maybe taken by MusicGPT, maybe not; sending it again could
   run and charge twice, so it fails with a refund and the honest message
   (`RESTARTED_MID_SUBMIT`), as after a restart.
 * A result left completed or delivering is delivered by the taker; a dead run's delivery
   (attempts > 1) first looks for what it may have posted, so nothing is posted twice.
+* A DM copy (/notify) left wanted or being sent is sent by the taker, looking first for the
+  DM a dead run may have sent, the same way.
 
 At start-up on a database only this process uses (SQLite), every claim there is a dead
 run's: all are taken at once, without waiting for their leases to run out.
@@ -50,7 +52,8 @@ class ClaimKeeper:
 
     async def renew(self) -> None:
         """Extend the leases of the work under way here."""
-        held = sorted({*self._sending(), *self._delivery.active})
+        delivery = self._delivery
+        held = sorted({*self._sending(), *delivery.active, *delivery.copying})
         await self._ctx.store.renew_leases(self._ctx.lease(), held)
 
     async def sweep(self, *, every_claim: bool = False) -> int:
@@ -65,6 +68,9 @@ class ClaimKeeper:
             if task.status is TaskStatus.SUBMITTING:
                 log.warning("task %s was left mid-submit by a run that's gone; refunded", task.id)
                 await ctx.fail(task, RESTARTED_MID_SUBMIT)
+            elif task.status is TaskStatus.DELIVERED:
+                log.info("task %s's DM copy was left by a run that's gone; sending", task.id)
+                self._delivery.start_copy(task.id)
             else:
                 log.info("task %s was left undelivered by a run that's gone; delivering", task.id)
                 self._delivery.start(task.id)

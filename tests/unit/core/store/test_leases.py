@@ -158,6 +158,27 @@ async def test_steps_out_of_a_claim_leave_nothing_to_take_over(store: Store) -> 
     assert await store.take_expired_claims(held_by("b"), NOW, expired_before=math.inf) == []
 
 
+async def test_a_dm_copy_claim_is_held_and_taken_over_like_a_delivery(
+    adapter: Adapter, store: Store
+) -> None:
+    await store.set_dm_copies(99, True, NOW)
+    task = await delivering(store, lease=held_by("a"))
+    recorded = await store.mark_delivered(task.id, [1], NOW)
+    assert recorded is not None and recorded.dm_state == "pending"
+    assert await store.claim_copy(task.id, NOW, lease=held_by("a"))
+    async with adapter.open() as other:
+        soon = NOW + LEASE - 1
+        assert await other.take_expired_claims(held_by("b", soon), soon, expired_before=soon) == []
+        later = NOW + LEASE + 1
+        [taken] = await other.take_expired_claims(held_by("b", later), later, expired_before=later)
+        assert (taken.status, taken.dm_state) == (TaskStatus.DELIVERED, "pending")
+        again = await other.claim_copy(task.id, later, lease=held_by("b", later))
+    # A second attempt: the sender looks for the DM the dead run may have sent first.
+    assert again is not None and again.dm_attempts == 2
+    await store.record_copy(task.id, "sent", 7, later)
+    assert await store.take_expired_claims(held_by("c"), NOW, expired_before=math.inf) == []
+
+
 async def test_one_process_at_a_time_has_a_turn(adapter: Adapter, store: Store) -> None:
     async with adapter.open() as other:
         async with (
