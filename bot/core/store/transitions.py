@@ -186,15 +186,22 @@ class TaskTransitions(Repository):
             (json.dumps(list(message_ids)), now),
         )
 
-    async def mark_failed(self, task_id: int, error: str, now: float) -> Task | None:
-        """Fail an unfinished task and refund its quota in the same transaction."""
+    async def mark_failed(
+        self, task_id: int, error: str, now: float, *, mid_submit_of: str | None = None
+    ) -> Task | None:
+        """Fail an unfinished task and refund its quota in the same transaction. With
+        `mid_submit_of`, only while the task is still submitting under that holder's claim:
+        a takeover's, since the process it took over from may have recorded the submit
+        meanwhile (it was slow, not gone), and a song MusicGPT has is not to be failed."""
+        guard, extra = f"status IN ({placeholders(ACTIVE_STATUSES, 4)})", ACTIVE_STATUSES
+        if mid_submit_of is not None:
+            guard, extra = "status = 'submitting' AND claimed_by = $4", (mid_submit_of,)
         async with self._db.transaction() as tx:
             failed = await tx.fetchrow(
                 "UPDATE tasks SET status = 'failed', error = $1, finished_at = $2,"
                 f" updated_at = $2, next_poll_at = NULL, audio_path = NULL, {UNHELD}"
-                f" WHERE id = $3 AND status IN ({placeholders(ACTIVE_STATUSES, 4)})"
-                " RETURNING id",
-                (error, now, task_id, *ACTIVE_STATUSES),
+                f" WHERE id = $3 AND {guard} RETURNING id",
+                (error, now, task_id, *extra),
             )
             if failed is None:
                 return None

@@ -165,9 +165,14 @@ class TrackerContext:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def fail(self, task: Task, reason: str) -> Task | None:
-        """Fail an unfinished task with a refund; None when it had already ended."""
-        failed = await self.store.mark_failed(task.id, reason, self.clock.now())
+    async def fail(
+        self, task: Task, reason: str, *, mid_submit_of: str | None = None
+    ) -> Task | None:
+        """Fail an unfinished task with a refund; None when it had already ended (with
+        `mid_submit_of`: unless still submitting under that holder's claim)."""
+        failed = await self.store.mark_failed(
+            task.id, reason, self.clock.now(), mid_submit_of=mid_submit_of
+        )
         remove_file(task.audio_path)
         if failed is not None:
             self.metrics.request(task.kind, "failed")

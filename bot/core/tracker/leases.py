@@ -66,8 +66,10 @@ class ClaimKeeper:
         taken = await ctx.store.take_expired_claims(ctx.lease(), now, expired_before=before)
         for task in taken:
             if task.status is TaskStatus.SUBMITTING:
-                log.warning("task %s was left mid-submit by a run that's gone; refunded", task.id)
-                await ctx.fail(task, RESTARTED_MID_SUBMIT)
+                if await ctx.fail(task, RESTARTED_MID_SUBMIT, mid_submit_of=ctx.holder):
+                    log.warning(
+                        "task %s was left mid-submit by a run that's gone; refunded", task.id
+                    )
             elif task.status is TaskStatus.DELIVERED:
                 log.info("task %s's DM copy was left by a run that's gone; sending", task.id)
                 self._delivery.start_copy(task.id)

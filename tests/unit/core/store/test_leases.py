@@ -85,6 +85,32 @@ async def test_a_live_lease_is_not_taken_and_an_expired_one_is_taken_once(
         assert await b.renew_leases(held_by(taker, later), [task_id]) == 1
 
 
+async def test_a_takeover_never_fails_a_submit_its_slow_holder_recorded(
+    adapter: Adapter, store: Store
+) -> None:
+    recorded, failed = await queue(store, 2)
+    for _ in range(2):
+        await store.claim_next_queued(NOW, lease=held_by("slow"))
+    later = NOW + LEASE + 1
+    async with adapter.open() as taker:
+        taken = await taker.take_expired_claims(held_by("b", later), later, expired_before=later)
+        assert [t.id for t in taken] == [recorded, failed]
+        # The holder was slow, not gone: MusicGPT's answer comes in before the taker acts.
+        receipt = SubmitReceipt("mg-slow", ("c1",), eta_seconds=1, credit_estimate=1.0)
+        assert await store.mark_submitted(recorded, receipt, next_poll_at=later, now=later)
+        assert await taker.mark_failed(recorded, "gone?", later, mid_submit_of="b") is None
+        # And the other order: the taker first; the late answer changes nothing.
+        assert await taker.mark_failed(failed, "gone?", later, mid_submit_of="b") is not None
+        late = SubmitReceipt("mg-late", ("c2",), eta_seconds=1, credit_estimate=1.0)
+        assert await store.mark_submitted(failed, late, next_poll_at=later, now=later) is None
+    kept, refunded = await store.get_task(recorded), await store.get_task(failed)
+    assert kept is not None and (kept.status, kept.quota_refunded) == (TaskStatus.SUBMITTED, False)
+    assert refunded is not None and (refunded.status, refunded.quota_refunded) == (
+        TaskStatus.FAILED,
+        True,
+    )
+
+
 async def test_a_renewed_lease_outlives_its_first_term(adapter: Adapter, store: Store) -> None:
     [task_id] = await queue(store, 1)
     await store.claim_next_queued(NOW, lease=held_by("a"), limit=5)
