@@ -1,13 +1,15 @@
 """The task tracker: from an accepted request to audio in the channel, exactly once.
 
-A thin facade over three parts, all driven by rows in the database so a restart loses
-nothing:
+A thin facade over four parts, all driven by rows in the database so a restart (or another
+process on the same database) loses nothing:
 
 * the `Dispatcher` sends queued tasks to MusicGPT while fewer than it takes at once are there
   (MUSICGPT_MAX_PARALLEL, lowered by MusicGPT's 429s: `parallelism.py`);
 * the `Poller` asks `byId` about submitted tasks as they fall due, within the poll budget
   (MUSICGPT_POLLS_PER_MINUTE, lowered by 429s too);
-* the `DeliveryWorker` claims a completed task in the database before posting it.
+* the `DeliveryWorker` claims a completed task in the database before posting it;
+* the `ClaimKeeper` renews this process's claims and takes over those of a process that is
+  gone (`leases.py`).
 
 Webhooks never deliver anything themselves: MusicGPT signs nothing, so a webhook only makes
 its task due for a confirming `byId` poll now. Poll results go through `apply_update`, the
