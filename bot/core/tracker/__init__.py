@@ -150,6 +150,8 @@ class Tracker:
     async def start(self) -> None:
         """Check the MusicGPT key, resume every unfinished task where it stood, run the loops."""
         key_check = asyncio.create_task(self._check_key(), name="musicgpt-key-check")
+        # Which process a claim in the database is (its `claimed_by`), for whoever reads it.
+        log.info("claims are held as %s", self._ctx.holder)
         await self._recover()
         self._loops = [
             key_check,
