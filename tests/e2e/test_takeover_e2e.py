@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 
 from bot.core.tracker import RESTARTED_MID_SUBMIT
+from tests.standins.discord import shard_of
 from tests.standins.musicgpt import HOLD
 from tests.support.env import bot_env
 from tests.support.process import BotProcess, free_port
@@ -72,17 +73,17 @@ async def sing_a_link(w: World) -> int:
 
 
 class Pair:
-    """The two processes, `w.bot` (shard 0) and `other` (shard 1), on one database."""
+    """Two processes on one database: `w.bot` and `other.bot`, one shard of two each."""
 
-    def __init__(self, w: World, other: BotProcess) -> None:
+    def __init__(self, w: World, other: World) -> None:
         self.w, self.other = w, other
 
     def by_pid(self, pid: int) -> tuple[BotProcess, BotProcess]:
         """(the process with `pid`, the other one)."""
         if self.w.bot.pid == pid:
-            return self.w.bot, self.other
-        assert self.other.pid == pid, f"no process {pid} of ours holds the claim"
-        return self.other, self.w.bot
+            return self.w.bot, self.other.bot
+        assert self.other.bot.pid == pid, f"no process {pid} of ours holds the claim"
+        return self.other.bot, self.w.bot
 
     async def kill_holder(self, url: str, task_id: int) -> BotProcess:
         """SIGKILL the process holding the task's claim; the survivor."""
@@ -93,20 +94,31 @@ class Pair:
         return survivor
 
     def logs(self) -> str:
-        return self.w.bot.log_text() + self.other.log_text()
+        return self.w.bot.log_text() + self.other.bot.log_text()
 
 
-async def two_processes(w: World, tmp: Path, url: str) -> Pair:
-    """Start `w`'s bot and a second one on the same database, each with one shard of two."""
+def second_process(w: World, tmp: Path, url: str, shard: int) -> World:
+    """Another bot on `w`'s stand-ins and database, holding `shard` of two (not started)."""
     folder = tmp / "p1"
     folder.mkdir()
     env = bot_env(
-        w.dc, w.mg, folder, free_port(), webhooks=False, SHARD_IDS="1", DATABASE_URL=url, **SHARDS
+        w.dc,
+        w.mg,
+        folder,
+        free_port(),
+        webhooks=False,
+        SHARD_IDS=str(shard),
+        DATABASE_URL=url,
+        **SHARDS,
     )
-    other = BotProcess(env, folder)
+    return World(w.dc, w.mg, folder, env, BotProcess(env, folder), w.users)
+
+
+async def two_processes(w: World, tmp: Path, url: str) -> Pair:
+    """Start `w`'s bot (shard 0) and a second one (shard 1) on the same database."""
+    other = second_process(w, tmp, url, 1)
     await w.start_bot()
-    await other.start()
-    await w.dc.wait_shards([0, 1], shard_count=2)
+    await other.start_bot()
     return Pair(w, other)
 
 
@@ -136,7 +148,7 @@ async def test_a_song_left_mid_submit_by_a_killed_process_is_refunded_by_the_oth
             assert survivor.running
             assert f"task {task_id} was left mid-submit" in pair.logs()
         finally:
-            await pair.other.stop()
+            await pair.other.bot.stop()
 
 
 async def test_a_delivery_left_by_a_killed_process_is_found_not_posted_twice(
@@ -181,4 +193,32 @@ async def test_a_delivery_left_by_a_killed_process_is_found_not_posted_twice(
             assert survivor.running
             assert f"task {task_id} was left undelivered" in pair.logs()
         finally:
-            await pair.other.stop()
+            await pair.other.bot.stop()
+
+
+async def test_a_process_starting_leaves_the_others_live_claim_alone(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Start-up takes over only expired claims: a process starting while another is sending a
+    song to MusicGPT leaves it to that one, which records MusicGPT's answer and delivers."""
+    p0 = tmp_path / "p0"
+    p0.mkdir()
+    async with world(p0, start=False, webhooks=False, DATABASE_URL=postgres_url, **SHARDS) as w:
+        ours = shard_of(w.dc.guild_id, 2)
+        w.env["SHARD_IDS"] = str(ours)  # the first process hears the server's commands
+        await w.start_bot()
+        other = second_process(w, tmp_path, postgres_url, 1 - ours)
+        try:
+            # MusicGPT takes the song and answers 25 s later: the other starts meanwhile.
+            w.mg.faults.add("submit", "slow", seconds=25)
+            task_id = await sing_a_link(w)
+            await poll_until(lambda: len(w.mg.submits) == 1, 30, "the submit to arrive")
+            await other.start_bot()  # healthy: its start-up recovery is over
+            assert stored(w, task_id).status == "submitting"  # still the first one's
+
+            delivered = await wait_status_of(w, task_id, "delivered", timeout=60)
+            assert not delivered.quota_refunded and delivered.error is None
+            assert len(w.mg.submits) == 1 and len(results_for(w, task_id)) == 1
+            assert "left mid-submit" not in w.bot.log_text() + other.bot.log_text()
+        finally:
+            await other.bot.stop()
