@@ -219,7 +219,7 @@ class Tracker:
     async def stop(self, grace: float = 0) -> None:
         """Take no new work (nothing more is sent or polled), give what is under way (submits
         uploading, polls, deliveries) up to `grace` seconds to finish and be recorded, then
-        cancel the rest. Queued tasks stay queued for the next start."""
+        cancel the rest and hand its claims over. Queued tasks stay queued."""
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -234,7 +234,10 @@ class Tracker:
             log.warning(
                 "stopped %s still running after %g s", count(unfinished, "tracker job"), grace
             )
+        left = self.claims.held()
         await self._ctx.cancel_background()
+        if left:
+            await self.claims.hand_over(left)
 
     async def _recover(self) -> None:
         # Claims (submitting, completed, delivering) whose process is gone: on a database

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from bot.core.models import TaskStatus
+from bot.core.store.rows import Lease
 from bot.core.tracker.context import TrackerContext
 from bot.core.tracker.delivery import DeliveryWorker
 
@@ -50,11 +51,23 @@ class ClaimKeeper:
         self._sending = sending  # the tasks this process is submitting now
         self._look_again = look_again  # the dispatcher: look at the queue
 
+    def held(self) -> list[int]:
+        """The tasks this process works on now: its claims to renew."""
+        delivery = self._delivery
+        return sorted({*self._sending(), *delivery.active, *delivery.copying})
+
     async def renew(self) -> None:
         """Extend the leases of the work under way here."""
-        delivery = self._delivery
-        held = sorted({*self._sending(), *delivery.active, *delivery.copying})
-        await self._ctx.store.renew_leases(self._ctx.lease(), held)
+        await self._ctx.store.renew_leases(self._ctx.lease(), self.held())
+
+    async def hand_over(self, task_ids: Sequence[int]) -> None:
+        """End this process's leases on `task_ids` now: it is stopping and left them unfinished,
+        so another process takes them over at its next sweep rather than a lease later."""
+        ctx = self._ctx
+        try:
+            await ctx.store.renew_leases(Lease(ctx.holder, ctx.clock.now()), task_ids)
+        except Exception:
+            log.warning("couldn't hand over %s; they pass on when their leases run out", task_ids)
 
     async def sweep(self, *, every_claim: bool = False) -> int:
         """Renew this process's claims, then take over the expired ones (with `every_claim`,

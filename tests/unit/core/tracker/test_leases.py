@@ -166,3 +166,28 @@ async def test_two_processes_hold_max_parallel_together(
     assert musicgpt.max_in_flight == 2
     assert len(musicgpt.submits) == 6
     assert sorted(poster.delivered) == [t.id for t in tasks]
+
+
+async def test_a_stopping_process_hands_its_claims_over_at_once(
+    shared: Store, musicgpt: FakeMusicGPT, poster: FakePoster, clock: FakeClock
+) -> None:
+    musicgpt.release_submit.clear()  # the upload is still under way at the stop
+    first, second = (Tracker(shared, musicgpt, SETTINGS, clock=clock) for _ in range(2))
+    for tracker in (first, second):
+        tracker.attach(poster)
+    try:
+        await first.start()
+        task = await Harness(first, shared, clock).submit(sing())
+
+        async def sending() -> bool:
+            return musicgpt.in_flight == 1
+
+        await drive(clock, sending, step=0.1)
+        await first.stop(grace=0)
+        assert await status_of(shared, task.id) is TaskStatus.SUBMITTING
+        clock.advance(0.1)  # a moment later, far less than a lease
+        await second.start()  # its start-up takes only expired claims: this one is
+        failed = await shared.get_task(task.id)
+        assert failed is not None and failed.error == RESTARTED_MID_SUBMIT
+    finally:
+        await second.stop()
