@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from bot.core.errors import StorageError
 from bot.core.models import TaskStatus
 from bot.core.store.rows import Lease
 from bot.core.tracker.context import TrackerContext
@@ -50,6 +51,7 @@ class ClaimKeeper:
         self._delivery = delivery
         self._sending = sending  # the tasks this process is submitting now
         self._look_again = look_again  # the dispatcher: look at the queue
+        self._failing = False  # the last tick's step failed
 
     def held(self) -> list[int]:
         """The tasks this process works on now: its claims to renew."""
@@ -96,10 +98,7 @@ class ClaimKeeper:
         ctx = self._ctx
         while True:
             await ctx.clock.sleep(ctx.timing.lease_tick)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("renewing or taking over claims failed; trying again shortly")
+            await self._quietly(self.sweep)
             if ctx.store.shared:
                 # Another process may have queued a song or freed a MusicGPT slot: this one
                 # hears of neither, so it looks at the queue every tick.
@@ -110,7 +109,23 @@ class ClaimKeeper:
         process's claims, and nothing new is taken."""
         while True:
             await self._ctx.clock.sleep(self._ctx.timing.lease_tick)
-            try:
-                await self.renew()
-            except Exception:
-                log.exception("renewing claims failed; trying again shortly")
+            await self._quietly(self.renew)
+
+    async def _quietly(self, step: Callable[[], Awaitable[object]]) -> None:
+        """One tick's step. Its failures are one line when they start and one when they end,
+        not a line every tick while the database is away (a traceback only for a bug)."""
+        try:
+            await step()
+        except Exception as error:
+            if not self._failing:
+                log.warning(
+                    "renewing or taking over claims failed (%s); trying again every %g s",
+                    error,
+                    self._ctx.timing.lease_tick,
+                    exc_info=not isinstance(error, StorageError),
+                )
+            self._failing = True
+        else:
+            if self._failing:
+                log.info("renewing and taking over claims works again")
+            self._failing = False

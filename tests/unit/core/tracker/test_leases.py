@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+from typing import Any
 
 import pytest
 
+from bot.core.errors import StorageError
 from bot.core.models import SubmitReceipt, Task, TaskStatus
 from bot.core.store import Lease, Store
 from bot.core.tracker import RESTARTED_MID_SUBMIT, Timing, Tracker
@@ -191,3 +194,32 @@ async def test_a_stopping_process_hands_its_claims_over_at_once(
         assert failed is not None and failed.error == RESTARTED_MID_SUBMIT
     finally:
         await second.stop()
+
+
+async def test_a_database_away_is_one_line_when_it_goes_and_one_when_it_is_back(
+    store: Store, harness: Harness, clock: FakeClock, monkeypatch, caplog
+) -> None:
+    take = store.take_expired_claims
+    away: list[float] = []
+
+    async def unreachable(*args: Any, **kwargs: Any) -> list[Task]:
+        if len(away) < 5:
+            away.append(clock.now())
+            raise StorageError("connection refused", reason="unreachable")
+        return await take(*args, **kwargs)
+
+    await harness.tracker.start()
+    monkeypatch.setattr(store, "take_expired_claims", unreachable)
+    caplog.set_level(logging.INFO, logger="bot.core.tracker.leases")
+
+    async def back() -> bool:
+        return any("works again" in r.message for r in caplog.records)
+
+    await drive(clock, back, step=Timing().lease_tick)
+    lines = [r for r in caplog.records if r.name == "bot.core.tracker.leases"]
+    assert len(away) == 5
+    assert [(r.levelname, not r.exc_info) for r in lines] == [
+        ("WARNING", True),
+        ("INFO", True),
+    ]
+    assert "failed (connection refused)" in lines[0].message
