@@ -71,9 +71,9 @@ class ClaimKeeper:
         except Exception:
             log.warning("couldn't hand over %s; they pass on when their leases run out", task_ids)
 
-    async def sweep(self, *, every_claim: bool = False) -> int:
+    async def sweep(self, *, every_claim: bool = False) -> None:
         """Renew this process's claims, then take over the expired ones (with `every_claim`,
-        all of them: a start-up on a database no other process uses). How many were taken."""
+        all of them: a start-up on a database no other process uses)."""
         ctx = self._ctx
         await self.renew()
         now = ctx.clock.now()
@@ -91,7 +91,6 @@ class ClaimKeeper:
             else:
                 log.info("task %s was left undelivered by a run that's gone; delivering", task.id)
                 self._delivery.start(task.id)
-        return len(taken)
 
     async def run(self) -> None:
         """Every tick: renew, take over, and (with other processes) look at the queue."""
