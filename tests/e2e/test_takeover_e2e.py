@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from bot.core.tracker import RESTARTED_MID_SUBMIT
-from tests.standins.discord import shard_of
+from tests.standins.discord import GuildSpec, shard_of
 from tests.standins.musicgpt import HOLD
 from tests.support.env import bot_env
 from tests.support.process import BotProcess, free_port
@@ -56,10 +56,10 @@ async def holder_of(url: str, task_id: int) -> str | None:
         await connection.close()
 
 
-async def sing_a_link(w: World) -> int:
+async def sing_a_link(w: World, channel_id: int | None = None) -> int:
     """/sing with an instrumental's link, lyrics typed in the form; the new song's id."""
     before = {t.id for t in w.tasks()}
-    ix = await w.dc.invoke_command("sing", LINK, user_id=w.alice.id)
+    ix = await w.dc.invoke_command("sing", LINK, user_id=w.alice.id, channel_id=channel_id)
     assert (await ix.wait_callback()).type == 9  # the lyrics form
     await ix.submit_modal({"Lyrics": "la la la"}, user_id=w.alice.id)
 
@@ -204,14 +204,17 @@ async def test_a_process_starting_leaves_the_others_live_claim_alone(
     p0 = tmp_path / "p0"
     p0.mkdir()
     async with world(p0, start=False, webhooks=False, DATABASE_URL=postgres_url, **SHARDS) as w:
-        ours = shard_of(w.dc.guild_id, 2)
-        w.env["SHARD_IDS"] = str(ours)  # the first process hears the server's commands
+        # The first process holds shard 0 (it syncs the commands) and a server on it.
+        guild = w.dc.guild_id
+        if shard_of(guild, 2) != 0:
+            guild = (await w.dc.add_guild(GuildSpec("On shard 0"), shard=(0, 2))).id
+        w.env["SHARD_IDS"] = "0"
         await w.start_bot()
-        other = second_process(w, tmp_path, postgres_url, 1 - ours)
+        other = second_process(w, tmp_path, postgres_url, 1)
         try:
             # MusicGPT takes the song and answers 25 s later: the other starts meanwhile.
             w.mg.faults.add("submit", "slow", seconds=25)
-            task_id = await sing_a_link(w)
+            task_id = await sing_a_link(w, channel_id=w.dc.channel_ids(guild)[0])
             await poll_until(lambda: len(w.mg.submits) == 1, 30, "the submit to arrive")
             await other.start_bot()  # healthy: its start-up recovery is over
             assert stored(w, task_id).status == "submitting"  # still the first one's
