@@ -216,7 +216,10 @@ class InputStore:
         while True:
             await self._clock.sleep(EVICT_INTERVAL)
             try:
-                await self.evict()
+                # One process at a time over a shared database; the others skip this round.
+                async with self._store.exclusively("inputs-evict") as ours:
+                    if ours:
+                        await self.evict()
             except Exception:
                 log.exception("evicting kept inputs failed; trying again in an hour")
 

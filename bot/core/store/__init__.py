@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from bot.core.errors import StorageError
@@ -27,7 +27,7 @@ from bot.core.store.inputs import InputRepository
 from bot.core.store.limits import LimitRepository
 from bot.core.store.migrate import applied_versions
 from bot.core.store.migrate import migrate as apply_migrations
-from bot.core.store.rows import KeptInput, UsageLine, utc_day
+from bot.core.store.rows import KeptInput, Lease, UsageLine, utc_day
 from bot.core.store.settings import GuildSettingsRepository, ValueRepository
 from bot.core.store.tasks import TaskRepository
 from bot.core.store.threads import ThreadRepository
@@ -56,7 +56,7 @@ async def open_database(where: Path | str, *, create: bool = True) -> AsyncItera
             yield lite
 
 
-__all__ = ["DatabaseError", "KeptInput", "StorageError", "Store", "UsageLine", "utc_day"]
+__all__ = ["DatabaseError", "KeptInput", "Lease", "StorageError", "Store", "UsageLine", "utc_day"]
 
 # What a failed read or write raises (the adapter maps its driver's errors to it).
 DatabaseError = StorageError
@@ -97,6 +97,15 @@ class Store(
     def dialect(self) -> str:
         """Which database it is: "sqlite" or "postgres"."""
         return self._db.dialect
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may use this database at once (PostgreSQL)."""
+        return self._db.shared
+
+    def exclusively(self, key: str) -> AbstractAsyncContextManager[bool]:
+        """Periodic work one process at a time: see `Database.exclusively`."""
+        return self._db.exclusively(key)
 
     async def schema_version(self) -> int:
         """The last migration applied."""

@@ -2,7 +2,9 @@
 
 A copy goes pending -> sending (the claim: whoever gets the row sends) -> sent, refused or
 failed, each one guarded UPDATE like the task's own transitions; an attempt that failed
-gives its claim back (sending -> pending) for the next try.
+gives its claim back (sending -> pending) for the next try. A claim is held under the
+sender's lease, as a task's are (`TaskTransitions.take_expired_claims` takes over a dead
+sender's).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.core.models import Task
-from bot.core.store.rows import fetch_tasks
+from bot.core.store.rows import UNHELD, Lease, fetch_tasks, held
 from bot.core.store.tasks import Repository
 
 
@@ -45,19 +47,28 @@ class CopyRepository(Repository):
             task_id, "dm_state", from_states, assignments, params, also=" AND status = 'delivered'"
         )
 
-    async def claim_copy(self, task_id: int, now: float) -> Task | None:
-        """pending -> sending. Only one caller wins; it alone may send the copy."""
+    async def claim_copy(
+        self, task_id: int, now: float, *, lease: Lease | None = None
+    ) -> Task | None:
+        """pending -> sending, under `lease`. Only one caller wins; it alone may send it."""
         return await self._copy_transition(
             task_id,
             ["pending"],
-            "dm_state = 'sending', dm_attempts = dm_attempts + 1, updated_at = $1",
-            (now,),
+            "dm_state = 'sending', dm_attempts = dm_attempts + 1, updated_at = $1,"
+            " claimed_by = $2, lease_until = $3",
+            (now, *held(lease)),
         )
 
-    async def release_copy(self, task_id: int, now: float) -> Task | None:
-        """sending -> pending, so a later attempt can claim it again."""
+    async def release_copy(
+        self, task_id: int, now: float, *, lease: Lease | None = None
+    ) -> Task | None:
+        """sending -> pending, so a later attempt can claim it again; still held under
+        `lease` while that attempt waits."""
         return await self._copy_transition(
-            task_id, ["sending"], "dm_state = 'pending', updated_at = $1", (now,)
+            task_id,
+            ["sending"],
+            "dm_state = 'pending', updated_at = $1, claimed_by = $2, lease_until = $3",
+            (now, *held(lease)),
         )
 
     async def record_copy(
@@ -67,12 +78,15 @@ class CopyRepository(Repository):
         return await self._copy_transition(
             task_id,
             ["sending"],
-            "dm_state = $1, dm_message_id = $2, updated_at = $3",
+            f"dm_state = $1, dm_message_id = $2, updated_at = $3, {UNHELD}",
             (state, message_id, now),
         )
 
     async def give_up_copy(self, task_id: int, now: float) -> Task | None:
         """An unsettled copy -> failed: tried enough, never to be sent."""
         return await self._copy_transition(
-            task_id, ["pending", "sending"], "dm_state = 'failed', updated_at = $1", (now,)
+            task_id,
+            ["pending", "sending"],
+            f"dm_state = 'failed', updated_at = $1, {UNHELD}",
+            (now,),
         )

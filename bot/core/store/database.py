@@ -62,6 +62,18 @@ class Database(Executor, Protocol):
         """Statements that commit together or not at all (rolled back on an exception)."""
         ...
 
+    # Whether other processes may use this database at the same time (PostgreSQL), or only
+    # this one (SQLite: one process per file), so every claim not held here is a dead run's.
+    shared: bool
+
+    def exclusively(self, key: str) -> AbstractAsyncContextManager[bool]:
+        """One process at a time, without waiting: True inside when this process has the turn
+        named `key` (held to the block's end), False when another process has it now (the
+        caller skips its round). PostgreSQL: a session advisory lock, tried, on a connection
+        held for the block, so a process that dies gives it up with its connection; SQLite:
+        always True (one process)."""
+        ...
+
     @property
     def skip_locked(self) -> str:
         """What a claim's sub-select appends so two claimers pass over each other's row

@@ -5,6 +5,7 @@ statements it uses (and a test can hand it a fake of just those). `Store` satisf
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.core.models import (
@@ -17,7 +18,7 @@ from bot.core.models import (
     WaveformState,
 )
 from bot.core.store.limits import Change, SharedLimit, Spend
-from bot.core.store.rows import BlobHead, KeptInput, UsageLine
+from bot.core.store.rows import BlobHead, KeptInput, Lease, UsageLine
 from bot.core.store.votes import VoteMessage
 
 
@@ -60,7 +61,13 @@ class ValueStore(Protocol):
     async def get_or_create_value(self, key: str, make: str) -> str: ...
 
 
-class InputRows(Protocol):
+class Turns(Protocol):
+    """Periodic work one process at a time (`Database.exclusively`)."""
+
+    def exclusively(self, key: str) -> AbstractAsyncContextManager[bool]: ...
+
+
+class InputRows(Turns, Protocol):
     """bot.core.media.inputs"""
 
     async def put_input(self, sha256: str, extension: str, size: int, now: float) -> None: ...
@@ -118,8 +125,12 @@ class CopyStore(Protocol):
 
     async def set_dm_copies(self, user_id: int, wanted: bool, now: float) -> None: ...
     async def tasks_awaiting_copy(self) -> list[Task]: ...
-    async def claim_copy(self, task_id: int, now: float) -> Task | None: ...
-    async def release_copy(self, task_id: int, now: float) -> Task | None: ...
+    async def claim_copy(
+        self, task_id: int, now: float, *, lease: Lease | None = None
+    ) -> Task | None: ...
+    async def release_copy(
+        self, task_id: int, now: float, *, lease: Lease | None = None
+    ) -> Task | None: ...
     async def record_copy(
         self, task_id: int, state: str, message_id: int | None, now: float
     ) -> Task | None: ...
@@ -144,7 +155,10 @@ class WakeupStore(Protocol):
 
 
 class TrackerStore(CopyStore, TaskReader, LimitStore, WakeupStore, Protocol):
-    """bot.core.tracker: intake's insert, dispatch, polling, delivery."""
+    """bot.core.tracker: intake's insert, dispatch, polling, delivery, claims' leases."""
+
+    @property
+    def shared(self) -> bool: ...
 
     async def unfinished_tasks(self) -> list[Task]: ...
     async def create_task(
@@ -165,7 +179,9 @@ class TrackerStore(CopyStore, TaskReader, LimitStore, WakeupStore, Protocol):
         self, now: float, limit: int, *, skip: Iterable[int] = ()
     ) -> list[Task]: ...
     async def next_poll_at(self, *, skip: Iterable[int] = ()) -> float | None: ...
-    async def claim_next_queued(self, now: float) -> Task | None: ...
+    async def claim_next_queued(
+        self, now: float, *, lease: Lease | None = None, limit: int | None = None
+    ) -> Task | None: ...
     async def requeue(self, task_id: int, now: float) -> Task | None: ...
     async def mark_submitted(
         self, task_id: int, receipt: SubmitReceipt, *, next_poll_at: float, now: float
@@ -175,15 +191,31 @@ class TrackerStore(CopyStore, TaskReader, LimitStore, WakeupStore, Protocol):
         self, task_id: int, musicgpt_task_id: str | None, now: float
     ) -> bool: ...
     async def mark_completed(
-        self, task_id: int, outputs: Sequence[Output], cost: float | None, now: float
+        self,
+        task_id: int,
+        outputs: Sequence[Output],
+        cost: float | None,
+        now: float,
+        *,
+        lease: Lease | None = None,
     ) -> Task | None: ...
-    async def claim_delivery(self, task_id: int, now: float) -> Task | None: ...
-    async def release_delivery(self, task_id: int, now: float) -> Task | None: ...
+    async def claim_delivery(
+        self, task_id: int, now: float, *, lease: Lease | None = None
+    ) -> Task | None: ...
+    async def release_delivery(
+        self, task_id: int, now: float, *, lease: Lease | None = None
+    ) -> Task | None: ...
     async def mark_delivered(
         self, task_id: int, message_ids: Sequence[int], now: float
     ) -> Task | None: ...
-    async def mark_failed(self, task_id: int, error: str, now: float) -> Task | None: ...
+    async def mark_failed(
+        self, task_id: int, error: str, now: float, *, mid_submit_of: str | None = None
+    ) -> Task | None: ...
     async def cancel_queued(self, task_id: int, user_id: int, now: float) -> Task | None: ...
+    async def renew_leases(self, lease: Lease, task_ids: Sequence[int]) -> int: ...
+    async def take_expired_claims(
+        self, lease: Lease, now: float, *, expired_before: float
+    ) -> list[Task]: ...
 
 
 class VoteStore(Protocol):

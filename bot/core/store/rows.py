@@ -14,6 +14,14 @@ from bot.core.store.database import Executor, Row
 
 ACTIVE_STATUSES = tuple(s.value for s in TaskStatus if not s.is_final)
 IN_FLIGHT_AT_MUSICGPT = (TaskStatus.SUBMITTING.value, TaskStatus.SUBMITTED.value)
+# The statuses a process holds under a lease: sending to MusicGPT, and posting the result
+# (completed is held too, so a result is delivered even when its process dies before the
+# delivery's own claim).
+LEASED_STATUSES = (
+    TaskStatus.SUBMITTING.value,
+    TaskStatus.COMPLETED.value,
+    TaskStatus.DELIVERING.value,
+)
 # SQL is built only from these constants and numbered placeholders (hence ruff's S608 is off
 # for the store); every value travels as a parameter.
 
@@ -127,6 +135,25 @@ def request_values(request: Request) -> list[Any]:
     values["gender"] = request.gender.value if request.gender else None
     values["thread_wanted"] = int(request.thread_wanted)  # a 0/1 column in both databases
     return [values[name] for name in REQUEST_FIELDS]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a claim (a process's identity) and until when (its clock): a claim whose
+    lease ran out is taken over by another process (`TaskTransitions.take_expired_claims`)."""
+
+    holder: str
+    until: float
+
+
+# A step that ends a claim (a song sent, delivered, failed; a DM copy settled).
+UNHELD = "claimed_by = NULL, lease_until = NULL"
+
+
+def held(lease: Lease | None) -> tuple[str | None, float | None]:
+    """A lease's columns (claimed_by, lease_until); none: held by no one, so any process's
+    sweep takes it over at once."""
+    return (lease.holder, lease.until) if lease else (None, None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

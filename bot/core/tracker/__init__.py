@@ -1,13 +1,15 @@
 """The task tracker: from an accepted request to audio in the channel, exactly once.
 
-A thin facade over three parts, all driven by rows in the database so a restart loses
-nothing:
+A thin facade over four parts, all driven by rows in the database so a restart (or another
+process on the same database) loses nothing:
 
 * the `Dispatcher` sends queued tasks to MusicGPT while fewer than it takes at once are there
   (MUSICGPT_MAX_PARALLEL, lowered by MusicGPT's 429s: `parallelism.py`);
 * the `Poller` asks `byId` about submitted tasks as they fall due, within the poll budget
   (MUSICGPT_POLLS_PER_MINUTE, lowered by 429s too);
-* the `DeliveryWorker` claims a completed task in the database before posting it.
+* the `DeliveryWorker` claims a completed task in the database before posting it;
+* the `ClaimKeeper` renews this process's claims and takes over those of a process that is
+  gone (`leases.py`).
 
 Webhooks never deliver anything themselves: MusicGPT signs nothing, so a webhook only makes
 its task due for a confirming `byId` poll now. Poll results go through `apply_update`, the
@@ -61,11 +63,20 @@ from bot.core.tracker.context import (
 from bot.core.tracker.delivery import DeliveryWorker, ResultPoster
 from bot.core.tracker.dispatch import Dispatcher, MusicGPTSubmitter
 from bot.core.tracker.events import TaskEvents
+from bot.core.tracker.leases import ClaimKeeper
 from bot.core.tracker.poller import MusicGPTStatus, PollBudget, Poller
 from bot.core.tracker.wakeups import DISPATCH, POLLS, Wakeups
 from bot.core.wording import count
 
-__all__ = ["MusicGPTApi", "PollBudget", "ResultPoster", "TaskEvents", "Timing", "Tracker"]
+__all__ = [
+    "RESTARTED_MID_SUBMIT",
+    "MusicGPTApi",
+    "PollBudget",
+    "ResultPoster",
+    "TaskEvents",
+    "Timing",
+    "Tracker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +147,12 @@ class Tracker:
             poll_due=self.poller.wakeup,
         )
         self.delivery = DeliveryWorker(self._ctx)
+        self.claims = ClaimKeeper(
+            self._ctx,
+            self.delivery,
+            sending=lambda: self.dispatcher.sending,
+            look_again=self.dispatcher.queued,
+        )
         self._loops: list[asyncio.Task[None]] = []
         # Why MusicGPT didn't answer the start-up key check ("connection refused"), or None.
         self.musicgpt_silent: str | None = None
@@ -148,6 +165,8 @@ class Tracker:
     async def start(self) -> None:
         """Check the MusicGPT key, resume every unfinished task where it stood, run the loops."""
         key_check = asyncio.create_task(self._check_key(), name="musicgpt-key-check")
+        # Which process a claim in the database is (its `claimed_by`), for whoever reads it.
+        log.info("claims are held as %s", self._ctx.holder)
         # Listening before recovering: nothing another process does meanwhile goes unheard.
         await self.wakeups.start({DISPATCH: self.dispatcher.queued, POLLS: self.poller.wakeup.set})
         await self._recover()
@@ -155,6 +174,7 @@ class Tracker:
             key_check,
             asyncio.create_task(self.dispatcher.run(), name="tracker-dispatch"),
             asyncio.create_task(self.poller.run(), name="tracker-poll"),
+            asyncio.create_task(self.claims.run(), name="tracker-claims"),
         ]
         # Not awaited: start-up doesn't wait on MusicGPT. Until the verdict (milliseconds,
         # usually) /readyz counts the key as not refused.
@@ -224,29 +244,36 @@ class Tracker:
     async def stop(self, grace: float = 0) -> None:
         """Take no new work (nothing more is sent or polled), give what is under way (submits
         uploading, polls, deliveries) up to `grace` seconds to finish and be recorded, then
-        cancel the rest. Queued tasks stay queued for the next start."""
+        cancel the rest and hand its claims over. Queued tasks stay queued."""
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
         await self.wakeups.stop()
-        if unfinished := await self._ctx.drain(grace):
+        renewing = asyncio.create_task(self.claims.keep_renewing(), name="tracker-renew")
+        try:
+            unfinished = await self._ctx.drain(grace)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+        if unfinished:
             log.warning(
                 "stopped %s still running after %g s", count(unfinished, "tracker job"), grace
             )
+        left = self.claims.held()
         await self._ctx.cancel_background()
+        if left:
+            await self.claims.hand_over(left)
 
     async def _recover(self) -> None:
+        # Claims (submitting, completed, delivering) whose process is gone: on a database
+        # only this process uses, all of them now; with other processes, only those whose
+        # lease ran out (a live process's fresh claim is its own), the rest as they expire.
+        await self.claims.sweep(every_claim=not self._ctx.store.shared)
         for task in await self._ctx.store.unfinished_tasks():
-            if task.status is TaskStatus.SUBMITTING:
-                # The process died mid-submit: MusicGPT may or may not have the task, and a
-                # second submit could charge twice. Say so and give the generation back.
-                await self._ctx.fail(task, RESTARTED_MID_SUBMIT)
-            elif task.status in (TaskStatus.COMPLETED, TaskStatus.DELIVERING):
-                self.delivery.start(task.id, reclaim=task.status is TaskStatus.DELIVERING)
-            else:
-                # Queued and submitted tasks resume from the database; their status
-                # messages are refreshed once the Discord side is up.
+            if task.status in (TaskStatus.QUEUED, TaskStatus.SUBMITTED):
+                # They resume from the database; their status messages are refreshed once
+                # the Discord side is up.
                 self.events.publish(task.id)
         await self.delivery.resume_copies()
         self.dispatcher.wakeup.set()
@@ -335,7 +362,7 @@ class Tracker:
         if not result.outputs:
             return await self._fail_by_id(task_id, NO_AUDIO_BACK)
         completed = await self._ctx.store.mark_completed(
-            task_id, result.outputs, result.cost, self._ctx.clock.now()
+            task_id, result.outputs, result.cost, self._ctx.clock.now(), lease=self._ctx.lease()
         )
         if completed is not None:
             # Delivery first: the "done" status edit must not hold up the song itself.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from bot.core.errors import MusicGPTConfigurationError, MusicGPTSubmitUncertain,
 from bot.core.metrics import Metrics
 from bot.core.models import Task
 from bot.core.store.port import TrackerStore
+from bot.core.store.rows import Lease
 from bot.core.tracker.events import TaskEvents
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,11 @@ class Timing:
     busy_retry_after_max: float = 600.0
     parallel_raise_interval: float = 300.0  # one more at once, at most this often
     poll_rate_raise_interval: float = 60.0  # no faster polling for this long after a 429
+    # A claim (submitting, completed, delivering) is held this long past its last renewal;
+    # every `lease_tick` each process renews its own and takes over the expired ones. Several
+    # ticks fit in a lease, so a live process's claim never runs out between two renewals.
+    lease: float = 15.0
+    lease_tick: float = 2.0
 
 
 class MusicGPTHealth:
@@ -98,6 +107,12 @@ class MusicGPTHealth:
         return not self.failing
 
 
+def process_identity() -> str:
+    """This run of the bot, unique among the processes on one database: host, pid, and a
+    random part (a pid is reused after a restart, and containers all run as pid 1)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 class InputKeeper(Protocol):
     """The part of `bot.core.media.inputs.InputStore` the tracker uses: uploads are kept for Again
     when
@@ -144,9 +159,15 @@ class TrackerContext:
     inputs: InputKeeper | None = None  # None: uploads are not kept after submit
     audio: AudioHolder = field(default_factory=FileAudio)
     metrics: Metrics = field(default_factory=Metrics)
+    # Who this process is, in the claims it writes (bot.core.tracker.leases).
+    holder: str = field(default_factory=process_identity)
     # Set whenever a MusicGPT slot may have come free (a task finished or failed).
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def lease(self) -> Lease:
+        """A claim by this process, held from now for `timing.lease` seconds."""
+        return Lease(self.holder, self.clock.now() + self.timing.lease)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -174,9 +195,14 @@ class TrackerContext:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def fail(self, task: Task, reason: str) -> Task | None:
-        """Fail an unfinished task with a refund; None when it had already ended."""
-        failed = await self.store.mark_failed(task.id, reason, self.clock.now())
+    async def fail(
+        self, task: Task, reason: str, *, mid_submit_of: str | None = None
+    ) -> Task | None:
+        """Fail an unfinished task with a refund; None when it had already ended (with
+        `mid_submit_of`: unless still submitting under that holder's claim)."""
+        failed = await self.store.mark_failed(
+            task.id, reason, self.clock.now(), mid_submit_of=mid_submit_of
+        )
         remove_file(task.audio_path)
         if failed is not None:
             self.metrics.request(task.kind, "failed")

@@ -1,14 +1,16 @@
 """The delivery worker: a completed task is claimed in the database, then posted, once.
 
-Only the caller that wins `claim_delivery` posts. A claim left by a run that died (or an
-attempt that failed mid-way) is taken back, and the poster first looks for a message that
-run may already have posted, so a result is never posted twice.
+Only the caller that wins `claim_delivery` posts, and it holds the task under its lease until
+it is delivered (an attempt that failed gives the claim back but keeps the lease for the
+next). A claim left by a run that died is taken over when its lease runs out
+(`bot.core.tracker.leases`), and the poster first looks for a message that run may already
+have posted, so a result is never posted twice.
 
 A member who asked for copies (/notify) then gets one by DM, the same way: the copy is
-wanted from the moment the delivery is recorded, claimed before it is sent, and a claim a
-dead run left behind first looks for the DM that run may have sent. The copy comes after the
-channel post and never changes it: a refusal is recorded (the status says so), anything else
-is tried a few times and then given up quietly.
+wanted from the moment the delivery is recorded, claimed (under a lease) before it is sent,
+and a claim a dead run left behind, once taken over, first looks for the DM that run may have
+sent. The copy comes after the channel post and never changes it: a refusal is recorded (the
+status says so), anything else is tried a few times and then given up quietly.
 """
 
 from __future__ import annotations
@@ -69,18 +71,18 @@ class DeliveryWorker:
         """Without a sender, wanted copies wait (pending) for a run that has one."""
         self._copies = sender
 
-    def start(self, task_id: int, *, reclaim: bool = False) -> None:
-        """Deliver in the background; `reclaim` takes back a claim a dead run left behind."""
+    def start(self, task_id: int) -> None:
+        """Deliver a completed task in the background."""
         if task_id not in self.active:
             self.active.add(task_id)
             self.idle.clear()
-            self._ctx.spawn(self._deliver(task_id, reclaim), f"deliver-{task_id}")
+            self._ctx.spawn(self._deliver(task_id), f"deliver-{task_id}")
 
-    async def _deliver(self, task_id: int, reclaim: bool) -> None:
+    async def _deliver(self, task_id: int) -> None:
         timing = self._ctx.timing
         try:
             for attempt in range(timing.delivery_attempts):
-                if await self._attempt(task_id, reclaim=reclaim or attempt > 0):
+                if await self._attempt(task_id):
                     return
                 await self._ctx.clock.sleep(timing.delivery_backoff * (2**attempt))
             task = await self._ctx.store.get_task(task_id)
@@ -91,12 +93,10 @@ class DeliveryWorker:
             if not self.active:
                 self.idle.set()
 
-    async def _attempt(self, task_id: int, *, reclaim: bool) -> bool:
+    async def _attempt(self, task_id: int) -> bool:
         """One attempt; True when the task needs no more delivery attempts."""
-        store, now = self._ctx.store, self._ctx.clock.now()
-        if reclaim:
-            await store.release_delivery(task_id, now)
-        task = await store.claim_delivery(task_id, now)
+        store = self._ctx.store
+        task = await store.claim_delivery(task_id, self._ctx.clock.now(), lease=self._ctx.lease())
         if task is None:
             return True  # delivered, failed, or not completed: nothing for us to do
         poster = self._require_poster()
@@ -115,7 +115,7 @@ class DeliveryWorker:
         except Exception as error:
             self._ctx.metrics.delivery_failed(error)
             log.exception("delivery of task %s failed; will retry", task_id)
-            await store.release_delivery(task_id, self._ctx.clock.now())
+            await store.release_delivery(task_id, self._ctx.clock.now(), lease=self._ctx.lease())
             return False
         posted_at = self._ctx.clock.now()
         delivered = await store.mark_delivered(task_id, message_ids, posted_at)
@@ -128,22 +128,23 @@ class DeliveryWorker:
 
     # --- DM copies (/notify) ---------------------------------------------------------------
 
-    def start_copy(self, task_id: int, *, reclaim: bool = False) -> None:
-        """Send the task's DM copy in the background; `reclaim` takes back a dead run's claim."""
+    def start_copy(self, task_id: int) -> None:
+        """Send the task's DM copy in the background."""
         if self._copies is not None and task_id not in self.copying:
             self.copying.add(task_id)
-            self._ctx.spawn(self._copy(task_id, reclaim), f"copy-{task_id}")
+            self._ctx.spawn(self._copy(task_id), f"copy-{task_id}")
 
     async def resume_copies(self) -> None:
-        """At start-up: every copy a run left unsettled (wanted, or claimed and maybe sent)."""
+        """At start-up: every copy wanted and not claimed (a claim a dead run left is taken
+        over when its lease runs out: `bot.core.tracker.leases`)."""
         for task in await self._ctx.store.tasks_awaiting_copy():
-            self.start_copy(task.id, reclaim=task.dm_state == CopyState.SENDING)
+            self.start_copy(task.id)
 
-    async def _copy(self, task_id: int, reclaim: bool) -> None:
+    async def _copy(self, task_id: int) -> None:
         timing, store = self._ctx.timing, self._ctx.store
         try:
             for attempt in range(COPY_ATTEMPTS):
-                if await self._copy_attempt(task_id, reclaim=reclaim or attempt > 0):
+                if await self._copy_attempt(task_id):
                     return
                 await self._ctx.clock.sleep(timing.delivery_backoff * (2**attempt))
             if await store.give_up_copy(task_id, self._ctx.clock.now()):
@@ -151,14 +152,12 @@ class DeliveryWorker:
         finally:
             self.copying.discard(task_id)
 
-    async def _copy_attempt(self, task_id: int, *, reclaim: bool) -> bool:
+    async def _copy_attempt(self, task_id: int) -> bool:
         """One attempt; True when the copy needs no more attempts."""
-        store, now = self._ctx.store, self._ctx.clock.now()
-        if reclaim:
-            await store.release_copy(task_id, now)
-        task = await store.claim_copy(task_id, now)
+        store = self._ctx.store
+        task = await store.claim_copy(task_id, self._ctx.clock.now(), lease=self._ctx.lease())
         if task is None:
-            return True  # sent, refused, given up, or never wanted
+            return True  # sent, refused, given up, never wanted, or another process's now
         sender = self._copies
         assert sender is not None  # noqa: S101 - start_copy runs only with one
         state, message_id = CopyState.SENT, None
@@ -176,7 +175,7 @@ class DeliveryWorker:
             state = CopyState.FAILED
         except Exception:
             log.exception("DM copy of task %s failed; will retry", task_id)
-            await store.release_copy(task_id, self._ctx.clock.now())
+            await store.release_copy(task_id, self._ctx.clock.now(), lease=self._ctx.lease())
             return False
         recorded = await store.record_copy(task_id, state, message_id, self._ctx.clock.now())
         if recorded is not None and state is CopyState.REFUSED:

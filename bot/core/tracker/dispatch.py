@@ -154,6 +154,8 @@ class Dispatcher:
         # while they are equal a freed slot (every finished task frees one) needs no query.
         self._queued = 1  # start-up: tasks queued before a restart may be waiting
         self._queued_when_empty = 0
+        # Tasks claimed here and being sent to MusicGPT: their leases are renewed.
+        self.sending: set[int] = set()
 
     @property
     def wakeup(self) -> asyncio.Event:
@@ -179,24 +181,27 @@ class Dispatcher:
             if self._queued == self._queued_when_empty:
                 continue
             try:
-                while True:
-                    limit = await self.parallelism.current()  # shared by every process
-                    in_flight = await store.count_in_flight()
-                    # Checked after that await, right before the claim: a 429 answered
-                    # meanwhile must not see its task claimed again at once.
-                    if clock.now() < self._not_before or in_flight >= limit:
-                        break
+                while clock.now() >= self._not_before:
+                    # The limit is checked in the claim itself: with several processes on one
+                    # database, a count read first could be stale by the time of the claim.
+                    # The pause is checked right before it: a 429 answered meanwhile must not
+                    # see its task claimed again at once.
                     queued_before = self._queued
-                    task = await store.claim_next_queued(clock.now())
+                    limit = await self.parallelism.current()  # shared by every process
+                    task = await store.claim_next_queued(
+                        clock.now(), lease=self._ctx.lease(), limit=limit
+                    )
                     if task is None:
-                        if await store.count_queued():
-                            # Queued, yet not claimable this instant: PostgreSQL's claim skips a
-                            # row another writer holds locked for a moment (its status message
-                            # being recorded). Look again shortly rather than call it empty.
-                            self._ctx.spawn(self._wake_after(LOCKED_ROW_RETRY), "dispatch-retry")
-                        else:
-                            self._queued_when_empty = queued_before
+                        await self._claimed_nothing(limit, queued_before)
                         break
+                    if clock.now() < self._not_before or self.parallelism.limit < limit:
+                        # A 429 came while claiming: the claim's limit no longer holds, so the
+                        # task goes back to the head of the queue rather than to MusicGPT.
+                        await store.requeue(task.id, clock.now())
+                        self._queued += 1  # the queue is not empty
+                        self.wakeup.set()
+                        break
+                    self.sending.add(task.id)
                     self._ctx.spawn(self._submit(task), f"submit-{task.id}")
                 if clock.now() < self._not_before:
                     self.wakeup.set()  # a 429 came while claiming: come back after the pause
@@ -204,6 +209,19 @@ class Dispatcher:
                 log.exception("dispatcher failed; retrying shortly")
                 await clock.sleep(1)
                 self.queued()
+
+    async def _claimed_nothing(self, limit: int, queued_before: int) -> None:
+        """Why the claim found nothing, and when to look again. At the limit: when a task
+        finishes (here, or as the sweep sees it). Below it with tasks queued: PostgreSQL's
+        claim skipped a row another writer holds locked for a moment (its status message being
+        recorded), so shortly rather than calling the queue empty. Else the queue is empty."""
+        store = self._ctx.store
+        if await store.count_in_flight() >= limit:
+            return
+        if await store.count_queued():
+            self._ctx.spawn(self._wake_after(LOCKED_ROW_RETRY), "dispatch-retry")
+        else:
+            self._queued_when_empty = queued_before
 
     async def _wake_after(self, seconds: float) -> None:
         await self._ctx.clock.sleep(seconds)
@@ -224,7 +242,8 @@ class Dispatcher:
             try:
                 await self._requeue(task, error.retry_after)
             except Exception:
-                # Still `submitting` in the database: the next start ends it with a refund.
+                # Still `submitting` in the database: once its lease runs out, a sweep (this
+                # process's or another's) ends it with a refund.
                 log.exception("couldn't put task %s back in the queue", task.id)
         except MusicGPTError as error:
             self._ctx.health.note(error)
@@ -243,6 +262,7 @@ class Dispatcher:
             if self.parallelism.limited:  # one more query per submit only while learning
                 await self.parallelism.took(await self._ctx.store.count_submitted())
         finally:
+            self.sending.discard(task.id)
             self.wakeup.set()
 
     async def _requeue(self, task: Task, retry_after: float | None) -> None:

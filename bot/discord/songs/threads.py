@@ -159,14 +159,19 @@ class ThreadOpener:
     @tasks.loop(seconds=SWEEP_SECONDS)
     async def sweep(self) -> None:
         """Open the threads nobody recorded: after a restart (a run that died between posting
-        the status and recording its thread), or for a status message posted late."""
+        the status and recording its thread), or for a status message posted late. One
+        process at a time over a shared database (the others skip the round), so Discord is
+        asked once per thread."""
         try:
-            waiting = await self._store.tasks_awaiting_thread()
+            async with self._store.exclusively("threads-sweep") as ours:
+                if ours:
+                    await self._open_waiting()
         except Exception:
             # A tasks.loop stops for good on an exception it doesn't expect: log and go on.
             log.exception("couldn't list the songs waiting for a thread")
-            return
-        for task in waiting:
+
+    async def _open_waiting(self) -> None:
+        for task in await self._store.tasks_awaiting_thread():
             try:
                 await self.settle(task)
             except Exception:

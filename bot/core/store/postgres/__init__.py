@@ -7,6 +7,8 @@ PostgreSQL's own placeholder); what they need of PostgreSQL beyond it:
 
 - `serialize(key)`: `pg_advisory_xact_lock` on the key's hash, held to the transaction's end
   (the quota charge, the migrations);
+- `exclusively(key)`: `pg_try_advisory_lock` on the key's hash, on a connection held for the
+  block (periodic work one process at a time; a process that doesn't get it skips the round);
 - `skip_locked`: a claim's sub-select skips rows another claimer has locked
   (`FOR UPDATE SKIP LOCKED`), so claimers never wait on nor take each other's row.
 
@@ -112,6 +114,7 @@ class PostgresDatabase:
     """A pool of connections to one PostgreSQL database; see the module's docstring."""
 
     dialect = "postgres"
+    shared = True
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, pool: Any, url: str) -> None:
@@ -172,6 +175,24 @@ class PostgresDatabase:
 
     async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
         await self._listener.listen(channel, heard)
+
+    @asynccontextmanager
+    async def exclusively(self, key: str) -> AsyncIterator[bool]:
+        connection = await _mapped(self._pool.acquire())
+        try:
+            held = await _mapped(
+                connection.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key)
+            )
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    with contextlib.suppress(*_DRIVER_ERRORS):
+                        await connection.execute(
+                            "SELECT pg_advisory_unlock(hashtextextended($1, 0))", key
+                        )
+        finally:
+            await self._pool.release(connection)
 
     async def legacy_schema_version(self) -> int:
         return 0  # PostgreSQL databases were always migrated with schema_migrations

@@ -108,6 +108,7 @@ class SqliteDatabase:
     """One connection to an SQLite file; see the module's docstring."""
 
     dialect = "sqlite"
+    shared = False
     skip_locked = ""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
@@ -193,6 +194,10 @@ class SqliteDatabase:
 
     async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
         self._heard.setdefault(channel, []).append(heard)
+
+    @asynccontextmanager
+    async def exclusively(self, key: str) -> AsyncIterator[bool]:
+        yield True  # one process per file: the turn is always this one's
 
     async def legacy_schema_version(self) -> int:
         row = await self.fetchrow("PRAGMA user_version")

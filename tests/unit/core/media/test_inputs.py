@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -28,6 +29,7 @@ from bot.core.media.inputs import (
 from bot.core.models import QuotaLimits, Request, SubmitReceipt, Task, TaskKind, TaskStatus
 from bot.core.store import Store
 from bot.core.tracker import Tracker
+from tests.support.world import poll_until
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.core.tracker.conftest import FakeMusicGPT
 
@@ -263,6 +265,42 @@ async def test_eviction_runs_hourly(make_inputs, audio_dir, clock):
         await drive(clock, evicted, step=EVICT_INTERVAL / 4)
         # By the hourly run after the day was over, not before and not at once.
         assert kept_at + DAY <= clock.now() <= kept_at + DAY + EVICT_INTERVAL + EVICT_INTERVAL
+
+
+async def test_the_hourly_eviction_is_one_process_at_a_time(
+    postgres_url: str, tmp_path: Path, audio_dir: Path, clock: FakeClock, monkeypatch
+) -> None:
+    """Two processes on one PostgreSQL database: a round that finds the other process
+    evicting is skipped, and the next one evicts."""
+    async with Store.open(postgres_url) as store, Store.open(postgres_url) as other:
+        turns: list[bool] = []
+        take_turn = store.exclusively
+
+        @contextlib.asynccontextmanager
+        async def recorded(key: str) -> AsyncIterator[bool]:
+            async with take_turn(key) as ours:
+                turns.append(ours)
+                yield ours
+
+        monkeypatch.setattr(store, "exclusively", recorded)
+        inputs = InputStore(
+            store,
+            tmp_path / "inputs",
+            audio_dir=audio_dir,
+            retention_days=1,
+            cap_bytes=KB * KB,
+            clock=clock,
+        )
+        async with inputs.running():
+            assert await inputs.keep(upload(audio_dir, b"y" * KB)) is not None
+            async with other.exclusively("inputs-evict") as theirs:
+                assert theirs
+                clock.advance(DAY + EVICT_INTERVAL)  # past the retention: a round is due
+                await poll_until(lambda: turns == [False], 10, "a skipped round")
+                assert kept_files(inputs)
+            clock.advance(EVICT_INTERVAL)
+            await poll_until(lambda: not kept_files(inputs), 10, "the next round to evict")
+        assert turns == [False, True]
 
 
 async def test_retention_zero_keeps_nothing(make_inputs, audio_dir):

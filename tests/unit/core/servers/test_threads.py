@@ -380,3 +380,34 @@ def test_a_song_started_from_a_button_goes_where_it_was_clicked() -> None:
     assert posted_in(parent, Clicker(1, channel_id=99)) == 99  # clicked inside the thread
     assert posted_in(parent, Clicker(1)) == 99  # not said: where the parent's takes went
     assert posted_in(dataclasses.replace(parent, thread_id=None), Clicker(1)) == 3
+
+
+async def test_one_process_at_a_time_sweeps_for_threads(postgres_url: str) -> None:
+    """Two processes on one PostgreSQL database: while one sweeps, the other skips its round."""
+    async with Store.open(postgres_url) as store, Store.open(postgres_url) as other:
+        task = await wanted(store)
+        requests: list[Any] = []
+
+        async def request(route: Any, **kwargs: Any) -> dict[str, Any]:
+            requests.append(route)
+            return {"id": "77", "type": 11}
+
+        async def english(guild_id: int | None) -> None:
+            return None
+
+        bot = SimpleNamespace(
+            store=store,
+            tracker=SimpleNamespace(events=TaskEvents()),
+            get_channel=lambda channel_id: None,
+            status_channel_for=lambda task: SimpleNamespace(id=task.channel_id, guild=None),
+            http=SimpleNamespace(request=request),
+            public_locale=english,
+        )
+        opener = ThreadOpener(bot)  # type: ignore[arg-type]
+        async with other.exclusively("threads-sweep") as theirs:
+            assert theirs
+            await opener.sweep()
+        assert requests == []
+        await opener.sweep()
+        settled = await store.get_task(task.id)
+        assert len(requests) == 1 and settled is not None and settled.thread_id == 77

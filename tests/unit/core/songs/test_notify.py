@@ -25,6 +25,7 @@ from bot.core.store import Store
 from bot.core.tracker.context import MusicGPTHealth, Timing, TrackerContext
 from bot.core.tracker.delivery import COPY_ATTEMPTS, DeliveryWorker
 from bot.core.tracker.events import TaskEvents
+from bot.core.tracker.leases import ClaimKeeper
 from bot.discord.songs.poster import copy_text
 from tests.unit.conftest import FakeClock, drive
 from tests.unit.core.songs.test_progress import BASE
@@ -256,8 +257,14 @@ async def test_after_a_crash_mid_copy_the_sent_copy_is_found_not_sent_again(
     assert await store.claim_copy(task.id, NOW)  # the dead run's claim; it sent the DM
     discord = FakeDiscord()
     discord.already_sent[task.id] = 4242
-    worker = worker_for(store, clock, discord)
-    await worker.resume_copies()
+    context = TrackerContext(store, TaskEvents(), clock, Timing(), MusicGPTHealth(clock))
+    worker = DeliveryWorker(context)
+    worker.attach(discord)
+    worker.attach_copies(discord)
+    await worker.resume_copies()  # a claim is not resumed: it is taken over
+    assert discord.finds == [] and discord.copies == []
+    keeper = ClaimKeeper(context, worker, sending=list, look_again=lambda: None)
+    await keeper.sweep(every_claim=True)  # as a start-up on SQLite does
     done = await settled(store, clock, worker, task.id)
     assert (done.dm_state, done.dm_message_id) == (CopyState.SENT, 4242)
     assert discord.finds == [task.id] and discord.copies == []

@@ -109,11 +109,11 @@ async def test_a_queued_task_the_claim_passed_over_is_claimed_on_the_next_look(
     claim = harness.store.claim_next_queued
     passed_over: list[float] = []
 
-    async def locked_once(now: float) -> Task | None:
+    async def locked_once(now: float, **claim_with: Any) -> Task | None:
         if not passed_over:
             passed_over.append(now)
             return None
-        return await claim(now)
+        return await claim(now, **claim_with)
 
     monkeypatch.setattr(harness.store, "claim_next_queued", locked_once)
     await harness.tracker.start()
