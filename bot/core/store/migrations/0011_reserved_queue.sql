@@ -1,2 +1,0 @@
--- 11: reserved for the `queue` branch's claim leases (issue 21), which lands as its own 0011;
--- this stand-in keeps the numbers without a gap until then and is dropped at that merge.
