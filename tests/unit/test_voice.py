@@ -44,6 +44,7 @@ from bot.core.songs import (
     song_card,
     votes,
 )
+from bot.core.songs.failures import GAVE_UP, RESTARTED_MID_SUBMIT
 from bot.core.songs.progress import (
     CANCELLED_BY_STAGE,
     FAILED_UNSAID,
@@ -53,8 +54,6 @@ from bot.core.songs.progress import (
     status_view,
 )
 from bot.core.songs.quota import quota_lines, refusal_message
-from bot.core.tracker import RESTARTED_MID_SUBMIT
-from bot.core.tracker.delivery import GAVE_UP
 from bot.core.tracker.dispatch import failure_message_for
 from bot.discord import tree
 from bot.discord.options import in_a_server
