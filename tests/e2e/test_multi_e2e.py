@@ -1,10 +1,12 @@
-"""Several real bot processes on ONE PostgreSQL database (issue 21), through the stand-ins:
-what holds today. Each server's /sing is answered by the process holding its shard and
+"""Several real bot processes on ONE PostgreSQL database (issue 21), through the stand-ins.
+Each server's /sing is answered by the process holding its shard and
 delivered once; the commands are synced once; songs copied from SQLite by `copy-db` are
 there for every process; a webhook reaching a process that didn't submit the song is
 confirmed there and the song delivered once.
 
-The multi-process promises still being built are in test_multi_pending_e2e.py.
+The burst with a SIGKILL and the shared poll budget are in test_multi_burst_e2e.py; claims
+taken over from a killed process in test_takeover_e2e.py; the shared limits learned from
+429s in test_shared_limits_e2e.py.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
-"""The multi-process promises of issue 21 still being built on other branches: three real
-bot processes on one PostgreSQL database share MusicGPT's parallel limit and poll budget, and
-a dead process's uploads and claims pass to the others.
+"""Three real bot processes on one PostgreSQL database share MusicGPT's parallel limit and
+poll budget, and a dead process's uploads and claims pass to the others (issue 21).
 
-They fail on this branch for want of those branches' parts, so they are skipped, each naming
-what it waits for; `MULTI_PENDING=1` runs them anyway (to see where they stand). Once
-`queue`, `limits` and `audio` are merged, drop the marks. How they failed here (2026-12-06):
-
-- the burst: after process 0's SIGKILL nothing moved in 90 s; processes 1 and 2 never claimed
-  a queued song nor polled the two at MusicGPT (nothing wakes them for work another process
-  queued, and the uploads were on process 0's disk);
-- the poll budget: the three processes polled within milliseconds of each other (gaps of
-  2-10 ms, then 3 s: each process spacing its own budget's polls): 9 polls in 9 s where
-  the shared budget allows 4.
+Before the shared claim, wake-ups and uploads in the database, the burst stalled after the
+SIGKILL (nothing claimed or polled in 90 s), and the three processes polled at three times
+the budget (9 polls in 9 s where the shared budget allows 4).
 """
 
 from __future__ import annotations
@@ -19,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 from collections.abc import AsyncIterator
 from itertools import pairwise
 from pathlib import Path
@@ -39,15 +30,6 @@ from tests.support.world import (
 )
 
 pytestmark = pytest.mark.postgres
-
-RUN_ANYWAY = os.environ.get("MULTI_PENDING") == "1"
-
-
-def pending(branches: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        not RUN_ANYWAY, reason=f"needs branch(es) {branches} merged (MULTI_PENDING=1 runs it)"
-    )
-
 
 LIMITS = {"USER_MAX_ACTIVE": "20", "USER_DAILY_QUOTA": "50"}
 SONGS = 8
@@ -90,10 +72,6 @@ def accepted(m: Multi) -> dict[str, str]:
     return found
 
 
-@pending(
-    "`queue` (MAX_PARALLEL over processes, claim leases), `limits` (LISTEN/NOTIFY wake-ups) "
-    "and `audio` (uploads in PostgreSQL)"
-)
 async def test_a_burst_of_uploads_survives_the_death_of_the_process_that_took_them(
     tmp_path: Path, postgres_url: str
 ) -> None:
