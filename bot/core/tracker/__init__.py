@@ -65,7 +65,7 @@ from bot.core.tracker.dispatch import Dispatcher, MusicGPTSubmitter
 from bot.core.tracker.events import TaskEvents
 from bot.core.tracker.leases import ClaimKeeper
 from bot.core.tracker.poller import MusicGPTStatus, PollBudget, Poller
-from bot.core.tracker.wakeups import DISPATCH, POLLS, Wakeups
+from bot.core.tracker.wakeups import DISPATCH, POLLS, Wakeups, wake_here
 from bot.core.wording import count
 
 __all__ = [
@@ -151,7 +151,7 @@ class Tracker:
             self._ctx,
             self.delivery,
             sending=lambda: self.dispatcher.sending,
-            look_again=self.dispatcher.queued,
+            look_again=self._look_again,
         )
         self._loops: list[asyncio.Task[None]] = []
         # Why MusicGPT didn't answer the start-up key check ("connection refused"), or None.
@@ -249,7 +249,6 @@ class Tracker:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
-        await self.wakeups.stop()
         renewing = asyncio.create_task(self.claims.keep_renewing(), name="tracker-renew")
         try:
             unfinished = await self._ctx.drain(grace)
@@ -264,6 +263,15 @@ class Tracker:
         await self._ctx.cancel_background()
         if left:
             await self.claims.hand_over(left)
+        # Last: a submit finished during the drain must still wake the others' pollers.
+        await self.wakeups.stop()
+
+    def _look_again(self) -> None:
+        """The claims' tick, with other processes on the database: work they queued, slots
+        they freed or songs they made due may have been told while this process wasn't
+        listening (or the telling failed), so look at the queue and the polls anyway."""
+        self.dispatcher.look_again()
+        wake_here(self.poller.wakeup)
 
     async def _recover(self) -> None:
         # Claims (submitting, completed, delivering) whose process is gone: on a database

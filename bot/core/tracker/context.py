@@ -203,8 +203,9 @@ class TrackerContext:
         failed = await self.store.mark_failed(
             task.id, reason, self.clock.now(), mid_submit_of=mid_submit_of
         )
-        remove_file(task.audio_path)
         if failed is not None:
+            # Only the winner's: a task that was requeued meanwhile still needs its file.
+            remove_file(task.audio_path)
             self.metrics.request(task.kind, "failed")
             self.slot_freed.set()
             self.events.publish(task.id)

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Protocol
 
 from bot.core.errors import (
+    DiskFull,
     MusicGPTConfigurationError,
     MusicGPTError,
     MusicGPTOutOfCredits,
@@ -20,6 +21,7 @@ from bot.core.errors import (
     MusicGPTSubmitUncertain,
     MusicGPTUnavailable,
     MusicGPTValidationError,
+    StorageError,
     sentence,
 )
 from bot.core.models import AudioSource, Gender, SubmitReceipt, Task, TaskKind
@@ -34,6 +36,7 @@ from bot.core.songs.failures import (
 )
 from bot.core.tracker.context import TrackerContext, remove_file
 from bot.core.tracker.parallelism import LearnedParallelism
+from bot.core.tracker.wakeups import wake_here
 
 log = logging.getLogger(__name__)
 # After a claim found nothing it could take while tasks are queued: how soon to look again.
@@ -166,6 +169,12 @@ class Dispatcher:
         self._queued += 1
         self.wakeup.set()
 
+    def look_again(self) -> None:
+        """Look at the queue, as if a task was queued, without waking the other processes
+        (each looks on its own tick)."""
+        self._queued += 1
+        wake_here(self.wakeup)
+
     async def run(self) -> None:
         store = self._ctx.store
         clock = self._ctx.clock
@@ -232,10 +241,12 @@ class Dispatcher:
         return f"{base}/{task_id}" if base else None
 
     async def _submit(self, task: Task) -> None:
+        uploading = False
         try:
             # On PostgreSQL the audio comes out of the database into a file of this process's
             # own, removed once the upload is over (bot.core.media.blobs).
             async with self._ctx.audio.sendable(task) as sent:
+                uploading = True
                 receipt = await send_task(self._musicgpt, sent, self.webhook_url_for(task.id))
         except MusicGPTRateLimited as error:
             self._ctx.health.note(error)
@@ -253,8 +264,13 @@ class Dispatcher:
                 log.warning("submit of task %s failed: %s", task.id, type(error).__name__)
             await self._ctx.fail(task, failure_message_for(error))
         except Exception as error:
-            log.exception("submit of task %s failed unexpectedly", task.id)
-            await self._ctx.fail(task, failure_message_for(error))
+            if not uploading and isinstance(error, (StorageError, OSError, DiskFull)):
+                # The audio couldn't be read back (the database or the disk failed for now):
+                # nothing went to MusicGPT, so the song waits in the queue, not failed.
+                await self._put_back(task, error)
+            else:
+                log.exception("submit of task %s failed unexpectedly", task.id)
+                await self._ctx.fail(task, failure_message_for(error))
         else:
             self._ctx.health.note(None)
             self._busy_backoff = self._ctx.timing.busy_backoff
@@ -264,6 +280,27 @@ class Dispatcher:
         finally:
             self.sending.discard(task.id)
             self.wakeup.set()
+
+    async def _put_back(self, task: Task, error: Exception) -> None:
+        """Back to the head of the queue, tried again after a pause: it was never sent."""
+        ctx = self._ctx
+        wait = self._busy_backoff  # doubling while it keeps failing, as after 429s
+        self._busy_backoff = min(wait * 2, ctx.timing.busy_backoff_max)
+        self._not_before = max(self._not_before, ctx.clock.now() + wait)
+        log.warning(
+            "couldn't read task %s's audio to send it (%s); it waits in the queue",
+            task.id,
+            type(error).__name__,
+        )
+        try:
+            requeued = await ctx.store.requeue(task.id, ctx.clock.now())
+        except Exception:
+            # Still `submitting`: once its lease runs out, a sweep ends it with a refund.
+            log.exception("couldn't put task %s back in the queue", task.id)
+            return
+        if requeued is not None:
+            self._queued += 1
+            ctx.events.publish(task.id)
 
     async def _requeue(self, task: Task, retry_after: float | None) -> None:
         """MusicGPT didn't take it (429): back to the head of the queue, and slow down."""

@@ -25,7 +25,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from bot.core.errors import StorageError
-from bot.core.models import TaskStatus
+from bot.core.models import Task, TaskStatus
 from bot.core.songs.failures import RESTARTED_MID_SUBMIT
 from bot.core.store.rows import Lease
 from bot.core.tracker.context import TrackerContext
@@ -76,17 +76,24 @@ class ClaimKeeper:
         before = math.inf if every_claim else now
         taken = await ctx.store.take_expired_claims(ctx.lease(), now, expired_before=before)
         for task in taken:
-            if task.status is TaskStatus.SUBMITTING:
-                if await ctx.fail(task, RESTARTED_MID_SUBMIT, mid_submit_of=ctx.holder):
-                    log.warning(
-                        "task %s was left mid-submit by a run that's gone; refunded", task.id
-                    )
-            elif task.status is TaskStatus.DELIVERED:
-                log.info("task %s's DM copy was left by a run that's gone; sending", task.id)
-                self._delivery.start_copy(task.id)
-            else:
-                log.info("task %s was left undelivered by a run that's gone; delivering", task.id)
-                self._delivery.start(task.id)
+            try:
+                await self._take_over(task)
+            except Exception:
+                # The others taken still get their turn. This one's claim is now ours and
+                # not renewed, so it runs out and is taken over again.
+                log.exception("taking over task %s failed", task.id)
+
+    async def _take_over(self, task: Task) -> None:
+        ctx = self._ctx
+        if task.status is TaskStatus.SUBMITTING:
+            if await ctx.fail(task, RESTARTED_MID_SUBMIT, mid_submit_of=ctx.holder):
+                log.warning("task %s was left mid-submit by a run that's gone; refunded", task.id)
+        elif task.status is TaskStatus.DELIVERED:
+            log.info("task %s's DM copy was left by a run that's gone; sending", task.id)
+            self._delivery.start_copy(task.id)
+        else:
+            log.info("task %s was left undelivered by a run that's gone; delivering", task.id)
+            self._delivery.start(task.id)
 
     async def run(self) -> None:
         """Every tick: renew, take over, and (with other processes) look at the queue."""
@@ -95,8 +102,9 @@ class ClaimKeeper:
             await ctx.clock.sleep(ctx.timing.lease_tick)
             await self._quietly(self.sweep)
             if ctx.store.shared:
-                # Another process may have queued a song or freed a MusicGPT slot: this one
-                # hears of neither, so it looks at the queue every tick.
+                # A wake-up another process told may not have reached this one (not yet
+                # listening, a dropped connection, a NOTIFY that failed): every tick, look
+                # at the queue and the polls anyway.
                 self._look_again()
 
     async def keep_renewing(self) -> None:

@@ -62,12 +62,16 @@ class PollBudget:
         *,
         raise_interval: float = 60.0,
         lease: float = 120.0,
+        max_hold: float = 600.0,
     ) -> None:
         self.configured = per_minute
         self._store = store
         self._clock = clock
         self._raise_interval = raise_interval
         self._lease = lease
+        # The longest a 429's Retry-After holds every poll: the hold is shared by all the
+        # processes and outlives a restart, so a broken header must not park them for hours.
+        self._max_hold = max_hold
         self._seen = SharedLimit(POLLS)  # the row as this process last read or wrote it
 
     @property
@@ -126,7 +130,7 @@ class PollBudget:
                 learned, at = max(1.0, before / 2), now
             after = self._rate(dataclasses.replace(limit, learned=learned))
             rates[:] = [before, after]
-            hold = max(60.0 / after, retry_after or 0.0)
+            hold = max(60.0 / after, min(retry_after or 0.0, self._max_hold))
             return dataclasses.replace(
                 limit,
                 learned=learned,
@@ -199,7 +203,10 @@ class Poller:
             polls_per_minute,
             context.clock,
             raise_interval=context.timing.poll_rate_raise_interval,
-            lease=context.timing.poll_lease,
+            # Held against other processes' polls; a database no other process uses needs
+            # no hold, and none is left behind by a crash (the song is due again at once).
+            lease=context.timing.poll_lease if context.store.shared else 0.0,
+            max_hold=context.timing.busy_retry_after_max,
         )
         self._give_up_after = give_up_after
         self._on_result = on_result

@@ -51,12 +51,17 @@ class Wakeups:
             await self._store.listen(channel, functools.partial(self._heard, action))
         self._listening = True
 
-    async def stop(self) -> None:
-        self._listening = False
-        if self._sender is not None:
-            self._sender.cancel()
+    async def stop(self, flush: float = 2.0) -> None:
+        """Hear no more; what this process still has to tell (the last submits of its
+        shutdown, say) goes out first, within `flush` seconds."""
+        sender = self._sender
+        if sender is not None and not sender.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(sender), flush)
+            sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+                await sender
+        self._listening = False
 
     def tell(self, channel: str) -> None:
         """Wake `channel`'s listeners in the other processes, soon (never waiting here)."""
@@ -103,3 +108,15 @@ class SharedEvent(asyncio.Event):
     def set(self) -> None:
         super().set()
         self._wakeups.tell(self.channel)
+
+    def set_here(self) -> None:
+        """Wake this process's loop alone (a look of its own; nothing to tell the others)."""
+        super().set()
+
+
+def wake_here(event: asyncio.Event) -> None:
+    """`event.set()`, without telling the other processes when it is a `SharedEvent`."""
+    if isinstance(event, SharedEvent):
+        event.set_here()
+    else:
+        event.set()

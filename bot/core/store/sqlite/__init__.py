@@ -172,7 +172,15 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         async with self._turn:
-            await _mapped(self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                await _mapped(self._conn.execute("BEGIN IMMEDIATE"))
+            except asyncio.CancelledError:
+                # aiosqlite runs the BEGIN on its thread all the same: end that transaction
+                # (the ROLLBACK queues behind it) before the turn passes to the next caller,
+                # whose own BEGIN would otherwise fail inside it.
+                with contextlib.suppress(sqlite3.Error):
+                    await self._conn.rollback()
+                raise
             try:
                 yield self._direct
             except BaseException:

@@ -223,3 +223,71 @@ async def test_a_database_away_is_one_line_when_it_goes_and_one_when_it_is_back(
         ("INFO", True),
     ]
     assert "failed (connection refused)" in lines[0].message
+
+
+async def test_a_song_another_process_submitted_untold_is_polled_on_the_tick(
+    shared: Store, harness: Harness, musicgpt: FakeMusicGPT, poster: FakePoster, clock: FakeClock
+) -> None:
+    # The process that sent it died (or stopped) before its NOTIFY went out: nobody tells
+    # this one, whose poller last saw nothing to poll. The claims' tick looks anyway.
+    musicgpt.results = [DONE]
+    task = await claimed_elsewhere(shared, clock)  # being sent by the other, live
+    await harness.tracker.start()
+    for _ in range(20):  # its poller looks, finds nothing, and sleeps with no end
+        await asyncio.sleep(0)
+    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
+    await shared.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+
+    delivered = await harness.until(task.id, TaskStatus.DELIVERED, step=0.5)
+    assert poster.delivered == [task.id] and delivered.musicgpt_task_id == "mg-1"
+
+
+async def test_a_song_whose_audio_cant_be_read_back_waits_in_the_queue_unsent(
+    harness: Harness, musicgpt: FakeMusicGPT, poster: FakePoster, clock: FakeClock, monkeypatch
+) -> None:
+    # The database fails for a moment while the audio is read out of it: nothing went to
+    # MusicGPT, so the song is not failed (nor refunded): it is sent once reading works.
+    musicgpt.results = [DONE]
+    audio = harness.tracker._ctx.audio
+    sendable = audio.sendable
+    failures = [StorageError("connection reset")]
+
+    def flaky(task: Task) -> Any:
+        if failures:
+            raise failures.pop()
+        return sendable(task)
+
+    monkeypatch.setattr(audio, "sendable", flaky)
+    await harness.tracker.start()
+    task = await harness.submit(sing())
+    delivered = await harness.until(task.id, TaskStatus.DELIVERED, step=0.5)
+    assert not failures and not delivered.quota_refunded
+    assert len(musicgpt.submits) == 1 and poster.delivered == [task.id]
+
+
+async def test_on_a_database_of_its_own_a_poll_leaves_the_song_due_if_the_process_dies(
+    store: Store, harness: Harness, clock: FakeClock
+) -> None:
+    # The poll's hold is against other processes; with none, a crash mid-poll must not
+    # leave the song waiting out a hold after the restart.
+    task = await claimed_elsewhere(store, clock)
+    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
+    await store.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+    polled, _ = await harness.tracker.poller.budget.claim(task.id)
+    assert polled is not None
+    after = await store.get_task(task.id)
+    assert after is not None and after.next_poll_at is not None
+    assert after.next_poll_at <= clock.now()
+
+
+async def test_on_a_shared_database_a_poll_holds_the_song_from_the_others(
+    shared: Store, make_harness: Any, clock: FakeClock
+) -> None:
+    harness = make_harness()
+    task = await claimed_elsewhere(shared, clock)
+    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
+    await shared.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+    polled, _ = await harness.tracker.poller.budget.claim(task.id)
+    assert polled is not None
+    after = await shared.get_task(task.id)
+    assert after is not None and (after.next_poll_at or 0) > clock.now()
