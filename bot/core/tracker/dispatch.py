@@ -338,6 +338,13 @@ class Dispatcher:
             await ctx.inputs.submitted(task)
         remove_file(task.audio_path)
         if submitted is None:
+            # Ended meanwhile (cancelled by a takeover that thought this process gone, say):
+            # MusicGPT has it all the same, so say which task it holds for us.
+            log.warning(
+                "task %s ended while MusicGPT took it (MusicGPT task %s); not tracked further",
+                task.id,
+                receipt.task_id,
+            )
             return
         if submitted.webhook_seen:  # the webhook beat the submit's own answer
             await ctx.store.schedule_poll(task.id, at=now, polled=False, now=now)
