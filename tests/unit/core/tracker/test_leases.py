@@ -49,6 +49,12 @@ async def claimed_elsewhere(store: Store, clock: FakeClock) -> Task:
     return claimed
 
 
+async def mark_submitted(store: Store, task: Task, clock: FakeClock) -> None:
+    """The claimer's submit recorded: MusicGPT holds it as "mg-1", due for a poll now."""
+    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
+    assert await store.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+
+
 async def status_of(store: Store, task_id: int) -> TaskStatus:
     task = await store.get_task(task_id)
     assert task is not None
@@ -87,8 +93,7 @@ async def test_a_delivery_left_by_a_gone_process_is_found_not_posted_again(
     shared: Store, harness: Harness, poster: FakePoster, clock: FakeClock
 ) -> None:
     task = await claimed_elsewhere(shared, clock)
-    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
-    await shared.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+    await mark_submitted(shared, task, clock)
     gone = Lease("elsewhere:1:abc", clock.now() + LEASE)
     await shared.mark_completed(task.id, DONE.outputs, 1.0, clock.now(), lease=gone)
     await shared.claim_delivery(task.id, clock.now(), lease=gone)  # posted, then died
@@ -104,8 +109,7 @@ async def test_a_result_completed_by_a_gone_process_is_delivered_by_another(
     shared: Store, harness: Harness, poster: FakePoster, clock: FakeClock
 ) -> None:
     task = await claimed_elsewhere(shared, clock)
-    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
-    await shared.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+    await mark_submitted(shared, task, clock)
     gone = Lease("elsewhere:1:abc", clock.now() + LEASE)
     await shared.mark_completed(task.id, DONE.outputs, 1.0, clock.now(), lease=gone)
 
@@ -235,8 +239,7 @@ async def test_a_song_another_process_submitted_untold_is_polled_on_the_tick(
     await harness.tracker.start()
     for _ in range(20):  # its poller looks, finds nothing, and sleeps with no end
         await asyncio.sleep(0)
-    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
-    await shared.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+    await mark_submitted(shared, task, clock)
 
     delivered = await harness.until(task.id, TaskStatus.DELIVERED, step=0.5)
     assert poster.delivered == [task.id] and delivered.musicgpt_task_id == "mg-1"
@@ -271,8 +274,7 @@ async def test_on_a_database_of_its_own_a_poll_leaves_the_song_due_if_the_proces
     # The poll's hold is against other processes; with none, a crash mid-poll must not
     # leave the song waiting out a hold after the restart.
     task = await claimed_elsewhere(store, clock)
-    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
-    await store.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+    await mark_submitted(store, task, clock)
     polled, _ = await harness.tracker.poller.budget.claim(task.id)
     assert polled is not None
     after = await store.get_task(task.id)
@@ -285,8 +287,7 @@ async def test_on_a_shared_database_a_poll_holds_the_song_from_the_others(
 ) -> None:
     harness = make_harness()
     task = await claimed_elsewhere(shared, clock)
-    receipt = SubmitReceipt("mg-1", ("c1",), 0, 1.0)
-    await shared.mark_submitted(task.id, receipt, next_poll_at=clock.now(), now=clock.now())
+    await mark_submitted(shared, task, clock)
     polled, _ = await harness.tracker.poller.budget.claim(task.id)
     assert polled is not None
     after = await shared.get_task(task.id)
